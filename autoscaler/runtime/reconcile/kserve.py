@@ -1,0 +1,307 @@
+"""InferenceService -> Knative Service, and the InferenceService's status (KServe's serverless mode).
+
+Mirrors KServe's ``pkg/controller/v1beta1/inferenceservice/reconcilers/knative`` for the predictor:
+the Knative Service is ``<isvc>-predictor``; ``minReplicas`` is always written as ``min-scale``
+(unset means 1), ``maxReplicas`` as ``max-scale`` when non-zero, ``scaleTarget``/``scaleMetric`` as
+``target``/``metric``, ``containerConcurrency`` and ``timeout`` onto the template; the
+InferenceService's annotations are copied onto the template except min-scale and max-scale; a
+``canaryTrafficPercent`` gives the latest revision that share (tag ``latest``) and the last
+rolled-out revision the rest (tag ``prev``).
+
+One-machine mode runs two predictor kinds: sklearn (``predictor.sklearn`` or ``predictor.model`` with
+``modelFormat.name: sklearn``) and a custom container that names a Python ``kserve.Model`` class.
+Anything else is refused at admission with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import names
+
+SKLEARN_IMAGE = "kserve/sklearnserver:v0.21.0"
+STORAGE_URI_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
+MODEL_CLASS_ENV = "MODEL_CLASS"
+CANARY_ANNOTATION = "serving.kserve.io/canary-traffic-percent"
+# KServe's framework keys; only sklearn runs on one machine.
+FRAMEWORK_KEYS = (
+    "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm",
+    "paddle", "huggingface",
+)  # fmt: skip
+SUPPORTED = (
+    "predictor.sklearn, predictor.model with modelFormat.name sklearn, or predictor.containers"
+)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with an object, with the field path Kubernetes puts in a Status cause."""
+
+    field: str
+    message: str
+
+
+def _predictor(isvc: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (isvc.get("spec") or {}).get("predictor") or {}
+
+
+def validate(isvc: Mapping[str, Any]) -> list[FieldError]:
+    """What one-machine mode cannot run, as field errors (empty when it can)."""
+    spec = isvc.get("spec") or {}
+    if "predictor" not in spec:
+        return [
+            FieldError("spec.predictor", "Required value: an InferenceService needs a predictor")
+        ]
+    pred = _predictor(isvc)
+    errors: list[FieldError] = []
+    frameworks = [k for k in FRAMEWORK_KEYS if k in pred]
+    for key in frameworks:
+        if key != "sklearn":
+            errors.append(
+                FieldError(
+                    f"spec.predictor.{key}",
+                    f"Unsupported value: predictor type {key!r} does not run in one-machine mode "
+                    f"(supported: {SUPPORTED})",
+                )
+            )
+    if "model" in pred:
+        fmt = ((pred.get("model") or {}).get("modelFormat") or {}).get("name", "")
+        if str(fmt).lower() != "sklearn":
+            errors.append(
+                FieldError(
+                    "spec.predictor.model.modelFormat.name",
+                    f"Unsupported value: model format {fmt!r} does not run in one-machine mode "
+                    f"(supported: {SUPPORTED})",
+                )
+            )
+    kinds = len(frameworks) + ("model" in pred) + bool(pred.get("containers"))
+    if kinds == 0:
+        errors.append(
+            FieldError("spec.predictor", f"Required value: name a predictor ({SUPPORTED})")
+        )
+    elif kinds > 1 and not errors:
+        errors.append(
+            FieldError("spec.predictor", "Invalid value: exactly one predictor type may be set")
+        )
+    for path, impl in (("sklearn", pred.get("sklearn")), ("model", pred.get("model"))):
+        if impl is not None and not (impl or {}).get("storageUri"):
+            errors.append(
+                FieldError(f"spec.predictor.{path}.storageUri", "Required value: a model location")
+            )
+    containers = pred.get("containers") or []
+    if containers and not _model_class(containers[0]):
+        errors.append(
+            FieldError(
+                "spec.predictor.containers[0]",
+                f"Required value: a custom predictor names its kserve.Model class as "
+                f"'module:Class' in env {MODEL_CLASS_ENV} or the argument --model_class",
+            )
+        )
+    for key, lo, hi in (
+        ("minReplicas", 0, None),
+        ("maxReplicas", 0, None),
+        ("canaryTrafficPercent", 0, 100),
+    ):
+        if key in pred and pred[key] is not None:
+            value = pred[key]
+            if not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+                bound = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+                errors.append(
+                    FieldError(
+                        f"spec.predictor.{key}",
+                        f"Invalid value: {value!r}: must be an integer {bound}",
+                    )
+                )
+    lo_r, hi_r = pred.get("minReplicas"), pred.get("maxReplicas")
+    if isinstance(lo_r, int) and isinstance(hi_r, int) and hi_r > 0 and lo_r > hi_r:
+        errors.append(
+            FieldError(
+                "spec.predictor.minReplicas",
+                f"Invalid value: minReplicas {lo_r} is greater than maxReplicas {hi_r}",
+            )
+        )
+    return errors
+
+
+def _model_class(container: Mapping[str, Any]) -> str | None:
+    for env in container.get("env") or []:
+        if env.get("name") == MODEL_CLASS_ENV and env.get("value"):
+            return str(env["value"])
+    args = [str(a) for a in (container.get("args") or [])]
+    for i, arg in enumerate(args):
+        if arg.startswith("--model_class="):
+            return arg.split("=", 1)[1]
+        if arg == "--model_class" and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def model_name(isvc: Mapping[str, Any]) -> str:
+    """KServe serves the predictor's model under the InferenceService's name."""
+    return str(isvc["metadata"]["name"])
+
+
+def predictor_container(isvc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The predictor's container and the template annotations it needs (storage URI)."""
+    pred = _predictor(isvc)
+    name = model_name(isvc)
+    impl = pred.get("sklearn") or pred.get("model")
+    if impl is not None:
+        container: dict[str, Any] = {
+            "name": "kserve-container",
+            "image": SKLEARN_IMAGE,
+            "args": [f"--model_name={name}", "--model_dir=/mnt/models", "--http_port=8080"],
+        }
+        for key in ("env", "resources"):
+            if impl.get(key):
+                container[key] = copy.deepcopy(impl[key])
+        return container, {STORAGE_URI_ANNOTATION: str(impl["storageUri"])}
+    container = copy.deepcopy((pred.get("containers") or [{}])[0])
+    container.setdefault("name", "kserve-container")
+    if not any(str(a).startswith("--model_name") for a in container.get("args") or []):
+        container["args"] = [*(container.get("args") or []), f"--model_name={name}"]
+    return container, {}
+
+
+def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> dict[str, Any]:
+    """The Knative Service KServe would write for this InferenceService's predictor."""
+    meta = isvc["metadata"]
+    pred = _predictor(isvc)
+    container, extra_annotations = predictor_container(isvc)
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k not in (names.MIN_SCALE, names.MAX_SCALE)
+        and k != "kubectl.kubernetes.io/last-applied-configuration"
+    }
+    annotations.update(extra_annotations)
+    annotations.setdefault(names.CLASS_ANNOTATION, names.KPA_CLASS)
+    min_replicas = pred.get("minReplicas")
+    annotations[names.MIN_SCALE] = str(1 if min_replicas is None else min_replicas)
+    if pred.get("maxReplicas"):
+        annotations[names.MAX_SCALE] = str(pred["maxReplicas"])
+    if pred.get("scaleTarget") is not None:
+        annotations[names.TARGET] = str(pred["scaleTarget"])
+    if pred.get("scaleMetric"):
+        annotations[names.METRIC] = str(pred["scaleMetric"])
+    template_spec: dict[str, Any] = {"containers": [container]}
+    if pred.get("containerConcurrency") is not None:
+        template_spec["containerConcurrency"] = int(pred["containerConcurrency"])
+    if pred.get("timeout") is not None:
+        template_spec["timeoutSeconds"] = int(pred["timeout"])
+        template_spec["responseStartTimeoutSeconds"] = int(pred["timeout"])
+    labels = {
+        **(meta.get("labels") or {}),
+        names.ISVC_LABEL: meta["name"],
+        names.COMPONENT_LABEL: "predictor",
+    }
+    return {
+        "apiVersion": f"{names.KNATIVE_SERVING_GROUP}/v1",
+        "kind": "Service",
+        "metadata": {
+            "name": names.predictor_service_name(meta["name"]),
+            "namespace": meta.get("namespace", "default"),
+            "labels": labels,
+            "ownerReferences": [names.owner_reference(isvc)],
+        },
+        "spec": {
+            "template": {
+                "metadata": {"labels": labels, "annotations": annotations},
+                "spec": template_spec,
+            },
+            "traffic": traffic(pred.get("canaryTrafficPercent"), rolled_out_revision),
+        },
+    }
+
+
+def traffic(canary_percent: int | None, rolled_out_revision: str | None) -> list[dict[str, Any]]:
+    """KServe's split: the latest revision gets the canary share, the last rolled-out one the rest.
+
+    Without a canary percent, or before anything has rolled out, the latest revision takes 100 %.
+    """
+    if canary_percent is None or rolled_out_revision is None or canary_percent >= 100:
+        return [{"latestRevision": True, "percent": 100}]
+    return [
+        {
+            "tag": "prev",
+            "revisionName": rolled_out_revision,
+            "latestRevision": False,
+            "percent": 100 - canary_percent,
+        },
+        {"tag": "latest", "latestRevision": True, "percent": canary_percent},
+    ]
+
+
+def rolled_out_revision(
+    isvc: Mapping[str, Any], ksvc: Mapping[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """(latest rolled-out, previous rolled-out) revision names as KServe tracks them.
+
+    Without a canary percent the latest ready revision is rolled out; with one, the rolled-out
+    revision stays what it was until the canary is promoted (percent removed or 100).
+    """
+    comp = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+    current = comp.get("latestRolledoutRevision")
+    previous = comp.get("previousRolledoutRevision")
+    latest_ready = ((ksvc or {}).get("status") or {}).get("latestReadyRevisionName")
+    canary = _predictor(isvc).get("canaryTrafficPercent")
+    promoted = current is None or canary is None or canary >= 100
+    if latest_ready and promoted and latest_ready != current:
+        return latest_ready, current
+    return current, previous
+
+
+def status(
+    isvc: Mapping[str, Any],
+    ksvc: Mapping[str, Any] | None,
+    *,
+    rolled_out: tuple[str | None, str | None],
+    domain: str,
+    now_iso: str,
+) -> dict[str, Any]:
+    """The InferenceService status KServe derives from its predictor's Knative Service."""
+    meta = isvc["metadata"]
+    ns = meta.get("namespace", "default")
+    url = f"http://{names.host(meta['name'], ns, domain)}"
+    kst = (ksvc or {}).get("status") or {}
+    ready = names.is_ready(ksvc)
+    ks_ready = names.get_condition(ksvc or {}, "Ready")
+    comp: dict[str, Any] = {
+        "url": kst.get("url")
+        or f"http://{names.host(names.predictor_service_name(meta['name']), ns, domain)}",
+        "latestCreatedRevision": kst.get("latestCreatedRevisionName"),
+        "latestReadyRevision": kst.get("latestReadyRevisionName"),
+        "latestRolledoutRevision": rolled_out[0],
+        "previousRolledoutRevision": rolled_out[1],
+        "traffic": kst.get("traffic") or [],
+    }
+    comp = {k: v for k, v in comp.items() if v is not None}
+    reason = (ks_ready or {}).get("reason", "") if not ready else ""
+    message = (ks_ready or {}).get("message", "") if not ready else ""
+    conditions = [
+        names.condition("IngressReady", ready, now_iso=now_iso),
+        names.condition("LatestDeploymentReady", ready, reason, message, now_iso),
+        names.condition("PredictorReady", ready, reason, message, now_iso),
+        names.condition("Ready", ready, reason, message, now_iso),
+    ]
+    prev_conditions = (isvc.get("status") or {}).get("conditions")
+    return {
+        "url": url,
+        "address": {
+            "url": f"http://{names.predictor_service_name(meta['name'])}.{ns}.svc.cluster.local"
+        },
+        "components": {"predictor": comp},
+        "conditions": names.merge_conditions(prev_conditions, conditions),
+        "observedGeneration": meta.get("generation", 1),
+        "deploymentMode": "Serverless",
+        "modelStatus": {
+            "states": {
+                "activeModelState": "Loaded" if ready else "Pending",
+                "targetModelState": "Loaded",
+            },
+            "transitionStatus": "UpToDate" if ready else "InProgress",
+        },
+    }

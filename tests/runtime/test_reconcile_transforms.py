@@ -1,0 +1,404 @@
+"""The reconcilers' pure transforms: InferenceService -> Knative objects, status and traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autoscaler.runtime.reconcile import configuration, kserve, names, revision, route, serving
+
+NOW = "2026-01-01T00:00:00Z"
+
+
+def isvc(
+    predictor: dict[str, Any], annotations: dict[str, str] | None = None, **status: Any
+) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": "iris",
+            "namespace": "models",
+            "uid": "u1",
+            "generation": 1,
+            "annotations": annotations or {},
+        },
+        "spec": {"predictor": predictor},
+    }
+    if status:
+        obj["status"] = status
+    return obj
+
+
+SKLEARN = {"sklearn": {"storageUri": "file:///models/iris"}}
+
+
+def template_annotations(ksvc: dict[str, Any]) -> dict[str, str]:
+    return dict(ksvc["spec"]["template"]["metadata"]["annotations"])
+
+
+class TestInferenceServiceToKnativeService:
+    def test_minimal_sklearn_scales_from_one_by_default(self) -> None:
+        ksvc = kserve.desired_ksvc(isvc(dict(SKLEARN)), None)
+        assert ksvc["metadata"]["name"] == "iris-predictor"
+        assert ksvc["metadata"]["namespace"] == "models"
+        ann = template_annotations(ksvc)
+        assert ann[names.MIN_SCALE] == "1"
+        assert ann[names.CLASS_ANNOTATION] == names.KPA_CLASS
+        assert ann[kserve.STORAGE_URI_ANNOTATION] == "file:///models/iris"
+        assert ksvc["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
+        assert "--model_name=iris" in ksvc["spec"]["template"]["spec"]["containers"][0]["args"]
+
+    def test_scaling_fields_map_to_annotations_and_template(self) -> None:
+        pred = {
+            **SKLEARN,
+            "minReplicas": 0,
+            "maxReplicas": 5,
+            "scaleTarget": 4,
+            "scaleMetric": "concurrency",
+            "containerConcurrency": 2,
+            "timeout": 30,
+        }
+        ksvc = kserve.desired_ksvc(isvc(pred), None)
+        ann = template_annotations(ksvc)
+        assert (
+            ann[names.MIN_SCALE],
+            ann[names.MAX_SCALE],
+            ann[names.TARGET],
+            ann[names.METRIC],
+        ) == ("0", "5", "4", "concurrency")
+        spec = ksvc["spec"]["template"]["spec"]
+        assert (spec["containerConcurrency"], spec["timeoutSeconds"]) == (2, 30)
+
+    def test_annotations_copied_except_min_and_max_scale(self) -> None:
+        ann_in = {
+            "team": "a",
+            names.MIN_SCALE: "3",
+            names.MAX_SCALE: "9",
+            "autoscaling.knative.dev/window": "10s",
+        }
+        ksvc = kserve.desired_ksvc(isvc({**SKLEARN, "minReplicas": 0}, ann_in), None)
+        ann = template_annotations(ksvc)
+        assert ann["team"] == "a"
+        assert ann["autoscaling.knative.dev/window"] == "10s"
+        assert ann[names.MIN_SCALE] == "0"
+        assert names.MAX_SCALE not in ann
+
+    @pytest.mark.parametrize(
+        ("canary", "rolled_out", "expected"),
+        [
+            pytest.param(
+                None,
+                "iris-predictor-00001",
+                [{"latestRevision": True, "percent": 100}],
+                id="no-canary",
+            ),
+            pytest.param(
+                20,
+                None,
+                [{"latestRevision": True, "percent": 100}],
+                id="canary-before-first-rollout",
+            ),
+            pytest.param(
+                20,
+                "iris-predictor-00001",
+                [
+                    {
+                        "tag": "prev",
+                        "revisionName": "iris-predictor-00001",
+                        "latestRevision": False,
+                        "percent": 80,
+                    },
+                    {"tag": "latest", "latestRevision": True, "percent": 20},
+                ],
+                id="canary-20",
+            ),
+            pytest.param(
+                100,
+                "iris-predictor-00001",
+                [{"latestRevision": True, "percent": 100}],
+                id="canary-promoted",
+            ),
+        ],
+    )
+    def test_traffic_split(
+        self, canary: int | None, rolled_out: str | None, expected: list[dict[str, Any]]
+    ) -> None:
+        assert kserve.traffic(canary, rolled_out) == expected
+
+    def test_rolled_out_follows_latest_ready_without_canary(self) -> None:
+        obj = isvc(
+            dict(SKLEARN),
+            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
+        )
+        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
+        assert kserve.rolled_out_revision(obj, ksvc) == (
+            "iris-predictor-00002",
+            "iris-predictor-00001",
+        )
+
+    def test_rolled_out_stays_while_canary(self) -> None:
+        obj = isvc(
+            {**SKLEARN, "canaryTrafficPercent": 20},
+            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
+        )
+        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
+        assert kserve.rolled_out_revision(obj, ksvc) == ("iris-predictor-00001", None)
+
+    def test_status_reads_as_in_a_cluster(self) -> None:
+        ksvc = {
+            "status": {
+                "url": "http://iris-predictor.models.example.com",
+                "latestReadyRevisionName": "iris-predictor-00001",
+                "latestCreatedRevisionName": "iris-predictor-00001",
+                "traffic": [
+                    {"revisionName": "iris-predictor-00001", "percent": 100, "latestRevision": True}
+                ],
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }
+        }
+        st = kserve.status(
+            isvc(dict(SKLEARN)),
+            ksvc,
+            rolled_out=("iris-predictor-00001", None),
+            domain="example.com",
+            now_iso=NOW,
+        )
+        assert st["url"] == "http://iris.models.example.com"
+        assert names.is_ready({"status": st})
+        assert st["components"]["predictor"]["traffic"][0]["percent"] == 100
+
+
+class TestInferenceServiceValidation:
+    @pytest.mark.parametrize(
+        ("predictor", "field", "words"),
+        [
+            pytest.param(
+                {"xgboost": {"storageUri": "x"}},
+                "spec.predictor.xgboost",
+                "xgboost",
+                id="unsupported-framework",
+            ),
+            pytest.param(
+                {"model": {"modelFormat": {"name": "onnx"}, "storageUri": "x"}},
+                "spec.predictor.model.modelFormat.name",
+                "onnx",
+                id="unsupported-format",
+            ),
+            pytest.param({}, "spec.predictor", "name a predictor", id="no-predictor-type"),
+            pytest.param(
+                {"sklearn": {}},
+                "spec.predictor.sklearn.storageUri",
+                "model location",
+                id="no-storage",
+            ),
+            pytest.param(
+                {"containers": [{"image": "x"}]},
+                "spec.predictor.containers[0]",
+                "module:Class",
+                id="custom-without-class",
+            ),
+            pytest.param(
+                {**SKLEARN, "canaryTrafficPercent": 150},
+                "spec.predictor.canaryTrafficPercent",
+                "between 0 and 100",
+                id="canary-range",
+            ),
+            pytest.param(
+                {**SKLEARN, "minReplicas": 3, "maxReplicas": 2},
+                "spec.predictor.minReplicas",
+                "greater than maxReplicas",
+                id="min-over-max",
+            ),
+            pytest.param(
+                {**SKLEARN, "minReplicas": -1},
+                "spec.predictor.minReplicas",
+                "at least 0",
+                id="negative-min",
+            ),
+        ],
+    )
+    def test_refused_with_field_and_reason(
+        self, predictor: dict[str, Any], field: str, words: str
+    ) -> None:
+        errors = kserve.validate(isvc(predictor))
+        assert any(e.field == field and words in e.message for e in errors), errors
+
+    @pytest.mark.parametrize(
+        "predictor",
+        [
+            pytest.param(dict(SKLEARN), id="sklearn"),
+            pytest.param(
+                {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "/m"}},
+                id="model-format",
+            ),
+            pytest.param(
+                {"containers": [{"env": [{"name": "MODEL_CLASS", "value": "m:C"}]}]},
+                id="custom-env",
+            ),
+            pytest.param({"containers": [{"args": ["--model_class", "m:C"]}]}, id="custom-arg"),
+        ],
+    )
+    def test_accepted(self, predictor: dict[str, Any]) -> None:
+        assert kserve.validate(isvc(predictor)) == []
+
+    def test_missing_predictor(self) -> None:
+        obj = isvc({})
+        del obj["spec"]["predictor"]
+        assert kserve.validate(obj)[0].field == "spec.predictor"
+
+
+def ksvc_obj() -> dict[str, Any]:
+    return kserve.desired_ksvc(isvc({**SKLEARN, "minReplicas": 0}), None) | {
+        "metadata": {"name": "iris-predictor", "namespace": "models", "uid": "k1", "generation": 2}
+    }
+
+
+class TestServiceConfigurationRevision:
+    def test_configuration_and_route_follow_the_service(self) -> None:
+        ksvc = ksvc_obj()
+        cfg = serving.desired_configuration(ksvc)
+        rt = serving.desired_route(ksvc)
+        assert cfg["metadata"]["name"] == rt["metadata"]["name"] == "iris-predictor"
+        assert (
+            cfg["spec"]["template"]["metadata"]["labels"][names.SERVICE_LABEL] == "iris-predictor"
+        )
+        assert rt["spec"]["traffic"] == [
+            {"latestRevision": True, "percent": 100, "configurationName": "iris-predictor"}
+        ]
+
+    def test_revision_named_after_generation(self) -> None:
+        cfg = serving.desired_configuration(ksvc_obj())
+        cfg["metadata"].update(generation=3, uid="c1")
+        rev = configuration.desired_revision(cfg)
+        assert rev["metadata"]["name"] == "iris-predictor-00003"
+        assert rev["metadata"]["labels"][names.CONFIGURATION_GENERATION_LABEL] == "3"
+        assert rev["metadata"]["annotations"][names.MIN_SCALE] == "0"
+
+    def test_configuration_status_keeps_latest_ready_while_new_one_deploys(self) -> None:
+        cfg = {"metadata": {"name": "c", "generation": 2}}
+
+        def rev(n: int, ready: str | None) -> dict[str, Any]:
+            r: dict[str, Any] = {
+                "metadata": {
+                    "name": f"c-0000{n}",
+                    "labels": {
+                        names.CONFIGURATION_LABEL: "c",
+                        names.CONFIGURATION_GENERATION_LABEL: str(n),
+                    },
+                }
+            }
+            if ready:
+                r["status"] = {"conditions": [{"type": "Ready", "status": ready}]}
+            return r
+
+        st = configuration.status(cfg, [rev(2, None), rev(1, "True")], NOW)
+        assert st["latestCreatedRevisionName"] == "c-00002"
+        assert st["latestReadyRevisionName"] == "c-00001"
+        assert names.get_condition({"status": st}, "Ready")["status"] == "Unknown"  # type: ignore[index]
+
+
+class TestRoute:
+    def route(self, traffic: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "iris-predictor", "namespace": "models"},
+            "spec": {"traffic": traffic},
+        }
+
+    CFGS = {"iris-predictor": {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}}
+
+    def test_latest_resolves_to_latest_ready_and_tags_get_hosts(self) -> None:
+        rt = self.route(kserve.traffic(20, "iris-predictor-00001"))
+        res = route.resolve(rt, self.CFGS)
+        assert res.problem == ""
+        assert [(t.revision, t.percent, t.tag) for t in res.targets] == [
+            ("iris-predictor-00001", 80, "prev"),
+            ("iris-predictor-00002", 20, "latest"),
+        ]
+        hosts = route.hosts(rt, res, "example.com")
+        assert set(hosts) == {
+            "iris-predictor.models.example.com",
+            "prev-iris-predictor.models.example.com",
+            "latest-iris-predictor.models.example.com",
+        }
+        st = route.status(rt, res, domain="example.com", now_iso=NOW)
+        assert st["url"] == "http://iris-predictor.models.example.com"
+        assert st["traffic"][1]["url"] == "http://latest-iris-predictor.models.example.com"
+
+    @pytest.mark.parametrize(
+        ("traffic", "cfgs", "words"),
+        [
+            pytest.param(
+                [{"latestRevision": True, "percent": 100}], {}, "no ready revision", id="not-ready"
+            ),
+            pytest.param(
+                [{"revisionName": "a", "percent": 50}], {}, "add up to 50", id="percent-sum"
+            ),
+        ],
+    )
+    def test_unresolvable(
+        self, traffic: list[dict[str, Any]], cfgs: dict[str, Any], words: str
+    ) -> None:
+        res = route.resolve(self.route(traffic), cfgs)
+        assert words in res.problem
+
+
+class TestPodAutoscaler:
+    REV = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Revision",
+        "metadata": {
+            "name": "iris-predictor-00001",
+            "namespace": "models",
+            "uid": "r1",
+            "labels": {names.CONFIGURATION_LABEL: "iris-predictor", "team": "a"},
+            "annotations": {
+                names.TARGET: "4",
+                "autoscaling.knative.dev/window": "10s",
+                "other": "x",
+            },
+        },
+        "spec": {"containerConcurrency": 2},
+    }
+
+    def test_carries_revision_autoscaling_annotations_only(self) -> None:
+        pa = revision.desired_pa(self.REV, reachable=True)
+        assert pa["metadata"]["annotations"] == {
+            names.TARGET: "4",
+            "autoscaling.knative.dev/window": "10s",
+            names.CLASS_ANNOTATION: names.KPA_CLASS,
+        }
+        assert pa["spec"]["containerConcurrency"] == 2
+        assert pa["spec"]["reachability"] == "Reachable"
+        assert "team" not in pa["metadata"]["labels"]
+
+    def test_revision_is_source_of_truth_from_1_21(self) -> None:
+        existing = {
+            "metadata": {"annotations": {names.TARGET: "9", "autoscaling.knative.dev/extra": "1"}}
+        }
+        pa = revision.desired_pa(self.REV, reachable=False, existing=existing)
+        assert pa["metadata"]["annotations"][names.TARGET] == "4"
+        assert "autoscaling.knative.dev/extra" not in pa["metadata"]["annotations"]
+        assert pa["spec"]["reachability"] == "Unreachable"
+
+    def test_legacy_keeps_annotations_patched_on_the_pa(self) -> None:
+        existing = {"metadata": {"annotations": {names.TARGET: "9"}}}
+        pa = revision.desired_pa(
+            self.REV, reachable=True, existing=existing, legacy_pa_annotations=True
+        )
+        assert pa["metadata"]["annotations"] == {names.TARGET: "9"}
+
+    def test_status_says_why_it_cannot_scale(self) -> None:
+        state = revision.ScaleState(
+            desired=5,
+            actual=2,
+            ever_ready=True,
+            active=True,
+            limited="machine-wide replica cap 2 reached",
+        )
+        st = revision.revision_status(self.REV, state, NOW)
+        assert (st["desiredReplicas"], st["actualReplicas"]) == (5, 2)
+        res = names.get_condition({"status": st}, "ResourcesAvailable")
+        assert res is not None and "cap" in res["message"]
+        assert names.is_ready({"status": st})
