@@ -1,0 +1,206 @@
+"""List and watch one custom resource kind into a local cache (the informer of client-go).
+
+One thread per informer lists the kind, then watches from the list's resourceVersion; on 410 Gone
+(the version fell out of the server's history) it lists again and reports what changed in between,
+so a handler sees every object's latest state and every deletion. Errors back off with jitter.
+Handlers run on the informer's thread: hand work to an event loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from .retry import Backoff, is_retryable
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], None]  # ("ADDED" | "MODIFIED" | "DELETED", object)
+Key = tuple[str, str]  # (namespace, name)
+WATCH_BACKOFF = Backoff(base_s=0.2, cap_s=10.0, attempts=1_000_000)
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+class Informer:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        watch_timeout_s: int = 60,
+        backoff: Backoff = WATCH_BACKOFF,
+    ) -> None:
+        self.resource = resource
+        self._api = client.CustomObjectsApi(api_client)
+        self._namespace = namespace
+        self._selector = label_selector
+        self._watch_timeout_s = watch_timeout_s
+        self._backoff = backoff
+        self._handlers: list[Handler] = []
+        self._cache: dict[Key, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._synced = threading.Event()
+        self._stopped = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread: threading.Thread | None = None
+        self.relists = 0  # how often the watch had to start over from a list
+
+    # --- reading the cache -------------------------------------------------------------
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._cache.get((namespace, name))
+
+    def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [o for (ns, _), o in self._cache.items() if namespace is None or ns == namespace]
+
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout_s: float) -> bool:
+        return self._synced.wait(timeout_s)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def add_handler(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def start(self) -> None:
+        name = f"informer-{self.resource.plural}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        self._stopped.set()
+        w = self._watch
+        if w is not None:
+            w.stop()
+            resp = getattr(w, "_resp", None)  # close the open stream so the thread wakes now
+            if resp is not None:
+                with contextlib.suppress(Exception):  # best effort on shutdown
+                    resp.close()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    # --- the loop ------------------------------------------------------------------------
+    def _list_call(self) -> Callable[..., Any]:
+        r, ns = self.resource, self._namespace
+        if ns and r.namespaced:
+            return lambda **kw: self._api.list_namespaced_custom_object(
+                r.group, r.version, ns, r.plural, **kw
+            )
+        return lambda **kw: self._api.list_cluster_custom_object(r.group, r.version, r.plural, **kw)
+
+    def _selector_kw(self) -> dict[str, Any]:
+        return {"label_selector": self._selector} if self._selector else {}
+
+    def _run(self) -> None:
+        rng = random.Random()
+        failures = 0
+        rv: str | None = None
+        while not self._stopped.is_set():
+            try:
+                if rv is None:
+                    rv = self._relist()
+                rv = self._watch_from(rv)
+                failures = 0
+            except ApiException as exc:
+                if exc.status == 410:
+                    log.info("watch of %s expired at %s: listing again", self.resource.plural, rv)
+                    rv = None
+                    continue
+                failures += 1
+                self._pause(exc, failures, rng, retryable=is_retryable(exc))
+            except Exception as exc:
+                if self._stopped.is_set():
+                    return
+                failures += 1
+                self._pause(exc, failures, rng, retryable=True)
+
+    def _pause(self, exc: BaseException, failures: int, rng: random.Random, retryable: bool) -> None:
+        delay = self._backoff.delay_s(min(failures, 10), rng)
+        level = logging.WARNING if failures > 1 or not retryable else logging.INFO
+        log.log(level, "informer %s: %s; again in %.1fs", self.resource.plural, exc, delay)
+        self._stopped.wait(delay)
+
+    def _relist(self) -> str:
+        listing = self._list_call()(**self._selector_kw())
+        fresh = {key_of(o): o for o in listing.get("items") or []}
+        for obj in fresh.values():
+            obj.setdefault("apiVersion", self.resource.api_version)
+            obj.setdefault("kind", self.resource.kind)
+        with self._lock:
+            old = self._cache
+            self._cache = dict(fresh)
+        self.relists += 1
+        for key, obj in old.items():
+            if key not in fresh:
+                self._dispatch("DELETED", obj)
+        for key, obj in fresh.items():
+            prev = old.get(key)
+            if prev is None:
+                self._dispatch("ADDED", obj)
+            elif prev["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
+                self._dispatch("MODIFIED", obj)
+        self._synced.set()
+        return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _watch_from(self, rv: str) -> str:
+        w = watch.Watch()
+        self._watch = w
+        try:
+            for event in w.stream(
+                self._list_call(),
+                resource_version=rv,
+                allow_watch_bookmarks=True,
+                timeout_seconds=self._watch_timeout_s,
+                **self._selector_kw(),
+            ):
+                if self._stopped.is_set():
+                    break
+                kind, obj = event["type"], event["object"]
+                if kind == "BOOKMARK":
+                    continue
+                key = key_of(obj)
+                with self._lock:
+                    if kind == "DELETED":
+                        self._cache.pop(key, None)
+                    else:
+                        self._cache[key] = obj
+                self._dispatch(kind, obj)
+        finally:
+            self._watch = None
+        return w.resource_version or rv
+
+    def _dispatch(self, kind: str, obj: dict[str, Any]) -> None:
+        for handler in self._handlers:
+            try:
+                handler(kind, obj)
+            except Exception:
+                log.exception("handler for %s %s failed", self.resource.plural, key_of(obj))

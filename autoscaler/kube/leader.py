@@ -1,0 +1,160 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, with fencing.
+
+Same rules as client-go's leaderelection: a candidate takes the Lease when it is free or when the
+holder has not renewed it for ``lease_duration_s`` as measured on the candidate's own clock since it
+last saw the record change; every write carries the Lease's resourceVersion, so two candidates
+cannot both win. Fencing: the leader counts itself leader only until ``renew_deadline_s`` after its
+last successful renewal (shorter than the lease duration), so a leader that was cut off stops
+writing before anyone else can take over. ``is_leader()`` is what writers check before each write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from ..clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    namespace: str
+    name: str
+    identity: str
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_period_s < self.renew_deadline_s < self.lease_duration_s:
+            raise ValueError(
+                "leader election needs retry_period_s < renew_deadline_s < lease_duration_s, got "
+                f"retry_period_s={self.retry_period_s}, renew_deadline_s={self.renew_deadline_s}, "
+                f"lease_duration_s={self.lease_duration_s}"
+            )
+
+
+def _micro_time(wall_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC)
+
+
+class LeaderElector:
+    def __init__(
+        self, api_client: client.ApiClient, config: ElectionConfig, clock: Clock | None = None
+    ) -> None:
+        self.config = config
+        self._api = client.CoordinationV1Api(api_client)
+        self._clock = clock or SystemClock()
+        self._observed: tuple[str | None, str | None] | None = None  # (holder, renewTime)
+        self._observed_at = 0.0
+        self._renewed_at: float | None = None
+        self.transitions = 0
+
+    def is_leader(self) -> bool:
+        """True while this candidate holds the lease and its last renewal is recent enough."""
+        return (
+            self._renewed_at is not None
+            and self._clock.now() - self._renewed_at < self.config.renew_deadline_s
+        )
+
+    def try_acquire_or_renew(self) -> bool:
+        """One attempt (blocking I/O). True when this candidate holds the lease afterwards."""
+        cfg = self.config
+        now = self._clock.now()
+        wall = _micro_time(self._clock.wall())
+        try:
+            lease = self._api.read_namespaced_lease(cfg.name, cfg.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                log.info("reading lease %s/%s: %s", cfg.namespace, cfg.name, exc.reason)
+                return False
+            body = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
+                spec=client.V1LeaseSpec(
+                    holder_identity=cfg.identity,
+                    lease_duration_seconds=int(cfg.lease_duration_s),
+                    acquire_time=wall,
+                    renew_time=wall,
+                    lease_transitions=0,
+                ),
+            )
+            try:
+                self._api.create_namespaced_lease(cfg.namespace, body)
+            except ApiException as create_exc:
+                log.info("creating lease: %s", create_exc.reason)
+                return False
+            self._won(now)
+            return True
+
+        spec = lease.spec or client.V1LeaseSpec()
+        record = (spec.holder_identity, str(spec.renew_time))
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        held_by_other = spec.holder_identity not in (None, "", cfg.identity)
+        duration = float(spec.lease_duration_seconds or cfg.lease_duration_s)
+        if held_by_other and now < self._observed_at + duration:
+            self._renewed_at = None
+            return False
+        if spec.holder_identity != cfg.identity:
+            spec.acquire_time = wall
+            spec.lease_transitions = (spec.lease_transitions or 0) + 1
+        spec.holder_identity = cfg.identity
+        spec.lease_duration_seconds = int(cfg.lease_duration_s)
+        spec.renew_time = wall
+        lease.spec = spec
+        try:
+            self._api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
+        except ApiException as exc:
+            log.info("renewing lease: %s", exc.reason)  # 409: someone else wrote first
+            return False
+        self._won(now)
+        return True
+
+    def _won(self, now: float) -> None:
+        if self._renewed_at is None:
+            self.transitions += 1
+            log.info("%s is now the leader of %s", self.config.identity, self.config.name)
+        self._renewed_at = now
+        self._observed = None
+
+    def release(self) -> None:
+        """Give the lease up on a clean shutdown so another candidate need not wait it out."""
+        if self._renewed_at is None:
+            return
+        self._renewed_at = None
+        try:
+            lease = self._api.read_namespaced_lease(self.config.name, self.config.namespace)
+            if lease.spec and lease.spec.holder_identity == self.config.identity:
+                lease.spec.holder_identity = None
+                lease.spec.lease_duration_seconds = 1
+                self._api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
+        except ApiException as exc:
+            log.info("releasing lease: %s", exc.reason)
+
+    async def run(
+        self,
+        on_started: Callable[[], Awaitable[None]] | None = None,
+        on_stopped: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Try every retry period for ever; call the callbacks on each change of leadership."""
+        leading = False
+        try:
+            while True:
+                await asyncio.to_thread(self.try_acquire_or_renew)
+                now_leading = self.is_leader()
+                if now_leading and not leading and on_started is not None:
+                    await on_started()
+                if leading and not now_leading and on_stopped is not None:
+                    await on_stopped()
+                leading = now_leading
+                await self._clock.sleep(self.config.retry_period_s)
+        finally:
+            await asyncio.to_thread(self.release)
