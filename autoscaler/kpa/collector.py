@@ -1,0 +1,138 @@
+"""Metric collection, pure part: per-pod reports in, revision-wide windows of totals out.
+
+Mirrors knative/serving ``pkg/autoscaler/metrics/collector.go`` (``collection.record`` and
+``StableAndPanicConcurrency``/``StableAndPanicRPS``) and the ``Stat`` message of ``stat.proto``.
+
+Each report counts ``average_concurrent_requests - average_proxied_concurrent_requests`` (and
+``request_count - proxied_request_count`` for rps): requests that came through the activator are
+left out of the pod's report because the activator reports them itself (its own ``Stat`` has no
+proxied part), so nothing is counted twice. Example: a pod at concurrency 3 of which 2 came via the
+activator, and the activator reporting 2, make a revision total of ``(3 - 2) + 2 = 3``.
+
+Departure from Knative, for push reporting: Knative's scraper reads every pod at one instant and
+records one summed value per second, while here each queue-proxy pushes its own report. Reports
+are summed over pods within a 1 s bucket, and two reports from the same pod in one bucket are
+averaged (the rule of Knative's older per-pod buckets), so a jittery reporter is not counted twice.
+All pods are counted; Knative's sampling of large revisions (and its use of ``process_uptime``
+to prefer older pods when sampling) is not needed and not done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from autoscaler.kpa.windows import TimedBuckets, WeightedBuckets
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """One report from a queue-proxy or the activator, per revision, about the last second."""
+
+    pod_name: str
+    average_concurrent_requests: float = 0.0
+    average_proxied_concurrent_requests: float = 0.0
+    request_count: float = 0.0
+    proxied_request_count: float = 0.0
+    process_uptime_s: float = 0.0
+    timestamp: float = 0.0
+
+    @property
+    def concurrency(self) -> float:
+        """The concurrency this report adds to the revision total (proxied part left out)."""
+        return self.average_concurrent_requests - self.average_proxied_concurrent_requests
+
+    @property
+    def rps(self) -> float:
+        """The requests per second this report adds to the revision total."""
+        return self.request_count - self.proxied_request_count
+
+
+def _make_window(window_s: float, weighted: bool) -> TimedBuckets:
+    return WeightedBuckets(window_s) if weighted else TimedBuckets(window_s)
+
+
+class MetricCollector:
+    """One revision's stable and panic windows of concurrency and rps totals."""
+
+    __slots__ = (
+        "_concurrency",
+        "_concurrency_panic",
+        "_open_bucket",
+        "_open_pods",
+        "_rps",
+        "_rps_panic",
+        "weighted",
+    )
+
+    def __init__(
+        self, stable_window_s: float, panic_window_s: float, weighted: bool = False
+    ) -> None:
+        self.weighted = weighted
+        self._concurrency = _make_window(stable_window_s, weighted)
+        self._concurrency_panic = _make_window(panic_window_s, weighted)
+        self._rps = _make_window(stable_window_s, weighted)
+        self._rps_panic = _make_window(panic_window_s, weighted)
+        # The 1 s bucket being filled and, per pod, (reports, concurrency sum, rps sum) in it.
+        self._open_bucket: int | None = None
+        self._open_pods: dict[str, tuple[int, float, float]] = {}
+
+    def record(self, now: float, stat: Stat) -> None:
+        """Add one report received at ``now`` to the revision totals."""
+        bucket = math.floor(now)
+        concurrency, rps = stat.concurrency, stat.rps
+        if self._open_bucket is None or bucket > self._open_bucket:
+            self._open_bucket = bucket
+            self._open_pods = {}
+        if bucket == self._open_bucket:
+            seen = self._open_pods.get(stat.pod_name)
+            if seen is None:
+                self._open_pods[stat.pod_name] = (1, concurrency, rps)
+            else:
+                # Replace this pod's contribution by the average of its reports in this bucket.
+                count, c_sum, r_sum = seen
+                self._open_pods[stat.pod_name] = (count + 1, c_sum + concurrency, r_sum + rps)
+                concurrency = (c_sum + concurrency) / (count + 1) - c_sum / count
+                rps = (r_sum + rps) / (count + 1) - r_sum / count
+        # A late report for an already closed bucket is added as it is, as Knative adds.
+        self._concurrency.record(now, concurrency)
+        self._concurrency_panic.record(now, concurrency)
+        self._rps.record(now, rps)
+        self._rps_panic.record(now, rps)
+
+    def stable_and_panic_concurrency(self, now: float) -> tuple[float, float] | None:
+        """``(stable, panic)`` average concurrency, or None with no data for a whole window."""
+        if self._concurrency.is_empty(now):
+            return None
+        return (
+            self._concurrency.window_average(now),
+            self._concurrency_panic.window_average(now),
+        )
+
+    def stable_and_panic_rps(self, now: float) -> tuple[float, float] | None:
+        """``(stable, panic)`` average requests per second, or None with no data."""
+        if self._rps.is_empty(now):
+            return None
+        return self._rps.window_average(now), self._rps_panic.window_average(now)
+
+    def stable_and_panic(self, now: float, metric: str) -> tuple[float, float] | None:
+        """The pair for the revision's scaling metric (``rps`` or ``concurrency``)."""
+        if metric == "rps":
+            return self.stable_and_panic_rps(now)
+        return self.stable_and_panic_concurrency(now)
+
+    def reconfigure(
+        self, stable_window_s: float, panic_window_s: float, weighted: bool, now: float
+    ) -> None:
+        """Follow changed annotations without losing the recorded data."""
+        if weighted != self.weighted:
+            self.weighted = weighted
+            for name in ("_concurrency", "_concurrency_panic", "_rps", "_rps_panic"):
+                old: TimedBuckets = getattr(self, name)
+                new = _make_window(old.window_s, weighted)
+                new.copy_state_from(old)
+                setattr(self, name, new)
+        self._concurrency.resize(stable_window_s, now)
+        self._rps.resize(stable_window_s, now)
+        self._concurrency_panic.resize(panic_window_s, now)
+        self._rps_panic.resize(panic_window_s, now)

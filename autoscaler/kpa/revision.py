@@ -1,0 +1,162 @@
+"""One revision's KPA: collector, decider and reconciler joined behind ``record`` and ``tick``.
+
+This is what Knative splits over the autoscaler's multiscaler (``pkg/autoscaler/scaling/
+multiscaler.go``: the decider status, the "poke" when a revision at zero gets a request) and the
+KPA reconciler; here it is one object per revision, driven with ``now``:
+
+    kpa = RevisionAutoscaler(config, scaling)
+    kpa.record(now, stat)                                  # every queue-proxy or activator report
+    decision = kpa.tick(now, ready_pods=n, reachable=True)  # every 2 s, and on a poke
+    kpa.update_scaling(new_scaling, now)                   # annotations changed: windows are kept
+
+The decider is created on the first tick, with the ready pods seen then (so a driver restarted
+next to running pods starts in panic mode, as Knative's autoscaler does after a restart).
+"""
+
+from __future__ import annotations
+
+from autoscaler.kpa.annotations import RevisionScaling
+from autoscaler.kpa.collector import MetricCollector, Stat
+from autoscaler.kpa.decider import Decider, initial_excess_burst_capacity
+from autoscaler.kpa.decision import ScaleDecision
+from autoscaler.kpa.scaler import (
+    DEFAULT_ACTIVATION_TIMEOUT_S,
+    SCALE_UNKNOWN,
+    ScalerState,
+    new_scaler_state,
+    reconcile,
+)
+from autoscaler.kpa.settings import AutoscalerConfig
+from autoscaler.kpa.spec import ScalingSpec, resolve
+
+
+class RevisionAutoscaler:
+    """The Knative Pod Autoscaler for one revision; pure: no clock, no I/O."""
+
+    __slots__ = (
+        "_activation_timeout_s",
+        "_collector",
+        "_config",
+        "_decider",
+        "_desired",
+        "_excess_burst_capacity",
+        "_last_now",
+        "_scaler",
+        "_scaling",
+        "_spec",
+    )
+
+    def __init__(
+        self,
+        config: AutoscalerConfig,
+        scaling: RevisionScaling,
+        *,
+        now: float = 0.0,
+        activation_timeout_s: float = DEFAULT_ACTIVATION_TIMEOUT_S,
+    ) -> None:
+        """``now`` is when the revision was created (it starts activating then)."""
+        if not scaling.is_kpa:
+            raise ValueError(
+                f"revision uses autoscaler class {scaling.autoscaler_class!r}, not KPA"
+            )
+        self._config = config
+        self._scaling = scaling
+        self._spec = resolve(config, scaling)
+        self._activation_timeout_s = activation_timeout_s
+        self._collector = MetricCollector(
+            self._spec.stable_window_s, self._spec.panic_window_s, self._spec.weighted_average
+        )
+        self._decider: Decider | None = None
+        # The decider status: no decision yet, and burst capacity as if initial_scale idle pods.
+        self._desired = SCALE_UNKNOWN
+        self._excess_burst_capacity = initial_excess_burst_capacity(self._spec)
+        self._scaler: ScalerState = new_scaler_state(self._spec, now)
+        self._last_now = now
+
+    @property
+    def spec(self) -> ScalingSpec:
+        return self._spec
+
+    @property
+    def scaling(self) -> RevisionScaling:
+        return self._scaling
+
+    @property
+    def scaler_state(self) -> ScalerState:
+        return self._scaler
+
+    def record(self, now: float, stat: Stat) -> None:
+        """Take one report from a queue-proxy or the activator."""
+        self._last_now = max(self._last_now, now)
+        self._collector.record(now, stat)
+
+    def should_poke(self, stat: Stat) -> bool:
+        """True when this report should trigger a tick at once: requests for a revision at zero."""
+        return self._desired == 0 and stat.average_concurrent_requests != 0
+
+    def tick(self, now: float, *, ready_pods: int, reachable: bool = True) -> ScaleDecision:
+        """Decide at ``now`` given the ready pod count and whether traffic is routed here."""
+        self._last_now = max(self._last_now, now)
+        spec = self._spec
+        if self._decider is None:
+            self._decider = Decider(ready_pods, now, spec.scale_down_delay_s)
+        values = self._collector.stable_and_panic(now, spec.metric)
+        stable, panic = values if values is not None else (0.0, 0.0)
+        if values is not None:
+            result = self._decider.scale(spec, now, stable, panic, ready_pods, reachable)
+            self._desired = result.desired_pods
+            self._excess_burst_capacity = result.excess_burst_capacity
+            decider_reason = result.reason
+        else:
+            decider_reason = "no data"
+        outcome = reconcile(
+            spec,
+            self._scaler,
+            self._desired,
+            self._excess_burst_capacity,
+            ready_pods,
+            reachable,
+            now,
+            self._activation_timeout_s,
+        )
+        return ScaleDecision(
+            now=now,
+            desired_pods=outcome.desired_pods,
+            activator_in_path=outcome.activator_in_path,
+            excess_burst_capacity=self._excess_burst_capacity,
+            stable_concurrency=stable,
+            panic_concurrency=panic,
+            target_per_pod=spec.target_per_pod,
+            panic_mode=self._decider.panic_mode,
+            reason=f"{decider_reason}; {outcome.reason}",
+            decider_desired_pods=self._desired,
+            want_pods=outcome.want_pods,
+            state=outcome.condition,
+            ready_pods=ready_pods,
+            reachable=reachable,
+            metric=spec.metric,
+            has_data=values is not None,
+        )
+
+    def update_scaling(self, scaling: RevisionScaling, now: float | None = None) -> None:
+        """Annotations changed on the live revision: new targets and bounds, windows kept."""
+        if not scaling.is_kpa:
+            raise ValueError(
+                f"revision uses autoscaler class {scaling.autoscaler_class!r}, not KPA"
+            )
+        self._scaling = scaling
+        self._apply_spec(resolve(self._config, scaling), now)
+
+    def update_config(self, config: AutoscalerConfig, now: float | None = None) -> None:
+        """The global ``config-autoscaler`` changed."""
+        self._config = config
+        self._apply_spec(resolve(config, self._scaling), now)
+
+    def _apply_spec(self, spec: ScalingSpec, now: float | None) -> None:
+        at = self._last_now if now is None else max(self._last_now, now)
+        self._collector.reconfigure(
+            spec.stable_window_s, spec.panic_window_s, spec.weighted_average, at
+        )
+        if self._decider is not None:
+            self._decider.set_scale_down_delay(spec.scale_down_delay_s)
+        self._spec = spec
