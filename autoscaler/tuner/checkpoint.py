@@ -1,0 +1,163 @@
+"""The compact, versioned checkpoint of a model's learned state (a string in its status).
+
+Format ``v1:`` + base64 (URL-safe) of zlib-compressed JSON: ``{"revisions": [...]}`` with one
+short-keyed object per revision (see ``_dump``). A restarted tuner decodes it and resumes
+without relearning. The cached keep-alive decision is not stored (it is recomputed from the
+idle histogram). Anything that does not decode (another version, truncated, garbage) raises
+``CheckpointError`` naming what was wrong; the controller then starts from scratch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from autoscaler.tuner.idle import Activity, IdleHistogram, idle_edges_s
+from autoscaler.tuner.latency_model import LatencyBin, LatencyModel
+from autoscaler.tuner.observation import N_LATENCY_COUNTS
+from autoscaler.tuner.state import AppliedValues, RevisionState
+from autoscaler.tuner.target import Knee
+
+VERSION = "v1"
+MAX_DECODED_BYTES = 4 * 1024 * 1024  # a checkpoint is kilobytes; refuse to inflate a bomb
+
+
+class CheckpointError(ValueError):
+    """A checkpoint string that cannot be decoded."""
+
+
+def encode_checkpoint(states: Mapping[str, RevisionState]) -> str:
+    """Encode the states of a model's revisions (keyed by revision name)."""
+    doc = {"revisions": [_dump(states[name]) for name in sorted(states)]}
+    raw = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    return f"{VERSION}:" + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def decode_checkpoint(text: str) -> dict[str, RevisionState]:
+    """The states encoded by ``encode_checkpoint``; raises ``CheckpointError``."""
+    if not isinstance(text, str):
+        raise CheckpointError(f"checkpoint must be a string, got {type(text).__name__}")
+    version, sep, body = text.partition(":")
+    if not sep:
+        raise CheckpointError("checkpoint has no version prefix (expected 'v1:...')")
+    if version != VERSION:
+        raise CheckpointError(
+            f"checkpoint version {version!r} is not supported (expected {VERSION!r})"
+        )
+    try:
+        packed = base64.b64decode(body.encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise CheckpointError(f"checkpoint is not valid base64: {exc}") from None
+    try:
+        d = zlib.decompressobj()
+        raw = d.decompress(packed, MAX_DECODED_BYTES)
+        if d.unconsumed_tail:
+            raise CheckpointError(f"checkpoint inflates beyond {MAX_DECODED_BYTES} bytes")
+        if not d.eof:
+            raise CheckpointError("checkpoint is truncated (compressed stream incomplete)")
+    except zlib.error as exc:
+        raise CheckpointError(f"checkpoint is not valid zlib data: {exc}") from None
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint is not valid JSON: {exc}") from None
+    try:
+        states = [_load(r) for r in doc["revisions"]]
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise CheckpointError(
+            f"checkpoint content is malformed: {type(exc).__name__}: {exc}"
+        ) from None
+    return {s.revision: s for s in states}
+
+
+def _dump(s: RevisionState) -> dict[str, Any]:
+    lat = s.latency
+    out: dict[str, Any] = {
+        "r": s.revision,
+        "l": [
+            lat.ref_s,
+            lat.bin_ratio,
+            [[b.index, b.weight, b.concurrency_sum, list(b.counts)] for b in lat.bins],
+        ],
+        "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)],
+        "a": [s.activity.last_request_s, s.activity.last_active_end_s],
+    }
+    if s.knee is not None:
+        out["k"] = [s.knee.concurrency, s.knee.at_s, s.knee.missed]
+    if s.applied is not None:
+        a = s.applied
+        out["p"] = [a.target, a.retention_s, a.min_scale, a.at_s]
+    if s.last_target_change_s is not None:
+        out["c"] = s.last_target_change_s
+    if s.last_target is not None:
+        out["t"] = s.last_target
+    if s.inherited_from is not None:
+        out["h"] = s.inherited_from
+    return out
+
+
+def _num(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise CheckpointError(f"checkpoint field {what}: {v!r} is not a finite number")
+    return float(v)
+
+
+def _opt(v: Any, what: str) -> float | None:
+    return None if v is None else _num(v, what)
+
+
+def _load(r: dict[str, Any]) -> RevisionState:
+    name = r["r"]
+    if not isinstance(name, str):
+        raise CheckpointError(f"checkpoint revision name {name!r} is not a string")
+    ref, ratio, bins = r["l"]
+    lat_bins = []
+    for idx, w, cs, counts in bins:
+        if len(counts) != N_LATENCY_COUNTS:
+            raise CheckpointError(f"checkpoint latency bin of {name} has {len(counts)} counts")
+        lat_bins.append(
+            LatencyBin(
+                int(idx),
+                _num(w, "weight"),
+                _num(cs, "concurrency"),
+                tuple(_num(c, "count") for c in counts),
+            )
+        )
+    weights, count, iref, recent = r["i"]
+    if weights and len(weights) != len(idle_edges_s()):
+        raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
+    k = r.get("k")
+    p = r.get("p")
+    last_req, last_end = r["a"]
+    inherited = r.get("h")
+    return RevisionState(
+        revision=name,
+        latency=LatencyModel(_num(ref, "ref"), _num(ratio, "bin_ratio"), tuple(lat_bins)),
+        idle=IdleHistogram(
+            tuple(_num(w, "idle weight") for w in weights),
+            int(count),
+            _num(iref, "idle ref"),
+            tuple(_num(x, "idle time") for x in recent),
+        ),
+        activity=Activity(_opt(last_req, "last request"), _opt(last_end, "last active")),
+        knee=Knee(_num(k[0], "knee"), _num(k[1], "knee time"), bool(k[2]))
+        if k is not None
+        else None,
+        applied=(
+            AppliedValues(
+                _num(p[0], "target"), _num(p[1], "retention"), int(p[2]), _num(p[3], "applied at")
+            )
+            if p is not None
+            else None
+        ),
+        last_target_change_s=_opt(r.get("c"), "last change"),
+        last_target=_opt(r.get("t"), "last target"),
+        inherited_from=str(inherited) if inherited is not None else None,
+    )

@@ -1,0 +1,34 @@
+"""Exponentially decaying sample weights without touching old samples.
+
+As the Kubernetes VPA's decaying histograms do: a sample at time ``t`` weighs
+``2 ** ((t - ref_s) / half_life_s)`` against a reference time, so newer samples weigh more and
+nothing stored needs rescaling on every add. Read back at ``now``, a stored weight times
+``2 ** -((now - ref_s) / half_life_s)`` is the sample's weight as of ``now`` (1 for a sample
+taken at ``now``). When the exponent grows large the reference moves forward and stored
+weights shrink by the same factor (``rebase_factor``).
+"""
+
+from __future__ import annotations
+
+# Rebase once a new sample would weigh more than 2**40 times the reference: far from float
+# overflow (2**1023) yet rare (40 half-lives).
+MAX_EXPONENT = 40.0
+
+
+def sample_weight(t_s: float, ref_s: float, half_life_s: float) -> float:
+    """Stored weight of a sample at ``t_s`` (1 at the reference time)."""
+    return float(2.0 ** ((t_s - ref_s) / half_life_s))
+
+
+def weight_now(stored: float, now_s: float, ref_s: float, half_life_s: float) -> float:
+    """A stored weight as of ``now_s``: decayed requests, seconds, ..."""
+    return stored * float(2.0 ** (-(now_s - ref_s) / half_life_s))
+
+
+def needs_rebase(t_s: float, ref_s: float, half_life_s: float) -> bool:
+    return (t_s - ref_s) / half_life_s > MAX_EXPONENT
+
+
+def rebase_factor(new_ref_s: float, ref_s: float, half_life_s: float) -> float:
+    """Multiply stored weights by this when the reference moves to ``new_ref_s``."""
+    return float(2.0 ** (-(new_ref_s - ref_s) / half_life_s))

@@ -1,0 +1,114 @@
+"""Idle periods: finding them in observations and keeping their decaying histogram.
+
+An idle period is the time from a revision's last request to its next one. From per-tick
+observations it is estimated from the gap between two intervals with requests, with at least
+one empty interval between them: with ``n`` requests spread over an interval, the last one is
+expected ``interval / (n + 1)`` before its end and the first one as long after its start.
+Exact arrival times (``RevisionObservation.arrivals_s``) replace the estimate. Gaps shorter
+than ``min_idle_s`` are not idle periods: they never let a revision scale to zero.
+
+The histogram's bins are fine for short idle times (10 s to 1 min, then 30 s up to 10 min),
+where models called every few minutes live, and coarser up to 4 h; beyond is one overflow bin.
+Weights decay (``decay``) so recent idle periods count more.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from functools import cache
+
+from autoscaler.tuner import decay
+from autoscaler.tuner.observation import RevisionObservation
+
+RECENT_IDLE_KEPT = 8
+
+
+@cache
+def idle_edges_s() -> tuple[float, ...]:
+    """Lower edges of the idle-time bins (s); the last bin is [14400, inf)."""
+    edges: list[float] = [float(s) for s in range(0, 60, 10)]
+    edges += [float(s) for s in range(60, 600, 30)]
+    edges += [float(s) for s in range(600, 1800, 120)]
+    edges += [float(s) for s in range(1800, 7200, 300)]
+    edges += [float(s) for s in range(7200, 14401, 900)]
+    return tuple(edges)
+
+
+@dataclass(frozen=True, slots=True)
+class IdleHistogram:
+    """Decaying histogram of idle periods over ``idle_edges_s()``."""
+
+    weights: tuple[float, ...] = ()  # empty until the first sample
+    count: int = 0  # samples recorded, undecayed
+    ref_s: float = 0.0
+    recent_s: tuple[float, ...] = ()  # the last few idle periods, newest last
+
+    def add(self, t_s: float, idle_s: float, half_life_s: float) -> IdleHistogram:
+        edges = idle_edges_s()
+        weights = list(self.weights) or [0.0] * len(edges)
+        ref = self.ref_s if self.count else t_s
+        if decay.needs_rebase(t_s, ref, half_life_s):
+            f = decay.rebase_factor(t_s, ref, half_life_s)
+            weights = [w * f for w in weights]
+            ref = t_s
+        i = bin_of(idle_s)
+        weights[i] += decay.sample_weight(t_s, ref, half_life_s)
+        return IdleHistogram(
+            tuple(weights), self.count + 1, ref, (*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:]
+        )
+
+    def probabilities(self) -> tuple[float, ...]:
+        """Share of each bin. Uniform decay leaves the shares unchanged between samples."""
+        total = sum(self.weights)
+        if total <= 0:
+            return ()
+        return tuple(w / total for w in self.weights)
+
+
+def bin_of(idle_s: float) -> int:
+    edges = idle_edges_s()
+    lo, hi = 0, len(edges) - 1
+    while lo < hi:  # the last edge <= idle_s
+        mid = (lo + hi + 1) // 2
+        if edges[mid] <= idle_s:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """When the revision last had requests."""
+
+    last_request_s: float | None = None  # estimated (or exact) time of the last request
+    last_active_end_s: float | None = None  # end of the last interval with requests
+
+
+def observe_activity(
+    obs: RevisionObservation, activity: Activity, min_idle_s: float
+) -> tuple[list[float], Activity]:
+    """Idle periods that ``obs`` closes, and the activity after it."""
+    if obs.request_count == 0 and not obs.arrivals_s:
+        return [], activity
+    if obs.arrivals_s:
+        arrivals = sorted(obs.arrivals_s)
+        prev = activity.last_request_s
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        if prev is not None and arrivals[0] > prev:
+            gaps.insert(0, arrivals[0] - prev)
+        idle = [g for g in gaps if g >= min_idle_s]
+        return idle, Activity(arrivals[-1], obs.t_s)
+    n = obs.request_count
+    spacing = obs.interval_s / (n + 1)
+    idle = []
+    if (
+        activity.last_request_s is not None
+        and activity.last_active_end_s is not None
+        and obs.start_s > activity.last_active_end_s + 1e-6
+    ):
+        gap = obs.start_s + spacing - activity.last_request_s
+        if gap >= min_idle_s:
+            idle.append(gap)
+    return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)

@@ -1,0 +1,140 @@
+"""Our keep-alive and pre-warm policy: the cheapest windows for the learned idle times.
+
+Where the baseline (``hybrid_baseline``) reads two percentiles, this policy prices each
+choice. A cold start costs ``cold_start_cost_replica_s`` (seconds of one idle replica's
+memory); keeping a replica warm costs its seconds; each pre-warm start costs
+``prewarm_overhead_replica_s``. Over the learned idle-time shares it evaluates
+
+- keep-alive to each bin edge K (from Knative's floor, stable window + grace, 90 s by
+  default, up to the 1 h retention limit plus the stable window), and
+- pre-warm: unloaded after the floor, loaded ``lead`` seconds (cold start plus one tick)
+  before each bin edge H and kept until each later edge T,
+
+each widened by ``window_margin_fraction``, and takes the one with the least expected cost
+per idle period (keep-alive on a tie). With too few idle periods it falls back to
+``fallback_keep_alive_s``, never below Knative's default: no scale-to-zero for lack of data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autoscaler.tuner.idle import IdleHistogram, idle_edges_s
+from autoscaler.tuner.settings import KeepAliveSettings
+from autoscaler.tuner.spec import MAX_RETENTION_S
+from autoscaler.tuner.windows import KeepAliveWindows
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedKeepAlive:
+    settings: KeepAliveSettings
+    prewarm_enabled: bool = True
+    tick_period_s: float = 30.0
+
+    @property
+    def floor_s(self) -> float:
+        """How long Knative keeps a replica after the last request with no retention set."""
+        return self.settings.stable_window_s + self.settings.scale_to_zero_grace_period_s
+
+    @property
+    def lead_s(self) -> float:
+        return self.settings.cold_start_s + self.tick_period_s
+
+    def decide(self, hist: IdleHistogram) -> KeepAliveWindows:
+        s = self.settings
+        if hist.count < s.min_idle_samples:
+            keep = max(self.floor_s, s.fallback_keep_alive_s)
+            return KeepAliveWindows(
+                0.0,
+                keep,
+                "fallback",
+                f"{hist.count} idle period(s) seen, {s.min_idle_samples} needed: "
+                f"keep-alive {keep:.0f} s (fallback)",
+            )
+        p = np.asarray(hist.probabilities())
+        lower = np.asarray(idle_edges_s())
+        upper = np.append(lower[1:], lower[-1] * 1.5)  # overflow bin: counted at 6 h
+        mid = (lower + upper) / 2
+        best = self._best_keep_alive(p, lower, upper, mid)
+        if self.prewarm_enabled:
+            pre = self._best_prewarm(p, lower, upper, mid)
+            if pre is not None and pre[0] < best[0]:
+                return pre[1]
+        return best[1]
+
+    def _best_keep_alive(
+        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray
+    ) -> tuple[float, KeepAliveWindows]:
+        s = self.settings
+        m = 1.0 + s.window_margin_fraction
+        max_cover = s.stable_window_s + MAX_RETENTION_S
+        # Candidate covers: the floor and each bin's upper edge that fits under the limit.
+        cands = np.unique(np.concatenate(([self.floor_s], upper[(upper * m <= max_cover)])))
+        cands = cands[cands >= self.floor_s]
+        # covered[k, i]: bin i lies wholly under candidate k.
+        covered = upper[None, :] <= cands[:, None] * m + 1e-9
+        covered |= upper[None, :] <= self.floor_s
+        cover = np.minimum(cands * m, max_cover)[:, None]
+        memory = np.where(covered, np.minimum(mid[None, :], cover), cover)
+        cost = (p * (memory + np.where(covered, 0.0, s.cold_start_cost_replica_s))).sum(axis=1)
+        k = int(np.argmin(cost))
+        keep = float(cover[k, 0]) if cands[k] > self.floor_s else self.floor_s
+        miss = float((p * ~covered[k]).sum())
+        return float(cost[k]), KeepAliveWindows(
+            0.0,
+            keep,
+            "keep-alive",
+            f"keep-alive {keep:.0f} s covers {1 - miss:.0%} of idle periods "
+            f"(expected cost {cost[k]:.0f} replica-s per idle period)",
+        )
+
+    def _best_prewarm(
+        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray
+    ) -> tuple[float, KeepAliveWindows] | None:
+        s = self.settings
+        floor = self.floor_s
+        margin = s.window_margin_fraction
+        # Pre-warm is worth considering only where loading ahead leaves a real unloaded gap.
+        a_idx = np.nonzero(lower * (1 - margin) - self.lead_s > floor)[0]
+        if a_idx.size == 0:
+            return None
+        b_idx = np.arange(len(lower))
+        load = lower[a_idx] * (1 - margin) - self.lead_s  # when the replica starts loading
+        until = upper * (1 + margin)
+        # Prefix sums make each (H, T) pair O(1): cum[i] = sum of the first i bins.
+        cum_p = np.concatenate(([0.0], np.cumsum(p)))
+        cum_pm = np.concatenate(([0.0], np.cumsum(p * mid)))
+        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(lower >= floor, p, 0.0))))
+        base = float((p * np.minimum(mid, floor)).sum())
+        a2, b2 = a_idx[:, None], b_idx[None, :]
+        after = 1.0 - cum_p[b2 + 1]  # idle periods ending after T: cold
+        before = cum_cold[a2]  # idle periods ending between the floor and H: cold
+        inside_p = cum_p[b2 + 1] - cum_p[a2]
+        inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
+        warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
+        loads = 1.0 - cum_p[a2]  # every idle period reaching H pays one pre-warm start
+        cost = (
+            base
+            + warm
+            + (before + after) * s.cold_start_cost_replica_s
+            + loads * s.prewarm_overhead_replica_s
+        )
+        cost = np.where(b2 >= a2, cost, np.inf)
+        ai, bi = np.unravel_index(int(np.argmin(cost)), cost.shape)
+        best = float(cost[ai, bi])
+        if not np.isfinite(best):
+            return None
+        a, b = int(a_idx[ai]), int(b_idx[bi])
+        warm_from = float(lower[a] * (1 - margin))
+        warm_until = float(until[b])
+        miss = float(before[ai, 0] + after[0, bi])
+        return best, KeepAliveWindows(
+            warm_from,
+            warm_until,
+            "pre-warm",
+            f"pre-warm {warm_from:.0f}-{warm_until:.0f} s after the last request covers "
+            f"{1 - miss:.0%} of idle periods (bins {lower[a]:.0f}-{upper[b]:.0f} s; expected "
+            f"cost {best:.0f} replica-s per idle period)",
+        )

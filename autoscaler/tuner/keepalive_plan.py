@@ -1,0 +1,74 @@
+"""From keep-alive windows to Knative: retention period and min-scale, at ``now``.
+
+Knative drops a revision's last replica once it had no traffic for a stable window (60 s) and
+then ``max(scale-to-zero-grace-period 30 s, scale-to-zero-pod-retention-period)`` more
+(pkg/reconciler/autoscaling/kpa/scaler.go). So "warm K s after the last request" is a
+retention of ``K - stable_window_s`` (capped at Knative's 1 h). Pre-warm has no annotation of
+its own: ``min-scale`` goes to 1 a lead time (cold start plus one tick) before the window opens
+and back to 0 a grace period before it closes; the retention stays at 0 so the replica leaves
+soon after the traffic stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.tuner.guardrails import clamp_retention
+from autoscaler.tuner.settings import KeepAliveSettings
+from autoscaler.tuner.spec import MAX_RETENTION_S
+from autoscaler.tuner.windows import KeepAliveWindows
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlivePlan:
+    keep_alive_s: float  # warm this long after the last request (without pre-warm)
+    retention_s: float  # scale-to-zero-pod-retention-period
+    min_scale: int  # 0 or 1: what keep-alive and pre-warm ask for now
+    prewarm_at_s: float | None  # when min-scale next goes to 1 (absolute), if planned
+    warm_until_s: float | None  # when the window closes (absolute), if known
+    note: str
+
+
+def plan(
+    windows: KeepAliveWindows,
+    last_request_s: float | None,
+    now_s: float,
+    settings: KeepAliveSettings,
+    tick_period_s: float,
+) -> KeepAlivePlan:
+    stable = settings.stable_window_s
+    grace = settings.scale_to_zero_grace_period_s
+    floor = stable + grace
+    if not windows.prewarm:
+        keep = max(floor, windows.warm_until_s)
+        retention = clamp_retention(keep - stable)
+        if retention <= grace:
+            retention = 0.0  # the grace period covers it: leave Knative's default
+        # Beyond stable window + 1 h only min-scale can hold the replica: until the retention
+        # that follows covers the rest.
+        hold_until = (
+            last_request_s + keep - stable - MAX_RETENTION_S
+            if last_request_s is not None and keep > stable + MAX_RETENTION_S
+            else None
+        )
+        holding = hold_until is not None and now_s < hold_until
+        until_abs = last_request_s + keep if last_request_s is not None else None
+        return KeepAlivePlan(
+            keep, retention, 1 if holding else 0, None, until_abs,
+            f"warm {keep:.0f} s after the last request: retention {retention:.0f} s"
+            + (", min-scale 1 held" if holding else ""),
+        )  # fmt: skip
+    if last_request_s is None:
+        return KeepAlivePlan(floor, 0.0, 0, None, None, "pre-warm planned once traffic is seen")
+    load_at = last_request_s + windows.warm_from_s - settings.cold_start_s - tick_period_s
+    drop_at = last_request_s + windows.warm_until_s - grace
+    until_abs = last_request_s + windows.warm_until_s
+    in_window = load_at <= now_s < drop_at
+    upcoming = load_at if now_s < load_at else None
+    if in_window:
+        note = f"pre-warm window open until {until_abs:.0f} s: min-scale 1"
+    elif upcoming is not None:
+        note = f"pre-warm at {load_at:.0f} s (in {load_at - now_s:.0f} s)"
+    else:
+        note = "pre-warm window passed without traffic: at zero until the next request"
+    return KeepAlivePlan(floor, 0.0, 1 if in_window else 0, upcoming, until_abs, note)

@@ -1,0 +1,147 @@
+"""Model: latency against per-replica concurrency, binned by concurrency.
+
+Each interval's latency histogram goes into the bin of the interval's average per-replica
+concurrency (bins are geometric: with ``bin_ratio`` 1.1 a bin spans 10 %). A bin keeps the
+histogram counts and the request-weighted mean concurrency of what fell in it, all with
+decaying weights (``decay``), so recent behaviour counts more and old evidence fades. The
+model is immutable: ``add`` returns a new one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from autoscaler.tuner import decay
+from autoscaler.tuner.observation import N_LATENCY_COUNTS
+from autoscaler.tuner.percentile import percentile_from_counts
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyBin:
+    """One concurrency bin: decayed request weight, concurrency sum and bucket counts."""
+
+    index: int
+    weight: float
+    concurrency_sum: float
+    counts: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyPoint:
+    """A point of the learned curve, as of some ``now``."""
+
+    concurrency: float
+    latency_ms: float  # the objective's percentile; math.inf beyond the last bucket
+    requests: float  # decayed evidence behind the point
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyModel:
+    ref_s: float = 0.0
+    bin_ratio: float = 1.1
+    bins: tuple[LatencyBin, ...] = ()
+
+    def bin_index(self, concurrency: float) -> int:
+        return math.floor(math.log(concurrency) / math.log(self.bin_ratio))
+
+    def add(
+        self,
+        t_s: float,
+        concurrency: float,
+        counts: tuple[float, ...],
+        half_life_s: float,
+    ) -> LatencyModel:
+        """The model with one interval's histogram added at ``concurrency``."""
+        total = math.fsum(counts)
+        if concurrency <= 0 or total <= 0:
+            return self
+        model = self
+        if decay.needs_rebase(t_s, self.ref_s, half_life_s):
+            model = self.rebased(t_s, half_life_s)
+        w = decay.sample_weight(t_s, model.ref_s, half_life_s)
+        idx = model.bin_index(concurrency)
+        bins = list(model.bins)
+        pos = next((i for i, b in enumerate(bins) if b.index >= idx), len(bins))
+        if pos < len(bins) and bins[pos].index == idx:
+            old = bins[pos]
+            bins[pos] = LatencyBin(
+                idx,
+                old.weight + total * w,
+                old.concurrency_sum + concurrency * total * w,
+                tuple(a + b * w for a, b in zip(old.counts, counts, strict=True)),
+            )
+        else:
+            bins.insert(
+                pos,
+                LatencyBin(idx, total * w, concurrency * total * w, tuple(c * w for c in counts)),
+            )
+        return replace(model, bins=tuple(bins))
+
+    def rebased(self, new_ref_s: float, half_life_s: float) -> LatencyModel:
+        f = decay.rebase_factor(new_ref_s, self.ref_s, half_life_s)
+        return LatencyModel(
+            new_ref_s,
+            self.bin_ratio,
+            tuple(
+                LatencyBin(
+                    b.index, b.weight * f, b.concurrency_sum * f, tuple(c * f for c in b.counts)
+                )
+                for b in self.bins
+            ),
+        )
+
+    def scaled(self, factor: float) -> LatencyModel:
+        """The same curve with its evidence times ``factor`` (a new revision's start)."""
+        return LatencyModel(
+            self.ref_s,
+            self.bin_ratio,
+            tuple(
+                LatencyBin(
+                    b.index,
+                    b.weight * factor,
+                    b.concurrency_sum * factor,
+                    tuple(c * factor for c in b.counts),
+                )
+                for b in self.bins
+            ),
+        )
+
+    def evidence(self, now_s: float, half_life_s: float) -> float:
+        """Total decayed requests as of ``now_s``."""
+        return decay.weight_now(sum(b.weight for b in self.bins), now_s, self.ref_s, half_life_s)
+
+    def points(
+        self, q: float, now_s: float, half_life_s: float, min_requests: float = 0.0
+    ) -> list[LatencyPoint]:
+        """The learned curve, by increasing concurrency: bins with at least ``min_requests``."""
+        out = []
+        for b in self.bins:
+            requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
+            if requests < min_requests or b.weight <= 0:
+                continue
+            p = percentile_from_counts(b.counts, q)
+            if p is None:
+                continue
+            out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
+        return out
+
+    def point_at(
+        self, concurrency: float, q: float, now_s: float, half_life_s: float
+    ) -> LatencyPoint | None:
+        """The learned point of the bin holding ``concurrency``, if any."""
+        if concurrency <= 0:
+            return None
+        idx = self.bin_index(concurrency)
+        for b in self.bins:
+            if b.index == idx and b.weight > 0:
+                p = percentile_from_counts(b.counts, q)
+                if p is None:
+                    return None
+                requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
+                return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
+        return None
+
+
+def empty_counts() -> tuple[float, ...]:
+    return (0.0,) * N_LATENCY_COUNTS

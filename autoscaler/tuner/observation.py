@@ -1,0 +1,112 @@
+"""What the tuner sees of one revision per tick: the ``RevisionObservation`` snapshot.
+
+The controller builds one per revision and tick from the metrics it scrapes. The latency
+histogram uses the buckets of Knative's ``revision_request_latencies`` (milliseconds, upstream
+``pkg/metrics`` of knative/serving, queue-proxy port 9091), counted for the interval only
+(not cumulative: subtract the previous scrape, see ``counts_from_cumulative``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Upper bounds (ms) of Knative's request latency buckets; a last bucket (+Inf) follows them.
+LATENCY_BUCKETS_MS: tuple[float, ...] = (
+    5, 10, 20, 40, 60, 80, 100, 150, 200, 250, 300, 350, 400, 450, 500,
+    600, 700, 800, 900, 1000, 2000, 5000, 10000, 20000, 50000, 100000,
+)  # fmt: skip
+N_LATENCY_COUNTS = len(LATENCY_BUCKETS_MS) + 1  # 27: the finite buckets and +Inf
+
+# Knative's per-pod concurrency "total" when neither the target annotation nor
+# containerConcurrency is set (pkg/autoscaler/scaling); the KPA aims at total x utilization.
+KNATIVE_DEFAULT_TARGET = 100.0
+KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE = 70.0
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionObservation:
+    """Metrics of one revision over the interval ``(t_s - interval_s, t_s]``.
+
+    ``avg_concurrency_per_replica`` is time-weighted over the interval (two 500 ms requests in
+    one second on one replica count as 1). ``latency_counts`` has one count per bucket of
+    ``LATENCY_BUCKETS_MS`` plus +Inf (27 numbers), for requests completed in the interval.
+    ``applied_target`` is the ``autoscaling.knative.dev/target`` in force on the revision during
+    the interval (None: not set, Knative's default applies). ``arrivals_s`` are exact request
+    arrival times when the controller has them (they make idle times exact).
+    """
+
+    t_s: float
+    interval_s: float
+    ready_replicas: int
+    avg_concurrency_per_replica: float
+    request_count: int
+    latency_counts: tuple[float, ...]
+    applied_target: float | None = None
+    target_utilization_percentage: float = KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE
+    arrivals_s: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.interval_s > 0:
+            problems.append(f"interval_s must be > 0, got {self.interval_s}")
+        if self.ready_replicas < 0:
+            problems.append(f"ready_replicas must be >= 0, got {self.ready_replicas}")
+        if not (
+            self.avg_concurrency_per_replica >= 0
+            and math.isfinite(self.avg_concurrency_per_replica)
+        ):
+            problems.append(
+                f"avg_concurrency_per_replica must be finite and >= 0, got {self.avg_concurrency_per_replica}"
+            )
+        if self.request_count < 0:
+            problems.append(f"request_count must be >= 0, got {self.request_count}")
+        if len(self.latency_counts) != N_LATENCY_COUNTS:
+            problems.append(
+                f"latency_counts must have {N_LATENCY_COUNTS} entries (26 buckets and +Inf), "
+                f"got {len(self.latency_counts)}"
+            )
+        elif any(c < 0 for c in self.latency_counts):
+            problems.append("latency_counts must not be negative")
+        if self.applied_target is not None and not self.applied_target > 0:
+            problems.append(f"applied_target must be > 0, got {self.applied_target}")
+        if not 1 <= self.target_utilization_percentage <= 100:
+            problems.append(
+                "target_utilization_percentage must be in [1, 100], "
+                f"got {self.target_utilization_percentage}"
+            )
+        if problems:
+            raise ValueError("invalid RevisionObservation: " + "; ".join(problems))
+
+    @property
+    def start_s(self) -> float:
+        return self.t_s - self.interval_s
+
+    @property
+    def utilization(self) -> float:
+        return self.target_utilization_percentage / 100.0
+
+
+def counts_from_cumulative(
+    previous: Sequence[float] | None, current: Sequence[float]
+) -> tuple[float, ...]:
+    """Per-interval bucket counts from two scrapes of cumulative (``le``) bucket counts.
+
+    Both sequences hold 27 cumulative counts (the last one is +Inf). A counter that went down
+    (a replica restarted) is taken as a reset: the current scrape counts from zero.
+    """
+    if len(current) != N_LATENCY_COUNTS:
+        raise ValueError(f"expected {N_LATENCY_COUNTS} cumulative counts, got {len(current)}")
+    if previous is not None and len(previous) != N_LATENCY_COUNTS:
+        raise ValueError(f"expected {N_LATENCY_COUNTS} cumulative counts, got {len(previous)}")
+    if previous is not None and all(c >= p for c, p in zip(current, previous, strict=True)):
+        delta = [c - p for c, p in zip(current, previous, strict=True)]
+    else:
+        delta = list(current)
+    out = []
+    below = 0.0
+    for cum in delta:
+        out.append(max(0.0, cum - below))
+        below = max(below, cum)
+    return tuple(out)

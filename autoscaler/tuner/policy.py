@@ -1,0 +1,309 @@
+"""The tuner's policy: one revision, one tick. Observation, settings, state and ``now`` in; a
+frozen ``Recommendation`` and the new state out.
+
+Named stages, each adding a sentence to the reasons:
+
+1. mode: ``Off`` learns nothing and recommends nothing;
+2. freshness: no observation, or one older than ``stale_after_s``, is fail-static: the last
+   applied values stay (nothing is lowered, nothing scales to zero for lack of data);
+3. learn: the interval goes into the latency curve, closed idle periods into the histogram;
+4. target: ``target.decide_target`` proposes, the guardrails bound it;
+5. keep-alive and pre-warm: the idle policy's windows (cached until a new idle period), planned
+   onto Knative's retention period and min-scale at ``now``;
+6. changes: what differs from what was applied; in ``Auto`` mode those are to be written.
+
+The controller writes ``Recommendation.changed_annotations()`` when ``should_apply`` and keeps
+the returned state only if the write succeeded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from autoscaler.tuner.guardrails import (
+    apply_due,
+    bound_step,
+    clamp_min_scale,
+    clamp_target,
+    within_hysteresis,
+)
+from autoscaler.tuner.idle import IdleHistogram, observe_activity
+from autoscaler.tuner.keepalive import LearnedKeepAlive
+from autoscaler.tuner.keepalive_plan import KeepAlivePlan, plan
+from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObservation
+from autoscaler.tuner.settings import TunerConfig
+from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
+from autoscaler.tuner.state import AppliedValues, RevisionState
+from autoscaler.tuner.target import TargetDecision, decide_target
+from autoscaler.tuner.windows import KeepAliveWindows
+
+ANNOTATION_TARGET = "autoscaling.knative.dev/target"
+ANNOTATION_RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+ANNOTATION_MIN_SCALE = "autoscaling.knative.dev/min-scale"
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """What the tuner wants on one revision at ``now_s``, and why."""
+
+    revision: str
+    now_s: float
+    mode: UpdateMode
+    target: float  # autoscaling.knative.dev/target (the KPA aims at target x utilization)
+    keep_alive_s: float  # how long a replica stays warm after the last request
+    retention_s: float  # scale-to-zero-pod-retention-period
+    min_scale: int
+    prewarm_at_s: float | None  # when min-scale next goes to 1 for pre-warm
+    warm_until_s: float | None  # when the current keep-alive or pre-warm window closes
+    windows: KeepAliveWindows | None
+    confidence: float  # 0..1, from the evidence behind the latency curve
+    latency_ms: float | None  # the objective's percentile that was judged
+    fail_static: bool
+    changed: tuple[str, ...]  # the annotations whose value differs from what was applied
+    should_apply: bool  # Auto mode and something changed
+    reasons: tuple[str, ...]
+    observation: RevisionObservation | None
+
+    def annotations(self) -> dict[str, str]:
+        """All three annotations as Knative expects their values."""
+        return {
+            ANNOTATION_TARGET: format_target(self.target),
+            ANNOTATION_RETENTION: f"{round(self.retention_s)}s",
+            ANNOTATION_MIN_SCALE: str(self.min_scale),
+        }
+
+    def changed_annotations(self) -> dict[str, str]:
+        """Only the annotations to write (empty when nothing changed)."""
+        all_ = self.annotations()
+        return {k: all_[k] for k in self.changed}
+
+
+def format_target(target: float) -> str:
+    """Three significant digits, no exponent: ``4.2``, ``17``, ``0.05``."""
+    text = f"{target:.3g}"
+    return f"{float(text):f}".rstrip("0").rstrip(".") if "e" in text else text
+
+
+def recommend(
+    obs: RevisionObservation | None,
+    spec: ModelScalerSpec,
+    config: TunerConfig,
+    state: RevisionState,
+    now_s: float,
+) -> tuple[Recommendation, RevisionState]:
+    """The recommendation for one revision at ``now_s`` and the state to keep."""
+    # Stage 1: mode.
+    if spec.update_mode == "Off":
+        off = ("updateMode Off: not learning, nothing applied",)
+        return _static(obs, spec, config, state, now_s, False, off), state
+
+    # Stage 2: freshness.
+    stale_after = config.loop.stale_after_s
+    if obs is None or now_s - obs.t_s > stale_after:
+        why = (
+            "no metrics for this revision"
+            if obs is None
+            else f"metrics are stale (last interval ended {now_s - obs.t_s:.0f} s ago, limit {stale_after:.0f} s)"
+        )
+        why += ": fail-static, keeping the last applied values (nothing lowered, nothing to zero)"
+        return _static(obs, spec, config, state, now_s, True, (why,)), state
+
+    # Stage 3: learn.
+    ts, ks = config.target, config.keep_alive
+    latency = state.latency
+    if obs.request_count > 0:
+        latency = latency.add(
+            obs.t_s, obs.avg_concurrency_per_replica, obs.latency_counts, ts.latency_half_life_s
+        )
+    idle_times, activity = observe_activity(obs, state.activity, ks.min_idle_s)
+    idle = state.idle
+    for gap in idle_times:
+        idle = idle.add(obs.t_s, gap, ks.idle_half_life_s)
+    reasons: list[str] = []
+
+    # Stage 4: target.
+    current = _current_target(obs, state)
+    applied_min_scale = state.applied.min_scale if state.applied else 0
+    floor = max(1, spec.replicas_min, applied_min_scale)
+    if state.inherited_from and state.applied is None and state.last_target is not None:
+        decision = TargetDecision(
+            state.last_target, True, state.knee, 0.0, None,
+            f"new revision: starting from {state.inherited_from}'s target {state.last_target:.3g}",
+        )  # fmt: skip
+    else:
+        decision = decide_target(
+            obs, latency, state.knee, current, spec, ts, now_s, state.last_target_change_s, floor
+        )
+    reasons.append(decision.reason)
+    target = _guard_target(decision, current, spec, config, state, now_s, reasons)
+
+    # Stage 5: keep-alive and pre-warm.
+    windows, cached_for = _windows(spec, config, idle, state)
+    p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s)
+    reasons.append(windows.reason)
+    if p.note:
+        reasons.append(p.note)
+    min_scale = clamp_min_scale(p.min_scale, spec.replicas_min, spec.replicas_max)
+    if min_scale != p.min_scale:
+        reasons.append(
+            f"min-scale {min_scale} from spec.replicas ({spec.replicas_min}..{spec.replicas_max or 'no limit'})"
+        )
+
+    # Stage 6: changes.
+    changed = _changed(state.applied, target, p, min_scale, current)
+    should_apply = spec.update_mode == "Auto" and bool(changed)
+    if spec.update_mode == "Recommend":
+        reasons.append("updateMode Recommend: recommended, not applied")
+    applied = state.applied
+    last_change = state.last_target_change_s
+    if should_apply:
+        applied = AppliedValues(target, p.retention_s, min_scale, now_s)
+        if ANNOTATION_TARGET in changed:
+            last_change = now_s
+    new_state = replace(
+        state,
+        latency=latency,
+        idle=idle,
+        activity=activity,
+        knee=decision.knee,
+        applied=applied,
+        last_target_change_s=last_change,
+        last_target=target,
+        windows=windows if spec.keep_alive_policy == "learned" else state.windows,
+        windows_samples=cached_for,
+    )
+    rec = Recommendation(
+        revision=state.revision,
+        now_s=now_s,
+        mode=spec.update_mode,
+        target=target,
+        keep_alive_s=p.keep_alive_s,
+        retention_s=p.retention_s,
+        min_scale=min_scale,
+        prewarm_at_s=p.prewarm_at_s,
+        warm_until_s=p.warm_until_s,
+        windows=windows,
+        confidence=decision.confidence,
+        latency_ms=decision.latency_ms,
+        fail_static=False,
+        changed=changed,
+        should_apply=should_apply,
+        reasons=tuple(reasons),
+        observation=obs,
+    )
+    return rec, new_state
+
+
+def _current_target(obs: RevisionObservation | None, state: RevisionState) -> float:
+    if obs is not None and obs.applied_target is not None:
+        return obs.applied_target
+    if state.applied is not None:
+        return state.applied.target
+    return KNATIVE_DEFAULT_TARGET
+
+
+def _guard_target(
+    decision: TargetDecision,
+    current: float,
+    spec: ModelScalerSpec,
+    config: TunerConfig,
+    state: RevisionState,
+    now_s: float,
+    reasons: list[str],
+) -> float:
+    ts = config.target
+    proposed = decision.target
+    inherited_start = state.inherited_from is not None and state.applied is None
+    if not inherited_start:
+        proposed, note = bound_step(current, proposed, ts.max_step_up_ratio, ts.max_step_down_ratio)
+        if note:
+            reasons.append(note)
+    if proposed != current and not decision.urgent:
+        if within_hysteresis(current, proposed, ts.hysteresis_fraction):
+            reasons.append(
+                f"change {current:.3g} -> {proposed:.3g} is under {ts.hysteresis_fraction:.0%}: kept {current:.3g}"
+            )
+            proposed = current
+        elif not apply_due(now_s, state.last_target_change_s, config.loop.min_apply_interval_s):
+            since = now_s - (state.last_target_change_s or 0.0)
+            reasons.append(
+                f"last change {since:.0f} s ago, under the {config.loop.min_apply_interval_s:.0f} s "
+                f"minimum interval: kept {current:.3g} for now"
+            )
+            proposed = current
+    final, note = clamp_target(proposed, spec.target_min, spec.target_max)
+    if note:
+        reasons.append(f"target {note}")
+    return final
+
+
+def _windows(
+    spec: ModelScalerSpec, config: TunerConfig, idle: IdleHistogram, state: RevisionState
+) -> tuple[KeepAliveWindows, int]:
+    ks = config.keep_alive
+    floor = ks.stable_window_s + ks.scale_to_zero_grace_period_s
+    if spec.keep_alive_policy == "off":
+        return KeepAliveWindows(
+            0.0, floor, "off", "keepAlive off: Knative's default scale-to-zero"
+        ), -1
+    if spec.keep_alive_policy == "fixed":
+        fixed = spec.keep_alive_fixed_s or 0.0
+        return KeepAliveWindows(0.0, fixed, "fixed", f"keepAlive fixed: {fixed:.0f} s"), -1
+    if state.windows is not None and state.windows_samples == idle.count:
+        return state.windows, idle.count
+    prewarm = spec.prewarm_enabled and spec.replicas_min == 0
+    policy = LearnedKeepAlive(ks, prewarm, config.loop.tick_period_s)
+    return policy.decide(idle), idle.count
+
+
+def _changed(
+    applied: AppliedValues | None, target: float, p: KeepAlivePlan, min_scale: int, current: float
+) -> tuple[str, ...]:
+    if applied is None:
+        return (ANNOTATION_TARGET, ANNOTATION_RETENTION, ANNOTATION_MIN_SCALE)
+    out = []
+    if format_target(target) != format_target(applied.target) or format_target(
+        target
+    ) != format_target(current):
+        out.append(ANNOTATION_TARGET)
+    if round(p.retention_s) != round(applied.retention_s):
+        out.append(ANNOTATION_RETENTION)
+    if min_scale != applied.min_scale:
+        out.append(ANNOTATION_MIN_SCALE)
+    return tuple(out)
+
+
+def _static(
+    obs: RevisionObservation | None,
+    spec: ModelScalerSpec,
+    config: TunerConfig,
+    state: RevisionState,
+    now_s: float,
+    fail_static: bool,
+    reasons: tuple[str, ...],
+) -> Recommendation:
+    """The last applied values, unchanged (fail-static, or mode Off)."""
+    a = state.applied
+    target = a.target if a is not None else _current_target(obs, state)
+    retention = a.retention_s if a is not None else 0.0
+    min_scale = a.min_scale if a is not None else spec.replicas_min
+    return Recommendation(
+        revision=state.revision,
+        now_s=now_s,
+        mode=spec.update_mode,
+        target=target,
+        keep_alive_s=config.keep_alive.stable_window_s
+        + max(config.keep_alive.scale_to_zero_grace_period_s, retention),
+        retention_s=retention,
+        min_scale=min_scale,
+        prewarm_at_s=None,
+        warm_until_s=None,
+        windows=None,
+        confidence=0.0,
+        latency_ms=None,
+        fail_static=fail_static,
+        changed=(),
+        should_apply=False,
+        reasons=reasons,
+        observation=obs,
+    )

@@ -1,0 +1,70 @@
+"""What the tuner remembers about one revision between ticks, and a new revision's start.
+
+``RevisionState`` is immutable: the policy returns a new one each tick and the controller
+keeps it (and checkpoints it, see ``checkpoint``). If writing a recommendation to Kubernetes
+fails, the controller keeps the previous state so the policy tries again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from autoscaler.tuner.idle import Activity, IdleHistogram
+from autoscaler.tuner.latency_model import LatencyModel
+from autoscaler.tuner.target import Knee
+from autoscaler.tuner.windows import KeepAliveWindows
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedValues:
+    """What the tuner last wrote onto the revision, and when."""
+
+    target: float
+    retention_s: float
+    min_scale: int
+    at_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RevisionState:
+    revision: str
+    latency: LatencyModel = field(default_factory=LatencyModel)
+    idle: IdleHistogram = field(default_factory=IdleHistogram)
+    activity: Activity = field(default_factory=Activity)
+    knee: Knee | None = None
+    applied: AppliedValues | None = None
+    last_target_change_s: float | None = None
+    last_target: float | None = None  # the last recommended target
+    # The idle policy's answer, recomputed only when a new idle period arrives.
+    windows: KeepAliveWindows | None = None
+    windows_samples: int = -1
+    inherited_from: str | None = None
+
+
+def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:
+    """The state of a revision nothing is known about."""
+    return RevisionState(revision, latency=LatencyModel(bin_ratio=bin_ratio))
+
+
+def inherit_state(
+    previous: RevisionState, revision: str, evidence_fraction: float = 0.25
+) -> RevisionState:
+    """A new revision of the same model starts from what the previous one learned.
+
+    The latency curve comes over with its evidence scaled by ``evidence_fraction`` (so its
+    confidence is lower and the new revision's own requests soon outweigh it); the knee and the
+    idle-time history come over as they are (traffic belongs to the model, not the revision).
+    What was applied does not: the new revision has its own annotations; the policy proposes
+    the previous revision's last target for it at once.
+    """
+    return replace(
+        previous,
+        revision=revision,
+        latency=previous.latency.scaled(evidence_fraction),
+        activity=previous.activity,
+        applied=None,
+        last_target_change_s=None,
+        windows=None,
+        windows_samples=-1,
+        inherited_from=previous.revision,
+    )

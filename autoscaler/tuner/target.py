@@ -1,0 +1,228 @@
+"""The concurrency target: explore upward with room, back off fast on a miss, settle.
+
+The loop is closed: the KPA keeps per-replica concurrency near ``target x utilization``, so a
+higher concurrency is only ever observed after the tuner raises the target. The stage reads
+the latest interval (or the learned bin when the interval had too few requests) and:
+
+- **misses** the objective: back off at once to the highest learned concurrency that met it
+  (minus the margin), or in proportion to the miss, and remember this level as the knee;
+- **meets with room** (percentile below objective x (1 - explore_room_fraction)) while the
+  target binds (more replicas than the floor) and a full interval ran at the current target:
+  explore one step up, but stay under the remembered knee minus the margin;
+- meets with almost no room (under ``edge_room_fraction``): the edge, remembered as the knee,
+  aim a margin below it;
+- otherwise **holds**, which is how it settles: the next step up would cross the knee.
+
+Everything is in per-replica concurrency ("aim"), converted to the annotation by dividing by
+the KPA's utilization: target 10 at 70 % aims at 7 concurrent requests per replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.tuner.estimators import (
+    confidence,
+    margin_fraction,
+    misses,
+    safe_concurrency,
+    with_margin,
+)
+from autoscaler.tuner.latency_model import LatencyModel
+from autoscaler.tuner.observation import RevisionObservation
+from autoscaler.tuner.percentile import percentile_from_counts
+from autoscaler.tuner.settings import TargetSettings
+from autoscaler.tuner.spec import ModelScalerSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Knee:
+    """A per-replica concurrency not to explore past, and when it was found.
+
+    ``missed``: the objective was missed there (the aim stays a margin below it and comes down
+    if above); otherwise it was met with almost no room (the edge: not explored past, but
+    nothing is lowered for it).
+    """
+
+    concurrency: float
+    at_s: float
+    missed: bool = True
+
+    def cap(self, margin: float) -> float:
+        """The highest aim this knee allows."""
+        return self.concurrency * (1.0 - margin)
+
+
+def _lower_knee(old: Knee | None, new: Knee, margin: float) -> Knee:
+    """Of two knees, the one allowing the lower aim."""
+    if old is None or new.cap(margin) <= old.cap(margin):
+        return new
+    return old
+
+
+@dataclass(frozen=True, slots=True)
+class TargetDecision:
+    """The target stage's proposal, before guardrails."""
+
+    target: float
+    urgent: bool  # a backoff after a miss: exempt from the apply interval and hysteresis
+    knee: Knee | None
+    confidence: float
+    latency_ms: float | None  # the percentile judged, None when nothing was judged
+    reason: str
+
+
+def _ms(v: float) -> str:
+    return "beyond 100 s" if v == float("inf") else f"{v:.0f} ms"
+
+
+def decide_target(
+    obs: RevisionObservation,
+    model: LatencyModel,
+    knee: Knee | None,
+    current_target: float,
+    spec: ModelScalerSpec,
+    settings: TargetSettings,
+    now_s: float,
+    last_change_s: float | None,
+    floor_replicas: int,
+) -> TargetDecision:
+    """Propose a target for ``obs`` (already added to ``model``)."""
+    q = spec.objective_percentile
+    objective = spec.objective_latency_ms
+    util = obs.utilization
+    aim = current_target * util
+    c = obs.avg_concurrency_per_replica
+    hl = settings.latency_half_life_s
+    pname = f"p{q:g}"
+
+    if knee is not None and now_s - knee.at_s >= settings.knee_memory_s:
+        knee = None  # old enough to retry
+    conf = confidence(model.evidence(now_s, hl), settings.evidence_full_requests)
+    margin = margin_fraction(settings.safety_margin_fraction, conf)
+    curve_points = model.points(q, now_s, hl, settings.min_bin_requests)
+    curve = safe_concurrency(curve_points, objective)
+    # Where exploring stops (any knee) and where the aim must come down (a missed one).
+    knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
+    cap = min((k.cap(margin) for k in knees), default=None)
+    missed_caps = [k.cap(margin) for k in knees if k.missed]
+    lower_to = min(missed_caps, default=None)
+
+    def hold(reason: str, latency: float | None = None) -> TargetDecision:
+        return TargetDecision(current_target, False, knee, conf, latency, reason)
+
+    # Stage 1: what latency to judge by.
+    if obs.request_count == 0 or c <= 0:
+        return hold(f"no requests in the interval: target {current_target:.3g} held")
+    latency: float | None
+    if obs.request_count >= settings.min_requests:
+        latency = percentile_from_counts(obs.latency_counts, q)
+        source = "this interval"
+    else:
+        point = model.point_at(c, q, now_s, hl)
+        enough = point is not None and point.requests >= settings.min_bin_requests
+        latency = point.latency_ms if point is not None and enough else None
+        source = "learned"
+    if latency is None:
+        return hold(
+            f"{obs.request_count} requests in the interval, too few to judge: "
+            f"target {current_target:.3g} held"
+        )
+    seen = f"{pname} {_ms(latency)} at {c:.3g} conc/replica ({source})"
+
+    # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
+    if misses(latency, objective):
+        new_knee = _lower_knee(knee, Knee(c, now_s), margin)
+        if curve.safe is not None and curve.safe < c:
+            dest = with_margin(curve.safe, margin)
+            how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"
+        else:
+            dest = c * max(0.5, min(1.0 - margin, 0.9 * objective / latency))
+            how = f"to {dest:.3g} in proportion to the miss"
+        return TargetDecision(
+            dest / util,
+            True,
+            new_knee,
+            conf,
+            latency,
+            f"{seen} misses the {_ms(objective)} objective: backing off {how} conc/replica",
+        )
+
+    room = 1.0 - latency / objective
+    meets = f"{seen} meets the {_ms(objective)} objective with {room:.0%} room"
+
+    # Stage 2b: meeting it with almost no room is the edge: remember it so exploring does not
+    # come back, and step a margin down only if the curve shows lower concurrency has more
+    # room (a latency floor near the objective would otherwise walk the target to nothing).
+    if room < settings.edge_room_fraction:
+        edge = _lower_knee(knee, Knee(c, now_s, missed=False), margin)
+        dest = with_margin(c, margin)
+        below = [p for p in curve_points if p.concurrency <= dest * 1.05]
+        roomier = [
+            p for p in below if p.latency_ms <= objective * (1.0 - settings.explore_room_fraction)
+        ]
+        edge_note = f"{meets}, under {settings.edge_room_fraction:.0%}: at the edge"
+        if roomier:
+            return TargetDecision(
+                dest / util,
+                False,
+                edge,
+                conf,
+                latency,
+                f"{edge_note}, aiming {dest:.3g} conc/replica",
+            )
+        return TargetDecision(
+            current_target,
+            False,
+            edge,
+            conf,
+            latency,
+            f"{edge_note}; lower concurrency shows no more room: holding, not exploring past {c:.3g}",
+        )
+
+    # Stage 3: a target above a known knee comes down even while traffic is light.
+    if lower_to is not None and aim > lower_to * (1.0 + settings.hysteresis_fraction):
+        return TargetDecision(
+            lower_to / util,
+            False,
+            knee,
+            conf,
+            latency,
+            f"{meets}, but the aim {aim:.3g} is above a concurrency that missed: "
+            f"lowering to {lower_to:.3g} conc/replica",
+        )
+
+    # Stage 4: explore upward while there is room, the target binds and the loop has settled.
+    if room < settings.explore_room_fraction:
+        return hold(
+            f"{meets} (exploring needs {settings.explore_room_fraction:.0%}): holding", latency
+        )
+    if obs.ready_replicas <= floor_replicas:
+        return hold(
+            f"{meets}; {obs.ready_replicas} replica(s) at the floor serve it all, a higher "
+            "target would change nothing: holding",
+            latency,
+        )
+    if spec.replicas_max > 0 and obs.ready_replicas >= spec.replicas_max:
+        return hold(f"{meets}; at max replicas {spec.replicas_max}: holding", latency)
+    if last_change_s is not None and obs.start_s < last_change_s:
+        return hold(f"{meets}; waiting for a full interval at the new target", latency)
+    dest = aim * settings.explore_step_ratio
+    if curve.safe is not None:
+        dest = max(dest, with_margin(curve.safe, margin))
+    if cap is not None and dest > cap:
+        dest = cap
+        if dest <= aim * (1.0 + settings.hysteresis_fraction):
+            return hold(
+                f"{meets}; the knee at {min(k.concurrency for k in knees):.3g} is within reach: settled at "
+                f"{aim:.3g} conc/replica",
+                latency,
+            )
+    return TargetDecision(
+        dest / util,
+        False,
+        knee,
+        conf,
+        latency,
+        f"{meets}: exploring up to {dest:.3g} conc/replica",
+    )

@@ -1,0 +1,95 @@
+"""The checkpoint: round trip, compactness, and clear errors on malformed input."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from dataclasses import replace
+
+import pytest
+from tuner_plant import KneePlant, Loop
+
+from autoscaler.tuner import (
+    CheckpointError,
+    ModelScalerSpec,
+    decode_checkpoint,
+    encode_checkpoint,
+    inherit_state,
+    new_state,
+    recommend,
+)
+from autoscaler.tuner.state import RevisionState
+
+
+def learned_state() -> RevisionState:
+    loop = Loop(KneePlant(knee=4, load=40), ModelScalerSpec("m", 200))
+    loop.run(20)
+    return loop.state
+
+
+def test_round_trip_restores_every_field_but_the_cached_windows() -> None:
+    state = learned_state()
+    assert state.knee is not None and state.applied is not None and state.latency.bins
+    other = inherit_state(state, "rev-2")
+    text = encode_checkpoint({"rev-1": state, "rev-2": other})
+    assert text.startswith("v1:")
+    back = decode_checkpoint(text)
+    assert back["rev-1"] == replace(state, windows=None, windows_samples=-1)
+    assert back["rev-2"].inherited_from == "rev-1"
+    assert encode_checkpoint(back) == text
+
+
+def test_restored_state_decides_like_the_original() -> None:
+    loop = Loop(KneePlant(knee=4, load=40), ModelScalerSpec("m", 200))
+    loop.run(20)
+    restored = decode_checkpoint(encode_checkpoint({"rev-1": loop.state}))["rev-1"]
+    obs = loop.plant.observe(loop.now_s + 30, 30, loop.target)
+    a, _ = recommend(obs, loop.spec, loop.config, loop.state, loop.now_s + 30)
+    b, _ = recommend(obs, loop.spec, loop.config, restored, loop.now_s + 30)
+    assert (a.target, a.keep_alive_s, a.min_scale) == (b.target, b.keep_alive_s, b.min_scale)
+
+
+def test_checkpoint_is_compact() -> None:
+    assert len(encode_checkpoint({"rev-1": learned_state()})) < 4000
+    assert len(encode_checkpoint({"r": new_state("r")})) < 200
+
+
+def _wrap(raw: bytes) -> str:
+    return "v1:" + base64.urlsafe_b64encode(zlib.compress(raw)).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("v2:abcd", "version 'v2' is not supported", id="wrong-version"),
+        pytest.param("no-prefix", "no version prefix", id="no-prefix"),
+        pytest.param("v1:%%%%", "not valid base64", id="not-base64"),
+        pytest.param(
+            "v1:" + base64.urlsafe_b64encode(b"garbage!").decode(), "not valid zlib", id="not-zlib"
+        ),
+        pytest.param(_wrap(b"{not json"), "not valid JSON", id="not-json"),
+        pytest.param(
+            _wrap(b'{"revisions": [{"r": 5}]}'), "name 5 is not a string", id="wrong-shape"
+        ),
+        pytest.param(_wrap(b'{"revisions": [{"r": "x"}]}'), "malformed", id="missing-field"),
+        pytest.param(_wrap(b'{"other": 1}'), "malformed", id="missing-key"),
+        pytest.param(_wrap(b"[1, 2]"), "malformed", id="list-document"),
+        pytest.param(
+            _wrap(
+                b'{"revisions":[{"r":"x","l":[0,1.1,[]],"i":[[],0,0,[]],"a":[null,null],"k":["a",1,true]}]}'
+            ),
+            "is not a finite number",
+            id="bad-number",
+        ),
+    ],
+)
+def test_malformed_checkpoints_raise_clear_errors(text: str, message: str) -> None:
+    with pytest.raises(CheckpointError, match=message):
+        decode_checkpoint(text)
+
+
+def test_truncated_checkpoint_raises() -> None:
+    text = encode_checkpoint({"rev-1": learned_state()})
+    for cut in (len(text) // 2, len(text) - 8):
+        with pytest.raises(CheckpointError):
+            decode_checkpoint(text[:cut])

@@ -1,0 +1,132 @@
+"""Each estimator alone: percentile, latency curve, safe concurrency, confidence, margin, decay."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from tuner_plant import latency_counts
+
+from autoscaler.tuner import decay
+from autoscaler.tuner.estimators import (
+    confidence,
+    margin_fraction,
+    safe_concurrency,
+    with_margin,
+)
+from autoscaler.tuner.latency_model import LatencyModel, LatencyPoint
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, counts_from_cumulative
+from autoscaler.tuner.percentile import percentile_from_counts
+
+N = len(LATENCY_BUCKETS_MS) + 1
+
+
+def counts_at(**by_bound: float) -> tuple[float, ...]:
+    """Counts keyed by upper bound, e.g. counts_at(b5=90, b150=10); 'inf' for +Inf."""
+    out = [0.0] * N
+    for key, n in by_bound.items():
+        i = N - 1 if key == "inf" else LATENCY_BUCKETS_MS.index(float(key[1:]))
+        out[i] = n
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("counts", "q", "expected"),
+    [
+        pytest.param(counts_at(b5=90, b150=10), 95, 125.0, id="interpolates-in-bucket"),
+        pytest.param(counts_at(b5=100), 50, 2.5, id="first-bucket-from-zero"),
+        pytest.param(counts_at(b5=90, inf=10), 95, math.inf, id="rank-in-inf-is-inf"),
+        pytest.param(counts_at(b200=1), 99, 199.5, id="single-sample"),
+        pytest.param(counts_at(), 95, None, id="no-samples"),
+    ],
+)
+def test_percentile_from_counts(
+    counts: tuple[float, ...], q: float, expected: float | None
+) -> None:
+    got = percentile_from_counts(counts, q)
+    if expected is None or math.isinf(expected):
+        assert got == expected
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_percentile_rejects_wrong_length_and_range() -> None:
+    with pytest.raises(ValueError, match="expected 27 counts"):
+        percentile_from_counts((1.0,), 95)
+    with pytest.raises(ValueError, match="percentile must be in"):
+        percentile_from_counts(counts_at(b5=1), 100)
+
+
+def test_counts_from_cumulative_subtracts_and_handles_reset() -> None:
+    prev = [0.0] * N
+    cur = [float(min(i, 5)) for i in range(N)]  # cumulative: 0,1,2,3,4,5,5,...
+    assert sum(counts_from_cumulative(prev, cur)) == 5
+    # A counter that went down is a restart: the current scrape counts from zero.
+    assert counts_from_cumulative(cur, [0.0] * N) == (0.0,) * N
+    with pytest.raises(ValueError, match="27 cumulative counts"):
+        counts_from_cumulative(None, [1.0])
+
+
+def test_plant_histogram_has_the_p95_it_was_given() -> None:
+    # The test plant's own histograms: the percentile lands within the bucket of the target.
+    got = percentile_from_counts(latency_counts(120.0, 400), 95)
+    assert got is not None and 100 <= got <= 150
+
+
+def test_latency_model_bins_by_concurrency_and_reads_percentiles() -> None:
+    m = LatencyModel(bin_ratio=1.1)
+    m = m.add(10.0, 2.0, latency_counts(50, 200), half_life_s=3600)
+    m = m.add(20.0, 2.05, latency_counts(50, 200), half_life_s=3600)  # same 10 % bin
+    m = m.add(30.0, 4.0, latency_counts(300, 200), half_life_s=3600)
+    points = m.points(95, 30.0, 3600)
+    # The later sample weighs a little more (decay): the bin mean is just above 2.025.
+    assert [p.concurrency for p in points] == [pytest.approx(2.025, abs=0.01), 4.0]
+    assert points[0].latency_ms < 60 < 250 < points[1].latency_ms
+    assert m.point_at(2.01, 95, 30.0, 3600) is not None
+    assert m.point_at(3.0, 95, 30.0, 3600) is None
+
+
+def test_latency_model_evidence_decays_with_half_life() -> None:
+    m = LatencyModel().add(0.0, 1.0, latency_counts(50, 100), half_life_s=100)
+    assert m.evidence(0.0, 100) == pytest.approx(100)
+    assert m.evidence(100.0, 100) == pytest.approx(50)
+    assert m.points(95, 300.0, 100, min_requests=20) == []  # 12.5 left: below the minimum
+
+
+def test_latency_model_rebases_without_changing_evidence() -> None:
+    hl = 10.0
+    m = LatencyModel().add(0.0, 1.0, latency_counts(50, 100), hl)
+    m = m.add(hl * (decay.MAX_EXPONENT + 5), 1.0, latency_counts(50, 100), hl)
+    assert m.ref_s > 0
+    assert m.evidence(m.ref_s, hl) == pytest.approx(100, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("points", "safe", "knee"),
+    [
+        pytest.param([(1, 50), (2, 80), (4, 150)], 4, None, id="all-meet"),
+        pytest.param([(1, 50), (2, 80), (4, 250)], 2, 4, id="knee-at-4"),
+        pytest.param([(1, 250), (2, 80)], None, 1, id="meets-above-a-miss-not-trusted"),
+        pytest.param([], None, None, id="empty"),
+    ],
+)
+def test_safe_concurrency(
+    points: list[tuple[float, float]], safe: float | None, knee: float | None
+) -> None:
+    got = safe_concurrency([LatencyPoint(c, ms, 100) for c, ms in points], objective_ms=200)
+    assert (got.safe, got.knee) == (safe, knee)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [(0, 0.0), (500, 0.5), (2000, 1.0), (10_000, 1.0)],
+    ids=["none", "quarter-is-half", "full", "capped"],
+)
+def test_confidence_grows_with_evidence(evidence: float, expected: float) -> None:
+    assert confidence(evidence, 2000) == pytest.approx(expected)
+
+
+def test_margin_widens_when_confidence_is_low() -> None:
+    assert margin_fraction(0.1, 1.0) == pytest.approx(0.1)
+    assert margin_fraction(0.1, 0.0) == pytest.approx(0.2)
+    assert with_margin(10.0, 0.1) == pytest.approx(9.0)

@@ -1,0 +1,209 @@
+"""Idle periods, the baseline hybrid histogram, our keep-alive policy and its Knative plan."""
+
+from __future__ import annotations
+
+import pytest
+from tuner_plant import latency_counts
+
+from autoscaler.tuner import (
+    HybridHistogram,
+    HybridHistogramPolicy,
+    IdleHistogram,
+    KeepAliveSettings,
+    KeepAliveWindows,
+    LearnedKeepAlive,
+    ModelScalerSpec,
+    RevisionObservation,
+    TunerConfig,
+    new_state,
+    plan,
+    recommend,
+)
+from autoscaler.tuner.idle import Activity, bin_of, idle_edges_s, observe_activity
+
+EMPTY = (0.0,) * 27
+
+
+def obs_at(
+    t: float, requests: int, interval: float = 10.0, arrivals: tuple[float, ...] | None = None
+) -> RevisionObservation:
+    return RevisionObservation(
+        t_s=t,
+        interval_s=interval,
+        ready_replicas=1 if requests else 0,
+        avg_concurrency_per_replica=1.0 if requests else 0.0,
+        request_count=requests,
+        latency_counts=latency_counts(50, requests) if requests else EMPTY,
+        applied_target=10.0,
+        arrivals_s=arrivals,
+    )
+
+
+def test_idle_period_from_gap_between_active_intervals() -> None:
+    act = Activity()
+    idle, act = observe_activity(obs_at(10, 9), act, min_idle_s=60)
+    assert idle == [] and act.last_request_s == pytest.approx(9.0)  # 10 - 10/(9+1)
+    idle, act = observe_activity(obs_at(20, 9), act, 60)
+    assert idle == []  # contiguous: no idle period
+    idle, act = observe_activity(obs_at(200, 0), act, 60)
+    assert idle == []
+    idle, act = observe_activity(obs_at(310, 9), act, 60)
+    # last request ~19, next ~301: 282 s.
+    assert idle == [pytest.approx(282.0)]
+
+
+def test_short_gaps_are_not_idle_periods_and_arrivals_are_exact() -> None:
+    act = Activity(last_request_s=100.0, last_active_end_s=100.0)
+    idle, _ = observe_activity(obs_at(140, 2, arrivals=(131.0, 139.0)), act, 60)
+    assert idle == []  # 31 s: the stable window covers it
+    idle, act2 = observe_activity(obs_at(300, 2, arrivals=(291.0, 299.0)), act, 60)
+    assert idle == [191.0] and act2.last_request_s == 299.0
+
+
+def test_idle_histogram_bins_and_recency() -> None:
+    edges = idle_edges_s()
+    assert edges[0] == 0 and edges[-1] == 14400 and 270 in edges
+    assert bin_of(285) == edges.index(270) and bin_of(99999) == len(edges) - 1
+    h = IdleHistogram()
+    h = h.add(0.0, 100.0, half_life_s=3600)
+    h = h.add(3600.0, 1000.0, half_life_s=3600)  # one half-life later: weighs twice as much
+    p = h.probabilities()
+    assert p[bin_of(1000)] == pytest.approx(2 / 3) and h.count == 2
+
+
+def baseline_with(idle_s: list[float]) -> KeepAliveWindows:
+    policy = HybridHistogramPolicy()
+    h = HybridHistogram()
+    for x in idle_s:
+        h = policy.record(h, x)
+    return policy.decide(h)
+
+
+@pytest.mark.parametrize(
+    ("idle_s", "kind", "warm_from", "warm_until"),
+    [
+        pytest.param([285.0] * 20, "pre-warm", 240 * 0.9, 300 * 1.1, id="periodic-5min-prewarm"),
+        pytest.param([30.0] * 20, "keep-alive", 0.0, 60 * 1.1, id="frequent-keepalive"),
+        pytest.param([285.0] * 3, "long", 0.0, 14400.0, id="too-few-samples"),
+        pytest.param(
+            [float(60 * i + 5) for i in range(240)], "long", 0.0, 14400.0, id="spread-out-cv"
+        ),
+        pytest.param(
+            [20000.0] * 6 + [300.0], "forecast", 17000.0, 23000.0, id="beyond-range-forecast"
+        ),
+    ],
+)
+def test_hybrid_histogram_baseline(
+    idle_s: list[float], kind: str, warm_from: float, warm_until: float
+) -> None:
+    w = baseline_with(idle_s)
+    assert w.kind == kind
+    assert (w.warm_from_s, w.warm_until_s) == (pytest.approx(warm_from), pytest.approx(warm_until))
+
+
+def learned(idle_s: list[float], prewarm: bool = True, **settings: float) -> KeepAliveWindows:
+    h = IdleHistogram()
+    for i, x in enumerate(idle_s):
+        h = h.add(float(i), x, 86400)
+    return LearnedKeepAlive(KeepAliveSettings(**settings), prewarm, 30.0).decide(h)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("idle_s", "prewarm", "kind", "covers"),
+    [
+        pytest.param([285.0] * 10, False, "keep-alive", 285.0, id="periodic-keepalive-covers-gap"),
+        pytest.param([285.0] * 10, True, "pre-warm", 285.0, id="periodic-prewarm-covers-gap"),
+        pytest.param([1800.0] * 10, True, "pre-warm", 1800.0, id="half-hourly-prewarm"),
+        pytest.param([1800.0] * 10, False, "keep-alive", None, id="half-hourly-cold-is-cheaper"),
+        pytest.param([285.0] * 3, True, "fallback", None, id="thin-history-fallback"),
+    ],
+)
+def test_learned_keep_alive(
+    idle_s: list[float], prewarm: bool, kind: str, covers: float | None
+) -> None:
+    w = learned(idle_s, prewarm)
+    assert w.kind == kind
+    if covers is not None:
+        assert w.is_warm(covers)
+    if kind == "fallback":
+        assert (w.warm_from_s, w.warm_until_s) == (0.0, 90.0)  # Knative's default, never less
+
+
+def test_learned_prefers_cold_start_when_it_is_cheap() -> None:
+    w = learned([600.0] * 10, prewarm=False, cold_start_cost_replica_s=10.0)
+    assert w.kind == "keep-alive" and w.warm_until_s == 90.0
+
+
+def test_plan_keep_alive_to_retention_and_prewarm_to_min_scale() -> None:
+    ks = KeepAliveSettings()
+    p = plan(KeepAliveWindows(0.0, 330.0, "keep-alive", ""), 1000.0, 1100.0, ks, 30.0)
+    assert (p.retention_s, p.min_scale, p.keep_alive_s) == (270.0, 0, 330.0)
+    p = plan(KeepAliveWindows(0.0, 80.0, "keep-alive", ""), 1000.0, 1010.0, ks, 30.0)
+    assert p.retention_s == 0.0 and p.keep_alive_s == 90.0  # never under Knative's default
+    w = KeepAliveWindows(600.0, 900.0, "pre-warm", "")
+    before = plan(w, 1000.0, 1200.0, ks, 30.0)
+    assert before.min_scale == 0 and before.prewarm_at_s == 1000 + 600 - 30 - 30
+    during = plan(w, 1000.0, 1560.0, ks, 30.0)
+    assert during.min_scale == 1 and during.prewarm_at_s is None
+    after = plan(w, 1000.0, 1900.0, ks, 30.0)
+    assert after.min_scale == 0
+    long = plan(KeepAliveWindows(0.0, 5000.0, "keep-alive", ""), 1000.0, 1100.0, ks, 30.0)
+    assert long.retention_s == 3600 and long.min_scale == 1  # beyond 1 h: min-scale holds
+
+
+def cold_starts(
+    prewarm: bool | None, hours: float = 3.0, period_s: float = 300.0, burst_s: float = 20.0
+) -> tuple[int, int]:
+    """Bursts every ``period_s``; returns (cold starts in total, in the last hour).
+
+    ``prewarm`` None is Knative's default (keepAlive off). Replica model: it stays while
+    traffic flows, then a stable window (60 s) plus max(grace 30 s, retention) after the last
+    request; min-scale 1 starts one (ready after the 30 s cold start) and holds it.
+    """
+    tick = 10.0
+    spec = ModelScalerSpec(
+        "m",
+        200,
+        keep_alive_policy="off" if prewarm is None else "learned",
+        prewarm_enabled=bool(prewarm),
+    )
+    config = TunerConfig()
+    state = new_state("r1")
+    retention, min_scale = 0.0, 0
+    warm_until, ready_at = -1.0, 0.0
+    last_request = None
+    total = last_hour = 0
+    t = 0.0
+    while t < hours * 3600:
+        t += tick
+        start = t - tick
+        active = start % period_s < burst_s
+        if active:
+            if start % period_s == 0:  # a burst begins at the start of this interval
+                warm = start <= warm_until and ready_at <= start
+                if not warm:
+                    total += 1
+                    last_hour += t > (hours - 1) * 3600
+                    ready_at = start  # the cold start itself serves it, late
+            last_request = t - tick / 3
+            warm_until = last_request + 60 + max(30.0, retention)
+        obs = obs_at(t, 20 if active else 0)
+        rec, state = recommend(obs, spec, config, state, t)
+        retention, min_scale = rec.retention_s, rec.min_scale
+        if min_scale >= 1:
+            if t > warm_until:
+                ready_at = t + 30.0
+            warm_until = max(warm_until, t + tick + 30.0)
+        elif last_request is not None:
+            warm_until = max(warm_until, last_request + 60 + max(30.0, retention))
+    return total, last_hour
+
+
+@pytest.mark.parametrize("prewarm", [False, True], ids=["keep-alive", "pre-warm"])
+def test_periodic_traffic_fewer_cold_starts_than_knative_default(prewarm: bool) -> None:
+    default_total, default_last = cold_starts(None)
+    ours_total, ours_last = cold_starts(prewarm)
+    assert default_last == 12  # every 5-minute burst is cold with 60 s + 30 s
+    assert ours_last == 0
+    assert ours_total <= 7  # cold while learning: the first bursts, before 5 idle periods
+    assert ours_total < default_total
