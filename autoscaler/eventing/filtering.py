@@ -1,0 +1,56 @@
+"""Trigger filters: which events of a Broker a Trigger receives, pure.
+
+Mirrors Knative Eventing's attribute filter (``pkg/eventfilter/attributes``): ``filter.attributes``
+is an exact, case-sensitive match of string values against the event's context attributes and
+extensions; every listed attribute must be present and equal; an empty or missing filter
+matches every event. The newer ``filters`` (SQL and prefix expressions) are not implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["FilterConfigError", "attribute_filter", "matches"]
+
+
+class FilterConfigError(ValueError):
+    """A ``filter`` block that cannot be used."""
+
+
+def attribute_filter(trigger: Mapping[str, Any]) -> dict[str, str]:
+    """The exact-match attributes of a Trigger object, checked."""
+    spec = trigger.get("spec") or {}
+    if spec.get("filters"):
+        raise FilterConfigError(
+            "spec.filters: only spec.filter.attributes (exact match) is supported"
+        )
+    block = spec.get("filter") or {}
+    attributes = block.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise FilterConfigError(f"spec.filter.attributes: expected an object, got {attributes!r}")
+    checked: dict[str, str] = {}
+    for name, value in attributes.items():
+        if not isinstance(value, str):
+            raise FilterConfigError(
+                f"spec.filter.attributes.{name}: only string values are supported, got {value!r}"
+            )
+        checked[str(name).lower()] = value
+    return checked
+
+
+def matches(filter_attributes: Mapping[str, str], event_attributes: Mapping[str, Any]) -> bool:
+    """Whether an event with ``event_attributes`` passes an exact-match attribute filter."""
+    for name, wanted in filter_attributes.items():
+        actual = event_attributes.get(name)
+        if actual is None or _as_string(actual) != wanted:
+            return False
+    return True
+
+
+def _as_string(value: Any) -> str:
+    # Binary mode carries every attribute as a header string; compare in that form so a
+    # structured event with {"priority": 1} matches a filter "1" the same way.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

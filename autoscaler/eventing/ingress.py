@@ -1,0 +1,82 @@
+"""The broker ingress: ``POST /<namespace>/<broker>`` takes one CloudEvent over HTTP.
+
+Mirrors Knative Eventing's broker ingress (``pkg/broker/ingress/ingress_handler.go``): binary or
+structured mode, 202 Accepted once the event is stored (here: committed to SQLite), 400 with
+the reason for an event that is not valid, 404 for a broker that does not exist, 405 for a
+method other than POST, 413 past the size limit. Errors are JSON ``{"error": reason}``. The app
+also serves ``GET /healthz`` and the broker's ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from cloudevents.http import CloudEvent
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from autoscaler.eventing.events import InvalidEvent, decode_event
+from autoscaler.eventing.metrics import BrokerMetrics
+
+__all__ = ["Accept", "make_ingress_app"]
+
+log = logging.getLogger(__name__)
+
+# accept(namespace, broker, event) -> None once stored; raises LookupError for an unknown broker.
+Accept = Callable[[str, str, CloudEvent], Awaitable[None]]
+
+
+def make_ingress_app(
+    accept: Accept, *, metrics: BrokerMetrics, max_event_bytes: int
+) -> web.Application:
+    """The aiohttp application of the ingress."""
+
+    async def post_event(request: web.Request) -> web.Response:
+        namespace = request.match_info["namespace"]
+        broker = request.match_info["broker"]
+
+        def reject(code: int, reason: str) -> web.Response:
+            metrics.rejected.labels(namespace, broker, str(code)).inc()
+            return _error(code, reason)
+
+        if request.content_length is not None and request.content_length > max_event_bytes:
+            return reject(
+                413,
+                f"event of {request.content_length} bytes is over the limit of {max_event_bytes} bytes",
+            )
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return reject(413, f"event is over the limit of {max_event_bytes} bytes")
+        try:
+            event = decode_event(request.headers, body)
+        except InvalidEvent as exc:
+            return reject(400, f"invalid CloudEvent: {exc}")
+        try:
+            await accept(namespace, broker, event)
+        except LookupError:
+            return reject(404, f"broker {namespace}/{broker} does not exist")
+        metrics.accepted.labels(namespace, broker).inc()
+        return web.Response(status=202)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def prometheus(_: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(metrics.registry))
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    app = web.Application(client_max_size=max_event_bytes)
+    app.router.add_post("/{namespace}/{broker}", post_event)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus)
+    return app
+
+
+def _error(code: int, reason: str) -> web.Response:
+    return web.Response(
+        status=code, text=json.dumps({"error": reason}), content_type="application/json"
+    )

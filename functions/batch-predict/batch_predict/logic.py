@@ -1,0 +1,155 @@
+"""What batch-predict decides, with no I/O: parsing, merging a batch, splitting the answer.
+
+A batch is the V1 ``instances`` of several events for one model, concatenated in arrival order;
+the model's ``predictions`` are cut back into one slice per event by the instance counts. Error
+semantics follow predict-on-event: bad data and a model's 4xx are a 200 with a
+``modelscale.inference.error`` event (a retry cannot fix them); a failed or unreachable model is
+a 502/503/504 so the broker retries each event. A batch fails or succeeds as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BATCH_SIZE_EXTENSION",
+    "CORRELATION_EXTENSION",
+    "ERROR_TYPE",
+    "REQUEST_TYPE",
+    "RESPONSE_TYPE",
+    "BadRequest",
+    "BatchItem",
+    "Outcome",
+    "bad_data",
+    "merge",
+    "outcomes_for_answer",
+    "outcomes_for_unreachable",
+    "parse_item",
+]
+
+REQUEST_TYPE = "modelscale.inference.request"
+RESPONSE_TYPE = "modelscale.inference.response"
+ERROR_TYPE = "modelscale.inference.error"
+CORRELATION_EXTENSION = "modelscalecorrelation"
+BATCH_SIZE_EXTENSION = "modelscalebatchsize"
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-._")
+
+
+class BadRequest(ValueError):
+    """An event that cannot join a batch; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One event's share of a batch."""
+
+    model: str
+    namespace: str
+    instances: Sequence[Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    http_status: int
+    event_type: str
+    data: Mapping[str, Any]
+
+
+def parse_item(event_type: str, data: Any, default_namespace: str) -> BatchItem:
+    """The batchable request in an event, or ``BadRequest``."""
+    if event_type != REQUEST_TYPE:
+        raise BadRequest(f"event type {event_type!r} is not {REQUEST_TYPE!r}")
+    if isinstance(data, (bytes, str)):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise BadRequest(f"data is not JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise BadRequest("data must be a JSON object with 'model' and 'instances'")
+    model, namespace = data.get("model"), data.get("namespace", default_namespace)
+    for key, value in (("model", model), ("namespace", namespace)):
+        if not isinstance(value, str) or not value or not set(value) <= _NAME_CHARS:
+            raise BadRequest(
+                f"data.{key} must be a name (lowercase letters, digits, '-', '.', '_'), got {value!r}"
+            )
+    if "inputs" in data:
+        raise BadRequest(
+            "batch-predict batches V1 'instances'; send V2 'inputs' to predict-on-event"
+        )
+    instances = data.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise BadRequest("data.instances must be a non-empty list")
+    return BatchItem(str(model), str(namespace), instances)
+
+
+def merge(items: Sequence[BatchItem]) -> dict[str, Any]:
+    """The V1 payload of a whole batch."""
+    return {"instances": [instance for item in items for instance in item.instances]}
+
+
+def outcomes_for_answer(items: Sequence[BatchItem], status: int, body: bytes) -> list[Outcome]:
+    """One outcome per item for the model's answer to ``merge(items)``."""
+    model = items[0].model
+    if 200 <= status < 300:
+        try:
+            predictions = json.loads(body)["predictions"]
+        except (ValueError, KeyError, TypeError):
+            return _all(
+                items, _failure(model, status, "model answered without a JSON 'predictions' list")
+            )
+        total = sum(len(item.instances) for item in items)
+        if not isinstance(predictions, list) or len(predictions) != total:
+            return _all(
+                items,
+                _failure(
+                    model,
+                    status,
+                    f"model returned {len(predictions) if isinstance(predictions, list) else 'no'} predictions for {total} instances",
+                ),
+            )
+        outcomes, start = [], 0
+        for item in items:
+            part = predictions[start : start + len(item.instances)]
+            start += len(item.instances)
+            outcomes.append(Outcome(200, RESPONSE_TYPE, {"model": model, "predictions": part}))
+        return outcomes
+    reason = _error_text(body) or f"HTTP {status}"
+    if status >= 500 or status in (408, 429):
+        return _all(items, _failure(model, status, f"model {model!r} failed: {reason}"))
+    return _all(items, bad_data(model, f"model {model!r} refused the batch: {reason}", status))
+
+
+def outcomes_for_unreachable(
+    items: Sequence[BatchItem], reason: str, *, timed_out: bool
+) -> list[Outcome]:
+    error = {"model": items[0].model, "reason": reason, "status": None, "retryable": True}
+    return _all(items, Outcome(504 if timed_out else 503, ERROR_TYPE, error))
+
+
+def bad_data(model: str | None, reason: str, status: int | None = None) -> Outcome:
+    return Outcome(
+        200, ERROR_TYPE, {"model": model, "reason": reason, "status": status, "retryable": False}
+    )
+
+
+def _failure(model: str, status: int, reason: str) -> Outcome:
+    return Outcome(
+        502, ERROR_TYPE, {"model": model, "reason": reason, "status": status, "retryable": True}
+    )
+
+
+def _all(items: Sequence[BatchItem], outcome: Outcome) -> list[Outcome]:
+    return [outcome for _ in items]
+
+
+def _error_text(body: bytes) -> str:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")[:500]
+    if isinstance(decoded, Mapping) and "error" in decoded:
+        return str(decoded["error"])[:500]
+    return str(decoded)[:500]

@@ -1,0 +1,101 @@
+"""The ingress answers: 202 once stored, 400 with the reason, 404, 405 and 413."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from autoscaler.clock import ManualClock
+from autoscaler.eventing import BrokerCore, BrokerSettings
+from tests.eventing.fakes import NAMESPACE, broker_obj, no_refs
+
+GOOD = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
+
+
+async def send(
+    url: str, headers: dict[str, str], body: bytes, method: str = "POST"
+) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, headers=headers, data=body) as response,
+    ):
+        text = await response.text()
+        return response.status, json.loads(
+            text
+        ) if response.content_type == "application/json" else text
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "reason"),
+    [
+        pytest.param(
+            {"ce-type": "t"},
+            b"",
+            "missing required attribute header(s) ce-specversion, ce-id, ce-source",
+            id="missing-attributes",
+        ),
+        pytest.param(
+            {**GOOD, "ce-specversion": "9.9"},
+            b"",
+            "specversion '9.9' is not supported",
+            id="bad-specversion",
+        ),
+        pytest.param(
+            {"Content-Type": "application/cloudevents+json"},
+            b'{"specversion": "1.0", "id": ',
+            "not valid JSON",
+            id="malformed-json",
+        ),
+    ],
+)
+async def test_invalid_event_is_answered_400_with_the_reason(
+    core: BrokerCore, headers: dict[str, str], body: bytes, reason: str
+) -> None:
+    status, answer = await send(core.broker_url(NAMESPACE, "default"), headers, body)
+    assert status == 400
+    assert reason in answer["error"]
+    assert await core.delivery_counts() == {}
+
+
+async def test_unknown_broker_is_404(core: BrokerCore) -> None:
+    status, answer = await send(core.broker_url(NAMESPACE, "nowhere"), GOOD, b"")
+    assert status == 404
+    assert answer == {"error": f"broker {NAMESPACE}/nowhere does not exist"}
+
+
+async def test_other_methods_are_405(core: BrokerCore) -> None:
+    status, _ = await send(core.broker_url(NAMESPACE, "default"), {}, b"", method="GET")
+    assert status == 405
+
+
+async def test_event_over_the_size_limit_is_413(tmp_path: Path) -> None:
+    core = BrokerCore(
+        tmp_path / "b.db",
+        no_refs,
+        clock=ManualClock(),
+        settings=BrokerSettings(max_event_bytes=2048),
+    )
+    core.apply_broker(broker_obj())
+    await core.start(deliver=False)
+    try:
+        status, answer = await send(core.broker_url(NAMESPACE, "default"), GOOD, b"x" * 4096)
+        assert status == 413
+        assert "over the limit of 2048 bytes" in answer["error"]
+        status, _ = await send(core.broker_url(NAMESPACE, "default"), GOOD, b"x" * 1000)
+        assert status == 202
+    finally:
+        await core.stop()
+
+
+async def test_metrics_and_health_are_served(core: BrokerCore) -> None:
+    await send(core.broker_url(NAMESPACE, "default"), GOOD, b"")
+    status, text = await send(core.url + "/metrics", {}, b"", method="GET")
+    assert status == 200
+    assert (
+        'modelscale_broker_events_accepted_total{broker="default",namespace="models"} 1.0' in text
+    )
+    assert (await send(core.url + "/healthz", {}, b"", method="GET"))[0] == 200
