@@ -1,0 +1,182 @@
+"""Interval figures from cumulative scrapes: the per-pod memory of the direct scrape, pure.
+
+A queue-proxy's counters and histogram are cumulative since its process started. The tuner wants
+what happened in one tick's interval, so the ledger keeps each pod's previous ``ReplicaSample``
+and subtracts it:
+
+- a pod's first scrape after the revision's first tick counts from zero (it started in the
+  interval); the revision's very first tick only records the baseline and gives no observation,
+  since counts from before it cannot be placed in time;
+- a pod whose counters or ``process_uptime`` went down, or whose series' ``_created`` time
+  moved forward, restarted: its scrape counts from zero;
+- a pod no longer among the revision's replicas is dropped; a pod that did not answer keeps its
+  previous sample, so its requests are counted (late, not lost) when it answers again.
+
+Average concurrency per replica uses Little's law on the latency histogram: the time requests
+spent in a pod during the interval is the growth of the histogram's ``_sum`` (each completed
+request adds its duration), and that time divided by the interval is the pod's time-weighted
+average concurrency. Two 500 ms requests in one second on one replica: 1.0 s / 1 s = 1.0. This
+covers the whole interval, where the pre-1.6 gauge ``queue_average_concurrent_requests`` is
+only the last report period (about one second) of it: at a 30 s tick one second in thirty. The
+gauge is used only for a pod that exports no histogram. The price of ``_sum``: a request is
+counted when it completes, with all of its duration, so a long request straddling two ticks
+lands in the second; over consecutive ticks the totals agree. The revision's figure is the mean
+over the pods that answered (for each, its request time over its own span since its previous
+scrape), i.e. the sum of request time / interval / replicas when every pod answered every tick.
+
+Every call takes ``now_s``; the ledger does no I/O and reads no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from autoscaler.metrics.buckets import cumulative_delta, rebucket_cumulative
+from autoscaler.metrics.exposition import ReplicaSample
+from autoscaler.metrics.names import (
+    GAUGE_AVERAGE_CONCURRENCY,
+    GAUGE_PROCESS_UPTIME,
+    GAUGE_REQUESTS_PER_SECOND,
+)
+from autoscaler.metrics.source import RevisionKey, RevisionRef
+from autoscaler.tuner.observation import N_LATENCY_COUNTS, RevisionObservation
+
+__all__ = ["IntervalResult", "ScrapeLedger"]
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalResult:
+    """One revision's outcome for one tick: the observation, or None and why."""
+
+    observation: RevisionObservation | None
+    reason: str
+
+
+@dataclass(slots=True)
+class _PodMemory:
+    sample: ReplicaSample
+    t_s: float
+
+
+@dataclass(slots=True)
+class _RevisionMemory:
+    last_t_s: float
+    pods: dict[str, _PodMemory] = field(default_factory=dict)
+
+
+def _restarted(previous: ReplicaSample, current: ReplicaSample) -> bool:
+    """Did the pod's process restart between the two scrapes (its counters started over)?"""
+    if (
+        previous.created_s is not None
+        and current.created_s is not None
+        and current.created_s > previous.created_s
+    ):
+        return True
+    uptime_before = previous.gauges.get(GAUGE_PROCESS_UPTIME)
+    uptime_now = current.gauges.get(GAUGE_PROCESS_UPTIME)
+    if uptime_before is not None and uptime_now is not None and uptime_now < uptime_before:
+        return True
+    if current.requests < previous.requests or current.latency_count < previous.latency_count:
+        return True
+    if current.latency_sum_ms < previous.latency_sum_ms:
+        return True
+    return any(current.latency_le_ms.get(le, 0.0) < v for le, v in previous.latency_le_ms.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _PodInterval:
+    busy_s: float  # time requests spent in the pod over its span
+    span_s: float
+    requests: float
+    latency_counts: tuple[float, ...]
+
+
+def _pod_interval(
+    previous: ReplicaSample | None, current: ReplicaSample, span_s: float
+) -> _PodInterval:
+    if current.has_histogram:
+        base_sum = previous.latency_sum_ms if previous is not None else 0.0
+        busy_s = max(0.0, current.latency_sum_ms - base_sum) / 1000.0
+        delta = cumulative_delta(
+            previous.latency_le_ms if previous is not None else None, current.latency_le_ms
+        )
+        counts = rebucket_cumulative(delta)
+    else:  # no histogram: the last period's gauge stands for the whole span
+        busy_s = current.gauges.get(GAUGE_AVERAGE_CONCURRENCY, 0.0) * span_s
+        counts = (0.0,) * N_LATENCY_COUNTS
+    if current.request_count is not None or current.has_histogram:
+        base = previous.requests if previous is not None else 0.0
+        requests = max(0.0, current.requests - base)
+    else:
+        requests = current.gauges.get(GAUGE_REQUESTS_PER_SECOND, 0.0) * span_s
+    return _PodInterval(busy_s=busy_s, span_s=span_s, requests=requests, latency_counts=counts)
+
+
+class ScrapeLedger:
+    """The previous scrape of every pod of every revision, and the interval arithmetic."""
+
+    def __init__(self) -> None:
+        self._revisions: dict[RevisionKey, _RevisionMemory] = {}
+
+    def retain(self, keys: Iterable[RevisionKey]) -> None:
+        """Forget revisions that are no longer observed."""
+        keep = set(keys)
+        for key in [k for k in self._revisions if k not in keep]:
+            del self._revisions[key]
+
+    def record(
+        self, ref: RevisionRef, samples: Mapping[str, ReplicaSample | None], now_s: float
+    ) -> IntervalResult:
+        """Fold one tick's scrapes of ``ref``'s replicas (pod -> sample, None: no answer)."""
+        answered = {pod: s for pod, s in samples.items() if s is not None}
+        memory = self._revisions.get(ref.key)
+        if memory is None:
+            self._revisions[ref.key] = _RevisionMemory(
+                last_t_s=now_s, pods={pod: _PodMemory(s, now_s) for pod, s in answered.items()}
+            )
+            return IntervalResult(None, "first scrape of the revision: baseline only")
+        if now_s <= memory.last_t_s:
+            return IntervalResult(
+                None, f"no time has passed since the previous tick ({memory.last_t_s:g} s)"
+            )
+        listed = {r.pod for r in ref.replicas}
+        for pod in [p for p in memory.pods if p not in listed]:
+            del memory.pods[pod]  # vanished: its last requests cannot be read any more
+        if ref.replicas and not answered:
+            # Keep the baseline: the next answer covers this interval too.
+            return IntervalResult(None, f"none of the {len(ref.replicas)} replicas answered")
+
+        interval_s = now_s - memory.last_t_s
+        concurrency_sum = 0.0
+        requests = 0.0
+        counts = [0.0] * N_LATENCY_COUNTS
+        for pod, sample in answered.items():
+            before = memory.pods.get(pod)
+            previous: ReplicaSample | None = None
+            since_s = memory.last_t_s  # a new pod started within the interval
+            if before is not None:
+                since_s = before.t_s
+                if not _restarted(before.sample, sample):
+                    previous = before.sample
+            part = _pod_interval(previous, sample, now_s - since_s)
+            concurrency_sum += part.busy_s / part.span_s
+            requests += part.requests
+            counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
+            memory.pods[pod] = _PodMemory(sample, now_s)
+        memory.last_t_s = now_s
+
+        replicas = len(answered)
+        observation = RevisionObservation(
+            t_s=now_s,
+            interval_s=interval_s,
+            ready_replicas=replicas,
+            avg_concurrency_per_replica=concurrency_sum / replicas if replicas else 0.0,
+            request_count=round(requests),
+            latency_counts=tuple(counts),
+            applied_target=ref.applied_target,
+            target_utilization_percentage=ref.target_utilization_percentage,
+        )
+        missing = len(ref.replicas) - replicas
+        reason = f"{replicas} replicas scraped" + (f", {missing} did not answer" if missing else "")
+        return IntervalResult(observation, reason)

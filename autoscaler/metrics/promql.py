@@ -1,0 +1,201 @@
+"""PromQL for the Prometheus source, and its answers turned into observations; pure.
+
+One query per figure and tick, each covering every revision at once, grouped by the namespace
+and revision labels (and ``le`` for the histogram), never one query per revision:
+
+- requests: ``increase`` of the request counter (``_total`` or not: OpenCensus' exporter and
+  prometheus_client spell counters differently) or, without a counter, of the histogram's
+  ``_count``;
+- latency buckets: ``increase`` of ``_bucket`` by ``le``, re-bucketed onto Knative's (see
+  ``buckets``);
+- request time: ``increase`` of ``_sum`` (Little's law, as in ``ledger``: request time over the
+  window / window / replicas is the average concurrency per replica);
+- replicas: the pods with request-metric series in the window, used when the controller does not
+  pass the ready count it read from the API.
+
+``increase()`` extrapolates to the window's edges, so counts are estimates and need not be whole
+numbers; the window is the time since the previous tick, so consecutive ticks do not overlap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from autoscaler.metrics.buckets import rebucket_cumulative
+from autoscaler.metrics.names import MetricNames
+from autoscaler.metrics.source import RevisionKey, RevisionRef
+from autoscaler.tuner.observation import N_LATENCY_COUNTS, RevisionObservation
+
+__all__ = [
+    "QueryAnswers",
+    "QuerySet",
+    "assemble_observations",
+    "build_queries",
+    "format_window",
+    "parse_vector",
+]
+
+Vector = list[tuple[dict[str, str], float]]
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySet:
+    """The PromQL of one tick, one query per figure."""
+
+    requests: str
+    latency_buckets: str
+    latency_sum: str
+    replicas: str
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("requests", self.requests),
+            ("latency_buckets", self.latency_buckets),
+            ("latency_sum", self.latency_sum),
+            ("replicas", self.replicas),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswers:
+    """The instant vectors Prometheus returned for a ``QuerySet``."""
+
+    requests: Vector
+    latency_buckets: Vector
+    latency_sum: Vector
+    replicas: Vector
+
+
+def format_window(window_s: float) -> str:
+    """A PromQL range: whole seconds as ``30s``, anything finer in milliseconds (``1500ms``)."""
+    ms = max(1, round(window_s * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def _string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _alternatives(values: Sequence[str]) -> str:
+    return _string("|".join(re.escape(v) for v in sorted(set(values))))
+
+
+def build_queries(
+    names: MetricNames, revisions: Sequence[RevisionRef], window_s: float
+) -> QuerySet:
+    """The four queries of one tick for ``revisions`` over the last ``window_s`` seconds."""
+    ns, rev = names.namespace_label, names.revision_label
+    sel = (
+        f"{ns}=~{_alternatives([r.namespace for r in revisions])}, "
+        f"{rev}=~{_alternatives([r.revision for r in revisions])}"
+    )
+    w = format_window(window_s)
+    by = f"{ns}, {rev}"
+    hist = names.latency_histogram
+    if names.request_counter:
+        counter_re = _string(re.escape(names.request_counter) + "(_total)?")
+        requests_sel = f"{{__name__=~{counter_re}, {sel}}}"
+    else:
+        requests_sel = f"{hist}_count{{{sel}}}"
+    return QuerySet(
+        requests=f"sum by ({by}) (increase({requests_sel}[{w}]))",
+        latency_buckets=f"sum by ({by}, le) (increase({hist}_bucket{{{sel}}}[{w}]))",
+        latency_sum=f"sum by ({by}) (increase({hist}_sum{{{sel}}}[{w}]))",
+        replicas=(
+            f"count by ({by}) (group by ({by}, {names.pod_label}) "
+            f"(last_over_time({hist}_count{{{sel}}}[{w}])))"
+        ),
+    )
+
+
+def parse_vector(payload: Any) -> Vector:
+    """The samples of a successful ``/api/v1/query`` answer of result type vector.
+
+    Raises ``ValueError`` naming what is wrong with the payload.
+    """
+    if not isinstance(payload, dict) or payload.get("status") != "success":
+        raise ValueError(f"not a successful query answer: {str(payload)[:200]}")
+    data = payload.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "vector":
+        raise ValueError(f"expected a vector result, got {str(data)[:200]}")
+    out: Vector = []
+    for item in data.get("result", []):
+        try:
+            labels = {str(k): str(v) for k, v in item["metric"].items()}
+            value = float(item["value"][1])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed vector sample {str(item)[:200]}: {exc!r}") from None
+        out.append((labels, value if math.isfinite(value) else 0.0))
+    return out
+
+
+def _by_revision(names: MetricNames, vector: Vector) -> dict[RevisionKey, float]:
+    out: dict[RevisionKey, float] = {}
+    for labels, value in vector:
+        key = RevisionKey(
+            labels.get(names.namespace_label, ""), labels.get(names.revision_label, "")
+        )
+        out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def _buckets_by_revision(
+    names: MetricNames, vector: Vector
+) -> dict[RevisionKey, dict[float, float]]:
+    out: dict[RevisionKey, dict[float, float]] = {}
+    for labels, value in vector:
+        key = RevisionKey(
+            labels.get(names.namespace_label, ""), labels.get(names.revision_label, "")
+        )
+        try:
+            le = float(labels["le"]) * names.ms_per_unit
+        except (KeyError, ValueError):
+            continue  # not a bucket series
+        per = out.setdefault(key, {})
+        per[le] = per.get(le, 0.0) + value
+    return out
+
+
+def assemble_observations(
+    names: MetricNames,
+    revisions: Sequence[RevisionRef],
+    answers: QueryAnswers,
+    window_s: float,
+    now_s: float,
+) -> dict[RevisionKey, tuple[RevisionObservation | None, str]]:
+    """One observation (or None and why) per revision from the four answers."""
+    requests = _by_revision(names, answers.requests)
+    sums = _by_revision(names, answers.latency_sum)
+    pods = _by_revision(names, answers.replicas)
+    buckets = _buckets_by_revision(names, answers.latency_buckets)
+    out: dict[RevisionKey, tuple[RevisionObservation | None, str]] = {}
+    for ref in revisions:
+        key = ref.key
+        pods_seen = pods.get(key)
+        ready = ref.ready_replicas if ref.ready_replicas is not None else pods_seen
+        if ready is None:
+            out[key] = (None, f"no {names.latency_histogram} series for {key} in Prometheus")
+            continue
+        busy_s = sums.get(key, 0.0) * names.ms_per_unit / 1000.0
+        le = buckets.get(key)
+        counts = rebucket_cumulative(le) if le else (0.0,) * N_LATENCY_COUNTS
+        observation = RevisionObservation(
+            t_s=now_s,
+            interval_s=window_s,
+            ready_replicas=round(ready),
+            avg_concurrency_per_replica=max(0.0, busy_s / window_s / max(1.0, ready)),
+            request_count=max(0, round(requests.get(key, 0.0))),
+            latency_counts=counts,
+            applied_target=ref.applied_target,
+            target_utilization_percentage=ref.target_utilization_percentage,
+        )
+        source = "from the API" if ref.ready_replicas is not None else "with request metrics"
+        out[key] = (
+            observation,
+            f"{round(ready)} replicas {source}, window {format_window(window_s)}",
+        )
+    return out

@@ -1,0 +1,284 @@
+"""Fixtures for the metric-source tests: queue-proxy exporters and a real Prometheus server.
+
+``QueueProxyExporter`` is this topic's one stand-in: a real aiohttp server on 127.0.0.1 serving
+Prometheus text made by prometheus_client, with the metric and label names a Knative ≤ 1.18
+queue-proxy (and one-machine mode) exposes, or with ``flavor="opentelemetry"`` those of Knative
+≥ 1.19. Tests drive its real counters and histograms (``serve``), restart it (fresh counters)
+or take it down. ``prometheus`` starts Debian's Prometheus on a free loopback port scraping
+given exporters every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from autoscaler.metrics import ReplicaEndpoint
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
+
+PROMETHEUS = "/usr/bin/prometheus"
+# Bounds (s) an OpenTelemetry HTTP duration histogram uses by default (semantic conventions).
+OTEL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+Flavor = Literal["opencensus", "opentelemetry"]
+
+
+@dataclass
+class QueueProxyExporter:
+    """One replica's queue-proxy metrics endpoint, served on its own port."""
+
+    namespace: str
+    revision: str
+    pod: str
+    flavor: Flavor = "opencensus"
+    configuration: str = "cfg"
+    service: str = "svc"
+    url: str = ""
+    _registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    _metrics: dict[str, Any] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    _port: int = 0
+
+    def __post_init__(self) -> None:
+        self.restart()
+
+    # -- metrics -------------------------------------------------------------------------
+    def restart(self) -> None:
+        """A new process: fresh counters and histograms (the old values are gone)."""
+        self._registry = CollectorRegistry()
+        r = self._registry
+        if self.flavor == "opencensus":
+            labels = [
+                "namespace_name", "service_name", "configuration_name", "revision_name",
+                "pod_name", "container_name", "response_code", "response_code_class",
+            ]  # fmt: skip
+            self._metrics = {
+                "latency": Histogram(
+                    "revision_app_request_latencies", "Response time in ms", labels,
+                    buckets=LATENCY_BUCKETS_MS, registry=r,
+                ),
+                "count": Counter("revision_app_request_count", "Requests", labels, registry=r),
+            }  # fmt: skip
+            gauge_labels = [
+                "destination_namespace", "destination_configuration",
+                "destination_revision", "destination_pod",
+            ]  # fmt: skip
+            for name in (
+                "queue_average_concurrent_requests",
+                "queue_requests_per_second",
+                "queue_average_proxied_concurrent_requests",
+                "queue_proxied_operations_per_second",
+            ):
+                self._metrics[name] = Gauge(name, name, gauge_labels, registry=r).labels(
+                    self.namespace, self.configuration, self.revision, self.pod
+                )
+        else:
+            labels = [
+                "k8s_namespace_name", "kn_service_name", "kn_configuration_name",
+                "kn_revision_name", "k8s_pod_name", "http_response_status_code",
+            ]  # fmt: skip
+            self._metrics = {
+                "latency": Histogram(
+                    "kn_serving_invocation_duration_seconds", "Invocation duration", labels,
+                    buckets=OTEL_BUCKETS_S, registry=r,
+                ),
+            }  # fmt: skip
+
+    def _labels(self, code: int) -> list[str]:
+        if self.flavor == "opencensus":
+            return [
+                self.namespace, self.service, self.configuration, self.revision,
+                self.pod, "user-container", str(code), f"{code // 100}xx",
+            ]  # fmt: skip
+        return [
+            self.namespace,
+            self.service,
+            self.configuration,
+            self.revision,
+            self.pod,
+            str(code),
+        ]
+
+    def touch(self, code: int = 200) -> None:
+        """Create the labelled series at zero (as after a first scrape with no requests)."""
+        self._metrics["latency"].labels(*self._labels(code))
+        if "count" in self._metrics:
+            self._metrics["count"].labels(*self._labels(code))
+
+    def serve(self, duration_ms: float, code: int = 200, times: int = 1) -> None:
+        """Record ``times`` completed requests of ``duration_ms`` each."""
+        value = duration_ms if self.flavor == "opencensus" else duration_ms / 1000.0
+        for _ in range(times):
+            self._metrics["latency"].labels(*self._labels(code)).observe(value)
+            if "count" in self._metrics:
+                self._metrics["count"].labels(*self._labels(code)).inc()
+
+    def set_gauges(self, concurrency: float, requests_per_second: float) -> None:
+        self._metrics["queue_average_concurrent_requests"].set(concurrency)
+        self._metrics["queue_requests_per_second"].set(requests_per_second)
+
+    def text(self) -> str:
+        return generate_latest(self._registry).decode()
+
+    # -- HTTP ----------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self._registry), content_type="text/plain")
+
+    async def start(self) -> QueueProxyExporter:
+        app = web.Application()
+        app.router.add_get("/metrics", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{self._port}/metrics"
+        return self
+
+    async def stop(self) -> None:
+        """Take the replica down: its port refuses connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def endpoint(self) -> ReplicaEndpoint:
+        return ReplicaEndpoint(self.pod, (self.url,))
+
+
+ExporterFactory = Callable[..., Awaitable[QueueProxyExporter]]
+
+
+@pytest.fixture
+async def exporter() -> AsyncIterator[ExporterFactory]:
+    """``await exporter(namespace, revision, pod, flavor=...)``: a started exporter."""
+    started: list[QueueProxyExporter] = []
+
+    async def make(namespace: str, revision: str, pod: str, **kw: Any) -> QueueProxyExporter:
+        e = await QueueProxyExporter(namespace, revision, pod, **kw).start()
+        started.append(e)
+        return e
+
+    yield make
+    for e in started:
+        await e.stop()
+
+
+# -- Prometheus --------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    async def query(self, promql: str) -> list[dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/api/v1/query", params={"query": promql}) as resp,
+        ):
+            body = await resp.json()
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    async def wait_for(
+        self,
+        promql: str,
+        predicate: Callable[[list[dict[str, Any]]], bool],
+        timeout_s: float = 20.0,
+    ) -> list[dict[str, Any]]:
+        """Poll ``promql`` until ``predicate`` holds for its result (a deadline, not a sleep)."""
+        deadline = time.monotonic() + timeout_s
+        result: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            result = await self.query(promql)
+            if predicate(result):
+                return result
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"timed out waiting on {promql!r}; last result {result}")
+
+
+PrometheusFactory = Callable[..., Awaitable[PrometheusServer]]
+
+
+@pytest.fixture
+async def prometheus(tmp_path: Path) -> AsyncIterator[PrometheusFactory]:
+    """``await prometheus(targets, *extra_args)``: a ready Prometheus scraping ``targets``."""
+    if shutil.which(PROMETHEUS) is None:
+        pytest.skip(f"{PROMETHEUS} is not installed")
+    servers: list[PrometheusServer] = []
+
+    async def start(targets: Sequence[str], *extra_args: str) -> PrometheusServer:
+        n = len(servers)
+        config = tmp_path / f"prometheus-{n}.yml"
+        listed = ", ".join(f'"{t}"' for t in targets)
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: queue-proxy\n"
+            f"    static_configs:\n      - targets: [{listed}]\n"
+        )
+        port = free_port()
+        log_path = tmp_path / f"prometheus-{n}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / f'tsdb-{n}'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    *extra_args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = PrometheusServer(f"http://127.0.0.1:{port}", proc, log_path)
+        servers.append(server)
+        deadline = time.monotonic() + 30.0
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if proc.poll() is not None:
+                    raise AssertionError(f"prometheus exited: {log_path.read_text()[-2000:]}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(f"{server.url}/-/ready") as resp:
+                        if resp.status == 200:
+                            return server
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"prometheus not ready: {log_path.read_text()[-2000:]}")
+                await asyncio.sleep(0.1)
+
+    yield start
+    for s in servers:
+        s.process.terminate()
+        try:
+            s.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            s.process.kill()
+            s.process.wait()
+
+
+@pytest.fixture
+def make_exporter() -> Callable[..., QueueProxyExporter]:
+    """An exporter that is not served: for the pure tests, which read its ``text()``."""
+    return QueueProxyExporter

@@ -1,0 +1,222 @@
+"""The direct scrape's pure part: queue-proxy text to samples, and scrapes to interval figures.
+
+Timelines of ticks with ``now_s`` passed in; the exporter's text is read without HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from autoscaler.metrics import (
+    KNATIVE_OPENCENSUS,
+    KNATIVE_OPENTELEMETRY,
+    ReplicaEndpoint,
+    RevisionRef,
+)
+from autoscaler.metrics.exposition import ReplicaSample, parse_replica_text
+from autoscaler.metrics.ledger import ScrapeLedger
+from autoscaler.metrics.names import MetricNames
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
+
+NS, REV = "models", "iris-00001"
+Make = Callable[..., Any]
+
+
+def ref(*pods: str, **kw: Any) -> RevisionRef:
+    return RevisionRef(
+        NS, REV, replicas=tuple(ReplicaEndpoint(p, (f"http://{p}/metrics",)) for p in pods), **kw
+    )
+
+
+def sample(exporter: Any, names: MetricNames = KNATIVE_OPENCENSUS) -> ReplicaSample:
+    return parse_replica_text([exporter.text()], names, NS, REV)
+
+
+def bucket(ms: float) -> int:
+    return LATENCY_BUCKETS_MS.index(ms)
+
+
+def test_two_500ms_requests_in_one_second_are_concurrency_one(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    first = ledger.record(ref("p1"), {"p1": sample(pod)}, now_s=10.0)
+    assert first.observation is None and "baseline" in first.reason
+    pod.serve(500, times=2)
+    obs = ledger.record(ref("p1", applied_target=5.0), {"p1": sample(pod)}, now_s=11.0).observation
+    assert obs is not None
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
+    assert (obs.t_s, obs.interval_s, obs.ready_replicas, obs.request_count) == (11.0, 1.0, 1, 2)
+    assert obs.latency_counts[bucket(500)] == 2.0 and sum(obs.latency_counts) == 2.0
+    assert obs.applied_target == 5.0
+
+
+def test_interval_counts_only_what_happened_since_the_previous_scrape(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    pod.serve(5000, times=10)  # before the baseline: not counted
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    pod.serve(100, times=3)
+    pod.serve(100, code=503)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 2.0).observation
+    assert obs is not None
+    assert obs.request_count == 4  # every response code
+    assert obs.latency_counts[bucket(100)] == 4.0 and sum(obs.latency_counts) == 4.0
+    assert obs.avg_concurrency_per_replica == pytest.approx(0.4 / 2.0)
+
+
+@pytest.mark.parametrize(
+    "restart_load",
+    [
+        pytest.param(1, id="fewer-requests-after-restart"),
+        pytest.param(50, id="more-requests-after-restart"),
+    ],
+)
+def test_counter_reset_counts_from_zero(make_exporter: Make, restart_load: int) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    pod.serve(10, times=20)
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    pod.restart()
+    pod.serve(200, times=restart_load)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 10.0).observation
+    assert obs is not None
+    assert obs.request_count == restart_load
+    assert obs.latency_counts[bucket(200)] == restart_load
+    assert obs.avg_concurrency_per_replica == pytest.approx(restart_load * 0.2 / 10.0)
+
+
+def test_new_pod_counts_from_zero_and_vanished_pod_is_dropped(make_exporter: Make) -> None:
+    p1, p2 = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(p1)}, 0.0)
+    p1.serve(1000, times=2)
+    p2.serve(1000, times=4)  # started within the interval
+    obs = ledger.record(ref("p1", "p2"), {"p1": sample(p1), "p2": sample(p2)}, 4.0).observation
+    assert obs is not None
+    assert (obs.ready_replicas, obs.request_count) == (2, 6)
+    # p1: 2 s of requests over 4 s = 0.5; p2: 4 s over 4 s = 1.0; mean 0.75.
+    assert obs.avg_concurrency_per_replica == pytest.approx(0.75)
+    p1.serve(1000)  # p2 is gone: only p1 counts
+    obs = ledger.record(ref("p1"), {"p1": sample(p1)}, 8.0).observation
+    assert obs is not None
+    assert (obs.ready_replicas, obs.request_count) == (1, 1)
+    assert obs.avg_concurrency_per_replica == pytest.approx(0.25)
+
+
+def test_pod_that_misses_a_tick_is_counted_late_not_lost(make_exporter: Make) -> None:
+    p1, p2 = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    ledger = ScrapeLedger()
+    both = ref("p1", "p2")
+    ledger.record(both, {"p1": sample(p1), "p2": sample(p2)}, 0.0)
+    p1.serve(500, times=2)
+    p2.serve(500, times=4)
+    result = ledger.record(both, {"p1": sample(p1), "p2": None}, 1.0)
+    assert result.observation is not None and "1 did not answer" in result.reason
+    assert (result.observation.ready_replicas, result.observation.request_count) == (1, 2)
+    assert result.observation.avg_concurrency_per_replica == pytest.approx(1.0)
+    obs = ledger.record(both, {"p1": sample(p1), "p2": sample(p2)}, 2.0).observation
+    assert obs is not None
+    assert obs.request_count == 4  # p2's four requests, over its 2 s span: concurrency 1.0
+    assert obs.avg_concurrency_per_replica == pytest.approx((0.0 + 1.0) / 2)
+
+
+def test_no_replica_answering_is_no_data_and_keeps_the_baseline(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    pod.serve(1000, times=3)
+    down = ledger.record(ref("p1"), {"p1": None}, 1.0)
+    assert down.observation is None and "none of the 1 replicas answered" in down.reason
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 3.0).observation
+    assert obs is not None
+    assert (obs.interval_s, obs.request_count) == (3.0, 3)
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
+
+
+def test_pod_without_histogram_falls_back_to_the_gauges(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")  # no request yet: no labelled histogram series
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    pod.set_gauges(concurrency=2.5, requests_per_second=4.0)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 2.0).observation
+    assert obs is not None
+    assert obs.avg_concurrency_per_replica == pytest.approx(2.5)
+    assert obs.request_count == 8
+
+
+def test_revision_at_zero_is_an_idle_observation() -> None:
+    ledger = ScrapeLedger()
+    assert ledger.record(ref(), {}, 0.0).observation is None
+    obs = ledger.record(ref(), {}, 30.0).observation
+    assert obs is not None
+    assert (obs.ready_replicas, obs.request_count, obs.avg_concurrency_per_replica) == (0, 0, 0.0)
+
+
+def test_same_time_twice_is_no_data(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 5.0)
+    assert ledger.record(ref("p1"), {"p1": sample(pod)}, 5.0).observation is None
+
+
+def test_parse_ignores_other_revisions_and_reads_gauges(make_exporter: Make) -> None:
+    mine, other = make_exporter(NS, REV, "p1"), make_exporter(NS, "iris-00002", "p9")
+    mine.serve(40)
+    other.serve(40, times=5)
+    other.set_gauges(9.0, 9.0)
+    mine.set_gauges(1.5, 3.0)
+    s = parse_replica_text([mine.text(), other.text()], KNATIVE_OPENCENSUS, NS, REV)
+    assert (s.requests, s.latency_count, s.latency_sum_ms) == (1.0, 1.0, 40.0)
+    assert s.latency_le_ms[40.0] == 1.0 and s.latency_le_ms[20.0] == 0.0
+    assert s.gauges["queue_average_concurrent_requests"] == 1.5
+    assert s.created_s is not None
+
+
+def test_parse_opentelemetry_seconds_into_ms(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1", flavor="opentelemetry")
+    pod.serve(100, times=2)
+    s = sample(pod, KNATIVE_OPENTELEMETRY)
+    assert s.request_count is None and s.requests == 2.0
+    assert s.latency_sum_ms == pytest.approx(200.0)
+    assert s.latency_le_ms[100.0] == 2.0 and s.latency_le_ms[75.0] == 0.0
+
+
+def test_parse_rejects_what_is_not_prometheus_text() -> None:
+    with pytest.raises(ValueError):
+        parse_replica_text(
+            ['revision_app_request_latencies_sum{le="5" 1'], KNATIVE_OPENCENSUS, NS, REV
+        )
+
+
+def counted(requests: float, **gauges: float) -> ReplicaSample:
+    return ReplicaSample(request_count=requests, gauges=dict(gauges))
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected_requests"),
+    [
+        pytest.param(
+            counted(5, process_uptime=100), counted(8, process_uptime=130), 3, id="same-process"
+        ),
+        pytest.param(
+            counted(5, process_uptime=100), counted(8, process_uptime=3), 8, id="uptime-went-down"
+        ),
+        pytest.param(counted(5), counted(2), 2, id="counter-went-down"),
+        pytest.param(
+            ReplicaSample(request_count=5, created_s=1000.0),
+            ReplicaSample(request_count=9, created_s=1200.0),
+            9,
+            id="created-moved-forward",
+        ),
+    ],
+)
+def test_restart_detection(
+    before: ReplicaSample, after: ReplicaSample, expected_requests: int
+) -> None:
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": before}, 0.0)
+    obs = ledger.record(ref("p1"), {"p1": after}, 1.0).observation
+    assert obs is not None and obs.request_count == expected_requests

@@ -1,0 +1,193 @@
+"""The Prometheus source against a real Prometheus scraping queue-proxy exporters every second.
+
+``increase()`` extrapolates to the window's edges, so counts read back are the driven counts
+times a factor a little above 1 (the series start at zero, so only the end is extrapolated, by
+less than one scrape interval over at least three): the checks allow up to 1.4.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from autoscaler.metrics import (
+    KNATIVE_OPENTELEMETRY,
+    MetricsUnavailable,
+    PrometheusSettings,
+    PrometheusSource,
+    RevisionKey,
+    RevisionRef,
+)
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
+
+ExporterFactory = Callable[..., Awaitable[Any]]
+PrometheusFactory = Callable[..., Awaitable[Any]]
+EXTRAPOLATION = 1.4
+
+
+def between(value: float, expected: float) -> bool:
+    return expected <= value <= expected * EXTRAPOLATION
+
+
+async def scraped_three_times(prom: Any, metric: str, n_series: int) -> None:
+    await prom.wait_for(
+        f"count(count_over_time({metric}[1m]) >= 3)",
+        lambda r: bool(r) and float(r[0]["value"][1]) >= n_series,
+    )
+
+
+async def total_seen(prom: Any, metric: str, total: float) -> None:
+    await prom.wait_for(f"sum({metric})", lambda r: bool(r) and float(r[0]["value"][1]) == total)
+
+
+@pytest.mark.slow
+async def test_knative_opencensus_names(
+    exporter: ExporterFactory, prometheus: PrometheusFactory
+) -> None:
+    p1 = await exporter("models", "iris-00001", "iris-p1")
+    p2 = await exporter("models", "iris-00001", "iris-p2")
+    p3 = await exporter("shop", "wine-00001", "wine-p1")
+    for e in (p1, p2, p3):
+        e.touch()
+    prom = await prometheus([e.target for e in (p1, p2, p3)])
+    await scraped_three_times(prom, "revision_app_request_latencies_count", 3)
+    p1.serve(500, times=6)
+    p2.serve(200, times=4)
+    p3.serve(40, times=10)
+    await total_seen(prom, "revision_app_request_latencies_count", 20)
+
+    source = PrometheusSource(PrometheusSettings(prometheus_url=prom.url, default_window_s=30))
+    try:
+        iris = RevisionRef("models", "iris-00001", applied_target=3.0)
+        wine = RevisionRef("shop", "wine-00001", ready_replicas=1)
+        got = await source.observe([iris, wine], now_s=1000.0)
+        iris_obs, wine_obs = got[iris.key], got[wine.key]
+        assert iris_obs is not None and wine_obs is not None, source.last_reasons
+        assert (iris_obs.interval_s, iris_obs.ready_replicas, iris_obs.applied_target) == (
+            30.0,
+            2,
+            3.0,
+        )
+        assert between(iris_obs.request_count, 10)
+        # Little's law: 6 x 0.5 s + 4 x 0.2 s = 3.8 s of requests over 30 s on 2 replicas.
+        assert between(iris_obs.avg_concurrency_per_replica, 3.8 / 30 / 2)
+        counts = iris_obs.latency_counts
+        assert between(counts[LATENCY_BUCKETS_MS.index(500)], 6)  # each pod extrapolated alone
+        assert between(counts[LATENCY_BUCKETS_MS.index(200)], 4)
+        assert sum(counts) == pytest.approx(
+            counts[LATENCY_BUCKETS_MS.index(500)] + counts[LATENCY_BUCKETS_MS.index(200)]
+        )
+        assert wine_obs.ready_replicas == 1
+        assert between(wine_obs.request_count, 10)
+        assert wine_obs.latency_counts[LATENCY_BUCKETS_MS.index(40)] == pytest.approx(
+            sum(wine_obs.latency_counts)
+        )
+
+        # The next tick's window is the time since this one (ticks do not overlap).
+        later = (await source.observe([iris, wine], now_s=1002.0))[iris.key]
+        assert later is not None and later.interval_s == 2.0
+        assert "window 2s" in source.last_reasons[iris.key]
+        # A revision Prometheus has no series of, and no ready count from the API: no data.
+        assert (await source.observe([RevisionRef("models", "ghost-00001")], 1004.0)) == {
+            RevisionKey("models", "ghost-00001"): None
+        }
+    finally:
+        await source.close()
+
+
+@pytest.mark.slow
+async def test_knative_opentelemetry_names_rebucketed(
+    exporter: ExporterFactory, prometheus: PrometheusFactory
+) -> None:
+    pod = await exporter("models", "iris-00002", "iris-p1", flavor="opentelemetry")
+    pod.touch()
+    prom = await prometheus([pod.target])
+    metric = "kn_serving_invocation_duration_seconds_count"
+    await scraped_three_times(prom, metric, 1)
+    pod.serve(100, times=5)  # 100 ms: OpenTelemetry's bucket (75, 100] ms
+    await total_seen(prom, metric, 5)
+
+    settings = PrometheusSettings(
+        prometheus_url=prom.url, names=KNATIVE_OPENTELEMETRY, default_window_s=20
+    )
+    source = PrometheusSource(settings)
+    try:
+        ref = RevisionRef("models", "iris-00002")
+        obs = (await source.observe([ref], now_s=0.0))[ref.key]
+        assert obs is not None, source.last_reasons
+        assert obs.ready_replicas == 1
+        assert between(obs.request_count, 5)
+        assert between(obs.avg_concurrency_per_replica, 0.5 / 20)
+        total = sum(obs.latency_counts)
+        # Spread evenly over (75, 100]: a fifth at or below 80 ms, the rest in (80, 100].
+        assert obs.latency_counts[LATENCY_BUCKETS_MS.index(80)] == pytest.approx(
+            0.2 * total, rel=1e-6
+        )
+        assert obs.latency_counts[LATENCY_BUCKETS_MS.index(100)] == pytest.approx(
+            0.8 * total, rel=1e-6
+        )
+    finally:
+        await source.close()
+
+
+@pytest.mark.slow
+async def test_rejected_queries_fail_the_tick_with_the_reason(
+    exporter: ExporterFactory, prometheus: PrometheusFactory
+) -> None:
+    pod = await exporter("models", "iris-00001", "p1")
+    pod.touch()
+    prom = await prometheus([pod.target], "--query.max-samples=1")
+    await prom.wait_for("revision_app_request_latencies_count", lambda r: len(r) == 1)
+    ref = RevisionRef("models", "iris-00001")
+
+    source = PrometheusSource(PrometheusSettings(prometheus_url=prom.url))
+    try:
+        with pytest.raises(
+            MetricsUnavailable, match=r"rejected the query \(422 execution: .*too many samples"
+        ):
+            await source.observe([ref], 0.0)
+    finally:
+        await source.close()
+
+    wrong_path = PrometheusSource(PrometheusSettings(prometheus_url=f"{prom.url}/not-prometheus"))
+    try:
+        with pytest.raises(MetricsUnavailable, match="answered HTTP 404"):
+            await wrong_path.observe([ref], 0.0)
+    finally:
+        await wrong_path.close()
+
+
+async def test_prometheus_down_is_metrics_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        source = PrometheusSource(PrometheusSettings(prometheus_url=f"http://127.0.0.1:{port}"))
+        try:
+            with pytest.raises(
+                MetricsUnavailable, match=f"Prometheus at http://127.0.0.1:{port} is unreachable"
+            ):
+                await source.observe([RevisionRef("models", "iris-00001")], 0.0)
+        finally:
+            await source.close()
+
+
+async def test_prometheus_that_does_not_answer_times_out() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()  # accepts connections into the backlog, never answers
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        source = PrometheusSource(PrometheusSettings(prometheus_url=url, prometheus_timeout_s=0.3))
+        try:
+            with pytest.raises(MetricsUnavailable, match=r"did not answer within 0\.3 s"):
+                await source.observe([RevisionRef("models", "iris-00001")], 0.0)
+        finally:
+            await source.close()
+
+
+async def test_no_revisions_no_queries() -> None:
+    source = PrometheusSource(PrometheusSettings(prometheus_url="http://127.0.0.1:9"))
+    assert await source.observe([], 0.0) == {}
+    await source.close()

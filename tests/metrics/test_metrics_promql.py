@@ -1,0 +1,185 @@
+"""The Prometheus source's pure part: the PromQL of a tick, and answers into observations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autoscaler.metrics import KNATIVE_OPENCENSUS, KNATIVE_OPENTELEMETRY, RevisionKey, RevisionRef
+from autoscaler.metrics.names import MetricNames
+from autoscaler.metrics.promql import (
+    QueryAnswers,
+    assemble_observations,
+    build_queries,
+    format_window,
+    parse_vector,
+)
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
+
+IRIS = RevisionRef("models", "iris-00001")
+WINE = RevisionRef("shop", "wine-00002")
+OC_SEL = 'namespace_name=~"models|shop", revision_name=~"iris\\\\-00001|wine\\\\-00002"'
+OT_SEL = 'k8s_namespace_name=~"models|shop", kn_revision_name=~"iris\\\\-00001|wine\\\\-00002"'
+
+
+@pytest.mark.parametrize(
+    ("names", "figure", "expected"),
+    [
+        pytest.param(
+            KNATIVE_OPENCENSUS, "requests",
+            'sum by (namespace_name, revision_name) (increase({__name__=~"revision_app_request_count(_total)?", '
+            + OC_SEL + "}[30s]))",
+            id="opencensus-requests",
+        ),
+        pytest.param(
+            KNATIVE_OPENCENSUS, "latency_buckets",
+            "sum by (namespace_name, revision_name, le) (increase(revision_app_request_latencies_bucket{"
+            + OC_SEL + "}[30s]))",
+            id="opencensus-buckets",
+        ),
+        pytest.param(
+            KNATIVE_OPENCENSUS, "latency_sum",
+            "sum by (namespace_name, revision_name) (increase(revision_app_request_latencies_sum{"
+            + OC_SEL + "}[30s]))",
+            id="opencensus-sum",
+        ),
+        pytest.param(
+            KNATIVE_OPENCENSUS, "replicas",
+            "count by (namespace_name, revision_name) (group by (namespace_name, revision_name, pod_name) "
+            "(last_over_time(revision_app_request_latencies_count{" + OC_SEL + "}[30s])))",
+            id="opencensus-replicas",
+        ),
+        pytest.param(
+            KNATIVE_OPENTELEMETRY, "requests",
+            "sum by (k8s_namespace_name, kn_revision_name) (increase(kn_serving_invocation_duration_seconds_count{"
+            + OT_SEL + "}[30s]))",
+            id="opentelemetry-requests-from-histogram-count",
+        ),
+        pytest.param(
+            KNATIVE_OPENTELEMETRY, "latency_buckets",
+            "sum by (k8s_namespace_name, kn_revision_name, le) (increase(kn_serving_invocation_duration_seconds_bucket{"
+            + OT_SEL + "}[30s]))",
+            id="opentelemetry-buckets",
+        ),
+        pytest.param(
+            KNATIVE_OPENTELEMETRY, "replicas",
+            "count by (k8s_namespace_name, kn_revision_name) (group by (k8s_namespace_name, kn_revision_name, "
+            "k8s_pod_name) (last_over_time(kn_serving_invocation_duration_seconds_count{" + OT_SEL + "}[30s])))",
+            id="opentelemetry-replicas",
+        ),
+    ],
+)  # fmt: skip
+def test_one_query_per_figure_for_all_revisions(
+    names: MetricNames, figure: str, expected: str
+) -> None:
+    queries = build_queries(names, [WINE, IRIS, IRIS], 30.0)
+    assert getattr(queries, figure) == expected
+    assert len(queries.items()) == 4
+
+
+def test_names_with_quotes_and_backslashes_are_escaped() -> None:
+    odd = RevisionRef('we"ird', "a\\b")
+    q = build_queries(KNATIVE_OPENCENSUS, [odd], 5).latency_sum
+    assert 'namespace_name=~"we\\"ird"' in q
+    assert 'revision_name=~"a\\\\\\\\b"' in q  # regex-escaped, then string-escaped
+
+
+@pytest.mark.parametrize(
+    ("window_s", "expected"),
+    [
+        pytest.param(30.0, "30s", id="whole-seconds"),
+        pytest.param(1.5, "1500ms", id="fraction"),
+        pytest.param(29.9996, "30s", id="rounded-to-ms"),
+        pytest.param(0.0001, "1ms", id="at-least-1ms"),
+    ],
+)
+def test_format_window(window_s: float, expected: str) -> None:
+    assert format_window(window_s) == expected
+
+
+def vector(*samples: tuple[dict[str, str], float]) -> dict[str, Any]:
+    return {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": m, "value": [1700000000.0, str(v)]} for m, v in samples],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        pytest.param({"status": "error", "error": "boom"}, "not a successful", id="error-status"),
+        pytest.param({"status": "success", "data": {"resultType": "matrix"}}, "expected a vector", id="matrix"),
+        pytest.param(
+            {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}}]}},
+            "malformed vector sample", id="no-value",
+        ),
+        pytest.param("<html>", "not a successful", id="not-json-object"),
+    ],
+)  # fmt: skip
+def test_parse_vector_rejects(payload: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_vector(payload)
+
+
+def test_parse_vector_reads_nan_as_zero() -> None:
+    assert parse_vector(vector(({"a": "b"}, float("nan")))) == [({"a": "b"}, 0.0)]
+
+
+def oc(ns: str, rev: str, **extra: str) -> dict[str, str]:
+    return {"namespace_name": ns, "revision_name": rev, **extra}
+
+
+def test_assemble_from_answers() -> None:
+    # iris: 2 pods seen; 40 requests in 20 s, 10 of them <= 5 ms, 30 in (400, 450];
+    # request time 20 s -> 20 / 20 / 2 = 0.5 per replica. wine: no series, API says 0 ready.
+    # orphan: no series and no API count -> no data.
+    orphan = RevisionRef("models", "orphan-00001")
+    answers = QueryAnswers(
+        requests=[(oc("models", "iris-00001"), 40.0)],
+        latency_buckets=[
+            (oc("models", "iris-00001", le="5"), 10.0),
+            (oc("models", "iris-00001", le="400"), 10.0),
+            (oc("models", "iris-00001", le="450"), 40.0),
+            (oc("models", "iris-00001", le="+Inf"), 40.0),
+        ],
+        latency_sum=[(oc("models", "iris-00001"), 20_000.0)],
+        replicas=[(oc("models", "iris-00001"), 2.0)],
+    )
+    wine = RevisionRef("shop", "wine-00002", ready_replicas=0, applied_target=7.0)
+    got = assemble_observations(KNATIVE_OPENCENSUS, [IRIS, wine, orphan], answers, 20.0, 100.0)
+    iris_obs, reason = got[RevisionKey("models", "iris-00001")]
+    assert iris_obs is not None, reason
+    assert (iris_obs.t_s, iris_obs.interval_s, iris_obs.ready_replicas) == (100.0, 20.0, 2)
+    assert iris_obs.avg_concurrency_per_replica == pytest.approx(0.5)
+    assert iris_obs.request_count == 40
+    assert iris_obs.latency_counts[0] == 10.0
+    assert iris_obs.latency_counts[LATENCY_BUCKETS_MS.index(450)] == 30.0
+    assert sum(iris_obs.latency_counts) == 40.0
+    wine_obs, _ = got[RevisionKey("shop", "wine-00002")]
+    assert wine_obs is not None
+    assert (wine_obs.ready_replicas, wine_obs.request_count, wine_obs.applied_target) == (0, 0, 7.0)
+    assert wine_obs.avg_concurrency_per_replica == 0.0
+    orphan_obs, why = got[RevisionKey("models", "orphan-00001")]
+    assert orphan_obs is None
+    assert "no revision_app_request_latencies series" in why
+
+
+def test_assemble_seconds_histogram_and_api_replica_count() -> None:
+    # OpenTelemetry: sum in seconds; 3 ready pods from the API overrule the 1 pod with series.
+    ot = {"k8s_namespace_name": "models", "kn_revision_name": "iris-00001"}
+    answers = QueryAnswers(
+        requests=[(ot, 6.0)],
+        latency_buckets=[({**ot, "le": "0.1"}, 6.0), ({**ot, "le": "+Inf"}, 6.0)],
+        latency_sum=[(ot, 0.6)],
+        replicas=[(ot, 1.0)],
+    )
+    ref = RevisionRef("models", "iris-00001", ready_replicas=3)
+    obs, _ = assemble_observations(KNATIVE_OPENTELEMETRY, [ref], answers, 2.0, 10.0)[ref.key]
+    assert obs is not None
+    assert obs.ready_replicas == 3
+    assert obs.avg_concurrency_per_replica == pytest.approx(0.6 / 2.0 / 3)
+    assert sum(obs.latency_counts[: LATENCY_BUCKETS_MS.index(100) + 1]) == pytest.approx(6.0)

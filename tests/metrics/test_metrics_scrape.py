@@ -1,0 +1,137 @@
+"""The direct source over real HTTP: queue-proxy exporters on 127.0.0.1, scraped concurrently."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from autoscaler.metrics import (
+    DirectScrapeSource,
+    ReplicaEndpoint,
+    RevisionKey,
+    RevisionRef,
+    ScrapeSettings,
+)
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
+
+ExporterFactory = Callable[..., Awaitable[Any]]
+
+NS = "models"
+IRIS, WINE = "iris-00001", "wine-00001"
+
+
+def revision_ref(namespace: str, revision: str, exporters: Sequence[Any], **kw: Any) -> RevisionRef:
+    return RevisionRef(namespace, revision, replicas=tuple(e.endpoint for e in exporters), **kw)
+
+
+@pytest.fixture
+async def source() -> AsyncIterator[DirectScrapeSource]:
+    s = DirectScrapeSource(ScrapeSettings(scrape_timeout_s=1.0))
+    yield s
+    await s.close()
+
+
+async def test_two_revisions_and_the_concurrency_of_two_500ms_requests(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    iris = await exporter(NS, IRIS, "iris-p1")
+    wine_a, wine_b = await exporter(NS, WINE, "wine-p1"), await exporter(NS, WINE, "wine-p2")
+    refs = [
+        revision_ref(NS, IRIS, [iris], applied_target=4.0),
+        revision_ref(NS, WINE, [wine_a, wine_b]),
+    ]
+    first = await source.observe(refs, now_s=100.0)
+    assert first == {RevisionKey(NS, IRIS): None, RevisionKey(NS, WINE): None}  # baseline
+    iris.serve(500, times=2)
+    wine_a.serve(20, times=10)
+    wine_b.serve(20, times=30)
+    got = await source.observe(refs, now_s=101.0)
+    iris_obs, wine_obs = got[RevisionKey(NS, IRIS)], got[RevisionKey(NS, WINE)]
+    assert iris_obs is not None and wine_obs is not None
+    assert iris_obs.avg_concurrency_per_replica == pytest.approx(1.0)
+    assert (iris_obs.request_count, iris_obs.ready_replicas, iris_obs.applied_target) == (2, 1, 4.0)
+    assert (wine_obs.request_count, wine_obs.ready_replicas) == (40, 2)
+    assert wine_obs.latency_counts[LATENCY_BUCKETS_MS.index(20)] == 40.0
+    assert wine_obs.avg_concurrency_per_replica == pytest.approx(40 * 0.02 / 1.0 / 2)
+
+
+async def test_counter_reset_when_a_replica_restarts(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    pod = await exporter(NS, IRIS, "p1")
+    refs = [revision_ref(NS, IRIS, [pod])]
+    pod.serve(10, times=5)
+    await source.observe(refs, 0.0)
+    pod.restart()
+    pod.serve(300, times=2)
+    obs = (await source.observe(refs, 2.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None
+    assert obs.request_count == 2
+    assert obs.latency_counts[LATENCY_BUCKETS_MS.index(300)] == 2.0
+    assert obs.avg_concurrency_per_replica == pytest.approx(0.6 / 2.0)
+
+
+async def test_vanished_pod_is_dropped_and_new_pod_counts_from_zero(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    old, new = await exporter(NS, IRIS, "old"), await exporter(NS, IRIS, "new")
+    new.serve(1000, times=3)  # served after it started, before its first scrape
+    await source.observe([revision_ref(NS, IRIS, [old])], 0.0)
+    obs = (await source.observe([revision_ref(NS, IRIS, [new])], 3.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None
+    assert (obs.ready_replicas, obs.request_count) == (1, 3)
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
+
+
+async def test_one_pod_down_does_not_sink_the_others(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    up, down = await exporter(NS, IRIS, "up"), await exporter(NS, IRIS, "down")
+    refs = [revision_ref(NS, IRIS, [up, down])]
+    await source.observe(refs, 0.0)
+    await down.stop()
+    up.serve(250, times=4)
+    obs = (await source.observe(refs, 1.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None
+    assert (obs.ready_replicas, obs.request_count) == (1, 4)
+    assert "1 did not answer" in source.last_reasons[RevisionKey(NS, IRIS)]
+
+
+async def test_all_pods_down_is_no_data_with_a_reason(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    pod = await exporter(NS, IRIS, "p1")
+    refs = [revision_ref(NS, IRIS, [pod])]
+    await source.observe(refs, 0.0)
+    await pod.stop()
+    assert (await source.observe(refs, 1.0)) == {RevisionKey(NS, IRIS): None}
+    assert "none of the 1 replicas answered" in source.last_reasons[RevisionKey(NS, IRIS)]
+
+
+async def test_a_replica_answering_404_counts_as_not_answering(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    pod = await exporter(NS, IRIS, "p1")
+    wrong = RevisionRef(
+        NS, IRIS, replicas=(ReplicaEndpoint("p1", (pod.url.replace("/metrics", "/nope"),)),)
+    )
+    await source.observe([wrong], 0.0)
+    assert (await source.observe([wrong], 1.0)) == {RevisionKey(NS, IRIS): None}
+
+
+async def test_unreachable_replicas_are_scraped_concurrently_within_the_timeout(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    pods = [await exporter(NS, IRIS, f"p{i}") for i in range(6)]
+    refs = [revision_ref(NS, IRIS, pods)]
+    await source.observe(refs, 0.0)
+    for p in pods[:5]:
+        await p.stop()
+    pods[5].serve(100)
+    started = time.monotonic()
+    obs = (await source.observe(refs, 1.0))[RevisionKey(NS, IRIS)]
+    assert time.monotonic() - started < 1.0  # refused connections fail at once, in parallel
+    assert obs is not None and obs.request_count == 1
