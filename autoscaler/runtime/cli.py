@@ -1,0 +1,107 @@
+"""``modelscale up``: one-machine mode in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".data"),
+        help="objects, kubeconfig and logs (default .data)",
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=0, help="API server port on 127.0.0.1 (default: a free one)"
+    )
+    parser.add_argument(
+        "--ingress-port", type=int, default=8080, help="ingress port on 127.0.0.1 (default 8080)"
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        default=0,
+        help="port of /metrics and /sd/replicas (default: a free one)",
+    )
+    parser.add_argument(
+        "--max-replicas",
+        type=int,
+        default=None,
+        help="machine-wide replica cap (default: from free memory)",
+    )
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        type=Path,
+        help="manifests to apply once up (repeatable)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every decision")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import signal
+
+    from autoscaler.runtime.onemachine import OneMachine, OneMachineSettings
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for path in args.filename:
+        if not path.exists():
+            print(f"modelscale up: {path}: no such file")
+            return 2
+
+    async def main() -> int:
+        settings = OneMachineSettings(
+            data_dir=args.data_dir.resolve(),
+            api_port=args.api_port,
+            ingress_port=args.ingress_port,
+            admin_port=args.admin_port,
+            max_replicas=args.max_replicas,
+        )
+        machine = OneMachine(settings)
+        await machine.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            for path in args.filename:
+                rc = await apply(machine.kubeconfig_path, path)
+                if rc != 0:
+                    return rc
+            print(f"API server   {machine.apiserver.url}")
+            print(
+                f"kubeconfig   {machine.kubeconfig_path}   (export KUBECONFIG={machine.kubeconfig_path})"
+            )
+            print(
+                f"ingress      {machine.ingress_url}   (curl -H 'Host: <host of status.url>' {machine.ingress_url}/v1/models/<model>:predict)"
+            )
+            print(
+                f"metrics      {machine.admin_url}/metrics   replicas: {machine.admin_url}/sd/replicas"
+            )
+            print("Ctrl-C stops everything.", flush=True)
+            await stop.wait()
+            return 0
+        finally:
+            print("stopping...", flush=True)
+            await machine.stop()
+
+    return asyncio.run(main())
+
+
+async def apply(kubeconfig: Path, path: Path) -> int:
+    """``kubectl apply -f`` with the one-machine kubeconfig; kubectl prints what it did."""
+    import asyncio
+
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(kubeconfig), "apply", "-f", str(path)
+    )
+    return await proc.wait()

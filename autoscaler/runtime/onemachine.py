@@ -1,0 +1,158 @@
+"""One-machine mode put together: the embedded API server, the data plane, the serving controller,
+and (when present) the tuner, on one event loop.
+
+``OneMachine`` is what ``modelscale up``, the demo and the end-to-end tests start. Every part talks to
+the API server over real HTTP with the official client, exactly as it would in a cluster. An admin
+server on 127.0.0.1 serves the autoscaler gauges (``/metrics``) and the replicas' metrics endpoints
+as Prometheus HTTP service discovery (``/sd/replicas``), so a Prometheus server or the tuner's direct
+scraper finds every queue-proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from autoscaler.apiserver import APIServer
+from autoscaler.clock import Clock, SystemClock
+from autoscaler.kpa import AutoscalerConfig
+from autoscaler.runtime.dataplane import DataPlane
+from autoscaler.runtime.reconcile.controller import ServingController
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OneMachineSettings:
+    data_dir: Path
+    api_port: int = 0
+    ingress_port: int = 0
+    admin_port: int = 0
+    max_replicas: int | None = None
+    domain: str = "example.com"
+    legacy_pa_annotations: bool = False
+    autoscaler_config: dict[str, str] = field(default_factory=dict)
+
+
+class OneMachine:
+    def __init__(self, settings: OneMachineSettings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.registry = CollectorRegistry()
+        self.apiserver = APIServer(settings.data_dir, port=settings.api_port, clock=self.clock)
+        self.dataplane = DataPlane(
+            self.clock,
+            domain=settings.domain,
+            max_replicas=settings.max_replicas,
+            log_dir=settings.data_dir / "logs",
+            ingress_port=settings.ingress_port,
+        )
+        self.controller: ServingController | None = None
+        self._admin: web.AppRunner | None = None
+        self.admin_url = ""
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.apiserver.kubeconfig_path
+
+    @property
+    def ingress_url(self) -> str:
+        return self.dataplane.ingress_url
+
+    def api_client(self) -> Any:
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(
+            config_file=str(self.kubeconfig_path), client_configuration=configuration
+        )
+        return client.ApiClient(configuration)
+
+    async def start(self) -> None:
+        await self.apiserver.start()
+        await self.dataplane.start()
+        self.controller = ServingController(
+            self.api_client(),
+            self.dataplane,
+            self.clock,
+            autoscaler_config=AutoscalerConfig.from_configmap(self.settings.autoscaler_config),
+            legacy_pa_annotations=self.settings.legacy_pa_annotations,
+            registry=self.registry,
+        )
+        await self.controller.start()
+        await self._start_admin()
+
+    async def stop(self) -> None:
+        if self._admin is not None:
+            await self._admin.cleanup()
+        if self.controller is not None:
+            await self.controller.stop()
+        await self.dataplane.close()
+        await self.apiserver.stop()
+
+    async def __aenter__(self) -> OneMachine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- admin endpoints -------------------------------------------------------------------------
+    def replica_targets(self) -> list[dict[str, Any]]:
+        """Prometheus HTTP SD: one group per replica with Knative's labels."""
+        groups = []
+        for key in self.dataplane.revisions():
+            pool = self.dataplane.pool(key)
+            for qp in pool.ready_targets():
+                if qp.metrics_port is None:
+                    continue
+                groups.append(
+                    {
+                        "targets": [f"127.0.0.1:{qp.metrics_port}"],
+                        "labels": {
+                            "namespace": key.namespace,
+                            "revision": key.name,
+                            "configuration": pool.configuration or "",
+                            "pod": qp.name,
+                        },
+                    }
+                )
+        return groups
+
+    async def _start_admin(self) -> None:
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(
+                body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+        async def sd(_: web.Request) -> web.Response:
+            return web.json_response(self.replica_targets())
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/sd/replicas", sd)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.settings.admin_port)
+        await site.start()
+        self._admin = runner
+        port = runner.addresses[0][1]
+        self.admin_url = f"http://127.0.0.1:{port}"
+
+
+async def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.05) -> None:
+    """Poll a condition with a deadline (for drivers and tests that watch real processes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        if predicate():
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s}s")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,253 @@
+"""One-machine mode end to end: kubectl applies InferenceServices; the controller, the KPA and the
+data plane serve them from zero, scale them and split traffic as Knative and KServe would."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from autoscaler.examples.build import build_iris
+from autoscaler.runtime.testing import RunningOneMachine, running_onemachine
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "autoscaling.knative.dev/window": "6s",
+}
+
+
+def isvc_yaml(
+    name: str, predictor: dict[str, Any], annotations: dict[str, str] | None = None
+) -> str:
+    obj = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "annotations": {**FAST, **(annotations or {})},
+        },
+        "spec": {"predictor": predictor},
+    }
+    return json.dumps(obj)
+
+
+def post(
+    om: RunningOneMachine, host: str, path: str, body: dict[str, Any], timeout: float = 60
+) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        om.ingress_url + path,
+        data=json.dumps(body).encode(),
+        headers={"Host": host, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def get_obj(om: RunningOneMachine, kind: str, name: str) -> dict[str, Any]:
+    out = om.kubectl("get", kind, name, "-o", "json")
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in obj.get("status", {}).get("conditions", [])
+    )
+
+
+@pytest.fixture(scope="module")
+def om(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOneMachine]:
+    tmp = tmp_path_factory.mktemp("onemachine")
+    with running_onemachine(tmp, autoscaler_config={"scale-to-zero-grace-period": "6s"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def iris_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path, _ = build_iris(tmp_path_factory.mktemp("models"))
+    return f"file://{path.parent}"
+
+
+def test_scale_from_zero_answers_first_request_and_returns_to_zero(
+    om: RunningOneMachine, iris_uri: str
+) -> None:
+    applied = om.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=isvc_yaml("iris", {"minReplicas": 0, "sklearn": {"storageUri": iris_uri}}),
+    )
+    assert applied.returncode == 0, applied.stderr
+    om.wait(lambda: ready(get_obj(om, "isvc", "iris")), 60, "iris ready")
+    # with minReplicas 0 the first replica (initial scale 1) goes once the window and grace pass
+    om.wait(
+        lambda: (
+            get_obj(om, "revision", "iris-predictor-00001").get("status", {}).get("actualReplicas")
+            == 0
+        ),
+        90,
+        "scale to zero",
+    )
+    status, body = post(
+        om,
+        "iris.default.example.com",
+        "/v1/models/iris:predict",
+        {"instances": [[5.1, 3.5, 1.4, 0.2]]},
+    )
+    assert (status, body) == (200, {"predictions": [0]})
+    status, body = post(
+        om,
+        "iris.default.example.com",
+        "/v2/models/iris/infer",
+        {
+            "inputs": [
+                {"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [6.7, 3.0, 5.2, 2.3]}
+            ]
+        },
+    )
+    assert status == 200 and body["outputs"][0]["data"] == [2]
+    table = om.kubectl("get", "isvc", "iris")
+    assert "http://iris.default.example.com" in table.stdout and "True" in table.stdout
+    om.wait(
+        lambda: (
+            get_obj(om, "revision", "iris-predictor-00001").get("status", {}).get("actualReplicas")
+            == 0
+        ),
+        90,
+        "back to zero",
+    )
+
+
+def test_bad_requests(om: RunningOneMachine) -> None:
+    status, body = post(
+        om, "nope.default.example.com", "/v1/models/nope:predict", {"instances": []}
+    )
+    assert status == 404 and "error" in body
+    status, body = post(
+        om, "iris.default.example.com", "/v1/models/other:predict", {"instances": []}
+    )
+    assert status == 404 and "error" in body
+
+
+def test_burst_reaches_kpa_replica_count(om: RunningOneMachine) -> None:
+    # capacity model: 1 s per request; target 1 at 100 % utilization -> one pod per concurrent request
+    pred = {
+        "minReplicas": 0,
+        "maxReplicas": 4,
+        "containers": [
+            {
+                "name": "kserve-container",
+                "env": [
+                    {
+                        "name": "MODEL_CLASS",
+                        "value": "autoscaler.examples.capacity:CapacityLimitedModel",
+                    },
+                    {"name": "MODEL_BASE_LATENCY_MS", "value": "1500"},
+                ],
+            }
+        ],
+    }
+    ann = {
+        "autoscaling.knative.dev/target": "1",
+        "autoscaling.knative.dev/target-utilization-percentage": "100",
+    }
+    assert om.kubectl("apply", "-f", "-", input=isvc_yaml("gpu", pred, ann)).returncode == 0
+    om.wait(lambda: ready(get_obj(om, "isvc", "gpu")), 90, "gpu ready")
+    results: list[int] = []
+
+    def client() -> None:
+        for _ in range(6):
+            results.append(
+                post(
+                    om, "gpu.default.example.com", "/v1/models/gpu:predict", {"instances": [[1.0]]}
+                )[0]
+            )
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    om.wait(
+        lambda: (
+            get_obj(om, "podautoscaler", "gpu-predictor-00001")
+            .get("status", {})
+            .get("desiredScale")
+            == 3
+        ),
+        60,
+        "3 desired pods",
+    )
+    for t in threads:
+        t.join(120)
+    assert results == [200] * 18
+
+
+def test_changed_spec_makes_revision_2_and_canary_split(
+    om: RunningOneMachine, iris_uri: str
+) -> None:
+    pred = {"minReplicas": 1, "canaryTrafficPercent": 20, "sklearn": {"storageUri": iris_uri}}
+    assert om.kubectl("apply", "-f", "-", input=isvc_yaml("iris", pred)).returncode == 0
+    om.wait(
+        lambda: (
+            get_obj(om, "configuration", "iris-predictor")
+            .get("status", {})
+            .get("latestReadyRevisionName")
+            == "iris-predictor-00002"
+        ),
+        90,
+        "revision 2 ready",
+    )
+
+    def split() -> list[tuple[str, int]]:
+        traffic = (
+            get_obj(om, "isvc", "iris")
+            .get("status", {})
+            .get("components", {})
+            .get("predictor", {})
+            .get("traffic", [])
+        )
+        return sorted((t["revisionName"], t["percent"]) for t in traffic)
+
+    om.wait(
+        lambda: split() == [("iris-predictor-00001", 80), ("iris-predictor-00002", 20)],
+        60,
+        "80/20 split",
+    )
+    table = om.kubectl("get", "isvc", "iris").stdout
+    assert "80" in table and "20" in table and "iris-predictor-00001" in table
+
+
+def test_annotating_revision_changes_target_without_new_revision(om: RunningOneMachine) -> None:
+    out = om.kubectl(
+        "annotate",
+        "--overwrite",
+        "revision",
+        "iris-predictor-00002",
+        "autoscaling.knative.dev/target=7",
+    )
+    assert out.returncode == 0, out.stderr
+    om.wait(
+        lambda: (
+            get_obj(om, "podautoscaler", "iris-predictor-00002")
+            .get("metadata", {})
+            .get("annotations", {})
+            .get("autoscaling.knative.dev/target")
+            == "7"
+        ),
+        30,
+        "target on the PodAutoscaler",
+    )
+    names = om.kubectl("get", "revisions", "-o", "name").stdout.split()
+    assert (
+        Counter(n.rsplit("-", 1)[0] for n in names)["revision.serving.knative.dev/iris-predictor"]
+        == 2
+    )
