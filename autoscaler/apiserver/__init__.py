@@ -1,1 +1,28 @@
-"""apiserver"""
+"""The embedded Kubernetes-compatible API server (one-machine mode).
+
+kubectl and the official ``kubernetes`` Python client work against it unchanged: discovery
+(plain and aggregated), OpenAPI v3, Tables, watch, the four patch types, the status
+subresource, finalizers, dryRun and fieldValidation, with objects kept in SQLite. Built-in
+kinds: Namespace, ConfigMap, Event (core/v1 and events.k8s.io/v1), Lease and
+CustomResourceDefinition; a CRD registers its resource and its schema is enforced on writes
+(CEL ``x-kubernetes-validations`` rules are not evaluated).
+
+Embedding::
+
+    server = APIServer(data_dir, host="127.0.0.1", port=0, extra_crds=(), clock=SystemClock())
+    await server.start()          # server.url, server.token, server.kubeconfig_path
+    ...
+    await server.stop()
+
+In tests, ``autoscaler.apiserver.testing.running_apiserver(tmp_path)`` runs one on a background
+thread and gives ``api_client()`` and ``kubectl(...)``.
+
+Not done: managedFields and apply conflicts (apply is create-or-merge), garbage collection of
+owner references, consistent-snapshot pagination (a continue token resumes after the last key
+at the current state), protobuf, authorization beyond the one bearer token.
+"""
+
+from autoscaler.apiserver.handlers import Settings as Settings
+from autoscaler.apiserver.server import APIServer as APIServer
+
+__all__ = ["APIServer", "Settings"]

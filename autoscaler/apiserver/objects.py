@@ -1,0 +1,752 @@
+"""Object lifecycle: what create, update, patch, apply and delete do to an object.
+
+Mirrors the generic registry (k8s.io/apiserver/pkg/registry/generic/registry/store.go) and the
+custom-resource strategy: system metadata (uid, creationTimestamp, generation,
+resourceVersion), optimistic concurrency, the status subresource (status-only writes; main
+writes keep the stored status; ``metadata.generation`` moves only when something other than
+metadata and status changes), finalizers (``deletionTimestamp`` first, removal when the last
+finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
+unknown fields, and the 256 KiB limit on annotations.
+
+Server-side apply is a create-or-merge: the applied configuration is merged onto the live
+object (strategic merge for built-in kinds, merge semantics for custom resources). There is no
+``managedFields`` bookkeeping and so no field-ownership conflicts, and a field dropped from the
+applied configuration is not removed. Owner references are stored but there is no garbage
+collector: ``propagationPolicy`` is accepted and has no effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoscaler.apiserver import codec, kinds
+from autoscaler.apiserver.errors import (
+    APIError,
+    Cause,
+    already_exists,
+    bad_request,
+    conflict,
+    expired,
+    invalid,
+    not_found,
+    qualified,
+)
+from autoscaler.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge
+from autoscaler.apiserver.registry import Registry, ResourceType, types_from_crd
+from autoscaler.apiserver.schema import check
+from autoscaler.apiserver.selectors import Predicate
+from autoscaler.apiserver.store import Store
+from autoscaler.apiserver.tables import utc_now_text
+from autoscaler.clock import Clock
+
+ANNOTATIONS_LIMIT_BYTES = 262_144
+CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
+NS_STORAGE = ("", "namespaces")
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QNAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Query parameters every write takes."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"  # Strict, Warn, Ignore
+    field_manager: str = ""
+    force: bool = False
+
+
+@dataclass
+class Written:
+    """The answer to a write: the object as the client sees it, warnings and HTTP code."""
+
+    obj: dict[str, Any]
+    code: int = 200
+    warnings: list[str] = field(default_factory=list)
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = {}
+        obj["metadata"] = m
+    return m
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    out = dict(obj)
+    m = dict(out.get("metadata") or {})
+    m.pop("resourceVersion", None)
+    m.pop("managedFields", None)
+    out["metadata"] = m
+    return out
+
+
+def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
+    drop = ("metadata", "status") if status_subresource else ("metadata",)
+    return {k: v for k, v in obj.items() if k not in drop}
+
+
+class Objects:
+    """The verbs on objects, over a ``Store`` and a ``Registry``; raises ``APIError``."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        clock: Clock,
+        on_registry_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.on_registry_change = on_registry_change
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def view(self, rt: ResourceType, stored: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as read through ``rt``."""
+        return kinds.from_storage(rt, stored)
+
+    def get(self, rt: ResourceType, ns: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rt.storage, ns, name)
+        if obj is None:
+            raise not_found(rt.plural, rt.group, name)
+        return self.view(rt, obj)
+
+    def list_objects(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        match: Predicate,
+        limit: int = 0,
+        cont: str = "",
+        count_remaining: bool = True,
+    ) -> tuple[list[dict[str, Any]], str, str, int | None]:
+        """Matching objects in (namespace, name) order: items, rv, continue token, remaining."""
+        start: tuple[str, str] | None = None
+        list_rv = self.store.rv
+        if cont:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(cont.encode()))
+                start = (str(token["start"][0]), str(token["start"][1]))
+                list_rv = int(token["rv"])
+            except (ValueError, KeyError, TypeError, IndexError) as exc:
+                raise bad_request(f"invalid continue token {cont!r}") from exc
+            if list_rv < self.store.compacted:
+                raise expired(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter."
+                )
+        items: list[dict[str, Any]] = []
+        last: tuple[str, str] | None = None
+        remaining = 0
+        for key, obj, _text in self.store.items(rt.storage, ns):
+            if start is not None and key <= start:
+                continue
+            if not match(obj):
+                continue
+            if limit and len(items) >= limit:
+                remaining += 1
+                if not count_remaining:
+                    break
+                continue
+            items.append(self.view(rt, obj))
+            last = key
+        token = ""
+        if limit and remaining and last is not None:
+            raw = json.dumps({"rv": list_rv, "start": list(last)}).encode()
+            token = base64.urlsafe_b64encode(raw).decode()
+        return items, str(self.store.rv), token, (remaining if token and count_remaining else None)
+
+    # --- validation -------------------------------------------------------------------------
+
+    def _validate(
+        self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions, warnings: list[str]
+    ) -> dict[str, Any]:
+        """Schema check, pruning, defaulting and metadata rules; the cleaned object."""
+        name = str(_meta(obj).get("name") or _meta(obj).get("generateName") or "")
+        node = rt.node()
+        if node is not None:
+            outcome = check(node, obj, prune=True, defaults=True)
+            if outcome.unknown and opts.field_validation == "Strict":
+                fields = ", ".join(f'unknown field "{u}"' for u in outcome.unknown)
+                raise bad_request(f"strict decoding error: {fields}")
+            if outcome.unknown and opts.field_validation == "Warn":
+                warnings.extend(f'unknown field "{u}"' for u in outcome.unknown)
+            if outcome.errors:
+                raise invalid(rt.kind, rt.group, name, outcome.errors)
+            obj = outcome.value
+        causes = self._metadata_causes(rt, _meta(obj))
+        if rt.storage == CRD_STORAGE:
+            causes.extend(self._crd_causes(obj))
+        if causes:
+            raise invalid(rt.kind, rt.group, name, causes)
+        return obj
+
+    def _metadata_causes(self, rt: ResourceType, meta: dict[str, Any]) -> list[Cause]:
+        causes = []
+        name = meta.get("name", "")
+        if name:
+            if rt.storage == NS_STORAGE:
+                ok = len(name) <= 63 and _LABEL.match(name) is not None
+                what = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+            else:
+                ok = len(name) <= 253 and _SUBDOMAIN.match(name) is not None
+                what = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            if not ok:
+                causes.append(Cause("metadata.name", f'Invalid value: "{name}": {what}'))
+        for key, value in (meta.get("labels") or {}).items():
+            prefix, _, base = key.rpartition("/")
+            if (
+                not base
+                or len(base) > 63
+                or not _QNAME.match(base)
+                or (prefix and (len(prefix) > 253 or not _SUBDOMAIN.match(prefix)))
+            ):
+                causes.append(
+                    Cause(
+                        "metadata.labels",
+                        f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'",
+                    )
+                )
+            if value and (len(value) > 63 or not _QNAME.match(value)):
+                causes.append(
+                    Cause(
+                        "metadata.labels",
+                        f"Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', at most 63 characters",
+                    )
+                )
+        annotations = meta.get("annotations") or {}
+        size = sum(len(k.encode()) + len(str(v).encode()) for k, v in annotations.items())
+        if size > ANNOTATIONS_LIMIT_BYTES:
+            causes.append(
+                Cause(
+                    "metadata.annotations",
+                    f"Too long: must have at most {ANNOTATIONS_LIMIT_BYTES} bytes",
+                    "FieldValueTooLong",
+                )
+            )
+        return causes
+
+    def _crd_causes(self, crd: dict[str, Any]) -> list[Cause]:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        causes = []
+        want = f"{names.get('plural', '')}.{spec.get('group', '')}"
+        if _meta(crd).get("name") != want:
+            causes.append(
+                Cause(
+                    "metadata.name",
+                    f'Invalid value: "{_meta(crd).get("name")}": must be spec.names.plural+"."+spec.group',
+                )
+            )
+        if not spec.get("group") or "." not in spec.get("group", ""):
+            causes.append(
+                Cause(
+                    "spec.group",
+                    f'Invalid value: "{spec.get("group", "")}": should be a domain with at least one dot',
+                )
+            )
+        storage = [v for v in spec.get("versions") or () if v.get("storage")]
+        if len(storage) != 1:
+            causes.append(
+                Cause(
+                    "spec.versions",
+                    "Invalid value: must have exactly one version marked as storage version",
+                )
+            )
+        plural = names.get("plural", "")
+        if plural and plural != plural.lower():
+            causes.append(
+                Cause("spec.names.plural", f'Invalid value: "{plural}": must be lowercase')
+            )
+        for owner in self.registry.all():
+            if owner.builtin and owner.group == spec.get("group") and owner.plural == plural:
+                causes.append(
+                    Cause("spec.names.plural", f'Invalid value: "{plural}": is already in use')
+                )
+        return causes
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def _check_kind(self, rt: ResourceType, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise bad_request(f"the body must be a JSON object describing a {rt.kind}")
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if kind is not None and kind != rt.kind:
+            raise bad_request(
+                f"the kind in the body ({kind}) does not match the kind of the resource ({rt.kind})"
+            )
+        if api_version is not None and api_version != rt.api_version:
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
+        obj["apiVersion"] = rt.api_version
+        obj["kind"] = rt.kind
+        return obj
+
+    def _check_namespace(self, rt: ResourceType, ns: str, obj: dict[str, Any]) -> None:
+        meta = _meta(obj)
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != ns:
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on "
+                    f"the request ({body_ns!r} vs {ns!r})"
+                )
+            meta["namespace"] = ns
+        else:
+            meta.pop("namespace", None)
+
+    def _require_namespace(self, rt: ResourceType, ns: str) -> None:
+        if not rt.namespaced:
+            return
+        namespace = self.store.get(NS_STORAGE, "", ns)
+        if namespace is None:
+            raise not_found("namespaces", "", ns)
+        if _meta(namespace).get("deletionTimestamp"):
+            raise APIError(
+                403,
+                "Forbidden",
+                f"{qualified(rt.plural, rt.group)} is forbidden: unable to create new content in "
+                f"namespace {ns} because it is being terminated",
+                kind=rt.plural,
+                group=rt.group,
+            )
+
+    def create(
+        self, rt: ResourceType, ns: str, body: Any, opts: WriteOptions, *, url_name: str = ""
+    ) -> Written:
+        obj = self._check_kind(rt, copy.deepcopy(body))
+        self._check_namespace(rt, ns, obj)
+        meta = _meta(obj)
+        if url_name and meta.get("name") and meta["name"] != url_name:
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({url_name})"
+            )
+        if url_name:
+            meta["name"] = url_name
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        Cause(
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                            "FieldValueRequired",
+                        )
+                    ],
+                )
+            meta["name"] = meta["generateName"] + "".join(
+                random.choice(_NAME_CHARS) for _ in range(5)
+            )
+        self._require_namespace(rt, ns)
+        if rt.status_subresource and rt.storage != NS_STORAGE:
+            obj.pop("status", None)
+        warnings: list[str] = []
+        obj = self._validate(rt, obj, opts, warnings)
+        stored = kinds.to_storage(rt, obj)
+        ns_key = ns if rt.namespaced else ""
+        if self.store.get(rt.storage, ns_key, stored["metadata"]["name"]) is not None:
+            raise already_exists(rt.plural, rt.group, stored["metadata"]["name"])
+        m = stored["metadata"]
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            m.pop(k, None)
+        m["uid"] = str(uuid.uuid4())
+        m["creationTimestamp"] = utc_now_text(self.clock.wall())
+        m["generation"] = 1
+        self._server_status(rt, stored, None)
+        if opts.dry_run:
+            return Written(self.view(rt, stored), 201, warnings)
+        self.store.put(rt.storage, stored, created=True)
+        self._after_write(rt, stored, None)
+        return Written(self.view(rt, stored), 201, warnings)
+
+    def _server_status(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """Status the server itself owns: Namespace phase, CRD conditions."""
+        if rt.storage == NS_STORAGE:
+            status = obj.setdefault("status", {})
+            status.setdefault("phase", "Active")
+        elif rt.storage == CRD_STORAGE:
+            now = utc_now_text(self.clock.wall())
+            spec = obj.get("spec") or {}
+            status = obj.setdefault("status", {})
+            prior = {c.get("type"): c for c in status.get("conditions") or ()}
+            conds = []
+            for typ, reason, msg in (
+                ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+            ):
+                before = prior.get(typ) or {}
+                since = before.get("lastTransitionTime") if before.get("status") == "True" else None
+                conds.append(
+                    {
+                        "type": typ,
+                        "status": "True",
+                        "lastTransitionTime": since or now,
+                        "reason": reason,
+                        "message": msg,
+                    }
+                )
+            status["conditions"] = conds
+            status["acceptedNames"] = copy.deepcopy(spec.get("names") or {})
+            stored_versions = list(status.get("storedVersions") or ())
+            for v in spec.get("versions") or ():
+                if v.get("storage") and v.get("name") not in stored_versions:
+                    stored_versions.append(v["name"])
+            status["storedVersions"] = stored_versions
+
+    def _after_write(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        if rt.storage == CRD_STORAGE and (old is None or old.get("spec") != obj.get("spec")):
+            name = obj["metadata"]["name"]
+            self.registry.set_crd(name, types_from_crd(obj))
+            self.on_registry_change()
+
+    def update(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        subresource: str = "",
+    ) -> Written:
+        obj = self._check_kind(rt, copy.deepcopy(body))
+        self._check_namespace(rt, ns, obj)
+        meta = _meta(obj)
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        meta["name"] = name
+        ns_key = ns if rt.namespaced else ""
+        current = self.store.get(rt.storage, ns_key, name)
+        if current is None:
+            raise not_found(rt.plural, rt.group, name)
+        rv = meta.get("resourceVersion")
+        cur_rv = current["metadata"]["resourceVersion"]
+        if rv and rv != cur_rv:
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                "the object has been modified; please apply your changes to the latest version "
+                f"and try again (resourceVersion {rv} is stale, the current one is {cur_rv})",
+            )
+        if not rv and not rt.builtin:
+            raise invalid(
+                rt.kind,
+                rt.group,
+                name,
+                [
+                    Cause(
+                        "metadata.resourceVersion",
+                        "Invalid value: 0: must be specified for an update",
+                    )
+                ],
+            )
+        return self._write_update(rt, current, obj, opts, subresource)
+
+    def _write_update(
+        self,
+        rt: ResourceType,
+        current: dict[str, Any],
+        obj: dict[str, Any],
+        opts: WriteOptions,
+        subresource: str,
+    ) -> Written:
+        warnings: list[str] = []
+        old_view = self.view(rt, current)
+        if subresource == "status":
+            merged = copy.deepcopy(old_view)
+            if "status" in obj:
+                merged["status"] = obj["status"]
+            else:
+                merged.pop("status", None)
+            obj = merged
+        elif rt.status_subresource:
+            if "status" in old_view:
+                obj["status"] = copy.deepcopy(old_view["status"])
+            else:
+                obj.pop("status", None)
+        obj = self._validate(rt, obj, opts, warnings)
+        stored = kinds.to_storage(rt, obj)
+        m, old_m = stored["metadata"], current["metadata"]
+        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if k in old_m:
+                m[k] = old_m[k]
+            else:
+                m.pop(k, None)
+        m["namespace"] = old_m.get("namespace", "")
+        if not m["namespace"]:
+            m.pop("namespace")
+        m["resourceVersion"] = old_m.get("resourceVersion")
+        generation = int(old_m.get("generation", 1) or 1)
+        if _spec_part(stored, rt.status_subresource) != _spec_part(current, rt.status_subresource):
+            generation += 1
+        m["generation"] = generation
+        self._server_status(rt, stored, current)
+        if _comparable(stored) == _comparable(current):
+            return Written(self.view(rt, current), 200, warnings)  # no-op: no new version
+        if opts.dry_run:
+            return Written(self.view(rt, stored), 200, warnings)
+        if m.get("deletionTimestamp") and not m.get("finalizers"):
+            self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
+            return Written(self.view(rt, stored), 200, warnings)
+        self.store.put(rt.storage, stored, created=False)
+        self._after_write(rt, stored, current)
+        return Written(self.view(rt, stored), 200, warnings)
+
+    def patch(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        content_type: str,
+        raw: bytes,
+        opts: WriteOptions,
+        *,
+        subresource: str = "",
+    ) -> Written:
+        mt = codec.media_type(content_type)
+        allowed = [codec.JSON_PATCH, codec.MERGE_PATCH, codec.APPLY_PATCH]
+        if rt.builtin:
+            allowed.insert(2, codec.STRATEGIC_PATCH)
+        if mt not in allowed:
+            raise APIError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(allowed)}",
+            )
+        ns_key = ns if rt.namespaced else ""
+        if mt == codec.APPLY_PATCH:
+            return self.apply(rt, ns, name, raw, opts, subresource=subresource)
+        patch_doc = codec.decode_body(mt, raw, (mt,))
+        current = self.store.get(rt.storage, ns_key, name)
+        if current is None:
+            raise not_found(rt.plural, rt.group, name)
+        base = self.view(rt, current)
+        try:
+            if mt == codec.JSON_PATCH:
+                result = json_patch(base, patch_doc)
+            elif mt == codec.MERGE_PATCH:
+                if not isinstance(patch_doc, dict):
+                    raise PatchError("a merge patch must be a JSON object")
+                result = merge_patch(base, patch_doc)
+            else:
+                result = strategic_merge(base, patch_doc, rt.schema)
+        except PatchError as exc:
+            raise APIError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {exc}",
+                name,
+                rt.group,
+                rt.kind,
+            ) from exc
+        if not isinstance(result, dict):
+            raise bad_request("the patched object is not a JSON object")
+        want_rv = _meta(result).get("resourceVersion")
+        cur_rv = current["metadata"]["resourceVersion"]
+        if want_rv and want_rv != cur_rv:
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                "the object has been modified; please apply your changes to the latest version "
+                f"and try again (resourceVersion {want_rv} is stale, the current one is {cur_rv})",
+            )
+        result = self._check_kind(rt, result)
+        self._check_namespace(rt, ns, result)
+        _meta(result)["name"] = name
+        return self._write_update(rt, current, result, opts, subresource)
+
+    def apply(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        raw: bytes,
+        opts: WriteOptions,
+        *,
+        subresource: str = "",
+    ) -> Written:
+        """Server-side apply as create-or-merge (see the module docstring)."""
+        if not opts.field_manager:
+            raise bad_request(
+                "PATCH with application/apply-patch+yaml requires fieldManager to be set"
+            )
+        applied = codec.decode_body(codec.APPLY_PATCH, raw, (codec.APPLY_PATCH,))
+        if not isinstance(applied, dict):
+            raise bad_request("an applied configuration must be an object")
+        if not applied.get("apiVersion") or not applied.get("kind"):
+            raise bad_request("an applied configuration must set apiVersion and kind")
+        applied = self._check_kind(rt, applied)
+        meta = _meta(applied)
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
+            )
+        ns_key = ns if rt.namespaced else ""
+        current = self.store.get(rt.storage, ns_key, name)
+        if current is None:
+            if subresource:
+                raise not_found(rt.plural, rt.group, name)
+            return self.create(rt, ns, applied, opts, url_name=name)
+        base = self.view(rt, current)
+        merged = strategic_merge(base, applied, rt.schema if rt.builtin else None)
+        want_rv = meta.get("resourceVersion")
+        if want_rv and want_rv != current["metadata"]["resourceVersion"]:
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"the object has been modified; resourceVersion {want_rv} is stale",
+            )
+        _meta(merged)["resourceVersion"] = current["metadata"]["resourceVersion"]
+        self._check_namespace(rt, ns, merged)
+        return self._write_update(rt, current, merged, opts, subresource)
+
+    # --- deletes ------------------------------------------------------------------------------
+
+    def delete(
+        self, rt: ResourceType, ns: str, name: str, options: dict[str, Any], dry_run: bool
+    ) -> Written:
+        ns_key = ns if rt.namespaced else ""
+        current = self.store.get(rt.storage, ns_key, name)
+        if current is None:
+            raise not_found(rt.plural, rt.group, name)
+        pre = options.get("preconditions") or {}
+        m = current["metadata"]
+        if pre.get("uid") and pre["uid"] != m.get("uid"):
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {m.get('uid')}",
+            )
+        if pre.get("resourceVersion") and pre["resourceVersion"] != m.get("resourceVersion"):
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {m.get('resourceVersion')}",
+            )
+        pending = bool(m.get("finalizers")) or (
+            rt.storage == NS_STORAGE and self._namespace_has_content(name)
+        )
+        if pending:
+            if m.get("deletionTimestamp"):
+                return Written(self.view(rt, current), 200)
+            obj = json.loads(json.dumps(current))
+            obj["metadata"]["deletionTimestamp"] = utc_now_text(self.clock.wall())
+            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            if rt.storage == NS_STORAGE:
+                obj.setdefault("status", {})["phase"] = "Terminating"
+            if dry_run:
+                return Written(self.view(rt, obj), 200)
+            self.store.put(rt.storage, obj, created=False)
+            if rt.storage == NS_STORAGE:
+                self._empty_namespace(name)
+                if not self._namespace_has_content(name) and not obj["metadata"].get("finalizers"):
+                    self._remove(rt, "", name)
+            return Written(self.view(rt, obj), 200)
+        if dry_run:
+            return Written(self._deleted_answer(rt, current), 200)
+        self._remove(rt, ns_key, name)
+        return Written(self._deleted_answer(rt, current), 200)
+
+    def _deleted_answer(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        if not rt.builtin:
+            return self.view(rt, obj)
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {
+                "name": obj["metadata"]["name"],
+                "group": rt.group,
+                "kind": rt.plural,
+                "uid": obj["metadata"].get("uid", ""),
+            },
+        }
+
+    def _remove(self, rt: ResourceType, ns: str, name: str) -> None:
+        ch = self.store.delete(rt.storage, ns, name)
+        if ch is None:
+            return
+        if rt.storage == CRD_STORAGE:
+            self._crd_gone(name, ch.obj)
+        if ns:
+            parent = self.store.get(NS_STORAGE, "", ns)
+            if (
+                parent is not None
+                and _meta(parent).get("deletionTimestamp")
+                and not self._namespace_has_content(ns)
+                and not _meta(parent).get("finalizers")
+            ):
+                self.store.delete(NS_STORAGE, "", ns)
+
+    def _crd_gone(self, name: str, crd: dict[str, Any]) -> None:
+        types = self.registry.remove_crd(name)
+        self.on_registry_change()
+        for storage in {t.storage for t in types}:
+            if self.registry.storage_users(storage):
+                continue
+            for (ns, obj_name), _obj, _text in list(self.store.items(storage)):
+                self.store.delete(storage, ns, obj_name)
+
+    def _namespaced_storages(self) -> set[tuple[str, str]]:
+        return {rt.storage for rt in self.registry.all() if rt.namespaced}
+
+    def _namespace_has_content(self, ns: str) -> bool:
+        return any(self.store.count(s, ns) for s in self._namespaced_storages())
+
+    def _empty_namespace(self, ns: str) -> None:
+        for storage in self._namespaced_storages():
+            users = self.registry.storage_users(storage)
+            for (obj_ns, name), _obj, _text in list(self.store.items(storage, ns)):
+                if users:
+                    self.delete(users[0], obj_ns, name, {}, dry_run=False)
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        match: Predicate,
+        options: dict[str, Any],
+        dry_run: bool,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for (obj_ns, name), obj, _text in list(self.store.items(rt.storage, ns)):
+            if match(obj):
+                written = self.delete(rt, obj_ns, name, options, dry_run)
+                out.append(
+                    written.obj if written.obj.get("kind") != "Status" else self.view(rt, obj)
+                )
+        return out
