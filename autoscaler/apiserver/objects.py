@@ -112,6 +112,9 @@ class Objects:
         self.registry = registry
         self.clock = clock
         self.on_registry_change = on_registry_change
+        # Admission checks beyond the schema, by (group, kind): what a validating webhook does in a
+        # cluster. Each returns the causes that make an object invalid.
+        self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -191,6 +194,9 @@ class Objects:
         causes = self._metadata_causes(rt, _meta(obj))
         if rt.storage == CRD_STORAGE:
             causes.extend(self._crd_causes(obj))
+        admit = self.validators.get((rt.group, rt.kind))
+        if admit is not None:
+            causes.extend(admit(obj))
         if causes:
             raise invalid(rt.kind, rt.group, name, causes)
         return obj

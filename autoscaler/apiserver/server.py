@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import yaml
 from aiohttp import web
 
 from autoscaler.apiserver import kinds
+from autoscaler.apiserver.errors import Cause
 from autoscaler.apiserver.handlers import Handlers, Settings
 from autoscaler.apiserver.objects import CRD_STORAGE, NS_STORAGE, Objects, WriteOptions
 from autoscaler.apiserver.openapi import OpenAPICache
@@ -80,6 +81,7 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
         self._handlers: Handlers | None = None
+        self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
 
     @property
     def store(self) -> Store:
@@ -105,6 +107,7 @@ class APIServer:
         registry = Registry(kinds.builtin_types())
         openapi = OpenAPICache(registry)
         objects = Objects(store, registry, self.clock, on_registry_change=openapi.invalidate)
+        objects.validators = self.validators
         for (_ns, name), crd, _text in store.items(CRD_STORAGE):
             registry.set_crd(name, types_from_crd(crd))
         self._seed(objects, registry)

@@ -23,6 +23,7 @@ from autoscaler.apiserver import APIServer
 from autoscaler.clock import Clock, SystemClock
 from autoscaler.kpa import AutoscalerConfig
 from autoscaler.runtime.dataplane import DataPlane
+from autoscaler.runtime.reconcile import admission
 from autoscaler.runtime.reconcile.controller import ServingController
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class OneMachine:
         self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
         self.apiserver = APIServer(settings.data_dir, port=settings.api_port, clock=self.clock)
+        self.apiserver.validators.update(admission.VALIDATORS)
         self.dataplane = DataPlane(
             self.clock,
             domain=settings.domain,

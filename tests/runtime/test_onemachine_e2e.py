@@ -128,6 +128,33 @@ def test_scale_from_zero_answers_first_request_and_returns_to_zero(
     )
 
 
+@pytest.mark.parametrize(
+    ("predictor", "annotations", "words"),
+    [
+        pytest.param(
+            {"xgboost": {"storageUri": "file:///m"}},
+            {},
+            "spec.predictor.xgboost",
+            id="unknown-predictor",
+        ),
+        pytest.param({"sklearn": {}}, {}, "spec.predictor.sklearn.storageUri", id="no-storage"),
+        pytest.param(
+            {"sklearn": {"storageUri": "/m"}},
+            {"autoscaling.knative.dev/target": "-1"},
+            "autoscaling.knative.dev/target",
+            id="bad-target",
+        ),
+    ],
+)
+def test_refused_at_apply_with_the_field(
+    om: RunningOneMachine, predictor: dict[str, Any], annotations: dict[str, str], words: str
+) -> None:
+    out = om.kubectl("apply", "-f", "-", input=isvc_yaml("bad", predictor, annotations))
+    assert out.returncode != 0
+    assert words in out.stderr and "is invalid" in out.stderr, out.stderr
+    assert om.kubectl("get", "isvc", "bad").returncode != 0
+
+
 def test_bad_requests(om: RunningOneMachine) -> None:
     status, body = post(
         om, "nope.default.example.com", "/v1/models/nope:predict", {"instances": []}
@@ -246,6 +273,14 @@ def test_annotating_revision_changes_target_without_new_revision(om: RunningOneM
         30,
         "target on the PodAutoscaler",
     )
+    refused = om.kubectl(
+        "annotate",
+        "--overwrite",
+        "revision",
+        "iris-predictor-00002",
+        "autoscaling.knative.dev/window=1s",
+    )
+    assert refused.returncode != 0 and "autoscaling.knative.dev/window" in refused.stderr
     names = om.kubectl("get", "revisions", "-o", "name").stdout.split()
     assert (
         Counter(n.rsplit("-", 1)[0] for n in names)["revision.serving.knative.dev/iris-predictor"]

@@ -1,0 +1,62 @@
+"""Admission checks for one-machine mode: what KServe's and Knative's validating webhooks refuse.
+
+An InferenceService that one-machine mode cannot run (an unsupported predictor, bad replica
+bounds) and a Revision, Knative Service or InferenceService whose ``autoscaling.knative.dev/*``
+annotations Knative would reject are refused at apply time, with the field path in the Status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from autoscaler.apiserver.errors import Cause
+from autoscaler.kpa import annotation_problems
+
+from . import kserve, names
+
+
+def _annotation_causes(
+    annotations: dict[str, Any], container_concurrency: int, path: str
+) -> list[Cause]:
+    autoscaling = {
+        k: str(v) for k, v in annotations.items() if k.startswith(names.AUTOSCALING_PREFIX)
+    }
+    return [
+        Cause(f"{path}[{p.key}]", f"Invalid value: {p.value!r}: {p.allowed}")
+        for p in annotation_problems(autoscaling, container_concurrency)
+    ]
+
+
+def inference_service(obj: dict[str, Any]) -> list[Cause]:
+    causes = [Cause(e.field, e.message) for e in kserve.validate(obj)]
+    pred = (obj.get("spec") or {}).get("predictor") or {}
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    cc = pred.get("containerConcurrency") or 0
+    return causes + _annotation_causes(
+        annotations, int(cc) if isinstance(cc, int) else 0, "metadata.annotations"
+    )
+
+
+def revision(obj: dict[str, Any]) -> list[Cause]:
+    cc = (obj.get("spec") or {}).get("containerConcurrency") or 0
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return _annotation_causes(
+        annotations, int(cc) if isinstance(cc, int) else 0, "metadata.annotations"
+    )
+
+
+def knative_service(obj: dict[str, Any]) -> list[Cause]:
+    template = (obj.get("spec") or {}).get("template") or {}
+    cc = (template.get("spec") or {}).get("containerConcurrency") or 0
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+    return _annotation_causes(
+        annotations, int(cc) if isinstance(cc, int) else 0, "spec.template.metadata.annotations"
+    )
+
+
+VALIDATORS: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {
+    (names.KSERVE_GROUP, "InferenceService"): inference_service,
+    (names.KNATIVE_SERVING_GROUP, "Revision"): revision,
+    (names.KNATIVE_SERVING_GROUP, "Service"): knative_service,
+}
