@@ -10,6 +10,10 @@ export PATH="$venv/bin:$PATH"
 if [ "$#" -eq 0 ]; then
   echo "== ruff"; ruff check autoscaler tests bench functions scripts
   echo "== mypy"; mypy
+  for fn in functions/*/; do
+    pkg="$(basename "$fn" | tr - _)"
+    (cd "$fn" && mypy --config-file "$root/pyproject.toml" "$pkg")
+  done
 fi
 echo "== pytest"
 exec python -m pytest "$@"

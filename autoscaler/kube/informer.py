@@ -143,7 +143,9 @@ class Informer:
                 failures += 1
                 self._pause(exc, failures, rng, retryable=True)
 
-    def _pause(self, exc: BaseException, failures: int, rng: random.Random, retryable: bool) -> None:
+    def _pause(
+        self, exc: BaseException, failures: int, rng: random.Random, retryable: bool
+    ) -> None:
         delay = self._backoff.delay_s(min(failures, 10), rng)
         level = logging.WARNING if failures > 1 or not retryable else logging.INFO
         log.log(level, "informer %s: %s; again in %.1fs", self.resource.plural, exc, delay)

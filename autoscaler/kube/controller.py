@@ -1,0 +1,322 @@
+"""The tuner's controller: each tick, for every ModelScaler, observe its serving revisions, ask the
+pure policy (``autoscaler.tuner.recommend``) and apply what it says per ``updateMode``.
+
+A thin driver around ``tick(now_s)``, which tests call directly; ``run()`` loops on the injected
+clock. Reads come from informers (list+watch caches that relist after an API restart); writes
+are read-modify-write with retries, each fenced by ``is_leader()`` right before it. Only the
+leader ticks; a replica that becomes leader resumes from the checkpoints in the ModelScalers'
+status, so nothing is relearned and nothing applied twice.
+
+Time base: the tuner's times (observations, learned state, the checkpoint) are wall seconds
+(``clock.wall()``), because the checkpoint outlives the process and must mean the same in the
+next one; monotonic time serves only for durations and leader election.
+
+Kubernetes calls block (the official client is synchronous): they run in worker threads so the
+event loop (metrics endpoint, CloudEvents, the metric source) never waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from autoscaler.clock import Clock
+from autoscaler.metrics.source import MetricSource, RevisionKey, RevisionRef
+from autoscaler.runtime.reconcile.names import ISVC_LABEL
+from autoscaler.tuner import (
+    CheckpointError,
+    SettingsError,
+    TunerConfig,
+    decode_checkpoint,
+    parse_tuner_config,
+)
+from autoscaler.tuner.observation import RevisionObservation
+
+from . import model as m
+from .endpoints import EndpointResolver
+from .informer import Informer, Resource
+from .leader import LeaderElector
+from .notify import Notifier
+from .reconciler import MODELSCALERS, ModelReconciler, ModelReport
+from .settings import ControllerSettings
+from .telemetry import ControllerMetrics
+
+log = logging.getLogger(__name__)
+
+INFERENCESERVICES = Resource(
+    "serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"
+)
+REVISIONS = Resource("serving.knative.dev", "v1", "revisions", "Revision")
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    now_s: float
+    leader: bool
+    models: Mapping[m.ModelKey, ModelReport] = field(default_factory=dict)
+    metrics_error: str | None = None
+
+
+class Controller:
+    """The tuner controller for every ModelScaler the API shows it."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        source: MetricSource,
+        settings: ControllerSettings,
+        clock: Clock,
+        *,
+        elector: LeaderElector | None = None,
+        endpoints: EndpointResolver | None = None,
+        metrics: ControllerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or ControllerMetrics()
+        self._api_client = api_client
+        self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._source = source
+        self._clock = clock
+        self._elector = elector
+        self._endpoints = endpoints
+        ns = settings.watch_namespace
+        self._scalers = Informer(api_client, MODELSCALERS, namespace=ns)
+        self._isvcs = Informer(api_client, INFERENCESERVICES, namespace=ns)
+        self._revisions = Informer(api_client, REVISIONS, namespace=ns, label_selector=ISVC_LABEL)
+        self.notifier = Notifier(
+            api_client,
+            sink_url=settings.sink_url,
+            sink_timeout_s=settings.sink_timeout_s,
+            identity=settings.identity,
+            is_leader=self.is_leader,
+            on_error=lambda kind: self.metrics.errors.labels(kind).inc(),
+            on_sent=self.metrics.cloudevents.inc,
+            request_timeout_s=settings.request_timeout_s,
+        )
+        self._reconciler = ModelReconciler(
+            api_client, settings, self.metrics, self.notifier, self.is_leader
+        )
+        self.config = TunerConfig()
+        self._memory: dict[m.ModelKey, m.ModelMemory] | None = None
+        self._started = False
+        self._lead_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the informers (idempotent)."""
+        if not self._started:
+            for informer in (self._scalers, self._isvcs, self._revisions):
+                informer.start()
+            self._started = True
+
+    def wait_synced(self, timeout_s: float = 30.0) -> bool:
+        return all(i.wait_synced(timeout_s) for i in (self._scalers, self._isvcs, self._revisions))
+
+    def ready(self) -> bool:
+        return all(i.has_synced() for i in (self._scalers, self._isvcs, self._revisions))
+
+    def cached(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+        """An object as this controller's informers see it (None: not seen yet)."""
+        for informer in (self._scalers, self._isvcs, self._revisions):
+            if informer.resource == resource:
+                return informer.get(namespace, name)
+        raise KeyError(f"no informer for {resource.plural}")
+
+    def is_leader(self) -> bool:
+        return self._elector is None or self._elector.is_leader()
+
+    async def run(self) -> None:
+        """Tick every ``tick_period_s`` for ever (leader election runs beside it)."""
+        self.start()
+        await asyncio.to_thread(self.wait_synced, 60.0)
+        self.start_election()
+        while True:
+            leading = True
+            try:
+                leading = (await self.tick()).leader
+            except Exception:
+                log.exception("tick failed")
+                self.metrics.errors.labels("tick").inc()
+            period = self.config.loop.tick_period_s
+            if not leading and self._elector is not None:
+                # A stand-by looks again soon, so it acts as soon as it wins the Lease.
+                period = min(period, self._elector.config.retry_period_s)
+            await self._clock.sleep(period)
+
+    def start_election(self) -> None:
+        """Try for the Lease every retry period, on this event loop (idempotent; no-op
+        without an elector)."""
+        if self._elector is not None and self._lead_task is None:
+            self._lead_task = asyncio.get_running_loop().create_task(self._lead())
+
+    async def _lead(self) -> None:
+        assert self._elector is not None
+        while True:
+            try:
+                await asyncio.to_thread(self._elector.try_acquire_or_renew)
+            except Exception as exc:  # the API may be down: not leader until it answers
+                log.info("leader election: %s", exc)
+            self.metrics.leader.set(1 if self.is_leader() else 0)
+            await self._clock.sleep(self._elector.config.retry_period_s)
+
+    async def stop(self, release: bool = True) -> None:
+        """Stop electing and watching; ``release=False`` leaves the Lease to expire (a crash)."""
+        if self._lead_task is not None:
+            self._lead_task.cancel()
+            await asyncio.gather(self._lead_task, return_exceptions=True)
+            self._lead_task = None
+        if release and self._elector is not None:
+            await asyncio.to_thread(self._elector.release)
+        for informer in (self._scalers, self._isvcs, self._revisions):
+            await asyncio.to_thread(informer.stop)
+        await self.notifier.close()
+
+    # --- one tick ------------------------------------------------------------------------
+    async def tick(self, now_s: float | None = None) -> TickReport:
+        """One pass over every ModelScaler at ``now_s`` (wall seconds; the clock's by default)."""
+        started = self._clock.now()
+        now = self._clock.wall() if now_s is None else now_s
+        leading = self.is_leader()
+        self.metrics.leader.set(1 if leading else 0)
+        if not leading:
+            self._memory = None  # resume from the checkpoints when leading again
+            return TickReport(now, False)
+        if self._memory is None:
+            self._memory = await asyncio.to_thread(self._load_memory)
+        self.config = await asyncio.to_thread(self._read_config, self.config)
+        plans = [self._plan(obj) for obj in sorted(self._scalers.list(), key=m.key_of)]
+        observations, metrics_error = await self._observe(plans, now)
+        reports: dict[m.ModelKey, ModelReport] = {}
+        for plan in plans:
+            mem = self._memory.get(plan.key)
+            if mem is None:
+                mem = self._memory[plan.key] = self._memory_from(plan.scaler)
+            reports[plan.key] = await self._reconciler.reconcile(
+                plan, mem, self.config, observations, metrics_error, now
+            )
+        for key in set(self._memory) - set(reports):
+            del self._memory[key]  # the ModelScaler is gone
+        self.metrics.tick_seconds.observe(max(0.0, self._clock.now() - started))
+        return TickReport(now, True, reports, metrics_error)
+
+    def _load_memory(self) -> dict[m.ModelKey, m.ModelMemory]:
+        """Resume from every ModelScaler's checkpoint (a fresh list: the cache may lag)."""
+        try:
+            ns = self.settings.watch_namespace
+            r = MODELSCALERS
+            if ns:
+                listing = self._custom.list_namespaced_custom_object(
+                    r.group,
+                    r.version,
+                    ns,
+                    r.plural,
+                    _request_timeout=self.settings.request_timeout_s,
+                )
+            else:
+                listing = self._custom.list_cluster_custom_object(
+                    r.group, r.version, r.plural, _request_timeout=self.settings.request_timeout_s
+                )
+            items = cast(dict[str, Any], listing).get("items") or []
+        except Exception as exc:
+            log.warning("listing ModelScalers failed, resuming from the cache: %s", exc)
+            items = self._scalers.list()
+        return {m.key_of(obj): self._memory_from(obj) for obj in items}
+
+    def _memory_from(self, obj: Mapping[str, Any]) -> m.ModelMemory:
+        status = dict(obj.get("status") or {})
+        mem = m.ModelMemory(status=status or None)
+        text = status.get("checkpoint")
+        if text:
+            try:
+                mem.states = decode_checkpoint(text)
+            except CheckpointError as exc:
+                log.warning(
+                    "ignoring a malformed checkpoint: starting from scratch",
+                    extra={
+                        "fields": {"modelscaler": "/".join(m.key_of(dict(obj))), "error": str(exc)}
+                    },
+                )
+                self.metrics.errors.labels("checkpoint").inc()
+        if mem.states:
+            mem.live = max(mem.states, key=m._generation_key)
+        return mem
+
+    def _read_config(self, current: TunerConfig) -> TunerConfig:
+        """The tuner ConfigMap, parsed; absent: defaults; invalid: the previous config kept."""
+        s = self.settings
+        try:
+            cm = self._core.read_namespaced_config_map(
+                s.config_map, s.namespace, _request_timeout=s.request_timeout_s
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return TunerConfig()
+            log.warning("reading ConfigMap %s/%s: %s", s.namespace, s.config_map, exc.reason)
+            self.metrics.errors.labels("config").inc()
+            return current
+        except Exception as exc:
+            log.warning("reading ConfigMap %s/%s: %s", s.namespace, s.config_map, exc)
+            self.metrics.errors.labels("config").inc()
+            return current
+        try:
+            return parse_tuner_config(cm.data or {})
+        except SettingsError as exc:
+            log.error("ConfigMap %s/%s is invalid, keeping the previous settings: %s",
+                      s.namespace, s.config_map, exc)  # fmt: skip
+            self.metrics.errors.labels("config").inc()
+            return current
+
+    def _plan(self, scaler: dict[str, Any]) -> m.ModelPlan:
+        ns = m.key_of(scaler)[0]
+        target = ((scaler.get("spec") or {}).get("targetRef") or {}).get("name")
+        isvc = self._isvcs.get(ns, target) if isinstance(target, str) and target else None
+        labelled = [
+            r
+            for r in self._revisions.list(ns)
+            if ((r.get("metadata") or {}).get("labels") or {}).get(ISVC_LABEL) == target
+        ]
+        return m.plan_model(scaler, isvc, labelled)
+
+    async def _observe(
+        self, plans: Sequence[m.ModelPlan], now: float
+    ) -> tuple[dict[RevisionKey, RevisionObservation | None], str | None]:
+        refs: list[RevisionRef] = []
+        for plan in plans:
+            if plan.spec is None or plan.spec.update_mode == "Off":
+                continue
+            mem = self._memory.get(plan.key) if self._memory is not None else None
+            for rev in plan.revisions:
+                state = mem.states.get(rev.name) if mem else None
+                live = m.in_force(rev, state, None)
+                refs.append(
+                    RevisionRef(
+                        namespace=rev.namespace,
+                        revision=rev.name,
+                        configuration=rev.configuration,
+                        service=rev.service,
+                        applied_target=live.target,
+                        target_utilization_percentage=live.utilization_percentage,
+                        replicas=await self._replicas(rev.namespace, rev.name),
+                        ready_replicas=rev.ready_replicas,
+                    )
+                )
+        if not refs:
+            return {}, None
+        try:
+            return dict(await self._source.observe(refs, now)), None
+        except Exception as exc:  # MetricsUnavailable, or a source's own failure: fail-static
+            log.warning("metric source failed: %s", exc, extra={"fields": {"error": repr(exc)}})
+            self.metrics.errors.labels("metrics").inc()
+            return {}, f"{type(exc).__name__}: {exc}"
+
+    async def _replicas(self, namespace: str, revision: str) -> tuple:
+        if self._endpoints is None:
+            return ()
+        return await asyncio.to_thread(self._endpoints.replicas, namespace, revision)

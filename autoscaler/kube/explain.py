@@ -1,0 +1,138 @@
+"""``modelscale explain <model>``: why a model's target, keep-alive and pre-warm are what they are.
+
+Reads the ModelScaler that governs the InferenceService ``<model>`` and prints its status: the
+values in force, the recommendation and the reason behind each stage of the decision, what was
+last applied and when, and the conditions. Plain lines, no markup, so the output pipes well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from typing import Any, cast
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="the InferenceService's name")
+    parser.add_argument("-n", "--namespace", default="default", help="(default: %(default)s)")
+    parser.add_argument(
+        "--kubeconfig",
+        help="kubeconfig file (default: $KUBECONFIG, .data/kubeconfig, ~/.kube/config)",
+    )
+
+
+def find_scaler(scalers: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The ModelScaler whose targetRef names ``model`` (one named ``model`` first)."""
+    governing = [
+        s for s in scalers if ((s.get("spec") or {}).get("targetRef") or {}).get("name") == model
+    ]
+    governing.sort(key=lambda s: (s["metadata"]["name"] != model, s["metadata"]["name"]))
+    return governing[0] if governing else None
+
+
+def render(
+    model: str, namespace: str, scaler: Mapping[str, Any], isvc: Mapping[str, Any] | None
+) -> list[str]:
+    """The explanation as lines, from a ModelScaler with a status."""
+    status = scaler.get("status") or {}
+    name = scaler["metadata"]["name"]
+    lines = [f"model {namespace}/{model} (ModelScaler {name}, mode {status.get('mode', '?')})"]
+    if isvc is None:
+        lines.append(f"  the InferenceService {namespace}/{model} does not exist")
+    rec = status.get("recommendation") or {}
+    if "target" in status:
+        lines.append(
+            f"  in force    target {status['target']:g}, keep-alive {status.get('keepAlive', '?')}"
+            f", ready replicas {status.get('replicas', '?')}"
+        )
+    if rec:
+        prewarm = f", pre-warm at {rec['prewarmAt']}" if rec.get("prewarmAt") else ""
+        lines += [
+            f"  recommended on revision {rec.get('revision')} ({rec.get('time', 'no time')}):",
+            f"    target      {rec.get('target')}  (the KPA aims at target x utilization per replica)",
+            f"    keep-alive  {rec.get('keepAliveSeconds')} s after the last request "
+            f"(scale-to-zero-pod-retention-period {rec.get('retentionSeconds')}s)",
+            f"    pre-warm    min-scale {rec.get('minScale')}{prewarm}"
+            + (f" (idle-time policy: {rec['windowKind']})" if rec.get("windowKind") else ""),
+            f"    confidence  {float(rec.get('confidence', 0)):.0%}"
+            + ("  - FAIL-STATIC: holding the last applied values" if rec.get("failStatic") else ""),
+            "  why:",
+        ]
+        lines += [f"    - {r}" for r in rec.get("reasons") or []]
+    else:
+        lines.append("  no recommendation (see the conditions)")
+    applied = status.get("applied")
+    if applied:
+        values = ", ".join(
+            f"{k}={v}" for k, v in sorted((applied.get("annotations") or {}).items())
+        )
+        lines.append(
+            f"  last applied to {applied.get('revision')} at {applied.get('time')}: {values}"
+        )
+    else:
+        lines.append("  nothing applied yet")
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines.append("  conditions:")
+        for c in conditions:
+            message = f": {c['message']}" if c.get("message") else ""
+            lines.append(f"    {c['type']}={c['status']} {c.get('reason', '')}{message}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from .kubeconfig import NoKubeconfig, api_client
+
+    try:
+        api = client.CustomObjectsApi(api_client(args.kubeconfig))
+    except NoKubeconfig as exc:
+        print(f"modelscale explain: {exc}", file=sys.stderr)
+        return 2
+    ns, model = args.namespace, args.model
+    try:
+        listing = api.list_namespaced_custom_object(
+            "modelscale.dev", "v1alpha1", ns, "modelscalers"
+        )
+        scalers = cast(dict[str, Any], listing)["items"]
+        isvc: dict[str, Any] | None
+        try:
+            isvc = cast(
+                dict[str, Any],
+                api.get_namespaced_custom_object(
+                    "serving.kserve.io", "v1beta1", ns, "inferenceservices", model
+                ),
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            isvc = None
+    except ApiException as exc:
+        print(f"modelscale explain: the API answered {exc.status} {exc.reason}", file=sys.stderr)
+        return 1
+    scaler = find_scaler(scalers, model)
+    if scaler is None and isvc is None:
+        print(
+            f"no InferenceService or ModelScaler for model {model!r} in namespace {ns!r}",
+            file=sys.stderr,
+        )
+        return 1
+    if scaler is None:
+        print(
+            f"InferenceService {ns}/{model} has no ModelScaler: Knative's defaults apply "
+            f"(create a ModelScaler with spec.targetRef.name: {model} to tune it)",
+            file=sys.stderr,
+        )
+        return 1
+    if not scaler.get("status"):
+        print(
+            f"ModelScaler {ns}/{scaler['metadata']['name']} has no status yet: "
+            "is the controller (modelscale controller, or modelscale up) running?",
+            file=sys.stderr,
+        )
+        return 1
+    print("\n".join(render(model, ns, scaler, isvc)))
+    return 0

@@ -1,0 +1,262 @@
+"""One ModelScaler for one tick: what it governs, what the controller remembers of it, and the
+pure renderings of a tick's outcome into conditions and summary fields. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from autoscaler.runtime.reconcile import names
+from autoscaler.tuner import (
+    ModelScalerSpec,
+    Recommendation,
+    RevisionState,
+    SpecError,
+    TunerConfig,
+    inherit_state,
+    new_state,
+    parse_spec,
+    validate_spec,
+)
+from autoscaler.tuner.policy import format_target
+from autoscaler.tuner.state import AppliedValues
+
+from .apply import Written
+from .scaler_status import Condition
+from .world import (
+    PAUSED_ANNOTATION,
+    RETENTION_ANNOTATION,
+    ServingRevision,
+    is_paused,
+    serving_revisions,
+)
+
+ModelKey = tuple[str, str]  # (namespace, ModelScaler name)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPlan:
+    """What a ModelScaler governs this tick, read from the informers' caches."""
+
+    key: ModelKey
+    scaler: Mapping[str, Any]
+    spec: ModelScalerSpec | None
+    spec_errors: tuple[str, ...]
+    isvc: Mapping[str, Any] | None
+    revisions: tuple[ServingRevision, ...]  # oldest first; the live one is last
+    paused: bool
+
+    @property
+    def namespace(self) -> str:
+        return self.key[0]
+
+    @property
+    def model(self) -> str:
+        return self.spec.target_ref_name if self.spec else ""
+
+    @property
+    def generation(self) -> int:
+        return int((self.scaler.get("metadata") or {}).get("generation") or 0)
+
+
+def plan_model(
+    scaler: Mapping[str, Any],
+    isvc: Mapping[str, Any] | None,
+    labelled_revisions: Sequence[Mapping[str, Any]],
+) -> ModelPlan:
+    """What ``scaler`` governs: its parsed spec (or every problem with it), its InferenceService
+    (None: not found) and the serving revisions among ``labelled_revisions``."""
+    key = key_of(scaler)
+    raw_spec = scaler.get("spec") or {}
+    errors = validate_spec(raw_spec)
+    spec = None
+    if not errors:
+        try:
+            spec = parse_spec(raw_spec)
+        except SpecError as exc:
+            errors = exc.messages
+    if spec is None:
+        return ModelPlan(key, scaler, None, tuple(errors), None, (), False)
+    revisions: tuple[ServingRevision, ...] = ()
+    if isvc is not None:
+        revisions = tuple(serving_revisions(isvc, labelled_revisions))
+    paused = isvc is not None and is_paused(isvc)
+    return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
+
+
+def key_of(obj: Mapping[str, Any]) -> ModelKey:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "default", meta.get("name") or "")
+
+
+@dataclass
+class ModelMemory:
+    """What the controller keeps between ticks for one ModelScaler."""
+
+    states: dict[str, RevisionState] = field(default_factory=dict)
+    live: str | None = None  # the live revision last tick
+    status: dict[str, Any] | None = None  # the status last written (or read)
+
+    def state_for(
+        self, rev: ServingRevision, config: TunerConfig, seed_applied: bool, now_s: float
+    ) -> RevisionState:
+        """The revision's state; a revision seen for the first time inherits from the model's
+        previous live revision (``inherit_state``), or starts new.
+
+        ``seed_applied``: the revision was rolled out by our own InferenceService write, so the
+        values on it are ours; counting them as applied keeps the tuner from writing again (and
+        rolling out again) only because the revision is new.
+        """
+        state = self.states.get(rev.name)
+        if state is not None:
+            return state
+        previous = self._previous()
+        if previous is None:
+            state = new_state(rev.name, config.target.bin_ratio)
+        else:
+            state = inherit_state(previous, rev.name, config.target.inherit_evidence_fraction)
+        if seed_applied and rev.target is not None:
+            applied = AppliedValues(rev.target, rev.retention_s, rev.min_scale or 0, now_s)
+            state = _with_applied(state, applied)
+        self.states[rev.name] = state
+        return state
+
+    def _previous(self) -> RevisionState | None:
+        if self.live is not None and self.live in self.states:
+            return self.states[self.live]
+        if not self.states:
+            return None
+        return self.states[max(self.states, key=_generation_key)]
+
+    def prune(self, serving: Sequence[str]) -> None:
+        """Forget revisions that no longer serve (their learning lives on in the inheritors)."""
+        keep = set(serving)
+        self.states = {k: v for k, v in self.states.items() if k in keep}
+        if serving:
+            self.live = serving[-1]
+
+
+def _with_applied(state: RevisionState, applied: AppliedValues) -> RevisionState:
+    return replace(state, applied=applied)
+
+
+def _generation_key(name: str) -> tuple[int, str]:
+    tail = name.rsplit("-", 1)[-1]
+    return (int(tail) if tail.isdigit() else 0, name)
+
+
+def applied_annotations(applied: AppliedValues) -> dict[str, str]:
+    return {
+        names.TARGET: format_target(applied.target),
+        RETENTION_ANNOTATION: f"{round(applied.retention_s)}s",
+        names.MIN_SCALE: str(applied.min_scale),
+    }
+
+
+def in_force(
+    rev: ServingRevision, state: RevisionState | None, written: Written | None
+) -> ServingRevision:
+    """The revision with the autoscaling values in force: its annotations, what the tuner
+    applied (on the PodAutoscaler, say) and what it wrote this tick."""
+    annotations = dict(rev.annotations)
+    if state is not None and state.applied is not None:
+        annotations.update(applied_annotations(state.applied))
+    if written is not None:
+        annotations.update(written.new)
+    return ServingRevision(
+        rev.namespace,
+        rev.name,
+        rev.generation,
+        rev.percent,
+        annotations,
+        rev.container_concurrency,
+        rev.ready_replicas,
+        rev.desired_replicas,
+        rev.configuration,
+        rev.service,
+    )
+
+
+def summary(live: ServingRevision, config: TunerConfig) -> dict[str, Any]:
+    """The printer columns' fields: target, keep-alive, ready replicas."""
+    ks = config.keep_alive
+    keep_alive = ks.stable_window_s + max(ks.scale_to_zero_grace_period_s, live.retention_s)
+    return {
+        "target": float(format_target(live.effective_target)),
+        "keepAlive": f"{round(keep_alive)}s",
+        "replicas": live.ready_replicas,
+    }
+
+
+def metrics_condition(
+    metrics_error: str | None, recs: Mapping[str, Recommendation], mode: str
+) -> Condition:
+    if mode == "Off":
+        return Condition("MetricsAvailable", None, "Off", "updateMode Off: metrics not read")
+    if metrics_error is not None:
+        return Condition("MetricsAvailable", False, "MetricsUnavailable", metrics_error)
+    missing = sorted(name for name, r in recs.items() if r.observation is None)
+    if missing:
+        return Condition(
+            "MetricsAvailable", False, "NoData", "no metrics for revision(s) " + ", ".join(missing)
+        )
+    stale = [r for r in recs.values() if r.fail_static]
+    if stale:
+        return Condition("MetricsAvailable", False, "Stale", stale[0].reasons[0])
+    return Condition("MetricsAvailable", True, "Observed", "every serving revision reported")
+
+
+def recommendation_condition(rec: Recommendation) -> Condition:
+    if rec.mode == "Off":
+        return Condition("RecommendationReady", False, "Off", "updateMode Off: nothing recommended")
+    if rec.fail_static:
+        return Condition("RecommendationReady", False, "FailStatic", rec.reasons[0])
+    return Condition(
+        "RecommendationReady",
+        True,
+        "Recommended",
+        f"revision {rec.revision}: target {format_target(rec.target)}, keep-alive "
+        f"{rec.keep_alive_s:.0f}s, min-scale {rec.min_scale}",
+    )
+
+
+def applied_condition(
+    mode: str, paused: bool, write_errors: Sequence[str], live: ServingRevision
+) -> Condition:
+    if mode == "Off":
+        return Condition("Applied", False, "Off", "updateMode Off: nothing is written")
+    if paused:
+        return Condition(
+            "Applied",
+            False,
+            "Paused",
+            f"the InferenceService has {PAUSED_ANNOTATION}=true: nothing is written",
+        )
+    if mode == "Recommend":
+        return Condition("Applied", False, "RecommendOnly", "updateMode Recommend: status only")
+    if write_errors:
+        return Condition("Applied", False, "WriteFailed", "; ".join(write_errors))
+    values = ", ".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in sorted(live.annotations.items()))
+    return Condition("Applied", True, "InForce", f"revision {live.name}: {values or 'defaults'}")
+
+
+def not_ready_conditions(reason: str, message: str) -> list[Condition]:
+    """The spec is fine but there is nothing to tune (no InferenceService, no revision)."""
+    return [
+        Condition("Invalid", False, "Valid"),
+        Condition("MetricsAvailable", None, reason, message),
+        Condition("RecommendationReady", False, reason, message),
+        Condition("Applied", False, reason, message),
+    ]
+
+
+def invalid_conditions(errors: Sequence[str]) -> list[Condition]:
+    message = "; ".join(errors)
+    return [
+        Condition("Invalid", True, "InvalidSpec", message),
+        Condition("MetricsAvailable", None, "InvalidSpec", "not read: the spec is invalid"),
+        Condition("RecommendationReady", False, "InvalidSpec", message),
+        Condition("Applied", False, "InvalidSpec", "nothing is applied while the spec is invalid"),
+    ]

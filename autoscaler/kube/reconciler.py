@@ -1,0 +1,326 @@
+"""One ModelScaler, one tick: decide per serving revision, apply per ``updateMode``, announce
+each applied change and write the status when it changed.
+
+Auto writes only what the policy marks changed (``Recommendation.changed_annotations``), at most
+once per revision and tick, and keeps the policy's new state only if the write succeeded, so a
+failed write is tried again next tick. Recommend and a paused model learn and recommend and write
+nothing but status; Off writes only the mode. Every write, the status included, is fenced by the
+leader check right before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from autoscaler.metrics.source import RevisionKey
+from autoscaler.tuner import (
+    Recommendation,
+    TunerConfig,
+    encode_checkpoint,
+    learned_status,
+    recommend,
+    recommendation_status,
+)
+from autoscaler.tuner.observation import RevisionObservation
+
+from . import model as m
+from .apply import NotLeader, Writer, Written
+from .informer import Resource
+from .notify import Notifier, change_data, event_reason
+from .retry import call_with_retry
+from .scaler_status import build_status, iso, same_status, status_patch
+from .settings import ControllerSettings
+from .telemetry import ControllerMetrics
+
+log = logging.getLogger(__name__)
+
+MODELSCALERS = Resource("modelscale.dev", "v1alpha1", "modelscalers", "ModelScaler")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReport:
+    """What one tick did for one ModelScaler (for tests, logs and the status)."""
+
+    mode: str
+    recommendations: Mapping[str, Recommendation] = field(default_factory=dict)
+    written: tuple[Written, ...] = ()
+    errors: tuple[str, ...] = ()
+    status_written: bool = False
+
+
+class ModelReconciler:
+    """Applies the policy's decisions for one model at a time (blocking I/O in worker threads)."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        settings: ControllerSettings,
+        metrics: ControllerMetrics,
+        notifier: Notifier,
+        is_leader: Callable[[], bool],
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.notifier = notifier
+        self.is_leader = is_leader
+        self.config = TunerConfig()
+        self._custom = client.CustomObjectsApi(api_client)
+        self._writer = Writer(
+            api_client,
+            is_leader,
+            backoff=settings.write_backoff,
+            request_timeout_s=settings.request_timeout_s,
+        )
+
+    async def reconcile(
+        self,
+        plan: m.ModelPlan,
+        mem: m.ModelMemory,
+        config: TunerConfig,
+        observations: Mapping[RevisionKey, RevisionObservation | None],
+        metrics_error: str | None,
+        now: float,
+    ) -> ModelReport:
+        """Decide and apply for one model at ``now``; ``mem`` is updated in place."""
+        self.config = config
+        spec = plan.spec
+        if spec is None:
+            self._count(plan, "invalid")
+            status = build_status(
+                previous=self._previous_status(plan, mem),
+                generation=plan.generation,
+                mode="Invalid",
+                conditions=m.invalid_conditions(plan.spec_errors),
+                now_wall_s=now,
+            )
+            wrote = await self._write_status(plan, mem, status)
+            return ModelReport("Invalid", status_written=wrote)
+        if plan.isvc is None or not plan.revisions:
+            reason, message = (
+                ("TargetNotFound", f"InferenceService {plan.namespace}/{spec.target_ref_name} not found")
+                if plan.isvc is None
+                else ("NoServingRevision", f"InferenceService {plan.namespace}/{spec.target_ref_name} has no ready revision yet")
+            )  # fmt: skip
+            self._count(plan, "no_target")
+            status = build_status(
+                previous=self._previous_status(plan, mem),
+                generation=plan.generation,
+                mode=spec.update_mode,
+                conditions=m.not_ready_conditions(reason, message),
+                now_wall_s=now,
+            )
+            wrote = await self._write_status(plan, mem, status)
+            return ModelReport(spec.update_mode, status_written=wrote)
+
+        live_name = plan.revisions[-1].name
+        recs: dict[str, Recommendation] = {}
+        writes: dict[str, Written] = {}
+        errors: list[str] = []
+        for rev in plan.revisions:
+            mode_spec = spec
+            # Paused, or an older revision while the InferenceService is what gets written:
+            # learn and recommend, write nothing.
+            if spec.update_mode == "Auto" and (
+                plan.paused or (spec.apply_method == "inferenceservice" and rev.name != live_name)
+            ):
+                mode_spec = replace(spec, update_mode="Recommend")
+            seed = spec.apply_method == "inferenceservice"
+            state = mem.state_for(rev, self.config, seed, now)
+            obs = observations.get(RevisionKey(rev.namespace, rev.name))
+            rec, next_state = recommend(obs, mode_spec, self.config, state, now)
+            if plan.paused:
+                rec = replace(rec, reasons=_paused_reasons(rec.reasons))
+            recs[rev.name] = rec
+            if not rec.should_apply:
+                mem.states[rev.name] = next_state
+                self._count(plan, _outcome(rec, plan.paused))
+                continue
+            try:
+                written = await asyncio.to_thread(
+                    self._writer.write,
+                    spec.apply_method,
+                    plan.namespace,
+                    spec.target_ref_name,
+                    rev.name,
+                    rec.changed_annotations(),
+                )
+            except NotLeader as exc:
+                errors.append(str(exc))
+                return ModelReport(spec.update_mode, recs, tuple(writes.values()), tuple(errors))
+            except Exception as exc:
+                errors.append(f"writing {rev.name}: {_short(exc)}")
+                self.metrics.errors.labels("write").inc()
+                self._count(plan, "write_failed")
+                log.warning(
+                    "write failed", extra={"fields": _fields(plan, rev.name, error=_short(exc))}
+                )
+                continue  # the old state stays: the policy tries again next tick
+            mem.states[rev.name] = next_state
+            writes[rev.name] = written
+            self._count(plan, "applied" if written.new else "unchanged")
+            if written.new:
+                self.metrics.writes.inc()
+                await self._announce(plan, rev.name, rec, written, now)
+
+        mem.prune([r.name for r in plan.revisions])
+        live = m.in_force(plan.revisions[-1], mem.states.get(live_name), writes.get(live_name))
+        self._set_gauges(plan, live)
+        status = self._status(plan, mem, recs, writes, errors, metrics_error, live, now)
+        status_written = await self._write_status(plan, mem, status)
+        return ModelReport(
+            spec.update_mode, recs, tuple(writes.values()), tuple(errors), status_written
+        )
+
+    def _status(
+        self,
+        plan: m.ModelPlan,
+        mem: m.ModelMemory,
+        recs: Mapping[str, Recommendation],
+        writes: Mapping[str, Written],
+        errors: Sequence[str],
+        metrics_error: str | None,
+        live: Any,
+        now: float,
+    ) -> dict[str, Any]:
+        assert plan.spec is not None
+        spec = plan.spec
+        rec = recs[live.name]
+        recommendation = None
+        if spec.update_mode != "Off":
+            recommendation = recommendation_status(rec)
+            if rec.prewarm_at_s is not None:
+                recommendation["prewarmAt"] = iso(rec.prewarm_at_s)
+        applied = None
+        changed = [(name, w) for name, w in writes.items() if w.new]
+        if changed:
+            name, _ = changed[-1]
+            state = mem.states.get(name)
+            annotations = m.applied_annotations(state.applied) if state and state.applied else {}
+            annotations.update(changed[-1][1].new)
+            applied = {"revision": name, "annotations": annotations}
+        conditions = [
+            m.Condition("Invalid", False, "Valid"),
+            m.metrics_condition(metrics_error, recs, spec.update_mode),
+            m.recommendation_condition(rec),
+            m.applied_condition(spec.update_mode, plan.paused, errors, live),
+        ]
+        learned = [
+            learned_status(mem.states[r.name], spec, self.config, now)
+            for r in plan.revisions
+            if r.name in mem.states
+        ]
+        return build_status(
+            previous=self._previous_status(plan, mem),
+            generation=plan.generation,
+            mode=spec.update_mode,
+            conditions=conditions,
+            now_wall_s=now,
+            summary=m.summary(live, self.config),
+            recommendation=recommendation,
+            applied=applied,
+            revisions=learned if spec.update_mode != "Off" else None,
+            checkpoint=encode_checkpoint(mem.states) if mem.states else None,
+        )
+
+    def _previous_status(self, plan: m.ModelPlan, mem: m.ModelMemory) -> dict[str, Any] | None:
+        if mem.status is not None:
+            return mem.status
+        return dict(plan.scaler.get("status") or {}) or None
+
+    async def _write_status(
+        self, plan: m.ModelPlan, mem: m.ModelMemory, status: dict[str, Any]
+    ) -> bool:
+        previous = self._previous_status(plan, mem)
+        if same_status(previous, status):
+            return False
+        body = status_patch(previous, status)
+        ns, name = plan.key
+        r = MODELSCALERS
+
+        def write() -> None:
+            if not self.is_leader():
+                raise NotLeader(f"not the leader: status of {ns}/{name} left as it is")
+            self._custom.patch_namespaced_custom_object_status(
+                r.group, r.version, ns, r.plural, name, body,
+                _request_timeout=self.settings.request_timeout_s,
+            )  # fmt: skip
+
+        try:
+            await asyncio.to_thread(call_with_retry, write, backoff=self.settings.write_backoff)
+        except Exception as exc:
+            log.warning(
+                "status write failed", extra={"fields": _fields(plan, "", error=_short(exc))}
+            )
+            self.metrics.errors.labels("status").inc()
+            return False
+        mem.status = status
+        return True
+
+    async def _announce(
+        self, plan: m.ModelPlan, revision: str, rec: Recommendation, written: Written, now: float
+    ) -> None:
+        assert plan.spec is not None
+        why = rec.reasons[0] if rec.reasons else ""
+        log.info(
+            "applied",
+            extra={"fields": _fields(plan, revision, old=dict(written.old), new=dict(written.new))},
+        )
+        for annotation, value in written.new.items():
+            old = written.old.get(annotation)
+            message = (
+                f"{written.kind} {written.name}: {annotation} {old if old is not None else 'unset'}"
+                f" -> {value}. {why}"
+            )
+            await asyncio.to_thread(
+                self.notifier.kube_event, plan.scaler, event_reason(annotation), message, now
+            )
+        self.notifier.cloud_event(
+            change_data(
+                plan.namespace, plan.model, revision, written.old, written.new, rec.reasons,
+                plan.spec.apply_method,
+            )
+        )  # fmt: skip
+
+    def _count(self, plan: m.ModelPlan, outcome: str) -> None:
+        model = plan.model or plan.key[1]
+        self.metrics.decisions.labels(plan.namespace, model, outcome).inc()
+
+    def _set_gauges(self, plan: m.ModelPlan, live: Any) -> None:
+        labels = (plan.namespace, plan.model)
+        self.metrics.applied_target.labels(*labels).set(live.effective_target)
+        self.metrics.applied_retention_seconds.labels(*labels).set(live.retention_s)
+        self.metrics.applied_min_scale.labels(*labels).set(live.min_scale or 0)
+
+
+def _paused_reasons(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    kept = tuple(r for r in reasons if not r.startswith("updateMode Recommend"))
+    return (*kept, "paused by the InferenceService annotation modelscale.dev/paused: not applied")
+
+
+def _outcome(rec: Recommendation, paused: bool) -> str:
+    if rec.mode == "Off":
+        return "off"
+    if rec.fail_static:
+        return "fail_static"
+    if paused:
+        return "paused"
+    if rec.mode == "Recommend":
+        return "recommended"
+    return "unchanged"
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _fields(plan: m.ModelPlan, revision: str, **extra: Any) -> dict[str, Any]:
+    return {"namespace": plan.namespace, "model": plan.model, "revision": revision, **extra}

@@ -1,0 +1,189 @@
+"""What the controller reads of one model: its InferenceService's serving revisions and the
+autoscaling values in force on each. Pure functions over the objects as the API returns them.
+
+Which revisions serve follows KServe's InferenceService status (upstream
+``pkg/controller/v1beta1/inferenceservice/components/predictor.go`` copies the Knative Service's
+``traffic`` and ``latestReadyRevisionName`` into ``status.components.predictor``); when that status
+is not there yet, the newest ready Revision labelled ``serving.kserve.io/inferenceservice=<name>``
+stands in. The values in force are the Revision's own ``autoscaling.knative.dev/*`` annotations
+(its PodAutoscaler's are derived from them, knative/serving ``pkg/reconciler/revision/resources``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoscaler.runtime.reconcile import names
+from autoscaler.tuner.observation import (
+    KNATIVE_DEFAULT_TARGET,
+    KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE,
+)
+
+PAUSED_ANNOTATION = "modelscale.dev/paused"
+UTILIZATION_ANNOTATION = names.AUTOSCALING_PREFIX + "target-utilization-percentage"
+RETENTION_ANNOTATION = names.AUTOSCALING_PREFIX + "scale-to-zero-pod-retention-period"
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServingRevision:
+    """One revision that takes traffic, as the controller needs it for one tick."""
+
+    namespace: str
+    name: str
+    generation: int  # serving.knative.dev/configurationGeneration (0 when unknown)
+    percent: int | None  # traffic share, None when the status does not say
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    container_concurrency: int = 0
+    ready_replicas: int = 0
+    desired_replicas: int = 0
+    configuration: str = ""
+    service: str = ""
+
+    @property
+    def target(self) -> float | None:
+        """The ``target`` annotation in force (None: unset or not a positive number)."""
+        return _positive(self.annotations.get(names.TARGET))
+
+    @property
+    def utilization_percentage(self) -> float:
+        value = _positive(self.annotations.get(UTILIZATION_ANNOTATION))
+        if value is None or value > 100:
+            return KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE
+        return value
+
+    @property
+    def effective_target(self) -> float:
+        """What Knative's KPA uses as the per-pod total: the annotation capped by
+        containerConcurrency, or containerConcurrency, or 100 (pkg/autoscaler/scaling)."""
+        cc = self.container_concurrency
+        if self.target is not None:
+            return min(self.target, cc) if cc > 0 else self.target
+        return float(cc) if cc > 0 else KNATIVE_DEFAULT_TARGET
+
+    @property
+    def retention_s(self) -> float:
+        return parse_duration_s(self.annotations.get(RETENTION_ANNOTATION)) or 0.0
+
+    @property
+    def min_scale(self) -> int | None:
+        raw = self.annotations.get(names.MIN_SCALE)
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return None
+
+
+def _positive(raw: object) -> float | None:
+    try:
+        value = float(str(raw))
+    except ValueError:
+        return None
+    return value if value > 0 and value != float("inf") else None
+
+
+def parse_duration_s(raw: str | None) -> float | None:
+    """A Go-style duration as Knative's annotations carry it (``90s``, ``5m``, ``1h2m3s``); a
+    bare number counts as seconds. None when absent or unreadable."""
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    m = _DURATION.match(text)
+    if not m or not text:
+        return None
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mi * 60 + s
+
+
+def is_paused(isvc: Mapping[str, Any]) -> bool:
+    value = ((isvc.get("metadata") or {}).get("annotations") or {}).get(PAUSED_ANNOTATION)
+    return str(value).strip().lower() == "true"
+
+
+def _predictor_status(isvc: Mapping[str, Any]) -> Mapping[str, Any]:
+    return ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
+
+
+def _generation(rev: Mapping[str, Any]) -> int:
+    labels = (rev.get("metadata") or {}).get("labels") or {}
+    raw = labels.get(names.CONFIGURATION_GENERATION_LABEL)
+    if raw is None:  # Knative names revisions <configuration>-<generation, 5 digits>
+        raw = str((rev.get("metadata") or {}).get("name", "")).rsplit("-", 1)[-1]
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def _serving_names(isvc: Mapping[str, Any]) -> dict[str, int | None]:
+    """Revision name -> traffic percent from the InferenceService status (empty: not known)."""
+    comp = _predictor_status(isvc)
+    latest = comp.get("latestReadyRevision")
+    out: dict[str, int | None] = {}
+    for entry in comp.get("traffic") or []:
+        name = entry.get("revisionName") or (latest if entry.get("latestRevision") else None)
+        percent = entry.get("percent")
+        if name and (percent is None or int(percent) > 0):
+            out[name] = (out.get(name) or 0) + int(percent) if percent is not None else None
+    if not out and latest:
+        out[latest] = None
+    return out
+
+
+def serving_revisions(
+    isvc: Mapping[str, Any], revisions: Iterable[Mapping[str, Any]]
+) -> list[ServingRevision]:
+    """The revisions of ``isvc`` that take traffic, oldest first (the live one is last).
+
+    ``revisions`` are the Revision objects labelled with this InferenceService's name.
+    """
+    meta = isvc.get("metadata") or {}
+    ns = meta.get("namespace") or "default"
+    by_name = {
+        (r.get("metadata") or {}).get("name"): r
+        for r in revisions
+        if ((r.get("metadata") or {}).get("namespace") or "default") == ns
+    }
+    wanted = _serving_names(isvc)
+    if not wanted:
+        ready = [r for r in by_name.values() if names.is_ready(r)]
+        if ready:
+            newest = max(ready, key=_generation)
+            wanted = {str(newest["metadata"]["name"]): None}
+    out = []
+    for name, percent in wanted.items():
+        rev = by_name.get(name)
+        if rev is not None:
+            out.append(_to_serving(ns, rev, percent))
+    return sorted(out, key=lambda r: (r.generation, r.name))
+
+
+def _to_serving(ns: str, rev: Mapping[str, Any], percent: int | None) -> ServingRevision:
+    meta = rev.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    status = rev.get("status") or {}
+    annotations = {
+        str(k): str(v)
+        for k, v in (meta.get("annotations") or {}).items()
+        if str(k).startswith(names.AUTOSCALING_PREFIX)
+    }
+    return ServingRevision(
+        namespace=ns,
+        name=str(meta.get("name")),
+        generation=_generation(rev),
+        percent=percent,
+        annotations=annotations,
+        container_concurrency=int((rev.get("spec") or {}).get("containerConcurrency") or 0),
+        ready_replicas=int(status.get("actualReplicas") or 0),
+        desired_replicas=int(status.get("desiredReplicas") or 0),
+        configuration=str(labels.get(names.CONFIGURATION_LABEL, "")),
+        service=str(labels.get(names.SERVICE_LABEL, "")),
+    )

@@ -1,0 +1,102 @@
+"""Fail-static on metric failures, and surviving an API server restarted under the controller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoscaler.apiserver.server import APIServer
+from tests.kube.kit import ISVC, MSC, REV, TARGET, TICK_S, Cluster, sees
+
+
+def annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return obj["metadata"].get("annotations") or {}
+
+
+def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+async def ready(cluster: Cluster, ctl: Any) -> str:
+    rev = cluster.deploy("m1")
+    cluster.scaler("m1")
+    await sees(ctl, MSC, "m1")
+    await sees(ctl, REV, rev)
+    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    return rev
+
+
+async def test_metrics_down_holds_values_and_says_so(
+    cluster: Cluster, make_controller: Any, clock: Any, source: Any
+) -> None:
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    clock.advance(TICK_S)
+    await ctl.tick()
+    applied = annotations(cluster.get(REV, rev))
+    assert applied[TARGET] == "50"
+
+    source.down = True
+    for _ in range(3):
+        clock.advance(TICK_S)
+        report = await ctl.tick()
+        assert report.metrics_error and "down" in report.metrics_error
+    assert annotations(cluster.get(REV, rev)) == applied, "fail-static: nothing lowered or raised"
+    status = cluster.get(MSC, "m1")["status"]
+    metrics = condition(status, "MetricsAvailable")
+    assert (metrics["status"], metrics["reason"]) == ("False", "MetricsUnavailable")
+    assert "the fake source is down" in metrics["message"]
+    assert status["recommendation"]["failStatic"] is True
+    assert condition(status, "RecommendationReady")["reason"] == "FailStatic"
+    assert status["target"] == 50
+    assert ctl.metrics.value("modelscale_tuner_errors_total", {"kind": "metrics"}) == 3
+
+    # One revision without data is the same, with its name in the message.
+    source.down = False
+    source.missing = {rev}
+    clock.advance(TICK_S)
+    await ctl.tick()
+    metrics = condition(cluster.get(MSC, "m1")["status"], "MetricsAvailable")
+    assert (metrics["reason"], rev in metrics["message"]) == ("NoData", True)
+
+    source.missing = set()
+    clock.advance(TICK_S)
+    await ctl.tick()
+    assert condition(cluster.get(MSC, "m1")["status"], "MetricsAvailable")["status"] == "True"
+    assert annotations(cluster.get(REV, rev))[TARGET] == "25", "learning resumes"
+
+
+async def test_survives_an_api_server_restart(
+    cluster: Cluster, make_controller: Any, clock: Any, tmp_path: Any
+) -> None:
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    clock.advance(TICK_S)
+    await ctl.tick()
+    handle = cluster.server
+    old = handle.server
+    handle.call(old.stop())
+
+    clock.advance(TICK_S)
+    down = await ctl.tick()  # the write of 25 fails after its retries; nothing crashes
+    assert down.models[("default", "m1")].errors
+    assert ctl.metrics.value("modelscale_tuner_errors_total", {"kind": "write"}) == 1
+
+    new = APIServer(old.data_dir, port=old.port)
+    handle.call(new.start())
+    try:
+        # The informers relist: a change made after the restart reaches the cache.
+        cluster.patch(ISVC, "m1", {"metadata": {"labels": {"probe": "after-restart"}}})
+        await sees(
+            ctl,
+            ISVC,
+            "m1",
+            lambda o: o["metadata"].get("labels", {}).get("probe") == "after-restart",
+        )
+        clock.advance(TICK_S)
+        up = await ctl.tick()
+        assert up.models[("default", "m1")].errors == ()
+        assert annotations(cluster.get(REV, rev))[TARGET] == "25", "the held change goes through"
+        assert condition(cluster.get(MSC, "m1")["status"], "Applied")["status"] == "True"
+    finally:
+        await ctl.stop()
+        handle.call(new.stop())

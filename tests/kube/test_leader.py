@@ -1,0 +1,70 @@
+"""Two controllers, one Lease: only the leader writes; the other takes over after expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from autoscaler.clock import SystemClock
+from autoscaler.kube.leader import ElectionConfig
+from tests.kube.kit import ISVC, MSC, REV, TARGET, Cluster, sees
+
+
+def election(identity: str) -> ElectionConfig:
+    return ElectionConfig(
+        "default", "modelscale-tuner", identity,
+        lease_duration_s=2.0, renew_deadline_s=1.5, retry_period_s=0.2,
+    )  # fmt: skip
+
+
+async def until(cond: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_only_the_leader_writes_and_the_other_takes_over(
+    cluster: Cluster, make_controller: Any
+) -> None:
+    wall = SystemClock()
+    a = make_controller(identity="a", election=election("a"), clock_=wall)
+    b = make_controller(identity="b", election=election("b"), clock_=wall)
+    rev = cluster.deploy("m1")
+    cluster.scaler("m1")
+    for ctl in (a, b):
+        await sees(ctl, MSC, "m1")
+        await sees(ctl, REV, rev)
+        await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+
+    a.start_election()
+    await until(a.is_leader, 5.0, "a to lead")
+    b.start_election()
+    assert await asyncio.to_thread(b._elector.try_acquire_or_renew) is False
+
+    t0 = 2_000_000_000.0
+    led = await a.tick(t0)
+    followed = await b.tick(t0)
+    assert led.leader and not followed.leader and followed.models == {}
+    assert cluster.get(REV, rev)["metadata"]["annotations"][TARGET] == "50"
+    assert (
+        a.metrics.value("modelscale_tuner_writes_total"),
+        b.metrics.value("modelscale_tuner_writes_total"),
+    ) == (1, 0)
+
+    # a stops without releasing the Lease (a crash): b waits out the lease, then leads.
+    await a.stop(release=False)
+    await until(b.is_leader, 8.0, "b to take over")
+    assert not a.is_leader(), "fenced: a's last renewal is too old"
+    assert (await a.tick(t0 + 10)).leader is False
+
+    report = await b.tick(t0 + 10)
+    written = report.models[("default", "m1")].written
+    # b resumed from a's checkpoint: only the new change (50 -> 25) is written.
+    assert [dict(w.new) for w in written] == [{TARGET: "25"}]
+    await b.tick(t0 + 20)
+    reasons = sorted(e.reason for e in cluster.events())
+    assert reasons == ["KeepAliveChanged", "TargetChanged", "TargetChanged"], (
+        "nothing applied twice"
+    )

@@ -1,0 +1,112 @@
+"""Kubernetes Events and CloudEvents for applied changes."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from cloudevents.http import from_http
+
+from tests.kube.kit import ISVC, MSC, REV, TICK_S, Cluster, sees
+
+
+class RecordingSink:
+    """A CloudEvents sink on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        headers = dict(request.headers)
+        self.received.append((headers, from_http(headers, await request.read())))
+        return web.Response(status=202)
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[tuple[RecordingSink, str]]:
+    recorder = RecordingSink()
+    app = web.Application()
+    app.router.add_post("/", recorder.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield recorder, f"http://127.0.0.1:{port}/"
+    await runner.cleanup()
+
+
+async def ready(cluster: Cluster, ctl: Any) -> str:
+    rev = cluster.deploy("m1")
+    cluster.scaler("m1")
+    await sees(ctl, MSC, "m1")
+    await sees(ctl, REV, rev)
+    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    return rev
+
+
+async def test_an_event_per_applied_change(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    clock.advance(TICK_S)
+    await ctl.tick()  # target unset -> 50, retention unset -> 0s (min-scale already 0)
+    clock.advance(TICK_S)
+    await ctl.tick()  # target 50 -> 25
+    clock.advance(TICK_S)
+    await ctl.tick()  # settled: no event
+
+    events = cluster.events()
+    assert sorted(e.reason for e in events) == [
+        "KeepAliveChanged",
+        "TargetChanged",
+        "TargetChanged",
+    ]
+    for e in events:
+        assert (e.involved_object.kind, e.involved_object.name) == ("ModelScaler", "m1")
+        assert e.type == "Normal" and rev in e.message
+    messages = sorted(e.message for e in events if e.reason == "TargetChanged")
+    assert "autoscaling.knative.dev/target 50 -> 25" in messages[0]
+    assert "autoscaling.knative.dev/target unset -> 50" in messages[1]
+
+
+async def test_cloudevent_reaches_the_sink(
+    cluster: Cluster, make_controller: Any, clock: Any, sink: tuple[RecordingSink, str]
+) -> None:
+    recorder, url = sink
+    ctl = make_controller(sink_url=url)
+    rev = await ready(cluster, ctl)
+    clock.advance(TICK_S)
+    await ctl.tick()
+    await ctl.notifier.drain()
+
+    assert len(recorder.received) == 1
+    headers, event = recorder.received[0]
+    assert headers["ce-specversion"] == "1.0", "binary mode"
+    assert event["type"] == "modelscale.scaling.changed"
+    assert event["source"] == "modelscale/tuner"
+    data = event.data
+    assert (data["namespace"], data["model"], data["revision"]) == ("default", "m1", rev)
+    assert data["new"]["autoscaling.knative.dev/target"] == "50"
+    assert data["old"]["autoscaling.knative.dev/target"] is None
+    assert data["reasons"] and "misses the 200 ms objective" in data["reasons"][0]
+    assert ctl.metrics.value("modelscale_tuner_cloudevents_sent_total") == 1
+
+
+async def test_an_unreachable_sink_is_counted_not_fatal(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctl = make_controller(sink_url=f"http://127.0.0.1:{port}/", sink_timeout_s=0.5)
+    rev = await ready(cluster, ctl)
+    clock.advance(TICK_S)
+    report = await ctl.tick()
+    assert report.models[("default", "m1")].written[0].name == rev
+    await ctl.notifier.drain()
+    assert ctl.metrics.value("modelscale_tuner_errors_total", {"kind": "cloudevent"}) == 1

@@ -1,0 +1,183 @@
+"""The controller's pure parts: reading serving revisions, building writes and statuses,
+settings. Tables of named cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoscaler.kube.apply import annotation_patch, isvc_patch, within_knative_ranges
+from autoscaler.kube.kubeconfig import default_kubeconfig
+from autoscaler.kube.scaler_status import same_status, status_patch
+from autoscaler.kube.settings import ControllerSettingsError, parse_bind, parse_sink
+from autoscaler.kube.world import parse_duration_s, serving_revisions
+
+TARGET = "autoscaling.knative.dev/target"
+RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+MIN_SCALE = "autoscaling.knative.dev/min-scale"
+
+
+def rev(name: str, gen: int, ready: bool = True, **annotations: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"serving.knative.dev/configurationGeneration": str(gen)},
+            "annotations": annotations,
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+def isvc(predictor_status: dict[str, Any] | None) -> dict[str, Any]:
+    obj: dict[str, Any] = {"metadata": {"name": "m", "namespace": "default"}}
+    if predictor_status is not None:
+        obj["status"] = {"components": {"predictor": predictor_status}}
+    return obj
+
+
+REVS = [
+    rev("m-predictor-00001", 1),
+    rev("m-predictor-00002", 2),
+    rev("m-predictor-00003", 3, ready=False),
+]
+SERVING_CASES = {
+    "all-traffic-to-latest": (
+        {"latestReadyRevision": "m-predictor-00002",
+         "traffic": [{"latestRevision": True, "percent": 100}]},
+        [("m-predictor-00002", 100)],
+    ),
+    "canary-split": (
+        {"latestReadyRevision": "m-predictor-00002",
+         "traffic": [{"revisionName": "m-predictor-00001", "percent": 80, "tag": "prev"},
+                     {"revisionName": "m-predictor-00002", "percent": 20, "latestRevision": True}]},
+        [("m-predictor-00001", 80), ("m-predictor-00002", 20)],
+    ),
+    "zero-percent-is-not-serving": (
+        {"traffic": [{"revisionName": "m-predictor-00001", "percent": 100},
+                     {"revisionName": "m-predictor-00002", "percent": 0}]},
+        [("m-predictor-00001", 100)],
+    ),
+    "latest-ready-without-traffic": ({"latestReadyRevision": "m-predictor-00001"}, [("m-predictor-00001", None)]),
+    "no-status-newest-ready-label": (None, [("m-predictor-00002", None)]),
+    "unknown-revision-is-skipped": ({"latestReadyRevision": "m-predictor-00009"}, []),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(SERVING_CASES), ids=list(SERVING_CASES))
+def test_serving_revisions(case: str) -> None:
+    status, expected = SERVING_CASES[case]
+    got = serving_revisions(isvc(status), REVS)
+    assert [(r.name, r.percent) for r in got] == expected
+
+
+EFFECTIVE_TARGET_CASES = {
+    "knative-default": ({}, 0, 100.0),
+    "annotation": ({TARGET: "7.5"}, 0, 7.5),
+    "capped-by-container-concurrency": ({TARGET: "20"}, 8, 8.0),
+    "container-concurrency-alone": ({}, 4, 4.0),
+    "garbage-annotation-ignored": ({TARGET: "lots"}, 0, 100.0),
+}
+
+
+@pytest.mark.parametrize("case", list(EFFECTIVE_TARGET_CASES), ids=list(EFFECTIVE_TARGET_CASES))
+def test_effective_target(case: str) -> None:
+    annotations, cc, expected = EFFECTIVE_TARGET_CASES[case]
+    r = rev("m-predictor-00001", 1, **annotations)
+    r["spec"] = {"containerConcurrency": cc}
+    (got,) = serving_revisions(isvc({"latestReadyRevision": "m-predictor-00001"}), [r])
+    assert got.effective_target == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0s", 0.0), ("90s", 90.0), ("5m", 300.0), ("1h2m3s", 3723.0), ("45", 45.0),
+     ("1.5m", 90.0), ("soon", None), ("", None), (None, None)],
+    ids=["zero", "seconds", "minutes", "hms", "bare", "fractional", "garbage", "empty", "absent"],
+)  # fmt: skip
+def test_parse_duration(text: str | None, seconds: float | None) -> None:
+    assert parse_duration_s(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({TARGET: "0.001"}, {TARGET: "0.01"}),
+        ({RETENTION: "7200s"}, {RETENTION: "3600s"}),
+        ({MIN_SCALE: "-1"}, {MIN_SCALE: "0"}),
+        ({TARGET: "4.2", RETENTION: "300s", MIN_SCALE: "1"}, {TARGET: "4.2", RETENTION: "300s", MIN_SCALE: "1"}),
+    ],
+    ids=["target-floor", "retention-cap", "min-scale-floor", "in-range-untouched"],
+)  # fmt: skip
+def test_within_knative_ranges(values: dict[str, str], expected: dict[str, str]) -> None:
+    assert within_knative_ranges(values) == expected
+
+
+def test_annotation_patch_writes_only_what_differs() -> None:
+    obj = {"metadata": {"annotations": {TARGET: "50", MIN_SCALE: "0"}}}
+    old, changed = annotation_patch(obj, {TARGET: "25", MIN_SCALE: "0", RETENTION: "0s"})
+    assert old == {TARGET: "50", MIN_SCALE: "0", RETENTION: None}
+    assert changed == {TARGET: "25", RETENTION: "0s"}
+
+
+def test_isvc_patch_rounds_the_target_and_skips_equal_values() -> None:
+    obj = {"metadata": {"annotations": {}}, "spec": {"predictor": {"minReplicas": 0}}}
+    old, new, patch = isvc_patch(obj, {TARGET: "4.6", MIN_SCALE: "0", RETENTION: "120s"})
+    assert patch == {
+        "spec": {"predictor": {"scaleTarget": 5}},
+        "metadata": {"annotations": {RETENTION: "120s"}},
+    }
+    assert new == {TARGET: "5", RETENTION: "120s"}
+    assert old == {TARGET: None, MIN_SCALE: "0", RETENTION: None}
+    assert isvc_patch(obj, {TARGET: "0.2"})[2] == {"spec": {"predictor": {"scaleTarget": 1}}}
+
+
+def test_status_comparison_ignores_times_and_patch_removes_keys() -> None:
+    a = {
+        "mode": "Auto",
+        "recommendation": {"target": 5, "time": "2024-01-01T00:00:00Z"},
+        "conditions": [{"type": "Applied", "status": "True", "lastTransitionTime": "t1"}],
+    }
+    b = {
+        "mode": "Auto",
+        "recommendation": {"target": 5, "time": "2024-01-01T00:10:00Z"},
+        "conditions": [{"type": "Applied", "status": "True", "lastTransitionTime": "t2"}],
+    }
+    assert same_status(a, b)
+    assert not same_status(a, {**b, "mode": "Recommend"})
+    patch = status_patch({**a, "applied": {"revision": "r"}}, {"mode": "Off"})
+    assert patch == {
+        "status": {"mode": "Off", "recommendation": None, "conditions": None, "applied": None}
+    }
+
+
+def test_default_kubeconfig_order(tmp_path: Path) -> None:
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    (home / ".kube").mkdir(parents=True)
+    (cwd / ".data").mkdir(parents=True)
+    assert default_kubeconfig({}, cwd, home) is None
+    (home / ".kube" / "config").write_text("x")
+    assert default_kubeconfig({}, cwd, home) == home / ".kube" / "config"
+    (cwd / ".data" / "kubeconfig").write_text("x")
+    assert default_kubeconfig({}, cwd, home) == cwd / ".data" / "kubeconfig"
+    assert default_kubeconfig({"KUBECONFIG": "/k"}, cwd, home) == Path("/k")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("localhost", "is not HOST:PORT"), ("127.0.0.1:http", "has no port"), ("127.0.0.1:70000", "out of range")],
+    ids=["no-port", "named-port", "port-range"],
+)  # fmt: skip
+def test_bad_metrics_bind(value: str, message: str) -> None:
+    with pytest.raises(ControllerSettingsError, match=message):
+        parse_bind(value)
+
+
+def test_bind_and_sink() -> None:
+    assert parse_bind("127.0.0.1:9095") == ("127.0.0.1", 9095)
+    assert parse_bind("[::1]:0") == ("::1", 0)
+    assert parse_sink(None) is None
+    with pytest.raises(ControllerSettingsError, match="--sink"):
+        parse_sink("ftp://x")
