@@ -39,6 +39,35 @@ class OneMachineSettings:
     domain: str = "example.com"
     legacy_pa_annotations: bool = False
     autoscaler_config: dict[str, str] = field(default_factory=dict)
+    tuner: bool = True  # run the tuner controller against the embedded API
+    tuner_sink_url: str | None = None  # where modelscale.scaling.changed CloudEvents go
+
+
+# The ModelScaler CRD ships with the manifests; one-machine mode loads the same file.
+MODELSCALER_CRD = (
+    Path(__file__).resolve().parents[2] / "manifests" / "crds" / "modelscale.dev_modelscalers.yaml"
+)
+
+
+class DataPlaneEndpoints:
+    """The tuner's direct metric source finds each replica's queue-proxy metrics here (a cluster
+    uses Pods instead)."""
+
+    def __init__(self, dataplane: DataPlane) -> None:
+        self._dp = dataplane
+
+    def replicas(self, namespace: str, revision: str) -> tuple[Any, ...]:
+        from autoscaler.metrics import ReplicaEndpoint
+        from autoscaler.runtime.spec import RevisionKey
+
+        key = RevisionKey(namespace, revision)
+        if key not in self._dp.revisions():
+            return ()
+        return tuple(
+            ReplicaEndpoint(pod=qp.name, urls=(f"http://127.0.0.1:{qp.metrics_port}/metrics",))
+            for qp in self._dp.pool(key).ready_targets()
+            if qp.metrics_port is not None
+        )
 
 
 class OneMachine:
@@ -46,7 +75,12 @@ class OneMachine:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.registry = CollectorRegistry()
-        self.apiserver = APIServer(settings.data_dir, port=settings.api_port, clock=self.clock)
+        self.apiserver = APIServer(
+            settings.data_dir,
+            port=settings.api_port,
+            clock=self.clock,
+            extra_crds=[MODELSCALER_CRD],
+        )
         self.apiserver.validators.update(admission.VALIDATORS)
         self.dataplane = DataPlane(
             self.clock,
@@ -56,6 +90,8 @@ class OneMachine:
             ingress_port=settings.ingress_port,
         )
         self.controller: ServingController | None = None
+        self.tuner: Any = None
+        self._tuner_task: asyncio.Task[None] | None = None
         self._admin: web.AppRunner | None = None
         self.admin_url = ""
 
@@ -89,8 +125,31 @@ class OneMachine:
         )
         await self.controller.start()
         await self._start_admin()
+        if self.settings.tuner:
+            await self._start_tuner()
+
+    async def _start_tuner(self) -> None:
+        from autoscaler.kube.controller import Controller
+        from autoscaler.kube.settings import ControllerSettings
+        from autoscaler.metrics import DirectScrapeSource
+
+        settings = ControllerSettings(
+            identity="modelscale-up", sink_url=self.settings.tuner_sink_url, metrics_port=0
+        )
+        self.tuner = Controller(
+            self.api_client(),
+            DirectScrapeSource(),
+            settings,
+            self.clock,
+            endpoints=DataPlaneEndpoints(self.dataplane),
+        )
+        self._tuner_task = asyncio.create_task(self.tuner.run(), name="tuner")
 
     async def stop(self) -> None:
+        if self._tuner_task is not None:
+            self._tuner_task.cancel()
+            await asyncio.gather(self._tuner_task, return_exceptions=True)
+            await self.tuner.stop()
         if self._admin is not None:
             await self._admin.cleanup()
         if self.controller is not None:

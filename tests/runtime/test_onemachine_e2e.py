@@ -286,3 +286,51 @@ def test_annotating_revision_changes_target_without_new_revision(om: RunningOneM
         Counter(n.rsplit("-", 1)[0] for n in names)["revision.serving.knative.dev/iris-predictor"]
         == 2
     )
+
+
+def test_tuner_reads_replica_metrics_and_recommends(om: RunningOneMachine) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "modelscale-tuner", "namespace": "default"},
+        "data": {"tick_period_s": "2", "min_requests": "5", "min_bin_requests": "5"},
+    }
+    scaler = {
+        "apiVersion": "modelscale.dev/v1alpha1",
+        "kind": "ModelScaler",
+        "metadata": {"name": "gpu", "namespace": "default"},
+        "spec": {
+            "targetRef": {"name": "gpu"},
+            "objective": {"percentile": 95, "latencyMs": 5000},
+            "updateMode": "Recommend",
+        },
+    }
+    for obj in (config, scaler):
+        out = om.kubectl("apply", "-f", "-", input=json.dumps(obj))
+        assert out.returncode == 0, out.stderr
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            post(om, "gpu.default.example.com", "/v1/models/gpu:predict", {"instances": [[1.0]]})
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+
+        def metrics_available() -> bool:
+            conds = get_obj(om, "modelscaler", "gpu").get("status", {}).get("conditions", [])
+            return any(
+                c.get("type") == "MetricsAvailable" and c.get("status") == "True" for c in conds
+            )
+
+        om.wait(metrics_available, 60, "MetricsAvailable on the ModelScaler")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    table = om.kubectl("get", "modelscalers")
+    assert table.returncode == 0 and "Recommend" in table.stdout, table.stdout
+    explained = om.kubectl("get", "modelscaler", "gpu", "-o", "json")
+    assert json.loads(explained.stdout)["status"].get("mode") == "Recommend"
