@@ -1,0 +1,314 @@
+"""Knative's activator: buffer at zero, poke the autoscaler, balance, retry, report.
+
+Mirrors pkg/activator of knative/serving (handler, net/throttler.go, concurrency reporter):
+
+- per revision, a request waits (FIFO, bounded queue, per-request timeout) while the revision has
+  no ready replica or, with containerConcurrency > 0, no free slot; past the queue bound or the
+  timeout it gets 503 with ``Retry-After``;
+- the first request that finds a revision at zero calls ``poke(revision)`` (again at most once per
+  ``poke_interval_s`` while it stays at zero), so the scaling loop decides at once;
+- it balances across ready replicas: least loaded (by its own in-flight count) when
+  containerConcurrency > 0, round robin otherwise, and sends through the replica's queue-proxy
+  marked as proxied;
+- it never drops an accepted request because a replica went away: a request the replica refused
+  is retried on another replica (or waits for one). A request the replica took and then lost
+  (killed mid-request) is retried too when ``retry_sent`` is on (the default, since inference is
+  side-effect free); Knative retries only the former.
+- each ``stat_period_s`` it reports its own per-revision ``Stat`` (pod name ``activator``; the
+  time-weighted concurrency of the requests it holds, buffered ones included) to ``on_stat``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from autoscaler.clock import Clock
+from autoscaler.runtime.proxy import (
+    ProxyRequest,
+    ProxyResponse,
+    UpstreamUnavailable,
+    error_response,
+)
+from autoscaler.runtime.spec import RevisionKey
+from autoscaler.runtime.stats import ACTIVATOR_POD_NAME, RequestStats, Stat
+
+log = logging.getLogger(__name__)
+
+PokeSink = Callable[[RevisionKey], None]
+StatSink = Callable[[RevisionKey, Stat], None]
+
+
+class Target(Protocol):
+    """A replica as the activator and ingress see it: its queue-proxy."""
+
+    name: str
+
+    async def forward(self, request: ProxyRequest, proxied: bool = False) -> ProxyResponse: ...
+
+
+@dataclass(frozen=True)
+class ActivatorSettings:
+    request_timeout_s: float = 60.0
+    max_queue: int = 10_000  # Knative's breakerQueueDepth
+    retry_after_s: int = 1
+    poke_interval_s: float = 1.0
+    stat_period_s: float = 1.0
+    retry_sent: bool = True
+
+    def __post_init__(self) -> None:
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s={self.request_timeout_s}: must be > 0")
+        if self.max_queue < 0:
+            raise ValueError(f"max_queue={self.max_queue}: must be >= 0")
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class _Waiter:
+    future: asyncio.Future[Target]
+    exclude: frozenset[str]
+
+
+@dataclass
+class _Revision:
+    key: RevisionKey
+    stats: RequestStats
+    container_concurrency: int = 0
+    targets: list[Target] = field(default_factory=list)
+    load: dict[str, int] = field(default_factory=dict)
+    waiters: deque[_Waiter] = field(default_factory=deque)
+    rr: itertools.count[int] = field(default_factory=itertools.count)
+    poked_at: float | None = None
+    active: bool = False  # had traffic since the last report
+
+    def pick(self, exclude: frozenset[str] = frozenset()) -> Target | None:
+        cc = self.container_concurrency
+        n = len(self.targets)
+        if n == 0:
+            return None
+        start = next(self.rr) % n
+        best: Target | None = None
+        best_load = 0
+        for i in range(n):
+            t = self.targets[(start + i) % n]
+            if t.name in exclude:
+                continue
+            load = self.load.get(t.name, 0)
+            if cc and load >= cc:
+                continue
+            if not cc:
+                return t  # round robin
+            if best is None or load < best_load:
+                best, best_load = t, load
+        return best
+
+    def take(self, target: Target) -> Target:
+        self.load[target.name] = self.load.get(target.name, 0) + 1
+        return target
+
+    def release(self, target: Target) -> None:
+        left = self.load.get(target.name, 0) - 1
+        if left > 0:
+            self.load[target.name] = left
+        else:
+            self.load.pop(target.name, None)
+        self.dispatch()
+
+    def dispatch(self) -> None:
+        """Hand free slots to waiters in arrival order."""
+        if not self.waiters or not self.targets:
+            return
+        kept: deque[_Waiter] = deque()
+        while self.waiters:
+            w = self.waiters.popleft()
+            if w.future.done():
+                continue
+            t = self.pick(w.exclude)
+            if t is None:
+                kept.append(w)
+                if not w.exclude:  # nothing free for anyone without exclusions either
+                    kept.extend(self.waiters)
+                    self.waiters.clear()
+                    break
+                continue
+            w.future.set_result(self.take(t))
+        self.waiters = kept
+
+
+class Activator:
+    def __init__(
+        self,
+        clock: Clock,
+        settings: ActivatorSettings | None = None,
+        on_poke: PokeSink | None = None,
+        on_stat: StatSink | None = None,
+    ) -> None:
+        self.clock = clock
+        self.settings = settings or ActivatorSettings()
+        self.on_poke = on_poke
+        self.on_stat = on_stat
+        self._revisions: dict[RevisionKey, _Revision] = {}
+        self._reporter: asyncio.Task[None] | None = None
+        self.started_at = clock.now()
+
+    # -- configuration (the pool keeps this current) ------------------------------------------
+
+    def _revision(self, key: RevisionKey) -> _Revision:
+        rev = self._revisions.get(key)
+        if rev is None:
+            rev = self._revisions[key] = _Revision(key, RequestStats(self.clock.now()))
+        return rev
+
+    def set_targets(
+        self, key: RevisionKey, targets: Sequence[Target], container_concurrency: int
+    ) -> None:
+        rev = self._revision(key)
+        rev.targets = list(targets)
+        rev.container_concurrency = container_concurrency
+        names = {t.name for t in rev.targets}
+        rev.load = {n: c for n, c in rev.load.items() if n in names}
+        if rev.targets:
+            rev.poked_at = None
+        rev.dispatch()
+
+    def remove_revision(self, key: RevisionKey) -> None:
+        rev = self._revisions.pop(key, None)
+        if rev is None:
+            return
+        for w in rev.waiters:
+            if not w.future.done():
+                w.future.set_exception(_Refused(f"revision {key} was removed"))
+        rev.waiters.clear()
+
+    def queued(self, key: RevisionKey) -> int:
+        rev = self._revisions.get(key)
+        return 0 if rev is None else sum(1 for w in rev.waiters if not w.future.done())
+
+    def in_flight(self, key: RevisionKey) -> int:
+        rev = self._revisions.get(key)
+        return 0 if rev is None else rev.stats.in_flight
+
+    # -- the data path -----------------------------------------------------------------------
+
+    async def handle(self, key: RevisionKey, request: ProxyRequest) -> ProxyResponse:
+        rev = self._revision(key)
+        now = self.clock.now()
+        rev.stats.request_in(now)
+        rev.active = True
+        deadline = now + self.settings.request_timeout_s
+        exclude: set[str] = set()
+        try:
+            while True:
+                target = await self._acquire(rev, frozenset(exclude), deadline)
+                try:
+                    return await target.forward(request, proxied=True)
+                except UpstreamUnavailable as exc:
+                    if exc.sent and not self.settings.retry_sent:
+                        return error_response(502, str(exc))
+                    log.info("retrying a request for %s elsewhere: %s", key, exc)
+                    exclude.add(target.name)
+                finally:
+                    rev.release(target)
+        except _Refused as exc:
+            return error_response(
+                503, exc.reason, {"Retry-After": str(self.settings.retry_after_s)}
+            )
+        finally:
+            rev.stats.request_out(self.clock.now())
+
+    async def _acquire(self, rev: _Revision, exclude: frozenset[str], deadline: float) -> Target:
+        if not rev.waiters:
+            t = rev.pick(exclude)
+            if t is not None:
+                return rev.take(t)
+        if not rev.targets:
+            self._maybe_poke(rev)
+        if len(rev.waiters) >= self.settings.max_queue:
+            raise _Refused(
+                f"revision {rev.key}: activator queue full ({self.settings.max_queue} waiting)"
+            )
+        fut: asyncio.Future[Target] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(fut, exclude)
+        rev.waiters.append(waiter)
+        timer = asyncio.ensure_future(self.clock.sleep(max(0.0, deadline - self.clock.now())))
+        try:
+            await asyncio.wait((fut, timer), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The caller went away after a slot was handed to it: give the slot back.
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                rev.release(fut.result())
+            raise
+        finally:
+            timer.cancel()
+            if not fut.done():
+                fut.cancel()
+                with contextlib.suppress(ValueError):
+                    rev.waiters.remove(waiter)
+        if fut.cancelled():
+            raise _Refused(
+                f"revision {rev.key}: no replica available within "
+                f"{self.settings.request_timeout_s:g}s"
+            )
+        return fut.result()
+
+    def _maybe_poke(self, rev: _Revision) -> None:
+        now = self.clock.now()
+        if rev.poked_at is not None and now - rev.poked_at < self.settings.poke_interval_s:
+            return
+        rev.poked_at = now
+        if self.on_poke is not None:
+            try:
+                self.on_poke(rev.key)
+            except Exception:
+                log.exception("poke failed for %s", rev.key)
+
+    # -- the per-second Stat -----------------------------------------------------------------
+
+    def report(self) -> dict[RevisionKey, Stat]:
+        """Close the period for every revision that had traffic in it."""
+        now = self.clock.now()
+        out: dict[RevisionKey, Stat] = {}
+        for key, rev in list(self._revisions.items()):
+            if not rev.active and rev.stats.in_flight == 0:
+                continue
+            rev.active = rev.stats.in_flight > 0
+            stat = rev.stats.report(
+                now, ACTIVATOR_POD_NAME, now - self.started_at, self.clock.wall()
+            )
+            out[key] = stat
+            if self.on_stat is not None:
+                try:
+                    self.on_stat(key, stat)
+                except Exception:
+                    log.exception("stat sink failed for %s", key)
+        return out
+
+    async def start(self) -> None:
+        if self._reporter is None:
+            self._reporter = asyncio.get_running_loop().create_task(self._report_loop())
+
+    async def _report_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.settings.stat_period_s)
+            self.report()
+
+    async def close(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+            self._reporter = None
+        for key in list(self._revisions):
+            self.remove_revision(key)

@@ -1,0 +1,272 @@
+"""How replica processes are started and watched: through the zygote, or one interpreter each.
+
+``ZygoteLauncher`` (the default) asks the warm zygote to fork a replica: start-to-ready is the
+model load and server start only. ``ExecLauncher`` runs ``python -m
+autoscaler.runtime.replica_main`` per replica, paying ``import kserve`` each time; it needs no
+helper process and is the baseline the cold-start benchmark compares against.
+
+Both hand back a ``ReplicaProcess``: its pid, its loopback port, a future for its exit code, and
+``send_signal``. Replicas forked by the zygote are not our children, so their exit is reported by
+the zygote; either way ``exited`` resolves exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from autoscaler.runtime.spec import ReplicaSpec
+
+START_TIMEOUT_S = 60.0
+
+
+class ReplicaStartError(RuntimeError):
+    """A replica process exited or reported failure before it was serving."""
+
+
+@dataclass
+class ReplicaProcess:
+    pid: int
+    port: int
+    exited: asyncio.Future[int] = field(repr=False)
+
+    def send_signal(self, sig: int) -> None:
+        if self.exited.done():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+
+    @property
+    def running(self) -> bool:
+        return not self.exited.done()
+
+
+class Launcher(Protocol):
+    async def start(self) -> None: ...
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess: ...
+
+    async def close(self) -> None: ...
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Replicas must not inherit a test runner's or an IDE's idea of warnings as errors.
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
+class ExecLauncher:
+    """One fresh interpreter per replica."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+        self._procs: set[asyncio.subprocess.Process] = set()
+
+    async def start(self) -> None:
+        return None
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+        cmd = [self.python, "-m", "autoscaler.runtime.replica_main", "--spec", spec.to_json()]
+        cmd.append("--die-with-parent")
+        if log_path:
+            cmd += ["--log", log_path]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            env=_child_env(),
+        )
+        self._procs.add(proc)
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[int] = loop.create_future()
+
+        async def watch() -> None:
+            code = await proc.wait()
+            self._procs.discard(proc)
+            if not exited.done():
+                exited.set_result(code)
+
+        watcher = loop.create_task(watch())
+        exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            raise ReplicaStartError(
+                f"replica of {spec.key} not bound within {START_TIMEOUT_S}s"
+            ) from None
+        if not line:
+            code = await exited
+            raise ReplicaStartError(f"replica of {spec.key} exited with {code} before serving")
+        event = json.loads(line)
+        if event.get("event") != "bound":
+            raise ReplicaStartError(f"replica of {spec.key} failed: {event.get('error')}")
+        return ReplicaProcess(pid=proc.pid, port=int(event["port"]), exited=exited)
+
+    async def close(self) -> None:
+        for proc in list(self._procs):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        self._procs.clear()
+
+
+class ZygoteLauncher:
+    """Forks replicas from a warm zygote process (see ``autoscaler.runtime.zygote``)."""
+
+    def __init__(
+        self,
+        preload: Sequence[str] = (),
+        python: str = sys.executable,
+        log_path: str | None = None,
+    ) -> None:
+        self.preload = tuple(preload)
+        self.python = python
+        self.log_path = log_path
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tokens = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._token_pid: dict[str, int] = {}
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self._early_exits: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def start(self) -> None:
+        if self._proc is not None:
+            return
+        cmd = [self.python, "-m", "autoscaler.runtime.zygote"]
+        for name in self.preload:
+            cmd += ["--preload", name]
+        stderr: Any = asyncio.subprocess.DEVNULL
+        if self.log_path:
+            stderr = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+                env=_child_env(),
+                limit=1 << 20,
+            )
+        finally:
+            if self.log_path:
+                stderr.close()
+        assert self._proc.stdout is not None
+        line = await asyncio.wait_for(self._proc.stdout.readline(), START_TIMEOUT_S)
+        if not line or json.loads(line).get("event") != "ready":
+            raise ReplicaStartError(f"zygote did not start (got {line!r})")
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while True:
+            line = await self._proc.stdout.readline()
+            if not line:
+                break
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            self._dispatch(event)
+        # The zygote is gone: its children died with it (PR_SET_PDEATHSIG).
+        for fut in list(self._exits.values()):
+            if not fut.done():
+                fut.set_result(-signal.SIGKILL)
+        for pending in self._pending.values():
+            if not pending.done():
+                pending.set_exception(ReplicaStartError("zygote exited"))
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        token = event.get("token")
+        if kind == "spawned" and token in self._pending:
+            self._token_pid[token] = int(event["pid"])
+        elif kind in ("bound", "failed") and token in self._pending:
+            fut = self._pending.pop(token)
+            if not fut.done():
+                fut.set_result(event)
+        elif kind == "exited":
+            pid = int(event["pid"])
+            code = int(event["returncode"])
+            exit_fut = self._exits.get(pid)
+            if exit_fut is not None:
+                if not exit_fut.done():
+                    exit_fut.set_result(code)
+                del self._exits[pid]
+            else:
+                self._early_exits[pid] = code
+                for tok, tpid in self._token_pid.items():
+                    pending = self._pending.get(tok)
+                    if tpid == pid and pending is not None and not pending.done():
+                        pending.set_result({"event": "failed", "error": f"exited with {code}"})
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+        if self._proc is None:
+            await self.start()
+        assert self._proc is not None and self._proc.stdin is not None
+        token = f"t{next(self._tokens)}"
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self._pending[token] = fut
+        request = {
+            "op": "spawn",
+            "token": token,
+            "spec": json.loads(spec.to_json()),
+            "log": log_path,
+        }
+        async with self._lock:
+            self._proc.stdin.write((json.dumps(request) + "\n").encode())
+            await self._proc.stdin.drain()
+        try:
+            event = await asyncio.wait_for(fut, START_TIMEOUT_S)
+        except TimeoutError:
+            pid = self._token_pid.get(token)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise ReplicaStartError(
+                f"replica of {spec.key} not bound within {START_TIMEOUT_S}s"
+            ) from None
+        finally:
+            self._pending.pop(token, None)
+            self._token_pid.pop(token, None)
+        if event.get("event") != "bound":
+            raise ReplicaStartError(f"replica of {spec.key} failed: {event.get('error')}")
+        pid = int(event["pid"])
+        exited: asyncio.Future[int] = loop.create_future()
+        if pid in self._early_exits:
+            exited.set_result(self._early_exits.pop(pid))
+        else:
+            self._exits[pid] = exited
+        return ReplicaProcess(pid=pid, port=int(event["port"]), exited=exited)
+
+    async def close(self) -> None:
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        for pid in list(self._exits):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader

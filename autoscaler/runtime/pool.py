@@ -1,0 +1,318 @@
+"""``RevisionPool``: one revision's replicas, like a ReplicaSet plus the pod lifecycle.
+
+``set_desired(n)`` is the only input. A single reconcile task compares desired with what runs and
+acts: it starts replicas (each takes a slot of the machine-wide ``ReplicaBudget`` first; without
+one it waits, and ``reason`` says why), drains surplus ones (starting ones first, then the least
+busy ready ones), and replaces replicas that exit on their own, counting each as a restart. A
+replica that keeps failing to start backs off exponentially, as Kubernetes' CrashLoopBackOff
+does. Whenever the set of ready replicas changes, ``on_change`` is called so the activator and
+the ingress route to exactly the ready ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from autoscaler.clock import Clock
+from autoscaler.runtime.capacity import ReplicaBudget
+from autoscaler.runtime.launcher import Launcher, ReplicaStartError
+from autoscaler.runtime.qpmetrics import PodIdentity
+from autoscaler.runtime.queueproxy import QueueProxy, StatSink
+from autoscaler.runtime.replica import Replica, ReplicaState
+from autoscaler.runtime.spec import ReplicaSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    ready_timeout_s: float = 60.0
+    drain_timeout_s: float = 30.0
+    term_timeout_s: float = 10.0
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 30.0
+    revision_timeout_s: float = 300.0
+    serve_queue_proxy_http: bool = True
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    ready: int
+    desired: int
+    actual: int
+    restarts: int
+    reason: str | None
+
+
+class RevisionPool:
+    def __init__(
+        self,
+        spec: ReplicaSpec,
+        container_concurrency: int,
+        launcher: Launcher,
+        clock: Clock,
+        budget: ReplicaBudget,
+        on_change: Callable[[RevisionPool], None] | None = None,
+        on_stat: StatSink | None = None,
+        settings: PoolSettings | None = None,
+        service: str | None = None,
+        configuration: str | None = None,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.key = spec.key
+        self.container_concurrency = container_concurrency
+        self.launcher = launcher
+        self.clock = clock
+        self.budget = budget
+        self.on_change = on_change
+        self.on_stat = on_stat
+        self.settings = settings or PoolSettings()
+        self.service = service or spec.model_name
+        self.configuration = configuration or self.service
+        self.log_dir = log_dir
+        self.desired = 0
+        self.restarts = 0
+        self.replicas: list[Replica] = []
+        self.reason: str | None = None
+        self._failures = 0
+        self._retry_at: float | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._seq = 0
+        budget.subscribe(self.wake)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def set_desired(self, n: int) -> None:
+        if n < 0:
+            raise ValueError(f"desired replicas={n}: must be >= 0")
+        self.desired = n
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def ready_targets(self) -> list[QueueProxy]:
+        return [
+            r.queue_proxy
+            for r in self.replicas
+            if r.state is ReplicaState.READY and r.queue_proxy is not None
+        ]
+
+    def status(self) -> PoolStatus:
+        live = [r for r in self.replicas if r.state in (ReplicaState.STARTING, ReplicaState.READY)]
+        return PoolStatus(
+            ready=sum(1 for r in live if r.state is ReplicaState.READY),
+            desired=self.desired,
+            actual=len(live),
+            restarts=self.restarts,
+            reason=self.reason,
+        )
+
+    # -- the reconcile loop ----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._closed:
+            self._wake.clear()
+            try:
+                self._reconcile()
+            except Exception:
+                log.exception("reconciling %s failed", self.key)
+            timeout = None
+            if self._retry_at is not None:
+                timeout = max(0.0, self._retry_at - self.clock.now())
+            sleeper = asyncio.ensure_future(self._wake.wait())
+            waits: set[asyncio.Future[object]] = {sleeper}  # type: ignore[arg-type]
+            timer = None
+            if timeout is not None:
+                timer = asyncio.ensure_future(self.clock.sleep(timeout))
+                waits.add(timer)  # type: ignore[arg-type]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+    def _reconcile(self) -> None:
+        live = [r for r in self.replicas if r.state in (ReplicaState.STARTING, ReplicaState.READY)]
+        surplus = len(live) - self.desired
+        if surplus > 0:
+            self._scale_down(live, surplus)
+            self.reason = None
+            return
+        missing = -surplus
+        if missing == 0:
+            self.reason = None if self._failures == 0 else self.reason
+            return
+        now = self.clock.now()
+        if self._retry_at is not None and now < self._retry_at:
+            return  # backing off; reason says why
+        self._retry_at = None
+        started = 0
+        for _ in range(missing):
+            if not self.budget.try_acquire():
+                break
+            self._launch()
+            started += 1
+        if started < missing:
+            self.reason = (
+                f"{self.budget.reason()}; {missing - started} of {self.desired} replicas waiting"
+            )
+        elif self._failures == 0:
+            self.reason = None
+
+    def _scale_down(self, live: list[Replica], surplus: int) -> None:
+        starting = [r for r in live if r.state is ReplicaState.STARTING]
+        ready = sorted(
+            (r for r in live if r.state is ReplicaState.READY),
+            key=lambda r: r.queue_proxy.in_flight if r.queue_proxy else 0,
+        )
+        victims = (starting + ready)[:surplus]
+        for r in victims:
+            r.stopping = True
+            r.state = ReplicaState.DRAINING
+        self._changed()  # stop routing before draining
+        for r in victims:
+            self._spawn(self._stop(r))
+
+    def _next_name(self) -> str:
+        self._seq += 1
+        return f"{self.key.name}-deployment-{os.urandom(3).hex()}-{self._seq}"
+
+    def _launch(self) -> None:
+        name = self._next_name()
+        pod = PodIdentity(
+            namespace=self.key.namespace,
+            service=self.service,
+            configuration=self.configuration,
+            revision=self.key.name,
+            pod=name,
+        )
+        replica = Replica(
+            pod,
+            self.spec,
+            self.container_concurrency,
+            self.clock,
+            on_stat=self.on_stat,
+            timeout_s=self.settings.revision_timeout_s,
+            serve_http=self.settings.serve_queue_proxy_http,
+        )
+        self.replicas.append(replica)
+        self._spawn(self._start(replica))
+
+    async def _start(self, replica: Replica) -> None:
+        log_path = str(self.log_dir / f"{replica.name}.log") if self.log_dir else None
+        try:
+            await replica.start(self.launcher, self.settings.ready_timeout_s, log_path)
+        except (ReplicaStartError, OSError) as exc:
+            await self._start_failed(replica, str(exc))
+            return
+        if replica.stopping:  # scaled down while starting: it never took traffic
+            await replica.stop(0.0, self.settings.term_timeout_s)
+            self._forget(replica)
+            return
+        self._failures = 0
+        self.reason = None
+        assert replica.exited is not None
+        replica.exited.add_done_callback(lambda _: self._on_exit(replica))
+        self._changed()
+        self.wake()
+
+    async def _start_failed(self, replica: Replica, error: str) -> None:
+        replica.kill()
+        if replica.exited is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(replica.exited), 5)
+        await replica.close_proxy()
+        replica.state = ReplicaState.GONE
+        self._forget(replica)
+        if replica.stopping or self._closed:
+            return
+        self.restarts += 1
+        self._failures += 1
+        backoff = min(
+            self.settings.backoff_max_s,
+            self.settings.backoff_initial_s * 2 ** (self._failures - 1),
+        )
+        self._retry_at = self.clock.now() + backoff
+        self.reason = f"CrashLoopBackOff: {error} (retry in {backoff:g}s)"
+        log.warning("replica %s of %s failed to start: %s", replica.name, self.key, error)
+        self.wake()
+
+    def _on_exit(self, replica: Replica) -> None:
+        if replica.stopping or self._closed:
+            return
+        # A crash: stop routing to it at once, count it, and let reconcile replace it.
+        log.warning("replica %s of %s exited unexpectedly", replica.name, self.key)
+        replica.state = ReplicaState.GONE
+        self.restarts += 1
+        self._changed()
+        self._spawn(self._reap(replica))
+        self.wake()
+
+    async def _reap(self, replica: Replica) -> None:
+        await replica.close_proxy()
+        self._forget(replica)
+
+    async def _stop(self, replica: Replica) -> None:
+        if replica.ready_at is None:
+            return  # still starting: ``_start`` sees ``stopping`` and stops it
+        try:
+            await replica.stop(self.settings.drain_timeout_s, self.settings.term_timeout_s)
+        finally:
+            self._forget(replica)
+
+    def _forget(self, replica: Replica) -> None:
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+            self.budget.release()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    async def close(self, graceful: bool = True) -> None:
+        """Stop every replica (drained when ``graceful``) and the reconcile task."""
+        self.desired = 0
+        self._closed = True
+        self.budget.unsubscribe(self.wake)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        drain = self.settings.drain_timeout_s if graceful else 0.0
+        for r in self.replicas:
+            r.stopping = True
+            if r.state is not ReplicaState.GONE:
+                r.state = ReplicaState.DRAINING
+        self._changed()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(
+            *(r.stop(drain, self.settings.term_timeout_s) for r in list(self.replicas)),
+            return_exceptions=True,
+        )
+        for r in list(self.replicas):
+            self._forget(r)

@@ -1,0 +1,122 @@
+"""One replica's lifecycle: process and queue-proxy up, ready, draining, gone.
+
+Like a pod of a Knative revision: the replica process (a KServe model server on 127.0.0.1) and
+its queue-proxy start together; it is ready once ``GET /v2/health/ready`` answers 200. Stopping
+is a graceful drain: the pool stops routing to it first, then we wait for the requests in its
+queue-proxy to finish (up to ``drain_timeout_s``), send SIGTERM (uvicorn finishes what is left),
+and SIGKILL after ``term_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from enum import StrEnum
+
+import aiohttp
+
+from autoscaler.clock import Clock
+from autoscaler.runtime.launcher import Launcher, ReplicaProcess, ReplicaStartError
+from autoscaler.runtime.qpmetrics import PodIdentity
+from autoscaler.runtime.queueproxy import QueueProxy, StatSink
+from autoscaler.runtime.spec import ReplicaSpec
+
+READY_POLL_S = 0.01
+
+
+class ReplicaState(StrEnum):
+    STARTING = "Starting"
+    READY = "Ready"
+    DRAINING = "Draining"
+    GONE = "Gone"
+
+
+class Replica:
+    def __init__(
+        self,
+        pod: PodIdentity,
+        spec: ReplicaSpec,
+        container_concurrency: int,
+        clock: Clock,
+        on_stat: StatSink | None = None,
+        timeout_s: float = 300.0,
+        serve_http: bool = True,
+    ) -> None:
+        self.pod = pod
+        self.name = pod.pod
+        self.spec = spec
+        self.container_concurrency = container_concurrency
+        self.clock = clock
+        self.on_stat = on_stat
+        self.timeout_s = timeout_s
+        self.serve_http = serve_http
+        self.state = ReplicaState.STARTING
+        self.process: ReplicaProcess | None = None
+        self.queue_proxy: QueueProxy | None = None
+        self.stopping = False  # asked to go: its exit is not a crash
+        self.started_at = clock.now()
+        self.ready_at: float | None = None
+
+    @property
+    def exited(self) -> asyncio.Future[int] | None:
+        return None if self.process is None else self.process.exited
+
+    async def start(self, launcher: Launcher, ready_timeout_s: float, log_path: str | None) -> None:
+        """Launch, attach a queue-proxy and wait until ready. Raises ReplicaStartError."""
+        self.process = await launcher.launch(self.spec, log_path)
+        self.queue_proxy = QueueProxy(
+            self.spec.key,
+            self.pod,
+            self.process.port,
+            self.container_concurrency,
+            self.clock,
+            on_stat=self.on_stat,
+            timeout_s=self.timeout_s,
+        )
+        await self.queue_proxy.start(serve_http=self.serve_http)
+        await self._wait_ready(ready_timeout_s)
+        if not self.stopping:
+            self.state = ReplicaState.READY
+            self.ready_at = self.clock.now()
+
+    async def _wait_ready(self, timeout_s: float) -> None:
+        assert self.process is not None
+        url = f"http://127.0.0.1:{self.process.port}/v2/health/ready"
+        deadline = self.clock.now() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            while True:
+                if not self.process.running:
+                    code = self.process.exited.result()
+                    raise ReplicaStartError(f"replica {self.name} exited with {code} before ready")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(url) as resp:
+                        if resp.status == 200:
+                            return
+                if self.clock.now() >= deadline:
+                    raise ReplicaStartError(f"replica {self.name} not ready within {timeout_s}s")
+                await asyncio.sleep(READY_POLL_S)
+
+    async def stop(self, drain_timeout_s: float, term_timeout_s: float) -> None:
+        """Drain, SIGTERM, then SIGKILL. The caller has already stopped routing to it."""
+        self.stopping = True
+        self.state = ReplicaState.DRAINING
+        if self.queue_proxy is not None and self.process is not None and self.process.running:
+            await self.queue_proxy.wait_idle(drain_timeout_s)
+        if self.process is not None and self.process.running:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(self.process.exited), term_timeout_s)
+            except TimeoutError:
+                self.process.send_signal(signal.SIGKILL)
+                await self.process.exited
+        await self.close_proxy()
+        self.state = ReplicaState.GONE
+
+    async def close_proxy(self) -> None:
+        if self.queue_proxy is not None:
+            await self.queue_proxy.close()
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)

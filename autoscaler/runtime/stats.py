@@ -1,0 +1,88 @@
+"""Per-second request statistics: the ``Stat`` a queue-proxy (or the activator) reports.
+
+Mirrors Knative's pkg/queue/stats.go and the ``Stat`` message of pkg/autoscaler/metrics: the
+average concurrency over a report period is *time-weighted* (the integral of the number of
+requests in flight over the period, divided by its length), so two 500 ms requests in one second
+average 1.0. Requests marked as coming through the activator are also tracked apart ("proxied"),
+so the autoscaler can subtract them from pod reports and count the activator's own report instead.
+
+``RequestStats`` is pure: every call takes ``now`` (seconds, monotonic).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACTIVATOR_POD_NAME = "activator"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One report for one pod (or the activator) over one period; names follow Knative's Stat."""
+
+    pod_name: str
+    average_concurrent_requests: float
+    average_proxied_concurrent_requests: float
+    request_count: float
+    proxied_request_count: float
+    process_uptime_s: float
+    timestamp: float
+
+
+class RequestStats:
+    """Time-weighted concurrency and request counts since the last report."""
+
+    def __init__(self, now: float) -> None:
+        self._last = now
+        self._period_start = now
+        self.in_flight = 0
+        self.proxied_in_flight = 0
+        self._area = 0.0
+        self._proxied_area = 0.0
+        self._count = 0
+        self._proxied_count = 0
+
+    def _advance(self, now: float) -> None:
+        dt = now - self._last
+        if dt > 0:
+            self._area += self.in_flight * dt
+            self._proxied_area += self.proxied_in_flight * dt
+            self._last = now
+
+    def request_in(self, now: float, proxied: bool = False) -> None:
+        self._advance(now)
+        self.in_flight += 1
+        self._count += 1
+        if proxied:
+            self.proxied_in_flight += 1
+            self._proxied_count += 1
+
+    def request_out(self, now: float, proxied: bool = False) -> None:
+        self._advance(now)
+        self.in_flight -= 1
+        if proxied:
+            self.proxied_in_flight -= 1
+
+    def report(self, now: float, pod_name: str, process_uptime_s: float, wall: float) -> Stat:
+        """The Stat for the period since the last report; starts a new period."""
+        self._advance(now)
+        period = now - self._period_start
+        if period > 0:
+            avg = self._area / period
+            proxied_avg = self._proxied_area / period
+        else:  # no time has passed: the instantaneous value is the best estimate
+            avg = float(self.in_flight)
+            proxied_avg = float(self.proxied_in_flight)
+        stat = Stat(
+            pod_name=pod_name,
+            average_concurrent_requests=avg,
+            average_proxied_concurrent_requests=proxied_avg,
+            request_count=float(self._count),
+            proxied_request_count=float(self._proxied_count),
+            process_uptime_s=process_uptime_s,
+            timestamp=wall,
+        )
+        self._period_start = now
+        self._area = self._proxied_area = 0.0
+        self._count = self._proxied_count = 0
+        return stat

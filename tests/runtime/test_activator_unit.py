@@ -1,0 +1,126 @@
+"""The activator's buffering, poke, balancing and retry logic against in-process targets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from dataplane_testkit import RecordingTarget, request
+
+from autoscaler.clock import ManualClock
+from autoscaler.runtime.activator import Activator, ActivatorSettings
+from autoscaler.runtime.spec import RevisionKey
+
+KEY = RevisionKey("default", "m-00001")
+
+
+async def test_buffers_at_zero_pokes_once_and_answers_when_a_target_appears() -> None:
+    clock = ManualClock()
+    pokes: list[RevisionKey] = []
+    act = Activator(clock, on_poke=pokes.append)
+    act.set_targets(KEY, [], 0)
+    pending = [asyncio.create_task(act.handle(KEY, request())) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert pokes == [KEY]
+    assert act.queued(KEY) == 3
+    target = RecordingTarget("pod-a")
+    act.set_targets(KEY, [target], 0)
+    responses = await asyncio.gather(*pending)
+    assert [r.status for r in responses] == [200, 200, 200]
+    assert target.proxied == [True, True, True]
+
+
+async def test_timeout_gives_503_with_retry_after() -> None:
+    clock = ManualClock()
+    act = Activator(clock, ActivatorSettings(request_timeout_s=5, retry_after_s=2))
+    task = asyncio.create_task(act.handle(KEY, request()))
+    for _ in range(3):  # let the request start waiting on the clock
+        await asyncio.sleep(0)
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert not task.done()
+    clock.advance(0.1)
+    resp = await task
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "2"
+    assert b"no replica available within 5s" in resp.body
+
+
+async def test_queue_bound_refuses_past_max_queue() -> None:
+    act = Activator(ManualClock(), ActivatorSettings(max_queue=1))
+    first = asyncio.create_task(act.handle(KEY, request()))
+    await asyncio.sleep(0)
+    resp = await act.handle(KEY, request())
+    assert resp.status == 503
+    assert b"queue full" in resp.body
+    act.set_targets(KEY, [RecordingTarget("a")], 0)
+    assert (await first).status == 200
+
+
+async def test_least_loaded_with_container_concurrency_never_exceeds_cc() -> None:
+    act = Activator(ManualClock())
+    a, b = RecordingTarget("a"), RecordingTarget("b")
+    for t in (a, b):
+        t.release.clear()
+    act.set_targets(KEY, [a, b], 2)
+    tasks = [asyncio.create_task(act.handle(KEY, request())) for _ in range(6)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert (a.in_flight, b.in_flight) == (2, 2)
+    assert act.queued(KEY) == 2
+    a.release.set()
+    b.release.set()
+    await asyncio.gather(*tasks)
+    assert a.max_in_flight == 2 and b.max_in_flight == 2
+    assert a.served + b.served == 6
+
+
+async def test_round_robin_without_container_concurrency() -> None:
+    act = Activator(ManualClock())
+    targets = [RecordingTarget(n) for n in "abc"]
+    act.set_targets(KEY, targets, 0)
+    for _ in range(9):
+        await act.handle(KEY, request())
+    assert [t.served for t in targets] == [3, 3, 3]
+
+
+async def test_refused_request_is_retried_on_another_replica() -> None:
+    act = Activator(ManualClock())
+    dead, alive = RecordingTarget("dead", refuse=True), RecordingTarget("alive")
+    act.set_targets(KEY, [dead, alive], 0)
+    responses = [await act.handle(KEY, request()) for _ in range(4)]
+    assert all(r.status == 200 for r in responses)
+    assert alive.served == 4
+
+
+async def test_request_waits_when_every_replica_refused_until_a_new_one() -> None:
+    act = Activator(ManualClock())
+    act.set_targets(KEY, [RecordingTarget("dead", refuse=True)], 0)
+    task = asyncio.create_task(act.handle(KEY, request()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not task.done()
+    act.set_targets(KEY, [RecordingTarget("new")], 0)
+    assert (await task).status == 200
+
+
+async def test_reports_time_weighted_stat_for_active_revisions() -> None:
+    clock = ManualClock()
+    stats = []
+    act = Activator(clock, on_stat=lambda k, s: stats.append((k, s)))
+    target = RecordingTarget("a")
+    target.release.clear()
+    act.set_targets(KEY, [target], 0)
+    task = asyncio.create_task(act.handle(KEY, request()))
+    await asyncio.sleep(0)
+    clock.advance(0.5)
+    target.release.set()
+    await task
+    clock.advance(0.5)
+    act.report()
+    ((key, stat),) = stats
+    assert key == KEY and stat.pod_name == "activator"
+    assert stat.average_concurrent_requests == 0.5
+    assert stat.request_count == 1
+    clock.advance(1)
+    act.report()
+    assert len(stats) == 1  # idle revisions are not reported

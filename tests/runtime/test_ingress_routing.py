@@ -1,0 +1,88 @@
+"""Route tables, KServe path matching and traffic picks: pure."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from autoscaler.runtime.routing import (
+    RouteTable,
+    TrafficTarget,
+    match_path,
+    normalize_host,
+    service_host,
+)
+from autoscaler.runtime.spec import RevisionKey
+
+A = RevisionKey("default", "iris-00001")
+B = RevisionKey("default", "iris-00002")
+
+
+@pytest.mark.parametrize(
+    ("path", "known", "model"),
+    [
+        ("/v1/models/iris:predict", True, "iris"),
+        ("/v1/models/iris", True, "iris"),
+        ("/v2/models/iris/infer", True, "iris"),
+        ("/v2/models/iris", True, "iris"),
+        ("/v2/models/iris/ready", True, "iris"),
+        ("/v2/health/ready", True, None),
+        ("/v2/health/live", True, None),
+        ("/admin", False, None),
+        ("/v1/models/iris:predict/extra", False, None),
+    ],
+    ids=lambda v: str(v),
+)
+def test_match_path(path: str, known: bool, model: str | None) -> None:
+    m = match_path(path)
+    assert (m.known, m.model) == (known, model)
+
+
+@pytest.mark.parametrize(
+    ("draw", "expected"), [(0.0, A), (79.99, A), (80.0, B), (99.99, B)], ids=str
+)
+def test_pick_by_percent(draw: float, expected: RevisionKey) -> None:
+    table = RouteTable()
+    route = table.set_route(
+        "iris.default.example.com", [TrafficTarget(A, 80), TrafficTarget(B, 20)]
+    )
+    assert route.pick(draw) == expected
+
+
+def test_seeded_split_is_within_tolerance() -> None:
+    table = RouteTable()
+    route = table.set_route("h", [TrafficTarget(A, 80), TrafficTarget(B, 20)])
+    rng = random.Random(7)
+    picks = [route.pick(rng.random() * 100) for _ in range(1000)]
+    assert abs(picks.count(B) / 1000 - 0.20) <= 0.05
+
+
+def test_tagged_targets_get_their_own_host() -> None:
+    table = RouteTable()
+    host = service_host("iris", "default")
+    table.set_route(host, [TrafficTarget(A, 80, "prev"), TrafficTarget(B, 20, "latest")])
+    latest = table.lookup("latest-iris.default.example.com:8080")
+    prev = table.lookup("PREV-iris.default.example.com")
+    assert latest is not None and prev is not None
+    assert latest.pick(0.0) == B and prev.pick(99.0) == A
+    table.remove_route(host)
+    assert table.hosts() == []
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ([TrafficTarget(A, 50), TrafficTarget(B, 40)], "sum to 90, must be 100"),
+        ([TrafficTarget(A, 120)], "percent=120"),
+        ([], "at least one target"),
+    ],
+    ids=["short-of-100", "over-100", "empty"],
+)
+def test_invalid_routes_name_the_problem(targets: list[TrafficTarget], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RouteTable().set_route("h", targets)
+
+
+def test_normalize_host() -> None:
+    assert normalize_host("Iris.Default.Example.com:80") == "iris.default.example.com"

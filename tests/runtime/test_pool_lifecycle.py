@@ -1,0 +1,135 @@
+"""RevisionPool: crash replacement under load, graceful drain, the machine-wide replica cap."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from conftest import FAST_POOL, capacity_spec, host_of, iris_spec, wait_until
+from dataplane_testkit import requests_served
+
+from autoscaler.runtime.capacity import replica_cap_for
+from autoscaler.runtime.dataplane import DataPlane
+from autoscaler.runtime.spec import RevisionKey
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+MB = 1024 * 1024
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def capped(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DataPlane]:
+    dp = DataPlane(pool_settings=FAST_POOL, log_dir=tmp_path_factory.mktemp("logs"), max_replicas=2)
+    await dp.start()
+    try:
+        yield dp
+    finally:
+        await dp.close()
+
+
+async def load(dp: DataPlane, host: str, model: str, n: int, concurrency: int) -> list[int]:
+    statuses: list[int] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            async with session.post(
+                f"{dp.ingress_url}/v1/models/{model}:predict",
+                json={"instances": [[6.8, 2.8, 4.8, 1.4]]},
+                headers={"Host": host},
+            ) as resp:
+                await resp.read()
+                statuses.append(resp.status)
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    return statuses
+
+
+@pytest.mark.parametrize("activator_in_path", [True, False], ids=["via-activator", "direct"])
+async def test_replica_killed_mid_load_is_replaced_and_load_finishes(
+    capped: DataPlane, iris_dir: Path, activator_in_path: bool
+) -> None:
+    key = RevisionKey("default", f"crash-{int(activator_in_path)}")
+    capped.ensure_revision(key, iris_spec(iris_dir, key.name))
+    capped.set_route(host_of(key.name), [(key, 100, None)])
+    capped.set_desired(key, 2)
+    await wait_until(lambda: capped.status(key).ready == 2, what="2 ready")
+    capped.set_activator_in_path(key, activator_in_path)
+    victim = capped.pool(key).replicas[0]
+    assert victim.process is not None and victim.queue_proxy is not None
+    qp = victim.queue_proxy
+
+    async def kill_when_busy() -> None:
+        await wait_until(
+            lambda: requests_served(qp.metrics.render().decode()) > 20, what="load on the victim"
+        )
+        victim.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+
+    statuses, _ = await asyncio.gather(
+        load(capped, host_of(key.name), "iris", 400, 8), kill_when_busy()
+    )
+    assert statuses == [200] * 400
+    await wait_until(lambda: capped.status(key).ready == 2, what="replacement ready")
+    assert capped.status(key).restarts == 1
+    assert victim not in capped.pool(key).replicas
+    await capped.remove_revision(key)
+
+
+async def test_cap_holds_reason_is_exposed_and_waiting_requests_get_through(
+    capped: DataPlane, iris_dir: Path
+) -> None:
+    a, b = RevisionKey("default", "capa-00001"), RevisionKey("default", "capb-00001")
+    for key in (a, b):
+        capped.ensure_revision(key, iris_spec(iris_dir, key.name))
+        capped.set_route(host_of(key.name), [(key, 100, None)])
+    capped.set_desired(a, 3)
+    await wait_until(lambda: capped.status(a).ready == 2, what="a at the cap")
+    capped.set_desired(b, 1)
+    pending = asyncio.ensure_future(load(capped, host_of(b.name), "iris", 1, 1))
+    await wait_until(lambda: capped.status(b).queued == 1, what="request buffered for b")
+    for key, actual in ((a, 2), (b, 0)):
+        status = capped.status(key)
+        assert status.actual == actual
+        assert status.reason is not None and "ReplicaCapReached" in status.reason
+        assert "cap of 2" in status.reason
+    capped.set_desired(a, 1)  # frees a slot: b starts and the buffered request is answered
+    assert await asyncio.wait_for(pending, 30) == [200]
+    await wait_until(lambda: capped.status(b).ready == 1, what="b ready")
+    assert capped.status(b).reason is None
+    await capped.remove_revision(a)
+    await capped.remove_revision(b)
+
+
+async def test_scale_down_drains_in_flight_requests(capped: DataPlane) -> None:
+    key = RevisionKey("default", "drain-00001")
+    capped.ensure_revision(key, capacity_spec(key.name, capacity=8, base_latency_ms=400))
+    capped.set_route(host_of(key.name), [(key, 100, None)])
+    capped.set_desired(key, 1)
+    await wait_until(lambda: capped.status(key).ready == 1, what="ready")
+    replica = capped.pool(key).replicas[0]
+    assert replica.queue_proxy is not None and replica.process is not None
+    pending = asyncio.ensure_future(load(capped, host_of(key.name), "gpu", 4, 4))
+    await wait_until(lambda: replica.queue_proxy.in_flight == 4, what="4 in flight")  # type: ignore[union-attr]
+    capped.set_desired(key, 0)
+    assert await pending == [200] * 4
+    code = await asyncio.wait_for(replica.process.exited, 15)
+    assert code in (0, -signal.SIGTERM)  # SIGTERM after the drain, not SIGKILL
+    await wait_until(lambda: capped.status(key).actual == 0, what="scaled to zero")
+    assert capped.status(key).restarts == 0
+    await capped.remove_revision(key)
+
+
+@pytest.mark.parametrize(
+    ("available_mb", "expected"), [(24 * 1024, 145), (1000, 5), (100, 1)], ids=str
+)
+async def test_default_cap_from_free_memory(available_mb: int, expected: int) -> None:
+    assert replica_cap_for(available_mb * MB) == expected
