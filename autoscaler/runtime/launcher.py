@@ -172,8 +172,9 @@ class ZygoteLauncher:
 
     async def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
+        stdout = self._proc.stdout  # close() drops self._proc while this task drains the pipe
         while True:
-            line = await self._proc.stdout.readline()
+            line = await stdout.readline()
             if not line:
                 break
             try:
