@@ -1,0 +1,115 @@
+"""``modelscale simulate``: replay a trace through the KPA and the tuner, compare policies.
+
+Imports stay light here (numpy and matplotlib load inside ``run``) so ``modelscale --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_POLICIES = (
+    "knative-default",
+    "kserve-default",
+    "keepalive-10m",
+    "hybrid-histogram",
+    "oracle",
+    "modelscale",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trace", required=True, type=Path, help="trace file or directory")
+    parser.add_argument(
+        "--format",
+        choices=("azure-functions", "azure-llm", "csv"),
+        default="azure-functions",
+        help="trace format (default: azure-functions)",
+    )
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=list(DEFAULT_POLICIES),
+        metavar="POLICY",
+        help=f"policies to compare (default: all: {' '.join(DEFAULT_POLICIES)})",
+    )
+    parser.add_argument("--functions", type=int, help="only the first N functions (models)")
+    parser.add_argument("--minutes", help="only minutes A:B of the trace (B excluded)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    parser.add_argument("--capacity", type=int, help="one capacity (requests/replica) for all")
+    parser.add_argument(
+        "--container-concurrency", type=int, default=0, help="containerConcurrency (0: none)"
+    )
+    parser.add_argument("--cold-start-s", type=float, help="median cold start, seconds")
+    parser.add_argument(
+        "--engine", choices=("auto", "exact", "fluid"), default="auto", help="engine per revision"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="directory for the report")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from autoscaler.sim.fleet import SimSettings, run_policy
+    from autoscaler.sim.model import ColdStart
+    from autoscaler.sim.policies import make_policies
+    from autoscaler.sim.report import results_document, write_report
+    from autoscaler.sim.traces import (
+        TraceError,
+        TraceSlice,
+        read_azure_functions,
+        read_azure_llm,
+        read_csv_trace,
+    )
+
+    console = Console(stderr=True)
+    try:
+        minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
+        slice_ = TraceSlice(functions=args.functions, minutes=minutes)
+        cold = (
+            ColdStart(median_s=args.cold_start_s) if args.cold_start_s is not None else ColdStart()
+        )
+        settings = SimSettings(cold_start=cold, engine=args.engine)
+        policies = make_policies(args.policies, cold.median_s)
+        reader = {
+            "azure-functions": read_azure_functions,
+            "azure-llm": read_azure_llm,
+            "csv": read_csv_trace,
+        }[args.format]
+        workload = reader(
+            args.trace,
+            seed=args.seed,
+            slice_=slice_,
+            capacity=args.capacity,
+            container_concurrency=args.container_concurrency,
+        )
+    except (TraceError, ValueError) as exc:
+        print(f"modelscale simulate: {exc}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    runs = []
+    with Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} requests"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        for policy in policies:
+            task = progress.add_task(policy.name, total=max(1, workload.requests))
+
+            def advance(n: int, task: TaskID = task) -> None:
+                progress.advance(task, n)
+
+            runs.append(run_policy(workload, policy, settings, progress=advance))
+    wall = time.perf_counter() - started
+    document = results_document(workload, runs, settings, args.format, slice_)
+    write_report(args.out, document, runs, workload, wall)
+    console.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({wall:.1f} s)")
+    return 0

@@ -1,0 +1,159 @@
+"""A fleet run: every revision of a workload under one policy, and the figures of the run.
+
+Revisions share nothing (each has its own replicas, KPA and policy), so each runs alone over
+the whole trace, with the engine that suits it: ``fluid`` when its requests per second while
+active reach ``SimSettings.fluid_min_rps``, else ``exact``. Cold-start delays come from a
+generator per (seed, model): every policy sees the same draws for the same model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscaler.kpa import AutoscalerConfig
+from autoscaler.sim.exact import RequestResults, run_exact
+from autoscaler.sim.fluid import run_fluid
+from autoscaler.sim.kpa_adapter import KpaFactory
+from autoscaler.sim.model import ColdStart
+from autoscaler.sim.results import PolicyFigures, figures
+from autoscaler.sim.revision import RevisionControl, RevisionStats
+from autoscaler.sim.seams import AutoscalerFactory, Policy
+from autoscaler.sim.traces.workload import ModelTrace, Workload, model_rng
+
+COLD_START_RNG = 3
+ENGINES = ("auto", "exact", "fluid")
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """How to simulate: cold starts, the engine choice and the KPA's global config."""
+
+    cold_start: ColdStart = field(default_factory=ColdStart)
+    engine: str = "auto"
+    fluid_min_rps: float = 2.0
+    kpa_config: AutoscalerConfig = field(default_factory=AutoscalerConfig)
+    timeline_models: int = 3
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine={self.engine!r}: one of {', '.join(ENGINES)}")
+        if self.fluid_min_rps <= 0:
+            raise ValueError(f"fluid_min_rps={self.fluid_min_rps}: must be > 0")
+
+
+def active_rps(trace: ModelTrace) -> float:
+    """Requests per second over the minutes that have any request."""
+    if trace.requests == 0:
+        return 0.0
+    minutes = np.unique(np.floor(trace.arrivals_s / 60.0)).size
+    return trace.requests / (minutes * 60.0)
+
+
+def choose_engine(trace: ModelTrace, settings: SimSettings) -> str:
+    if settings.engine != "auto":
+        return settings.engine
+    return "fluid" if active_rps(trace) >= settings.fluid_min_rps else "exact"
+
+
+@dataclass
+class RevisionRun:
+    """One revision's outcome under one policy."""
+
+    name: str
+    engine: str
+    requests: RequestResults
+    stats: RevisionStats
+
+
+def run_revision(
+    trace: ModelTrace,
+    index: int,
+    policy: Policy,
+    settings: SimSettings,
+    seed: int,
+    end_s: float,
+    *,
+    autoscaler: AutoscalerFactory | None = None,
+    record_kpa_ticks: bool = False,
+) -> RevisionRun:
+    """Simulate one model's revision under ``policy``."""
+    control = RevisionControl(
+        trace.model,
+        policy.for_revision(trace.model),
+        autoscaler or KpaFactory(settings.kpa_config),
+        settings.cold_start,
+        model_rng(seed, COLD_START_RNG, index),
+        record_kpa_ticks=record_kpa_ticks,
+    )
+    engine = choose_engine(trace, settings)
+    run = run_fluid if engine == "fluid" else run_exact
+    out = run(trace.arrivals_s, trace.service_s, control, end_s)
+    return RevisionRun(trace.model.name, engine, out, control.stats)
+
+
+@dataclass
+class PolicyRun:
+    """A policy over the whole workload: the figures, plus what the plots need."""
+
+    policy: str
+    figures: PolicyFigures
+    latency_quantiles_s: np.ndarray  # at LATENCY_CDF_PROBABILITIES
+    timelines: dict[str, list[tuple[float, int]]]
+    engines: dict[str, str]
+
+
+LATENCY_CDF_PROBABILITIES = np.concatenate(
+    [np.linspace(0.0, 0.99, 100), 1.0 - np.logspace(-2, -5, 40)[1:]]
+)
+
+
+def run_policy(
+    workload: Workload,
+    policy: Policy,
+    settings: SimSettings,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> PolicyRun:
+    """Every revision of the workload under ``policy``; ``progress(requests_done)`` as it goes."""
+    busiest = sorted(workload.traces, key=lambda t: -t.requests)[: settings.timeline_models]
+    busiest_names = {t.model.name for t in busiest}
+    latencies: list[np.ndarray] = []
+    met: list[np.ndarray] = []
+    cold: list[np.ndarray] = []
+    per_model_cold: list[float] = []
+    stats: list[RevisionStats] = []
+    timelines: dict[str, list[tuple[float, int]]] = {}
+    engines: dict[str, str] = {}
+    for index, trace in enumerate(workload.traces):
+        run = run_revision(trace, index, policy, settings, workload.seed, workload.duration_s)
+        lat = run.requests.latency_s
+        latencies.append(lat)
+        met.append(lat <= trace.model.objective_s(trace.service_s) + 1e-9)
+        cold.append(run.requests.cold)
+        if trace.requests:
+            per_model_cold.append(float(run.requests.cold.mean()))
+        stats.append(run.stats)
+        engines[trace.model.name] = run.engine
+        if trace.model.name in busiest_names:
+            timelines[trace.model.name] = run.stats.timeline
+        if progress is not None:
+            progress(trace.requests)
+    all_lat = np.concatenate(latencies) if latencies else np.zeros(0)
+    figs = figures(
+        all_lat,
+        np.concatenate(met) if met else np.zeros(0, dtype=bool),
+        np.concatenate(cold) if cold else np.zeros(0, dtype=bool),
+        np.asarray(per_model_cold),
+        stats,
+        models=len(workload.traces),
+        fluid_models=sum(1 for e in engines.values() if e == "fluid"),
+    )
+    quantiles = (
+        np.quantile(all_lat, LATENCY_CDF_PROBABILITIES)
+        if all_lat.size
+        else np.zeros(LATENCY_CDF_PROBABILITIES.size)
+    )
+    return PolicyRun(policy.name, figs, quantiles, timelines, engines)

@@ -1,0 +1,192 @@
+"""What a simulation writes: ``results.json``, ``report.md`` and the PNG plots beside it.
+
+The layout of ``results.json`` is documented in ``autoscaler.sim.results``. The report holds the
+table of figures per policy, modelscale's ratios to each baseline, how arrivals were made, the
+trace's citation and the plots: cold-start share against wasted memory for every policy
+(``coldstarts_vs_memory.png``), latency CDFs (``latency_cdf.png``) and replicas over time for
+the busiest models (``replicas_<model>.png``). Plots use matplotlib's Agg backend (no display).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from autoscaler.sim.fleet import LATENCY_CDF_PROBABILITIES, PolicyRun, SimSettings
+from autoscaler.sim.model import DEFAULT_OBJECTIVE_FLOOR_S, DEFAULT_OBJECTIVE_SLOWDOWN
+from autoscaler.sim.results import SCHEMA, ratios
+from autoscaler.sim.revision import KPA_TICK_S
+from autoscaler.sim.traces.workload import TraceSlice, Workload
+
+
+def results_document(
+    workload: Workload,
+    runs: Sequence[PolicyRun],
+    settings: SimSettings,
+    trace_format: str,
+    slice_: TraceSlice,
+) -> dict[str, Any]:
+    """The ``results.json`` content (deterministic: no wall-clock figures)."""
+    figures = {r.policy: r.figures for r in runs}
+    return {
+        "schema": SCHEMA,
+        "seed": workload.seed,
+        "trace": {
+            "format": trace_format,
+            "source": workload.source,
+            "arrival_note": workload.arrival_note,
+            "citation": workload.citation,
+            "duration_s": workload.duration_s,
+            "models": len(workload.traces),
+            "requests": workload.requests,
+            "slice": {
+                "functions": slice_.functions,
+                "minutes": list(slice_.minutes) if slice_.minutes else None,
+            },
+        },
+        "settings": {
+            "cold_start_median_s": settings.cold_start.median_s,
+            "cold_start_sigma": settings.cold_start.sigma,
+            "engine": settings.engine,
+            "fluid_min_rps": settings.fluid_min_rps,
+            "kpa_tick_s": KPA_TICK_S,
+            "objective_slowdown": DEFAULT_OBJECTIVE_SLOWDOWN,
+            "objective_floor_s": DEFAULT_OBJECTIVE_FLOOR_S,
+        },
+        "policies": {name: f.as_dict() for name, f in figures.items()},
+        "ratios": ratios(figures),
+    }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "n/a" if v is None else str(v)
+
+
+TABLE_COLUMNS = (
+    ("within_objective_share", "within objective"),
+    ("latency_p50_s", "p50 s"),
+    ("latency_p99_s", "p99 s"),
+    ("latency_p999_s", "p99.9 s"),
+    ("cold_start_share", "cold starts"),
+    ("cold_start_share_p75_per_model", "p75 per-model cold"),
+    ("replica_seconds", "replica·s"),
+    ("idle_memory_mb_s", "idle MB·s"),
+    ("scaling_changes", "scaling changes"),
+)
+
+
+def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names: list[str] = []
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for r in runs:
+        x = r.figures.idle_memory_mb_s / 1024.0 / 3600.0
+        y = r.figures.cold_start_share * 100.0
+        ax.scatter([x], [y], s=40)
+        ax.annotate(r.policy, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("wasted memory (idle replicas), GB·h")
+    ax.set_ylabel("cold starts, % of requests")
+    ax.set_title("Cold starts against wasted memory")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "coldstarts_vs_memory.png", dpi=110)
+    plt.close(fig)
+    names.append("coldstarts_vs_memory.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for r in runs:
+        q = r.latency_quantiles_s
+        ax.plot(q.clip(min=1e-4), LATENCY_CDF_PROBABILITIES, label=r.policy)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, s")
+    ax.set_ylabel("share of requests")
+    ax.set_title("Latency CDF (cold starts included)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "latency_cdf.png", dpi=110)
+    plt.close(fig)
+    names.append("latency_cdf.png")
+
+    models = sorted({m for r in runs for m in r.timelines})
+    for model in models:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for r in runs:
+            tl = r.timelines.get(model, [])
+            ts = [0.0] + [t / 60.0 for t, _ in tl] + [duration_s / 60.0]
+            ns = [0] + [n for _, n in tl]
+            ns.append(ns[-1])
+            ax.step(ts, ns, where="post", label=r.policy, linewidth=1)
+        ax.set_xlabel("minute")
+        ax.set_ylabel("replicas")
+        ax.set_title(f"Replicas over time: {model}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        name = f"replicas_{model}.png"
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        names.append(name)
+    return names
+
+
+def write_report(
+    out: Path,
+    document: dict[str, Any],
+    runs: Sequence[PolicyRun],
+    workload: Workload,
+    wall_s: float,
+) -> None:
+    """``results.json``, the plots and ``report.md`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    plots = write_plots(out, runs, workload.duration_s)
+    trace = document["trace"]
+    lines = [
+        "# modelscale simulation",
+        "",
+        f"Trace: `{trace['source']}` ({trace['format']}), {trace['models']} models, "
+        f"{trace['requests']:,} requests over {trace['duration_s'] / 60:.0f} minutes; "
+        f"seed {document['seed']}; wall time {wall_s:.1f} s.",
+        "",
+        f"Arrivals: {trace['arrival_note']}.",
+        "",
+        "| policy | " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
+        "|---|" + "---|" * len(TABLE_COLUMNS),
+    ]
+    for name, figs in document["policies"].items():
+        lines.append(
+            f"| {name} | " + " | ".join(_fmt(figs[key]) for key, _ in TABLE_COLUMNS) + " |"
+        )
+    if document["ratios"]:
+        lines += ["", "modelscale / baseline:", ""]
+        keys = list(next(iter(document["ratios"].values())).keys())
+        lines.append("| baseline | " + " | ".join(keys) + " |")
+        lines.append("|---|" + "---|" * len(keys))
+        for base, r in document["ratios"].items():
+            lines.append(f"| {base} | " + " | ".join(_fmt(r[k]) for k in keys) + " |")
+    settings = document["settings"]
+    lines += [
+        "",
+        "A request meets its objective when its latency is at most "
+        f"max({settings['objective_slowdown']:g} × its service time, "
+        f"{settings['objective_floor_s']:g} s). Cold starts: lognormal, median "
+        f"{settings['cold_start_median_s']:g} s. The KPA ticks every {settings['kpa_tick_s']:g} s; "
+        f"revisions at or above {settings['fluid_min_rps']:g} requests/s while active run on the "
+        "fluid engine.",
+        "",
+        *[f"![{p}]({p})" for p in plots],
+        "",
+        f"Trace citation: {trace['citation']}",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines))

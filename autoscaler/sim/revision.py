@@ -1,0 +1,247 @@
+"""One simulated revision's control plane: replicas, KPA ticks, policy ticks and accounting.
+
+Both engines (``exact`` and ``fluid``) move requests; this class owns everything else about a
+revision, so the two engines decide alike: replicas starting (ready after a sampled cold start)
+and ready, the KPA fed each finished 1 s bucket and asked every ``KPA_TICK_S`` on a grid shared
+by all revisions (and at once when a request reaches a revision at zero), the policy ticked when
+it asks, the tuner's observation built from what happened since its last tick, and the figures:
+replica-seconds, idle memory-time and scaling changes.
+
+Scaling down removes replicas still starting first, then ready ones; a removed ready replica's
+requests share the remaining replicas (the pool model of ``autoscaler.sim.model``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscaler.sim.model import ColdStart, ModelSpec
+from autoscaler.sim.seams import AutoscalerFactory, RevisionPolicy
+from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS, RevisionObservation
+
+KPA_TICK_S = 2.0
+_BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
+
+
+def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
+    """Per-bucket counts in Knative's latency buckets (``le`` bounds, then +Inf)."""
+    if latencies_s.size == 0:
+        return (0.0,) * N_LATENCY_COUNTS
+    idx = np.searchsorted(_BUCKET_BOUNDS_S, latencies_s, side="left")
+    return tuple(float(c) for c in np.bincount(idx, minlength=N_LATENCY_COUNTS))
+
+
+@dataclass
+class RevisionStats:
+    """What a run of one revision adds to a policy's figures."""
+
+    replica_s: float = 0.0
+    idle_mb_s: float = 0.0
+    scaling_changes: int = 0
+    # replica count (starting + ready) after each change: (t_s, replicas)
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+    # per KPA tick (when asked for): (t_s, desired, ready)
+    kpa_ticks: list[tuple[float, int, int]] | None = None
+
+
+class RevisionControl:
+    """Replicas, KPA and policy of one revision; the engines call it as time moves."""
+
+    def __init__(
+        self,
+        model: ModelSpec,
+        policy: RevisionPolicy,
+        autoscaler: AutoscalerFactory,
+        cold_start: ColdStart,
+        rng: np.random.Generator,
+        *,
+        record_kpa_ticks: bool = False,
+    ) -> None:
+        self.model = model
+        self.policy = policy
+        self.cold_start = cold_start
+        self.rng = rng
+        self.annotations = dict(policy.initial_annotations())
+        self.kpa = autoscaler(self.annotations, model.container_concurrency)
+        self.ready = 0
+        self.starting: list[float] = []  # ready-at times, ascending
+        self.desired = 0
+        self.next_kpa_s = 0.0
+        self.next_policy_s = policy.next_tick_s(0.0)
+        self.stats = RevisionStats(kpa_ticks=[] if record_kpa_ticks else None)
+        # the tuner's interval: integrals and completed latencies since its last tick
+        self._obs_start_s = 0.0
+        self._obs_insys_s = 0.0
+        self._obs_ready_s = 0.0
+        self._obs_latencies: list[float] = []
+        self._obs_latency_arrays: list[np.ndarray] = []
+        # quiet spells: no request since `idle_since`; while `quiet`, identical ticks are skipped
+        self.idle_since: float | None = 0.0
+        self.quiet = False
+        self.last_record_s = -1.0
+        self.horizon_s = math.inf
+        # the revision is created now: the KPA applies its initial scale
+        self.kpa_tick(0.0)
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def replicas(self) -> int:
+        return self.ready + len(self.starting)
+
+    @property
+    def next_ready_s(self) -> float:
+        return self.starting[0] if self.starting else math.inf
+
+    def at_rest(self, in_system: float) -> bool:
+        """Nothing to tick: no replica, none wanted, no request in the system."""
+        return self.replicas == 0 and self.desired == 0 and in_system == 0
+
+    # -- accounting ----------------------------------------------------------------------------
+    def account(self, dt_s: float, in_system: float, in_service: float) -> None:
+        """Time passed with these counts constant (or averaged) over ``dt_s``."""
+        total = self.ready + len(self.starting)
+        if total:
+            self.stats.replica_s += total * dt_s
+            busy = min(float(self.ready), in_service)
+            self.stats.idle_mb_s += self.model.memory_mb * (total - busy) * dt_s
+        self._obs_insys_s += in_system * dt_s
+        self._obs_ready_s += self.ready * dt_s
+
+    def completed(self, latency_s: float) -> None:
+        self._obs_latencies.append(latency_s)
+
+    def completed_many(self, latencies_s: np.ndarray) -> None:
+        if latencies_s.size:
+            self._obs_latency_arrays.append(latencies_s)
+
+    # -- replicas ------------------------------------------------------------------------------
+    def promote(self, now_s: float) -> int:
+        """Replicas whose cold start has ended become ready; returns how many."""
+        n = bisect.bisect_right(self.starting, now_s)
+        if n:
+            del self.starting[:n]
+            self.ready += n
+        return n
+
+    def _apply(self, desired: int, now_s: float) -> None:
+        desired = max(0, int(desired))
+        if desired != self.desired:
+            self.stats.scaling_changes += 1
+        self.desired = desired
+        total = self.replicas
+        if desired > total:
+            for _ in range(desired - total):
+                bisect.insort(self.starting, now_s + self.cold_start.sample(self.rng))
+        elif desired < total:
+            drop = total - desired
+            cut = min(drop, len(self.starting))
+            if cut:
+                del self.starting[len(self.starting) - cut :]
+            self.ready -= drop - cut
+        if self.replicas != total:
+            self.stats.timeline.append((now_s, self.replicas))
+
+    # -- ticks ---------------------------------------------------------------------------------
+    def record(self, second_s: float, concurrency: float) -> None:
+        # Zero buckets are written only where a read would otherwise miss them: the windows
+        # count gaps between writes as zeros, so only the second before a tick must be written
+        # (see kpa_tick). Same averages, far fewer writes for revisions idling with replicas.
+        if concurrency > 0.0:
+            self.kpa.record(second_s, concurrency)
+            self.last_record_s = second_s
+
+    def _flush_zeros(self, now_s: float) -> None:
+        last_second = math.floor(now_s) - 1.0
+        if self.last_record_s < last_second and self.replicas + self.desired > 0:
+            self.kpa.record(last_second, 0.0)
+            self.last_record_s = last_second
+
+    def kpa_tick(self, now_s: float) -> None:
+        self.quiet = False
+        self._flush_zeros(now_s)
+        desired = self.kpa.decide(now_s, self.ready)
+        if self.stats.kpa_ticks is not None:
+            self.stats.kpa_ticks.append((now_s, desired, self.ready))
+        self._apply(desired, now_s)
+        self.next_kpa_s = now_s + KPA_TICK_S
+        if (
+            self.idle_since is not None
+            and not self.starting
+            and self.replicas > 0
+            and now_s - self.idle_since >= self.kpa.quiet_after_s
+        ):
+            until = self.kpa.quiet_until(now_s, self.ready, KPA_TICK_S, self.horizon_s)
+            if until > now_s + KPA_TICK_S:
+                self.next_kpa_s = until
+                self.quiet = True
+
+    def poke(self, now_s: float, in_system: float) -> None:
+        """A request reached the revision at zero: the activator asks for a decision now."""
+        desired = self.kpa.poke(now_s, in_system, self.ready)
+        self._apply(desired, now_s)
+
+    def busy(self, now_s: float) -> None:
+        """A request arrived: any quiet spell ends, the KPA sees zeros for the skipped seconds."""
+        self.idle_since = None
+        if self.quiet:
+            self._end_quiet(now_s)
+
+    def _end_quiet(self, now_s: float) -> None:
+        """Back to ticking on the grid; the seconds skipped reach the KPA as the zeros they were."""
+        self.quiet = False
+        second = math.floor(now_s)
+        # Two zeros, at both ends of the window, stand for the zeros the replicas reported
+        # (the gap between them counts as zeros).
+        window = math.ceil(self.kpa.quiet_after_s)
+        for s in (second - window, second - 1):
+            if self.last_record_s < s:
+                self.kpa.record(float(s), 0.0)
+                self.last_record_s = float(s)
+        self.align_kpa(now_s)
+
+    def idle(self, now_s: float) -> None:
+        """The last request in the system finished."""
+        if self.idle_since is None:
+            self.idle_since = now_s
+
+    def align_kpa(self, now_s: float) -> None:
+        """After a jump over a resting spell: the next KPA tick on the shared 2 s grid."""
+        self.next_kpa_s = math.floor(now_s / KPA_TICK_S) * KPA_TICK_S + KPA_TICK_S
+
+    def wake_policy(self, now_s: float) -> None:
+        self.next_policy_s = max(now_s, self.policy.next_tick_s(now_s))
+
+    def policy_tick(self, now_s: float, arrivals_s: np.ndarray) -> None:
+        """Give the policy its observation of the interval since its last tick."""
+        interval = max(now_s - self._obs_start_s, 1e-9)
+        parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
+        lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        per_replica = self._obs_insys_s / self._obs_ready_s if self._obs_ready_s > 0 else 0.0
+        target = self.annotations.get("autoscaling.knative.dev/target")
+        util = self.annotations.get("autoscaling.knative.dev/target-utilization-percentage")
+        observation = RevisionObservation(
+            t_s=now_s,
+            interval_s=interval,
+            ready_replicas=self.ready,
+            avg_concurrency_per_replica=per_replica,
+            request_count=int(lat.size),
+            latency_counts=latency_counts(lat),
+            applied_target=float(target) if target is not None else None,
+            target_utilization_percentage=float(util) if util is not None else 70.0,
+            arrivals_s=tuple(arrivals_s.tolist()),
+        )
+        self._obs_start_s = now_s
+        self._obs_insys_s = self._obs_ready_s = 0.0
+        self._obs_latencies = []
+        self._obs_latency_arrays = []
+        patch = self.policy.tick(now_s, observation)
+        if patch is not None and patch != self.annotations:
+            self.annotations = dict(patch)
+            self.kpa.update_annotations(self.annotations)
+            if self.quiet:  # new annotations may change the decision: tick on the grid again
+                self._end_quiet(now_s)
+        self.next_policy_s = max(now_s + 1e-6, self.policy.next_tick_s(now_s))

@@ -1,0 +1,83 @@
+"""The seams between the simulator and the pure cores it drives: Protocols, one per role.
+
+- ``RevisionAutoscaler``: one revision's KPA as the simulator drives it. It takes the
+  revision-wide average concurrency of each finished 1 s bucket, decides every 2 s (and at once
+  when a request reaches a revision at zero: the activator's poke), and takes new annotations
+  when a policy patches the live revision. ``autoscaler.sim.kpa_adapter`` implements it on
+  ``autoscaler.kpa``.
+- ``Policy`` / ``RevisionPolicy``: what a compared policy does: the annotations a revision
+  starts with and, at the policy's own ticks, a chance to change them (as the tuner patches a
+  live revision). Adding a policy is one small class; see ``autoscaler.sim.policies``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from autoscaler.sim.model import ModelSpec
+from autoscaler.tuner.observation import RevisionObservation
+
+Annotations = Mapping[str, str]
+
+
+class RevisionAutoscaler(Protocol):
+    """One revision's KPA, fed and asked by the simulator."""
+
+    def record(self, second_s: float, concurrency: float) -> None:
+        """The average in-system concurrency of the bucket ``[second_s, second_s + 1)``."""
+        ...
+
+    def decide(self, now_s: float, ready_replicas: int) -> int:
+        """The replica count to run now (scale bounds and scale to zero applied)."""
+        ...
+
+    def poke(self, now_s: float, in_system: float, ready_replicas: int) -> int:
+        """A request reached the revision at zero: the activator reports it and asks at once."""
+        ...
+
+    def update_annotations(self, annotations: Annotations) -> None:
+        """The live revision's autoscaling annotations changed."""
+        ...
+
+    @property
+    def quiet_after_s(self) -> float:
+        """Seconds without requests after which decisions depend on timers alone."""
+        ...
+
+    def quiet_until(
+        self, now_s: float, ready_replicas: int, tick_s: float, limit_s: float
+    ) -> float:
+        """The last tick (``now_s + k * tick_s`` <= ``limit_s``) whose decision is unchanged."""
+        ...
+
+
+class AutoscalerFactory(Protocol):
+    def __call__(
+        self, annotations: Annotations, container_concurrency: int
+    ) -> RevisionAutoscaler: ...
+
+
+class RevisionPolicy(Protocol):
+    """A policy's hold on one revision."""
+
+    def initial_annotations(self) -> dict[str, str]:
+        """The revision's autoscaling annotations when it is created."""
+        ...
+
+    def next_tick_s(self, now_s: float) -> float:
+        """When this policy next wants to look at the revision (``math.inf``: never)."""
+        ...
+
+    def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+        """New annotations to patch onto the live revision, or None to leave them."""
+        ...
+
+
+class Policy(Protocol):
+    """A named policy: makes one ``RevisionPolicy`` per model."""
+
+    @property
+    def name(self) -> str: ...
+
+    def for_revision(self, model: ModelSpec) -> RevisionPolicy: ...

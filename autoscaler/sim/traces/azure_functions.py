@@ -1,0 +1,213 @@
+"""Reader for the Azure Functions 2019 trace format (per-minute invocation counts).
+
+Three files in one directory: ``functions_inv.csv`` (``HashFunction,HashApp,HashOwner,``
+then one count per minute), ``functions_run.csv`` (execution-time percentiles in ms, by
+``HashFunction``) and ``functions_mem.csv`` (allocated memory in MB, by ``HashApp``).
+
+The trace gives only a count per minute. Within each minute the reader places that many
+arrivals as a seeded Poisson process conditioned on the count: independent uniform times in the
+minute. Each request's service time is drawn from the function's execution-time percentiles
+(0, 1, 25, 50, 75, 99, 100 %) by linear interpolation of the inverse CDF. A function's capacity
+(concurrent requests per replica at flat latency) is not in the trace: it comes from
+``capacity_from_name`` unless one capacity is given for all.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from autoscaler.sim.model import ModelSpec, ServiceTime, capacity_from_name
+from autoscaler.sim.traces.workload import (
+    ARRIVALS,
+    SERVICE,
+    ModelTrace,
+    TraceError,
+    TraceSlice,
+    Workload,
+    model_rng,
+)
+
+INV_FILE = "functions_inv.csv"
+RUN_FILE = "functions_run.csv"
+MEM_FILE = "functions_mem.csv"
+
+RUN_PERCENTILES = (0, 1, 25, 50, 75, 99, 100)
+RUN_COLUMNS = tuple(f"percentile_Average_{p}" for p in RUN_PERCENTILES)
+# Service times below this are raised to it: the trace rounds to whole milliseconds and has zeros.
+MIN_SERVICE_S = 0.001
+
+ARRIVAL_NOTE = (
+    "Azure Functions per-minute counts spread within each minute as a seeded Poisson process "
+    "(the count's arrivals at independent uniform times in the minute)"
+)
+CITATION = (
+    "Azure Functions trace 2019 (Azure Public Dataset, CC-BY-4.0; the 600-function sample from "
+    "the files' README): Shahrad et al., \"Serverless in the Wild: Characterizing and Optimizing "
+    'the Serverless Workload at a Large Cloud Provider", USENIX ATC 2020.'
+)
+
+
+def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    try:
+        with path.open(newline="") as f:
+            yield from enumerate(csv.reader(f), start=1)
+    except FileNotFoundError:
+        raise TraceError(path, None, "file not found") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise TraceError(path, None, f"not a CSV file: {exc}") from None
+
+
+def _header(path: Path, rows: Iterator[tuple[int, list[str]]], first: list[str]) -> list[str]:
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise TraceError(path, 1, "empty file, expected a header") from None
+    if header[: len(first)] != first:
+        raise TraceError(path, 1, f"header starts {header[: len(first)]}, expected {first}")
+    return header
+
+
+def _read_service(path: Path) -> dict[str, ServiceTime]:
+    rows = _rows(path)
+    header = _header(path, rows, ["HashFunction"])
+    missing = [c for c in RUN_COLUMNS if c not in header]
+    if missing:
+        raise TraceError(path, 1, f"missing columns {missing}")
+    idx = [header.index(c) for c in RUN_COLUMNS]
+    out: dict[str, ServiceTime] = {}
+    for number, row in rows:
+        if len(row) != len(header):
+            raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        try:
+            ms = np.array([float(row[i]) for i in idx])
+        except ValueError as exc:
+            raise TraceError(
+                path, number, f"execution-time percentile is not a number: {exc}"
+            ) from None
+        if not np.all(np.isfinite(ms)) or np.any(ms < 0):
+            raise TraceError(path, number, "execution-time percentiles must be >= 0")
+        q = np.maximum.accumulate(np.maximum(ms / 1000.0, MIN_SERVICE_S))
+        probs = tuple(p / 100.0 for p in RUN_PERCENTILES)
+        out[row[0]] = ServiceTime(probs, tuple(float(x) for x in q))
+    return out
+
+
+def _read_memory(path: Path) -> dict[str, float]:
+    rows = _rows(path)
+    header = _header(path, rows, ["HashApp"])
+    if "AverageAllocatedMb" not in header:
+        raise TraceError(path, 1, "missing column AverageAllocatedMb")
+    i = header.index("AverageAllocatedMb")
+    out: dict[str, float] = {}
+    for number, row in rows:
+        if len(row) != len(header):
+            raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        try:
+            mb = float(row[i])
+        except ValueError:
+            raise TraceError(
+                path, number, f"AverageAllocatedMb {row[i]!r} is not a number"
+            ) from None
+        if mb < 0:
+            raise TraceError(path, number, f"AverageAllocatedMb {mb} must be >= 0")
+        out[row[0]] = mb
+    return out
+
+
+def _short_names(hashes: list[str]) -> list[str]:
+    """``fn-`` and the shortest hash prefix (at least 10) that keeps every name unique."""
+    for width in range(10, 65):
+        names = [f"fn-{h[:width]}" for h in hashes]
+        if len(set(names)) == len(names):
+            return names
+    raise ValueError("duplicate HashFunction values")
+
+
+def read_azure_functions(
+    path: Path | str,
+    *,
+    seed: int,
+    slice_: TraceSlice | None = None,
+    capacity: int | None = None,
+    container_concurrency: int = 0,
+) -> Workload:
+    """Read the trace directory (or its ``functions_inv.csv``) into a workload."""
+    slice_ = slice_ or TraceSlice()
+    root = Path(path)
+    if root.is_file():
+        root = root.parent
+    inv_path, run_path, mem_path = root / INV_FILE, root / RUN_FILE, root / MEM_FILE
+    service = _read_service(run_path)
+    memory = _read_memory(mem_path)
+
+    rows = _rows(inv_path)
+    header = _header(inv_path, rows, ["HashFunction", "HashApp", "HashOwner"])
+    minutes = len(header) - 3
+    if minutes < 1:
+        raise TraceError(inv_path, 1, "no minute columns")
+    lo_s, hi_s = slice_.window_s()
+    hi_s = min(hi_s, minutes * 60.0)
+    if lo_s >= hi_s:
+        raise TraceError(inv_path, None, f"minute range {slice_.minutes} is outside 0:{minutes}")
+    first_minute, last_minute = int(lo_s // 60), int(np.ceil(hi_s / 60.0))
+
+    raw: list[tuple[str, str, np.ndarray]] = []
+    for number, row in rows:
+        if slice_.functions is not None and len(raw) >= slice_.functions:
+            break
+        if len(row) != len(header):
+            raise TraceError(inv_path, number, f"{len(row)} fields, the header has {len(header)}")
+        try:
+            counts = np.array(row[3:], dtype=np.int64)
+        except ValueError:
+            bad = next(v for v in row[3:] if not v.strip().lstrip("-").isdigit())
+            raise TraceError(
+                inv_path, number, f"invocation count {bad!r} is not an integer"
+            ) from None
+        if np.any(counts < 0):
+            raise TraceError(inv_path, number, "invocation counts must be >= 0")
+        if row[0] not in service:
+            raise TraceError(
+                inv_path, number, f"function {row[0][:12]}... has no row in {RUN_FILE}"
+            )
+        if row[1] not in memory:
+            raise TraceError(inv_path, number, f"app {row[1][:12]}... has no row in {MEM_FILE}")
+        raw.append((row[0], row[1], counts[first_minute:last_minute]))
+    if not raw:
+        raise TraceError(inv_path, None, "no functions in the file")
+
+    names = _short_names([h for h, _, _ in raw])
+    traces: list[ModelTrace] = []
+    for index, ((fn, app, counts), name) in enumerate(zip(raw, names, strict=True)):
+        spec = ModelSpec(
+            name=name,
+            service=service[fn],
+            capacity=capacity if capacity is not None else capacity_from_name(fn),
+            container_concurrency=container_concurrency,
+            memory_mb=memory[app],
+        )
+        arrivals = _spread(counts, first_minute, model_rng(seed, ARRIVALS, index))
+        arrivals = arrivals[(arrivals >= lo_s) & (arrivals < hi_s)] - lo_s
+        service_s = spec.service.sample(model_rng(seed, SERVICE, index), arrivals.size)
+        traces.append(ModelTrace(spec, arrivals, service_s))
+    return Workload(
+        traces=traces,
+        duration_s=hi_s - lo_s,
+        source=str(root),
+        arrival_note=ARRIVAL_NOTE,
+        citation=CITATION,
+        seed=seed,
+    )
+
+
+def _spread(counts: np.ndarray, first_minute: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times (s) for per-minute counts: uniform within each minute, sorted."""
+    total = int(counts.sum())
+    starts = (np.arange(counts.size, dtype=np.float64) + first_minute) * 60.0
+    times = np.repeat(starts, counts) + rng.random(total) * 60.0
+    times.sort()
+    return times

@@ -1,0 +1,136 @@
+"""Reader for a plain CSV of request timestamps that users export from their own logs.
+
+A header row names the columns: ``timestamp`` (required: seconds as a number, or an ISO 8601
+date-time), ``model`` (optional: one revision per distinct name, in order of first
+appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
+(optional: the request's service time; without it every request takes ``default_service_s``).
+Times are taken relative to the earliest timestamp in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from autoscaler.sim.model import ModelSpec, ServiceTime
+from autoscaler.sim.traces.timestamps import parse_timestamp
+from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload
+
+DEFAULT_MODEL = "model"
+DEFAULT_SERVICE_S = 0.1
+DEFAULT_CAPACITY = 4
+DEFAULT_MEMORY_MB = 512.0
+KNOWN_COLUMNS = ("timestamp", "model", "duration_s", "duration_ms")
+ARRIVAL_NOTE = "CSV of request timestamps: each request at its own recorded time"
+
+
+def read_csv_trace(
+    path: Path | str,
+    *,
+    seed: int,
+    slice_: TraceSlice | None = None,
+    capacity: int | None = None,
+    container_concurrency: int = 0,
+    default_service_s: float = DEFAULT_SERVICE_S,
+    memory_mb: float = DEFAULT_MEMORY_MB,
+) -> Workload:
+    """Read the file into a workload, one model per distinct ``model`` value."""
+    slice_ = slice_ or TraceSlice()
+    path = Path(path)
+    per_model: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = [h.strip().lower() for h in next(reader, [])]
+            if not header:
+                raise TraceError(path, 1, "empty file, expected a header with 'timestamp'")
+            unknown = [h for h in header if h not in KNOWN_COLUMNS]
+            if "timestamp" not in header or unknown:
+                raise TraceError(
+                    path, 1, f"header {header}: need 'timestamp', may have {KNOWN_COLUMNS[1:]}"
+                )
+            if "duration_s" in header and "duration_ms" in header:
+                raise TraceError(path, 1, "give duration_s or duration_ms, not both")
+            i_t = header.index("timestamp")
+            i_m = header.index("model") if "model" in header else None
+            i_d, scale = None, 1.0
+            if "duration_s" in header:
+                i_d = header.index("duration_s")
+            elif "duration_ms" in header:
+                i_d, scale = header.index("duration_ms"), 0.001
+            for number, row in enumerate(reader, start=2):
+                if not row or all(not v.strip() for v in row):
+                    continue
+                if len(row) != len(header):
+                    raise TraceError(
+                        path, number, f"{len(row)} fields, the header has {len(header)}"
+                    )
+                try:
+                    t = parse_timestamp(row[i_t])
+                except ValueError:
+                    raise TraceError(
+                        path, number, f"timestamp {row[i_t]!r} is not a time"
+                    ) from None
+                name = row[i_m].strip() if i_m is not None else DEFAULT_MODEL
+                if not name:
+                    raise TraceError(path, number, "empty model name")
+                d = default_service_s
+                if i_d is not None:
+                    try:
+                        d = float(row[i_d]) * scale
+                    except ValueError:
+                        raise TraceError(
+                            path, number, f"duration {row[i_d]!r} is not a number"
+                        ) from None
+                    if not d > 0:
+                        raise TraceError(path, number, f"duration {row[i_d]!r} must be > 0")
+                if (
+                    slice_.functions is not None
+                    and name not in per_model
+                    and len(per_model) >= slice_.functions
+                ):
+                    continue
+                times, durations = per_model.setdefault(name, ([], []))
+                times.append(t)
+                durations.append(d)
+    except FileNotFoundError:
+        raise TraceError(path, None, "file not found") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise TraceError(path, None, f"not a CSV file: {exc}") from None
+    if not per_model:
+        raise TraceError(path, None, "no requests in the file")
+
+    start = min(min(times) for times, _ in per_model.values())
+    end = max(max(times) for times, _ in per_model.values())
+    lo_s, hi_s = slice_.window_s()
+    hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
+    if lo_s >= hi_s:
+        raise TraceError(path, None, f"minute range {slice_.minutes} is past the trace's end")
+    traces: list[ModelTrace] = []
+    probs = np.linspace(0.0, 1.0, 21)
+    for name, (times, durations) in per_model.items():
+        t_s = np.asarray(times) - start
+        d_s = np.asarray(durations)
+        order = np.argsort(t_s, kind="stable")
+        t_s, d_s = t_s[order], d_s[order]
+        keep = (t_s >= lo_s) & (t_s < hi_s)
+        t_s, d_s = t_s[keep] - lo_s, d_s[keep]
+        q = np.quantile(d_s, probs) if d_s.size else np.full(probs.size, default_service_s)
+        spec = ModelSpec(
+            name=name,
+            service=ServiceTime(tuple(probs), tuple(float(x) for x in q)),
+            capacity=capacity if capacity is not None else DEFAULT_CAPACITY,
+            container_concurrency=container_concurrency,
+            memory_mb=memory_mb,
+        )
+        traces.append(ModelTrace(spec, t_s, d_s))
+    return Workload(
+        traces=traces,
+        duration_s=hi_s - lo_s,
+        source=str(path),
+        arrival_note=ARRIVAL_NOTE,
+        citation=f"Requests from {path.name}.",
+        seed=seed,
+    )

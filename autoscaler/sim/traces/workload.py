@@ -1,0 +1,118 @@
+"""A workload: the models of a trace, each with its request arrival and service times.
+
+Every trace reader returns a ``Workload``. Times are seconds from the start of the (sliced)
+trace; each model's ``arrivals_s`` is sorted and ``service_s`` holds the matching per-request
+service time at no load. ``arrival_note`` says how arrivals were made (reports print it), and
+``citation`` names the trace's source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autoscaler.sim.model import ModelSpec
+
+
+class TraceError(ValueError):
+    """A malformed trace file: the message names the file and, where there is one, the line."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = Path(path)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class TraceSlice:
+    """Which part of a trace to read: the first ``functions`` models and a minute range.
+
+    ``minutes`` is ``(start, end)`` in minutes from the start of the trace, end excluded;
+    times in the workload are then relative to ``start``.
+    """
+
+    functions: int | None = None
+    minutes: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.functions is not None and self.functions < 1:
+            raise ValueError(f"slice functions={self.functions}: must be >= 1")
+        if self.minutes is not None:
+            a, b = self.minutes
+            if a < 0 or b <= a:
+                raise ValueError(f"slice minutes={a}:{b}: need 0 <= start < end")
+
+    @classmethod
+    def parse_minutes(cls, text: str) -> tuple[float, float]:
+        """``"A:B"`` to ``(A, B)``; either side may be empty (``":60"``, ``"30:"``)."""
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise ValueError(f"--minutes {text!r}: expected A:B (minutes, end excluded)")
+        try:
+            a = float(parts[0]) if parts[0] else 0.0
+            b = float(parts[1]) if parts[1] else float("inf")
+        except ValueError:
+            raise ValueError(f"--minutes {text!r}: A and B must be numbers") from None
+        if a < 0 or b <= a:
+            raise ValueError(f"--minutes {text!r}: need 0 <= A < B")
+        return a, b
+
+    def window_s(self) -> tuple[float, float]:
+        if self.minutes is None:
+            return 0.0, float("inf")
+        return self.minutes[0] * 60.0, self.minutes[1] * 60.0
+
+
+@dataclass
+class ModelTrace:
+    """One model's requests."""
+
+    model: ModelSpec
+    arrivals_s: np.ndarray
+    service_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.arrivals_s.shape != self.service_s.shape:
+            raise ValueError(
+                f"model {self.model.name}: arrivals and service times differ in length"
+            )
+
+    @property
+    def requests(self) -> int:
+        return int(self.arrivals_s.size)
+
+
+@dataclass
+class Workload:
+    """All models of a trace, with the trace's duration and provenance."""
+
+    traces: list[ModelTrace]
+    duration_s: float
+    source: str
+    arrival_note: str
+    citation: str
+    seed: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def requests(self) -> int:
+        return sum(t.requests for t in self.traces)
+
+    def by_name(self, name: str) -> ModelTrace:
+        for t in self.traces:
+            if t.model.name == name:
+                return t
+        raise KeyError(name)
+
+
+def model_rng(seed: int, purpose: int, index: int) -> np.random.Generator:
+    """A generator per (seed, purpose, model index): slicing never changes a model's draws."""
+    return np.random.default_rng([seed, purpose, index])
+
+
+# purposes for model_rng
+ARRIVALS = 1
+SERVICE = 2

@@ -1,0 +1,107 @@
+"""Benchmark: every policy on the 600-function Azure Functions day and on the Azure LLM trace.
+
+Runs the baselines and modelscale side by side in one run, prints each policy's figures,
+modelscale's ratio to each baseline and the wall time per policy. Traces are read from
+``$MODELSCALE_SHARED`` (default ``<repo>/../shared``)::
+
+    .venv/bin/python bench/policies.py [--functions N] [--minutes A:B] [--seed S]
+                                       [--policies ...] [--skip-llm] [--skip-functions]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from autoscaler.sim.fleet import SimSettings, run_policy
+from autoscaler.sim.policies import POLICY_NAMES, make_policies
+from autoscaler.sim.results import RATIO_KEYS, ratios
+from autoscaler.sim.traces import TraceSlice, Workload, read_azure_functions, read_azure_llm
+
+REPO = Path(__file__).resolve().parents[1]
+SHOWN = (
+    ("within_objective_share", "within obj."),
+    ("latency_p50_s", "p50 s"),
+    ("latency_p99_s", "p99 s"),
+    ("latency_p999_s", "p99.9 s"),
+    ("cold_start_share", "cold"),
+    ("cold_start_share_p75_per_model", "p75 cold/model"),
+    ("replica_seconds", "replica·s"),
+    ("idle_memory_mb_s", "idle MB·s"),
+    ("scaling_changes", "changes"),
+)
+
+
+def shared() -> Path:
+    return Path(os.environ.get("MODELSCALE_SHARED", REPO / ".." / "shared")).resolve()
+
+
+def compare(console: Console, title: str, workload: Workload, names: list[str], seed: int) -> None:
+    settings = SimSettings()
+    figures = {}
+    walls = {}
+    for policy in make_policies(names, settings.cold_start.median_s):
+        started = time.perf_counter()
+        figures[policy.name] = run_policy(workload, policy, settings).figures
+        walls[policy.name] = time.perf_counter() - started
+        console.print(f"  {policy.name}: {walls[policy.name]:.1f} s")
+    table = Table(
+        title=f"{title}: {len(workload.traces)} models, {workload.requests:,} requests, seed {seed}"
+    )
+    table.add_column("policy")
+    for _, head in SHOWN:
+        table.add_column(head, justify="right")
+    table.add_column("wall s", justify="right")
+    for name, f in figures.items():
+        d = f.as_dict()
+        table.add_row(name, *[f"{d[k]:.4g}" for k, _ in SHOWN], f"{walls[name]:.1f}")
+    console.print(table)
+    r = ratios(figures)
+    if r:
+        rt = Table(title="modelscale / baseline")
+        rt.add_column("baseline")
+        for k in RATIO_KEYS:
+            rt.add_column(k, justify="right")
+        for base, values in r.items():
+            rt.add_row(
+                base, *["n/a" if values[k] is None else f"{values[k]:.3g}" for k in RATIO_KEYS]
+            )
+        console.print(rt)
+    console.print(f"arrivals: {workload.arrival_note}")
+    console.print(f"trace: {workload.citation}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", type=int)
+    parser.add_argument("--minutes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policies", nargs="+", default=list(POLICY_NAMES))
+    parser.add_argument("--skip-llm", action="store_true")
+    parser.add_argument("--skip-functions", action="store_true")
+    args = parser.parse_args()
+    console = Console(width=200)
+    minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
+    slice_ = TraceSlice(functions=args.functions, minutes=minutes)
+    if not args.skip_functions:
+        w = read_azure_functions(
+            shared() / "traces" / "azure_functions_2019", seed=args.seed, slice_=slice_
+        )
+        compare(console, "Azure Functions 2019", w, args.policies, args.seed)
+    if not args.skip_llm:
+        llm = read_azure_llm(
+            shared() / "traces" / "AzureLLMInferenceTrace_code.csv",
+            seed=args.seed,
+            slice_=TraceSlice(minutes=minutes),
+        )
+        compare(console, "Azure LLM inference 2023 (code)", llm, args.policies, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
