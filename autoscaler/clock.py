@@ -73,6 +73,10 @@ class ManualClock:
             if not fut.done():
                 fut.set_result(None)
 
+    def sleepers(self) -> int:
+        """How many ``sleep`` calls are waiting: tests advance once the code under test waits."""
+        return sum(1 for _, fut in self._waiters if not fut.done())
+
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             await asyncio.sleep(0)
