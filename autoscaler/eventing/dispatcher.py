@@ -8,6 +8,9 @@ lower (dropped at 0, which stops reply loops); a failure is retried per the deli
 then sent to the dead-letter sink with the ``knativeerror*`` extensions, or dropped with a log
 line and a metric when there is none.
 
+Subscribers at cluster addresses go through ``BrokerSettings.proxy_url`` when set (one-machine
+mode: its ingress, which routes them by Host as cluster DNS and Knative's ingress would).
+
 Every step is a committed store update, so a restart resumes where the last one stopped and a
 subscriber that answered 2xx is not sent the event again. The only gap is the moment between a
 2xx and its commit, which at-least-once delivery allows. ``deliver_due()`` is the synchronous
@@ -22,6 +25,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from cloudevents.http import CloudEvent
@@ -53,6 +57,7 @@ _MAX_ROUNDS_PER_TICK = 10_000
 # Due times are wall seconds (~1.7e9), where float sums lose about 2e-7 s: 0.2 s + 0.4 s after
 # an attempt can land a hair past "0.6 s". Treat anything due within a microsecond as due.
 _DUE_SLACK_S = 1e-6
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
@@ -335,8 +340,14 @@ class Dispatcher:
         headers, body = encode_binary(event)
         if prefer_reply:
             headers["Prefer"] = "reply"
+        proxy = self._settings.proxy_url or None
+        parts = urlsplit(url)
+        if proxy is not None and parts.hostname in _LOOPBACK:
+            proxy = None
+        if proxy is not None and not parts.path:
+            url += "/"  # a proxy is sent the absolute URL, which needs a path
         try:
-            async with self._session.post(url, data=body, headers=headers) as response:
+            async with self._session.post(url, data=body, headers=headers, proxy=proxy) as response:
                 payload = await response.content.read(self._settings.max_event_bytes)
                 return Attempt(url, response.status, dict(response.headers), payload)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

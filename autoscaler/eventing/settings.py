@@ -32,6 +32,9 @@ class BrokerSettings:
     drain_timeout_s: float = 10.0
     prune_interval_s: float = 30.0
     default_ttl: int = 255
+    # Subscribers at cluster addresses (not loopback) are reached through this HTTP proxy: in
+    # one-machine mode the ingress, which routes ``<name>.<ns>.svc.cluster.local`` by Host.
+    proxy_url: str = ""
 
     def __post_init__(self) -> None:
         _in_range("port", self.port, 0, 65535)
@@ -41,6 +44,8 @@ class BrokerSettings:
         _in_range("drain_timeout_s", self.drain_timeout_s, 0.0, 3600.0)
         _in_range("prune_interval_s", self.prune_interval_s, 0.1, 86400.0)
         _in_range("default_ttl", self.default_ttl, 1, 10_000)
+        if self.proxy_url and not self.proxy_url.startswith(("http://", "https://")):
+            raise SettingsError(f"proxy_url: {self.proxy_url!r} is not an http(s) URL")
         if self.sqlite_synchronous.upper() not in SYNCHRONOUS_MODES:
             raise SettingsError(
                 f"sqlite_synchronous: {self.sqlite_synchronous!r} is not one of "

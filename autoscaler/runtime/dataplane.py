@@ -1,6 +1,6 @@
 """``DataPlane``: the one-machine Knative/KServe data plane behind one facade.
 
-The reconcilers drive it; it owns the replica launcher (the zygote by default), the machine-wide
+The reconcilers drive it; it owns the replica launcher (the zygote by default) and the local-function launcher, the machine-wide
 replica budget, one ``RevisionPool`` per revision, the activator and the ingress, and keeps
 them consistent: whenever a pool's ready replicas change, the activator's targets and the
 ingress's direct targets change with them. Stats from every queue-proxy and from the activator,
@@ -29,10 +29,10 @@ from autoscaler.clock import Clock, SystemClock
 from autoscaler.runtime.activator import Activator, ActivatorSettings, Target
 from autoscaler.runtime.capacity import ReplicaBudget
 from autoscaler.runtime.ingress import DEFAULT_MAX_BODY_BYTES, Ingress
-from autoscaler.runtime.launcher import Launcher, ZygoteLauncher
+from autoscaler.runtime.launcher import FunctionLauncher, Launcher, ZygoteLauncher
 from autoscaler.runtime.pool import PoolSettings, RevisionPool
 from autoscaler.runtime.routing import DEFAULT_DOMAIN, RouteTable, TrafficTarget
-from autoscaler.runtime.spec import ReplicaSpec, RevisionKey
+from autoscaler.runtime.spec import PredictorKind, ReplicaSpec, RevisionKey
 from autoscaler.runtime.stats import Stat
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class DataPlane:
         self.launcher: Launcher = launcher or ZygoteLauncher(
             log_path=str(log_dir / "zygote.log") if log_dir else None
         )
+        # Local functions are their own processes, not forks of the model server zygote.
+        self.function_launcher = FunctionLauncher()
         self.budget = ReplicaBudget(max_replicas)
         self.pool_settings = pool_settings or PoolSettings()
         self.log_dir = log_dir
@@ -106,6 +108,7 @@ class DataPlane:
         await self.launcher.start()
         await self.activator.start()
         await self.ingress.start()
+        self.function_launcher.proxy_url = self.ingress.url
 
     async def close(self) -> None:
         await self.ingress.close()
@@ -113,6 +116,7 @@ class DataPlane:
             await self.remove_revision(key, graceful=False)
         await self.activator.close()
         await self.launcher.close()
+        await self.function_launcher.close()
 
     async def __aenter__(self) -> DataPlane:
         await self.start()
@@ -189,10 +193,13 @@ class DataPlane:
         settings = self.pool_settings
         if timeout_s is not None:
             settings = PoolSettings(**{**settings.__dict__, "revision_timeout_s": timeout_s})
+        launcher = (
+            self.function_launcher if spec.predictor is PredictorKind.FUNCTION else self.launcher
+        )
         pool = RevisionPool(
             spec,
             container_concurrency,
-            self.launcher,
+            launcher,
             self.clock,
             self.budget,
             on_change=self._pool_changed,

@@ -5,7 +5,13 @@ model load and server start only. ``ExecLauncher`` runs ``python -m
 autoscaler.runtime.replica_main`` per replica, paying ``import kserve`` each time; it needs no
 helper process and is the baseline the cold-start benchmark compares against.
 
-Both hand back a ``ReplicaProcess``: its pid, its loopback port, a future for its exit code, and
+``FunctionLauncher`` runs a local function's own command (``ReplicaSpec.command``, from its
+Procfile) with exec in its directory, with the container's env plus ``PORT`` (a free loopback
+port) and ``LISTEN_HOST=127.0.0.1``; ``http_proxy`` points at the one-machine ingress so the
+cluster addresses in a manifest (``http://iris-predictor.default.svc.cluster.local``) reach the
+right revision, as cluster DNS would. Readiness is the replica's health probe, not a line on stdout.
+
+All hand back a ``ReplicaProcess``: its pid, its loopback port, a future for its exit code, and
 ``send_signal``. Replicas forked by the zygote are not our children, so their exit is reported by
 the zygote; either way ``exited`` resolves exactly once.
 """
@@ -18,12 +24,13 @@ import itertools
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from autoscaler.runtime.spec import ReplicaSpec
+from autoscaler.runtime.spec import PredictorKind, ReplicaSpec
 
 START_TIMEOUT_S = 60.0
 
@@ -271,3 +278,80 @@ class ZygoteLauncher:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on now; the function binds it itself a moment later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    from autoscaler.runtime.zygote import die_with_parent
+
+    die_with_parent()
+
+
+class FunctionLauncher:
+    """Runs local functions (``PredictorKind.FUNCTION``) as their own processes."""
+
+    def __init__(self, proxy_url: str | None = None) -> None:
+        self.proxy_url = proxy_url  # the ingress, for the function's outgoing cluster calls
+        self._procs: set[asyncio.subprocess.Process] = set()
+
+    async def start(self) -> None:
+        return None
+
+    def environment(self, spec: ReplicaSpec, port: int) -> dict[str, str]:
+        """What the function process sees: ours, the container's env, then the local overrides."""
+        env = {**_child_env(), **spec.env_dict()}
+        env.update({"PORT": str(port), "LISTEN_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+        env["K_SERVICE"] = spec.model_name
+        env["K_REVISION"] = spec.revision
+        if self.proxy_url:
+            for name in ("http_proxy", "HTTP_PROXY"):
+                env[name] = self.proxy_url
+            for name in ("no_proxy", "NO_PROXY"):
+                env[name] = "127.0.0.1,localhost"
+        return env
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+        if spec.predictor is not PredictorKind.FUNCTION:
+            raise ReplicaStartError(f"{spec.key}: not a function replica ({spec.predictor})")
+        port = free_loopback_port()
+        out = open(log_path or os.devnull, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *spec.command,
+                cwd=spec.working_dir,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=self.environment(spec, port),
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise ReplicaStartError(f"function replica of {spec.key}: {exc}") from exc
+        finally:
+            out.close()
+        self._procs.add(proc)
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[int] = loop.create_future()
+
+        async def watch() -> None:
+            code = await proc.wait()
+            self._procs.discard(proc)
+            if not exited.done():
+                exited.set_result(code)
+
+        watcher = loop.create_task(watch())
+        exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
+        return ReplicaProcess(pid=proc.pid, port=port, exited=exited)
+
+    async def close(self) -> None:
+        for proc in list(self._procs):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        self._procs.clear()

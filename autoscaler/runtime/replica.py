@@ -1,7 +1,8 @@
 """One replica's lifecycle: process and queue-proxy up, ready, draining, gone.
 
 Like a pod of a Knative revision: the replica process (a KServe model server on 127.0.0.1) and
-its queue-proxy start together; it is ready once ``GET /v2/health/ready`` answers 200. Stopping
+its queue-proxy start together; it is ready once ``GET /v2/health/ready`` (a function: its
+readiness path, ``ReplicaSpec.health_path``) answers 200. Stopping
 is a graceful drain: the pool stops routing to it first, then we wait for the requests in its
 queue-proxy to finish (up to ``drain_timeout_s``), send SIGTERM (uvicorn finishes what is left),
 and SIGKILL after ``term_timeout_s``.
@@ -82,7 +83,7 @@ class Replica:
 
     async def _wait_ready(self, timeout_s: float) -> None:
         assert self.process is not None
-        url = f"http://127.0.0.1:{self.process.port}/v2/health/ready"
+        url = f"http://127.0.0.1:{self.process.port}{self.spec.health_path}"
         deadline = self.clock.now() + timeout_s
         async with aiohttp.ClientSession() as session:
             while True:

@@ -3,6 +3,9 @@
 Mirrors the parts of a KServe InferenceService predictor that a one-machine replica needs: the
 predictor kind (``sklearn`` or ``custom``), the storage URI of a model artefact, or for a custom
 predictor the Python ``kserve.Model`` class (``"module:Class"``) with its container args and env.
+A third kind, ``function``, is a Knative Service whose container names a local function: the
+command of its Procfile run in its directory (``command``, ``working_dir``), ready when
+``health_path`` answers 200.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from typing import Any
 class PredictorKind(StrEnum):
     SKLEARN = "sklearn"
     CUSTOM = "custom"
+    FUNCTION = "function"
+
+
+# Where a replica says it is ready: the KServe model server's, or a function's readiness probe.
+KSERVE_READY_PATH = "/v2/health/ready"
 
 
 @dataclass(frozen=True, order=True)
@@ -41,10 +49,14 @@ class ReplicaSpec:
     model_class: str | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    command: tuple[str, ...] = ()  # function: the Procfile's web command
+    working_dir: str | None = None  # function: its directory
+    health_path: str = KSERVE_READY_PATH
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "predictor", PredictorKind(self.predictor))
         object.__setattr__(self, "args", tuple(self.args))
+        object.__setattr__(self, "command", tuple(self.command))
         env = self.env.items() if isinstance(self.env, dict) else self.env
         object.__setattr__(self, "env", tuple(sorted((str(k), str(v)) for k, v in env)))
         if not self.model_name:
@@ -57,6 +69,10 @@ class ReplicaSpec:
             raise ValueError(
                 f"model_class={self.model_class!r}: a custom predictor needs 'module:Class'"
             )
+        if self.predictor is PredictorKind.FUNCTION and (not self.command or not self.working_dir):
+            raise ValueError("command, working_dir: a function replica needs both")
+        if not self.health_path.startswith("/"):
+            raise ValueError(f"health_path={self.health_path!r}: must start with '/'")
 
     @property
     def key(self) -> RevisionKey:
@@ -76,6 +92,9 @@ class ReplicaSpec:
                 "model_class": self.model_class,
                 "args": list(self.args),
                 "env": dict(self.env),
+                "command": list(self.command),
+                "working_dir": self.working_dir,
+                "health_path": self.health_path,
             }
         )
 
@@ -91,4 +110,7 @@ class ReplicaSpec:
             model_class=data.get("model_class"),
             args=tuple(data.get("args", ())),
             env=tuple(dict(data.get("env", {})).items()),
+            command=tuple(data.get("command", ())),
+            working_dir=data.get("working_dir"),
+            health_path=data.get("health_path", KSERVE_READY_PATH),
         )

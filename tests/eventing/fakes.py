@@ -37,6 +37,7 @@ class Subscriber:
     reply: Callable[[CloudEvent], CloudEvent | None] | None = None
     received: list[Received] = field(default_factory=list)
     url: str = ""
+    port: int = 0  # 0: a free port; a fixed one lets a test start it again at the same address
     _runner: web.AppRunner | None = None
 
     async def start(self) -> Subscriber:
@@ -44,7 +45,7 @@ class Subscriber:
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/"
         return self

@@ -3,6 +3,9 @@
 An InferenceService that one-machine mode cannot run (an unsupported predictor, bad replica
 bounds) and a Revision, Knative Service or InferenceService whose ``autoscaling.knative.dev/*``
 annotations Knative would reject are refused at apply time, with the field path in the Status.
+A Knative Service of its own (not one KServe made for an InferenceService) must name something
+one-machine mode can run: a local function by its image (``autoscaler.runtime.functions``) or a
+``kserve.Model`` class.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from autoscaler.apiserver.errors import Cause
 from autoscaler.kpa import annotation_problems
 
 from . import kserve, names
+from .replicas import runnable_problem
 
 
 def _annotation_causes(
@@ -50,9 +54,16 @@ def knative_service(obj: dict[str, Any]) -> list[Cause]:
     template = (obj.get("spec") or {}).get("template") or {}
     cc = (template.get("spec") or {}).get("containerConcurrency") or 0
     annotations = (template.get("metadata") or {}).get("annotations") or {}
-    return _annotation_causes(
+    causes = _annotation_causes(
         annotations, int(cc) if isinstance(cc, int) else 0, "spec.template.metadata.annotations"
     )
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    if names.ISVC_LABEL not in labels and containers and isinstance(containers[0], dict):
+        problem = runnable_problem(containers[0])
+        if problem is not None:
+            causes.append(Cause("spec.template.spec.containers[0].image", problem))
+    return causes
 
 
 VALIDATORS: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {

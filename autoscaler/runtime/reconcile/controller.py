@@ -44,6 +44,7 @@ KINDS: dict[str, Resource] = {
     "pa": Resource(names.AUTOSCALING_GROUP, "v1alpha1", "podautoscalers", "PodAutoscaler"),
 }
 WorkKey = tuple[str, str, str]  # (kind, namespace, name)
+CLUSTER_LOCAL_SUFFIX = "svc.cluster.local"
 
 
 class _PoolView:
@@ -351,6 +352,12 @@ class ServingController:
         if isvc_name and hosts:
             # KServe's top-level host <isvc>.<ns>.<domain> reaches the predictor
             hosts[names.host(isvc_name, ns, self.domain)] = hosts[names.host(name, ns, self.domain)]
+        # Each host is also reachable at its cluster-local name (<name>.<ns>.svc.cluster.local,
+        # what status.address says): the broker and local functions send through the ingress.
+        external = f".{ns}.{self.domain}"
+        for host, targets in list(hosts.items()):
+            if host.endswith(external):
+                hosts[host[: -len(external)] + f".{ns}.{CLUSTER_LOCAL_SUFFIX}"] = targets
         for host, targets in hosts.items():
             self.dataplane.set_route(
                 host, [(RevisionKey(ns, t.revision), t.percent, t.tag) for t in targets]
