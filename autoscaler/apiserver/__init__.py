@@ -3,8 +3,9 @@
 kubectl and the official ``kubernetes`` Python client work against it unchanged: discovery
 (plain and aggregated), OpenAPI v3, Tables, watch, the four patch types, the status
 subresource, finalizers, dryRun and fieldValidation, with objects kept in SQLite. Built-in
-kinds: Namespace, ConfigMap, Event (core/v1 and events.k8s.io/v1), Lease and
-CustomResourceDefinition; a CRD registers its resource and its schema is enforced on writes
+kinds: Namespace, ConfigMap, Event (core/v1 and events.k8s.io/v1), Lease,
+CustomResourceDefinition, and (stored, not run) Deployment, Service, ServiceAccount, the RBAC
+kinds and PodDisruptionBudget; a CRD registers its resource and its schema is enforced on writes
 (CEL ``x-kubernetes-validations`` rules are not evaluated).
 
 Embedding::
@@ -15,7 +16,8 @@ Embedding::
     await server.stop()
 
 In tests, ``autoscaler.apiserver.testing.running_apiserver(tmp_path)`` runs one on a background
-thread and gives ``api_client()`` and ``kubectl(...)``.
+thread and gives ``api_client()`` and ``kubectl(...)``; ``server.record_requests()`` logs each
+request as RBAC sees it (verb, group, resource, subresource, namespace, name, user).
 
 Not done: managedFields and apply conflicts (apply is create-or-merge), garbage collection of
 owner references, consistent-snapshot pagination (a continue token resumes after the last key

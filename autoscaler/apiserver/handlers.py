@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from autoscaler.apiserver import codec, discovery, tables
+from autoscaler.apiserver.audit import TOKEN_USER, AuditHook, request_record
 from autoscaler.apiserver.codec import Accept, dumps, parse_accept
 from autoscaler.apiserver.errors import (
     APIError,
@@ -100,24 +101,37 @@ class Handlers:
         self.settings = settings
         self.address = address
         self.stopping = asyncio.Event()
+        self.audit_hooks: list[AuditHook] = []  # called with each authenticated request
+        self.users: dict[str, str] = {}  # further bearer tokens -> the user each stands for
         self._lines: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 
     # --- entry point --------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            self._authenticate(request)
+            user = self._authenticate(request)
+            if self.audit_hooks:
+                record = request_record(request.method, request.path, request.query, user)
+                for hook in self.audit_hooks:
+                    hook(record)
             return await self._route(request)
         except APIError as err:
             return error_response(err)
         except web.HTTPRequestEntityTooLarge:
             return error_response(too_large(self.settings.max_body_bytes))
 
-    def _authenticate(self, request: web.Request) -> None:
+    def _authenticate(self, request: web.Request) -> str:
+        """The user the request's bearer token stands for (every user may do everything)."""
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), self.token):
-            raise unauthorized()
+        if scheme.lower() == "bearer":
+            token = given.strip()
+            if hmac.compare_digest(token, self.token):
+                return TOKEN_USER
+            for known, user in self.users.items():
+                if hmac.compare_digest(token, known):
+                    return user
+        raise unauthorized()
 
     async def _body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body_bytes

