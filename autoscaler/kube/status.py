@@ -1,16 +1,25 @@
 """``modelscale status``: every model at a glance, as a table.
 
-One row per InferenceService (and per ModelScaler whose InferenceService is missing): the live
-revision, replicas ready/desired, the target and keep-alive in force, the update mode and when
-the tuner last changed something.
+One row per InferenceService (and per ModelScaler whose InferenceService is missing), computed by
+the dashboard's overview (``autoscaler.dashboard.view``), so the terminal and the web page agree.
+Read from the API, the table shows what the objects say: the live revision, replicas ready /
+desired, the target and keep-alive in force, the update mode and when the tuner last changed
+something. With ``--url`` it reads a running dashboard's ``/api/v1/overview`` instead and adds
+what only a running controller knows: request rate, the latency percentile against the objective
+(green, amber, red) and cold starts in the last hour.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Mapping
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
+
+from autoscaler.dashboard import view
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="kubeconfig file (default: $KUBECONFIG, .data/kubeconfig, ~/.kube/config)",
     )
     parser.add_argument("-n", "--namespace", help="one namespace only (default: all)")
+    parser.add_argument(
+        "--url",
+        help="a running dashboard (e.g. http://127.0.0.1:PORT/dashboard/): read its overview "
+        "API, with request rates, latency and cold starts",
+    )
 
 
 COLUMNS = (
@@ -31,60 +45,106 @@ COLUMNS = (
     "MODE",
     "LAST CHANGE",
 )
+LIVE_COLUMNS = (
+    "NAMESPACE",
+    "MODEL",
+    "REVISION",
+    "REPLICAS",
+    "REQ/S",
+    "LATENCY",
+    "COLD STARTS 1H",
+    "TARGET",
+    "KEEP-ALIVE",
+    "MODE",
+)
+LIGHT_STYLE = {"green": "green", "amber": "yellow", "red": "red", "unknown": "dim"}
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (meta.get("namespace") or "default", meta.get("name") or "")
+def _num(x: object, fmt: str = "g") -> str:
+    return format(x, fmt) if isinstance(x, int | float) and not isinstance(x, bool) else "-"
+
+
+def _mode(row: Mapping[str, Any]) -> str:
+    mode = str(row.get("mode") or "-")
+    return mode if row.get("hasInferenceService", True) else mode + " (no InferenceService)"
+
+
+def _replicas(row: Mapping[str, Any]) -> str:
+    if not row.get("revision"):
+        return "-"
+    return f"{row.get('replicasActual', 0)}/{row.get('replicasDesired', 0)}"
+
+
+def format_row(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """An overview row (``view.overview_row``) as the API-read table's cells."""
+    return (
+        str(row["namespace"]), str(row["model"]), str(row.get("revision") or "-"), _replicas(row),
+        _num(row.get("target")), str(row.get("keepAlive") or "-"), _mode(row),
+        str(row.get("lastChange") or "-"),
+    )  # fmt: skip
+
+
+def format_live_row(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """An overview row as the ``--url`` table's cells (latency cell with rich markup)."""
+    latency = (
+        f"{_num(row.get('latencyMs'), '.0f')}/{_num(row.get('objectiveMs'), '.0f')} ms "
+        f"p{_num(row.get('latencyPercentile'), 'g')}"
+    )
+    style = LIGHT_STYLE.get(str(row.get("latencyState")), "dim")
+    return (
+        str(row["namespace"]), str(row["model"]), str(row.get("revision") or "-"), _replicas(row),
+        _num(row.get("requestRatePerS"), ".2f"), f"[{style}]●[/{style}] {latency}",
+        str(row.get("coldStartsLastHour", 0)), _num(row.get("target")),
+        str(row.get("keepAlive") or "-"), _mode(row),
+    )  # fmt: skip
 
 
 def rows(
     isvcs: list[dict[str, Any]], scalers: list[dict[str, Any]], revisions: list[dict[str, Any]]
 ) -> list[tuple[str, ...]]:
-    """The table's rows, sorted by namespace and model."""
-    by_model: dict[tuple[str, str], dict[str, Any]] = {}
-    for s in scalers:
-        target = ((s.get("spec") or {}).get("targetRef") or {}).get("name") or ""
-        by_model.setdefault((_key(s)[0], target), s)
-    revs = {_key(r): r for r in revisions}
-    models = sorted({_key(i) for i in isvcs} | set(by_model))
-    isvc_by_key = {_key(i): i for i in isvcs}
-    out: list[tuple[str, ...]] = []
-    for ns, model in models:
-        isvc = isvc_by_key.get((ns, model))
-        scaler = by_model.get((ns, model))
-        status = (scaler or {}).get("status") or {}
-        pred = (((isvc or {}).get("status") or {}).get("components") or {}).get("predictor") or {}
-        revision = (
-            pred.get("latestReadyRevision")
-            or (status.get("recommendation") or {}).get("revision")
-            or "-"
-        )
-        rev_status = (revs.get((ns, revision)) or {}).get("status") or {}
-        if rev_status:
-            replicas = (
-                f"{rev_status.get('actualReplicas', 0)}/{rev_status.get('desiredReplicas', 0)}"
-            )
-        else:
-            replicas = "-"
-        target = status.get("target")
-        mode = status.get("mode") or ("untuned" if scaler is None else "pending")
-        if isvc is None:
-            mode += " (no InferenceService)"
-        out.append((
-            ns, model, revision, replicas,
-            f"{target:g}" if isinstance(target, int | float) else "-",
-            status.get("keepAlive") or "-", mode,
-            (status.get("applied") or {}).get("time") or "-",
-        ))  # fmt: skip
-    return out
+    """The API-read table's rows, sorted by namespace and model."""
+    world = view.World(0.0, isvcs, scalers, revisions)
+    return [format_row(r) for r in view.overview(world)["models"]]
+
+
+def fetch_overview(url: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The models of a running dashboard's overview API (``url`` is the dashboard's page)."""
+    api = url.rstrip("/") + "/api/v1/overview"
+    with urllib.request.urlopen(api, timeout=timeout_s) as resp:
+        return list(json.loads(resp.read())["models"])
+
+
+def print_table(columns: Sequence[str], found: Sequence[tuple[str, ...]], markup: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = sys.stdout
+    console = Console(file=out, width=None if out.isatty() else 200)
+    if not found:
+        console.print("no models (no InferenceService and no ModelScaler)")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    for row in found:
+        table.add_row(*row)
+    console.print(table, markup=markup)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.url:
+        try:
+            models = fetch_overview(args.url)
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            print(f"modelscale status: reading {args.url}: {exc}", file=sys.stderr)
+            return 1
+        if args.namespace:
+            models = [m for m in models if m.get("namespace") == args.namespace]
+        print_table(LIVE_COLUMNS, [format_live_row(m) for m in models], markup=True)
+        return 0
+
     from kubernetes import client
     from kubernetes.client.rest import ApiException
-    from rich.console import Console
-    from rich.table import Table
 
     from .kubeconfig import NoKubeconfig, api_client
 
@@ -108,16 +168,5 @@ def run(args: argparse.Namespace) -> int:
     except ApiException as exc:
         print(f"modelscale status: the API answered {exc.status} {exc.reason}", file=sys.stderr)
         return 1
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in COLUMNS:
-        table.add_column(column, no_wrap=True)
-    found = rows(isvcs, scalers, revisions)
-    for row in found:
-        table.add_row(*row)
-    out = sys.stdout
-    console = Console(file=out, width=None if out.isatty() else 200)
-    if not found:
-        console.print("no models (no InferenceService and no ModelScaler)")
-        return 0
-    console.print(table)
+    print_table(COLUMNS, rows(isvcs, scalers, revisions), markup=False)
     return 0

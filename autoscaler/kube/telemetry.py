@@ -82,7 +82,13 @@ class ControllerMetrics:
         return generate_latest(self.registry)
 
 
-def make_app(metrics: ControllerMetrics, ready: Callable[[], bool]) -> web.Application:
+def make_app(
+    metrics: ControllerMetrics,
+    ready: Callable[[], bool],
+    mount: Callable[[web.Application], None] | None = None,
+) -> web.Application:
+    """The endpoints; ``mount(app)`` adds more routes (the dashboard) before the app starts."""
+
     async def get_metrics(_: web.Request) -> web.Response:
         resp = web.Response(body=metrics.exposition())
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
@@ -100,14 +106,20 @@ def make_app(metrics: ControllerMetrics, ready: Callable[[], bool]) -> web.Appli
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if mount is not None:
+        mount(app)
     return app
 
 
 async def start_http(
-    metrics: ControllerMetrics, ready: Callable[[], bool], host: str = "127.0.0.1", port: int = 0
+    metrics: ControllerMetrics,
+    ready: Callable[[], bool],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    mount: Callable[[web.Application], None] | None = None,
 ) -> tuple[web.AppRunner, int]:
     """Serve the endpoints; returns the runner (``await runner.cleanup()`` to stop) and port."""
-    runner = web.AppRunner(make_app(metrics, ready), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(metrics, ready, mount), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

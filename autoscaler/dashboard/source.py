@@ -1,0 +1,221 @@
+"""Where the dashboard's data comes from: one ``DashboardSource`` protocol, two implementations.
+
+- ``ControllerSource``: the tuner controller's view, for a cluster: ModelScalers,
+  InferenceServices and Revisions from its informer caches, replica counts from the Revisions'
+  status, history from its tick reports.
+- ``OneMachineSource``: the same, plus the data plane's live replica counts, sampled every
+  ``sample_period_s`` so replica charts and cold starts do not wait for a tuner tick. It reads the
+  API server directly when the machine runs no tuner.
+
+``feed_tick`` turns one ``TickReport`` into recorder samples and decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from autoscaler.clock import Clock, SystemClock
+from autoscaler.tuner.percentile import percentile_from_counts
+
+from . import view
+from .recorder import Decision, ModelKey, Recorder, TickSample, finite
+from .view import World
+
+if TYPE_CHECKING:
+    from autoscaler.kube.controller import Controller, TickReport
+    from autoscaler.runtime.onemachine import OneMachine
+
+log = logging.getLogger(__name__)
+
+GROUPS = {
+    "isvcs": ("serving.kserve.io", "v1beta1", "inferenceservices"),
+    "scalers": ("modelscale.dev", "v1alpha1", "modelscalers"),
+    "revisions": ("serving.knative.dev", "v1", "revisions"),
+}
+
+
+class DashboardSource(Protocol):
+    """What the dashboard reads. ``world()`` is cheap enough to call per request."""
+
+    recorder: Recorder
+    sample_period_s: float  # 0: no periodic sampling
+
+    async def world(self) -> World: ...
+
+    async def sample(self) -> None:
+        """Record what can be seen now (live replica counts) into the recorder."""
+        ...
+
+
+def _controller_lists(controller: Controller) -> dict[str, list[dict[str, Any]]]:
+    from autoscaler.kube.controller import INFERENCESERVICES, REVISIONS
+    from autoscaler.kube.reconciler import MODELSCALERS
+
+    return {
+        "isvcs": controller.cached_list(INFERENCESERVICES),
+        "scalers": controller.cached_list(MODELSCALERS),
+        "revisions": controller.cached_list(REVISIONS),
+    }
+
+
+def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
+    """Record one tick: per model, replicas, what was observed of the live revision and the
+    decision on it. A stand-by's report (not leader) carries nothing."""
+    from autoscaler.tuner.explain import explain
+
+    if not report.leader:
+        return
+    recorder.forget(view.model_keys(world))  # deleted models take their history with them
+    scalers = {view._key(s): s for s in world.scalers}
+    for scaler_key, model_report in report.models.items():
+        scaler = scalers.get(scaler_key)
+        target_name = (((scaler or {}).get("spec") or {}).get("targetRef") or {}).get("name")
+        if not target_name or not model_report.recommendations:
+            continue
+        key: ModelKey = (scaler_key[0], str(target_name))
+        desired, actual = view.model_replicas(world, key)
+        recorder.record_replicas(key, report.now_s, desired, actual)
+        revision, rec = list(model_report.recommendations.items())[-1]  # the live one is last
+        objective_ms, percentile = view.objective(scaler)
+        status_target = ((scaler or {}).get("status") or {}).get("target")
+        obs = rec.observation
+        if obs is not None:
+            latency = percentile_from_counts(obs.latency_counts, min(percentile, 99.9))
+            sample = TickSample(
+                report.now_s,
+                revision,
+                obs.avg_concurrency_per_replica,
+                obs.applied_target if obs.applied_target is not None else status_target,
+                obs.request_count / obs.interval_s,
+                finite(latency),
+                objective_ms,
+            )
+        else:
+            sample = TickSample(
+                report.now_s, revision, None, status_target, None, None, objective_ms
+            )
+        recorder.record_tick(key, sample)
+        written = tuple(
+            sorted(k for w in model_report.written if w.name == revision for k in w.new)
+        )
+        recorder.record_decision(
+            key,
+            Decision(
+                t_s=report.now_s,
+                first_t_s=report.now_s,
+                revision=revision,
+                mode=rec.mode,
+                target=rec.target,
+                keep_alive_s=rec.keep_alive_s,
+                min_scale=rec.min_scale,
+                confidence=rec.confidence,
+                fail_static=rec.fail_static,
+                warm_from_s=rec.windows.warm_from_s
+                if rec.windows and rec.windows.prewarm
+                else None,
+                written=written,
+                reasons=tuple(rec.reasons),
+                explain=tuple(explain(rec)),
+            ),
+        )
+
+
+class ControllerSource:
+    """The tuner controller's view of a cluster; history from its tick reports."""
+
+    sample_period_s = 0.0
+
+    def __init__(
+        self, controller: Controller, recorder: Recorder | None = None, clock: Clock | None = None
+    ) -> None:
+        self.controller = controller
+        self.recorder = recorder or Recorder()
+        self.clock: Clock = clock or SystemClock()
+        controller.add_tick_listener(self._on_tick)
+
+    def _world(self, now_s: float | None = None) -> World:
+        lists = _controller_lists(self.controller)
+        return World(
+            self.clock.wall() if now_s is None else now_s,
+            lists["isvcs"], lists["scalers"], lists["revisions"], {}, self.recorder,
+        )  # fmt: skip
+
+    def _on_tick(self, report: TickReport) -> None:
+        feed_tick(self.recorder, report, self._world(report.now_s))
+
+    async def world(self) -> World:
+        return self._world()
+
+    async def sample(self) -> None:
+        return None
+
+
+class OneMachineSource:
+    """One-machine mode: the tuner's caches (or the API server when there is no tuner) and the
+    data plane's live replica counts."""
+
+    def __init__(
+        self, machine: OneMachine, recorder: Recorder | None = None, sample_period_s: float = 1.0
+    ) -> None:
+        self.machine = machine
+        self.recorder = recorder or Recorder()
+        self.sample_period_s = sample_period_s
+        self._attached: Any = None
+        self._api: Any = None
+
+    def _live(self) -> dict[tuple[str, str], tuple[int, int]]:
+        dp = self.machine.dataplane
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for key in dp.revisions():
+            try:
+                st = dp.status(key)
+            except KeyError:  # removed meanwhile
+                continue
+            out[(key.namespace, key.name)] = (st.desired, st.ready)
+        return out
+
+    def _attach(self) -> Any:
+        """The machine's tuner controller, hooked to the recorder once (None: no tuner)."""
+        tuner = self.machine.tuner
+        if tuner is not None and tuner is not self._attached:
+            tuner.add_tick_listener(self._on_tick)
+            self._attached = tuner
+        return tuner
+
+    def _on_tick(self, report: TickReport) -> None:
+        tuner = self._attached
+        lists = _controller_lists(tuner)
+        world = World(report.now_s, lists["isvcs"], lists["scalers"], lists["revisions"],
+                      self._live(), self.recorder)  # fmt: skip
+        feed_tick(self.recorder, report, world)
+
+    def _list_api(self) -> dict[str, list[dict[str, Any]]]:
+        from kubernetes import client
+
+        if self._api is None:
+            self._api = client.CustomObjectsApi(self.machine.api_client())
+        out = {}
+        for name, (group, version, plural) in GROUPS.items():
+            listing = self._api.list_cluster_custom_object(group, version, plural)
+            out[name] = list(cast(Mapping[str, Any], listing).get("items") or [])
+        return out
+
+    async def world(self) -> World:
+        tuner = self._attach()
+        if tuner is not None and tuner.ready():
+            lists = _controller_lists(tuner)
+        else:
+            lists = await asyncio.to_thread(self._list_api)
+        return World(self.machine.clock.wall(), lists["isvcs"], lists["scalers"],
+                     lists["revisions"], self._live(), self.recorder)  # fmt: skip
+
+    async def sample(self) -> None:
+        world = await self.world()
+        for key in view.model_keys(world):
+            if view.isvc_for(world, key) is None:
+                continue
+            desired, actual = view.model_replicas(world, key)
+            self.recorder.record_replicas(key, world.now_s, desired, actual)

@@ -1,0 +1,101 @@
+"""``modelscale status``: the overview as a terminal table, from the API's objects and, with
+``--url``, from a running dashboard's overview API (over real HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from autoscaler.dashboard import mount_dashboard
+from autoscaler.kube import status
+from tests.dashboard.dashkit import (
+    T0,
+    TICK_S,
+    Scenario,
+    StaticSource,
+    isvc,
+    observation,
+    revision,
+    scaler,
+)
+
+
+def tuned_source() -> StaticSource:
+    source = StaticSource()
+    source.isvcs += [isvc("gpu", [("gpu-predictor-00001", 100)]),
+                     isvc("iris", [("iris-predictor-00001", 100)])]  # fmt: skip
+    source.revisions += [revision("gpu", "gpu-predictor-00001", 2, 2),
+                         revision("iris", "iris-predictor-00001", 0, 0)]  # fmt: skip
+    source.scalers += [scaler("gpu", latency_ms=200), scaler("ghost")]
+    sc = Scenario(source, "gpu", "gpu-predictor-00001")
+    for i in range(3):
+        sc.tick(observation(T0 + i * TICK_S, requests=400, latency_ms=250), T0 + i * TICK_S)
+    return source
+
+
+def test_rows_from_the_objects() -> None:
+    s = tuned_source()
+    got = status.rows(s.isvcs, s.scalers, s.revisions)
+    target = f"{s.scalers[0]['status']['target']:g}"
+    assert [r[:7] for r in got] == [
+        ("default", "ghost", "-", "-", "-", "-", "pending (no InferenceService)"),
+        ("default", "gpu", "gpu-predictor-00001", "2/2", target, "90s", "Auto"),
+        ("default", "iris", "iris-predictor-00001", "0/0", "-", "-", "untuned"),
+    ]
+
+
+@pytest.fixture
+def dashboard_url() -> Iterator[str]:
+    """A dashboard over ``tuned_source()`` on its own event loop in a thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    app = web.Application()
+    mount_dashboard(app, tuned_source())
+    runner = web.AppRunner(app)
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return int(runner.addresses[0][1])
+
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield f"http://127.0.0.1:{port}/dashboard/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_url_reads_a_running_dashboard(
+    dashboard_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = argparse.Namespace(url=dashboard_url, namespace=None, kubeconfig=None)
+    assert status.run(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:6] == [
+        "NAMESPACE",
+        "MODEL",
+        "REVISION",
+        "REPLICAS",
+        "REQ/S",
+        "LATENCY",
+    ]
+    gpu = next(line for line in lines if " gpu " in line).split()
+    # 400 requests in 10 s; all in (200, 250] ms: p95 = 200 + 50 x 0.95 = 247.5 -> red against 200
+    assert gpu[:5] == ["default", "gpu", "gpu-predictor-00001", "2/2", "40.00"]
+    assert "●" in gpu and "248/200" in gpu
+
+
+def test_url_unreachable_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    args = argparse.Namespace(url="http://127.0.0.1:9/dashboard/", namespace=None, kubeconfig=None)
+    assert status.run(args) == 1
+    assert "modelscale status: reading http://127.0.0.1:9/dashboard/" in capsys.readouterr().err
