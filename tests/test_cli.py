@@ -14,3 +14,12 @@ def test_unknown_subcommand_is_an_error() -> None:
     with pytest.raises(SystemExit) as info:
         cli.main(["no-such-command"])
     assert info.value.code == 2
+
+
+def test_controller_metric_name_choices_are_the_metric_presets() -> None:
+    from autoscaler.kube.cli import METRIC_NAME_PRESETS
+    from autoscaler.metrics.names import PRESETS
+
+    assert METRIC_NAME_PRESETS == tuple(PRESETS)
+    args = cli.build_parser().parse_args(["controller", "--metric-names", "knative-opentelemetry"])
+    assert args.metric_names == "knative-opentelemetry"

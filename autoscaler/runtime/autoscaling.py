@@ -24,7 +24,6 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from autoscaler.clock import Clock
 from autoscaler.kpa import AutoscalerConfig, RevisionAutoscaler, RevisionScaling, ScaleDecision
-from autoscaler.kpa import Stat as KpaStat
 from autoscaler.runtime.spec import RevisionKey
 from autoscaler.runtime.stats import Stat
 
@@ -140,17 +139,8 @@ class ScalingLoop:
         rev = self._revisions.get(key)
         if rev is None:
             return
-        kstat = KpaStat(
-            pod_name=stat.pod_name,
-            average_concurrent_requests=stat.average_concurrent_requests,
-            average_proxied_concurrent_requests=stat.average_proxied_concurrent_requests,
-            request_count=stat.request_count,
-            proxied_request_count=stat.proxied_request_count,
-            process_uptime_s=stat.process_uptime_s,
-            timestamp=stat.timestamp,
-        )
-        rev.kpa.record(self._clock.now(), kstat)
-        if rev.kpa.should_poke(kstat):
+        rev.kpa.record(self._clock.now(), stat)
+        if rev.kpa.should_poke(stat):
             self.poke(key)
 
     def poke(self, key: RevisionKey) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autoscaler.runtime import eventloop
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -39,6 +41,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="manifests to apply once up (repeatable)",
     )
+    parser.add_argument(
+        "--broker-port",
+        type=int,
+        default=0,
+        help="CloudEvents broker ingress port on 127.0.0.1 (default: a free one)",
+    )
+    parser.add_argument(
+        "--no-eventing",
+        action="store_true",
+        help="run without the Broker/Trigger reconciler and the broker ingress",
+    )
+    parser.add_argument(
+        "--sink",
+        help="where the tuner sends modelscale.scaling.changed CloudEvents (default: nowhere)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=eventloop.CHOICES,
+        default="auto",
+        help="event loop: uvloop when installed (auto, the default) or the standard asyncio loop",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every decision")
 
 
@@ -65,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
             ingress_port=args.ingress_port,
             admin_port=args.admin_port,
             max_replicas=args.max_replicas,
+            eventing=not args.no_eventing,
+            broker_port=args.broker_port,
+            tuner_sink_url=args.sink,
         )
         machine = OneMachine(settings)
         await machine.start()
@@ -87,6 +113,13 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"metrics      {machine.admin_url}/metrics   replicas: {machine.admin_url}/sd/replicas"
             )
+            if machine.eventing is not None:
+                print(
+                    f"broker       {machine.eventing.url}/<namespace>/<broker>   (CloudEvents, binary or structured)"
+                )
+            dashboard = getattr(machine, "dashboard_url", "")
+            if dashboard:
+                print(f"dashboard    {dashboard}")
             print("Ctrl-C stops everything.", flush=True)
             await stop.wait()
             return 0
@@ -94,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
             print("stopping...", flush=True)
             await machine.stop()
 
-    return asyncio.run(main())
+    return eventloop.run(main(), args.loop)
 
 
 async def apply(kubeconfig: Path, path: Path) -> int:

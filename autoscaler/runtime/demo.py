@@ -75,11 +75,12 @@ spec:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    return asyncio.run(_demo(args))
+    from autoscaler.runtime import eventloop
+
+    return eventloop.run(_demo(args))
 
 
 async def _demo(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ prometheus_client writes a counter's samples with the ``_total`` suffix
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -114,6 +115,7 @@ class QueueProxyMetrics:
             buckets=LATENCY_BUCKETS_MS,
             registry=r,
         )
+        self._by_status: dict[int, tuple[Any, Any, Any, Any]] = {}
         self.queue_depth = Gauge(
             "revision_queue_depth", "Requests waiting for a slot", REVISION_LABELS, registry=r
         ).labels(*self._rev)
@@ -128,15 +130,30 @@ class QueueProxyMetrics:
     def _labels(self, status: int) -> tuple[str, ...]:
         return (*self._rev, str(status), f"{status // 100}xx")
 
+    def _children(self, status: int) -> tuple[Any, Any, Any, Any]:
+        # Looking up labelled children takes a lock and builds a key each time; a revision sees a
+        # handful of status codes, so the children are resolved once per code (hot path).
+        children = self._by_status.get(status)
+        if children is None:
+            labels = self._labels(status)
+            children = (
+                self.request_count.labels(*labels),
+                self.request_latency.labels(*labels),
+                self.app_request_count.labels(*labels),
+                self.app_request_latency.labels(*labels),
+            )
+            self._by_status[status] = children
+        return children
+
     def observe_request(self, status: int, latency_ms: float) -> None:
-        labels = self._labels(status)
-        self.request_count.labels(*labels).inc()
-        self.request_latency.labels(*labels).observe(latency_ms)
+        count, latency, _, _ = self._children(status)
+        count.inc()
+        latency.observe(latency_ms)
 
     def observe_app_request(self, status: int, latency_ms: float) -> None:
-        labels = self._labels(status)
-        self.app_request_count.labels(*labels).inc()
-        self.app_request_latency.labels(*labels).observe(latency_ms)
+        _, _, count, latency = self._children(status)
+        count.inc()
+        latency.observe(latency_ms)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -6,27 +6,17 @@ requests in flight over the period, divided by its length), so two 500 ms reques
 average 1.0. Requests marked as coming through the activator are also tracked apart ("proxied"),
 so the autoscaler can subtract them from pod reports and count the activator's own report instead.
 
-``RequestStats`` is pure: every call takes ``now`` (seconds, monotonic).
+``RequestStats`` is pure: every call takes ``now`` (seconds, monotonic). The ``Stat`` it reports is
+the KPA's own (``autoscaler.kpa.Stat``), so the scaling loop records it as it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from autoscaler.kpa import Stat
+
+__all__ = ["ACTIVATOR_POD_NAME", "RequestStats", "Stat"]
 
 ACTIVATOR_POD_NAME = "activator"
-
-
-@dataclass(frozen=True)
-class Stat:
-    """One report for one pod (or the activator) over one period; names follow Knative's Stat."""
-
-    pod_name: str
-    average_concurrent_requests: float
-    average_proxied_concurrent_requests: float
-    request_count: float
-    proxied_request_count: float
-    process_uptime_s: float
-    timestamp: float
 
 
 class RequestStats:
