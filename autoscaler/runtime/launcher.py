@@ -92,18 +92,7 @@ class ExecLauncher:
             stdout=asyncio.subprocess.PIPE,
             env=_child_env(),
         )
-        self._procs.add(proc)
-        loop = asyncio.get_running_loop()
-        exited: asyncio.Future[int] = loop.create_future()
-
-        async def watch() -> None:
-            code = await proc.wait()
-            self._procs.discard(proc)
-            if not exited.done():
-                exited.set_result(code)
-
-        watcher = loop.create_task(watch())
-        exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
+        exited = _watch_exit(proc, self._procs)
         assert proc.stdout is not None
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
@@ -121,11 +110,7 @@ class ExecLauncher:
         return ReplicaProcess(pid=proc.pid, port=int(event["port"]), exited=exited)
 
     async def close(self) -> None:
-        for proc in list(self._procs):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        self._procs.clear()
+        await _kill_all(self._procs)
 
 
 class ZygoteLauncher:
@@ -280,6 +265,33 @@ class ZygoteLauncher:
                 await self._reader
 
 
+def _watch_exit(
+    proc: asyncio.subprocess.Process, procs: set[asyncio.subprocess.Process]
+) -> asyncio.Future[int]:
+    """A future that resolves once, with the exit code, when ``proc`` ends (it leaves ``procs``)."""
+    procs.add(proc)
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[int] = loop.create_future()
+
+    async def watch() -> None:
+        code = await proc.wait()
+        procs.discard(proc)
+        if not exited.done():
+            exited.set_result(code)
+
+    watcher = loop.create_task(watch())
+    exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
+    return exited
+
+
+async def _kill_all(procs: set[asyncio.subprocess.Process]) -> None:
+    for proc in list(procs):
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    procs.clear()
+
+
 def free_loopback_port() -> int:
     """A port nothing listens on now; the function binds it itself a moment later."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -335,23 +347,8 @@ class FunctionLauncher:
             raise ReplicaStartError(f"function replica of {spec.key}: {exc}") from exc
         finally:
             out.close()
-        self._procs.add(proc)
-        loop = asyncio.get_running_loop()
-        exited: asyncio.Future[int] = loop.create_future()
-
-        async def watch() -> None:
-            code = await proc.wait()
-            self._procs.discard(proc)
-            if not exited.done():
-                exited.set_result(code)
-
-        watcher = loop.create_task(watch())
-        exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
+        exited = _watch_exit(proc, self._procs)
         return ReplicaProcess(pid=proc.pid, port=port, exited=exited)
 
     async def close(self) -> None:
-        for proc in list(self._procs):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        self._procs.clear()
+        await _kill_all(self._procs)
