@@ -55,6 +55,7 @@ class RevisionStatus:
 @dataclass
 class _Revision:
     pool: RevisionPool
+    kserve_paths: bool = True
     activator_in_path: bool = True
     targets: list[Target] = field(default_factory=list)
 
@@ -176,8 +177,13 @@ class DataPlane:
         service: str | None = None,
         configuration: str | None = None,
         timeout_s: float | None = None,
+        kserve_paths: bool | None = None,
     ) -> None:
-        """Create the revision's pool (at zero replicas) unless it exists with the same spec."""
+        """Create the revision's pool (at zero replicas) unless it exists with the same spec.
+
+        ``kserve_paths``: whether the ingress lets only KServe's paths through (an
+        InferenceService's revision); by default every revision but a function's.
+        """
         if spec.key != key:
             raise ValueError(f"spec is for revision {spec.key}, not {key}")
         if container_concurrency < 0:
@@ -209,7 +215,9 @@ class DataPlane:
             configuration=configuration,
             log_dir=self.log_dir,
         )
-        self._revisions[key] = _Revision(pool)
+        if kserve_paths is None:
+            kserve_paths = spec.predictor is not PredictorKind.FUNCTION
+        self._revisions[key] = _Revision(pool, kserve_paths=kserve_paths)
         self.activator.set_targets(key, [], container_concurrency)
         pool.start()
 
@@ -264,6 +272,10 @@ class DataPlane:
     def model_name(self, key: RevisionKey) -> str | None:
         rev = self._revisions.get(key)
         return None if rev is None else rev.pool.spec.model_name
+
+    def kserve_paths(self, key: RevisionKey) -> bool:
+        rev = self._revisions.get(key)
+        return True if rev is None else rev.kserve_paths
 
     def direct_targets(self, key: RevisionKey) -> Sequence[Target]:
         rev = self._revisions.get(key)

@@ -7,10 +7,14 @@ goes through the activator when the revision has it in its path (or no ready rep
 straight to a replica's queue-proxy (round robin, as a Kubernetes Service would spread it). A
 replica that is gone is skipped, and when none is left the activator buffers the request.
 
+Paths are decided per revision (``RevisionDirectory.kserve_paths``): an InferenceService's
+revision takes only KServe's paths, while a Knative Service of its own (a function) takes every
+path and method (``GET /events``, ``/health/readiness``, ...), as Knative's ingress forwards them.
+
 Errors come back KServe-shaped (``{"error": ...}``): unknown host 404, a path that is not a
-KServe path 404, an unknown model 404 (answered here, without waking a revision at zero), a body
-over ``max_body_bytes`` 413; the model server's own answers (400 on malformed JSON, ...) pass
-through unchanged.
+KServe path 404 (for a revision that serves KServe paths), an unknown model 404 (answered here,
+without waking a revision at zero), a body over ``max_body_bytes`` 413; the upstream's own
+answers (400 on malformed JSON, ...) pass through unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ class RevisionDirectory(Protocol):
 
     def direct_targets(self, key: RevisionKey) -> Sequence[Target]:
         """Ready replicas to use directly; empty when the activator must be in the path."""
+        ...
+
+    def kserve_paths(self, key: RevisionKey) -> bool:
+        """Whether the revision takes only KServe's paths (False: every path and method)."""
         ...
 
 
@@ -94,13 +102,13 @@ class Ingress:
         route = self.routes.lookup(host)
         if route is None:
             return error_response(404, f"no route for host {host!r}")
-        match = match_path(request.path)
-        if not match.known:
-            return error_response(404, f"{request.path!r} is not a KServe inference path")
         key = route.pick(self.rng.random() * 100.0)
         model = self.revisions.model_name(key)
         if model is None:
             return error_response(503, f"revision {key} of host {host!r} is not ready")
+        match = match_path(request.path, self.revisions.kserve_paths(key))
+        if not match.known:
+            return error_response(404, f"{request.path!r} is not a KServe inference path")
         if match.model is not None and match.model != model:
             return error_response(404, f"Model with name {match.model} does not exist.")
         try:

@@ -5,6 +5,11 @@ tags giving each tagged target its own host ``<tag>-<host>``, as KServe's tag ro
 ``latest-`` and ``prev-``) and the KServe paths the model server answers. Hosts follow Knative's
 ``<name>.<namespace>.<domain>`` with the default domain ``example.com``.
 
+Which paths a revision answers depends on what it is: an InferenceService's revision runs the
+KServe model server, so only KServe's paths reach it (anything else is a 404 answered without
+waking it); a Knative Service of its own (a function) gets every path and method, as Knative
+routes a host to its revision whatever the path.
+
 The traffic draw is an argument (a number in [0, 100)), so tests can be exact.
 """
 
@@ -52,8 +57,14 @@ class PathMatch:
     model: str | None = None
 
 
-def match_path(path: str) -> PathMatch:
-    """Whether ``path`` is a KServe path, and the model it names if any."""
+def match_path(path: str, kserve_paths: bool = True) -> PathMatch:
+    """Whether a revision takes ``path``, and the model it names if any.
+
+    With ``kserve_paths`` (an InferenceService's revision) only KServe's paths are known; without
+    (a Knative Service of its own) every path is, naming no model.
+    """
+    if not kserve_paths:
+        return PathMatch(True)
     if path in _SERVER_PATHS:
         return PathMatch(True)
     for pattern in _MODEL_PATHS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,36 @@ def test_unknown_function_is_refused_at_admission(om: RunningOneMachine) -> None
     out = om.kubectl("apply", "-f", "-", input=json.dumps(ksvc))
     assert out.returncode != 0
     assert "no-such-fn" in out.stderr and "not a local function" in out.stderr
+
+
+def http_get(om: RunningOneMachine, url: str) -> tuple[int, Any]:
+    """GET a Knative Service's URL through the one-machine ingress (its host as Host)."""
+    host = urllib.parse.urlsplit(url).netloc
+    path = urllib.parse.urlsplit(url).path or "/"
+    request = urllib.request.Request(om.ingress_url + path, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return int(answer.status), json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return int(err.code), json.loads(err.read() or b"null")
+
+
+def test_event_log_lists_events_through_the_ingress(om: RunningOneMachine, deployed: str) -> None:
+    """A Knative Service gets every path and method: event-log's ``GET /events`` and its health
+    endpoint answer through the ingress, while the InferenceService keeps KServe's paths."""
+    url = str(get_obj(om, "ksvc", "event-log")["status"]["url"])
+    error = CloudEvent(
+        {"type": "modelscale.inference.error", "source": "/tests/e2e", "id": "logged-error"},
+        {"reason": "a test error"},
+    )
+    assert send(deployed, error) == 202
+
+    def logged() -> list[str]:
+        status, events = http_get(om, url + "/events")
+        return [e["id"] for e in events] if status == 200 else []
+
+    om.wait(lambda: "logged-error" in logged(), 60, "the error event in event-log's /events")
+    assert http_get(om, url + "/health/readiness") == (200, {"status": "ok"})
+    isvc_url = str(get_obj(om, "isvc", "iris")["status"]["url"])
+    status, body = http_get(om, isvc_url + "/events")
+    assert status == 404 and "not a KServe inference path" in body["error"]

@@ -40,6 +40,16 @@ def test_match_path(path: str, known: bool, model: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    "path",
+    ["/", "/events", "/health/readiness", "/health/liveness", "/v1/models/iris:predict", "/a/b?c"],
+    ids=str,
+)
+def test_a_knative_service_takes_every_path(path: str) -> None:
+    m = match_path(path, kserve_paths=False)
+    assert (m.known, m.model) == (True, None)
+
+
+@pytest.mark.parametrize(
     ("draw", "expected"), [(0.0, A), (79.99, A), (80.0, B), (99.99, B)], ids=str
 )
 def test_pick_by_percent(draw: float, expected: RevisionKey) -> None:

@@ -406,6 +406,8 @@ class ServingController:
                 service=labels.get(names.SERVICE_LABEL),
                 configuration=labels.get(names.CONFIGURATION_LABEL),
                 timeout_s=(rev.get("spec") or {}).get("timeoutSeconds"),
+                # KServe's paths for an InferenceService's revision; any path for a plain Service.
+                kserve_paths=names.ISVC_LABEL in labels,
             )
         reachable = self._reachable(key)
         pa_current = self.informers["pa"].get(ns, name)
