@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 from prometheus_client import CollectorRegistry
 
 from autoscaler.clock import Clock, SystemClock
@@ -35,7 +34,8 @@ from autoscaler.eventing.destination import resolve_destination
 from autoscaler.eventing.routes import InvalidObject
 from autoscaler.eventing.settings import BrokerSettings
 from autoscaler.eventing.status import broker_status, trigger_status
-from autoscaler.kube.informer import Informer, Resource
+from autoscaler.kube.informer import Resource
+from autoscaler.runtime.reconcile.workloop import WorkKey, WorkLoop
 
 __all__ = ["KINDS", "EventingController", "start_onemachine_eventing", "with_default_paths"]
 
@@ -54,8 +54,6 @@ _ADDRESSABLE = {
     ("serving.kserve.io", "InferenceService"): "isvc",
     (EVENTING_GROUP, "Broker"): "broker",
 }
-WorkKey = tuple[str, str, str]  # ("broker" | "trigger", namespace, name)
-RETRY_DELAY_S = 0.2
 
 
 def _group(api_version: str) -> str:
@@ -80,7 +78,7 @@ def with_default_paths(trigger: Mapping[str, Any]) -> dict[str, Any]:
     return {**trigger, "spec": spec}
 
 
-class EventingController:
+class EventingController(WorkLoop):
     """Owns a ``BrokerCore`` and keeps it and the API's Broker/Trigger status in step."""
 
     def __init__(
@@ -92,41 +90,22 @@ class EventingController:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.clock: Clock = clock or SystemClock()
+        super().__init__(api_client, KINDS, clock or SystemClock(), "eventing-reconciler")
         self.core = BrokerCore(
             db_path, self.resolve, settings=settings, clock=self.clock, registry=registry
         )
         self._api = client.CustomObjectsApi(api_client)
-        self.informers = {kind: Informer(api_client, res) for kind, res in KINDS.items()}
-        self._queue: asyncio.Queue[WorkKey] = asyncio.Queue()
-        self._pending: set[WorkKey] = set()
         self._applied: set[WorkKey] = set()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, sync_timeout_s: float = 30.0) -> None:
         """Bind the ingress, list and watch, then reconcile until ``stop()``."""
-        self._loop = asyncio.get_running_loop()
         await self.core.start()
-        for kind, informer in self.informers.items():
-            informer.add_handler(self._handler(kind))
-            informer.start()
-        for informer in self.informers.values():
-            if not await asyncio.to_thread(informer.wait_synced, sync_timeout_s):
-                raise TimeoutError(
-                    f"could not list {informer.resource.plural} in {sync_timeout_s}s"
-                )
-        self._tasks = [asyncio.create_task(self._work(), name="eventing-reconciler")]
+        await self.start_work(sync_timeout_s)
 
     async def stop(self) -> None:
         """Stop reconciling and watching; the core finishes deliveries in flight and closes."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        for informer in self.informers.values():
-            await asyncio.to_thread(informer.stop)
+        await self.stop_work()
         await self.core.stop()
 
     @property
@@ -146,20 +125,7 @@ class EventingController:
         return str(url) if url else None
 
     # -- queueing --------------------------------------------------------------------------------
-    def _handler(self, kind: str) -> Callable[[str, dict[str, Any]], None]:
-        def on_event(_type: str, obj: dict[str, Any]) -> None:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._enqueue_related, kind, obj)
-
-        return on_event
-
-    def enqueue(self, kind: str, namespace: str, name: str) -> None:
-        key = (kind, namespace, name)
-        if key not in self._pending:
-            self._pending.add(key)
-            self._queue.put_nowait(key)
-
-    def _enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
+    def enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
         if kind in ("broker", "trigger"):
@@ -172,28 +138,6 @@ class EventingController:
         if kind in ("ksvc", "isvc"):
             for broker in self.informers["broker"].list(ns):
                 self.enqueue("broker", ns, broker["metadata"]["name"])
-
-    async def _work(self) -> None:
-        while True:
-            key = await self._queue.get()
-            self._pending.discard(key)
-            try:
-                await getattr(self, f"_reconcile_{key[0]}")(key[1], key[2])
-            except ApiException as exc:
-                level = logging.DEBUG if exc.status in (404, 409) else logging.WARNING
-                log.log(level, "reconciling %s: %s %s; again shortly", key, exc.status, exc.reason)
-                self._retry_later(key, RETRY_DELAY_S)
-            except Exception:
-                log.exception("reconciling %s failed; again in 1s", key)
-                self._retry_later(key, 1.0)
-
-    def _retry_later(self, key: WorkKey, delay_s: float) -> None:
-        async def later() -> None:
-            await self.clock.sleep(delay_s)
-            self.enqueue(*key)
-
-        self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.create_task(later()))
 
     # -- reconcilers -----------------------------------------------------------------------------
     async def _reconcile_broker(self, ns: str, name: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -25,13 +24,14 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.clock import Clock
 from autoscaler.kpa import AutoscalerConfig, InvalidSetting, RevisionScaling, ScaleDecision
-from autoscaler.kube.informer import Informer, Resource
+from autoscaler.kube.informer import Resource
 from autoscaler.runtime.autoscaling import ScalingLoop
 from autoscaler.runtime.dataplane import DataPlane
 from autoscaler.runtime.spec import RevisionKey
 
 from . import configuration, kserve, names, revision, route, serving
 from .replicas import replica_spec
+from .workloop import WorkLoop
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,6 @@ KINDS: dict[str, Resource] = {
     "route": Resource(names.KNATIVE_SERVING_GROUP, "v1", "routes", "Route"),
     "pa": Resource(names.AUTOSCALING_GROUP, "v1alpha1", "podautoscalers", "PodAutoscaler"),
 }
-WorkKey = tuple[str, str, str]  # (kind, namespace, name)
 CLUSTER_LOCAL_SUFFIX = "svc.cluster.local"
 
 
@@ -67,7 +66,7 @@ def _iso(wall_s: float) -> str:
     return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ServingController:
+class ServingController(WorkLoop):
     def __init__(
         self,
         api_client: client.ApiClient,
@@ -79,12 +78,11 @@ class ServingController:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.dataplane = dataplane
-        self.clock = clock
         self.domain = dataplane.domain
         self.legacy_pa_annotations = legacy_pa_annotations
         self.autoscaler_config = autoscaler_config or AutoscalerConfig()
         self._api = client.CustomObjectsApi(api_client)
-        self.informers = {kind: Informer(api_client, res) for kind, res in KINDS.items()}
+        super().__init__(api_client, KINDS, clock, "serving-reconciler")
         self.scaling = ScalingLoop(
             _PoolView(dataplane),
             clock,
@@ -94,53 +92,21 @@ class ServingController:
         )
         dataplane.on_stat(self.scaling.record)
         dataplane.on_poke(self.scaling.poke)
-        self._queue: asyncio.Queue[WorkKey] = asyncio.Queue()
-        self._pending: set[WorkKey] = set()
         self._route_hosts: dict[tuple[str, str], set[str]] = {}
         self._routed_by: dict[tuple[str, str], set[RevisionKey]] = {}
         self._ever_ready: set[RevisionKey] = set()
         self._shown: dict[RevisionKey, tuple[int, int, bool, str | None]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, sync_timeout_s: float = 30.0) -> None:
-        self._loop = asyncio.get_running_loop()
-        for kind, informer in self.informers.items():
-            informer.add_handler(self._handler(kind))
-            informer.start()
-        for informer in self.informers.values():
-            if not await asyncio.to_thread(informer.wait_synced, sync_timeout_s):
-                raise TimeoutError(
-                    f"could not list {informer.resource.plural} in {sync_timeout_s}s"
-                )
-        self._tasks = [
-            asyncio.create_task(self._work(), name="serving-reconciler"),
-            asyncio.create_task(self.scaling.run(), name="scaling-loop"),
-        ]
+        await self.start_work(sync_timeout_s)
+        self.spawn(self.scaling.run(), "scaling-loop")
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for informer in self.informers.values():
-            await asyncio.to_thread(informer.stop)
+        await self.stop_work()
 
     # -- queueing --------------------------------------------------------------------------------
-    def _handler(self, kind: str) -> Callable[[str, dict[str, Any]], None]:
-        def on_event(_type: str, obj: dict[str, Any]) -> None:
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._enqueue_related, kind, obj)
-
-        return on_event
-
-    def enqueue(self, kind: str, namespace: str, name: str) -> None:
-        key = (kind, namespace, name)
-        if key not in self._pending:
-            self._pending.add(key)
-            self._queue.put_nowait(key)
-
-    def _enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
+    def enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         ns, name, labels = (
             meta.get("namespace", "default"),
@@ -162,28 +128,6 @@ class ServingController:
             self.enqueue("cfg", ns, labels[names.CONFIGURATION_LABEL])
         elif kind == "route" and names.SERVICE_LABEL in labels:
             self.enqueue("ksvc", ns, labels[names.SERVICE_LABEL])
-
-    async def _work(self) -> None:
-        while True:
-            key = await self._queue.get()
-            self._pending.discard(key)
-            try:
-                await getattr(self, f"_reconcile_{key[0]}")(key[1], key[2])
-            except ApiException as exc:
-                level = logging.DEBUG if exc.status in (404, 409) else logging.WARNING
-                log.log(level, "reconciling %s: %s %s; again shortly", key, exc.status, exc.reason)
-                self._retry_later(key, 0.2)
-            except Exception:
-                log.exception("reconciling %s failed; again in 1s", key)
-                self._retry_later(key, 1.0)
-
-    def _retry_later(self, key: WorkKey, delay_s: float) -> None:
-        async def later() -> None:
-            await self.clock.sleep(delay_s)
-            self.enqueue(*key)
-
-        self._tasks.append(asyncio.create_task(later()))
-        self._tasks = [t for t in self._tasks if not t.done()]
 
     # -- API writes ------------------------------------------------------------------------------
     async def _create(self, kind: str, obj: dict[str, Any]) -> None:

@@ -1,0 +1,108 @@
+"""The work loop every one-machine reconciler shares: informers feed a de-duplicating queue of
+``(kind, namespace, name)`` keys and one worker reconciles them in turn.
+
+This is the shape of a Knative or KServe controller (a workqueue keyed by object, fed by informer
+events, with requeue on failure): an informer event may enqueue related objects too
+(``enqueue_related``), a key already waiting is not queued twice, and a failed reconcile comes back
+after a short delay — shortly for an API conflict or a missing object (the cache catches up), after
+a second for anything else. Subclasses define ``_reconcile_<kind>(namespace, name)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from autoscaler.clock import Clock
+from autoscaler.kube.informer import Informer, Resource
+
+log = logging.getLogger(__name__)
+
+WorkKey = tuple[str, str, str]  # (kind, namespace, name)
+API_RETRY_DELAY_S = 0.2
+ERROR_RETRY_DELAY_S = 1.0
+
+
+class WorkLoop:
+    def __init__(
+        self, api_client: client.ApiClient, kinds: Mapping[str, Resource], clock: Clock, name: str
+    ) -> None:
+        self.clock = clock
+        self.informers = {kind: Informer(api_client, res) for kind, res in kinds.items()}
+        self._name = name
+        self._queue: asyncio.Queue[WorkKey] = asyncio.Queue()
+        self._pending: set[WorkKey] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start_work(self, sync_timeout_s: float) -> None:
+        """List and watch every kind, wait for the caches, then start the worker."""
+        self._loop = asyncio.get_running_loop()
+        for kind, informer in self.informers.items():
+            informer.add_handler(self._handler(kind))
+            informer.start()
+        for informer in self.informers.values():
+            if not await asyncio.to_thread(informer.wait_synced, sync_timeout_s):
+                raise TimeoutError(
+                    f"could not list {informer.resource.plural} in {sync_timeout_s}s"
+                )
+        self.spawn(self._work(), self._name)
+
+    async def stop_work(self) -> None:
+        """Stop the worker, the pending retries and every other spawned task, then the watches."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for informer in self.informers.values():
+            await asyncio.to_thread(informer.stop)
+
+    def spawn(self, coro: Any, name: str | None = None) -> None:
+        """A task that lives until ``stop_work``."""
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    # -- queueing --------------------------------------------------------------------------------
+    def _handler(self, kind: str) -> Callable[[str, dict[str, Any]], None]:
+        def on_event(_type: str, obj: dict[str, Any]) -> None:  # on the informer's thread
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self.enqueue_related, kind, obj)
+
+        return on_event
+
+    def enqueue(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        if key not in self._pending:
+            self._pending.add(key)
+            self._queue.put_nowait(key)
+
+    def enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
+        """What an informer event of ``kind`` puts in the queue (by default the object itself)."""
+        meta = obj.get("metadata") or {}
+        self.enqueue(kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._pending.discard(key)
+            try:
+                await getattr(self, f"_reconcile_{key[0]}")(key[1], key[2])
+            except ApiException as exc:
+                level = logging.DEBUG if exc.status in (404, 409) else logging.WARNING
+                log.log(level, "reconciling %s: %s %s; again shortly", key, exc.status, exc.reason)
+                self.retry_later(key, API_RETRY_DELAY_S)
+            except Exception:
+                log.exception("reconciling %s failed; again in %ss", key, ERROR_RETRY_DELAY_S)
+                self.retry_later(key, ERROR_RETRY_DELAY_S)
+
+    def retry_later(self, key: WorkKey, delay_s: float) -> None:
+        async def later() -> None:
+            await self.clock.sleep(delay_s)
+            self.enqueue(*key)
+
+        self.spawn(later())
