@@ -20,7 +20,7 @@ from rich.table import Table
 
 from autoscaler.sim.fleet import SimSettings, run_policy
 from autoscaler.sim.policies import POLICY_NAMES, make_policies
-from autoscaler.sim.results import RATIO_KEYS, ratios
+from autoscaler.sim.results import RATIO_KEYS, aims, ratios
 from autoscaler.sim.traces import TraceSlice, Workload, read_azure_functions, read_azure_llm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +72,17 @@ def compare(console: Console, title: str, workload: Workload, names: list[str], 
                 base, *["n/a" if values[k] is None else f"{values[k]:.3g}" for k in RATIO_KEYS]
             )
         console.print(rt)
+        at = Table(title="aims of item 7 (functions trace): value <= limit")
+        for head in ("aim", "value", "limit", "met"):
+            at.add_column(head, justify="left" if head == "aim" else "right")
+        for aim in aims(figures):
+            value = "n/a" if aim.value is None else f"{aim.value:.3g}"
+            at.add_row(aim.name, value, f"{aim.limit:g}", "yes" if aim.met else "NO")
+        console.print(at)
+    total = sum(walls.values())
+    console.print(
+        f"wall: {total:.1f} s for {len(walls)} policies ({total / max(1, len(walls)):.1f} s each)"
+    )
     console.print(f"arrivals: {workload.arrival_note}")
     console.print(f"trace: {workload.citation}")
 

@@ -8,7 +8,7 @@ Readers (``traces``) turn a trace into a ``Workload``; ``run_policy`` replays it
 
 from autoscaler.sim.fleet import PolicyRun, SimSettings, run_policy, run_revision
 from autoscaler.sim.model import DEFAULT_COLD_START_MEDIAN_S, ColdStart, ModelSpec, ServiceTime
-from autoscaler.sim.parity import ParityResult, replay
+from autoscaler.sim.parity import ParityResult, replay, tick_agreement
 from autoscaler.sim.policies import POLICY_NAMES, make_policies
 from autoscaler.sim.results import FIGURE_KEYS, PolicyFigures
 from autoscaler.sim.seams import Policy, RevisionAutoscaler, RevisionPolicy
@@ -31,4 +31,5 @@ __all__ = [
     "replay",
     "run_policy",
     "run_revision",
+    "tick_agreement",
 ]

@@ -5,7 +5,8 @@ Requests in service progress at ``min(1, ready * capacity / in_service)`` second
 second; the engine keeps one virtual clock of attained service per job, so each request's
 finish is a heap entry and the work per request is O(log in-flight). Requests beyond
 ``ready * container_concurrency`` (or any while no replica is ready) wait in FIFO order. A
-request that arrives while no replica is ready is a cold start.
+request that arrives while no replica is ready is a cold start; the time it waits for the first
+ready replica is spent at the activator, which the tuner's queue-proxy latency does not see.
 
 Time jumps: while a revision has no replica, wants none and holds no request, nothing is ticked;
 the engine goes straight to the next arrival (or the policy's next tick).
@@ -40,6 +41,7 @@ def run_exact(
     svc = service_s.tolist()
     latency = np.zeros(n_req)
     cold = np.zeros(n_req, dtype=bool)
+    activator_wait = [0.0] * n_req  # cold requests: arrival to the first ready replica
     model = control.model
     cap = float(model.capacity)
     cc = model.container_concurrency
@@ -76,7 +78,13 @@ def run_exact(
         else:
             ready = control.ready
             rate = min(1.0, ready * cap / in_service) if in_service and ready else 0.0
-            t_done = t + (heap[0][0] - vtime) / rate if rate > 0 else math.inf
+            if rate > 0:
+                # a remainder within rounding of zero is done now: stepping it by ulps (each
+                # step's vtime gain rounding away) would never reach it
+                left = heap[0][0] - vtime
+                t_done = t + left / rate if left > 1e-9 * (1.0 + vtime) else t
+            else:
+                t_done = math.inf
             t_next = min(t_arrival, t_done, control.next_ready_s, control.next_kpa_s,
                          control.next_policy_s)  # fmt: skip
             if in_system == 0 and i >= n_req and t_next >= end_s:
@@ -102,11 +110,15 @@ def run_exact(
             _, j = heapq.heappop(heap)
             lat = t - arr[j]
             latency[j] = lat
-            control.completed(lat)
+            control.completed(lat - activator_wait[j])
             admit_from_queue()
             if not heap and not queue:
                 control.idle(t)
         elif t == control.next_ready_s:
+            if control.ready == 0:
+                for j in queue:
+                    if cold[j]:
+                        activator_wait[j] = t - arr[j]
             control.promote(t)
             admit_from_queue()
         elif t == t_arrival:
@@ -123,7 +135,7 @@ def run_exact(
             admit_from_queue()
         elif t == control.next_kpa_s:
             control.horizon_s = min(t_arrival, control.next_policy_s, end_s)
-            control.kpa_tick(t)
+            control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i)
             admit_from_queue()
         elif t == control.next_policy_s:
             control.policy_tick(t, arrivals_s[obs_from:i])

@@ -36,6 +36,8 @@ class SimSettings:
     fluid_min_rps: float = 2.0
     kpa_config: AutoscalerConfig = field(default_factory=AutoscalerConfig)
     timeline_models: int = 3
+    # skip KPA ticks that provably decide the same (autoscaler.kpa.horizon); False ticks all
+    skip_steady_ticks: bool = True
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -88,6 +90,7 @@ def run_revision(
         model_rng(seed, COLD_START_RNG, index),
         record_kpa_ticks=record_kpa_ticks,
     )
+    control.steady_enabled = settings.skip_steady_ticks and not record_kpa_ticks
     engine = choose_engine(trace, settings)
     run = run_fluid if engine == "fluid" else run_exact
     out = run(trace.arrivals_s, trace.service_s, control, end_s)

@@ -14,7 +14,8 @@ requests in the system as a fluid:
   the cumulative admission curve: request ``j`` enters when cumulative admissions reach ``j + 1``
   (zero when it arrived in a step with no queue);
 - a request that arrives while no replica is ready is a cold start; the KPA gets the
-  time-averaged requests in the system per 1 s bucket, as in the exact engine.
+  time-averaged requests in the system per 1 s bucket, as in the exact engine. The tuner gets
+  each latency without the cold-start wait at the activator (its queue-proxy's view).
 
 The approximation: service is memoryless in the flow equation and the stretch is the one of the
 step the request entered in. ``tests/sim/test_fluid.py`` checks it against ``exact`` on busy cases.
@@ -94,6 +95,8 @@ def run_fluid(
     mean_s = max(model.service.mean_s, 1e-6)
     latency = np.zeros(n_req)
     cold = np.zeros(n_req, dtype=bool)
+    activator_wait = np.zeros(n_req)  # cold requests: arrival to the first ready replica
+    cold_from = 0  # cold requests before this index have their activator wait
     grid = _Grid()
 
     n = 0.0  # requests in service
@@ -193,6 +196,10 @@ def run_fluid(
             bucket += avg_sys * dt
             t = t1
             if t >= control.next_ready_s:
+                if control.ready == 0 and i > cold_from:
+                    waited = t - arrivals_s[cold_from:i]
+                    activator_wait[cold_from:i] = np.where(cold[cold_from:i], waited, 0.0)
+                cold_from = i
                 control.promote(t)
         if i == arrived_before and q < 1e-9 and n < 0.5:
             n = 0.0  # less than half a request left and none coming: the flow has drained
@@ -204,7 +211,7 @@ def run_fluid(
             if known > done_lat:
                 lat = _latencies(grid, arrivals_s, service_s, done_lat, known)
                 latency[done_lat:known] = lat
-                control.completed_many(lat)
+                control.completed_many(lat - activator_wait[done_lat:known])
                 done_lat = known
             control.policy_tick(t, arrivals_s[obs_from:i])
             obs_from = i

@@ -13,6 +13,11 @@ path ends (marking inactive, grace period, retention). ``quiet_until`` finds tha
 evaluating the KPA's own ``reconcile`` on copies of the scaler state (doubling then halving the
 look-ahead), so the simulator skips the identical ticks in between. This is what makes a day
 of 600 revisions with ten-minute keep-alives or ``min-scale: 1`` affordable.
+
+Steady spells: a revision at its count with a light, steady trickle of requests decides the same
+count tick after tick while every per-second concurrency stays at most one pod's target (see
+``autoscaler.kpa.horizon``). ``steady`` asks that module, and checks the scaler's reconcile is a
+fixed point, so the simulator can skip ticks until the load could leave that band.
 """
 
 from __future__ import annotations
@@ -21,8 +26,15 @@ import dataclasses
 import math
 from collections.abc import Mapping
 
-from autoscaler.kpa import AutoscalerConfig, RevisionAutoscaler, RevisionScaling, Stat
+from autoscaler.kpa import (
+    CONCURRENCY,
+    AutoscalerConfig,
+    RevisionAutoscaler,
+    RevisionScaling,
+    Stat,
+)
 from autoscaler.kpa.decision import ScaleDecision
+from autoscaler.kpa.horizon import steady_count
 from autoscaler.kpa.scaler import DEFAULT_ACTIVATION_TIMEOUT_S, reconcile
 
 POD_NAME = "revision"  # one report per second for the whole revision
@@ -73,6 +85,32 @@ class KpaRevision:
         """How long without requests before the decision depends on timers alone."""
         spec = self.kpa.spec
         return spec.stable_window_s + spec.scale_down_delay_s + QUIET_MARGIN_S
+
+    @property
+    def target_per_pod(self) -> float:
+        return self.kpa.spec.target_per_pod
+
+    @property
+    def stable_window_s(self) -> float:
+        return self.kpa.spec.stable_window_s
+
+    @property
+    def panic_window_s(self) -> float:
+        return self.kpa.spec.panic_window_s
+
+    def steady(self, now_s: float, ready_replicas: int, peak: float, tick_s: float) -> bool:
+        """After a tick at ``now_s``: will every tick decide the same while each per-second
+        concurrency stays in ``(0, peak]``?"""
+        last = self.last
+        if last is None or not last.has_data or last.stable_concurrency <= 0:
+            return False
+        if self.kpa.spec.metric != CONCURRENCY:  # the simulator bounds concurrency only
+            return False
+        steady = steady_count(self.kpa.spec, ready_replicas, last.panic_mode, peak)
+        if steady is None or steady.desired_pods != last.decider_desired_pods:
+            return False
+        current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+        return self._probe(now_s + tick_s, ready_replicas) == current
 
     def _probe(self, now_s: float, ready: int) -> tuple[int, int, bool, str]:
         last = self.last

@@ -2,11 +2,13 @@
 
 ``replay`` takes a list of arrival times and the model's parameters and returns the replica
 count the KPA asked for at each of its ticks and each request's latency, from the exact
-engine. A parity test can feed the same arrivals to one-machine mode and compare.
+engine. A parity test can feed the same arrivals to one-machine mode and compare; and
+``tick_agreement`` scores two replica-count timelines tick by tick.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +32,7 @@ class ParityResult:
 
 
 def replay(
-    arrivals_s: Sequence[float],
+    arrivals_s: Sequence[float] | np.ndarray,
     model: ModelSpec,
     *,
     annotations: Mapping[str, str] | None = None,
@@ -60,3 +62,30 @@ def replay(
         replica_timeline=tuple(run.stats.timeline),
         seed=seed,
     )
+
+
+def tick_agreement(
+    reference: Sequence[tuple[float, int]],
+    other: Sequence[tuple[float, int]],
+    *,
+    tolerance: int = 1,
+    start_s: float = float("-inf"),
+    end_s: float = float("inf"),
+) -> float:
+    """Share of ``reference`` ticks in ``[start_s, end_s]`` where ``other`` agrees within
+    ``tolerance`` replicas. Both are ``(t_s, replicas)`` in time order; at each reference tick
+    the other timeline's count is its latest entry at or before that time (its first entry
+    before it starts). 1.0 when no reference tick falls in the range.
+    """
+    if not other:
+        raise ValueError("the other timeline is empty")
+    times = [t for t, _ in other]
+    counts = [n for _, n in other]
+    judged = agreed = 0
+    for t, n in reference:
+        if not start_s <= t <= end_s:
+            continue
+        k = max(0, bisect.bisect_right(times, t) - 1)
+        judged += 1
+        agreed += abs(counts[k] - n) <= tolerance
+    return agreed / judged if judged else 1.0

@@ -34,7 +34,7 @@ Policy names: ``knative-default``, ``kserve-default``, ``keepalive-10m``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -139,3 +139,49 @@ def ratios(
             k: (_round(float(mine[k]) / float(base[k])) if base[k] else None) for k in RATIO_KEYS
         }
     return out
+
+
+@dataclass(frozen=True)
+class Aim:
+    """One aim of modelscale against a baseline: ``value`` must be ``<= limit``."""
+
+    name: str
+    value: float | None  # None: a baseline missing, or a ratio to zero
+    limit: float
+
+    @property
+    def met(self) -> bool:
+        return self.value is not None and self.value <= self.limit
+
+
+def aims(policies: dict[str, PolicyFigures], ours: str = "modelscale") -> list[Aim]:
+    """The functions-trace aims of the simulator's issue, as ratios that must stay under limits:
+
+    - against ``keepalive-10m``: at most half its p75 per-model cold-start share, and no more
+      wasted memory-time;
+    - against ``knative-default``: at most a fifth of its requests outside the objective;
+    - against ``oracle``: at most 1.1 x its replica-seconds, at an equal or better share within
+      the objective (its share over ours at most 1).
+    """
+    mine = policies.get(ours)
+
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b else (0.0 if a == 0 else None)
+
+    def against(base: str, name: str, limit: float, f: Callable[[PolicyFigures, PolicyFigures], float | None]) -> Aim:  # fmt: skip
+        other = policies.get(base)
+        value = f(mine, other) if mine is not None and other is not None else None
+        return Aim(f"{name} vs {base}", value, limit)
+
+    return [
+        against("keepalive-10m", "p75 cold-start share ratio", 0.5,
+                lambda m, b: ratio(m.cold_start_share_p75_per_model, b.cold_start_share_p75_per_model)),
+        against("keepalive-10m", "idle memory-time ratio", 1.0,
+                lambda m, b: ratio(m.idle_memory_mb_s, b.idle_memory_mb_s)),
+        against("knative-default", "requests outside the objective ratio", 0.2,
+                lambda m, b: ratio(1.0 - m.within_objective_share, 1.0 - b.within_objective_share)),
+        against("oracle", "replica-seconds ratio", 1.1,
+                lambda m, b: ratio(m.replica_seconds, b.replica_seconds)),
+        against("oracle", "within-objective share, oracle / ours", 1.0,
+                lambda m, b: ratio(b.within_objective_share, m.within_objective_share)),
+    ]  # fmt: skip

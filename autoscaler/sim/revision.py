@@ -9,12 +9,20 @@ replica-seconds, idle memory-time and scaling changes.
 
 Scaling down removes replicas still starting first, then ready ones; a removed ready replica's
 requests share the remaining replicas (the pool model of ``autoscaler.sim.model``).
+
+What the tuner observes is what its metrics source reads in a cluster: the queue-proxies'
+request latency histogram and, by Little's law, the time requests spent in ready pods. A
+request that waited at the activator for a cold start reaches a queue-proxy only when a
+replica is ready, so the engines hand ``completed`` the latency *without* that activator wait
+(the figures of the run keep the whole latency), and in-system time counts toward the
+per-replica concurrency only while a replica is ready.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +32,9 @@ from autoscaler.sim.seams import AutoscalerFactory, RevisionPolicy
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS, RevisionObservation
 
 KPA_TICK_S = 2.0
+# Steady spells: a tick is covered by a non-zero bucket at most this far before the window's
+# far end; successive busy seconds further apart than the window less this end a spell.
+STEADY_MARGIN_S = 4.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
 
 
@@ -84,6 +95,11 @@ class RevisionControl:
         self.quiet = False
         self.last_record_s = -1.0
         self.horizon_s = math.inf
+        # steady spells (see steady_until): recent per-second concurrency, a max-queue
+        self.steady_enabled = not record_kpa_ticks
+        self._peaks: deque[tuple[float, float]] = deque()
+        self.steady_skip = False  # ticks are being skipped by steady_until
+        self.last_busy_s = -math.inf
         # the revision is created now: the KPA applies its initial scale
         self.kpa_tick(0.0)
 
@@ -108,13 +124,16 @@ class RevisionControl:
             self.stats.replica_s += total * dt_s
             busy = min(float(self.ready), in_service)
             self.stats.idle_mb_s += self.model.memory_mb * (total - busy) * dt_s
-        self._obs_insys_s += in_system * dt_s
-        self._obs_ready_s += self.ready * dt_s
+        if self.ready:  # requests at the activator during a cold start are in no pod yet
+            self._obs_insys_s += in_system * dt_s
+            self._obs_ready_s += self.ready * dt_s
 
     def completed(self, latency_s: float) -> None:
+        """A request finished; ``latency_s`` as its queue-proxy measured it (no activator wait)."""
         self._obs_latencies.append(latency_s)
 
     def completed_many(self, latencies_s: np.ndarray) -> None:
+        """Requests finished; latencies as their queue-proxies measured them."""
         if latencies_s.size:
             self._obs_latency_arrays.append(latencies_s)
 
@@ -151,8 +170,77 @@ class RevisionControl:
         # count gaps between writes as zeros, so only the second before a tick must be written
         # (see kpa_tick). Same averages, far fewer writes for revisions idling with replicas.
         if concurrency > 0.0:
+            if self.steady_skip:
+                self._fill_gap(second_s)
             self.kpa.record(second_s, concurrency)
             self.last_record_s = second_s
+            self.last_busy_s = second_s
+            if self.steady_enabled:
+                peaks = self._peaks
+                while peaks and peaks[-1][1] <= concurrency:
+                    peaks.pop()
+                peaks.append((second_s, concurrency))
+
+    def _fill_gap(self, second_s: float) -> None:
+        """During a steady skip: zeros where the skipped ticks' flushes would have kept writes
+        close enough that no window restarts a partial window (a gap of a whole window)."""
+        step = max(1.0, min(4.0, math.ceil(self.kpa.panic_window_s) - 1.0))
+        while second_s - self.last_record_s > step:
+            self.last_record_s += step
+            self.kpa.record(self.last_record_s, 0.0)
+
+    def recent_peak(self, now_s: float) -> float:
+        """The highest per-second concurrency recorded within a stable window (and margin)."""
+        peaks = self._peaks
+        oldest = now_s - self.kpa.stable_window_s - STEADY_MARGIN_S
+        while peaks and peaks[0][0] < oldest:
+            peaks.popleft()
+        return peaks[0][1] if peaks else 0.0
+
+    def steady_until(
+        self, now_s: float, in_system: int, arrivals_s: np.ndarray, next_arrival: int
+    ) -> float:
+        """After a tick at ``now_s``: the time before which every tick decides the same.
+
+        The KPA (``autoscaler.kpa.horizon``) keeps its count while each per-second concurrency
+        in its windows is in ``(0, one pod's target]``. Concurrency can only rise by arrivals,
+        so it stays at most ``in_system + m`` until the ``m + 1``-th next arrival; and each
+        tick's stable window holds a busy second while the known arrivals come closer together
+        than the window (less a margin). Returns ``now_s`` when no tick may be skipped.
+        """
+        if self.starting or self.ready != self.desired or self.ready == 0:
+            return now_s
+        kpa = self.kpa
+        tpp = kpa.target_per_pod
+        m = math.floor(tpp - in_system + 1e-9)
+        if m < 0:
+            return now_s
+        horizon = self.horizon_s
+        if (
+            next_arrival + m < arrivals_s.size
+            and arrivals_s[next_arrival + m] <= now_s + 2 * KPA_TICK_S
+        ):
+            return now_s  # the load may leave the band before the next tick but one
+        past = self.recent_peak(now_s)
+        if past > tpp or horizon <= now_s + 2 * KPA_TICK_S:
+            return now_s
+        peak = max(past, float(in_system + m))
+        peak = min(peak, tpp) if peak > 0 else tpp
+        if not kpa.steady(now_s, self.ready, peak, KPA_TICK_S):
+            return now_s
+        n = arrivals_s.size
+        hi = min(n, next_arrival + m)
+        until = float(arrivals_s[hi]) if hi < n else math.inf
+        # busy seconds: the last recorded one (or now, with requests in flight), then arrivals;
+        # each covers the ticks up to `reach` after it, so the spell ends at the first wide gap
+        reach = kpa.stable_window_s - STEADY_MARGIN_S
+        busy = now_s if in_system else self.last_busy_s
+        for j in range(next_arrival, hi):
+            second = math.floor(arrivals_s[j])
+            if second - busy > reach - STEADY_MARGIN_S:
+                break
+            busy = second
+        return min(until, busy + reach, horizon)
 
     def _flush_zeros(self, now_s: float) -> None:
         last_second = math.floor(now_s) - 1.0
@@ -160,8 +248,16 @@ class RevisionControl:
             self.kpa.record(last_second, 0.0)
             self.last_record_s = last_second
 
-    def kpa_tick(self, now_s: float) -> None:
+    def kpa_tick(
+        self,
+        now_s: float,
+        in_system: int = -1,
+        arrivals_s: np.ndarray | None = None,
+        next_arrival: int = 0,
+    ) -> None:
+        """The KPA's tick; with the engine's state (exact engine) it may skip steady ticks."""
         self.quiet = False
+        self.steady_skip = False
         self._flush_zeros(now_s)
         desired = self.kpa.decide(now_s, self.ready)
         if self.stats.kpa_ticks is not None:
@@ -178,6 +274,12 @@ class RevisionControl:
             if until > now_s + KPA_TICK_S:
                 self.next_kpa_s = until
                 self.quiet = True
+        elif self.steady_enabled and arrivals_s is not None and in_system >= 0:
+            until = self.steady_until(now_s, in_system, arrivals_s, next_arrival)
+            if until > now_s + KPA_TICK_S:
+                # the first grid tick at or after `until` decides again
+                self.next_kpa_s = math.ceil(until / KPA_TICK_S) * KPA_TICK_S
+                self.steady_skip = True
 
     def poke(self, now_s: float, in_system: float) -> None:
         """A request reached the revision at zero: the activator asks for a decision now."""

@@ -51,6 +51,21 @@ class RevisionAutoscaler(Protocol):
         """The last tick (``now_s + k * tick_s`` <= ``limit_s``) whose decision is unchanged."""
         ...
 
+    @property
+    def target_per_pod(self) -> float:
+        """The concurrency one pod should carry (target x utilization)."""
+        ...
+
+    @property
+    def stable_window_s(self) -> float: ...
+
+    @property
+    def panic_window_s(self) -> float: ...
+
+    def steady(self, now_s: float, ready_replicas: int, peak: float, tick_s: float) -> bool:
+        """After a tick: every tick decides the same while per-second load is in (0, peak]."""
+        ...
+
 
 class AutoscalerFactory(Protocol):
     def __call__(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoscaler.sim.fleet import SimSettings, run_revision
+from autoscaler.sim.fleet import RevisionRun, SimSettings, run_revision
 from autoscaler.sim.model import ColdStart, ModelSpec, ServiceTime
 from autoscaler.sim.policies import StaticPolicy
 from autoscaler.sim.traces.workload import ModelTrace
@@ -19,7 +19,7 @@ from autoscaler.sim.traces.workload import ModelTrace
 TARGET = "autoscaling.knative.dev/target"
 
 
-def _run(engine: str, trace: ModelTrace, annotations: dict[str, str], end_s: float):  # type: ignore[no-untyped-def]
+def _run(engine: str, trace: ModelTrace, annotations: dict[str, str], end_s: float) -> RevisionRun:
     settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
     return run_revision(trace, 0, StaticPolicy("p", annotations), settings, 0, end_s)
 
