@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # `modelscale --help` does not import the Kubernetes client.
 DEFAULT_CONFIG_MAP = "modelscale-tuner"
 DEFAULT_METRICS_BIND = "127.0.0.1:9095"
+# The keys of autoscaler.metrics.names.PRESETS (a test keeps them equal).
+METRIC_NAME_PRESETS = ("knative-opencensus", "knative-opentelemetry")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prometheus-url", help="Prometheus HTTP API, for --metrics-source prometheus"
     )
+    parser.add_argument(
+        "--metric-names", choices=METRIC_NAME_PRESETS, default=METRIC_NAME_PRESETS[0],
+        help="Knative's metric names: <= 1.18 (opencensus, the default) or >= 1.19 (opentelemetry)",
+    )  # fmt: skip
     parser.add_argument(
         "--config-map",
         default=DEFAULT_CONFIG_MAP,
@@ -70,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from .settings import ControllerSettings, ControllerSettingsError, parse_bind, parse_sink
 
     jsonlog.configure(getattr(logging, args.log_level))
-    raw_metrics = {"source": args.metrics_source}
+    raw_metrics = {"source": args.metrics_source, "metric_names": args.metric_names}
     if args.prometheus_url:
         raw_metrics["prometheus_url"] = args.prometheus_url
     try:
@@ -101,6 +107,7 @@ async def _serve(client: Any, settings: ControllerSettings, metrics_config: Metr
     import signal
 
     from autoscaler.clock import SystemClock
+    from autoscaler.dashboard import ControllerSource, mount_dashboard
     from autoscaler.metrics import make_source
 
     from .controller import Controller
@@ -115,8 +122,13 @@ async def _serve(client: Any, settings: ControllerSettings, metrics_config: Metr
     elector = LeaderElector(client, election, clock)
     endpoints = PodEndpoints(client) if settings.resolve_pods else None
     ctl = Controller(client, source, settings, clock, elector=elector, endpoints=endpoints)
+    dashboard = ControllerSource(ctl, clock=clock)
     runner, port = await start_http(
-        ctl.metrics, ctl.ready, settings.metrics_host, settings.metrics_port
+        ctl.metrics,
+        ctl.ready,
+        settings.metrics_host,
+        settings.metrics_port,
+        mount=lambda app: mount_dashboard(app, dashboard, clock=clock),
     )
     log.info(
         "controller started",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -76,8 +76,10 @@ class Controller:
         elector: LeaderElector | None = None,
         endpoints: EndpointResolver | None = None,
         metrics: ControllerMetrics | None = None,
+        owns_source: bool = False,
     ) -> None:
         self.settings = settings
+        self._owns_source = owns_source  # stop() closes the source too
         self.metrics = metrics or ControllerMetrics()
         self._api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
@@ -107,6 +109,10 @@ class Controller:
         self._memory: dict[m.ModelKey, m.ModelMemory] | None = None
         self._started = False
         self._lead_task: asyncio.Task[None] | None = None
+        # Read-only for observers (tests, dashboards): the latest tick's report and how many ran.
+        self.last_report: TickReport | None = None
+        self.ticks = 0
+        self._tick_listeners: list[Callable[[TickReport], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -128,6 +134,17 @@ class Controller:
             if informer.resource == resource:
                 return informer.get(namespace, name)
         raise KeyError(f"no informer for {resource.plural}")
+
+    def cached_list(self, resource: Resource) -> list[dict[str, Any]]:
+        """Every object of ``resource`` this controller's informers hold (read-only view)."""
+        for informer in (self._scalers, self._isvcs, self._revisions):
+            if informer.resource == resource:
+                return informer.list()
+        raise KeyError(f"no informer for {resource.plural}")
+
+    def add_tick_listener(self, listener: Callable[[TickReport], None]) -> None:
+        """Call ``listener(report)`` on the event loop after every tick (it must not block)."""
+        self._tick_listeners.append(listener)
 
     def is_leader(self) -> bool:
         return self._elector is None or self._elector.is_leader()
@@ -177,6 +194,8 @@ class Controller:
         for informer in (self._scalers, self._isvcs, self._revisions):
             await asyncio.to_thread(informer.stop)
         await self.notifier.close()
+        if self._owns_source:
+            await self._source.close()
 
     # --- one tick ------------------------------------------------------------------------
     async def tick(self, now_s: float | None = None) -> TickReport:
@@ -187,7 +206,7 @@ class Controller:
         self.metrics.leader.set(1 if leading else 0)
         if not leading:
             self._memory = None  # resume from the checkpoints when leading again
-            return TickReport(now, False)
+            return self._reported(TickReport(now, False))
         if self._memory is None:
             self._memory = await asyncio.to_thread(self._load_memory)
         self.config = await asyncio.to_thread(self._read_config, self.config)
@@ -204,7 +223,17 @@ class Controller:
         for key in set(self._memory) - set(reports):
             del self._memory[key]  # the ModelScaler is gone
         self.metrics.tick_seconds.observe(max(0.0, self._clock.now() - started))
-        return TickReport(now, True, reports, metrics_error)
+        return self._reported(TickReport(now, True, reports, metrics_error))
+
+    def _reported(self, report: TickReport) -> TickReport:
+        self.last_report = report
+        self.ticks += 1
+        for listener in list(self._tick_listeners):
+            try:
+                listener(report)
+            except Exception:  # an observer's failure must not stop the tuner
+                log.exception("tick listener failed")
+        return report
 
     def _load_memory(self) -> dict[m.ModelKey, m.ModelMemory]:
         """Resume from every ModelScaler's checkpoint (a fresh list: the cache may lag)."""

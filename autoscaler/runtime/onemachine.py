@@ -41,6 +41,17 @@ class OneMachineSettings:
     autoscaler_config: dict[str, str] = field(default_factory=dict)
     tuner: bool = True  # run the tuner controller against the embedded API
     tuner_sink_url: str | None = None  # where modelscale.scaling.changed CloudEvents go
+    eventing: bool = True  # the Broker/Trigger reconciler and the broker ingress
+    broker_port: int = 0  # the broker ingress on 127.0.0.1 (0: a free port)
+    # The tuner's metric source, as the metrics ConfigMap keys (autoscaler.metrics.settings):
+    # empty is the direct scrape; {"source": "prometheus", "prometheus_url": ...} reads PromQL.
+    tuner_metrics: dict[str, str] = field(default_factory=dict)
+    tuner_identity: str = "modelscale-up"
+    # Take part in leader election on the tuner Lease (for several controllers on one API).
+    tuner_leader_election: bool = False
+    # Written as the tuner ConfigMap before the tuner starts (its keys: autoscaler.tuner
+    # settings, e.g. tick_period_s), so even the first tick runs on them. Empty: left alone.
+    tuner_config: dict[str, str] = field(default_factory=dict)
 
 
 # The ModelScaler CRD ships with the manifests; one-machine mode loads the same file.
@@ -90,10 +101,12 @@ class OneMachine:
             ingress_port=settings.ingress_port,
         )
         self.controller: ServingController | None = None
+        self.eventing: Any = None  # autoscaler.eventing.EventingController when started
         self.tuner: Any = None
         self._tuner_task: asyncio.Task[None] | None = None
         self._admin: web.AppRunner | None = None
         self.admin_url = ""
+        self.dashboard_url = ""  # the live dashboard on the admin server
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -113,6 +126,10 @@ class OneMachine:
         return client.ApiClient(configuration)
 
     async def start(self) -> None:
+        if self.settings.eventing:
+            from autoscaler.eventing.crds import upstream_crds
+
+            self.apiserver.extra_crds.extend(upstream_crds())
         await self.apiserver.start()
         await self.dataplane.start()
         self.controller = ServingController(
@@ -124,24 +141,62 @@ class OneMachine:
             registry=self.registry,
         )
         await self.controller.start()
+        if self.settings.eventing:
+            from autoscaler.eventing.reconciler import start_onemachine_eventing
+
+            self.eventing = await start_onemachine_eventing(self)
         await self._start_admin()
         if self.settings.tuner:
             await self._start_tuner()
 
     async def _start_tuner(self) -> None:
         from autoscaler.kube.controller import Controller
+        from autoscaler.kube.leader import ElectionConfig, LeaderElector
         from autoscaler.kube.settings import ControllerSettings
-        from autoscaler.metrics import DirectScrapeSource
+        from autoscaler.metrics import make_source, parse_metrics_config
 
         settings = ControllerSettings(
-            identity="modelscale-up", sink_url=self.settings.tuner_sink_url, metrics_port=0
+            identity=self.settings.tuner_identity,
+            sink_url=self.settings.tuner_sink_url,
+            metrics_port=0,
         )
+        metrics_config = parse_metrics_config(self.settings.tuner_metrics)
+        api = self.api_client()
+        if self.settings.tuner_config:
+            from kubernetes import client
+            from kubernetes.client.rest import ApiException
+
+            from autoscaler.tuner import parse_tuner_config
+
+            parse_tuner_config(self.settings.tuner_config)  # a bad key fails here, named
+            body = client.V1ConfigMap(
+                metadata=client.V1ObjectMeta(name=settings.config_map),
+                data=dict(self.settings.tuner_config),
+            )
+
+            def write_config_map() -> None:  # create or replace (blocking: the official client)
+                core = client.CoreV1Api(api)
+                try:
+                    core.create_namespaced_config_map(settings.namespace, body)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    core.patch_namespaced_config_map(settings.config_map, settings.namespace, body)
+
+            await asyncio.to_thread(write_config_map)
+        elector = None
+        if self.settings.tuner_leader_election:
+            election = ElectionConfig(settings.namespace, settings.lease_name, settings.identity)
+            elector = LeaderElector(api, election, self.clock)
+        direct = metrics_config.source == "direct"
         self.tuner = Controller(
-            self.api_client(),
-            DirectScrapeSource(),
+            api,
+            make_source(metrics_config),
             settings,
             self.clock,
-            endpoints=DataPlaneEndpoints(self.dataplane),
+            elector=elector,
+            endpoints=DataPlaneEndpoints(self.dataplane) if direct else None,
+            owns_source=True,
         )
         self._tuner_task = asyncio.create_task(self.tuner.run(), name="tuner")
 
@@ -152,6 +207,8 @@ class OneMachine:
             await self.tuner.stop()
         if self._admin is not None:
             await self._admin.cleanup()
+        if self.eventing is not None:
+            await self.eventing.stop()
         if self.controller is not None:
             await self.controller.stop()
         await self.dataplane.close()
@@ -198,6 +255,9 @@ class OneMachine:
         app = web.Application()
         app.router.add_get("/metrics", metrics)
         app.router.add_get("/sd/replicas", sd)
+        from autoscaler.dashboard import DEFAULT_PREFIX, OneMachineSource, mount_dashboard
+
+        mount_dashboard(app, OneMachineSource(self), clock=self.clock)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.settings.admin_port)
@@ -205,6 +265,7 @@ class OneMachine:
         self._admin = runner
         port = runner.addresses[0][1]
         self.admin_url = f"http://127.0.0.1:{port}"
+        self.dashboard_url = f"{self.admin_url}{DEFAULT_PREFIX}/"
 
 
 async def wait_for(predicate: Any, timeout_s: float, interval_s: float = 0.05) -> None:

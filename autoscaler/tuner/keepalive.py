@@ -106,7 +106,9 @@ class LearnedKeepAlive:
         # Prefix sums make each (H, T) pair O(1): cum[i] = sum of the first i bins.
         cum_p = np.concatenate(([0.0], np.cumsum(p)))
         cum_pm = np.concatenate(([0.0], np.cumsum(p * mid)))
-        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(lower >= floor, p, 0.0))))
+        # A bin is cold on Knative's default when any of it lies past the floor: a bin that
+        # straddles it (floor 12 s, bin [10, 20): an idle period of 17 s) is not covered.
+        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(upper > floor + 1e-9, p, 0.0))))
         base = float((p * np.minimum(mid, floor)).sum())
         a2, b2 = a_idx[:, None], b_idx[None, :]
         after = 1.0 - cum_p[b2 + 1]  # idle periods ending after T: cold

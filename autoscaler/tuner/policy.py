@@ -34,7 +34,7 @@ from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObserva
 from autoscaler.tuner.settings import TunerConfig
 from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
 from autoscaler.tuner.state import AppliedValues, RevisionState
-from autoscaler.tuner.target import TargetDecision, decide_target
+from autoscaler.tuner.target import TargetDecision, decide_target, settling
 from autoscaler.tuner.windows import KeepAliveWindows
 
 ANNOTATION_TARGET = "autoscaling.knative.dev/target"
@@ -111,7 +111,9 @@ def recommend(
     # Stage 3: learn.
     ts, ks = config.target, config.keep_alive
     latency = state.latency
-    if obs.request_count > 0:
+    # Latencies from an interval begun before the last target change took effect belong to
+    # the old target (requests started at the old concurrency finish in it): not learned.
+    if obs.request_count > 0 and not settling(obs, state.last_target_change_s, ts.settle_s):
         latency = latency.add(
             obs.t_s, obs.avg_concurrency_per_replica, obs.latency_counts, ts.latency_half_life_s
         )

@@ -61,6 +61,12 @@ class TargetSettings:
     bin_ratio: float = field(default=1.1, metadata=_range(1.01, 2))
     # A new revision starts from the previous one's evidence times this.
     inherit_evidence_fraction: float = field(default=0.25, metadata=_range(0, 1))
+    # After a target change the KPA needs time to act (replicas start, the backlog of requests
+    # begun at the old target drains): an interval that began less than this after the change
+    # is transitional, neither learned from nor judged. Interval starting before the change are
+    # always transitional. Set it to the replicas' start time plus the KPA's panic window when
+    # ticks are shorter than that.
+    settle_s: float = field(default=0.0, metadata=_range(0, 3600))
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,11 @@ The loop is closed: the KPA keeps per-replica concurrency near ``target x utiliz
 higher concurrency is only ever observed after the tuner raises the target. The stage reads
 the latest interval (or the learned bin when the interval had too few requests) and:
 
+- is **settling**: the interval began before the last change had ``settle_s`` to take effect
+  (its latencies are the old target's): hold, judge nothing;
 - **misses** the objective: back off at once to the highest learned concurrency that met it
-  (minus the margin), or in proportion to the miss, and remember this level as the knee;
+  (minus the margin), or in proportion to the miss, and remember this level as the knee unless
+  the learned curve there, with its evidence, still meets the objective (a one-off slow interval);
 - **meets with room** (percentile below objective x (1 - explore_room_fraction)) while the
   target binds (more replicas than the floor) and a full interval ran at the current target:
   explore one step up, but stay under the remembered knee minus the margin;
@@ -72,6 +75,16 @@ class TargetDecision:
     reason: str
 
 
+def settling(obs: RevisionObservation, last_change_s: float | None, settle_s: float) -> bool:
+    """True when ``obs`` began before the last target change had ``settle_s`` to take effect.
+
+    Worked case: a change at t=100 with settle_s 6; the interval [102, 104] began 2 s after it,
+    while new replicas were starting and requests begun at the old target were finishing: its
+    latency says nothing about the new target's concurrency. [106, 108] is the first to judge.
+    """
+    return last_change_s is not None and obs.start_s < last_change_s + settle_s - 1e-6
+
+
 def _ms(v: float) -> str:
     return "beyond 100 s" if v == float("inf") else f"{v:.0f} ms"
 
@@ -129,10 +142,33 @@ def decide_target(
             f"target {current_target:.3g} held"
         )
     seen = f"{pname} {_ms(latency)} at {c:.3g} conc/replica ({source})"
+    if settling(obs, last_change_s, settings.settle_s):
+        # Neither a miss (no knee is learned, nothing backs off) nor room to explore: the
+        # interval shows the change still taking effect.
+        assert last_change_s is not None
+        after = obs.start_s - last_change_s
+        why = (
+            "the interval began before the last change: waiting for a full interval at the "
+            "new target"
+            if after < -1e-6
+            else f"the interval began {after:.0f} s after the last change, under the "
+            f"{settings.settle_s:.0f} s it needs to take effect: waiting"
+        )
+        return hold(f"{seen}; {why}, target {current_target:.3g} held", latency)
 
     # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
     if misses(latency, objective):
-        new_knee = _lower_knee(knee, Knee(c, now_s), margin)
+        # Back off on any miss, but remember a knee only where the learned curve, with
+        # min_bin_requests of evidence, misses too: one slow interval (a noisy neighbour, a
+        # pause) must not keep the target down for knee_memory_s. A level seen too briefly is
+        # confirmed when it misses again.
+        point = model.point_at(c, q, now_s, hl)
+        confirmed = (
+            point is not None
+            and point.requests >= settings.min_bin_requests
+            and misses(point.latency_ms, objective)
+        )
+        new_knee = _lower_knee(knee, Knee(c, now_s), margin) if confirmed else knee
         if curve.safe is not None and curve.safe < c:
             dest = with_margin(curve.safe, margin)
             how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"
@@ -205,8 +241,6 @@ def decide_target(
         )
     if spec.replicas_max > 0 and obs.ready_replicas >= spec.replicas_max:
         return hold(f"{meets}; at max replicas {spec.replicas_max}: holding", latency)
-    if last_change_s is not None and obs.start_s < last_change_s:
-        return hold(f"{meets}; waiting for a full interval at the new target", latency)
     dest = aim * settings.explore_step_ratio
     if curve.safe is not None:
         dest = max(dest, with_margin(curve.safe, margin))

@@ -11,9 +11,6 @@ given exporters every second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -27,9 +24,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from autoscaler.metrics import ReplicaEndpoint
+from autoscaler.metrics.testing import (
+    PROMETHEUS,
+    prometheus_installed,
+    start_prometheus,
+    static_config,
+)
+from autoscaler.metrics.testing import PrometheusServer as RealPrometheus
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
 
-PROMETHEUS = "/usr/bin/prometheus"
 # Bounds (s) an OpenTelemetry HTTP duration histogram uses by default (semantic conventions).
 OTEL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
@@ -182,17 +185,19 @@ async def exporter() -> AsyncIterator[ExporterFactory]:
 
 
 # -- Prometheus --------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class PrometheusServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
+    """A started server (autoscaler.metrics.testing) with async queries for these tests."""
+
+    server: RealPrometheus
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.server.process
 
     async def query(self, promql: str) -> list[dict[str, Any]]:
         async with (
@@ -226,56 +231,25 @@ PrometheusFactory = Callable[..., Awaitable[PrometheusServer]]
 @pytest.fixture
 async def prometheus(tmp_path: Path) -> AsyncIterator[PrometheusFactory]:
     """``await prometheus(targets, *extra_args)``: a ready Prometheus scraping ``targets``."""
-    if shutil.which(PROMETHEUS) is None:
+    if not prometheus_installed():
         pytest.skip(f"{PROMETHEUS} is not installed")
-    servers: list[PrometheusServer] = []
+    servers: list[RealPrometheus] = []
 
     async def start(targets: Sequence[str], *extra_args: str) -> PrometheusServer:
         n = len(servers)
-        config = tmp_path / f"prometheus-{n}.yml"
-        listed = ", ".join(f'"{t}"' for t in targets)
-        config.write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            "scrape_configs:\n  - job_name: queue-proxy\n"
-            f"    static_configs:\n      - targets: [{listed}]\n"
-        )
-        port = free_port()
-        log_path = tmp_path / f"prometheus-{n}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    PROMETHEUS,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / f'tsdb-{n}'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    *extra_args,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        server = PrometheusServer(f"http://127.0.0.1:{port}", proc, log_path)
+        try:
+            server = await asyncio.to_thread(
+                start_prometheus, tmp_path, static_config(targets), *extra_args,
+                name=f"prometheus-{n}",
+            )  # fmt: skip
+        except RuntimeError as exc:
+            raise AssertionError(str(exc)) from None
         servers.append(server)
-        deadline = time.monotonic() + 30.0
-        async with aiohttp.ClientSession() as session:
-            while True:
-                if proc.poll() is not None:
-                    raise AssertionError(f"prometheus exited: {log_path.read_text()[-2000:]}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{server.url}/-/ready") as resp:
-                        if resp.status == 200:
-                            return server
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"prometheus not ready: {log_path.read_text()[-2000:]}")
-                await asyncio.sleep(0.1)
+        return PrometheusServer(server)
 
     yield start
     for s in servers:
-        s.process.terminate()
-        try:
-            s.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            s.process.kill()
-            s.process.wait()
+        await asyncio.to_thread(s.stop)
 
 
 @pytest.fixture

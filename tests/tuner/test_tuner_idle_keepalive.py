@@ -207,3 +207,18 @@ def test_periodic_traffic_fewer_cold_starts_than_knative_default(prewarm: bool) 
     assert ours_last == 0
     assert ours_total <= 7  # cold while learning: the first bursts, before 5 idle periods
     assert ours_total < default_total
+
+
+def test_a_bin_straddling_knative_floor_counts_as_cold_for_pre_warm() -> None:
+    # Floor 12 s (6 s window + 6 s grace); idle periods of 17.5 s fall in the bin [10, 20),
+    # past the floor. Pre-warming from 18 s would come after every request: keep-alive wins.
+    settings = KeepAliveSettings(
+        stable_window_s=6, scale_to_zero_grace_period_s=6, min_idle_s=4,
+        min_idle_samples=3, cold_start_s=3, fallback_keep_alive_s=12,
+    )  # fmt: skip
+    hist = IdleHistogram()
+    for i in range(3):
+        hist = hist.add(100.0 + 18 * i, 17.5, 86400.0)
+    windows = LearnedKeepAlive(settings, prewarm_enabled=True, tick_period_s=2).decide(hist)
+    assert windows.kind == "keep-alive", windows
+    assert windows.warm_until_s >= 17.5

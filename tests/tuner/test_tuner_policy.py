@@ -69,8 +69,11 @@ TIMELINES = {
     "miss-backs-off-at-once": [
         # 1 replica at 20 conc misses 200 ms: down (bounded to /2 of 20).
         Step(30, obs(30, 14, 1, 900, 20.0), 10.0, True, "misses the 200 ms objective"),
-        # Still missing 10 s later: a backoff is exempt from the minimum apply interval.
-        Step(40, obs(40, 7, 2, 400, 10.0), 5.0, True, "misses"),
+        # The interval [10, 40] began before the change: its latencies are the old target's.
+        Step(40, obs(40, 7, 2, 400, 10.0), 10.0, False, "waiting for a full interval"),
+        # A full interval at 10 still misses, 30 s after the change: a backoff is exempt from
+        # the minimum apply interval (60 s).
+        Step(60, obs(60, 7, 2, 400, 10.0), 5.0, True, "misses"),
     ],
     "room-explores-up-then-waits-a-full-interval": [
         Step(30, obs(30, 3.5, 4, 50, 5.0), 6.25, True, "exploring up to 4.38"),
@@ -210,3 +213,62 @@ def test_observation_rejects_bad_input_with_clear_messages() -> None:
         RevisionObservation(1, 1, 1, 1.0, 1, (1.0,))
     with pytest.raises(ValueError, match="interval_s must be > 0"):
         RevisionObservation(1, 0, 1, 1.0, 1, (0.0,) * 27)
+
+
+def short_obs(t: float, interval: float, c: float, replicas: int, p95: float, target: float,
+              n: int = 400) -> RevisionObservation:  # fmt: skip
+    return replace(obs(t, c, replicas, p95, target, n), interval_s=interval)
+
+
+@pytest.mark.parametrize(
+    ("start_after_change_s", "judged"),
+    [
+        pytest.param(-2.0, False, id="began-before-the-change"),
+        pytest.param(2.0, False, id="began-inside-settle"),
+        pytest.param(6.0, True, id="began-once-settled"),
+    ],
+)
+def test_settling_interval_is_neither_judged_nor_learned(
+    start_after_change_s: float, judged: bool
+) -> None:
+    # 2 s ticks, settle_s 6: a backoff at t=100, then a 2 s interval beginning at 100 + x that
+    # still shows the old target's latencies (900 ms at 7 conc/replica).
+    config = replace(CONFIG, target=replace(CONFIG.target, settle_s=6.0))
+    state = new_state("r")
+    rec, state = recommend(short_obs(100, 2, 14, 1, 900, 20.0), SPEC, config, state, 100)
+    assert rec.should_apply and rec.target == pytest.approx(10.0)
+    t = 100 + start_after_change_s + 2
+    after, next_state = recommend(short_obs(t, 2, 7, 2, 900, 10.0), SPEC, config, state, t)
+    if judged:
+        assert after.target < 10.0 and "misses" in after.reasons[0]
+        assert next_state.latency.evidence(t, 3600) > state.latency.evidence(t, 3600)
+    else:
+        assert after.target == pytest.approx(10.0) and not after.should_apply
+        assert "waiting" in after.reasons[0], after.reasons
+        assert next_state.knee == state.knee
+        assert next_state.latency == state.latency, "a settling interval teaches nothing"
+
+
+def test_one_slow_interval_at_a_well_known_level_backs_off_but_learns_no_knee() -> None:
+    # 20 intervals at 3.5 conc/replica meeting 200 ms with 60 % room, then one at 600 ms.
+    config = replace(CONFIG, loop=replace(CONFIG.loop, min_apply_interval_s=0))
+    spec = replace(SPEC, target_max=5.0)  # keeps the target (and concurrency) where it is
+    state = new_state("r")
+    for i in range(20):
+        t = 30.0 * (i + 1)
+        _, state = recommend(obs(t, 3.5, 4, 80, 5.0), spec, config, state, t)
+    slow, after = recommend(obs(630, 3.5, 4, 600, 5.0), spec, config, state, 630)
+    assert slow.should_apply and slow.target < 5.0, "a miss always backs off at once"
+    assert after.knee is None, "the curve at 3.5 still meets the objective: no knee"
+
+
+def test_a_briefly_seen_level_becomes_a_knee_when_it_misses_again() -> None:
+    # min_bin_requests 500, 400 requests per interval: one miss at 7 conc/replica is not yet
+    # evidence of a knee (it still backs off); a second miss there is.
+    config = replace(CONFIG, target=replace(CONFIG.target, min_bin_requests=500.0))
+    state = new_state("r")
+    first, state = recommend(obs(30, 7, 2, 900, 20.0), SPEC, config, state, 30)
+    assert first.should_apply and first.target < 20.0 and state.knee is None
+    again, state = recommend(obs(60, 7, 2, 900, first.target), SPEC, config, state, 60)
+    assert again.target < first.target
+    assert state.knee is not None and state.knee.concurrency == pytest.approx(7)
