@@ -83,7 +83,28 @@ def plan_model(
     if isvc is not None:
         revisions = tuple(serving_revisions(isvc, labelled_revisions))
     paused = isvc is not None and is_paused(isvc)
+    floor = user_min_replicas(raw_spec, isvc, spec.apply_method)
+    if floor > spec.replicas_min:
+        spec = replace(spec, replicas_min=floor)
     return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
+
+
+def user_min_replicas(
+    raw_spec: Mapping[str, Any], isvc: Mapping[str, Any] | None, apply_method: str
+) -> int:
+    """The InferenceService's ``minReplicas`` as a floor for min-scale, unless the ModelScaler sets
+    ``replicas.min`` itself (its word wins) or the tuner writes the InferenceService (then that
+    value is the tuner's own, not the user's). Without this, a model the user keeps warm with
+    ``minReplicas: 1`` would be let down to zero by the tuner's first write."""
+    if isvc is None or apply_method == "inferenceservice":
+        return 0
+    if ((raw_spec.get("replicas") or {}).get("min")) is not None:
+        return 0
+    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    try:
+        return max(0, int(predictor.get("minReplicas") or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def key_of(obj: Mapping[str, Any]) -> ModelKey:

@@ -181,3 +181,40 @@ def test_bind_and_sink() -> None:
     assert parse_sink(None) is None
     with pytest.raises(ControllerSettingsError, match="--sink"):
         parse_sink("ftp://x")
+
+
+def _isvc_min(min_replicas: int | None) -> dict[str, Any]:
+    predictor: dict[str, Any] = {"sklearn": {"storageUri": "file:///m"}}
+    if min_replicas is not None:
+        predictor["minReplicas"] = min_replicas
+    return {"metadata": {"name": "m", "namespace": "default"}, "spec": {"predictor": predictor}}
+
+
+@pytest.mark.parametrize(
+    ("scaler_replicas", "isvc_min", "apply", "floor"),
+    [
+        pytest.param({}, 1, "revision", 1, id="isvc-keeps-one-warm:floor-1"),
+        pytest.param({}, None, "revision", 0, id="isvc-without-minReplicas:floor-0"),
+        pytest.param({"min": 0}, 2, "revision", 0, id="scaler-says-0:its-word-wins"),
+        pytest.param({"min": 3}, 1, "podautoscaler", 3, id="scaler-min-above-isvc:scaler"),
+        pytest.param({}, 1, "inferenceservice", 0, id="tuner-writes-isvc:value-is-ours"),
+    ],
+)
+def test_min_scale_floor_from_the_inferenceservice(
+    scaler_replicas: dict[str, int], isvc_min: int | None, apply: str, floor: int
+) -> None:
+    from autoscaler.kube.model import plan_model
+
+    scaler = {
+        "metadata": {"name": "m", "namespace": "default"},
+        "spec": {
+            "targetRef": {"name": "m"},
+            "objective": {"percentile": 95, "latencyMs": 500},
+            "updateMode": "Auto",
+            "apply": apply,
+            "replicas": scaler_replicas,
+        },
+    }
+    plan = plan_model(scaler, _isvc_min(isvc_min), [])
+    assert plan.spec is not None, plan.errors
+    assert plan.spec.replicas_min == floor
