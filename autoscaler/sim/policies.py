@@ -65,6 +65,28 @@ class StaticRevision:
         return None
 
 
+def _next_tick(
+    now_s: float,
+    period_s: float,
+    resting: bool,
+    last_tick_s: float,
+    prewarm_at_s: float | None,
+) -> float:
+    """When a ticked policy looks next: the next multiple of its period, or, at rest, never.
+
+    A revision at zero with no traffic changes nothing until a request comes or a planned
+    pre-warm is due. The simulator asks again (``now_s`` after the last tick) when a request
+    reaches the revision at rest: that ends the rest, and the policy ticks on its grid again,
+    as the controller keeps ticking every revision in a cluster.
+    """
+    grid = math.floor(now_s / period_s) * period_s + period_s
+    if not resting or now_s > last_tick_s:
+        return grid
+    if prewarm_at_s is not None and prewarm_at_s > now_s:
+        return max(grid, math.ceil(prewarm_at_s / period_s) * period_s)
+    return math.inf
+
+
 @dataclass(frozen=True)
 class StaticPolicy:
     """The same annotations on every revision."""
@@ -123,6 +145,7 @@ class TunerRevision:
     annotations: dict[str, str] = field(default_factory=dict)
     resting: bool = False
     prewarm_at_s: float | None = None
+    last_tick_s: float = -math.inf
 
     def __post_init__(self) -> None:
         self.state = new_state(self.name, self.config.target.bin_ratio)
@@ -132,22 +155,19 @@ class TunerRevision:
 
     def next_tick_s(self, now_s: float) -> float:
         period = self.config.loop.tick_period_s
-        grid = math.floor(now_s / period) * period + period
-        if not self.resting:
-            return grid
-        # at zero with no traffic nothing changes until a request (the simulator wakes us) or
-        # a planned pre-warm
-        if self.prewarm_at_s is not None and self.prewarm_at_s > now_s:
-            return max(grid, math.ceil(self.prewarm_at_s / period) * period)
-        return math.inf
+        return _next_tick(now_s, period, self.resting, self.last_tick_s, self.prewarm_at_s)
 
     def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+        self.last_tick_s = now_s
         rec, self.state = recommend(observation, self.spec, self.config, self.state, now_s)  # type: ignore[arg-type]
         self.prewarm_at_s = rec.prewarm_at_s
+        # at rest only while nothing is asked of it: a pre-warm's min-scale 1 brings a replica
+        # (the engine no longer wakes us) and must be lowered again when its window closes
         self.resting = (
             observation.ready_replicas == 0
             and observation.request_count == 0
             and (not observation.arrivals_s)
+            and rec.min_scale == 0
         )
         if not rec.should_apply:
             return None
@@ -189,20 +209,18 @@ class HybridRevision:
     annotations: dict[str, str] = field(default_factory=dict)
     resting: bool = False
     prewarm_at_s: float | None = None
+    last_tick_s: float = -math.inf
 
     def initial_annotations(self) -> dict[str, str]:
         return dict(self.annotations)
 
     def next_tick_s(self, now_s: float) -> float:
-        period = self.tick_period_s
-        grid = math.floor(now_s / period) * period + period
-        if not self.resting:
-            return grid
-        if self.prewarm_at_s is not None and self.prewarm_at_s > now_s:
-            return max(grid, math.ceil(self.prewarm_at_s / period) * period)
-        return math.inf
+        return _next_tick(
+            now_s, self.tick_period_s, self.resting, self.last_tick_s, self.prewarm_at_s
+        )
 
     def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+        self.last_tick_s = now_s
         # the paper bins every idle time (no minimum), in minutes
         gaps, self.activity = observe_activity(observation, self.activity, 0.0)
         for gap in gaps:
@@ -210,7 +228,9 @@ class HybridRevision:
         windows = self.policy.decide(self.hist)
         p = plan(windows, self.activity.last_request_s, now_s, self.settings, self.tick_period_s)
         self.prewarm_at_s = p.prewarm_at_s
-        self.resting = observation.ready_replicas == 0 and not observation.arrivals_s
+        self.resting = (
+            observation.ready_replicas == 0 and not observation.arrivals_s and p.min_scale == 0
+        )
         wanted = {RETENTION: f"{round(p.retention_s)}s", MIN_SCALE: str(p.min_scale)}
         if wanted == self.annotations:
             return None

@@ -7,7 +7,9 @@ Named stages, each adding a sentence to the reasons:
 2. freshness: no observation, or one older than ``stale_after_s``, is fail-static: the last
    applied values stay (nothing is lowered, nothing scales to zero for lack of data);
 3. learn: the interval goes into the latency curve, closed idle periods into the histogram;
-4. target: ``target.decide_target`` proposes, the guardrails bound it;
+4. target: ``target.decide_target`` proposes, the guardrails bound it (in ``Recommend`` mode
+   without the per-step bounds: nothing is applied, so the recommendation is where the
+   evidence points rather than one step from the live value);
 5. keep-alive and pre-warm: the idle policy's windows (cached until a new idle period), planned
    onto Knative's retention period and min-scale at ``now``;
 6. changes: what differs from what was applied; in ``Auto`` mode those are to be written.
@@ -134,8 +136,9 @@ def recommend(
         )  # fmt: skip
     else:
         decision = decide_target(
-            obs, latency, state.knee, current, spec, ts, now_s, state.last_target_change_s, floor
-        )
+            obs, latency, state.knee, current, spec, ts, now_s, state.last_target_change_s, floor,
+            step_limited=spec.update_mode == "Auto",
+        )  # fmt: skip
     reasons.append(decision.reason)
     target = _guard_target(decision, current, spec, config, state, now_s, reasons)
 
@@ -216,7 +219,9 @@ def _guard_target(
     ts = config.target
     proposed = decision.target
     inherited_start = state.inherited_from is not None and state.applied is None
-    if not inherited_start:
+    # Recommend mode applies nothing, so it never sees a step's effect: the recommendation is
+    # where the evidence points, not one bounded step from the live value.
+    if spec.update_mode == "Auto" and not inherited_start:
         proposed, note = bound_step(current, proposed, ts.max_step_up_ratio, ts.max_step_down_ratio)
         if note:
             reasons.append(note)

@@ -67,6 +67,10 @@ class TargetSettings:
     # always transitional. Set it to the replicas' start time plus the KPA's panic window when
     # ticks are shorter than that.
     settle_s: float = field(default=0.0, metadata=_range(0, 3600))
+    # Per-replica concurrency under which requests do not share a replica: a miss there is the
+    # model's own latency (service time, a cold pod), not the target's, so it neither backs the
+    # target off nor enters the learned knee, and a back-off aims no lower than this.
+    min_shared_concurrency: float = field(default=1.0, metadata=_range(0, 1000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ the latest interval (or the learned bin when the interval had too few requests) 
 - **misses** the objective: back off at once to the highest learned concurrency that met it
   (minus the margin), or in proportion to the miss, and remember this level as the knee unless
   the learned curve there, with its evidence, still meets the objective (a one-off slow interval);
+  never below ``min_shared_concurrency`` (one request per replica): under it requests do not
+  share a replica, so a miss there is the model's own latency and **holds**, and such points
+  stay out of the learned knee;
 - **meets with room** (percentile below objective x (1 - explore_room_fraction)) while the
   target binds (more replicas than the floor) and a full interval ran at the current target:
   explore one step up, but stay under the remembered knee minus the margin;
@@ -99,8 +102,15 @@ def decide_target(
     now_s: float,
     last_change_s: float | None,
     floor_replicas: int,
+    *,
+    step_limited: bool = True,
 ) -> TargetDecision:
-    """Propose a target for ``obs`` (already added to ``model``)."""
+    """Propose a target for ``obs`` (already added to ``model``).
+
+    ``step_limited`` (Auto mode): a back-off in proportion to a miss goes at most halfway
+    down per step, as the applied change is seen before the next. Without it (Recommend mode:
+    nothing applied, so no effect is ever seen) the estimate goes where the miss points.
+    """
     q = spec.objective_percentile
     objective = spec.objective_latency_ms
     util = obs.utilization
@@ -113,7 +123,11 @@ def decide_target(
         knee = None  # old enough to retry
     conf = confidence(model.evidence(now_s, hl), settings.evidence_full_requests)
     margin = margin_fraction(settings.safety_margin_fraction, conf)
-    curve_points = model.points(q, now_s, hl, settings.min_bin_requests)
+    shared = settings.min_shared_concurrency
+    # Points where requests did not share a replica say nothing about the target's knee.
+    curve_points = [
+        p for p in model.points(q, now_s, hl, settings.min_bin_requests) if p.concurrency >= shared
+    ]
     curve = safe_concurrency(curve_points, objective)
     # Where exploring stops (any knee) and where the aim must come down (a missed one).
     knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
@@ -157,6 +171,15 @@ def decide_target(
         return hold(f"{seen}; {why}, target {current_target:.3g} held", latency)
 
     # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
+    # Under min_shared_concurrency requests had a replica each: a lower target would only add
+    # idle replicas, so the miss is the model's own latency and the target holds.
+    if misses(latency, objective) and c < shared:
+        return hold(
+            f"{seen} misses the {_ms(objective)} objective at under {shared:g} request per "
+            f"replica: not the target's doing (requests do not share a replica), "
+            f"target {current_target:.3g} held",
+            latency,
+        )
     if misses(latency, objective):
         # Back off on any miss, but remember a knee only where the learned curve, with
         # min_bin_requests of evidence, misses too: one slow interval (a noisy neighbour, a
@@ -173,8 +196,13 @@ def decide_target(
             dest = with_margin(curve.safe, margin)
             how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"
         else:
-            dest = c * max(0.5, min(1.0 - margin, 0.9 * objective / latency))
+            least = 0.5 if step_limited else 0.0
+            dest = c * max(least, min(1.0 - margin, 0.9 * objective / latency))
             how = f"to {dest:.3g} in proportion to the miss"
+        if dest < shared:
+            # below one request per replica a lower aim adds only idle replicas
+            dest = shared
+            how = f"to {dest:.3g}, where requests stop sharing a replica"
         return TargetDecision(
             dest / util,
             True,
@@ -190,7 +218,8 @@ def decide_target(
     # Stage 2b: meeting it with almost no room is the edge: remember it so exploring does not
     # come back, and step a margin down only if the curve shows lower concurrency has more
     # room (a latency floor near the objective would otherwise walk the target to nothing).
-    if room < settings.edge_room_fraction:
+    # Under min_shared_concurrency the latency is the model's own, not an edge of the target.
+    if room < settings.edge_room_fraction and c >= shared:
         edge = _lower_knee(knee, Knee(c, now_s, missed=False), margin)
         dest = with_margin(c, margin)
         below = [p for p in curve_points if p.concurrency <= dest * 1.05]

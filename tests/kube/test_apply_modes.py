@@ -97,7 +97,8 @@ async def test_recommend_writes_status_only(
     )
     status = cluster.get(MSC, "m1")["status"]
     assert status["mode"] == "Recommend"
-    assert status["recommendation"]["target"] == 50
+    # Recommend is not step-limited: it points where the miss says, past Auto's first /2 step.
+    assert status["recommendation"]["target"] < 50
     assert status["target"] == 100, "the target in force is still Knative's default"
     assert "applied" not in status
     assert condition(status, "Applied")["reason"] == "RecommendOnly"

@@ -109,6 +109,90 @@ def test_timeline(name: str) -> None:
     run(TIMELINES[name])
 
 
+RECOMMEND = replace(SPEC, update_mode="Recommend")
+
+# (spec, steps): Recommend mode applies nothing, so its recommendation is where the evidence
+# points, not one bounded step from the live value; Auto keeps its per-step limits.
+MODE_TIMELINES = {
+    "recommend-goes-where-the-miss-points-and-stays": (
+        RECOMMEND,
+        [
+            # 14 conc/replica at p95 900 ms against 200 ms: 14 x 0.9 x 200/900 = 2.8 -> 4.0.
+            Step(30, obs(30, 14, 1, 900, 20.0), 4.0, False, "in proportion to the miss"),
+            # The live target is still 20 (nothing applied): the same evidence, the same
+            # recommendation, not a walk of halvings.
+            Step(60, obs(60, 14, 1, 900, 20.0), 4.0, False, "in proportion to the miss"),
+        ],
+    ),
+    "auto-backs-off-one-bounded-step": (
+        SPEC,
+        [Step(30, obs(30, 14, 1, 900, 20.0), 10.0, True, "misses the 200 ms objective")],
+    ),
+    "recommend-goes-to-the-learned-safe-concurrency": (
+        RECOMMEND,
+        [
+            Step(30, obs(30, 3.0, 4, 100, 5.0), 6.25, False, "exploring up to 4.38"),
+            # 3 met it with 400 requests: 3 less the margin (13.7 % at 63 % confidence) is
+            # 2.59 conc/replica, target 3.7, although Auto would stop at 20 / 2 = 10.
+            Step(60, obs(60, 14, 1, 900, 20.0), 3.70, False, "below 3 that met it"),
+        ],
+    ),
+    "auto-bounds-the-step-to-the-learned-safe-concurrency": (
+        SPEC,
+        [
+            Step(30, obs(30, 3.0, 4, 100, 5.0), 6.25, True, "exploring up to 4.38"),
+            Step(60, obs(60, 14, 1, 900, 20.0), 10.0, True, "below 3 that met it"),
+        ],
+    ),
+    # Under one request per replica requests do not share a replica: a lower target only adds
+    # idle replicas, so such a miss is the model's own latency.
+    "miss-under-one-request-per-replica-holds": (
+        SPEC,
+        [
+            Step(30, obs(30, 0.7, 5, 900, 1.0), 1.0, True, "not the target's doing"),
+            Step(60, obs(60, 0.7, 5, 900, 1.0), 1.0, False, "not the target's doing"),
+        ],
+    ),
+    "back-off-stops-at-one-request-per-replica": (
+        SPEC,
+        [
+            # proportional would be 1.4 x 0.5 = 0.7; it stops at 1 conc/replica: 1 / 0.7.
+            Step(30, obs(30, 1.4, 5, 900, 2.0), 1 / 0.7, True, "stop sharing a replica"),
+        ],
+    ),
+    "no-room-under-one-request-per-replica-is-no-edge": (
+        SPEC,
+        [
+            # 196 ms against 200 ms at 0.7 conc/replica: the model's own latency, not an edge
+            # (which would be remembered and cap exploring for knee_memory_s)
+            Step(30, obs(30, 0.7, 5, 196, 1.0), 1.0, True, "exploring needs 20%"),
+        ],
+    ),
+    "misses-under-one-request-per-replica-learn-no-knee": (
+        SPEC,
+        [
+            Step(30, obs(30, 0.7, 5, 900, 1.0), 1.0, True, "not the target's doing"),
+            Step(60, obs(60, 0.7, 5, 900, 1.0), 1.0, False, "not the target's doing"),
+            # 800 requests missed at 0.7, yet meeting with room at 3 explores upward: no knee
+            # at 0.7 caps it (it would lower the target to 0.7 x 0.8 / 0.7 = 0.8).
+            Step(120, obs(120, 3.0, 4, 50, 5.0), 6.25, True, "exploring up to 4.38"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MODE_TIMELINES))
+def test_mode_and_shared_concurrency_timeline(name: str) -> None:
+    spec, steps = MODE_TIMELINES[name]
+    run(steps, spec)
+
+
+def test_min_shared_concurrency_zero_restores_backing_off_below_one() -> None:
+    config = replace(CONFIG, target=replace(CONFIG.target, min_shared_concurrency=0.0))
+    rec, _ = recommend(obs(30, 0.7, 5, 900, 1.0), SPEC, config, new_state("r"), 30)
+    assert rec.target == pytest.approx(0.5) and "misses" in rec.reasons[0]
+
+
 def test_hysteresis_and_min_interval_hold_small_or_early_changes() -> None:
     # Settled at 5 with 4 replicas; explore is 1.25x but the knee caps it near: under 10 %.
     state = replace(new_state("r"), knee=None)
@@ -153,7 +237,8 @@ def test_modes_off_and_recommend_apply_nothing() -> None:
     assert not rec.should_apply and rec.target == 20.0 and state == new_state("r")
     rmode = replace(SPEC, update_mode="Recommend")
     rec, state = recommend(obs(30, 14, 1, 900, 20.0), rmode, CONFIG, new_state("r"), 30)
-    assert rec.target == 10.0 and not rec.should_apply and rec.changed
+    # where the miss points (14 x 0.9 x 200/900 = 2.8 conc/replica), not one step (10)
+    assert rec.target == pytest.approx(4.0) and not rec.should_apply and rec.changed
     assert state.applied is None and state.latency.bins  # learned, nothing applied
     assert "would write (not applied)" in explain(rec)[-1]
 
