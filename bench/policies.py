@@ -6,6 +6,7 @@ modelscale's ratio to each baseline and the wall time per policy. Traces are rea
 
     .venv/bin/python bench/policies.py [--functions N] [--minutes A:B] [--seed S]
                                        [--policies ...] [--skip-llm] [--skip-functions]
+                                       [--jobs N]
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from autoscaler.sim.fleet import SimSettings, run_policy
+from autoscaler.sim.fleet import SimSettings
+from autoscaler.sim.parallel import default_jobs, run_policies
 from autoscaler.sim.policies import POLICY_NAMES, make_policies
 from autoscaler.sim.results import RATIO_KEYS, aims, ratios
 from autoscaler.sim.traces import TraceSlice, Workload, read_azure_functions, read_azure_llm
@@ -41,22 +43,25 @@ def shared() -> Path:
     return Path(os.environ.get("MODELSCALE_SHARED", REPO / ".." / "shared")).resolve()
 
 
-def compare(console: Console, title: str, workload: Workload, names: list[str], seed: int) -> None:
+def compare(
+    console: Console, title: str, workload: Workload, names: list[str], seed: int, jobs: int
+) -> None:
     settings = SimSettings()
-    figures = {}
-    walls = {}
-    for policy in make_policies(names, settings.cold_start.median_s):
-        started = time.perf_counter()
-        figures[policy.name] = run_policy(workload, policy, settings).figures
-        walls[policy.name] = time.perf_counter() - started
-        console.print(f"  {policy.name}: {walls[policy.name]:.1f} s")
+    policies = make_policies(names, settings.cold_start.median_s)
+    started = time.perf_counter()
+    runs = run_policies(workload, policies, settings, jobs=jobs)
+    wall = time.perf_counter() - started
+    figures = {run.policy: run.figures for run in runs}
+    walls = {run.policy: run.compute_s for run in runs}
+    for name, seconds in walls.items():
+        console.print(f"  {name}: {seconds:.1f} CPU s")
     table = Table(
         title=f"{title}: {len(workload.traces)} models, {workload.requests:,} requests, seed {seed}"
     )
     table.add_column("policy")
     for _, head in SHOWN:
         table.add_column(head, justify="right")
-    table.add_column("wall s", justify="right")
+    table.add_column("CPU s", justify="right")
     for name, f in figures.items():
         d = f.as_dict()
         table.add_row(name, *[f"{d[k]:.4g}" for k, _ in SHOWN], f"{walls[name]:.1f}")
@@ -81,7 +86,8 @@ def compare(console: Console, title: str, workload: Workload, names: list[str], 
         console.print(at)
     total = sum(walls.values())
     console.print(
-        f"wall: {total:.1f} s for {len(walls)} policies ({total / max(1, len(walls)):.1f} s each)"
+        f"wall: {wall:.1f} s for {len(walls)} policies in {jobs} process(es); CPU "
+        f"{total:.1f} s ({total / max(1, len(walls)):.1f} s per policy)"
     )
     console.print(f"arrivals: {workload.arrival_note}")
     console.print(f"trace: {workload.citation}")
@@ -95,6 +101,9 @@ def main() -> int:
     parser.add_argument("--policies", nargs="+", default=list(POLICY_NAMES))
     parser.add_argument("--skip-llm", action="store_true")
     parser.add_argument("--skip-functions", action="store_true")
+    parser.add_argument(
+        "--jobs", type=int, default=default_jobs(), help="worker processes (default: CPU count)"
+    )
     args = parser.parse_args()
     console = Console(width=200)
     minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
@@ -103,14 +112,16 @@ def main() -> int:
         w = read_azure_functions(
             shared() / "traces" / "azure_functions_2019", seed=args.seed, slice_=slice_
         )
-        compare(console, "Azure Functions 2019", w, args.policies, args.seed)
+        compare(console, "Azure Functions 2019", w, args.policies, args.seed, args.jobs)
     if not args.skip_llm:
         llm = read_azure_llm(
             shared() / "traces" / "AzureLLMInferenceTrace_code.csv",
             seed=args.seed,
             slice_=TraceSlice(minutes=minutes),
         )
-        compare(console, "Azure LLM inference 2023 (code)", llm, args.policies, args.seed)
+        compare(
+            console, "Azure LLM inference 2023 (code)", llm, args.policies, args.seed, args.jobs
+        )
     return 0
 
 

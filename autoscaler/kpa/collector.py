@@ -20,6 +20,7 @@ to prefer older pods when sampling) is not needed and not done.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autoscaler.kpa.windows import TimedBuckets, WeightedBuckets
@@ -99,6 +100,50 @@ class MetricCollector:
         self._concurrency_panic.record(now, concurrency)
         self._rps.record(now, rps)
         self._rps_panic.record(now, rps)
+
+    def record_many(
+        self,
+        times: Sequence[float],
+        pod_name: str,
+        concurrency: Sequence[float],
+        rps: Sequence[float],
+    ) -> None:
+        """``record(t, Stat(pod_name, average_concurrent_requests=c, request_count=r))`` for
+        each ``(t, c, r)`` in order, in one call: the same windows, bit for bit.
+
+        For a caller that reports one pod's (or a whole revision's) seconds in batches, as the
+        trace simulator does between two decisions.
+        """
+        if not len(times) == len(concurrency) == len(rps):
+            raise ValueError(
+                f"record_many: {len(times)} times, {len(concurrency)} concurrencies, "
+                f"{len(rps)} rps values: need one of each per report"
+            )
+        c_out: list[float] = []
+        r_out: list[float] = []
+        open_bucket, open_pods = self._open_bucket, self._open_pods
+        for now, c_in, r_in in zip(times, concurrency, rps, strict=True):
+            bucket = math.floor(now)
+            c, r = c_in - 0.0, r_in - 0.0  # as Stat.concurrency and Stat.rps (nothing proxied)
+            if open_bucket is None or bucket > open_bucket:
+                open_bucket = bucket
+                open_pods = {}
+            if bucket == open_bucket:
+                seen = open_pods.get(pod_name)
+                if seen is None:
+                    open_pods[pod_name] = (1, c, r)
+                else:
+                    count, c_sum, r_sum = seen
+                    open_pods[pod_name] = (count + 1, c_sum + c, r_sum + r)
+                    c = (c_sum + c) / (count + 1) - c_sum / count
+                    r = (r_sum + r) / (count + 1) - r_sum / count
+            c_out.append(c)
+            r_out.append(r)
+        self._open_bucket, self._open_pods = open_bucket, open_pods
+        self._concurrency.record_many(times, c_out)
+        self._concurrency_panic.record_many(times, c_out)
+        self._rps.record_many(times, r_out)
+        self._rps_panic.record_many(times, r_out)
 
     def stable_and_panic_concurrency(self, now: float) -> tuple[float, float] | None:
         """``(stable, panic)`` average concurrency, or None with no data for a whole window."""

@@ -15,6 +15,8 @@ next to running pods starts in panic mode, as Knative's autoscaler does after a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from autoscaler.kpa.annotations import RevisionScaling
 from autoscaler.kpa.collector import MetricCollector, Stat
 from autoscaler.kpa.decider import Decider, initial_excess_burst_capacity
@@ -89,6 +91,19 @@ class RevisionAutoscaler:
         """Take one report from a queue-proxy or the activator."""
         self._last_now = max(self._last_now, now)
         self._collector.record(now, stat)
+
+    def record_many(
+        self,
+        times: Sequence[float],
+        pod_name: str,
+        concurrency: Sequence[float],
+        rps: Sequence[float],
+    ) -> None:
+        """One pod's reports in a batch: as ``record`` for each, in order
+        (``MetricCollector.record_many``)."""
+        if times:
+            self._last_now = max(self._last_now, max(times))
+        self._collector.record_many(times, pod_name, concurrency, rps)
 
     def should_poke(self, stat: Stat) -> bool:
         """True when this report should trigger a tick at once: requests for a revision at zero."""

@@ -15,7 +15,7 @@ bucket of ``floor(now / granularity)``. The plain average follows Knative exactl
   window has passed (the decider then has no data);
 - results are floored to 6 decimals, so 140.0000001 / 70 still needs 2 pods, not 3.
 
-Cost: ``record`` and the plain ``window_average`` are O(1) amortised (a write clears only the
+Cost: ``record`` (and ``record_many``, the same writes in one call) and the plain ``window_average`` are O(1) amortised (a write clears only the
 buckets skipped since the last one; reads after the last write extend a cached sum). The weighted average walks the ring, O(window buckets) per call, as
 Knative's does.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 _PRECISION = 1e6  # Knative floors window averages to 6 digits.
 _WEIGHT_PRECISION = 0.9999  # the weighted average's weights add up to at least this
@@ -32,6 +33,17 @@ _MIN_EXPONENT = 0.2  # and decay at least this fast, so huge windows are not a p
 
 def _floor6(x: float) -> float:
     return math.floor(x * _PRECISION) / _PRECISION
+
+
+_ZEROS: dict[int, list[float]] = {}
+
+
+def _zeros(n: int) -> list[float]:
+    """A shared list of ``n`` zeros to copy from (a ring is cleared in one slice assignment)."""
+    zeros = _ZEROS.get(n)
+    if zeros is None:
+        zeros = _ZEROS[n] = [0.0] * n
+    return zeros
 
 
 def _bucket_count(window_s: float, granularity_s: float) -> int:
@@ -100,6 +112,60 @@ class TimedBuckets:
                     self._last = b
         buckets[b % n] += value
         self._total += value
+
+    def record_many(self, times: Sequence[float], values: Sequence[float]) -> None:
+        """``record(t, v)`` for each pair in order: the same state, one call for a batch.
+
+        The same float operations in the same order as the single writes, so a window fed a
+        batch is bit-for-bit the window fed one write at a time (tests/kpa/test_kpa_batch.py).
+        """
+        if len(times) != len(values):
+            raise ValueError(f"record_many: {len(times)} times but {len(values)} values")
+        if not times:
+            return
+        granularity = self._granularity_s
+        buckets = self._buckets
+        n = len(buckets)
+        last, first, total = self._last, self._first, self._total
+        self._tail_through = None
+        if not any(values) and not any(buckets):
+            # Zeros into a ring of zeros (a window no one feeds, e.g. rps when only concurrency
+            # is reported): every slot stays +0.0 (a sum of zeros is never -0.0) and the total
+            # changes only on a restart, so only the indices move.
+            for now in times:
+                b = math.floor(now / granularity)
+                if b != last:
+                    if last is None or b - last >= n:
+                        total = 0.0
+                        first = last = b
+                    elif b + n > last:
+                        if first is None or first > b:
+                            first = b
+                        if b > last:
+                            last = b
+            self._last, self._first, self._total = last, first, total
+            return
+        for now, value in zip(times, values, strict=True):
+            b = math.floor(now / granularity)
+            if b != last:
+                if last is None or b - last >= n:
+                    buckets[:] = _zeros(n)  # a new partial window, as in _reset
+                    total = 0.0
+                    first = last = b
+                elif b + n <= last:
+                    continue  # older than the window
+                else:
+                    if first is None or first > b:
+                        first = b
+                    if b > last:
+                        for i in range(last + 1, b + 1):
+                            slot = i % n
+                            total -= buckets[slot]
+                            buckets[slot] = 0.0
+                        last = b
+            buckets[b % n] += value
+            total += value
+        self._last, self._first, self._total = last, first, total
 
     def is_empty(self, now: float) -> bool:
         """True when nothing was written for more than a window (Knative's ErrNoData)."""

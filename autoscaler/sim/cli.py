@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=("auto", "exact", "fluid"), default="auto", help="engine per revision"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        help="worker processes (default: the CPU count; results are the same for any number)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="directory for the report")
 
 
@@ -53,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from autoscaler.sim.fleet import SimSettings, run_policy
+    from autoscaler.sim.fleet import SimSettings
     from autoscaler.sim.model import ColdStart
+    from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
     from autoscaler.sim.report import results_document, write_report
     from autoscaler.sim.traces import (
@@ -68,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     console = Console(stderr=True)
+    if args.jobs is not None and args.jobs < 1:
+        print(f"modelscale simulate: --jobs {args.jobs}: must be >= 1", file=sys.stderr)
+        return 2
     try:
         minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
         slice_ = TraceSlice(functions=args.functions, minutes=minutes)
@@ -93,21 +102,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     started = time.perf_counter()
-    runs = []
-    with Progress(
+    progress = Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
         TextColumn("{task.completed:,.0f}/{task.total:,.0f} requests"),
         TimeElapsedColumn(),
         console=console,
-    ) as progress:
-        for policy in policies:
-            task = progress.add_task(policy.name, total=max(1, workload.requests))
+    )
+    tasks = [progress.add_task(p.name, total=max(1, workload.requests)) for p in policies]
 
-            def advance(n: int, task: TaskID = task) -> None:
-                progress.advance(task, n)
+    def advance(policy_index: int, n: int) -> None:
+        progress.advance(tasks[policy_index], n)
 
-            runs.append(run_policy(workload, policy, settings, progress=advance))
+    try:
+        # the display's refresh thread starts only once the workers are forked
+        runs = run_policies(
+            workload, policies, settings, jobs=args.jobs, progress=advance, on_pool=progress.start
+        )
+    finally:
+        progress.stop()
     wall = time.perf_counter() - started
     document = results_document(workload, runs, settings, args.format, slice_)
     write_report(args.out, document, runs, workload, wall)

@@ -135,6 +135,7 @@ def run_exact(
             admit_from_queue()
         elif t == control.next_kpa_s:
             control.horizon_s = min(t_arrival, control.next_policy_s, end_s)
+            control.steady_horizon_s = min(control.next_policy_s, end_s)
             control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i)
             admit_from_queue()
         elif t == control.next_policy_s:

@@ -8,6 +8,7 @@ generator per (seed, model): every policy sees the same draws for the same model
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -106,11 +107,71 @@ class PolicyRun:
     latency_quantiles_s: np.ndarray  # at LATENCY_CDF_PROBABILITIES
     timelines: dict[str, list[tuple[float, int]]]
     engines: dict[str, str]
+    compute_s: float = 0.0  # CPU seconds spent running its revisions (summed over processes)
 
 
 LATENCY_CDF_PROBABILITIES = np.concatenate(
     [np.linspace(0.0, 0.99, 100), 1.0 - np.logspace(-2, -5, 40)[1:]]
 )
+
+
+@dataclass
+class RevisionOutcome:
+    """What one revision's run adds to its policy's figures (small enough to pass between
+    processes: no trace, no KPA)."""
+
+    name: str
+    engine: str
+    requests: int
+    latency_s: np.ndarray
+    met: np.ndarray
+    cold: np.ndarray
+    stats: RevisionStats
+
+
+def revision_outcome(
+    trace: ModelTrace, index: int, policy: Policy, settings: SimSettings, seed: int, end_s: float
+) -> RevisionOutcome:
+    """Run one revision under ``policy`` and keep what ``combine`` needs."""
+    run = run_revision(trace, index, policy, settings, seed, end_s)
+    lat = run.requests.latency_s
+    met = lat <= trace.model.objective_s(trace.service_s) + 1e-9
+    return RevisionOutcome(
+        trace.model.name, run.engine, trace.requests, lat, met, run.requests.cold, run.stats
+    )
+
+
+def combine(
+    workload: Workload, policy_name: str, outcomes: list[RevisionOutcome], settings: SimSettings
+) -> PolicyRun:
+    """A policy's figures from its revisions' outcomes, in the workload's model order."""
+    busiest = sorted(workload.traces, key=lambda t: -t.requests)[: settings.timeline_models]
+    busiest_names = {t.model.name for t in busiest}
+    timelines: dict[str, list[tuple[float, int]]] = {}
+    engines: dict[str, str] = {}
+    per_model_cold: list[float] = []
+    for out in outcomes:
+        if out.requests:
+            per_model_cold.append(float(out.cold.mean()))
+        engines[out.name] = out.engine
+        if out.name in busiest_names:
+            timelines[out.name] = out.stats.timeline
+    all_lat = np.concatenate([o.latency_s for o in outcomes]) if outcomes else np.zeros(0)
+    figs = figures(
+        all_lat,
+        np.concatenate([o.met for o in outcomes]) if outcomes else np.zeros(0, dtype=bool),
+        np.concatenate([o.cold for o in outcomes]) if outcomes else np.zeros(0, dtype=bool),
+        np.asarray(per_model_cold),
+        [o.stats for o in outcomes],
+        models=len(workload.traces),
+        fluid_models=sum(1 for e in engines.values() if e == "fluid"),
+    )
+    quantiles = (
+        np.quantile(all_lat, LATENCY_CDF_PROBABILITIES)
+        if all_lat.size
+        else np.zeros(LATENCY_CDF_PROBABILITIES.size)
+    )
+    return PolicyRun(policy_name, figs, quantiles, timelines, engines)
 
 
 def run_policy(
@@ -120,43 +181,19 @@ def run_policy(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> PolicyRun:
-    """Every revision of the workload under ``policy``; ``progress(requests_done)`` as it goes."""
-    busiest = sorted(workload.traces, key=lambda t: -t.requests)[: settings.timeline_models]
-    busiest_names = {t.model.name for t in busiest}
-    latencies: list[np.ndarray] = []
-    met: list[np.ndarray] = []
-    cold: list[np.ndarray] = []
-    per_model_cold: list[float] = []
-    stats: list[RevisionStats] = []
-    timelines: dict[str, list[tuple[float, int]]] = {}
-    engines: dict[str, str] = {}
+    """Every revision of the workload under ``policy``; ``progress(requests_done)`` as it goes.
+
+    Serial, in this process; ``autoscaler.sim.parallel.run_policies`` spreads policies and
+    revisions over worker processes with the same results.
+    """
+    started = time.process_time()
+    outcomes: list[RevisionOutcome] = []
     for index, trace in enumerate(workload.traces):
-        run = run_revision(trace, index, policy, settings, workload.seed, workload.duration_s)
-        lat = run.requests.latency_s
-        latencies.append(lat)
-        met.append(lat <= trace.model.objective_s(trace.service_s) + 1e-9)
-        cold.append(run.requests.cold)
-        if trace.requests:
-            per_model_cold.append(float(run.requests.cold.mean()))
-        stats.append(run.stats)
-        engines[trace.model.name] = run.engine
-        if trace.model.name in busiest_names:
-            timelines[trace.model.name] = run.stats.timeline
+        outcomes.append(
+            revision_outcome(trace, index, policy, settings, workload.seed, workload.duration_s)
+        )
         if progress is not None:
             progress(trace.requests)
-    all_lat = np.concatenate(latencies) if latencies else np.zeros(0)
-    figs = figures(
-        all_lat,
-        np.concatenate(met) if met else np.zeros(0, dtype=bool),
-        np.concatenate(cold) if cold else np.zeros(0, dtype=bool),
-        np.asarray(per_model_cold),
-        stats,
-        models=len(workload.traces),
-        fluid_models=sum(1 for e in engines.values() if e == "fluid"),
-    )
-    quantiles = (
-        np.quantile(all_lat, LATENCY_CDF_PROBABILITIES)
-        if all_lat.size
-        else np.zeros(LATENCY_CDF_PROBABILITIES.size)
-    )
-    return PolicyRun(policy.name, figs, quantiles, timelines, engines)
+    run = combine(workload, policy.name, outcomes, settings)
+    run.compute_s = time.process_time() - started
+    return run

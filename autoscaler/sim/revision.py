@@ -2,10 +2,11 @@
 
 Both engines (``exact`` and ``fluid``) move requests; this class owns everything else about a
 revision, so the two engines decide alike: replicas starting (ready after a sampled cold start)
-and ready, the KPA fed each finished 1 s bucket and asked every ``KPA_TICK_S`` on a grid shared
-by all revisions (and at once when a request reaches a revision at zero), the policy ticked when
-it asks, the tuner's observation built from what happened since its last tick, and the figures:
-replica-seconds, idle memory-time and scaling changes.
+and ready, the KPA fed each finished 1 s bucket (in one batch before it next decides) and asked
+every ``KPA_TICK_S`` on a grid shared by all revisions (and at once when a request reaches a
+revision at zero), the policy ticked when it asks, the tuner's observation built from what
+happened since its last tick, and the figures: replica-seconds, idle memory-time and scaling
+changes.
 
 Scaling down removes replicas still starting first, then ready ones; a removed ready replica's
 requests share the remaining replicas (the pool model of ``autoscaler.sim.model``).
@@ -95,11 +96,17 @@ class RevisionControl:
         self.quiet = False
         self.last_record_s = -1.0
         self.horizon_s = math.inf
+        # how far a steady spell may reach: arrivals do not end one (steady_until bounds the
+        # load they add), only the policy's next tick and the end of the trace do
+        self.steady_horizon_s = math.inf
         # steady spells (see steady_until): recent per-second concurrency, a max-queue
         self.steady_enabled = not record_kpa_ticks
         self._peaks: deque[tuple[float, float]] = deque()
         self.steady_skip = False  # ticks are being skipped by steady_until
         self.last_busy_s = -math.inf
+        # buckets for the KPA not yet handed over: written in one batch before it next decides
+        self._pending_s: list[float] = []
+        self._pending_c: list[float] = []
         # the revision is created now: the KPA applies its initial scale
         self.kpa_tick(0.0)
 
@@ -172,7 +179,8 @@ class RevisionControl:
         if concurrency > 0.0:
             if self.steady_skip:
                 self._fill_gap(second_s)
-            self.kpa.record(second_s, concurrency)
+            self._pending_s.append(second_s)
+            self._pending_c.append(concurrency)
             self.last_record_s = second_s
             self.last_busy_s = second_s
             if self.steady_enabled:
@@ -181,13 +189,22 @@ class RevisionControl:
                     peaks.pop()
                 peaks.append((second_s, concurrency))
 
+    def flush_records(self) -> None:
+        """Hand the buckets recorded since the KPA last decided over in one batch: the KPA
+        reads its windows only when it decides, so deferring the writes changes nothing."""
+        if self._pending_s:
+            self.kpa.record_many(self._pending_s, self._pending_c)
+            self._pending_s = []
+            self._pending_c = []
+
     def _fill_gap(self, second_s: float) -> None:
         """During a steady skip: zeros where the skipped ticks' flushes would have kept writes
         close enough that no window restarts a partial window (a gap of a whole window)."""
         step = max(1.0, min(4.0, math.ceil(self.kpa.panic_window_s) - 1.0))
         while second_s - self.last_record_s > step:
             self.last_record_s += step
-            self.kpa.record(self.last_record_s, 0.0)
+            self._pending_s.append(self.last_record_s)
+            self._pending_c.append(0.0)
 
     def recent_peak(self, now_s: float) -> float:
         """The highest per-second concurrency recorded within a stable window (and margin)."""
@@ -215,7 +232,7 @@ class RevisionControl:
         m = math.floor(tpp - in_system + 1e-9)
         if m < 0:
             return now_s
-        horizon = self.horizon_s
+        horizon = self.steady_horizon_s
         if (
             next_arrival + m < arrivals_s.size
             and arrivals_s[next_arrival + m] <= now_s + 2 * KPA_TICK_S
@@ -245,7 +262,8 @@ class RevisionControl:
     def _flush_zeros(self, now_s: float) -> None:
         last_second = math.floor(now_s) - 1.0
         if self.last_record_s < last_second and self.replicas + self.desired > 0:
-            self.kpa.record(last_second, 0.0)
+            self._pending_s.append(last_second)
+            self._pending_c.append(0.0)
             self.last_record_s = last_second
 
     def kpa_tick(
@@ -259,6 +277,7 @@ class RevisionControl:
         self.quiet = False
         self.steady_skip = False
         self._flush_zeros(now_s)
+        self.flush_records()
         desired = self.kpa.decide(now_s, self.ready)
         if self.stats.kpa_ticks is not None:
             self.stats.kpa_ticks.append((now_s, desired, self.ready))
@@ -283,6 +302,7 @@ class RevisionControl:
 
     def poke(self, now_s: float, in_system: float) -> None:
         """A request reached the revision at zero: the activator asks for a decision now."""
+        self.flush_records()
         desired = self.kpa.poke(now_s, in_system, self.ready)
         self._apply(desired, now_s)
 
@@ -301,7 +321,8 @@ class RevisionControl:
         window = math.ceil(self.kpa.quiet_after_s)
         for s in (second - window, second - 1):
             if self.last_record_s < s:
-                self.kpa.record(float(s), 0.0)
+                self._pending_s.append(float(s))
+                self._pending_c.append(0.0)
                 self.last_record_s = float(s)
         self.align_kpa(now_s)
 
@@ -343,6 +364,7 @@ class RevisionControl:
         patch = self.policy.tick(now_s, observation)
         if patch is not None and patch != self.annotations:
             self.annotations = dict(patch)
+            self.flush_records()
             self.kpa.update_annotations(self.annotations)
             if self.quiet:  # new annotations may change the decision: tick on the grid again
                 self._end_quiet(now_s)

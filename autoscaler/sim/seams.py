@@ -28,6 +28,11 @@ class RevisionAutoscaler(Protocol):
         """The average in-system concurrency of the bucket ``[second_s, second_s + 1)``."""
         ...
 
+    def record_many(self, seconds_s: list[float], concurrency: list[float]) -> None:
+        """``record`` for each pair, in order: the simulator hands over its buckets in batches,
+        always before the next ``decide``, ``poke`` or ``update_annotations``."""
+        ...
+
     def decide(self, now_s: float, ready_replicas: int) -> int:
         """The replica count to run now (scale bounds and scale to zero applied)."""
         ...
