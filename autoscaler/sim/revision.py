@@ -368,4 +368,9 @@ class RevisionControl:
             self.kpa.update_annotations(self.annotations)
             if self.quiet:  # new annotations may change the decision: tick on the grid again
                 self._end_quiet(now_s)
+            elif self.replicas == 0 and self.desired == 0:
+                # At rest nothing ticks the KPA; Knative reconciles the autoscaler when the
+                # annotations change, so a pre-warm min-scale takes effect now, not at the next
+                # request.
+                self.kpa_tick(now_s)
         self.next_policy_s = max(now_s + 1e-6, self.policy.next_tick_s(now_s))

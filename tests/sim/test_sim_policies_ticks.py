@@ -58,11 +58,6 @@ def cold_by_burst(policy_name: str, trace: ModelTrace) -> tuple[np.ndarray, floa
     return run.requests.cold.reshape(-1, 5).any(axis=1), run.stats.replica_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engines do not tick the KPA of a revision at rest when a policy patches it, "
-    "so a pre-warm min-scale takes effect only at the next request (autoscaler/sim/revision.py)",
-)
 def test_the_tuner_pre_warms_a_periodic_model_for_less_than_a_fixed_keep_alive() -> None:
     # every 10 minutes: Knative's default drops the replica after ~90 s, so every burst is cold
     trace = periodic_trace(600.0, 16)
