@@ -23,7 +23,7 @@ def missing(what: str, path: Path) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def functions_dir() -> Path:
     path = shared_dir() / "traces" / "azure_functions_2019"
     if not path.is_dir():

@@ -40,14 +40,8 @@ def one_by_one(annotations: Annotations, container_concurrency: int) -> OneByOne
 
 
 @pytest.fixture(scope="module")
-def workload() -> Workload:
-    from conftest import shared_dir
-
-    path = shared_dir() / "traces" / "azure_functions_2019"
-    if not path.is_dir():
-        from conftest import missing
-
-        missing("shared traces", path)
+def workload(functions_dir: Path) -> Workload:
+    path = functions_dir
     # busy and idle functions alike, spells of quiet and a tuner period or two
     return read_azure_functions(
         Path(path), seed=5, slice_=TraceSlice(functions=12, minutes=(0.0, 90.0))
