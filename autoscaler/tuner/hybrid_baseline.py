@@ -1,6 +1,6 @@
 """The baseline keep-alive policy: the hybrid histogram of "Serverless in the Wild".
 
-Shahrad et al., ATC 2020, as summarised in /work/shared/reference/knative-kserve.md section 7:
+USENIX ATC 2020, as summarised in ../shared/reference/knative-kserve.md section 7:
 per app, idle times in 1-minute bins up to 4 h; pre-warm at the 5th percentile minus 10 % and
 keep alive to the 99th percentile plus 10 %; a long fixed keep-alive (the histogram's whole
 range) when the histogram is not representative (too few samples, or bin counts too evenly

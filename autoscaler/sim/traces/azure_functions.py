@@ -46,7 +46,7 @@ ARRIVAL_NOTE = (
 )
 CITATION = (
     "Azure Functions trace 2019 (Azure Public Dataset, CC-BY-4.0; the 600-function sample from "
-    "the files' README): Shahrad et al., \"Serverless in the Wild: Characterizing and Optimizing "
+    "the files' README): \"Serverless in the Wild: Characterizing and Optimizing "
     'the Serverless Workload at a Large Cloud Provider", USENIX ATC 2020.'
 )
 

@@ -32,7 +32,7 @@ COLUMNS = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
 
 ARRIVAL_NOTE = "Azure LLM inference trace: each request at its own recorded timestamp"
 CITATION = (
-    "Azure LLM inference trace 2023, code (Azure Public Dataset, CC-BY-4.0): Patel et al., "
+    "Azure LLM inference trace 2023, code (Azure Public Dataset, CC-BY-4.0): "
     '"Splitwise: Efficient generative LLM inference using phase splitting", ISCA 2024.'
 )
 
