@@ -18,7 +18,6 @@ reached without a Trigger update.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -94,7 +93,6 @@ class EventingController(WorkLoop):
         self.core = BrokerCore(
             db_path, self.resolve, settings=settings, clock=self.clock, registry=registry
         )
-        self._api = client.CustomObjectsApi(api_client)
         self._applied: set[WorkKey] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -202,23 +200,6 @@ class EventingController(WorkLoop):
             previous=trigger.get("status"),
         )
         await self._write_status("trigger", trigger, status)
-
-    async def _write_status(
-        self, kind: str, current: dict[str, Any], status: dict[str, Any]
-    ) -> None:
-        if current.get("status") == status:
-            return
-        r = KINDS[kind]
-        meta = current["metadata"]
-        await asyncio.to_thread(
-            self._api.replace_namespaced_custom_object_status,
-            r.group,
-            r.version,
-            meta["namespace"],
-            r.plural,
-            meta["name"],
-            {**current, "status": status},
-        )
 
 
 async def start_onemachine_eventing(machine: Any) -> EventingController:

@@ -81,7 +81,6 @@ class ServingController(WorkLoop):
         self.domain = dataplane.domain
         self.legacy_pa_annotations = legacy_pa_annotations
         self.autoscaler_config = autoscaler_config or AutoscalerConfig()
-        self._api = client.CustomObjectsApi(api_client)
         super().__init__(api_client, KINDS, clock, "serving-reconciler")
         self.scaling = ScalingLoop(
             _PoolView(dataplane),
@@ -151,24 +150,6 @@ class ServingController(WorkLoop):
         body = {**current, "metadata": meta, "spec": desired["spec"]}
         await asyncio.to_thread(
             self._api.replace_namespaced_custom_object,
-            r.group,
-            r.version,
-            meta["namespace"],
-            r.plural,
-            meta["name"],
-            body,
-        )
-
-    async def _write_status(
-        self, kind: str, current: dict[str, Any], status: dict[str, Any]
-    ) -> None:
-        if current.get("status") == status:
-            return
-        r = KINDS[kind]
-        meta = current["metadata"]
-        body = {**current, "status": status}
-        await asyncio.to_thread(
-            self._api.replace_namespaced_custom_object_status,
             r.group,
             r.version,
             meta["namespace"],

@@ -1,5 +1,6 @@
 """The work loop every one-machine reconciler shares: informers feed a de-duplicating queue of
-``(kind, namespace, name)`` keys and one worker reconciles them in turn.
+``(kind, namespace, name)`` keys and one worker reconciles them in turn; status goes back through
+the status subresource (``_write_status``).
 
 This is the shape of a Knative or KServe controller (a workqueue keyed by object, fed by informer
 events, with requeue on failure): an informer event may enqueue related objects too
@@ -33,7 +34,9 @@ class WorkLoop:
         self, api_client: client.ApiClient, kinds: Mapping[str, Resource], clock: Clock, name: str
     ) -> None:
         self.clock = clock
+        self.kinds = dict(kinds)
         self.informers = {kind: Informer(api_client, res) for kind, res in kinds.items()}
+        self._api = client.CustomObjectsApi(api_client)
         self._name = name
         self._queue: asyncio.Queue[WorkKey] = asyncio.Queue()
         self._pending: set[WorkKey] = set()
@@ -66,6 +69,24 @@ class WorkLoop:
         """A task that lives until ``stop_work``."""
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _write_status(
+        self, kind: str, current: dict[str, Any], status: dict[str, Any]
+    ) -> None:
+        """Replace ``current``'s status through the status subresource, unless it is ``status``."""
+        if current.get("status") == status:
+            return
+        r = self.kinds[kind]
+        meta = current["metadata"]
+        await asyncio.to_thread(
+            self._api.replace_namespaced_custom_object_status,
+            r.group,
+            r.version,
+            meta["namespace"],
+            r.plural,
+            meta["name"],
+            {**current, "status": status},
+        )
 
     # -- queueing --------------------------------------------------------------------------------
     def _handler(self, kind: str) -> Callable[[str, dict[str, Any]], None]:
