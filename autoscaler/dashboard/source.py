@@ -83,7 +83,9 @@ def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
         status_target = ((scaler or {}).get("status") or {}).get("target")
         obs = rec.observation
         if obs is not None:
-            latency = percentile_from_counts(obs.latency_counts, min(percentile, 99.9))
+            latency = percentile_from_counts(
+                obs.latency_counts, min(percentile, 99.9), tail_sum=obs.tail_sum_ms
+            )
             sample = TickSample(
                 report.now_s,
                 revision,

@@ -90,6 +90,7 @@ class _PodInterval:
     span_s: float
     requests: float
     latency_counts: tuple[float, ...]
+    latency_sum_ms: float | None  # None: the pod exports no histogram
 
 
 def _pod_interval(
@@ -102,15 +103,23 @@ def _pod_interval(
             previous.latency_le_ms if previous is not None else None, current.latency_le_ms
         )
         counts = rebucket_cumulative(delta)
+        sum_ms: float | None = busy_s * 1000.0
     else:  # no histogram: the last period's gauge stands for the whole span
         busy_s = current.gauges.get(GAUGE_AVERAGE_CONCURRENCY, 0.0) * span_s
         counts = (0.0,) * N_LATENCY_COUNTS
+        sum_ms = None
     if current.request_count is not None or current.has_histogram:
         base = previous.requests if previous is not None else 0.0
         requests = max(0.0, current.requests - base)
     else:
         requests = current.gauges.get(GAUGE_REQUESTS_PER_SECOND, 0.0) * span_s
-    return _PodInterval(busy_s=busy_s, span_s=span_s, requests=requests, latency_counts=counts)
+    return _PodInterval(
+        busy_s=busy_s,
+        span_s=span_s,
+        requests=requests,
+        latency_counts=counts,
+        latency_sum_ms=sum_ms,
+    )
 
 
 class ScrapeLedger:
@@ -151,6 +160,7 @@ class ScrapeLedger:
         concurrency_sum = 0.0
         requests = 0.0
         counts = [0.0] * N_LATENCY_COUNTS
+        sum_ms: float | None = None
         for pod, sample in answered.items():
             before = memory.pods.get(pod)
             previous: ReplicaSample | None = None
@@ -163,6 +173,8 @@ class ScrapeLedger:
             concurrency_sum += part.busy_s / part.span_s
             requests += part.requests
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
+            if part.latency_sum_ms is not None:
+                sum_ms = (sum_ms or 0.0) + part.latency_sum_ms
             memory.pods[pod] = _PodMemory(sample, now_s)
         memory.last_t_s = now_s
 
@@ -174,6 +186,7 @@ class ScrapeLedger:
             avg_concurrency_per_replica=concurrency_sum / replicas if replicas else 0.0,
             request_count=round(requests),
             latency_counts=tuple(counts),
+            latency_sum_ms=sum_ms,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
         )

@@ -190,6 +190,7 @@ def assemble_observations(
             avg_concurrency_per_replica=max(0.0, busy_s / window_s / max(1.0, ready)),
             request_count=max(0, round(requests.get(key, 0.0))),
             latency_counts=counts,
+            latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
         )

@@ -33,7 +33,7 @@ from autoscaler.tuner.idle import Activity, observe_activity
 from autoscaler.tuner.observation import RevisionObservation
 from autoscaler.tuner.policy import format_target, recommend
 from autoscaler.tuner.settings import KeepAliveSettings, LoopSettings, TunerConfig
-from autoscaler.tuner.spec import ModelScalerSpec
+from autoscaler.tuner.spec import MAX_OBJECTIVE_LATENCY_MS, ModelScalerSpec
 from autoscaler.tuner.state import new_state
 
 PREFIX = "autoscaling.knative.dev/"
@@ -43,7 +43,6 @@ RETENTION = PREFIX + "scale-to-zero-pod-retention-period"
 STABLE_WINDOW_S = 60.0
 FIXED_KEEP_ALIVE_S = 600.0
 OBJECTIVE_PERCENTILE = 95.0
-MAX_OBJECTIVE_MS = 600_000.0  # the ModelScaler CRD's upper bound
 # The simulated ModelScalers' spec.target.min: one request per replica at least. Without it a
 # model whose objective the CRD cannot express (over 10 min) is driven to the 0.01 floor.
 TUNER_TARGET_MIN = 1.0
@@ -131,7 +130,7 @@ def tuner_objective_ms(model: ModelSpec) -> float:
     """
     p95 = float(model.service.sample_quantile(OBJECTIVE_PERCENTILE / 100.0))
     objective = max(model.objective_slowdown * p95, model.objective_floor_s)
-    return min(objective * 1000.0, MAX_OBJECTIVE_MS)
+    return min(objective * 1000.0, MAX_OBJECTIVE_LATENCY_MS)
 
 
 @dataclass

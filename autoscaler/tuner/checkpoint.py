@@ -84,7 +84,11 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         "l": [
             lat.ref_s,
             lat.bin_ratio,
-            [[b.index, b.weight, b.concurrency_sum, list(b.counts)] for b in lat.bins],
+            [
+                [b.index, b.weight, b.concurrency_sum, list(b.counts)]
+                + ([b.tail_sum] if b.tail_sum else [])  # v1 bins without a tail load as 0
+                for b in lat.bins
+            ],
         ],
         "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)],
         "a": [s.activity.last_request_s, s.activity.last_active_end_s],
@@ -119,7 +123,11 @@ def _load(r: dict[str, Any]) -> RevisionState:
         raise CheckpointError(f"checkpoint revision name {name!r} is not a string")
     ref, ratio, bins = r["l"]
     lat_bins = []
-    for idx, w, cs, counts in bins:
+    for fields in bins:
+        if len(fields) not in (4, 5):
+            raise CheckpointError(f"checkpoint latency bin of {name} has {len(fields)} fields")
+        idx, w, cs, counts = fields[:4]
+        tail = _num(fields[4], "tail sum") if len(fields) == 5 else 0.0
         if len(counts) != N_LATENCY_COUNTS:
             raise CheckpointError(f"checkpoint latency bin of {name} has {len(counts)} counts")
         lat_bins.append(
@@ -128,6 +136,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
                 _num(w, "weight"),
                 _num(cs, "concurrency"),
                 tuple(_num(c, "count") for c in counts),
+                tail,
             )
         )
     weights, count, iref, recent = r["i"]

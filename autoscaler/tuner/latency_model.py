@@ -2,7 +2,9 @@
 
 Each interval's latency histogram goes into the bin of the interval's average per-replica
 concurrency (bins are geometric: with ``bin_ratio`` 1.1 a bin spans 10 %). A bin keeps the
-histogram counts and the request-weighted mean concurrency of what fell in it, all with
+histogram counts, the latency summed beyond the last bound (the +Inf bucket's share of the
+histogram's sum, so percentiles past 100 s stay finite) and the request-weighted mean
+concurrency of what fell in it, all with
 decaying weights (``decay``), so recent behaviour counts more and old evidence fades. The
 model is immutable: ``add`` returns a new one.
 """
@@ -25,6 +27,7 @@ class LatencyBin:
     weight: float
     concurrency_sum: float
     counts: tuple[float, ...]
+    tail_sum: float = 0.0  # decayed ms summed over the +Inf bucket's requests
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,10 @@ class LatencyModel:
         concurrency: float,
         counts: tuple[float, ...],
         half_life_s: float,
+        tail_sum: float = 0.0,
     ) -> LatencyModel:
-        """The model with one interval's histogram added at ``concurrency``."""
+        """The model with one interval's histogram (and its +Inf bucket's latency sum, ms)
+        added at ``concurrency``."""
         total = math.fsum(counts)
         if concurrency <= 0 or total <= 0:
             return self
@@ -70,11 +75,18 @@ class LatencyModel:
                 old.weight + total * w,
                 old.concurrency_sum + concurrency * total * w,
                 tuple(a + b * w for a, b in zip(old.counts, counts, strict=True)),
+                old.tail_sum + tail_sum * w,
             )
         else:
             bins.insert(
                 pos,
-                LatencyBin(idx, total * w, concurrency * total * w, tuple(c * w for c in counts)),
+                LatencyBin(
+                    idx,
+                    total * w,
+                    concurrency * total * w,
+                    tuple(c * w for c in counts),
+                    tail_sum * w,
+                ),
             )
         return replace(model, bins=tuple(bins))
 
@@ -85,7 +97,11 @@ class LatencyModel:
             self.bin_ratio,
             tuple(
                 LatencyBin(
-                    b.index, b.weight * f, b.concurrency_sum * f, tuple(c * f for c in b.counts)
+                    b.index,
+                    b.weight * f,
+                    b.concurrency_sum * f,
+                    tuple(c * f for c in b.counts),
+                    b.tail_sum * f,
                 )
                 for b in self.bins
             ),
@@ -102,6 +118,7 @@ class LatencyModel:
                     b.weight * factor,
                     b.concurrency_sum * factor,
                     tuple(c * factor for c in b.counts),
+                    b.tail_sum * factor,
                 )
                 for b in self.bins
             ),
@@ -120,7 +137,7 @@ class LatencyModel:
             requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
             if requests < min_requests or b.weight <= 0:
                 continue
-            p = percentile_from_counts(b.counts, q)
+            p = percentile_from_counts(b.counts, q, tail_sum=b.tail_sum)
             if p is None:
                 continue
             out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
@@ -135,7 +152,7 @@ class LatencyModel:
         idx = self.bin_index(concurrency)
         for b in self.bins:
             if b.index == idx and b.weight > 0:
-                p = percentile_from_counts(b.counts, q)
+                p = percentile_from_counts(b.counts, q, tail_sum=b.tail_sum)
                 if p is None:
                     return None
                 requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)

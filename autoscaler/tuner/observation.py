@@ -35,6 +35,9 @@ class RevisionObservation:
     ``applied_target`` is the ``autoscaling.knative.dev/target`` in force on the revision during
     the interval (None: not set, Knative's default applies). ``arrivals_s`` are exact request
     arrival times when the controller has them (they make idle times exact).
+    ``latency_sum_ms`` is the histogram's ``_sum`` over the interval (None: the source has none):
+    beyond the last bound (100 s) the buckets say only how many, the sum says how long
+    (``tail_mean_ms``).
     """
 
     t_s: float
@@ -46,6 +49,7 @@ class RevisionObservation:
     applied_target: float | None = None
     target_utilization_percentage: float = KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE
     arrivals_s: tuple[float, ...] | None = None
+    latency_sum_ms: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -69,6 +73,10 @@ class RevisionObservation:
             )
         elif any(c < 0 for c in self.latency_counts):
             problems.append("latency_counts must not be negative")
+        if self.latency_sum_ms is not None and not (
+            self.latency_sum_ms >= 0 and math.isfinite(self.latency_sum_ms)
+        ):
+            problems.append(f"latency_sum_ms must be finite and >= 0, got {self.latency_sum_ms}")
         if self.applied_target is not None and not self.applied_target > 0:
             problems.append(f"applied_target must be > 0, got {self.applied_target}")
         if not 1 <= self.target_utilization_percentage <= 100:
@@ -86,6 +94,29 @@ class RevisionObservation:
     @property
     def utilization(self) -> float:
         return self.target_utilization_percentage / 100.0
+
+    @property
+    def tail_sum_ms(self) -> float:
+        """Latency summed over the requests beyond the last bound (0 without a sum)."""
+        return tail_sum_ms(self.latency_counts, self.latency_sum_ms)
+
+
+def tail_sum_ms(counts: Sequence[float], sum_ms: float | None) -> float:
+    """The part of a histogram's sum that belongs to its +Inf bucket.
+
+    The finite buckets' share is estimated at their midpoints; what is left is the +Inf
+    bucket's, never less than the last bound for each of its requests. Zero when the +Inf
+    bucket is empty or no sum is known.
+    """
+    n_inf = counts[-1] if counts else 0.0
+    if sum_ms is None or n_inf <= 0:
+        return 0.0
+    finite = 0.0
+    lower = 0.0
+    for bound, c in zip(LATENCY_BUCKETS_MS, counts, strict=False):
+        finite += c * (lower + bound) / 2.0
+        lower = bound
+    return max(sum_ms - finite, n_inf * LATENCY_BUCKETS_MS[-1])
 
 
 def counts_from_cumulative(

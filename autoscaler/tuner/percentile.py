@@ -2,8 +2,11 @@
 
 Linear interpolation inside the bucket that holds the rank, as Prometheus'
 ``histogram_quantile`` does (the first bucket starts at 0). A rank that falls in the +Inf
-bucket gives ``math.inf``: the percentile is beyond the last bound, which is a miss for any
-objective.
+bucket (beyond Knative's last bound, 100 s) is read, when the histogram's sum tells the
+bucket's mean ``m`` (``tail_sum``), as if the bucket's requests spread evenly from the last
+bound ``L`` to ``2m - L``: right for a tail that starts at the bound (requests of 50 s to 3 min),
+high for one far beyond it (requests of 8 min +- 1 %), so an objective judged by it errs on the
+safe side. Without the sum it is ``math.inf``: beyond the last bound, a miss for any objective.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
 
 
 def percentile_from_counts(
-    counts: Sequence[float], q: float, bounds: Sequence[float] = LATENCY_BUCKETS_MS
+    counts: Sequence[float],
+    q: float,
+    bounds: Sequence[float] = LATENCY_BUCKETS_MS,
+    tail_sum: float = 0.0,
 ) -> float | None:
     """The ``q``-th percentile (0 < q < 100) of bucketed samples; None when there are none.
 
@@ -37,8 +43,18 @@ def percentile_from_counts(
             continue
         if below + c >= rank:
             if i >= len(bounds):
-                return math.inf
+                return _tail(c, (rank - below) / c, bounds, tail_sum)
             lower = bounds[i - 1] if i > 0 else 0.0
             return lower + (bounds[i] - lower) * (rank - below) / c
         below += c
-    return math.inf  # only reached through rounding at the very top
+    return _tail(counts[-1], 1.0, bounds, tail_sum)  # only reached through rounding at the top
+
+
+def _tail(count: float, fraction: float, bounds: Sequence[float], tail_sum: float) -> float:
+    """The ``fraction`` point of the +Inf bucket spread evenly over ``[L, 2m - L]``; inf when
+    its sum is unknown."""
+    if count <= 0 or tail_sum <= 0:
+        return math.inf
+    last = bounds[-1]
+    mean = max(last, tail_sum / count)
+    return last + 2.0 * (mean - last) * min(1.0, max(0.0, fraction))

@@ -117,7 +117,11 @@ def recommend(
     # the old target (requests started at the old concurrency finish in it): not learned.
     if obs.request_count > 0 and not settling(obs, state.last_target_change_s, ts.settle_s):
         latency = latency.add(
-            obs.t_s, obs.avg_concurrency_per_replica, obs.latency_counts, ts.latency_half_life_s
+            obs.t_s,
+            obs.avg_concurrency_per_replica,
+            obs.latency_counts,
+            ts.latency_half_life_s,
+            obs.tail_sum_ms,
         )
     idle_times, activity = observe_activity(obs, state.activity, ks.min_idle_s)
     idle = state.idle

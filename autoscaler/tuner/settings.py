@@ -42,7 +42,7 @@ class TargetSettings:
     max_step_up_ratio: float = field(default=1.5, metadata=_range(1, 10, lo_open=True))
     max_step_down_ratio: float = field(default=2.0, metadata=_range(1, 10, lo_open=True))
     hysteresis_fraction: float = field(default=0.1, metadata=_range(0, 0.5))
-    safety_margin_fraction: float = field(default=0.1, metadata=_range(0, 0.5))
+    safety_margin_fraction: float = field(default=0.15, metadata=_range(0, 0.5))
     # Explore upward only while the percentile is below objective x (1 - this).
     explore_room_fraction: float = field(default=0.2, metadata=_range(0, 0.9))
     # Less room than this is the edge: treated as the knee, aim moves a margin below it.
@@ -85,15 +85,15 @@ class KeepAliveSettings:
     min_idle_samples: int = field(default=5, metadata=_range(1, 10000, integer=True))
     idle_half_life_s: float = field(default=86400.0, metadata=_range(60, 365 * 86400))
     # The cost of one cold start, in seconds of one idle replica's memory.
-    cold_start_cost_replica_s: float = field(default=600.0, metadata=_range(0, 86400))
+    cold_start_cost_replica_s: float = field(default=1800.0, metadata=_range(0, 86400))
     # The cost of one pre-warm start (a replica started ahead of traffic), same unit.
     prewarm_overhead_replica_s: float = field(default=60.0, metadata=_range(0, 86400))
     # How long a replica takes to become ready; pre-warm starts this much earlier.
     cold_start_s: float = field(default=30.0, metadata=_range(0, 3600))
     # Added to learned windows (the baseline adds 10 % too).
     window_margin_fraction: float = field(default=0.1, metadata=_range(0, 1))
-    # Keep-alive (s after the last request) while history is thin; 90: Knative's default.
-    fallback_keep_alive_s: float = field(default=90.0, metadata=_range(0, 3660))
+    # Keep-alive (s after the last request) while history is thin: the common fixed 10 minutes.
+    fallback_keep_alive_s: float = field(default=600.0, metadata=_range(0, 3660))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ APPLY_METHODS: tuple[str, ...] = ("revision", "podautoscaler", "inferenceservice
 # Knative's limits (pkg/apis/autoscaling): target >= 0.01, retention period <= 1 h.
 MIN_TARGET = 0.01
 MAX_RETENTION_S = 3600.0
+# An hour: requests that run for minutes (batch inference) have objectives of minutes too.
+MAX_OBJECTIVE_LATENCY_MS = 3_600_000.0
 
 
 class SpecError(ValueError):
@@ -95,7 +97,7 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
     latency = _number(spec, "objective.latencyMs", msgs)
     if latency is None and _get(spec, "objective.latencyMs") is None:
         msgs.append("spec.objective.latencyMs: required")
-    _check_range("objective.latencyMs", latency, 1, 600_000, msgs)
+    _check_range("objective.latencyMs", latency, 1, MAX_OBJECTIVE_LATENCY_MS, msgs)
     _check_range(
         "objective.percentile", _number(spec, "objective.percentile", msgs), 50, 99.9, msgs
     )

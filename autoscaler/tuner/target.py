@@ -25,6 +25,7 @@ the KPA's utilization: target 10 at 70 % aims at 7 concurrent requests per repli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from autoscaler.tuner.estimators import (
@@ -143,13 +144,20 @@ def decide_target(
         return hold(f"no requests in the interval: target {current_target:.3g} held")
     latency: float | None
     if obs.request_count >= settings.min_requests:
-        latency = percentile_from_counts(obs.latency_counts, q)
+        latency = percentile_from_counts(obs.latency_counts, q, tail_sum=obs.tail_sum_ms)
         source = "this interval"
     else:
         point = model.point_at(c, q, now_s, hl)
         enough = point is not None and point.requests >= settings.min_bin_requests
         latency = point.latency_ms if point is not None and enough else None
         source = "learned"
+    # Requests that run longer than the interval finish in later ones: an interval with too few
+    # completions to judge may hold only the short ones that finished. The requests in flight
+    # tell the rest (Little's law, with a few completions' allowance for chance): past the
+    # objective it is a miss.
+    in_flight = in_flight_latency_ms(obs) if obs.request_count < settings.min_requests else None
+    if in_flight is not None and in_flight > objective and (latency is None or in_flight > latency):
+        latency, source = in_flight, "requests in flight, by Little's law"
     if latency is None:
         return hold(
             f"{obs.request_count} requests in the interval, too few to judge: "
@@ -289,3 +297,17 @@ def decide_target(
         latency,
         f"{meets}: exploring up to {dest:.3g} conc/replica",
     )
+
+
+def in_flight_latency_ms(obs: RevisionObservation) -> float | None:
+    """A low estimate of the mean time requests spend in a replica, by Little's law.
+
+    Time in the system over the interval (concurrency x replicas x interval) divided by the
+    completions, counted high by ``2 sqrt(n) + 1`` so a few requests finishing by chance do not
+    make a miss. None without requests in flight or completions.
+    """
+    n = obs.request_count
+    busy_s = obs.avg_concurrency_per_replica * obs.ready_replicas * obs.interval_s
+    if n <= 0 or busy_s <= 0:
+        return None
+    return busy_s * 1000.0 / (n + 2.0 * math.sqrt(n) + 1.0)

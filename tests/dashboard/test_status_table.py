@@ -44,7 +44,7 @@ def test_rows_from_the_objects() -> None:
     target = f"{s.scalers[0]['status']['target']:g}"
     assert [r[:7] for r in got] == [
         ("default", "ghost", "-", "-", "-", "-", "pending (no InferenceService)"),
-        ("default", "gpu", "gpu-predictor-00001", "2/2", target, "90s", "Auto"),
+        ("default", "gpu", "gpu-predictor-00001", "2/2", target, "600s", "Auto"),
         ("default", "iris", "iris-predictor-00001", "0/0", "-", "-", "untuned"),
     ]
 

@@ -51,7 +51,7 @@ async def test_auto_writes_three_annotations_on_the_live_revision_only(
     after = annotations(cluster.get(REV, rev))
     # Target 100 in force -> 70 concurrent per replica -> 2450 ms: backs off to half.
     assert after[TARGET] == "50"
-    assert after[RETENTION] == "0s"
+    assert after[RETENTION] == "540s"  # thin history: the fallback 10-minute keep-alive
     assert after[MIN_SCALE] == "0"
     assert [w.kind for w in report.models[("default", "m1")].written] == ["Revision"]
     assert len(cluster.list(REV)) == 1, "no new revision"
@@ -62,7 +62,7 @@ async def test_auto_writes_three_annotations_on_the_live_revision_only(
     status = cluster.get(MSC, "m1")["status"]
     assert status["mode"] == "Auto"
     assert status["target"] == 50
-    assert status["keepAlive"] == "90s"
+    assert status["keepAlive"] == "600s"
     assert status["replicas"] == 2
     assert status["applied"]["revision"] == rev
     assert status["applied"]["annotations"][TARGET] == "50"
@@ -166,7 +166,7 @@ async def test_apply_podautoscaler_patches_the_pa(
     clock.advance(TICK_S)
     await ctl.tick()
     pa = annotations(cluster.get(PA, rev))
-    assert (pa[TARGET], pa[RETENTION], pa[MIN_SCALE]) == ("50", "0s", "0")
+    assert (pa[TARGET], pa[RETENTION], pa[MIN_SCALE]) == ("50", "540s", "0")
     assert (
         cluster.get(REV, rev)["metadata"]["resourceVersion"]
         == rev_before["metadata"]["resourceVersion"]
@@ -192,7 +192,7 @@ async def test_apply_inferenceservice_patches_the_spec(
     isvc = cluster.get(ISVC, "m1")
     assert isvc["spec"]["predictor"]["scaleTarget"] == 50
     assert isvc["spec"]["predictor"]["minReplicas"] == 0
-    assert annotations(isvc)[RETENTION] == "0s"
+    assert annotations(isvc)[RETENTION] == "540s"
     assert (
         cluster.get(REV, rev)["metadata"]["resourceVersion"]
         == rev_before["metadata"]["resourceVersion"]

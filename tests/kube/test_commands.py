@@ -46,10 +46,10 @@ async def test_explain_says_why(
     assert explain.run(parse(explain, ["m1", "--kubeconfig", kubeconfig])) == 0
     out = capsys.readouterr().out
     assert "model default/m1 (ModelScaler m1, mode Auto)" in out
-    assert "in force    target 25, keep-alive 90s, ready replicas 2" in out
+    assert "in force    target 25, keep-alive 600s, ready replicas 2" in out
     assert f"recommended on revision {rev}" in out
     assert "misses the 200 ms objective" in out, "the target's reason"
-    assert "keep-alive 90 s (fallback)" in out, "the keep-alive's reason"
+    assert "keep-alive 600 s (fallback)" in out, "the keep-alive's reason"
     assert f"last applied to {rev}" in out and "autoscaling.knative.dev/target=25" in out
     assert "Applied=True InForce" in out
 
@@ -87,7 +87,7 @@ async def test_status_table(
         "NAMESPACE", "MODEL", "REVISION", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE", "LAST", "CHANGE",
     ]  # fmt: skip
     m1 = next(line.split() for line in lines if " m1 " in line)
-    assert m1[:7] == ["default", "m1", rev, "2/2", "25", "90s", "Auto"]
+    assert m1[:7] == ["default", "m1", rev, "2/2", "25", "600s", "Auto"]
     assert m1[7].endswith("Z"), "the time of the last applied change"
     m2 = next(line.split() for line in lines if " m2 " in line)
     assert m2[1:7] == ["m2", "m2-predictor-00001", "2/2", "-", "-", "untuned"]

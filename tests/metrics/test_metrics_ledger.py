@@ -50,7 +50,19 @@ def test_two_500ms_requests_in_one_second_are_concurrency_one(make_exporter: Mak
     assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
     assert (obs.t_s, obs.interval_s, obs.ready_replicas, obs.request_count) == (11.0, 1.0, 1, 2)
     assert obs.latency_counts[bucket(500)] == 2.0 and sum(obs.latency_counts) == 2.0
+    assert obs.latency_sum_ms == pytest.approx(1000.0)
     assert obs.applied_target == 5.0
+
+
+def test_requests_beyond_the_last_bucket_keep_their_length_in_the_sum(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    pod.serve(300_000, times=2)  # 5 minutes each: past Knative's last bound (100 s)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 600.0).observation
+    assert obs is not None
+    assert obs.latency_counts[-1] == 2.0
+    assert obs.tail_sum_ms == pytest.approx(600_000.0)
 
 
 def test_interval_counts_only_what_happened_since_the_previous_scrape(make_exporter: Make) -> None:

@@ -159,6 +159,7 @@ def test_assemble_from_answers() -> None:
     assert iris_obs.latency_counts[0] == 10.0
     assert iris_obs.latency_counts[LATENCY_BUCKETS_MS.index(450)] == 30.0
     assert sum(iris_obs.latency_counts) == 40.0
+    assert iris_obs.latency_sum_ms == pytest.approx(20_000.0)
     wine_obs, _ = got[RevisionKey("shop", "wine-00002")]
     assert wine_obs is not None
     assert (wine_obs.ready_replicas, wine_obs.request_count, wine_obs.applied_target) == (0, 0, 7.0)
@@ -182,4 +183,5 @@ def test_assemble_seconds_histogram_and_api_replica_count() -> None:
     assert obs is not None
     assert obs.ready_replicas == 3
     assert obs.avg_concurrency_per_replica == pytest.approx(0.6 / 2.0 / 3)
+    assert obs.latency_sum_ms == pytest.approx(600.0)  # seconds read as ms
     assert sum(obs.latency_counts[: LATENCY_BUCKETS_MS.index(100) + 1]) == pytest.approx(6.0)

@@ -66,9 +66,9 @@ def test_the_tuner_pre_warms_a_periodic_model_for_less_than_a_fixed_keep_alive()
     tuned, tuned_replica_s = cold_by_burst("modelscale", trace)
     # (the first burst finds the replica the revision was created with)
     assert default[1:].all() and not fixed.any()
-    # the next bursts are cold while the tuner gathers min_idle_samples idle periods; then a
-    # pre-warm brings a replica before each burst and lets it go after: warm like the fixed
-    # keep-alive, for well under half its replica-seconds (a pre-warm held open would not be)
-    assert tuned[1:5].all(), tuned
-    assert not tuned[7:].any(), tuned
-    assert tuned_replica_s < 0.4 * fixed_replica_s
+    # while the tuner gathers min_idle_samples idle periods its fallback keep-alive (10 minutes)
+    # holds the replica like the fixed one; then a pre-warm brings a replica before each burst
+    # and lets it go after: warm at every burst, for well under the fixed keep-alive's
+    # replica-seconds (a pre-warm held open would not be)
+    assert not tuned.any(), tuned
+    assert tuned_replica_s < 0.6 * fixed_replica_s

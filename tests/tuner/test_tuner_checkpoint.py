@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import zlib
 from dataclasses import replace
 
@@ -47,6 +48,29 @@ def test_restored_state_decides_like_the_original() -> None:
     a, _ = recommend(obs, loop.spec, loop.config, loop.state, loop.now_s + 30)
     b, _ = recommend(obs, loop.spec, loop.config, restored, loop.now_s + 30)
     assert (a.target, a.keep_alive_s, a.min_scale) == (b.target, b.keep_alive_s, b.min_scale)
+
+
+def test_tail_sums_round_trip_and_bins_without_one_still_load() -> None:
+    loop = Loop(
+        KneePlant(knee=4, load=40, base_ms=200_000.0, growth_exponent=1.0, spread_low=0.95),
+        ModelScalerSpec("m", 600_000),
+    )
+    loop.run(10)
+    assert any(b.tail_sum > 0 for b in loop.state.latency.bins)
+    back = decode_checkpoint(encode_checkpoint({"rev-1": loop.state}))["rev-1"]
+    assert back.latency == loop.state.latency
+    # a checkpoint written before tails were kept: four fields per bin, tails read as zero
+    plain = replace(
+        loop.state,
+        latency=replace(
+            loop.state.latency,
+            bins=tuple(replace(b, tail_sum=0.0) for b in loop.state.latency.bins),
+        ),
+    )
+    text = encode_checkpoint({"rev-1": plain})
+    body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
+    assert all(len(b) == 4 for b in body["revisions"][0]["l"][2])  # no tail written
+    assert decode_checkpoint(text)["rev-1"].latency == plain.latency
 
 
 def test_checkpoint_is_compact() -> None:

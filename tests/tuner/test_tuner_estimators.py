@@ -15,7 +15,11 @@ from autoscaler.tuner.estimators import (
     with_margin,
 )
 from autoscaler.tuner.latency_model import LatencyModel, LatencyPoint
-from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, counts_from_cumulative
+from autoscaler.tuner.observation import (
+    LATENCY_BUCKETS_MS,
+    RevisionObservation,
+    counts_from_cumulative,
+)
 from autoscaler.tuner.percentile import percentile_from_counts
 
 N = len(LATENCY_BUCKETS_MS) + 1
@@ -48,6 +52,66 @@ def test_percentile_from_counts(
         assert got == expected
     else:
         assert got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("counts", "sum_ms", "expected"),
+    [
+        pytest.param(
+            counts_at(inf=10), 10 * 499_000.0, 100_000 + 2 * 399_000 * 0.95, id="all-beyond-100s"
+        ),
+        pytest.param(
+            counts_at(b100=90, inf=10), 90 * 90.0 + 10 * 300_000.0, 300_000.0, id="tail-of-ten"
+        ),
+        pytest.param(
+            counts_at(b5=90, inf=10),
+            90 * 2.5 + 10 * 50_000.0,
+            100_000.0,
+            id="sum-below-bound-clamps-to-bound",
+        ),
+        pytest.param(counts_at(b5=90, inf=10), None, math.inf, id="no-sum-is-inf"),
+        pytest.param(
+            counts_at(b5=96, inf=4),
+            96 * 2.5 + 4 * 400_000.0,
+            5 * 95 / 96,
+            id="rank-below-tail-ignores-it",
+        ),
+    ],
+)
+def test_percentile_beyond_the_last_bound_is_the_tail_mean(
+    counts: tuple[float, ...], sum_ms: float | None, expected: float
+) -> None:
+    obs = RevisionObservation(
+        t_s=30.0,
+        interval_s=30.0,
+        ready_replicas=1,
+        avg_concurrency_per_replica=1.0,
+        request_count=int(sum(counts)),
+        latency_counts=counts,
+        latency_sum_ms=sum_ms,
+    )
+    got = percentile_from_counts(counts, 95, tail_sum=obs.tail_sum_ms)
+    assert got == pytest.approx(expected)
+
+
+def test_latency_model_keeps_the_tail_through_decay_and_scaling() -> None:
+    tail = counts_at(inf=10)
+    model = LatencyModel().add(0.0, 2.0, tail, 3600.0, 10 * 250_000.0)
+    model = model.add(3600.0, 2.0, tail, 3600.0, 10 * 350_000.0)  # half the weight of the first
+    (point,) = model.points(95, 3600.0, 3600.0)
+    mean = (0.5 * 250_000 + 350_000) / 1.5
+    assert point.latency_ms == pytest.approx(100_000 + 2 * (mean - 100_000) * 0.95)
+    rebased = model.rebased(7200.0, 3600.0)
+    assert rebased.points(95, 7200.0, 3600.0)[0].latency_ms == pytest.approx(point.latency_ms)
+    assert model.scaled(0.1).points(95, 3600.0, 3600.0)[0].latency_ms == pytest.approx(
+        point.latency_ms
+    )
+
+
+def test_observation_rejects_a_negative_or_infinite_sum() -> None:
+    for bad in (-1.0, math.inf):
+        with pytest.raises(ValueError, match="latency_sum_ms must be finite"):
+            RevisionObservation(30.0, 30.0, 1, 1.0, 1, counts_at(b5=1), latency_sum_ms=bad)
 
 
 def test_percentile_rejects_wrong_length_and_range() -> None:

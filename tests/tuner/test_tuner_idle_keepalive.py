@@ -126,7 +126,7 @@ def test_learned_keep_alive(
     if covers is not None:
         assert w.is_warm(covers)
     if kind == "fallback":
-        assert (w.warm_from_s, w.warm_until_s) == (0.0, 90.0)  # Knative's default, never less
+        assert (w.warm_from_s, w.warm_until_s) == (0.0, 600.0)  # the common fixed 10 minutes
 
 
 def test_learned_prefers_cold_start_when_it_is_cheap() -> None:

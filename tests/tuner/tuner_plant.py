@@ -29,10 +29,15 @@ from autoscaler.tuner import (
 UTILIZATION = 0.7
 
 
-def latency_counts(p95_ms: float, n: int) -> tuple[float, ...]:
-    """``n`` latencies spread from 0.6 x p95 upward, bucketed; their p95 is ``p95_ms``."""
+def latency_samples(p95_ms: float, n: int, low: float = 0.6) -> np.ndarray:
+    """``n`` latencies spread from ``low`` x p95 upward; their p95 is ``p95_ms``."""
     u = (np.arange(n) + 0.5) / n
-    samples = p95_ms * (0.6 + 0.4 * u / 0.95)
+    return p95_ms * (low + (1.0 - low) * u / 0.95)
+
+
+def latency_counts(p95_ms: float, n: int, low: float = 0.6) -> tuple[float, ...]:
+    """``latency_samples`` bucketed with Knative's bounds."""
+    samples = latency_samples(p95_ms, n, low)
     idx = np.searchsorted(np.asarray(LATENCY_BUCKETS_MS), samples, side="left")
     counts = np.bincount(idx, minlength=len(LATENCY_BUCKETS_MS) + 1)
     return tuple(float(c) for c in counts)
@@ -45,6 +50,8 @@ class KneePlant:
     base_ms: float = 50.0
     growth_exponent: float = 2.0
     requests_per_tick: int = 400
+    with_sum: bool = True  # the histogram's _sum reaches the tuner
+    spread_low: float = 0.6  # an interval's latencies run from this x its p95 upward
 
     def p95_ms(self, c: float) -> float:
         if c <= self.knee:
@@ -70,7 +77,14 @@ class KneePlant:
             ready_replicas=r,
             avg_concurrency_per_replica=c,
             request_count=self.requests_per_tick,
-            latency_counts=latency_counts(self.p95_ms(c), self.requests_per_tick),
+            latency_counts=latency_counts(self.p95_ms(c), self.requests_per_tick, self.spread_low),
+            latency_sum_ms=(
+                float(
+                    latency_samples(self.p95_ms(c), self.requests_per_tick, self.spread_low).sum()
+                )
+                if self.with_sum
+                else None
+            ),
             applied_target=target,
         )
 
