@@ -90,7 +90,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
                 for b in lat.bins
             ],
         ],
-        "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)],
+        "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)]
+        + ([s.idle.requests] if s.idle.requests else []),  # older checkpoints: 4 fields
         "a": [s.activity.last_request_s, s.activity.last_active_end_s],
     }
     if s.knee is not None:
@@ -139,7 +140,11 @@ def _load(r: dict[str, Any]) -> RevisionState:
                 tail,
             )
         )
-    weights, count, iref, recent = r["i"]
+    idle_fields = r["i"]
+    if len(idle_fields) not in (4, 5):
+        raise CheckpointError(f"checkpoint idle histogram of {name} has {len(idle_fields)} fields")
+    weights, count, iref, recent = idle_fields[:4]
+    idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) == 5 else 0.0
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
     k = r.get("k")
@@ -154,6 +159,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
             int(count),
             _num(iref, "idle ref"),
             tuple(_num(x, "idle time") for x in recent),
+            idle_requests,
         ),
         activity=Activity(_opt(last_req, "last request"), _opt(last_end, "last active")),
         knee=Knee(_num(k[0], "knee"), _num(k[1], "knee time"), bool(k[2]))

@@ -43,20 +43,49 @@ class IdleHistogram:
     count: int = 0  # samples recorded, undecayed
     ref_s: float = 0.0
     recent_s: tuple[float, ...] = ()  # the last few idle periods, newest last
+    # requests seen since the first idle period, decayed like the weights: with them, how many
+    # requests an idle period stands for (``requests_per_idle``)
+    requests: float = 0.0
 
     def add(self, t_s: float, idle_s: float, half_life_s: float) -> IdleHistogram:
         edges = idle_edges_s()
         weights = list(self.weights) or [0.0] * len(edges)
         ref = self.ref_s if self.count else t_s
+        requests = self.requests
         if decay.needs_rebase(t_s, ref, half_life_s):
             f = decay.rebase_factor(t_s, ref, half_life_s)
             weights = [w * f for w in weights]
+            requests *= f
             ref = t_s
         i = bin_of(idle_s)
         weights[i] += decay.sample_weight(t_s, ref, half_life_s)
         return IdleHistogram(
-            tuple(weights), self.count + 1, ref, (*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:]
+            tuple(weights),
+            self.count + 1,
+            ref,
+            (*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:],
+            requests,
         )
+
+    def count_requests(self, t_s: float, n: float, half_life_s: float) -> IdleHistogram:
+        """``n`` requests served at ``t_s`` (counted once the first idle period is in)."""
+        if not self.count or n <= 0:
+            return self
+        hist = self
+        if decay.needs_rebase(t_s, self.ref_s, half_life_s):
+            f = decay.rebase_factor(t_s, self.ref_s, half_life_s)
+            hist = replace(
+                self, weights=tuple(w * f for w in self.weights), requests=self.requests * f,
+                ref_s=t_s,
+            )  # fmt: skip
+        return replace(
+            hist, requests=hist.requests + n * decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        )
+
+    def requests_per_idle(self) -> float:
+        """Requests served per idle period (each ends with one, so at least 1)."""
+        total = sum(self.weights)
+        return max(1.0, self.requests / total) if total > 0 else 1.0
 
     def probabilities(self) -> tuple[float, ...]:
         """Share of each bin. Uniform decay leaves the shares unchanged between samples."""

@@ -2,8 +2,9 @@
 
 Where the baseline (``hybrid_baseline``) reads two percentiles, this policy prices each
 choice. A cold start costs ``cold_start_cost_replica_s`` (seconds of one idle replica's
-memory); keeping a replica warm costs its seconds; each pre-warm start costs
-``prewarm_overhead_replica_s``. Over the learned idle-time shares it evaluates
+memory), more for a model with few requests per idle period, where one cold start is a bigger
+share of its requests (``cold_start_share_requests``); keeping a replica warm costs its
+seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the learned idle-time shares it evaluates
 
 - keep-alive to each bin edge K (from Knative's floor, stable window + grace, 90 s by
   default, up to the 1 h retention limit plus the stable window), and
@@ -54,18 +55,27 @@ class LearnedKeepAlive:
                 f"keep-alive {keep:.0f} s (fallback)",
             )
         p = np.asarray(hist.probabilities())
+        price = self.cold_start_price(hist)
         lower = np.asarray(idle_edges_s())
         upper = np.append(lower[1:], lower[-1] * 1.5)  # overflow bin: counted at 6 h
         mid = (lower + upper) / 2
-        best = self._best_keep_alive(p, lower, upper, mid)
+        best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
-            pre = self._best_prewarm(p, lower, upper, mid)
+            pre = self._best_prewarm(p, lower, upper, mid, price)
             if pre is not None and pre[0] < best[0]:
                 return pre[1]
         return best[1]
 
+    def cold_start_price(self, hist: IdleHistogram) -> float:
+        """A cold start's cost: the configured price, times how much bigger a share of the
+        model's requests it is than at ``cold_start_share_requests`` requests per idle period."""
+        s = self.settings
+        return s.cold_start_cost_replica_s * max(
+            1.0, s.cold_start_share_requests / hist.requests_per_idle()
+        )
+
     def _best_keep_alive(
-        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray
+        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
     ) -> tuple[float, KeepAliveWindows]:
         s = self.settings
         m = 1.0 + s.window_margin_fraction
@@ -78,7 +88,7 @@ class LearnedKeepAlive:
         covered |= upper[None, :] <= self.floor_s
         cover = np.minimum(cands * m, max_cover)[:, None]
         memory = np.where(covered, np.minimum(mid[None, :], cover), cover)
-        cost = (p * (memory + np.where(covered, 0.0, s.cold_start_cost_replica_s))).sum(axis=1)
+        cost = (p * (memory + np.where(covered, 0.0, price))).sum(axis=1)
         k = int(np.argmin(cost))
         keep = float(cover[k, 0]) if cands[k] > self.floor_s else self.floor_s
         miss = float((p * ~covered[k]).sum())
@@ -91,7 +101,7 @@ class LearnedKeepAlive:
         )
 
     def _best_prewarm(
-        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray
+        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
     ) -> tuple[float, KeepAliveWindows] | None:
         s = self.settings
         floor = self.floor_s
@@ -117,12 +127,7 @@ class LearnedKeepAlive:
         inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
         warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
         loads = 1.0 - cum_p[a2]  # every idle period reaching H pays one pre-warm start
-        cost = (
-            base
-            + warm
-            + (before + after) * s.cold_start_cost_replica_s
-            + loads * s.prewarm_overhead_replica_s
-        )
+        cost = base + warm + (before + after) * price + loads * s.prewarm_overhead_replica_s
         cost = np.where(b2 >= a2, cost, np.inf)
         ai, bi = np.unravel_index(int(np.argmin(cost)), cost.shape)
         best = float(cost[ai, bi])

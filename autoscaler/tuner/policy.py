@@ -127,6 +127,7 @@ def recommend(
     idle = state.idle
     for gap in idle_times:
         idle = idle.add(obs.t_s, gap, ks.idle_half_life_s)
+    idle = idle.count_requests(obs.t_s, obs.request_count, ks.idle_half_life_s)
     reasons: list[str] = []
 
     # Stage 4: target.

@@ -129,6 +129,46 @@ def test_learned_keep_alive(
         assert (w.warm_from_s, w.warm_until_s) == (0.0, 600.0)  # the common fixed 10 minutes
 
 
+def test_requests_per_idle_period_are_counted_from_the_first_idle_period() -> None:
+    h = IdleHistogram().count_requests(0.0, 100, 86400)  # before any idle period: not counted
+    assert h.requests == 0.0 and h.requests_per_idle() == 1.0
+    for i in range(10):
+        h = h.add(1000.0 * i, 900.0, 86400).count_requests(1000.0 * i + 1, 3, 86400)
+    assert h.requests_per_idle() == pytest.approx(3.0, rel=0.01)
+    # far later, after a rebase of the decay reference, the ratio holds
+    later = h.add(86400.0 * 45, 900.0, 86400).count_requests(86400.0 * 45 + 1, 3, 86400)
+    assert later.ref_s == 86400.0 * 45
+    assert later.requests_per_idle() == pytest.approx(3.0, rel=0.01)
+
+
+def with_requests(idle_s: list[float], per_idle: float) -> IdleHistogram:
+    h = IdleHistogram()
+    for i, x in enumerate(idle_s):
+        h = h.add(float(i), x, 86400).count_requests(float(i), per_idle, 86400)
+    return h
+
+
+@pytest.mark.parametrize(
+    ("per_idle", "kind", "warm"),
+    [
+        pytest.param(1.0, "keep-alive", True, id="one-request-per-idle-period-keeps-warm"),
+        pytest.param(50.0, "keep-alive", False, id="fifty-requests-pays-the-cold-start"),
+    ],
+)
+def test_a_cold_start_costs_more_where_it_is_a_bigger_share(
+    per_idle: float, kind: str, warm: bool
+) -> None:
+    # 40-minute idle periods: keeping warm costs ~2,640 replica-s, more than one cold start
+    # (1,800) for a model with 50 requests per idle period, less than five for one with a
+    # single request (1,800 x 5 / 1)
+    keeper = LearnedKeepAlive(KeepAliveSettings(), False, 30.0)
+    hist = with_requests([2400.0] * 10, per_idle)
+    w = keeper.decide(hist)
+    assert w.kind == kind
+    assert w.is_warm(2400.0) == warm
+    assert keeper.cold_start_price(hist) == pytest.approx(1800.0 * max(1.0, 5.0 / per_idle))
+
+
 def test_learned_prefers_cold_start_when_it_is_cheap() -> None:
     w = learned([600.0] * 10, prewarm=False, cold_start_cost_replica_s=10.0)
     assert w.kind == "keep-alive" and w.warm_until_s == 90.0
