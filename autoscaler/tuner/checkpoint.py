@@ -105,6 +105,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["t"] = s.last_target
     if s.inherited_from is not None:
         out["h"] = s.inherited_from
+    if s.unfinished_since_s is not None:
+        out["u"] = s.unfinished_since_s
     return out
 
 
@@ -175,4 +177,5 @@ def _load(r: dict[str, Any]) -> RevisionState:
         last_target_change_s=_opt(r.get("c"), "last change"),
         last_target=_opt(r.get("t"), "last target"),
         inherited_from=str(inherited) if inherited is not None else None,
+        unfinished_since_s=_opt(r.get("u"), "unfinished since"),
     )

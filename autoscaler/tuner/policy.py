@@ -128,6 +128,8 @@ def recommend(
     for gap in idle_times:
         idle = idle.add(obs.t_s, gap, ks.idle_half_life_s)
     idle = idle.count_requests(obs.t_s, obs.request_count, ks.idle_half_life_s)
+    in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
+    unfinished_since = (state.unfinished_since_s or obs.t_s) if in_flight else None
     reasons: list[str] = []
 
     # Stage 4: target.
@@ -143,6 +145,7 @@ def recommend(
         decision = decide_target(
             obs, latency, state.knee, current, spec, ts, now_s, state.last_target_change_s, floor,
             step_limited=spec.update_mode == "Auto",
+            unfinished_for_s=now_s - unfinished_since if unfinished_since is not None else 0.0,
         )  # fmt: skip
     reasons.append(decision.reason)
     target = _guard_target(decision, current, spec, config, state, now_s, reasons)
@@ -181,6 +184,7 @@ def recommend(
         last_target=target,
         windows=windows if spec.keep_alive_policy == "learned" else state.windows,
         windows_samples=cached_for,
+        unfinished_since_s=unfinished_since,
     )
     rec = Recommendation(
         revision=state.revision,

@@ -39,6 +39,9 @@ class RevisionState:
     windows: KeepAliveWindows | None = None
     windows_samples: int = -1
     inherited_from: str | None = None
+    # End of the first of the intervals, up to now, that had requests in flight and none
+    # finished: a request has been in flight at least since then (None: one finished).
+    unfinished_since_s: float | None = None
 
 
 def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:
@@ -67,4 +70,5 @@ def inherit_state(
         windows=None,
         windows_samples=-1,
         inherited_from=previous.revision,
+        unfinished_since_s=None,
     )

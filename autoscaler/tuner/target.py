@@ -105,12 +105,15 @@ def decide_target(
     floor_replicas: int,
     *,
     step_limited: bool = True,
+    unfinished_for_s: float = 0.0,
 ) -> TargetDecision:
     """Propose a target for ``obs`` (already added to ``model``).
 
     ``step_limited`` (Auto mode): a back-off in proportion to a miss goes at most halfway
     down per step, as the applied change is seen before the next. Without it (Recommend mode:
     nothing applied, so no effect is ever seen) the estimate goes where the miss points.
+    ``unfinished_for_s``: how long some request has been in flight with none finishing (an
+    interval without completions says nothing else about latency).
     """
     q = spec.objective_percentile
     objective = spec.objective_latency_ms
@@ -140,10 +143,14 @@ def decide_target(
         return TargetDecision(current_target, False, knee, conf, latency, reason)
 
     # Stage 1: what latency to judge by.
-    if obs.request_count == 0 or c <= 0:
-        return hold(f"no requests in the interval: target {current_target:.3g} held")
     latency: float | None
-    if obs.request_count >= settings.min_requests:
+    if obs.request_count == 0 and c > 0 and unfinished_for_s * 1000.0 > objective:
+        # none finished, but one has been in flight longer than the objective: a miss
+        latency = unfinished_for_s * 1000.0
+        source = f"in flight {unfinished_for_s:.0f} s with none finished"
+    elif obs.request_count == 0 or c <= 0:
+        return hold(f"no requests in the interval: target {current_target:.3g} held")
+    elif obs.request_count >= settings.min_requests:
         latency = percentile_from_counts(obs.latency_counts, q, tail_sum=obs.tail_sum_ms)
         source = "this interval"
     else:

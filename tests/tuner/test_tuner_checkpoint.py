@@ -74,11 +74,12 @@ def test_tail_sums_round_trip_and_bins_without_one_still_load() -> None:
 
 
 def test_requests_per_idle_period_round_trip() -> None:
-    state = new_state("rev-1")
+    state = replace(new_state("rev-1"), unfinished_since_s=120.0)
     idle = state.idle.add(100.0, 900.0, 86400).count_requests(101.0, 7, 86400)
     state = replace(state, idle=idle)
     back = decode_checkpoint(encode_checkpoint({"rev-1": state}))["rev-1"]
     assert back.idle == idle and back.idle.requests_per_idle() == pytest.approx(7.0, rel=1e-3)
+    assert back.unfinished_since_s == 120.0
 
 
 def test_checkpoint_is_compact() -> None:

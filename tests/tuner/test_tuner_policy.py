@@ -221,6 +221,29 @@ def test_fail_static_keeps_min_scale_and_never_goes_to_zero() -> None:
     assert any("fail-static" in line for line in explain(static))
 
 
+def test_requests_in_flight_with_none_finishing_are_a_miss_once_past_the_objective() -> None:
+    # Minutes-long requests at Knative's default target: 70 in flight per replica, none
+    # finishing. Nothing is known until one has been in flight longer than the 60 s objective;
+    # then it is a miss and the target backs off in proportion (90 s in flight: to 0.9 x 60/90
+    # of 70 per replica, target 60), and on at every tick while none finishes.
+    spec = ModelScalerSpec("m", objective_latency_ms=60_000)
+    state = new_state("r")
+    targets = []
+    for t in range(30, 181, 30):
+        in_force = targets[-1] if targets else 100.0
+        o = obs(t, 0.7 * in_force, 2, 50, targets[-1] if targets else None, n=0)
+        rec, state = recommend(o, spec, CONFIG, state, t)
+        targets.append(rec.target)
+    assert state.unfinished_since_s == 30
+    assert targets[:3] == [100.0, 100.0, 100.0]  # in flight 0, 30, 60 s: not past 60 s yet
+    assert targets[3] == pytest.approx(60.0)
+    assert targets[3] > targets[4] > targets[5]
+    assert "with none finished" in rec.reasons[0]
+    # one finishes: the run ends
+    rec, state = recommend(obs(210, 5.0, 2, 50, 12.5, n=3), spec, CONFIG, state, 210)
+    assert state.unfinished_since_s is None
+
+
 def test_thin_history_falls_back_to_a_ten_minute_keep_alive() -> None:
     rec, _ = recommend(obs(30, 1.0, 1, 50, 5.0), SPEC, CONFIG, new_state("r"), 30)
     assert rec.windows is not None and rec.windows.kind == "fallback"
