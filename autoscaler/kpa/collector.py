@@ -19,6 +19,7 @@ to prefer older pods when sampling) is not needed and not done.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,14 @@ def _make_window(window_s: float, weighted: bool) -> TimedBuckets:
     return WeightedBuckets(window_s) if weighted else TimedBuckets(window_s)
 
 
+def _zero_like(window: TimedBuckets, weighted: bool) -> TimedBuckets:
+    """A window of ``window``'s length and bucket indices, every bucket +0.0: what the same
+    writes, all of them zeros, would have left."""
+    zero = _make_window(window.window_s, weighted)
+    zero.copy_indices_from(window)
+    return zero
+
+
 class MetricCollector:
     """One revision's stable and panic windows of concurrency and rps totals."""
 
@@ -62,6 +71,7 @@ class MetricCollector:
         "_open_bucket",
         "_open_pods",
         "_rps",
+        "_rps_idle",
         "_rps_panic",
         "weighted",
     )
@@ -77,6 +87,11 @@ class MetricCollector:
         # The 1 s bucket being filled and, per pod, (reports, concurrency sum, rps sum) in it.
         self._open_bucket: int | None = None
         self._open_pods: dict[str, tuple[int, float, float]] = {}
+        # While every rps report so far was zero (reporters of concurrency alone), the rps
+        # windows are not written: a window's bucket indices move alike whatever the values, so
+        # they equal the concurrency windows' and every bucket is +0.0. ``_rps_windows`` builds
+        # them from that when first read or fed a non-zero value.
+        self._rps_idle = True
 
     def record(self, now: float, stat: Stat) -> None:
         """Add one report received at ``now`` to the revision totals."""
@@ -96,10 +111,20 @@ class MetricCollector:
                 concurrency = (c_sum + concurrency) / (count + 1) - c_sum / count
                 rps = (r_sum + rps) / (count + 1) - r_sum / count
         # A late report for an already closed bucket is added as it is, as Knative adds.
+        if self._rps_idle and rps != 0.0:
+            self._rps_windows()
         self._concurrency.record(now, concurrency)
         self._concurrency_panic.record(now, concurrency)
-        self._rps.record(now, rps)
-        self._rps_panic.record(now, rps)
+        if not self._rps_idle:
+            self._rps.record(now, rps)
+            self._rps_panic.record(now, rps)
+
+    def _rps_windows(self) -> None:
+        """Write the rps windows a reporter of concurrency alone left unwritten (see __init__)."""
+        if self._rps_idle:
+            self._rps = _zero_like(self._concurrency, self.weighted)
+            self._rps_panic = _zero_like(self._concurrency_panic, self.weighted)
+            self._rps_idle = False
 
     def record_many(
         self,
@@ -119,9 +144,28 @@ class MetricCollector:
                 f"record_many: {len(times)} times, {len(concurrency)} concurrencies, "
                 f"{len(rps)} rps values: need one of each per report"
             )
+        if not times:
+            return
+        if self._rps_idle and any(rps):
+            self._rps_windows()
+        open_bucket = self._open_bucket
+        seconds = [math.floor(now) for now in times]
+        if (open_bucket is None or seconds[0] > open_bucket) and all(
+            a < b for a, b in itertools.pairwise(seconds)
+        ):
+            # One report per second, each in a later second: nothing to average. Stat's
+            # ``x - 0.0`` is ``x`` bit for bit, so the values go to the windows as they are.
+            self._open_bucket = seconds[-1]
+            self._open_pods = {pod_name: (1, concurrency[-1] - 0.0, rps[-1] - 0.0)}
+            self._concurrency.record_many(times, concurrency)
+            self._concurrency_panic.record_many(times, concurrency)
+            if not self._rps_idle:
+                self._rps.record_many(times, rps)
+                self._rps_panic.record_many(times, rps)
+            return
         c_out: list[float] = []
         r_out: list[float] = []
-        open_bucket, open_pods = self._open_bucket, self._open_pods
+        open_pods = self._open_pods
         for now, c_in, r_in in zip(times, concurrency, rps, strict=True):
             bucket = math.floor(now)
             c, r = c_in - 0.0, r_in - 0.0  # as Stat.concurrency and Stat.rps (nothing proxied)
@@ -142,8 +186,9 @@ class MetricCollector:
         self._open_bucket, self._open_pods = open_bucket, open_pods
         self._concurrency.record_many(times, c_out)
         self._concurrency_panic.record_many(times, c_out)
-        self._rps.record_many(times, r_out)
-        self._rps_panic.record_many(times, r_out)
+        if not self._rps_idle:
+            self._rps.record_many(times, r_out)
+            self._rps_panic.record_many(times, r_out)
 
     def stable_and_panic_concurrency(self, now: float) -> tuple[float, float] | None:
         """``(stable, panic)`` average concurrency, or None with no data for a whole window."""
@@ -154,8 +199,25 @@ class MetricCollector:
             self._concurrency_panic.window_average(now),
         )
 
+    def value_ranges(
+        self, now: float, metric: str
+    ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """``(min, max)`` over the buckets the stable and the panic window of ``metric``
+        average at ``now`` (``TimedBuckets.value_range``); None when either has no data."""
+        if metric == "rps":
+            self._rps_windows()
+            windows = (self._rps, self._rps_panic)
+        else:
+            windows = (self._concurrency, self._concurrency_panic)
+        stable = windows[0].value_range(now)
+        panic = windows[1].value_range(now)
+        if stable is None or panic is None:
+            return None
+        return stable, panic
+
     def stable_and_panic_rps(self, now: float) -> tuple[float, float] | None:
         """``(stable, panic)`` average requests per second, or None with no data."""
+        self._rps_windows()
         if self._rps.is_empty(now):
             return None
         return self._rps.window_average(now), self._rps_panic.window_average(now)
@@ -170,14 +232,20 @@ class MetricCollector:
         self, stable_window_s: float, panic_window_s: float, weighted: bool, now: float
     ) -> None:
         """Follow changed annotations without losing the recorded data."""
+        # Unwritten rps windows stay so: a resize moves a window's indices alike whatever its
+        # values, so they still equal the concurrency windows' (see __init__).
+        names = ["_concurrency", "_concurrency_panic"]
+        if not self._rps_idle:
+            names += ["_rps", "_rps_panic"]
         if weighted != self.weighted:
             self.weighted = weighted
-            for name in ("_concurrency", "_concurrency_panic", "_rps", "_rps_panic"):
+            for name in names:
                 old: TimedBuckets = getattr(self, name)
                 new = _make_window(old.window_s, weighted)
                 new.copy_state_from(old)
                 setattr(self, name, new)
         self._concurrency.resize(stable_window_s, now)
-        self._rps.resize(stable_window_s, now)
         self._concurrency_panic.resize(panic_window_s, now)
-        self._rps_panic.resize(panic_window_s, now)
+        if not self._rps_idle:
+            self._rps.resize(stable_window_s, now)
+            self._rps_panic.resize(panic_window_s, now)

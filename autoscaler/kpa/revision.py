@@ -105,6 +105,30 @@ class RevisionAutoscaler:
             self._last_now = max(self._last_now, max(times))
         self._collector.record_many(times, pod_name, concurrency, rps)
 
+    def note_time(self, now: float) -> None:
+        """Time has reached ``now`` (as a tick notes it): for a caller that skips a tick whose
+        decision it has proven (``autoscaler.kpa.horizon``); annotation changes then resize
+        the windows at the same time as when every tick ran."""
+        self._last_now = max(self._last_now, now)
+
+    @property
+    def panic_state(self) -> tuple[float | None, int]:
+        """The decider's ``(panic_time, max_panic_pods)`` (``(None, 0)`` before any tick), for
+        ``autoscaler.kpa.horizon.panic_hold``."""
+        if self._decider is None:
+            return None, 0
+        return self._decider.panic_time, self._decider.max_panic_pods
+
+    def window_averages(self, now: float) -> tuple[float, float] | None:
+        """``(stable, panic)`` averages of the scaling metric a tick at ``now`` decides on, or
+        None with no data (``tick`` reads them the same way)."""
+        return self._collector.stable_and_panic(now, self._spec.metric)
+
+    def window_ranges(self, now: float) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """``(min, max)`` of the per-second values each window (stable, panic) averages for
+        a decision at ``now``, for ``autoscaler.kpa.horizon`` (None: a window has no data)."""
+        return self._collector.value_ranges(now, self._spec.metric)
+
     def should_poke(self, stat: Stat) -> bool:
         """True when this report should trigger a tick at once: requests for a revision at zero."""
         return self._desired == 0 and stat.average_concurrent_requests != 0

@@ -18,6 +18,8 @@ bucket of ``floor(now / granularity)``. The plain average follows Knative exactl
 Cost: ``record`` (and ``record_many``, the same writes in one call) and the plain ``window_average`` are O(1) amortised (a write clears only the
 buckets skipped since the last one; reads after the last write extend a cached sum). The weighted average walks the ring, O(window buckets) per call, as
 Knative's does.
+``value_range`` (the smallest and largest bucket an average reads, for
+``autoscaler.kpa.horizon``) walks the ring.
 """
 
 from __future__ import annotations
@@ -147,6 +149,14 @@ class TimedBuckets:
             return
         for now, value in zip(times, values, strict=True):
             b = math.floor(now / granularity)
+            if last is not None and b == last + 1 and first is not None:
+                # the next second, the common case: the general path below, unrolled
+                slot = b % n
+                total -= buckets[slot]
+                buckets[slot] = 0.0 + value
+                total += value
+                last = b
+                continue
             if b != last:
                 if last is None or b - last >= n:
                     buckets[:] = _zeros(n)  # a new partial window, as in _reset
@@ -202,6 +212,27 @@ class TimedBuckets:
             return 0.0
         return _floor6((self._total - self._stale_tail(last, b)) / min(span, n - gap))
 
+    def value_range(self, now: float) -> tuple[float, float] | None:
+        """``(min, max)`` of the ring slots a ``window_average(now)`` sums, or None with no
+        data in the window.
+
+        For ``autoscaler.kpa.horizon``: an average of buckets in a band is in the band. A
+        partial window divides by fewer buckets than it sums, but the slots not written since
+        it restarted hold zeros, so its average is still a mean of values in the range.
+        """
+        last, first = self._last, self._first
+        if last is None or first is None:
+            return None
+        buckets = self._buckets
+        n = len(buckets)
+        count = n - max(0, self._index(now) - last)
+        if count <= 0:
+            return None
+        start = (last - count + 1) % n
+        end = start + count
+        part = buckets[start:end] if end <= n else buckets[start:] + buckets[: end - n]
+        return min(part), max(part)
+
     def resize(self, window_s: float, now: float) -> None:
         """Change the window length keeping the most recent buckets (Knative's ResizeWindow)."""
         if window_s == self.window_s:
@@ -225,6 +256,11 @@ class TimedBuckets:
         self.window_s = window_s
         self._buckets = fresh
         self._total = total
+
+    def copy_indices_from(self, other: TimedBuckets) -> None:
+        """Take another window's first and last written bucket (same length), values left."""
+        self._first, self._last = other._first, other._last
+        self._tail_through = None
 
     def copy_state_from(self, other: TimedBuckets) -> None:
         """Take another window's buckets (same length), e.g. when the algorithm changes."""

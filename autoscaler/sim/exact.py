@@ -54,6 +54,26 @@ def run_exact(
     bucket = 0  # second whose concurrency integral is in `acc`
     acc = 0.0
     obs_from = 0  # first arrival not yet shown to the policy
+    starting = control.starting  # ready-at times of replicas starting (changed in place)
+    inf = math.inf
+
+    def earliest_completion(d: int, min_in_system: int) -> float:
+        """The soonest ``d`` of the requests now in the system could all have finished while
+        the replicas stay as they are and at least ``min_in_system`` requests are in it.
+
+        Each request in service gets ``min(1, ready x capacity / in_service)`` seconds of work
+        per second, at most the rate at ``min_in_system``; a queued request has all its
+        work left."""
+        if d > len(heap) + len(queue):
+            return math.inf
+        left = [f - vtime for f, _ in heapq.nsmallest(d, heap)]
+        if queue:
+            left = heapq.nsmallest(d, left + [svc[j] for j in queue])
+        fewest = min(min_in_system, control.ready * cc) if cc else min_in_system
+        rate = min(1.0, control.ready * cap / fewest) if fewest > 0 else 1.0
+        r = left[d - 1]
+        # less margins: a remainder within rounding of zero finishes at once (see below)
+        return t + max(0.0, r - 1e-6 * (1.0 + vtime + r)) / rate - 1e-6 * (1.0 + t)
 
     def admit_from_queue() -> None:
         while queue and control.ready > 0 and (cc == 0 or len(heap) < control.ready * cc):
@@ -63,8 +83,9 @@ def run_exact(
     while True:
         in_service = len(heap)
         in_system = in_service + len(queue)
-        t_arrival = arr[i] if i < n_req else math.inf
-        resting = control.at_rest(in_system)
+        t_arrival = arr[i] if i < n_req else inf
+        # control.at_rest(in_system), inlined: this runs once per event
+        resting = not in_system and not control.ready and not starting and not control.desired
         if resting:
             # nothing happens until the next arrival or policy tick: jump there
             t_next = min(t_arrival, control.next_policy_s)
@@ -85,8 +106,8 @@ def run_exact(
                 t_done = t + left / rate if left > 1e-9 * (1.0 + vtime) else t
             else:
                 t_done = math.inf
-            t_next = min(t_arrival, t_done, control.next_ready_s, control.next_kpa_s,
-                         control.next_policy_s)  # fmt: skip
+            t_ready = starting[0] if starting else inf  # control.next_ready_s
+            t_next = min(t_arrival, t_done, t_ready, control.next_kpa_s, control.next_policy_s)
             if in_system == 0 and i >= n_req and t_next >= end_s:
                 control.account(max(0.0, end_s - t), 0, 0)  # the trace is over
                 break
@@ -98,12 +119,18 @@ def run_exact(
                     bucket, acc = math.floor(t_next), 0.0  # skipped seconds: see busy()
                 else:
                     edge = bucket + 1
-                    while t_next >= edge:
+                    if t_next >= edge:
+                        # the second in progress, then the whole seconds up to t_next, each at
+                        # in_system exactly (0.0 + in_system x 1), as one run
                         acc += in_system * (edge - max(t, bucket))
                         control.record(float(bucket), acc)
-                        bucket, acc = edge, 0.0
-                        edge += 1
-                    acc += in_system * (t_next - max(t, bucket))
+                        top = math.floor(t_next)
+                        if top > edge and in_system:
+                            control.record_run(float(edge), top - edge, 0.0 + in_system)
+                        bucket = top
+                        acc = 0.0 + in_system * (t_next - bucket)
+                    else:
+                        acc += in_system * (t_next - max(t, bucket))
                 t = t_next
         # one event at t (ties: completion, readiness, arrival, KPA tick, policy tick)
         if t == t_done:
@@ -111,10 +138,11 @@ def run_exact(
             lat = t - arr[j]
             latency[j] = lat
             control.completed(lat - activator_wait[j])
-            admit_from_queue()
+            if queue:
+                admit_from_queue()
             if not heap and not queue:
                 control.idle(t)
-        elif t == control.next_ready_s:
+        elif t == (starting[0] if starting else inf):
             if control.ready == 0:
                 for j in queue:
                     if cold[j]:
@@ -130,16 +158,18 @@ def run_exact(
             queue.append(j)
             if control.ready == 0:
                 cold[j] = True
-                if control.replicas == 0:
+                if not starting:  # no replica at all
                     control.poke(t, len(heap) + len(queue))
             admit_from_queue()
         elif t == control.next_kpa_s:
             control.horizon_s = min(t_arrival, control.next_policy_s, end_s)
             control.steady_horizon_s = min(control.next_policy_s, end_s)
-            control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i)
-            admit_from_queue()
+            control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i, earliest_completion)
+            if queue:
+                admit_from_queue()
         elif t == control.next_policy_s:
             control.policy_tick(t, arrivals_s[obs_from:i])
             obs_from = i
-            admit_from_queue()
+            if queue:
+                admit_from_queue()
     return RequestResults(latency, cold)

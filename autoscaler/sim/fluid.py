@@ -23,6 +23,7 @@ step the request entered in. ``tests/sim/test_fluid.py`` checks it against ``exa
 
 from __future__ import annotations
 
+import bisect
 import math
 
 import numpy as np
@@ -89,6 +90,9 @@ def run_fluid(
 ) -> RequestResults:
     """Run one revision through the trace in 1 s steps; same outputs as ``run_exact``."""
     n_req = arrivals_s.size
+    arr = arrivals_s.tolist()  # the same values, cheaper to read one at a time
+    starting = control.starting  # ready-at times of replicas starting (changed in place)
+    inf = math.inf
     model = control.model
     cap = float(model.capacity)
     cc = model.container_concurrency
@@ -110,7 +114,7 @@ def run_fluid(
 
     while True:
         in_system = n + q
-        next_arrival = float(arrivals_s[i]) if i < n_req else math.inf
+        next_arrival = arr[i] if i < n_req else inf
         if control.at_rest(in_system):
             t_next = min(_floor(next_arrival), control.next_policy_s)
             if t_next == math.inf or (t_next >= end_s and i >= n_req):
@@ -144,16 +148,16 @@ def run_fluid(
         bucket = 0.0
         arrived_before = i
         while t < step_end:
-            if i < n_req and arrivals_s[i] < step_end and i == arrived_before:
-                control.busy(float(arrivals_s[i]))
-            if control.replicas == 0 and i < n_req and arrivals_s[i] < step_end:
+            if i < n_req and arr[i] < step_end and i == arrived_before:
+                control.busy(arr[i])
+            if not control.ready and not starting and i < n_req and arr[i] < step_end:
                 # the activator wakes the revision
-                control.poke(float(arrivals_s[i]), n + q + 1.0)
+                control.poke(arr[i], n + q + 1.0)
             # sub-step up to the next replica becoming ready (or the end of the second)
-            t1 = min(step_end, max(control.next_ready_s, t + 1e-6))
+            t1 = min(step_end, max(starting[0] if starting else inf, t + 1e-6))
             dt = t1 - t
             ready = control.ready
-            j = int(np.searchsorted(arrivals_s, t1, side="left"))
+            j = bisect.bisect_left(arr, t1, i)  # np.searchsorted(arrivals_s, t1), from i on
             a = float(j - i)
             if a and ready == 0:
                 cold[i:j] = True
@@ -195,7 +199,7 @@ def run_fluid(
             control.account(dt, avg_sys, avg_srv)
             bucket += avg_sys * dt
             t = t1
-            if t >= control.next_ready_s:
+            if starting and t >= starting[0]:  # t >= control.next_ready_s
                 if control.ready == 0 and i > cold_from:
                     waited = t - arrivals_s[cold_from:i]
                     activator_wait[cold_from:i] = np.where(cold[cold_from:i], waited, 0.0)

@@ -10,14 +10,21 @@ twice); a request reaching a revision at zero records the activator's report and
 Quiet spells: a revision with replicas and no request for longer than its stable window plus
 scale-down delay gets the same decision tick after tick until a timer of the scale-to-zero
 path ends (marking inactive, grace period, retention). ``quiet_until`` finds that tick by
-evaluating the KPA's own ``reconcile`` on copies of the scaler state (doubling then halving the
-look-ahead), so the simulator skips the identical ticks in between. This is what makes a day
+evaluating the KPA's own ``reconcile`` on copies of the scaler state (the furthest tick, then
+halving: each timer switches once), so the simulator skips the identical ticks in between. This is what makes a day
 of 600 revisions with ten-minute keep-alives or ``min-scale: 1`` affordable.
 
 Steady spells: a revision at its count with a light, steady trickle of requests decides the same
 count tick after tick while every per-second concurrency stays at most one pod's target (see
 ``autoscaler.kpa.horizon``). ``steady`` asks that module, and checks the scaler's reconcile is a
 fixed point, so the simulator can skip ticks until the load could leave that band.
+``steady_band`` does the same at any count, for a band of per-second concurrency around the
+current one that the windows already hold.
+
+Held ticks: after a decision, ``hold`` says what later averages it holds for (a band per
+window out of panic, the running maximum in panic, empty windows with the reconciler probed
+at each tick) and ``holds`` checks a tick's averages against it, so the simulator skips the
+``decide`` of a tick that would repeat the last one (``autoscaler.sim.revision``).
 """
 
 from __future__ import annotations
@@ -34,12 +41,62 @@ from autoscaler.kpa import (
     Stat,
 )
 from autoscaler.kpa.decision import ScaleDecision
-from autoscaler.kpa.horizon import steady_count
+from autoscaler.kpa.horizon import (
+    HoldBands,
+    PanicHold,
+    decides_alike,
+    decides_alike_in_panic,
+    hold_bands,
+    panic_hold,
+    steady_band,
+    steady_count,
+)
 from autoscaler.kpa.scaler import DEFAULT_ACTIVATION_TIMEOUT_S, reconcile
+from autoscaler.kpa.spec import ScalingSpec
 
 POD_NAME = "revision"  # one report per second for the whole revision
 QUIET_MARGIN_S = 4.0  # two ticks past the windows before a spell counts as quiet
 QUIET_LOOKAHEAD_S = 86400.0  # the furthest a quiet spell is looked ahead
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hold:
+    """A decision and how long it holds (``autoscaler.kpa.horizon.HoldBands``), with what a
+    check of single buckets needs: a bucket in ``[low, high]`` is in both bands.
+
+    Without bands, a decision on empty windows (no data, or both averages zero): it holds
+    while they stay empty and the reconciler, probed at the tick, answers the same.
+    """
+
+    spec: ScalingSpec
+    ready: int
+    bands: HoldBands | None
+    buckets: int  # the stable window's buckets
+    low: float
+    high: float
+    # With zeros in the band, the largest stable bucket at least this: an average of the
+    # stable window's buckets then stays above zero after Knative's 6-digit floor.
+    need: float
+    averages: tuple[float, float] | None = None  # of an idle hold (no bands)
+    panic: PanicHold | None = None  # of a hold in panic mode (no bands)
+
+    @classmethod
+    def of(cls, spec: ScalingSpec, ready: int, bands: HoldBands) -> Hold:
+        buckets = max(1, math.ceil(spec.stable_window_s - 1e-9))
+        return cls(
+            spec,
+            ready,
+            bands,
+            buckets,
+            max(bands.stable_low, bands.panic_low),
+            min(bands.stable_high, bands.panic_high),
+            4e-6 * buckets if bands.stable_low <= 0.0 else 0.0,
+        )
+
+    @classmethod
+    def idle(cls, spec: ScalingSpec, ready: int, averages: tuple[float, float] | None) -> Hold:
+        """A decision on ``averages`` of ``(0, 0)`` or no data (None): no bucket is in it."""
+        return cls(spec, ready, None, 1, 1.0, 0.0, math.inf, averages)
 
 
 class KpaRevision:
@@ -116,10 +173,127 @@ class KpaRevision:
         current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
         return self._probe(now_s + tick_s, ready_replicas) == current
 
+    def steady_band(
+        self, now_s: float, ready_replicas: int, level: float, tick_s: float
+    ) -> tuple[float, float] | None:
+        """After a tick at ``now_s``: a band ``(low, high)`` around ``level`` such that every
+        tick decides the same while each per-second concurrency stays in it, or None.
+
+        The buckets the windows already hold must lie in the band too
+        (``autoscaler.kpa.horizon.steady_band``).
+        """
+        last = self.last
+        if last is None or not last.has_data or self.kpa.spec.metric != CONCURRENCY:
+            return None
+        band = steady_band(self.kpa.spec, ready_replicas, last.panic_mode, level)
+        if band is None or band.desired_pods != last.decider_desired_pods:
+            return None
+        held = self.kpa.window_ranges(now_s)
+        if held is None:
+            return None
+        (stable_min, stable_max), (panic_min, panic_max) = held
+        if min(stable_min, panic_min) < band.low or max(stable_max, panic_max) > band.high:
+            return None
+        current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+        if self._probe(now_s + tick_s, ready_replicas) != current:
+            return None
+        return band.low, band.high
+
+    def hold(self, now_s: float, ready_replicas: int, tick_s: float) -> Hold | None:
+        """After a tick at ``now_s``: the bands of the window averages in which the next ticks
+        decide as this one did (``autoscaler.kpa.horizon.hold_bands``), or None. ``holds``
+        checks them tick by tick."""
+        last = self.last
+        spec = self.kpa.spec
+        if last is None or spec.metric != CONCURRENCY:
+            return None
+        if not last.has_data or (last.stable_concurrency == 0.0 and last.panic_concurrency == 0.0):
+            # Empty windows: the decider decides alike while they stay so (out of panic and
+            # without a scale-down delay window, which move with time); the reconciler's
+            # timers are probed at each tick (holds).
+            if last.panic_mode or spec.scale_down_delay_s > 0:
+                return None
+            averages = (0.0, 0.0) if last.has_data else None
+            return Hold.idle(spec, ready_replicas, averages)
+        if not last.stable_concurrency > 0:  # steady() reads it: both decisions above 0
+            return None
+        if last.panic_mode:
+            panic_time, max_pods = self.kpa.panic_state
+            in_panic = panic_hold(
+                spec, ready_replicas, panic_time, max_pods, last.panic_concurrency
+            )
+            if (
+                in_panic is None
+                or in_panic.max_pods != last.decider_desired_pods
+                or in_panic.max_pods < 1  # at zero the reconciler's timers would move
+            ):
+                return None
+            current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+            if self._probe(now_s + tick_s, ready_replicas) != current:
+                return None
+            return Hold(spec, ready_replicas, None, 1, 1.0, 0.0, math.inf, None, in_panic)
+        bands = hold_bands(
+            spec, ready_replicas, last.panic_mode, last.stable_concurrency, last.panic_concurrency
+        )
+        if bands is None or bands.desired_pods != last.decider_desired_pods:
+            return None
+        # the reconciler at a fixed point: with a count above zero it reads no timer, so one
+        # look ahead covers every later tick with the same inputs
+        current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+        if self._probe(now_s + tick_s, ready_replicas) != current:
+            return None
+        return Hold.of(spec, ready_replicas, bands)
+
+    def note_time(self, now_s: float) -> None:
+        """A tick at ``now_s`` whose decision ``holds`` proved: the KPA notes the time only."""
+        self.kpa.note_time(now_s)
+
+    def holds_for(self, hold: Hold, ready_replicas: int) -> bool:
+        """The hold's annotations and replicas are still the revision's."""
+        return hold.spec is self.kpa.spec and hold.ready == ready_replicas
+
+    def holds(self, hold: Hold, now_s: float, ready_replicas: int) -> bool:
+        """Whether a tick at ``now_s`` (its buckets written) decides as the one that gave
+        ``hold``: same annotations and replicas, averages on which the decider decides alike."""
+        if not self.holds_for(hold, ready_replicas):
+            return False
+        averages = self.kpa.window_averages(now_s)
+        if hold.panic is not None:
+            return (
+                averages is not None
+                and averages[0] > 0.0
+                and decides_alike_in_panic(hold.spec, ready_replicas, hold.panic, now_s, *averages)
+            )
+        if hold.bands is None:
+            last = self.last
+            if averages != hold.averages or last is None:
+                return False
+            current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+            return self._probe(now_s, ready_replicas) == current
+        if averages is None:
+            return False
+        return decides_alike(hold.spec, ready_replicas, hold.bands, *averages)
+
+    def holds_every_bucket(self, hold: Hold, now_s: float) -> bool:
+        """Whether every bucket each window averages at ``now_s`` is in that window's band,
+        and one stable bucket at least ``hold.need``: then so are the averages, and ``hold``
+        can be checked on the buckets recorded later alone (each in both bands)."""
+        held = self.kpa.window_ranges(now_s)
+        if held is None or hold.bands is None or hold.low > hold.high:
+            return False
+        (stable_min, stable_max), (panic_min, panic_max) = held
+        return (
+            hold.bands.stable_low <= stable_min
+            and stable_max <= hold.bands.stable_high
+            and stable_max >= hold.need
+            and hold.bands.panic_low <= panic_min
+            and panic_max <= hold.bands.panic_high
+        )
+
     def _probe(self, now_s: float, ready: int) -> tuple[int, int, bool, str]:
         last = self.last
         assert last is not None
-        state = dataclasses.replace(self.kpa.scaler_state)
+        state = self.kpa.scaler_state.copy()
         out = reconcile(
             self.kpa.spec,
             state,
@@ -148,14 +322,14 @@ class KpaRevision:
             return now_s
         limit_s = min(limit_s, now_s + QUIET_LOOKAHEAD_S)
         max_k = max(1, math.floor((limit_s - now_s) / tick_s))
-        good, k = 1, 2
-        while k <= max_k and self._probe(now_s + k * tick_s, ready_replicas) == current:
-            good, k = k, k * 2
-        if k > max_k:
-            if self._probe(now_s + max_k * tick_s, ready_replicas) == current:
-                return now_s + max_k * tick_s
-            k = max_k
-        bad = k  # probe(bad) differs, probe(good) equals: halve the gap
+        # From one state with the decider's inputs fixed, each of the reconciler's timers
+        # (stable window, grace, retention, activation timeout) switches once as time goes
+        # on: the probes equal the current decision up to some tick and differ after it. So
+        # the furthest tick first (a spell cut short by a policy tick is often whole), then
+        # halving.
+        if max_k == 1 or self._probe(now_s + max_k * tick_s, ready_replicas) == current:
+            return now_s + max_k * tick_s
+        good, bad = 1, max_k  # probe(bad) differs, probe(good) equals: halve the gap
         while bad - good > 1:
             mid = (good + bad) // 2
             if self._probe(now_s + mid * tick_s, ready_replicas) == current:

@@ -8,6 +8,14 @@ revision at zero), the policy ticked when it asks, the tuner's observation built
 happened since its last tick, and the figures: replica-seconds, idle memory-time and scaling
 changes.
 
+Ticks the KPA provably decides as the one before come in three kinds. Quiet and light steady
+spells jump over them (no engine event: as in every run before, the figures sum time in those
+pieces). Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
+recorded since, show the decision unchanged) and band spells (``band_until``: many requests in
+flight, their count bounded by the arrivals and the soonest completions) still stop the engine
+at every tick but skip the KPA's ``decide``, so every sum is cut into the same pieces and comes
+out bit for bit as when ticking.
+
 Scaling down removes replicas still starting first, then ready ones; a removed ready replica's
 requests share the remaining replicas (the pool model of ``autoscaler.sim.model``).
 
@@ -24,18 +32,26 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 
 from autoscaler.sim.model import ColdStart, ModelSpec
-from autoscaler.sim.seams import AutoscalerFactory, RevisionPolicy
+from autoscaler.sim.seams import AutoscalerFactory, HoldingAutoscaler, RevisionPolicy
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS, RevisionObservation
 
 KPA_TICK_S = 2.0
 # Steady spells: a tick is covered by a non-zero bucket at most this far before the window's
 # far end; successive busy seconds further apart than the window less this end a spell.
 STEADY_MARGIN_S = 4.0
+# Held ticks: how often a tick whose averages hold checks every bucket of the windows (a
+# bucket out of the band leaves them a window later).
+HOLD_RECHECK_S = 20.0
+# A band spell that could not start is not looked for again for this long (an optimisation
+# only: a tick not skipped decides what it would have anyway).
+BAND_RETRY_S = 10.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
 
 
@@ -74,6 +90,7 @@ class RevisionControl:
         record_kpa_ticks: bool = False,
     ) -> None:
         self.model = model
+        self.memory_mb = model.memory_mb
         self.policy = policy
         self.cold_start = cold_start
         self.rng = rng
@@ -104,6 +121,22 @@ class RevisionControl:
         self._peaks: deque[tuple[float, float]] = deque()
         self.steady_skip = False  # ticks are being skipped by steady_until
         self.last_busy_s = -math.inf
+        # band spells (band_until): ticks before this time decide as the last one did
+        self.band_until_s = -math.inf
+        self._band_retry_s = -math.inf  # band_until failed: not asked again before this
+        # held ticks (_held_by_averages): the band the last decision holds in, from the KPA
+        # the optional part of the seam (HoldingAutoscaler): None when the KPA has no proofs
+        self._holding = (
+            cast(HoldingAutoscaler, self.kpa)
+            if callable(getattr(self.kpa, "hold", None))
+            and callable(getattr(self.kpa, "steady_band", None))
+            else None
+        )
+        self._hold: Any = None
+        self._hold_bucketed = False  # every bucket was in the band at the last check
+        self._hold_checked_s = -math.inf  # when the buckets were last checked
+        self._hold_last_s = -math.inf  # the last second the hold's checks have seen
+        self._hold_seen = 0  # pending buckets the hold's checks have seen
         # buckets for the KPA not yet handed over: written in one batch before it next decides
         self._pending_s: list[float] = []
         self._pending_c: list[float] = []
@@ -126,14 +159,16 @@ class RevisionControl:
     # -- accounting ----------------------------------------------------------------------------
     def account(self, dt_s: float, in_system: float, in_service: float) -> None:
         """Time passed with these counts constant (or averaged) over ``dt_s``."""
-        total = self.ready + len(self.starting)
+        ready = self.ready
+        total = ready + len(self.starting)
         if total:
-            self.stats.replica_s += total * dt_s
-            busy = min(float(self.ready), in_service)
-            self.stats.idle_mb_s += self.model.memory_mb * (total - busy) * dt_s
-        if self.ready:  # requests at the activator during a cold start are in no pod yet
+            stats = self.stats
+            stats.replica_s += total * dt_s
+            busy = min(float(ready), in_service)
+            stats.idle_mb_s += self.memory_mb * (total - busy) * dt_s
+        if ready:  # requests at the activator during a cold start are in no pod yet
             self._obs_insys_s += in_system * dt_s
-            self._obs_ready_s += self.ready * dt_s
+            self._obs_ready_s += ready * dt_s
 
     def completed(self, latency_s: float) -> None:
         """A request finished; ``latency_s`` as its queue-proxy measured it (no activator wait)."""
@@ -189,13 +224,39 @@ class RevisionControl:
                     peaks.pop()
                 peaks.append((second_s, concurrency))
 
+    def record_run(self, first_s: float, count: int, concurrency: float) -> None:
+        """``record(first_s + k, concurrency)`` for ``k`` in ``range(count)``: whole seconds at
+        one concurrency (a long spell with the same requests in flight), in one call."""
+        if count <= 0 or not concurrency > 0.0:
+            return
+        if count == 1:
+            self.record(first_s, concurrency)
+            return
+        if self.steady_skip:
+            self._fill_gap(first_s)  # the later seconds follow one another: no gap to fill
+        last_s = first_s + (count - 1)
+        self._pending_s.extend(np.arange(first_s, last_s + 0.5, 1.0).tolist())
+        self._pending_c.extend([concurrency] * count)
+        self.last_record_s = last_s
+        self.last_busy_s = last_s
+        if self.steady_enabled:
+            # the run's later seconds each displace the one before (same value): only the last
+            # stays on the max-queue
+            peaks = self._peaks
+            while peaks and peaks[-1][1] <= concurrency:
+                peaks.pop()
+            peaks.append((last_s, concurrency))
+
     def flush_records(self) -> None:
         """Hand the buckets recorded since the KPA last decided over in one batch: the KPA
         reads its windows only when it decides, so deferring the writes changes nothing."""
+        if len(self._pending_s) > self._hold_seen:
+            self._hold_bucketed = False  # buckets no hold check has seen reach the windows
         if self._pending_s:
             self.kpa.record_many(self._pending_s, self._pending_c)
             self._pending_s = []
             self._pending_c = []
+        self._hold_seen = 0
 
     def _fill_gap(self, second_s: float) -> None:
         """During a steady skip: zeros where the skipped ticks' flushes would have kept writes
@@ -213,6 +274,48 @@ class RevisionControl:
         while peaks and peaks[0][0] < oldest:
             peaks.popleft()
         return peaks[0][1] if peaks else 0.0
+
+    def band_until(
+        self,
+        now_s: float,
+        in_system: int,
+        arrivals_s: np.ndarray,
+        next_arrival: int,
+        earliest_completion: Callable[[int, int], float],
+    ) -> float:
+        """After a tick at ``now_s``: the time before which every tick decides the same, for a
+        revision at any count with requests in flight (``steady_until`` is for a light load).
+
+        The KPA keeps its count while each per-second concurrency stays in its band ``[low,
+        high]`` around ``in_system`` (``KpaRevision.steady_band``). Concurrency stays at most
+        ``floor(high)`` until the arrival that would pass it, and at least ``ceil(low)`` until
+        ``earliest_completion(d, ceil(low))``: the soonest ``d`` of the requests now in the
+        system could all have finished. The spell ends a tick before the policy's next tick,
+        so the KPA has ticked then as when ticking every 2 s. Returns ``now_s`` when no tick
+        may be skipped.
+        """
+        if self.starting or self.ready != self.desired or self.ready == 0:
+            return now_s
+        # The end of the trace ends no band spell: requests stay in the system throughout, so
+        # the engine cannot stop there (it drains them on the grid of ticks).
+        horizon = self.next_policy_s
+        holding = self._holding
+        if holding is None or horizon <= now_s + 2 * KPA_TICK_S:
+            return now_s
+        band = holding.steady_band(now_s, self.ready, float(in_system), KPA_TICK_S)
+        if band is None or band[0] <= self.kpa.target_per_pod:
+            # At one pod's target or less a tick may start a light spell (steady_until), which
+            # jumps over the ticks instead of stopping at them: leave those to it.
+            return now_s
+        up = math.floor(band[1]) - in_system  # arrivals the band takes
+        down = in_system - math.ceil(band[0])  # completions the band takes
+        if up < 0 or down < 0:
+            return now_s
+        k = next_arrival + up
+        until = min(float(arrivals_s[k]) if k < arrivals_s.size else math.inf, horizon - KPA_TICK_S)
+        if until <= now_s + 2 * KPA_TICK_S:
+            return now_s
+        return min(until, earliest_completion(down + 1, in_system - down))
 
     def steady_until(
         self, now_s: float, in_system: int, arrivals_s: np.ndarray, next_arrival: int
@@ -272,13 +375,40 @@ class RevisionControl:
         in_system: int = -1,
         arrivals_s: np.ndarray | None = None,
         next_arrival: int = 0,
+        earliest_completion: Callable[[int, int], float] | None = None,
     ) -> None:
         """The KPA's tick; with the engine's state (exact engine) it may skip steady ticks."""
+        if now_s < self.band_until_s:
+            # A band spell (band_until): this tick would decide what the last one did. The
+            # engine still stops here, so its time is cut into the same pieces as when ticking
+            # and every sum comes out bit for bit the same.
+            self.next_kpa_s = now_s + KPA_TICK_S
+            return
         self.quiet = False
         self.steady_skip = False
         self._flush_zeros(now_s)
-        self.flush_records()
-        desired = self.kpa.decide(now_s, self.ready)
+        held = self._held_by_buckets(now_s)
+        if not held:
+            self.flush_records()
+            held = self._held_by_averages(now_s)
+        if held:
+            # what the KPA would decide again (see _held_by_averages): it only notes the time
+            desired = self.desired
+            assert self._holding is not None  # a hold exists only with one
+            self._holding.note_time(now_s)
+        else:
+            desired = self.kpa.decide(now_s, self.ready)
+            self._hold = None
+            self._hold_bucketed = False
+            if (
+                self.steady_enabled
+                and self._holding is not None
+                and not self.starting
+                and self.ready == desired == self.desired
+                and desired > 0
+            ):
+                self._hold = self._holding.hold(now_s, self.ready, KPA_TICK_S)
+                self._hold_checked_s = -math.inf
         if self.stats.kpa_ticks is not None:
             self.stats.kpa_ticks.append((now_s, desired, self.ready))
         self._apply(desired, now_s)
@@ -299,6 +429,72 @@ class RevisionControl:
                 # the first grid tick at or after `until` decides again
                 self.next_kpa_s = math.ceil(until / KPA_TICK_S) * KPA_TICK_S
                 self.steady_skip = True
+            elif in_system > 0 and earliest_completion is not None and now_s >= self._band_retry_s:
+                self.band_until_s = self.band_until(
+                    now_s, in_system, arrivals_s, next_arrival, earliest_completion
+                )
+                if self.band_until_s <= now_s:  # costly to ask: not again for a while
+                    self._band_retry_s = now_s + BAND_RETRY_S
+
+    def _held_by_averages(self, now_s: float) -> bool:
+        """Whether this tick (its buckets written) provably decides what the last one did.
+
+        After a tick with replicas at their count, ``KpaRevision.hold`` gives a band; while
+        both window averages lie in it, with the same replicas and annotations, the KPA would
+        decide the same again and change none of its state but the windows, so its ``decide``
+        is not called, only told the time (annotation changes resize its windows at the time
+        it last saw). The rest of the tick runs as ever (the skips of quiet and steady spells
+        read only what the two decisions share).
+        """
+        hold = self._hold
+        holding = self._holding
+        if hold is None or holding is None or not holding.holds(hold, now_s, self.ready):
+            return False
+        if now_s - self._hold_checked_s >= HOLD_RECHECK_S:
+            # every bucket in the band too? then the next ticks need only look at new ones
+            self._hold_checked_s = now_s
+            if holding.holds_every_bucket(hold, now_s):
+                self._hold_bucketed = True
+                self._hold_last_s = self.last_record_s
+        return True
+
+    def _held_by_buckets(self, now_s: float) -> bool:
+        """``_held_by_averages`` without writing the buckets to the KPA: while every bucket the
+        windows average lies in the band, so do the averages. The windows held every bucket
+        in it at the last check, and each tick's buckets are those of the tick before, less
+        the oldest, plus the seconds recorded since (still pending) and, at one pod's target
+        or less, seconds not recorded (zeros)."""
+        hold = self._hold
+        holding = self._holding
+        if not self._hold_bucketed or holding is None or not holding.holds_for(hold, self.ready):
+            return False
+        seen = self._hold_seen
+        seconds, values = self._pending_s[seen:], self._pending_c[seen:]
+        self._hold_seen += len(seconds)
+        if hold.low > 0.0:
+            # every second since the last check recorded (no zero), and in the band
+            last = self._hold_last_s
+            if (
+                not seconds
+                or seconds[0] != last + 1.0
+                or seconds[-1] != math.floor(now_s) - 1.0
+                or len(seconds) != seconds[-1] - last
+                or min(values) < hold.low
+                or max(values) > hold.high
+            ):
+                self._hold_bucketed = False
+                return False
+            self._hold_last_s = seconds[-1]
+            return True
+        if values and max(values) > hold.high:
+            self._hold_bucketed = False
+            return False
+        # and a second well above zero in the window: the latest such is on the max-queue
+        oldest = math.floor(now_s) - hold.buckets + 1
+        for second, value in reversed(self._peaks):
+            if value >= hold.need:
+                return second >= oldest
+        return False
 
     def poke(self, now_s: float, in_system: float) -> None:
         """A request reached the revision at zero: the activator asks for a decision now."""
@@ -356,6 +552,7 @@ class RevisionControl:
             applied_target=float(target) if target is not None else None,
             target_utilization_percentage=float(util) if util is not None else 70.0,
             arrivals_s=tuple(arrivals_s.tolist()),
+            latency_sum_ms=float(lat.sum()) * 1000.0,
         )
         self._obs_start_s = now_s
         self._obs_insys_s = self._obs_ready_s = 0.0

@@ -8,12 +8,14 @@
 - ``Policy`` / ``RevisionPolicy``: what a compared policy does: the annotations a revision
   starts with and, at the policy's own ticks, a chance to change them (as the tuner patches a
   live revision). Adding a policy is one small class; see ``autoscaler.sim.policies``.
+- ``HoldingAutoscaler``: the optional part of the first, with which the simulator skips the
+  ticks it can prove decide alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from autoscaler.sim.model import ModelSpec
 from autoscaler.tuner.observation import RevisionObservation
@@ -69,6 +71,31 @@ class RevisionAutoscaler(Protocol):
 
     def steady(self, now_s: float, ready_replicas: int, peak: float, tick_s: float) -> bool:
         """After a tick: every tick decides the same while per-second load is in (0, peak]."""
+        ...
+
+
+class HoldingAutoscaler(RevisionAutoscaler, Protocol):
+    """An autoscaler that can also prove ticks alike (optional: the simulator asks for these
+    when the autoscaler has them; ``autoscaler.sim.kpa_adapter.KpaRevision`` does)."""
+
+    def hold(self, now_s: float, ready_replicas: int, tick_s: float) -> Any:
+        """After a decision: the band its window averages may move in and decide the same."""
+        ...
+
+    def holds(self, hold: Any, now_s: float, ready_replicas: int) -> bool: ...
+
+    def holds_for(self, hold: Any, ready_replicas: int) -> bool: ...
+
+    def holds_every_bucket(self, hold: Any, now_s: float) -> bool: ...
+
+    def note_time(self, now_s: float) -> None:
+        """A tick that decided as the last one did: only the time moves on."""
+        ...
+
+    def steady_band(
+        self, now_s: float, ready_replicas: int, level: float, tick_s: float
+    ) -> tuple[float, float] | None:
+        """The per-second concurrency band every later tick decides the same in."""
         ...
 
 

@@ -175,3 +175,50 @@ def test_revision_batch_decides_as_single_writes(seed: int) -> None:
             b = batch.tick(float(second), ready_pods=ready)
             assert b == a
             ready = max(0, a.desired_pods)
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
+def test_rps_windows_left_unwritten_while_zero_match_written_ones(
+    seed: int, weighted: bool
+) -> None:
+    """A reporter of concurrency alone: the rps windows are built when first needed; they hold
+    what writing every zero would have left, through reconfigures and then non-zero rps."""
+    rng = random.Random(3000 + seed)
+    lazy = MetricCollector(60.0, 6.0, weighted)
+    eager = MetricCollector(60.0, 6.0, weighted)
+    eager._rps_windows()  # written from the first report on
+    writes = random_writes(rng, 400)
+    switch = rng.randint(100, 300)  # from here on some reports carry requests
+    reconfigure_at = rng.randint(50, 350)
+    for k, (t, c) in enumerate(writes):
+        r = rng.choice([0.0, rng.uniform(0, 5)]) if k >= switch else 0.0
+        if rng.random() < 0.5:
+            for col in (lazy, eager):
+                col.record(t, Stat(pod_name="p", average_concurrent_requests=c, request_count=r))
+        else:
+            for col in (lazy, eager):
+                col.record_many([t], "p", [c], [r])
+        if k == reconfigure_at:
+            stable = rng.choice([30.0, 60.0, 90.0])
+            for col in (lazy, eager):
+                col.reconfigure(stable, stable / 10, not weighted, t)
+        if rng.random() < 0.01:  # a read builds the windows too
+            assert lazy.stable_and_panic_rps(t) == eager.stable_and_panic_rps(t)
+        if not lazy._rps_idle:
+            for name in ("_rps", "_rps_panic"):
+                assert window_state(getattr(lazy, name)) == window_state(getattr(eager, name))
+    now = writes[-1][0] + rng.uniform(0, 3)
+    assert lazy.stable_and_panic_rps(now) == eager.stable_and_panic_rps(now)
+    assert lazy.stable_and_panic_concurrency(now) == eager.stable_and_panic_concurrency(now)
+    for name in ("_concurrency", "_concurrency_panic", "_rps", "_rps_panic"):
+        assert window_state(getattr(lazy, name)) == window_state(getattr(eager, name)), name
+
+
+def test_rps_windows_stay_unwritten_for_a_concurrency_reporter() -> None:
+    """The saving itself: zeros for rps never reach the rps windows until they are read."""
+    c = MetricCollector(60.0, 6.0)
+    c.record_many([1.0, 2.0, 3.0], "p", [1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
+    assert c._rps_idle and c._rps._last is None
+    assert c.stable_and_panic_rps(3.0) == (0.0, 0.0)
+    assert not c._rps_idle and c._rps._last == 3

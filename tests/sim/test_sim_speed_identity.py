@@ -8,6 +8,10 @@
   spells) against one that ticks every 2 s, for every policy.
 - Worker processes: ``run_policies`` over two processes gives every policy's figures, latency
   quantiles, timelines and engines exactly as ``run_policy`` in this process.
+- Held ticks and band spells: ticks whose decision the KPA's own averages (or a band of
+  per-second concurrency) prove unchanged skip its ``decide`` but still stop the engine, so a
+  run with them is bit for bit a run without, on revisions built to hit them (many requests
+  in flight for long, a busy single replica), and they do skip most decisions.
 """
 
 from __future__ import annotations
@@ -18,11 +22,20 @@ import numpy as np
 import pytest
 
 from autoscaler.kpa import AutoscalerConfig
-from autoscaler.sim import POLICY_NAMES, SimSettings, make_policies, run_policy, run_revision
+from autoscaler.sim import (
+    POLICY_NAMES,
+    ColdStart,
+    ModelSpec,
+    ServiceTime,
+    SimSettings,
+    make_policies,
+    run_policy,
+    run_revision,
+)
 from autoscaler.sim.kpa_adapter import KpaRevision
 from autoscaler.sim.parallel import plan_tasks, run_policies
 from autoscaler.sim.seams import Annotations
-from autoscaler.sim.traces import TraceSlice, Workload, read_azure_functions
+from autoscaler.sim.traces import ModelTrace, TraceSlice, Workload, read_azure_functions
 
 
 class OneByOne(KpaRevision):
@@ -154,3 +167,82 @@ def test_cli_rejects_zero_jobs(
     args = parser.parse_args(["--trace", str(functions_dir), "--jobs", "0", "--out", str(tmp_path)])
     assert cli.run(args) == 2
     assert "--jobs 0: must be >= 1" in capsys.readouterr().err
+
+
+class Counting(KpaRevision):
+    """The simulator's KPA, counting the decisions it is asked for."""
+
+    decisions = 0
+
+    def decide(self, now_s: float, ready_replicas: int) -> int:
+        Counting.decisions += 1
+        return super().decide(now_s, ready_replicas)
+
+
+class EveryDecision(Counting):
+    """Without held ticks and band spells: the KPA decides at every tick it is asked."""
+
+    hold = None  # type: ignore[assignment]
+    steady_band = None  # type: ignore[assignment]
+
+
+def counting(annotations: Annotations, container_concurrency: int) -> Counting:
+    return Counting(annotations, container_concurrency=container_concurrency)
+
+
+def every_decision(annotations: Annotations, container_concurrency: int) -> EveryDecision:
+    return EveryDecision(annotations, container_concurrency=container_concurrency)
+
+
+def poisson(rng: np.random.Generator, rate: float, start_s: float, end_s: float) -> np.ndarray:
+    gaps = rng.exponential(1.0 / rate, int((end_s - start_s) * rate * 1.5) + 10)
+    t = start_s + np.cumsum(gaps)
+    return t[t < end_s]
+
+
+def held_trace(name: str) -> tuple[ModelTrace, str]:
+    """Revisions whose ticks mostly repeat the last decision, and the engine to run them on."""
+    rng = np.random.default_rng(7)
+    if name == "long requests pile up":
+        # 300 s of work per request, one per replica at a time: dozens in flight, counts of 2+
+        spec = ModelSpec("long", ServiceTime.constant(300.0), capacity=1)
+        arrivals, engine = poisson(rng, 1 / 4.0, 0.0, 3000.0), "exact"
+    elif name == "busy single replica":
+        spec = ModelSpec("single", ServiceTime.constant(0.4), capacity=4)
+        arrivals, engine = poisson(rng, 3.0, 0.0, 1800.0), "exact"
+    elif name == "busy revision, several replicas":
+        spec = ModelSpec("several", ServiceTime((0.0, 1.0), (1.0, 3.0)), capacity=100)
+        arrivals, engine = poisson(rng, 60.0, 0.0, 1200.0), "exact"
+    else:  # "a flow of requests"
+        spec = ModelSpec("flow", ServiceTime((0.0, 1.0), (2.0, 6.0)), capacity=16)
+        arrivals, engine = poisson(rng, 120.0, 0.0, 1800.0), "fluid"
+    service = spec.service.sample(rng, arrivals.size)
+    return ModelTrace(spec, arrivals, service), engine
+
+
+HELD_CASES = [
+    "long requests pile up",
+    "busy single replica",
+    "busy revision, several replicas",
+    "a flow of requests",
+]
+
+
+@pytest.mark.parametrize("policy_name", ["knative-default", "oracle", "modelscale"])
+@pytest.mark.parametrize("case", HELD_CASES)
+def test_held_ticks_and_band_spells_change_nothing(case: str, policy_name: str) -> None:
+    trace, engine = held_trace(case)
+    settings = SimSettings(engine=engine, cold_start=ColdStart(median_s=1.5, sigma=0.2))
+    (policy,) = make_policies([policy_name], 1.5)
+    end_s = float(trace.arrivals_s[-1]) + 60.0
+    Counting.decisions = 0
+    fast = run_revision(trace, 3, policy, settings, 11, end_s, autoscaler=counting)
+    skipped = Counting.decisions
+    Counting.decisions = 0
+    slow = run_revision(trace, 3, policy, settings, 11, end_s, autoscaler=every_decision)
+    assert np.array_equal(fast.requests.latency_s, slow.requests.latency_s)
+    assert np.array_equal(fast.requests.cold, slow.requests.cold)
+    assert fast.stats == slow.stats  # replica-seconds, idle MB·s, changes, timeline: exact
+    if policy_name == "knative-default":
+        # the revisions are built for it: most of their decisions are proven, not computed
+        assert skipped < 0.5 * Counting.decisions, (skipped, Counting.decisions)
