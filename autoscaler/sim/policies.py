@@ -35,6 +35,7 @@ from autoscaler.tuner.policy import format_target, recommend
 from autoscaler.tuner.settings import KeepAliveSettings, LoopSettings, TunerConfig
 from autoscaler.tuner.spec import MAX_OBJECTIVE_LATENCY_MS, ModelScalerSpec
 from autoscaler.tuner.state import new_state
+from autoscaler.tuner.windows import KeepAliveWindows
 
 PREFIX = "autoscaling.knative.dev/"
 TARGET = PREFIX + "target"
@@ -209,6 +210,7 @@ class HybridRevision:
     resting: bool = False
     prewarm_at_s: float | None = None
     last_tick_s: float = -math.inf
+    windows: KeepAliveWindows | None = None  # the policy's answer for the histogram as it is
 
     def initial_annotations(self) -> dict[str, str]:
         return dict(self.annotations)
@@ -224,7 +226,9 @@ class HybridRevision:
         gaps, self.activity = observe_activity(observation, self.activity, 0.0)
         for gap in gaps:
             self.hist = self.policy.record(self.hist, gap)
-        windows = self.policy.decide(self.hist)
+        if gaps or self.windows is None:  # decide reads the histogram alone
+            self.windows = self.policy.decide(self.hist)
+        windows = self.windows
         p = plan(windows, self.activity.last_request_s, now_s, self.settings, self.tick_period_s)
         self.prewarm_at_s = p.prewarm_at_s
         self.resting = (

@@ -99,8 +99,10 @@ class HybridHistogramPolicy:
 
 def _cv(counts: tuple[int, ...]) -> float:
     n = len(counts)
-    mean = sum(counts) / n
-    if mean == 0:
+    total = sum(counts)
+    if total == 0:
         return 0.0
-    var = sum((c - mean) ** 2 for c in counts) / n
+    mean = total / n
+    # sum((c - mean)^2) over the bins, with the empty ones (most of them) taken together
+    var = (sum((c - mean) ** 2 for c in counts if c) + (n - sum(1 for c in counts if c)) * mean**2) / n
     return math.sqrt(var) / mean

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from autoscaler.tuner import decay
 from autoscaler.tuner.observation import N_LATENCY_COUNTS
@@ -137,7 +138,7 @@ class LatencyModel:
             requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
             if requests < min_requests or b.weight <= 0:
                 continue
-            p = percentile_from_counts(b.counts, q, tail_sum=b.tail_sum)
+            p = _percentile(b.counts, q, b.tail_sum)
             if p is None:
                 continue
             out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
@@ -152,12 +153,19 @@ class LatencyModel:
         idx = self.bin_index(concurrency)
         for b in self.bins:
             if b.index == idx and b.weight > 0:
-                p = percentile_from_counts(b.counts, q, tail_sum=b.tail_sum)
+                p = _percentile(b.counts, q, b.tail_sum)
                 if p is None:
                     return None
                 requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
                 return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
         return None
+
+
+@lru_cache(maxsize=4096)
+def _percentile(counts: tuple[float, ...], q: float, tail_sum: float) -> float | None:
+    """A bin's percentile: a pure function of its counts, read again at every tick while the
+    bin is unchanged (decay scales counts and sum alike and leaves it as it is)."""
+    return percentile_from_counts(counts, q, tail_sum=tail_sum)
 
 
 def empty_counts() -> tuple[float, ...]:
