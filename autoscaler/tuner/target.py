@@ -126,6 +126,14 @@ def decide_target(
     if knee is not None and now_s - knee.at_s >= settings.knee_memory_s:
         knee = None  # old enough to retry
     conf = confidence(model.evidence(now_s, hl), settings.evidence_full_requests)
+
+    def hold(reason: str, latency: float | None = None) -> TargetDecision:
+        return TargetDecision(current_target, False, knee, conf, latency, reason)
+
+    stuck = obs.request_count == 0 and c > 0 and unfinished_for_s * 1000.0 > objective
+    if (obs.request_count == 0 or c <= 0) and not stuck:
+        # most ticks of a revision kept warm between requests: nothing to judge
+        return hold(f"no requests in the interval: target {current_target:.3g} held")
     margin = margin_fraction(settings.safety_margin_fraction, conf)
     shared = settings.min_shared_concurrency
     # Points where requests did not share a replica say nothing about the target's knee.
@@ -139,17 +147,12 @@ def decide_target(
     missed_caps = [k.cap(margin) for k in knees if k.missed]
     lower_to = min(missed_caps, default=None)
 
-    def hold(reason: str, latency: float | None = None) -> TargetDecision:
-        return TargetDecision(current_target, False, knee, conf, latency, reason)
-
     # Stage 1: what latency to judge by.
     latency: float | None
-    if obs.request_count == 0 and c > 0 and unfinished_for_s * 1000.0 > objective:
+    if stuck:
         # none finished, but one has been in flight longer than the objective: a miss
         latency = unfinished_for_s * 1000.0
         source = f"in flight {unfinished_for_s:.0f} s with none finished"
-    elif obs.request_count == 0 or c <= 0:
-        return hold(f"no requests in the interval: target {current_target:.3g} held")
     elif obs.request_count >= settings.min_requests:
         latency = percentile_from_counts(obs.latency_counts, q, tail_sum=obs.tail_sum_ms)
         source = "this interval"
