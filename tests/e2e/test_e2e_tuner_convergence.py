@@ -35,7 +35,7 @@ from tests.e2e.e2e_kit import (
     wait_ready,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(480)]
 
 CAPACITY = 2
 BASE_MS = 200.0
@@ -43,7 +43,7 @@ OBJECTIVE_MS = 400.0
 CLIENTS = 13
 TICK_S = 2
 SETTLE_TICKS = 30
-MAX_TICKS = 80
+MAX_TICKS = 120  # a run that meets a slow interval re-explores once: room for it
 
 
 @pytest.fixture
@@ -57,6 +57,11 @@ def om(tmp_path: Path) -> Iterator[RunningOneMachine]:
         # Knative's window here is 6 s; with a replica's start and the backlog of requests
         # begun at the old target draining, a change has taken effect about 8 s later.
         "settle_s": "8",
+        # 10 %, not the default 15 %: with the knee this model shows (3.2 to 3.3 per replica),
+        # a 15 % margin settles the target at 3.6 to 3.8, where 13 clients need 5 replicas or
+        # 6 (13 / (0.7 x 3.71) = 5), so the count would test the margin's rounding, not the
+        # convergence. At 10 % it settles near 3.9: 5 replicas.
+        "safety_margin_fraction": "0.1",
     }
     with running_onemachine(tmp_path, tuner_config=config) as running:
         yield running
