@@ -48,38 +48,36 @@ class IdleHistogram:
     requests: float = 0.0
 
     def add(self, t_s: float, idle_s: float, half_life_s: float) -> IdleHistogram:
-        edges = idle_edges_s()
-        weights = list(self.weights) or [0.0] * len(edges)
-        ref = self.ref_s if self.count else t_s
-        requests = self.requests
-        if decay.needs_rebase(t_s, ref, half_life_s):
-            f = decay.rebase_factor(t_s, ref, half_life_s)
-            weights = [w * f for w in weights]
-            requests *= f
-            ref = t_s
-        i = bin_of(idle_s)
-        weights[i] += decay.sample_weight(t_s, ref, half_life_s)
-        return IdleHistogram(
-            tuple(weights),
-            self.count + 1,
-            ref,
-            (*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:],
-            requests,
+        hist = self if self.count else replace(self, ref_s=t_s)
+        hist = hist._rebased(t_s, half_life_s)
+        weights = list(hist.weights) or [0.0] * len(idle_edges_s())
+        weights[bin_of(idle_s)] += decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        return replace(
+            hist,
+            weights=tuple(weights),
+            count=self.count + 1,
+            recent_s=(*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:],
         )
 
     def count_requests(self, t_s: float, n: float, half_life_s: float) -> IdleHistogram:
         """``n`` requests served at ``t_s`` (counted once the first idle period is in)."""
         if not self.count or n <= 0:
             return self
-        hist = self
-        if decay.needs_rebase(t_s, self.ref_s, half_life_s):
-            f = decay.rebase_factor(t_s, self.ref_s, half_life_s)
-            hist = replace(
-                self, weights=tuple(w * f for w in self.weights), requests=self.requests * f,
-                ref_s=t_s,
-            )  # fmt: skip
+        hist = self._rebased(t_s, half_life_s)
         return replace(
             hist, requests=hist.requests + n * decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        )
+
+    def _rebased(self, t_s: float, half_life_s: float) -> IdleHistogram:
+        """The reference moved to ``t_s`` (weights and requests alike) when it must be."""
+        if not decay.needs_rebase(t_s, self.ref_s, half_life_s):
+            return self
+        f = decay.rebase_factor(t_s, self.ref_s, half_life_s)
+        return replace(
+            self,
+            weights=tuple(w * f for w in self.weights),
+            requests=self.requests * f,
+            ref_s=t_s,
         )
 
     def requests_per_idle(self) -> float:
