@@ -24,6 +24,28 @@ import numpy as np
 from autoscaler.sim.revision import RevisionControl
 
 
+def heap_smallest(heap: list[tuple[float, int]], d: int) -> list[float]:
+    """The ``d`` smallest keys of a binary min-heap (all of them if it holds fewer), ascending:
+    a best-first walk from the root, O(d log d) whatever the heap's size (``heapq.nsmallest``
+    reads all of it)."""
+    n = len(heap)
+    d = min(d, n)
+    if d <= 0:
+        return []
+    out: list[float] = []
+    frontier = [(heap[0][0], 0)]
+    push, pop = heapq.heappush, heapq.heappop
+    while len(out) < d:
+        key, k = pop(frontier)
+        out.append(key)
+        child = 2 * k + 1
+        if child < n:
+            push(frontier, (heap[child][0], child))
+            if child + 1 < n:
+                push(frontier, (heap[child + 1][0], child + 1))
+    return out
+
+
 @dataclass
 class RequestResults:
     """Per-request outcome, in arrival order."""
@@ -66,7 +88,7 @@ def run_exact(
         work left."""
         if d > len(heap) + len(queue):
             return math.inf
-        left = [f - vtime for f, _ in heapq.nsmallest(d, heap)]
+        left = [f - vtime for f in heap_smallest(heap, d)]
         if queue:
             left = heapq.nsmallest(d, left + [svc[j] for j in queue])
         fewest = min(min_in_system, control.ready * cc) if cc else min_in_system

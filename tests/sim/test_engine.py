@@ -166,3 +166,18 @@ def test_the_tuner_sees_queue_proxy_latency_without_the_activator_wait(engine: s
     counts = counted[0].latency_counts  # type: ignore[attr-defined]
     bucket = next(i for i, c in enumerate(counts) if c)
     assert LATENCY_BUCKETS_MS[bucket] <= 150.0  # the 100 ms of service, not 1.6 s
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 100, 1000])
+def test_heap_smallest_reads_a_heap_like_sorting_it(size: int) -> None:
+    import heapq
+
+    from autoscaler.sim.exact import heap_smallest
+
+    rng = np.random.default_rng(size)
+    heap: list[tuple[float, int]] = []
+    for j, key in enumerate(rng.exponential(size=size).round(2).tolist()):  # ties included
+        heapq.heappush(heap, (key, j))
+    keys = sorted(k for k, _ in heap)
+    for d in {0, 1, 2, size // 2, size}:
+        assert heap_smallest(heap, d) == keys[:d]
