@@ -19,6 +19,7 @@ from typing import Any
 
 from autoscaler.tuner.idle import Activity, IdleHistogram, idle_edges_s
 from autoscaler.tuner.latency_model import LatencyBin, LatencyModel
+from autoscaler.tuner.lived import ConcurrencyHistory
 from autoscaler.tuner.observation import N_LATENCY_COUNTS
 from autoscaler.tuner.state import AppliedValues, RevisionState
 from autoscaler.tuner.target import Knee
@@ -107,6 +108,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["h"] = s.inherited_from
     if s.unfinished_since_s is not None:
         out["u"] = s.unfinished_since_s
+    if s.history.spans:
+        out["n"] = [list(span) for span in s.history.spans]
     return out
 
 
@@ -153,6 +156,13 @@ def _load(r: dict[str, Any]) -> RevisionState:
     p = r.get("p")
     last_req, last_end = r["a"]
     inherited = r.get("h")
+    spans = []
+    for span in r.get("n", []):  # older checkpoints have no history
+        if len(span) != 3:
+            raise CheckpointError(f"checkpoint concurrency span of {name} has {len(span)} fields")
+        spans.append(
+            (_num(span[0], "span start"), _num(span[1], "span end"), _num(span[2], "span conc"))
+        )
     return RevisionState(
         revision=name,
         latency=LatencyModel(_num(ref, "ref"), _num(ratio, "bin_ratio"), tuple(lat_bins)),
@@ -178,4 +188,5 @@ def _load(r: dict[str, Any]) -> RevisionState:
         last_target=_opt(r.get("t"), "last target"),
         inherited_from=str(inherited) if inherited is not None else None,
         unfinished_since_s=_opt(r.get("u"), "unfinished since"),
+        history=ConcurrencyHistory(tuple(spans)),
     )

@@ -32,6 +32,7 @@ from autoscaler.tuner.guardrails import (
 from autoscaler.tuner.idle import IdleHistogram, observe_activity
 from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.keepalive_plan import KeepAlivePlan, plan
+from autoscaler.tuner.lived import history_keep_s, lived_concurrency
 from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObservation
 from autoscaler.tuner.settings import TunerConfig
 from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
@@ -112,13 +113,26 @@ def recommend(
 
     # Stage 3: learn.
     ts, ks = config.target, config.keep_alive
+    in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
+    unfinished_since = (state.unfinished_since_s or obs.t_s) if in_flight else None
+    unfinished_for_s = now_s - unfinished_since if unfinished_since is not None else 0.0
+    history = state.history
+    if obs.ready_replicas > 0:
+        history = history.add(
+            obs.start_s,
+            obs.t_s,
+            obs.avg_concurrency_per_replica,
+            history_keep_s(spec.objective_latency_ms, obs.interval_s),
+        )
+    # Requests longer than the interval were served at the concurrency of their lifetime.
+    lived = lived_concurrency(obs, history, unfinished_for_s)
     latency = state.latency
     # Latencies from an interval begun before the last target change took effect belong to
     # the old target (requests started at the old concurrency finish in it): not learned.
     if obs.request_count > 0 and not settling(obs, state.last_target_change_s, ts.settle_s):
         latency = latency.add(
             obs.t_s,
-            obs.avg_concurrency_per_replica,
+            lived,
             obs.latency_counts,
             ts.latency_half_life_s,
             obs.tail_sum_ms,
@@ -128,8 +142,6 @@ def recommend(
     for gap in idle_times:
         idle = idle.add(obs.t_s, gap, ks.idle_half_life_s)
     idle = idle.count_requests(obs.t_s, obs.request_count, ks.idle_half_life_s)
-    in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
-    unfinished_since = (state.unfinished_since_s or obs.t_s) if in_flight else None
     reasons: list[str] = []
 
     # Stage 4: target.
@@ -145,7 +157,8 @@ def recommend(
         decision = decide_target(
             obs, latency, state.knee, current, spec, ts, now_s, state.last_target_change_s, floor,
             step_limited=spec.update_mode == "Auto",
-            unfinished_for_s=now_s - unfinished_since if unfinished_since is not None else 0.0,
+            unfinished_for_s=unfinished_for_s,
+            lived_concurrency=lived,
         )  # fmt: skip
     reasons.append(decision.reason)
     target = _guard_target(decision, current, spec, config, state, now_s, reasons)
@@ -185,6 +198,7 @@ def recommend(
         windows=windows if spec.keep_alive_policy == "learned" else state.windows,
         windows_samples=cached_for,
         unfinished_since_s=unfinished_since,
+        history=history,
     )
     rec = Recommendation(
         revision=state.revision,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from autoscaler.tuner.idle import Activity, IdleHistogram
 from autoscaler.tuner.latency_model import LatencyModel
+from autoscaler.tuner.lived import ConcurrencyHistory
 from autoscaler.tuner.target import Knee
 from autoscaler.tuner.windows import KeepAliveWindows
 
@@ -42,6 +43,8 @@ class RevisionState:
     # End of the first of the intervals, up to now, that had requests in flight and none
     # finished: a request has been in flight at least since then (None: one finished).
     unfinished_since_s: float | None = None
+    # Recent intervals' concurrency: where requests longer than a tick were served.
+    history: ConcurrencyHistory = field(default_factory=ConcurrencyHistory)
 
 
 def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:
@@ -71,4 +74,5 @@ def inherit_state(
         windows_samples=-1,
         inherited_from=previous.revision,
         unfinished_since_s=None,
+        history=ConcurrencyHistory(),
     )

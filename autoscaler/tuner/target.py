@@ -36,6 +36,7 @@ from autoscaler.tuner.estimators import (
     with_margin,
 )
 from autoscaler.tuner.latency_model import LatencyModel
+from autoscaler.tuner.lived import lifetime_s
 from autoscaler.tuner.observation import RevisionObservation
 from autoscaler.tuner.percentile import percentile_from_counts
 from autoscaler.tuner.settings import TargetSettings
@@ -106,6 +107,7 @@ def decide_target(
     *,
     step_limited: bool = True,
     unfinished_for_s: float = 0.0,
+    lived_concurrency: float | None = None,
 ) -> TargetDecision:
     """Propose a target for ``obs`` (already added to ``model``).
 
@@ -114,12 +116,26 @@ def decide_target(
     nothing applied, so no effect is ever seen) the estimate goes where the miss points.
     ``unfinished_for_s``: how long some request has been in flight with none finishing (an
     interval without completions says nothing else about latency).
+    ``lived_concurrency``: the per-replica concurrency the judged requests were served at
+    (``autoscaler.tuner.lived``; None: the interval's own). Requests longer than the interval
+    are judged there, and while they began before the last change they show no room: a miss
+    backs off only if the aim is not already below where it would back off to, and nothing is
+    explored until requests begun at the current target finish.
     """
     q = spec.objective_percentile
     objective = spec.objective_latency_ms
     util = obs.utilization
     aim = current_target * util
-    c = obs.avg_concurrency_per_replica
+    c_now = obs.avg_concurrency_per_replica
+    c = c_now if lived_concurrency is None else lived_concurrency
+    life = lifetime_s(obs, unfinished_for_s)
+    long_requests = life > obs.interval_s
+    # the judged requests began before the last change: they show the old target's room
+    lagging = (
+        long_requests
+        and last_change_s is not None
+        and obs.t_s - obs.interval_s / 2.0 - life < last_change_s
+    )
     hl = settings.latency_half_life_s
     pname = f"p{q:g}"
 
@@ -130,8 +146,8 @@ def decide_target(
     def hold(reason: str, latency: float | None = None) -> TargetDecision:
         return TargetDecision(current_target, False, knee, conf, latency, reason)
 
-    stuck = obs.request_count == 0 and c > 0 and unfinished_for_s * 1000.0 > objective
-    if (obs.request_count == 0 or c <= 0) and not stuck:
+    stuck = obs.request_count == 0 and c_now > 0 and unfinished_for_s * 1000.0 > objective
+    if (obs.request_count == 0 or c_now <= 0) and not stuck:
         # most ticks of a revision kept warm between requests: nothing to judge
         return hold(f"no requests in the interval: target {current_target:.3g} held")
     margin = margin_fraction(settings.safety_margin_fraction, conf)
@@ -215,12 +231,27 @@ def decide_target(
             how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"
         else:
             least = 0.5 if step_limited else 0.0
-            dest = c * max(least, min(1.0 - margin, 0.9 * objective / latency))
+            ratio = min(1.0 - margin, 0.9 * objective / latency)
+            # long requests: in proportion from where they were served, at most halfway down
+            # from the aim per step
+            dest = max(least * min(aim, c), c * ratio) if long_requests else c * max(least, ratio)
             how = f"to {dest:.3g} in proportion to the miss"
         if dest < shared:
             # below one request per replica a lower aim adds only idle replicas
             dest = shared
             how = f"to {dest:.3g}, where requests stop sharing a replica"
+        if long_requests and dest >= aim:
+            # requests served before a back-off still finishing: the aim is already lower
+            return TargetDecision(
+                current_target,
+                False,
+                new_knee,
+                conf,
+                latency,
+                f"{seen} misses the {_ms(objective)} objective, but the aim {aim:.3g} is "
+                f"already under the {dest:.3g} it would back off to: waiting for requests "
+                f"begun at it, target {current_target:.3g} held",
+            )
         return TargetDecision(
             dest / util,
             True,
@@ -237,7 +268,7 @@ def decide_target(
     # come back, and step a margin down only if the curve shows lower concurrency has more
     # room (a latency floor near the objective would otherwise walk the target to nothing).
     # Under min_shared_concurrency the latency is the model's own, not an edge of the target.
-    if room < settings.edge_room_fraction and c >= shared:
+    if room < settings.edge_room_fraction and c >= shared and not lagging:
         edge = _lower_knee(knee, Knee(c, now_s, missed=False), margin)
         dest = with_margin(c, margin)
         below = [p for p in curve_points if p.concurrency <= dest * 1.05]
@@ -276,6 +307,12 @@ def decide_target(
         )
 
     # Stage 4: explore upward while there is room, the target binds and the loop has settled.
+    if lagging:
+        return hold(
+            f"{meets}; its requests began before the last change: waiting for requests begun "
+            f"at target {current_target:.3g}",
+            latency,
+        )
     if room < settings.explore_room_fraction:
         return hold(
             f"{meets} (exploring needs {settings.explore_room_fraction:.0%}): holding", latency

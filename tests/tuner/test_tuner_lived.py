@@ -1,0 +1,162 @@
+"""Requests longer than a tick: judged at the concurrency they were served at."""
+
+from __future__ import annotations
+
+import pytest
+from tuner_plant import latency_counts
+
+from autoscaler.tuner import (
+    CheckpointError,
+    ModelScalerSpec,
+    RevisionObservation,
+    TunerConfig,
+    decode_checkpoint,
+    encode_checkpoint,
+    new_state,
+    recommend,
+)
+from autoscaler.tuner.lived import (
+    MAX_SPANS,
+    ConcurrencyHistory,
+    history_keep_s,
+    lifetime_s,
+    lived_concurrency,
+)
+
+CONFIG = TunerConfig()
+
+
+def long_obs(
+    t: float, c: float, replicas: int, latency_s: float, target: float | None, n: int = 40
+) -> RevisionObservation:
+    """30 s intervals whose ``n`` completions each took ``latency_s`` (beyond 100 s they are
+    in the +Inf bucket; the sum tells how long)."""
+    return RevisionObservation(
+        t_s=t,
+        interval_s=30.0,
+        ready_replicas=replicas,
+        avg_concurrency_per_replica=c,
+        request_count=n,
+        latency_counts=latency_counts(latency_s * 1000.0, n) if n else (0.0,) * 27,
+        applied_target=target,
+        latency_sum_ms=latency_s * 1000.0 * n if n else None,
+    )
+
+
+def history_of(*spans: tuple[float, float, float]) -> ConcurrencyHistory:
+    h = ConcurrencyHistory()
+    for a, b, c in spans:
+        h = h.add(a, b, c, keep_s=3600.0)
+    return h
+
+
+def test_worked_case_requests_finishing_after_a_back_off_lived_mostly_before_it() -> None:
+    # 6 conc/replica until t=300, then 3; requests of 150 s finishing in (300, 330] lived
+    # through (165, 315]: 6 for 135 s and 3 for 15 s.
+    spans = [(float(t), float(t + 30), 6.0) for t in range(0, 300, 30)] + [(300.0, 330.0, 3.0)]
+    h = history_of(*spans)
+    o = long_obs(330, 3.0, 4, 150.0, 4.3)
+    assert lifetime_s(o) == pytest.approx(150.0)
+    assert lived_concurrency(o, h) == pytest.approx((6 * 135 + 3 * 15) / 150)
+
+
+def test_requests_no_longer_than_the_interval_are_judged_at_its_own_concurrency() -> None:
+    h = history_of((0.0, 30.0, 6.0), (30.0, 60.0, 3.0))
+    assert lived_concurrency(long_obs(60, 3.0, 4, 20.0, 4.3), h) == 3.0
+    # none finished and nothing in flight for long: the interval's own as well
+    assert lived_concurrency(long_obs(60, 3.0, 4, 0.0, 4.3, n=0), h) == 3.0
+    # none finished, one in flight for 60 s: the 60 s before mid-interval (45), of which the
+    # history covers 45
+    assert lived_concurrency(long_obs(60, 3.0, 4, 0.0, 4.3, n=0), h, 60.0) == pytest.approx(
+        (6 * 30 + 3 * 15) / 45
+    )
+
+
+def test_history_drops_old_and_replayed_spans_and_merges_beyond_its_size() -> None:
+    h = ConcurrencyHistory()
+    for t in range(0, 300, 30):
+        h = h.add(float(t), float(t + 30), 1.0, keep_s=100.0)
+    assert [s[1] for s in h.spans] == [210.0, 240.0, 270.0, 300.0]  # ended after 300 - 100
+    # the same interval observed again replaces itself
+    h = h.add(270.0, 300.0, 5.0, keep_s=100.0)
+    assert h.spans[-1] == (270.0, 300.0, 5.0) and len(h.spans) == 4
+    # an empty interval changes nothing
+    assert h.add(300.0, 300.0, 9.0, keep_s=100.0) == h
+    # many spans: the oldest merge, the time-weighted average over them stays
+    many = ConcurrencyHistory()
+    for k in range(MAX_SPANS + 10):
+        many = many.add(10.0 * k, 10.0 * k + 10, float(k % 3), keep_s=1e9)
+    assert len(many.spans) == MAX_SPANS
+    assert many.spans[0][0] == 0.0 and many.spans[-1][1] == 10.0 * (MAX_SPANS + 10)
+    expected = sum(k % 3 for k in range(MAX_SPANS + 10)) / (MAX_SPANS + 10)
+    assert many.average(0.0, 1e9) == pytest.approx(expected)
+    assert ConcurrencyHistory().average(0.0, 10.0) is None
+
+
+def test_history_reaches_four_objectives_back() -> None:
+    assert history_keep_s(600_000, 30) == 2400.0
+    assert history_keep_s(200, 30) == 60.0  # two intervals at least
+
+
+def test_after_a_back_off_requests_begun_before_it_neither_back_off_again_nor_explore() -> None:
+    # Requests of 140 s (objective 300 s) at 6 conc/replica, then a miss (400 s): the tuner
+    # backs off halfway, to 3. The next intervals still finish requests served at 6: they are
+    # judged there (250 s: p95 480 s, in proportion 6 x 0.9 x 300 / 480 = 3.3), and the aim,
+    # already lower, holds. Meeting intervals of requests begun before the change do not
+    # explore either.
+    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
+    state = new_state("r")
+    for t in range(30, 301, 30):
+        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    rec, state = recommend(long_obs(330, 6.0, 10, 400.0, 8.57), spec, CONFIG, state, 330)
+    assert rec.should_apply and rec.target < 8.57 and "backing off" in rec.reasons[0]
+    backed = rec.target
+    aim = backed * 0.7
+    # still missing, at the lower concurrency: the requests lived mostly at 6
+    assert aim == pytest.approx(3.0, abs=0.01)
+    rec, state = recommend(long_obs(360, aim, 14, 250.0, backed), spec, CONFIG, state, 360)
+    assert rec.target == backed and not rec.should_apply
+    assert "already under" in rec.reasons[0] and "waiting" in rec.reasons[0]
+    # meeting with room, requests begun before the change: no exploring
+    rec, state = recommend(long_obs(390, aim, 14, 150.0, backed), spec, CONFIG, state, 390)
+    assert rec.target == backed and "began before the last change" in rec.reasons[0]
+    # once requests begun after the change finish, a miss at the new level backs off again
+    t = 330 + 250 + 60
+    rec, state = recommend(long_obs(t, aim, 14, 250.0, backed), spec, CONFIG, state, t)
+    assert rec.should_apply and rec.target < backed
+
+
+def test_latency_is_learned_at_the_concurrency_it_was_served_at() -> None:
+    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
+    state = new_state("r")
+    for t in range(30, 301, 30):
+        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    _, state = recommend(long_obs(330, 2.0, 30, 140.0, 8.57), spec, CONFIG, state, 330)
+    # 150 s before mid-interval: all at 6 conc/replica, none at 2
+    points = state.latency.points(95, 330, 3600)
+    assert [round(p.concurrency) for p in points] == [6]
+
+
+def test_history_round_trips_through_the_checkpoint_and_older_ones_load() -> None:
+    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
+    state = new_state("r")
+    for t in range(30, 301, 30):
+        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    assert len(state.history.spans) == 10
+    back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
+    assert back.history == state.history
+    fresh = decode_checkpoint(encode_checkpoint({"r": new_state("r")}))["r"]
+    assert fresh.history == ConcurrencyHistory()  # nothing written, nothing read
+
+
+def test_malformed_history_in_a_checkpoint_is_named() -> None:
+    import base64
+    import json
+    import zlib
+
+    text = encode_checkpoint({"r": new_state("r")})
+    body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
+    body["revisions"][0]["n"] = [[0, 30]]
+    bad = "v1:" + base64.urlsafe_b64encode(zlib.compress(json.dumps(body).encode())).decode()
+    with pytest.raises(CheckpointError, match="concurrency span of r has 2 fields"):
+        decode_checkpoint(bad)
