@@ -9,6 +9,7 @@ from autoscaler.tuner import (
     CheckpointError,
     ModelScalerSpec,
     RevisionObservation,
+    RevisionState,
     TunerConfig,
     decode_checkpoint,
     encode_checkpoint,
@@ -41,6 +42,15 @@ def long_obs(
         applied_target=target,
         latency_sum_ms=latency_s * 1000.0 * n if n else None,
     )
+
+
+def served_at_six() -> tuple[ModelScalerSpec, RevisionState]:
+    """Ten intervals of 140 s requests at 6 conc/replica, meeting a 300 s objective."""
+    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
+    state = new_state("r")
+    for t in range(30, 301, 30):
+        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    return spec, state
 
 
 def history_of(*spans: tuple[float, float, float]) -> ConcurrencyHistory:
@@ -104,10 +114,7 @@ def test_after_a_back_off_requests_begun_before_it_neither_back_off_again_nor_ex
     # judged there (250 s: p95 480 s, in proportion 6 x 0.9 x 300 / 480 = 3.3), and the aim,
     # already lower, holds. Meeting intervals of requests begun before the change do not
     # explore either.
-    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
-    state = new_state("r")
-    for t in range(30, 301, 30):
-        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    spec, state = served_at_six()
     rec, state = recommend(long_obs(330, 6.0, 10, 400.0, 8.57), spec, CONFIG, state, 330)
     assert rec.should_apply and rec.target < 8.57 and "backing off" in rec.reasons[0]
     backed = rec.target
@@ -127,10 +134,7 @@ def test_after_a_back_off_requests_begun_before_it_neither_back_off_again_nor_ex
 
 
 def test_latency_is_learned_at_the_concurrency_it_was_served_at() -> None:
-    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
-    state = new_state("r")
-    for t in range(30, 301, 30):
-        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    spec, state = served_at_six()
     _, state = recommend(long_obs(330, 2.0, 30, 140.0, 8.57), spec, CONFIG, state, 330)
     # 150 s before mid-interval: all at 6 conc/replica, none at 2
     points = state.latency.points(95, 330, 3600)
@@ -138,10 +142,7 @@ def test_latency_is_learned_at_the_concurrency_it_was_served_at() -> None:
 
 
 def test_history_round_trips_through_the_checkpoint_and_older_ones_load() -> None:
-    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
-    state = new_state("r")
-    for t in range(30, 301, 30):
-        _, state = recommend(long_obs(t, 6.0, 10, 140.0, 8.57), spec, CONFIG, state, t)
+    _, state = served_at_six()
     assert len(state.history.spans) == 10
     back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
     assert back.history == state.history
