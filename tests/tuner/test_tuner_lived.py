@@ -13,6 +13,7 @@ from autoscaler.tuner import (
     TunerConfig,
     decode_checkpoint,
     encode_checkpoint,
+    inherit_state,
     new_state,
     recommend,
 )
@@ -148,6 +149,8 @@ def test_history_round_trips_through_the_checkpoint_and_older_ones_load() -> Non
     assert back.history == state.history
     fresh = decode_checkpoint(encode_checkpoint({"r": new_state("r")}))["r"]
     assert fresh.history == ConcurrencyHistory()  # nothing written, nothing read
+    # a new revision's replicas are its own: it inherits the latency curve, not the history
+    assert inherit_state(state, "r-2").history == ConcurrencyHistory()
 
 
 def test_malformed_history_in_a_checkpoint_is_named() -> None:
