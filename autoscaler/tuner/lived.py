@@ -34,11 +34,15 @@ class ConcurrencyHistory:
     def add(
         self, start_s: float, end_s: float, concurrency: float, keep_s: float
     ) -> ConcurrencyHistory:
-        """With the interval ``(start_s, end_s]``; spans that ended ``keep_s`` before it are
-        dropped, and so are any it overlaps (an interval observed again replaces itself)."""
+        """With the interval ``(start_s, end_s]``. Spans that ended ``keep_s`` before it are
+        dropped; spans it overlaps end where it starts (a metrics window longer than the tick,
+        or clock rounding), and those that start within it are replaced (an interval observed
+        again)."""
         if not end_s > start_s:
             return self
-        spans = [s for s in self.spans if end_s - keep_s < s[1] <= start_s + 1e-9]
+        spans = [
+            (a, min(b, start_s), c) for a, b, c in self.spans if b > end_s - keep_s and a < start_s
+        ]
         spans.append((start_s, end_s, concurrency))
         while len(spans) > MAX_SPANS:
             (a0, b0, c0), (a1, b1, c1) = spans[0], spans[1]

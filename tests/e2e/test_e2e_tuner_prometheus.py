@@ -90,10 +90,21 @@ def test_tuner_reads_one_machine_mode_through_prometheus_and_holds_when_it_is_do
         om.wait(lambda: judged(om) is not None, 90, "a latency judged from PromQL")
         scaler = get_obj(om, "modelscaler", "promo")
         assert condition(scaler, "MetricsAvailable").get("status") == "True", scaler["status"]
-        latency = judged(om)
-        assert latency is not None
         # 100 ms of service time falls in Knative's (100, 150] ms bucket; the p95 inside it.
-        assert 100 <= latency <= 150, latency
+        # (An early window may hold a replica's first, slower requests: the steady ones must
+        # land there within a few windows.)
+        seen: list[float | None] = []
+
+        def in_bucket() -> bool:
+            seen.append(judged(om))
+            return seen[-1] is not None and 100 <= seen[-1] <= 150
+
+        try:
+            om.wait(in_bucket, 60, "a judged p95 in (100, 150] ms")
+        except AssertionError as e:
+            raise AssertionError(
+                f"{e}; judged: {sorted({v for v in seen if v is not None})}"
+            ) from None
         targets = prom.query('up{job="queue-proxy"} == 1')
         assert {t["metric"]["revision"] for t in targets} == {revision}
         om.wait(lambda: TARGET in annotations(get_obj(om, "revision", revision)), 30, "applied")

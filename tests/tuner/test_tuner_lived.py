@@ -91,6 +91,15 @@ def test_history_drops_old_and_replayed_spans_and_merges_beyond_its_size() -> No
     # the same interval observed again replaces itself
     h = h.add(270.0, 300.0, 5.0, keep_s=100.0)
     assert h.spans[-1] == (270.0, 300.0, 5.0) and len(h.spans) == 4
+    # a window longer than the tick overlaps the span before: that span ends where it starts
+    h2 = ConcurrencyHistory().add(0.0, 60.0, 2.0, 3600.0).add(30.0, 90.0, 4.0, 3600.0)
+    assert h2.spans == ((0.0, 30.0, 2.0), (30.0, 90.0, 4.0))
+    # clock rounding (an interval starting a hair before the last ended) keeps the span before
+    t0 = 1.7e9
+    h3 = (
+        ConcurrencyHistory().add(t0, t0 + 30, 2.0, 3600.0).add(t0 + 30 - 2e-7, t0 + 60, 4.0, 3600.0)
+    )
+    assert [c for _, _, c in h3.spans] == [2.0, 4.0]
     # an empty interval changes nothing
     assert h.add(300.0, 300.0, 9.0, keep_s=100.0) == h
     # many spans: the oldest merge, the time-weighted average over them stays
