@@ -189,6 +189,7 @@ class ScrapeLedger:
             latency_sum_ms=sum_ms,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
+            concurrency_from_completions=sum_ms is not None,
         )
         missing = len(ref.replicas) - replicas
         reason = f"{replicas} replicas scraped" + (f", {missing} did not answer" if missing else "")

@@ -193,6 +193,7 @@ def assemble_observations(
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
+            concurrency_from_completions=True,  # busy_s is the latency histogram's _sum
         )
         source = "from the API" if ref.ready_replicas is not None else "with request metrics"
         out[key] = (

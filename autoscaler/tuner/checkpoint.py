@@ -19,7 +19,7 @@ from typing import Any
 
 from autoscaler.tuner.idle import Activity, IdleHistogram, idle_edges_s
 from autoscaler.tuner.latency_model import LatencyBin, LatencyModel
-from autoscaler.tuner.lived import ConcurrencyHistory
+from autoscaler.tuner.lived import MAX_SPANS, ConcurrencyHistory
 from autoscaler.tuner.observation import N_LATENCY_COUNTS
 from autoscaler.tuner.state import AppliedValues, RevisionState
 from autoscaler.tuner.target import Knee
@@ -156,12 +156,20 @@ def _load(r: dict[str, Any]) -> RevisionState:
     p = r.get("p")
     last_req, last_end = r["a"]
     inherited = r.get("h")
-    spans = []
+    spans: list[tuple[float, float, float]] = []
     for span in r.get("n", []):  # older checkpoints have no history
         if len(span) != 3:
             raise CheckpointError(f"checkpoint concurrency span of {name} has {len(span)} fields")
-        spans.append(
-            (_num(span[0], "span start"), _num(span[1], "span end"), _num(span[2], "span conc"))
+        a, b, c = (_num(v, "concurrency span") for v in span)
+        if not (a < b and c >= 0 and (not spans or a >= spans[-1][1])):
+            raise CheckpointError(
+                f"checkpoint concurrency span of {name} [{a}, {b}] at {c}: not a later, "
+                "non-empty span with a concurrency >= 0"
+            )
+        spans.append((a, b, c))
+    if len(spans) > MAX_SPANS:
+        raise CheckpointError(
+            f"checkpoint history of {name} has {len(spans)} spans (at most {MAX_SPANS})"
         )
     return RevisionState(
         revision=name,

@@ -7,7 +7,9 @@ their latency at the new concurrency would back off again and learn a knee where
 none. ``ConcurrencyHistory`` keeps the recent intervals' per-replica concurrency, so a
 latency is put where its requests were served: the time-weighted concurrency over the
 lifetime of a request finishing mid-interval (``lived_concurrency``). Requests no longer than
-the interval are judged at the interval's own concurrency, as before.
+the interval are judged at the interval's own concurrency, as before, and so is a concurrency
+counted from completions (the metrics sources' Little's law on the histogram's ``_sum``), which
+already spans the finishing requests' lifetimes.
 
 Worked case: 30 s ticks, requests of 150 s; 6 conc/replica until t=300, then a back-off to 3.
 The interval (300, 330] finishes requests that lived through (165, 315]: 6 for 135 s and 3
@@ -35,10 +37,10 @@ class ConcurrencyHistory:
         self, start_s: float, end_s: float, concurrency: float, keep_s: float
     ) -> ConcurrencyHistory:
         """With the interval ``(start_s, end_s]``. Spans that ended ``keep_s`` before it are
-        dropped; spans it overlaps end where it starts (a metrics window longer than the tick,
-        or clock rounding), and those that start within it are replaced (an interval observed
-        again)."""
-        if not end_s > start_s:
+        dropped; a span it overlaps ends where it starts (a metrics window longer than the tick,
+        or clock rounding). An interval ending no later than the last span (observed again, or
+        out of order) changes nothing."""
+        if not end_s > start_s or (self.spans and end_s <= self.spans[-1][1]):
             return self
         spans = [
             (a, min(b, start_s), c) for a, b, c in self.spans if b > end_s - keep_s and a < start_s
@@ -46,6 +48,9 @@ class ConcurrencyHistory:
         spans.append((start_s, end_s, concurrency))
         while len(spans) > MAX_SPANS:
             (a0, b0, c0), (a1, b1, c1) = spans[0], spans[1]
+            if a1 - b0 > 0.01 * (b1 - a0):  # a gap: merged, it would count as covered
+                del spans[0]
+                continue
             w0, w1 = b0 - a0, b1 - a1
             spans[0:2] = [(a0, b1, (c0 * w0 + c1 * w1) / (w0 + w1))]
         return ConcurrencyHistory(tuple(spans))
@@ -65,8 +70,9 @@ def lifetime_s(obs: RevisionObservation, unfinished_for_s: float = 0.0) -> float
     """How long the requests judged in ``obs`` had been in a replica: their mean latency (the
     histogram's sum over its count), or, with none finished, how long some have been in flight
     (0: unknown)."""
-    if obs.request_count > 0:
-        return (obs.latency_sum_ms or 0.0) / obs.request_count / 1000.0
+    finished = sum(obs.latency_counts) or obs.request_count
+    if finished > 0:
+        return (obs.latency_sum_ms or 0.0) / finished / 1000.0
     return unfinished_for_s
 
 
@@ -74,10 +80,12 @@ def lived_concurrency(
     obs: RevisionObservation, history: ConcurrencyHistory, unfinished_for_s: float = 0.0
 ) -> float:
     """The per-replica concurrency the requests judged in ``obs`` were served at (``history``
-    includes ``obs``): the interval's own for requests no longer than it."""
+    includes ``obs``): the interval's own for requests no longer than it, and for a
+    concurrency counted from completions (each finished request adds its whole duration, so it
+    already spans their lifetimes)."""
     c = obs.avg_concurrency_per_replica
     life = lifetime_s(obs, unfinished_for_s)
-    if life <= obs.interval_s:
+    if life <= obs.interval_s or obs.concurrency_from_completions:
         return c
     mid = obs.t_s - obs.interval_s / 2.0
     lived = history.average(mid - life, mid)

@@ -38,6 +38,10 @@ class RevisionObservation:
     ``latency_sum_ms`` is the histogram's ``_sum`` over the interval (None: the source has none):
     beyond the last bound (100 s) the buckets say only how many, the sum says how long
     (``tail_mean_ms``).
+    ``concurrency_from_completions``: the concurrency is the time the interval's completed
+    requests spent in replicas over the interval (the histogram's ``_sum``: each request adds all
+    of its duration when it finishes), not the time-weighted concurrency over the interval. For
+    requests longer than the interval it is already the concurrency over their lifetimes.
     """
 
     t_s: float
@@ -50,6 +54,7 @@ class RevisionObservation:
     target_utilization_percentage: float = KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE
     arrivals_s: tuple[float, ...] | None = None
     latency_sum_ms: float | None = None
+    concurrency_from_completions: bool = False
 
     def __post_init__(self) -> None:
         problems = []

@@ -117,7 +117,7 @@ def recommend(
     unfinished_since = (state.unfinished_since_s or obs.t_s) if in_flight else None
     unfinished_for_s = now_s - unfinished_since if unfinished_since is not None else 0.0
     history = state.history
-    if obs.ready_replicas > 0:
+    if obs.ready_replicas > 0 and not obs.concurrency_from_completions:  # see lived.py
         history = history.add(
             obs.start_s,
             obs.t_s,

@@ -134,7 +134,7 @@ def decide_target(
     lagging = (
         long_requests
         and last_change_s is not None
-        and obs.t_s - obs.interval_s / 2.0 - life < last_change_s
+        and obs.t_s - obs.interval_s / 2.0 - life < last_change_s + settings.settle_s
     )
     hl = settings.latency_half_life_s
     pname = f"p{q:g}"
@@ -234,7 +234,7 @@ def decide_target(
             ratio = min(1.0 - margin, 0.9 * objective / latency)
             # long requests: in proportion from where they were served, at most halfway down
             # from the aim per step
-            dest = max(least * min(aim, c), c * ratio) if long_requests else c * max(least, ratio)
+            dest = max(least * aim, c * ratio) if long_requests else c * max(least, ratio)
             how = f"to {dest:.3g} in proportion to the miss"
         if dest < shared:
             # below one request per replica a lower aim adds only idle replicas

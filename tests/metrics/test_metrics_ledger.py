@@ -52,6 +52,7 @@ def test_two_500ms_requests_in_one_second_are_concurrency_one(make_exporter: Mak
     assert obs.latency_counts[bucket(500)] == 2.0 and sum(obs.latency_counts) == 2.0
     assert obs.latency_sum_ms == pytest.approx(1000.0)
     assert obs.applied_target == 5.0
+    assert obs.concurrency_from_completions  # Little's law on the histogram's _sum
 
 
 def test_requests_beyond_the_last_bucket_keep_their_length_in_the_sum(make_exporter: Make) -> None:
@@ -157,6 +158,7 @@ def test_pod_without_histogram_falls_back_to_the_gauges(make_exporter: Make) -> 
     assert obs is not None
     assert obs.avg_concurrency_per_replica == pytest.approx(2.5)
     assert obs.request_count == 8
+    assert not obs.concurrency_from_completions  # the gauge is time-weighted
 
 
 def test_revision_at_zero_is_an_idle_observation() -> None:

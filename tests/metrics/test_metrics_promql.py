@@ -160,6 +160,7 @@ def test_assemble_from_answers() -> None:
     assert iris_obs.latency_counts[LATENCY_BUCKETS_MS.index(450)] == 30.0
     assert sum(iris_obs.latency_counts) == 40.0
     assert iris_obs.latency_sum_ms == pytest.approx(20_000.0)
+    assert iris_obs.concurrency_from_completions  # busy time is the latency histogram's _sum
     wine_obs, _ = got[RevisionKey("shop", "wine-00002")]
     assert wine_obs is not None
     assert (wine_obs.ready_replicas, wine_obs.request_count, wine_obs.applied_target) == (0, 0, 7.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from tuner_plant import latency_counts
 
@@ -83,14 +85,26 @@ def test_requests_no_longer_than_the_interval_are_judged_at_its_own_concurrency(
     )
 
 
+def test_a_concurrency_counted_from_completions_already_spans_their_lifetimes() -> None:
+    # The metrics sources' concurrency: each finished request adds its whole duration to the
+    # interval it finishes in. Averaging it again over the history would count lifetimes twice.
+    spans = [(float(t), float(t + 30), 6.0) for t in range(0, 300, 30)] + [(300.0, 330.0, 3.0)]
+    o = replace(long_obs(330, 3.0, 4, 150.0, 4.3), concurrency_from_completions=True)
+    assert lived_concurrency(o, history_of(*spans)) == 3.0
+    # and the tuner keeps no history for such a source
+    spec = ModelScalerSpec("m", objective_latency_ms=300_000)
+    _, state = recommend(o, spec, CONFIG, new_state("r"), 330)
+    assert state.history == ConcurrencyHistory()
+
+
 def test_history_drops_old_and_replayed_spans_and_merges_beyond_its_size() -> None:
     h = ConcurrencyHistory()
     for t in range(0, 300, 30):
         h = h.add(float(t), float(t + 30), 1.0, keep_s=100.0)
     assert [s[1] for s in h.spans] == [210.0, 240.0, 270.0, 300.0]  # ended after 300 - 100
-    # the same interval observed again replaces itself
-    h = h.add(270.0, 300.0, 5.0, keep_s=100.0)
-    assert h.spans[-1] == (270.0, 300.0, 5.0) and len(h.spans) == 4
+    # an interval observed again, or out of order, changes nothing
+    assert h.add(270.0, 300.0, 5.0, keep_s=100.0) == h
+    assert h.add(200.0, 260.0, 5.0, keep_s=100.0) == h
     # a window longer than the tick overlaps the span before: that span ends where it starts
     h2 = ConcurrencyHistory().add(0.0, 60.0, 2.0, 3600.0).add(30.0, 90.0, 4.0, 3600.0)
     assert h2.spans == ((0.0, 30.0, 2.0), (30.0, 90.0, 4.0))
@@ -111,6 +125,11 @@ def test_history_drops_old_and_replayed_spans_and_merges_beyond_its_size() -> No
     expected = sum(k % 3 for k in range(MAX_SPANS + 10)) / (MAX_SPANS + 10)
     assert many.average(0.0, 1e9) == pytest.approx(expected)
     assert ConcurrencyHistory().average(0.0, 10.0) is None
+    # a gap (no replica ready, or no tick) is not merged over: the oldest span goes instead
+    gapped = ConcurrencyHistory().add(0.0, 10.0, 9.0, 1e9)
+    for k in range(MAX_SPANS):
+        gapped = gapped.add(100.0 + 10 * k, 110.0 + 10 * k, 1.0, 1e9)
+    assert len(gapped.spans) == MAX_SPANS and gapped.average(0.0, 1e9) == 1.0
 
 
 def test_history_reaches_four_objectives_back() -> None:
@@ -162,14 +181,27 @@ def test_history_round_trips_through_the_checkpoint_and_older_ones_load() -> Non
     assert inherit_state(state, "r-2").history == ConcurrencyHistory()
 
 
-def test_malformed_history_in_a_checkpoint_is_named() -> None:
+@pytest.mark.parametrize(
+    ("spans", "message"),
+    [
+        pytest.param([[0, 30]], "has 2 fields", id="two-fields"),
+        pytest.param([[30, 30, 1]], "not a later, non-empty span", id="empty"),
+        pytest.param([[0, 30, -1]], "concurrency >= 0", id="negative"),
+        pytest.param([[30, 60, 1], [0, 30, 1]], "not a later", id="out-of-order"),
+        pytest.param([[0, "x", 1]], "is not a finite number", id="not-a-number"),
+        pytest.param([[k, k + 1, 1] for k in range(MAX_SPANS + 1)], "at most", id="too-many"),
+    ],
+)
+def test_malformed_history_in_a_checkpoint_is_named(
+    spans: list[list[object]], message: str
+) -> None:
     import base64
     import json
     import zlib
 
     text = encode_checkpoint({"r": new_state("r")})
     body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
-    body["revisions"][0]["n"] = [[0, 30]]
+    body["revisions"][0]["n"] = spans
     bad = "v1:" + base64.urlsafe_b64encode(zlib.compress(json.dumps(body).encode())).decode()
-    with pytest.raises(CheckpointError, match="concurrency span of r has 2 fields"):
+    with pytest.raises(CheckpointError, match=message):
         decode_checkpoint(bad)
