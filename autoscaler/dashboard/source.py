@@ -84,7 +84,10 @@ def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
         obs = rec.observation
         if obs is not None:
             latency = percentile_from_counts(
-                obs.latency_counts, min(percentile, 99.9), tail_sum=obs.tail_sum_ms
+                obs.latency_counts,
+                min(percentile, 99.9),
+                tail_sum=obs.tail_sum_ms,
+                latency_sum=obs.latency_sum_ms,
             )
             sample = TickSample(
                 report.now_s,

@@ -87,7 +87,9 @@ def _dump(s: RevisionState) -> dict[str, Any]:
             lat.bin_ratio,
             [
                 [b.index, b.weight, b.concurrency_sum, list(b.counts)]
-                + ([b.tail_sum] if b.tail_sum else [])  # v1 bins without a tail load as 0
+                # older bins: no tail (loads as 0), no whole sum (loads as unknown)
+                + ([b.tail_sum] if b.tail_sum or b.latency_sum is not None else [])
+                + ([b.latency_sum] if b.latency_sum is not None else [])
                 for b in lat.bins
             ],
         ],
@@ -130,10 +132,13 @@ def _load(r: dict[str, Any]) -> RevisionState:
     ref, ratio, bins = r["l"]
     lat_bins = []
     for fields in bins:
-        if len(fields) not in (4, 5):
+        if len(fields) not in (4, 5, 6):
             raise CheckpointError(f"checkpoint latency bin of {name} has {len(fields)} fields")
         idx, w, cs, counts = fields[:4]
-        tail = _num(fields[4], "tail sum") if len(fields) == 5 else 0.0
+        tail = _num(fields[4], "tail sum") if len(fields) >= 5 else 0.0
+        whole = _num(fields[5], "latency sum") if len(fields) == 6 else None
+        if whole is not None and whole < 0:
+            raise CheckpointError(f"checkpoint latency bin of {name} has latency sum {whole}")
         if len(counts) != N_LATENCY_COUNTS:
             raise CheckpointError(f"checkpoint latency bin of {name} has {len(counts)} counts")
         lat_bins.append(
@@ -143,6 +148,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
                 _num(cs, "concurrency"),
                 tuple(_num(c, "count") for c in counts),
                 tail,
+                whole,
             )
         )
     idle_fields = r["i"]

@@ -29,6 +29,8 @@ class LatencyBin:
     concurrency_sum: float
     counts: tuple[float, ...]
     tail_sum: float = 0.0  # decayed ms summed over the +Inf bucket's requests
+    # decayed ms summed over all its requests; None once an interval without a sum was added
+    latency_sum: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,10 @@ class LatencyModel:
         counts: tuple[float, ...],
         half_life_s: float,
         tail_sum: float = 0.0,
+        latency_sum: float | None = None,
     ) -> LatencyModel:
-        """The model with one interval's histogram (and its +Inf bucket's latency sum, ms)
-        added at ``concurrency``."""
+        """The model with one interval's histogram (its +Inf bucket's latency sum and its
+        whole sum, ms, if known) added at ``concurrency``."""
         total = math.fsum(counts)
         if concurrency <= 0 or total <= 0:
             return self
@@ -77,6 +80,7 @@ class LatencyModel:
                 old.concurrency_sum + concurrency * total * w,
                 tuple(a + b * w for a, b in zip(old.counts, counts, strict=True)),
                 old.tail_sum + tail_sum * w,
+                _plus(old.latency_sum, latency_sum, w),
             )
         else:
             bins.insert(
@@ -87,6 +91,7 @@ class LatencyModel:
                     concurrency * total * w,
                     tuple(c * w for c in counts),
                     tail_sum * w,
+                    None if latency_sum is None else latency_sum * w,
                 ),
             )
         return replace(model, bins=tuple(bins))
@@ -103,6 +108,7 @@ class LatencyModel:
                     b.concurrency_sum * f,
                     tuple(c * f for c in b.counts),
                     b.tail_sum * f,
+                    _times(b.latency_sum, f),
                 )
                 for b in self.bins
             ),
@@ -120,6 +126,7 @@ class LatencyModel:
                     b.concurrency_sum * factor,
                     tuple(c * factor for c in b.counts),
                     b.tail_sum * factor,
+                    _times(b.latency_sum, factor),
                 )
                 for b in self.bins
             ),
@@ -138,7 +145,7 @@ class LatencyModel:
             requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
             if requests < min_requests or b.weight <= 0:
                 continue
-            p = _percentile(b.counts, q, b.tail_sum)
+            p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
             if p is None:
                 continue
             out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
@@ -153,7 +160,7 @@ class LatencyModel:
         idx = self.bin_index(concurrency)
         for b in self.bins:
             if b.index == idx and b.weight > 0:
-                p = _percentile(b.counts, q, b.tail_sum)
+                p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
                 if p is None:
                     return None
                 requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
@@ -162,10 +169,20 @@ class LatencyModel:
 
 
 @lru_cache(maxsize=4096)
-def _percentile(counts: tuple[float, ...], q: float, tail_sum: float) -> float | None:
+def _percentile(
+    counts: tuple[float, ...], q: float, tail_sum: float, latency_sum: float | None
+) -> float | None:
     """A bin's percentile: a pure function of its counts, read again at every tick while the
-    bin is unchanged (decay scales counts and sum alike and leaves it as it is)."""
-    return percentile_from_counts(counts, q, tail_sum=tail_sum)
+    bin is unchanged (decay scales counts and sums alike and leaves it as it is)."""
+    return percentile_from_counts(counts, q, tail_sum=tail_sum, latency_sum=latency_sum)
+
+
+def _plus(old: float | None, new: float | None, w: float) -> float | None:
+    return None if old is None or new is None else old + new * w
+
+
+def _times(v: float | None, f: float) -> float | None:
+    return None if v is None else v * f
 
 
 def empty_counts() -> tuple[float, ...]:

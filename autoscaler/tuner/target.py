@@ -161,7 +161,8 @@ def decide_target(
     knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
     cap = min((k.cap(margin) for k in knees), default=None)
     missed_caps = [k.cap(margin) for k in knees if k.missed]
-    lower_to = min(missed_caps, default=None)
+    # never under one request per replica: below it a lower aim adds only idle replicas
+    lower_to = max(min(missed_caps), shared) if missed_caps else None
 
     # Stage 1: what latency to judge by.
     latency: float | None
@@ -170,7 +171,9 @@ def decide_target(
         latency = unfinished_for_s * 1000.0
         source = f"in flight {unfinished_for_s:.0f} s with none finished"
     elif obs.request_count >= settings.min_requests:
-        latency = percentile_from_counts(obs.latency_counts, q, tail_sum=obs.tail_sum_ms)
+        latency = percentile_from_counts(
+            obs.latency_counts, q, tail_sum=obs.tail_sum_ms, latency_sum=obs.latency_sum_ms
+        )
         source = "this interval"
     else:
         point = model.point_at(c, q, now_s, hl)

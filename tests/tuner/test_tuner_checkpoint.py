@@ -57,20 +57,25 @@ def test_tail_sums_round_trip_and_bins_without_one_still_load() -> None:
     )
     loop.run(10)
     assert any(b.tail_sum > 0 for b in loop.state.latency.bins)
+    assert all(b.latency_sum is not None for b in loop.state.latency.bins)
     back = decode_checkpoint(encode_checkpoint({"rev-1": loop.state}))["rev-1"]
     assert back.latency == loop.state.latency
-    # a checkpoint written before tails were kept: four fields per bin, tails read as zero
-    plain = replace(
-        loop.state,
-        latency=replace(
-            loop.state.latency,
-            bins=tuple(replace(b, tail_sum=0.0) for b in loop.state.latency.bins),
-        ),
-    )
-    text = encode_checkpoint({"rev-1": plain})
-    body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
-    assert all(len(b) == 4 for b in body["revisions"][0]["l"][2])  # no tail written
-    assert decode_checkpoint(text)["rev-1"].latency == plain.latency
+    for tail, whole, fields in ((0.0, None, 4), (5.0, None, 5), (0.0, 7.0, 6)):
+        # four fields: written before tails were kept (read as zero); five: before whole sums
+        # were kept (read as unknown)
+        plain = replace(
+            loop.state,
+            latency=replace(
+                loop.state.latency,
+                bins=tuple(
+                    replace(b, tail_sum=tail, latency_sum=whole) for b in loop.state.latency.bins
+                ),
+            ),
+        )
+        text = encode_checkpoint({"rev-1": plain})
+        body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
+        assert all(len(b) == fields for b in body["revisions"][0]["l"][2])
+        assert decode_checkpoint(text)["rev-1"].latency == plain.latency
 
 
 def test_requests_per_idle_period_round_trip() -> None:
@@ -113,6 +118,15 @@ def _wrap(raw: bytes) -> str:
             ),
             "is not a finite number",
             id="bad-number",
+        ),
+        pytest.param(
+            _wrap(
+                b'{"revisions":[{"r":"x","l":[0,1.1,[[3,1,1,['
+                + b",".join([b"0"] * 27)
+                + b'],0,-2]]],"i":[[],0,0,[]],"a":[null,null]}]}'
+            ),
+            "latency sum -2",
+            id="negative-latency-sum",
         ),
     ],
 )

@@ -108,6 +108,92 @@ def test_latency_model_keeps_the_tail_through_decay_and_scaling() -> None:
     )
 
 
+def counts_of(latencies_ms: list[float]) -> tuple[float, ...]:
+    out = [0.0] * N
+    for v in latencies_ms:
+        out[next((i for i, b in enumerate(LATENCY_BUCKETS_MS) if v <= b), N - 1)] += 1
+    return tuple(out)
+
+
+@pytest.mark.parametrize(
+    ("latencies_ms", "expected"),
+    [
+        # a 19.9 s model served in 20.5 s: linear interpolation says 48.5 s; the sum allows at
+        # most 5 % of the bucket's requests above 20 + 0.5 / 0.05 s
+        pytest.param([20_500.0] * 100, 30_000.0, id="all-just-past-a-bound"),
+        # a slow tail in the same bucket is not hidden: the sum cannot bound it under linear
+        pytest.param([21_000.0] * 90 + [45_000.0] * 10, 48_500.0, id="tail-in-bucket"),
+        # other buckets' requests count at their lower bounds; these are 1 s above theirs, so
+        # the bound is looser: 20 + (0.5 + 1) x 50 / (50 x 0.1) s
+        pytest.param([3_000.0] * 50 + [20_500.0] * 50, 35_000.0, id="others-above-lower-bounds"),
+    ],
+)
+def test_the_sum_bounds_a_percentile_in_a_wide_bucket(
+    latencies_ms: list[float], expected: float
+) -> None:
+    counts = counts_of(latencies_ms)
+    linear = percentile_from_counts(counts, 95)
+    got = percentile_from_counts(counts, 95, latency_sum=math.fsum(latencies_ms))
+    assert got == pytest.approx(min(expected, linear or math.inf))
+    assert got is not None and linear is not None and got <= linear
+    assert got >= sorted(latencies_ms)[math.ceil(0.95 * len(latencies_ms)) - 1]
+
+
+def test_the_sum_bound_is_never_below_the_true_percentile() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    lowered = 0
+    for _ in range(300):
+        n = int(rng.integers(5, 400))
+        base = float(rng.choice([0.3, 3.0, 19.9, 40.0, 120.0])) * 1000.0
+        shape = rng.choice(["flat", "exp", "bimodal"])
+        if shape == "flat":
+            lat = base * (1.0 + rng.uniform(0, 0.1, n))
+        elif shape == "exp":
+            lat = base * (1.0 + rng.exponential(0.5, n))
+        else:
+            lat = base * np.where(rng.random(n) < 0.9, 1.02, rng.uniform(1.5, 3.0, n))
+        values = lat.tolist()
+        q = float(rng.choice([50.0, 90.0, 95.0, 99.0]))
+        counts = counts_of(values)
+        total = math.fsum(values)
+        obs = RevisionObservation(30.0, 30.0, 1, 1.0, n, counts, latency_sum_ms=total)
+        tail = obs.tail_sum_ms
+        linear = percentile_from_counts(counts, q, tail_sum=tail)
+        got = percentile_from_counts(counts, q, tail_sum=tail, latency_sum=total)
+        assert got is not None and linear is not None
+        assert got <= linear
+        truth = sorted(values)[math.ceil(q / 100.0 * n) - 1]
+        # where the sum lowers the estimate, it stays at or above the truth (linear
+        # interpolation alone may be on either side)
+        assert got == linear or got >= truth * (1 - 1e-9), (shape, base, n, q)
+        lowered += got < linear
+    assert lowered >= 10  # the bound did bite (mostly the flat ones just past a bound)
+
+
+def test_a_sum_below_what_the_counts_need_is_ignored() -> None:
+    counts = counts_at(b50000=100)
+    # 100 requests in (20, 50] s cannot sum to 1 s: the sum is from other requests
+    assert percentile_from_counts(counts, 95, latency_sum=1_000.0) == pytest.approx(48_500.0)
+
+
+def test_latency_model_keeps_the_whole_sum_unless_an_interval_had_none() -> None:
+    counts = counts_at(b50000=100)
+    model = LatencyModel().add(0.0, 1.0, counts, 3600.0, latency_sum=100 * 20_500.0)
+    model = model.add(3600.0, 1.0, counts, 3600.0, latency_sum=100 * 20_500.0)
+    (point,) = model.points(95, 3600.0, 3600.0)
+    assert point.latency_ms == pytest.approx(30_000.0)
+    assert model.rebased(7200.0, 3600.0).points(95, 7200.0, 3600.0)[0].latency_ms == (
+        pytest.approx(30_000.0)
+    )
+    assert model.scaled(0.1).points(95, 3600.0, 3600.0)[0].latency_ms == pytest.approx(30_000.0)
+    # one interval without a sum: the bin's sum is no longer known; linear again
+    unsummed = model.add(3700.0, 1.0, counts, 3600.0)
+    assert unsummed.bins[0].latency_sum is None
+    assert unsummed.points(95, 3700.0, 3600.0)[0].latency_ms == pytest.approx(48_500.0)
+
+
 def test_observation_rejects_a_negative_or_infinite_sum() -> None:
     for bad in (-1.0, math.inf):
         with pytest.raises(ValueError, match="latency_sum_ms must be finite"):

@@ -174,6 +174,15 @@ MODE_TIMELINES = {
             Step(30, obs(30, 0.7, 5, 196, 1.0), 1.0, True, "exploring needs 20%"),
         ],
     ),
+    # A knee just above one request per replica: its cap (less the margin) is under one, but
+    # the aim does not follow it there (it would only add idle replicas).
+    "a-knee-near-one-lowers-the-aim-no-further-than-one": (
+        SPEC,
+        [
+            Step(30, obs(30, 1.05, 5, 900, 1 / 0.7), 1 / 0.7, True, "stop sharing a replica"),
+            Step(120, obs(120, 0.9, 5, 50, 1 / 0.7), 1 / 0.7, False, "within reach: settled"),
+        ],
+    ),
     "misses-under-one-request-per-replica-learn-no-knee": (
         SPEC,
         [
