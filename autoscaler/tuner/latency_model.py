@@ -43,6 +43,36 @@ class LatencyPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """The learned latency at the lowest concurrencies with enough evidence: its mean and the
+    objective's percentile, ms (what ``beyond_last_bound`` scales)."""
+
+    mean_ms: float
+    percentile_ms: float
+
+
+def beyond_last_bound(
+    counts: tuple[float, ...], q: float, latency_sum: float | None, reference: Reference | None
+) -> float | None:
+    """The percentile scaled from the reference, where its rank lies beyond the last bound.
+
+    Past Knative's last bucket (100 s) a histogram holds only a count and its share of the sum,
+    and the tail's spread is a guess: requests of one to five minutes, all slowed three times,
+    read as meeting an objective they miss by half. Requests that share a processor are slowed
+    alike, so a percentile keeps its ratio to the mean: the reference's percentile times the
+    growth of the mean. The reference is read where the fewest requests are past the bound.
+    For a queueing delay (which narrows the spread) this is high: the safe side. None where the
+    rank is in a finite bucket or nothing is known to scale.
+    """
+    if not counts[-1] > 0 or reference is None or latency_sum is None or reference.mean_ms <= 0:
+        return None
+    total = math.fsum(counts)
+    if total <= 0 or math.fsum(counts[:-1]) >= q / 100.0 * total:
+        return None
+    return reference.percentile_ms * (latency_sum / total) / reference.mean_ms
+
+
+@dataclass(frozen=True, slots=True)
 class LatencyModel:
     ref_s: float = 0.0
     bin_ratio: float = 1.1
@@ -137,22 +167,33 @@ class LatencyModel:
         return decay.weight_now(sum(b.weight for b in self.bins), now_s, self.ref_s, half_life_s)
 
     def points(
-        self, q: float, now_s: float, half_life_s: float, min_requests: float = 0.0
+        self,
+        q: float,
+        now_s: float,
+        half_life_s: float,
+        min_requests: float = 0.0,
+        reference: Reference | None = None,
     ) -> list[LatencyPoint]:
-        """The learned curve, by increasing concurrency: bins with at least ``min_requests``."""
+        """The learned curve, by increasing concurrency: bins with at least ``min_requests``
+        (beyond the last bound, at least the reference scaled: ``beyond_last_bound``)."""
         out = []
         for b in self.bins:
             requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
             if requests < min_requests or b.weight <= 0:
                 continue
-            p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
+            p = _bin_percentile(b, q, reference)
             if p is None:
                 continue
             out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
         return out
 
     def point_at(
-        self, concurrency: float, q: float, now_s: float, half_life_s: float
+        self,
+        concurrency: float,
+        q: float,
+        now_s: float,
+        half_life_s: float,
+        reference: Reference | None = None,
     ) -> LatencyPoint | None:
         """The learned point of the bin holding ``concurrency``, if any."""
         if concurrency <= 0:
@@ -160,12 +201,42 @@ class LatencyModel:
         idx = self.bin_index(concurrency)
         for b in self.bins:
             if b.index == idx and b.weight > 0:
-                p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
+                p = _bin_percentile(b, q, reference)
                 if p is None:
                     return None
                 requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
                 return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
         return None
+
+    def reference(
+        self, q: float, now_s: float, half_life_s: float, min_requests: float
+    ) -> Reference | None:
+        """The lowest-concurrency bins with whole sums, taken together until they hold
+        ``min_requests``: None if all of them hold fewer, or if no bin has a request past the
+        last bound (there is nothing to scale)."""
+        if not any(b.counts[-1] > 0 for b in self.bins):
+            return None
+        weight = total = tail = 0.0
+        counts = [0.0] * N_LATENCY_COUNTS
+        for b in self.bins:  # ordered by concurrency
+            if b.latency_sum is None or b.weight <= 0:
+                continue
+            weight += b.weight
+            total += b.latency_sum
+            tail += b.tail_sum
+            counts = [a + c for a, c in zip(counts, b.counts, strict=True)]
+            if decay.weight_now(weight, now_s, self.ref_s, half_life_s) >= min_requests:
+                p = _percentile(tuple(counts), q, tail, total)
+                if p is None or not math.isfinite(p) or not total > 0:
+                    return None
+                return Reference(total / weight, p)
+        return None
+
+
+def _bin_percentile(b: LatencyBin, q: float, reference: Reference | None) -> float | None:
+    p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
+    scaled = beyond_last_bound(b.counts, q, b.latency_sum, reference)
+    return p if p is None or scaled is None else max(p, scaled)
 
 
 @lru_cache(maxsize=4096)

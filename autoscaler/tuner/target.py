@@ -35,7 +35,7 @@ from autoscaler.tuner.estimators import (
     safe_concurrency,
     with_margin,
 )
-from autoscaler.tuner.latency_model import LatencyModel
+from autoscaler.tuner.latency_model import LatencyModel, beyond_last_bound
 from autoscaler.tuner.lived import lifetime_s
 from autoscaler.tuner.observation import RevisionObservation
 from autoscaler.tuner.percentile import percentile_from_counts
@@ -153,8 +153,13 @@ def decide_target(
     margin = margin_fraction(settings.safety_margin_fraction, conf)
     shared = settings.min_shared_concurrency
     # Points where requests did not share a replica say nothing about the target's knee.
+    # beyond Knative's last bucket, percentiles are also read scaled from the lowest
+    # concurrencies learned (see beyond_last_bound)
+    reference = model.reference(q, now_s, hl, settings.min_bin_requests)
     curve_points = [
-        p for p in model.points(q, now_s, hl, settings.min_bin_requests) if p.concurrency >= shared
+        p
+        for p in model.points(q, now_s, hl, settings.min_bin_requests, reference)
+        if p.concurrency >= shared
     ]
     curve = safe_concurrency(curve_points, objective)
     # Where exploring stops (any knee) and where the aim must come down (a missed one).
@@ -174,9 +179,13 @@ def decide_target(
         latency = percentile_from_counts(
             obs.latency_counts, q, tail_sum=obs.tail_sum_ms, latency_sum=obs.latency_sum_ms
         )
+        scaled = beyond_last_bound(obs.latency_counts, q, obs.latency_sum_ms, reference)
         source = "this interval"
+        if latency is not None and scaled is not None and scaled > latency:
+            latency = scaled
+            source = "this interval, scaled from lower concurrency beyond the last bucket"
     else:
-        point = model.point_at(c, q, now_s, hl)
+        point = model.point_at(c, q, now_s, hl, reference)
         enough = point is not None and point.requests >= settings.min_bin_requests
         latency = point.latency_ms if point is not None and enough else None
         source = "learned"
@@ -222,7 +231,7 @@ def decide_target(
         # min_bin_requests of evidence, misses too: one slow interval (a noisy neighbour, a
         # pause) must not keep the target down for knee_memory_s. A level seen too briefly is
         # confirmed when it misses again.
-        point = model.point_at(c, q, now_s, hl)
+        point = model.point_at(c, q, now_s, hl, reference)
         confirmed = (
             point is not None
             and point.requests >= settings.min_bin_requests

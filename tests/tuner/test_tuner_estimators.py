@@ -14,11 +14,17 @@ from autoscaler.tuner.estimators import (
     safe_concurrency,
     with_margin,
 )
-from autoscaler.tuner.latency_model import LatencyModel, LatencyPoint
+from autoscaler.tuner.latency_model import (
+    LatencyModel,
+    LatencyPoint,
+    Reference,
+    beyond_last_bound,
+)
 from autoscaler.tuner.observation import (
     LATENCY_BUCKETS_MS,
     RevisionObservation,
     counts_from_cumulative,
+    tail_sum_ms,
 )
 from autoscaler.tuner.percentile import percentile_from_counts
 
@@ -192,6 +198,49 @@ def test_latency_model_keeps_the_whole_sum_unless_an_interval_had_none() -> None
     unsummed = model.add(3700.0, 1.0, counts, 3600.0)
     assert unsummed.bins[0].latency_sum is None
     assert unsummed.points(95, 3700.0, 3600.0)[0].latency_ms == pytest.approx(48_500.0)
+
+
+# A model of 67 s requests with a tenth at 268 s, as one replica serves them alone (c 0.9) and
+# slowed three times (c 3): at 3 every request is past Knative's last bound (100 s).
+ALONE = [67_000.0] * 90 + [268_000.0] * 10
+SLOWED = [3 * v for v in ALONE]
+
+
+def test_beyond_the_last_bound_the_percentile_scales_with_the_mean() -> None:
+    counts = counts_of(SLOWED)
+    total = math.fsum(SLOWED)
+    obs = RevisionObservation(30.0, 30.0, 1, 3.0, 100, counts, latency_sum_ms=total)
+    spread = percentile_from_counts(counts, 95, tail_sum=obs.tail_sum_ms)
+    assert spread == pytest.approx(406_000, rel=0.01)  # the tail spread evenly: 406 s
+    ref = Reference(mean_ms=math.fsum(ALONE) / 100, percentile_ms=268_000.0)
+    # the truth is 3 x 268 s; the mean grew 3 times
+    assert beyond_last_bound(counts, 95, total, ref) == pytest.approx(804_000)
+    assert beyond_last_bound(counts, 95, None, ref) is None  # no sum: nothing to scale
+    assert beyond_last_bound(counts, 95, total, None) is None
+    # a rank in a finite bucket is read from the buckets alone
+    assert beyond_last_bound(counts_of(ALONE), 50, math.fsum(ALONE), ref) is None
+
+
+def add_values(model: LatencyModel, c: float, values: list[float]) -> LatencyModel:
+    counts, total = counts_of(values), math.fsum(values)
+    return model.add(0.0, c, counts, 3600.0, tail_sum_ms(counts, total), total)
+
+
+def test_the_reference_is_the_lowest_concurrencies_with_enough_requests() -> None:
+    model = add_values(LatencyModel(), 0.9, ALONE[::10])
+    assert model.reference(95, 0.0, 3600.0, min_requests=20) is None  # 10 requests
+    model = add_values(add_values(model, 1.0, ALONE), 3.0, SLOWED)
+    ref = model.reference(95, 0.0, 3600.0, min_requests=20)
+    assert ref is not None
+    # bins 0.9 and 1.0 taken together (110 requests), not the one at 3
+    assert ref.mean_ms == pytest.approx(math.fsum(ALONE) / 100)
+    # bins without whole sums are passed over
+    counts = counts_of(ALONE)
+    unsummed = LatencyModel().add(0.0, 0.9, counts, 3600.0, tail_sum_ms(counts, sum(ALONE)))
+    assert unsummed.reference(95, 0.0, 3600.0, min_requests=20) is None
+    # a learned point past the bound is read scaled too
+    (point,) = [p for p in model.points(95, 0.0, 3600.0, 20, ref) if p.concurrency == 3.0]
+    assert point.latency_ms == pytest.approx(ref.percentile_ms * 3)
 
 
 def test_observation_rejects_a_negative_or_infinite_sum() -> None:

@@ -8,6 +8,7 @@ import pytest
 from tuner_plant import latency_counts
 
 from autoscaler.tuner import (
+    LATENCY_BUCKETS_MS,
     CheckpointError,
     ModelScalerSpec,
     RevisionObservation,
@@ -205,3 +206,26 @@ def test_malformed_history_in_a_checkpoint_is_named(
     bad = "v1:" + base64.urlsafe_b64encode(zlib.compress(json.dumps(body).encode())).decode()
     with pytest.raises(CheckpointError, match=message):
         decode_checkpoint(bad)
+
+
+def test_a_slow_tail_past_the_last_bucket_is_a_miss_scaled_from_lower_concurrency() -> None:
+    # 67 s requests, a tenth of them 268 s; objective 537 s (twice the p95 alone)
+    alone = [67_000.0] * 36 + [268_000.0] * 4
+    slowed = [3 * v for v in alone]
+    spec = ModelScalerSpec("m", objective_latency_ms=537_000)
+
+    def interval(t: float, c: float, values: list[float]) -> RevisionObservation:
+        counts = [0.0] * 27
+        for v in values:
+            counts[next((i for i, b in enumerate(LATENCY_BUCKETS_MS) if v <= b), 26)] += 1
+        return RevisionObservation(
+            t, 30.0, 10, c, len(values), tuple(counts), 3 / 0.7, latency_sum_ms=sum(values)
+        )
+
+    state = new_state("r")
+    _, state = recommend(interval(30, 0.9, alone), spec, CONFIG, state, 30)
+    # all of them past 100 s: spread evenly the tail reads 406 s and meets the objective; the
+    # mean grew three times since 0.9 conc/replica, so the p95 reads 804 s: a miss
+    rec, _ = recommend(interval(60, 3.0, slowed), spec, CONFIG, state, 60)
+    assert "scaled from lower concurrency" in rec.reasons[0] and "misses" in rec.reasons[0]
+    assert rec.target < 3 / 0.7
