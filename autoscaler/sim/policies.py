@@ -224,8 +224,7 @@ class HybridRevision:
         self.last_tick_s = now_s
         # the paper bins every idle time (no minimum), in minutes
         gaps, self.activity = observe_activity(observation, self.activity, 0.0)
-        for gap in gaps:
-            self.hist = self.policy.record(self.hist, gap)
+        self.hist = self.policy.record_many(self.hist, gaps)
         if gaps or self.windows is None:  # decide reads the histogram alone
             self.windows = self.policy.decide(self.hist)
         windows = self.windows

@@ -53,6 +53,22 @@ class HybridHistogramPolicy:
         counts[int(idle_s // self.bin_s)] += 1
         return HybridHistogram(tuple(counts), hist.out_of_range, hist.recent_out_of_range_s)
 
+    def record_many(self, hist: HybridHistogram, idle_s: list[float]) -> HybridHistogram:
+        """``record`` of each idle time in turn, with one copy of the counts."""
+        if not idle_s:
+            return hist
+        counts = list(hist.counts)
+        out, recent = hist.out_of_range, hist.recent_out_of_range_s
+        for v in idle_s:
+            if v >= self.range_s:
+                out += 1
+                recent = (*recent, v)[-8:]
+            else:
+                if not counts:
+                    counts = [0] * self.n_bins
+                counts[int(v // self.bin_s)] += 1
+        return HybridHistogram(tuple(counts), out, recent)
+
     def decide(self, hist: HybridHistogram) -> KeepAliveWindows:
         total = hist.total
         if total and hist.out_of_range / total > self.out_of_range_fraction:
@@ -104,5 +120,7 @@ def _cv(counts: tuple[int, ...]) -> float:
         return 0.0
     mean = total / n
     # sum((c - mean)^2) over the bins, with the empty ones (most of them) taken together
-    var = (sum((c - mean) ** 2 for c in counts if c) + (n - sum(1 for c in counts if c)) * mean**2) / n
+    var = (
+        sum((c - mean) ** 2 for c in counts if c) + (n - sum(1 for c in counts if c)) * mean**2
+    ) / n
     return math.sqrt(var) / mean

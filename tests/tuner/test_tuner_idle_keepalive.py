@@ -101,6 +101,18 @@ def test_hybrid_histogram_baseline(
     assert (w.warm_from_s, w.warm_until_s) == (pytest.approx(warm_from), pytest.approx(warm_until))
 
 
+def test_hybrid_record_many_is_record_in_turn() -> None:
+    policy = HybridHistogramPolicy()
+    gaps = [30.0, 20000.0, 285.0, 0.5, 14400.0, 14399.9] + [20000.0 + i for i in range(9)]
+    one = HybridHistogram()
+    for x in gaps:
+        one = policy.record(one, x)
+    assert policy.record_many(HybridHistogram(), gaps) == one
+    assert policy.record_many(one, []) is one
+    # out of range only: the counts stay empty, as with record
+    assert policy.record_many(HybridHistogram(), [20000.0]).counts == ()
+
+
 def learned(idle_s: list[float], prewarm: bool = True, **settings: float) -> KeepAliveWindows:
     h = IdleHistogram()
     for i, x in enumerate(idle_s):
