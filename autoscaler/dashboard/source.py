@@ -87,7 +87,7 @@ def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
                 obs.latency_counts,
                 min(percentile, 99.9),
                 tail_sum=obs.tail_sum_ms,
-                latency_sum=obs.latency_sum_ms,
+                latency_sum=obs.exact_sum_ms,
             )
             sample = TickSample(
                 report.now_s,

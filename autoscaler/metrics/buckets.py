@@ -19,7 +19,14 @@ from collections.abc import Mapping
 
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS
 
-__all__ = ["cumulative_delta", "rebucket_cumulative"]
+__all__ = ["cumulative_delta", "native_buckets", "rebucket_cumulative"]
+
+_NATIVE = frozenset(float(b) for b in LATENCY_BUCKETS_MS)
+
+
+def native_buckets(cumulative_ms: Mapping[float, float]) -> bool:
+    """Whether a histogram has Knative's own finite bounds, which map one to one."""
+    return frozenset(b for b in cumulative_ms if math.isfinite(b)) == _NATIVE
 
 
 def cumulative_delta(

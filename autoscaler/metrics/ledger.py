@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from autoscaler.metrics.buckets import cumulative_delta, rebucket_cumulative
+from autoscaler.metrics.buckets import cumulative_delta, native_buckets, rebucket_cumulative
 from autoscaler.metrics.exposition import ReplicaSample
 from autoscaler.metrics.names import (
     GAUGE_AVERAGE_CONCURRENCY,
@@ -161,6 +161,7 @@ class ScrapeLedger:
         requests = 0.0
         counts = [0.0] * N_LATENCY_COUNTS
         sum_ms: float | None = None
+        native = True  # every histogram in Knative's own buckets: the sum matches the counts
         for pod, sample in answered.items():
             before = memory.pods.get(pod)
             previous: ReplicaSample | None = None
@@ -175,6 +176,7 @@ class ScrapeLedger:
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
             if part.latency_sum_ms is not None:
                 sum_ms = (sum_ms or 0.0) + part.latency_sum_ms
+                native = native and native_buckets(sample.latency_le_ms)
             memory.pods[pod] = _PodMemory(sample, now_s)
         memory.last_t_s = now_s
 
@@ -190,6 +192,7 @@ class ScrapeLedger:
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
             concurrency_from_completions=sum_ms is not None,
+            sum_matches_counts=sum_ms is not None and native,
         )
         missing = len(ref.replicas) - replicas
         reason = f"{replicas} replicas scraped" + (f", {missing} did not answer" if missing else "")

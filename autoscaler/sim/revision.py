@@ -553,6 +553,7 @@ class RevisionControl:
             target_utilization_percentage=float(util) if util is not None else 70.0,
             arrivals_s=tuple(arrivals_s.tolist()),
             latency_sum_ms=float(lat.sum()) * 1000.0,
+            sum_matches_counts=True,
         )
         self._obs_start_s = now_s
         self._obs_insys_s = self._obs_ready_s = 0.0

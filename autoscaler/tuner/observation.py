@@ -42,6 +42,10 @@ class RevisionObservation:
     requests spent in replicas over the interval (the histogram's ``_sum``: each request adds all
     of its duration when it finishes), not the time-weighted concurrency over the interval. For
     requests longer than the interval it is already the concurrency over their lifetimes.
+    ``sum_matches_counts``: the sum and the counts are exact deltas over the same requests, in
+    the histogram's own buckets (Knative's), so the sum may bound a percentile
+    (``percentile_from_counts``) and is learned with the bins. Not so for counts re-bucketed from
+    other bounds, nor for PromQL's ``increase()``, which extrapolates each series on its own.
     """
 
     t_s: float
@@ -55,6 +59,7 @@ class RevisionObservation:
     arrivals_s: tuple[float, ...] | None = None
     latency_sum_ms: float | None = None
     concurrency_from_completions: bool = False
+    sum_matches_counts: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,6 +104,11 @@ class RevisionObservation:
     @property
     def utilization(self) -> float:
         return self.target_utilization_percentage / 100.0
+
+    @property
+    def exact_sum_ms(self) -> float | None:
+        """The sum where it may bound percentiles (``sum_matches_counts``), else None."""
+        return self.latency_sum_ms if self.sum_matches_counts else None
 
     @property
     def tail_sum_ms(self) -> float:

@@ -136,7 +136,7 @@ def recommend(
             obs.latency_counts,
             ts.latency_half_life_s,
             obs.tail_sum_ms,
-            obs.latency_sum_ms,
+            obs.exact_sum_ms,
         )
     idle_times, activity = observe_activity(obs, state.activity, ks.min_idle_s)
     idle = state.idle

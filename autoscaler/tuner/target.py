@@ -177,9 +177,9 @@ def decide_target(
         source = f"in flight {unfinished_for_s:.0f} s with none finished"
     elif obs.request_count >= settings.min_requests:
         latency = percentile_from_counts(
-            obs.latency_counts, q, tail_sum=obs.tail_sum_ms, latency_sum=obs.latency_sum_ms
+            obs.latency_counts, q, tail_sum=obs.tail_sum_ms, latency_sum=obs.exact_sum_ms
         )
-        scaled = beyond_last_bound(obs.latency_counts, q, obs.latency_sum_ms, reference)
+        scaled = beyond_last_bound(obs.latency_counts, q, obs.exact_sum_ms, reference)
         source = "this interval"
         if latency is not None and scaled is not None and scaled > latency:
             latency = scaled

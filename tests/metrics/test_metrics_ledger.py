@@ -53,6 +53,19 @@ def test_two_500ms_requests_in_one_second_are_concurrency_one(make_exporter: Mak
     assert obs.latency_sum_ms == pytest.approx(1000.0)
     assert obs.applied_target == 5.0
     assert obs.concurrency_from_completions  # Little's law on the histogram's _sum
+    assert obs.sum_matches_counts and obs.exact_sum_ms == obs.latency_sum_ms  # Knative's buckets
+
+
+def test_a_sum_over_re_bucketed_counts_bounds_no_percentile(make_exporter: Make) -> None:
+    # OpenTelemetry's bounds (75 ms, 250 ms, ...) are spread onto Knative's: the counts are
+    # estimates, so the sum may not bound a percentile in them
+    pod = make_exporter(NS, REV, "p1", flavor="opentelemetry")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod, KNATIVE_OPENTELEMETRY)}, 10.0)
+    pod.serve(100, times=2)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod, KNATIVE_OPENTELEMETRY)}, 11.0).observation
+    assert obs is not None and obs.latency_sum_ms == pytest.approx(200.0)
+    assert not obs.sum_matches_counts and obs.exact_sum_ms is None
 
 
 def test_requests_beyond_the_last_bucket_keep_their_length_in_the_sum(make_exporter: Make) -> None:

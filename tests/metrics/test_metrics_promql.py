@@ -161,6 +161,8 @@ def test_assemble_from_answers() -> None:
     assert sum(iris_obs.latency_counts) == 40.0
     assert iris_obs.latency_sum_ms == pytest.approx(20_000.0)
     assert iris_obs.concurrency_from_completions  # busy time is the latency histogram's _sum
+    # increase() extrapolates _sum and each _bucket on its own: the sum bounds no percentile
+    assert not iris_obs.sum_matches_counts
     wine_obs, _ = got[RevisionKey("shop", "wine-00002")]
     assert wine_obs is not None
     assert (wine_obs.ready_replicas, wine_obs.request_count, wine_obs.applied_target) == (0, 0, 7.0)

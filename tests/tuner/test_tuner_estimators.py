@@ -241,6 +241,10 @@ def test_the_reference_is_the_lowest_concurrencies_with_enough_requests() -> Non
     # a learned point past the bound is read scaled too
     (point,) = [p for p in model.points(95, 0.0, 3600.0, 20, ref) if p.concurrency == 3.0]
     assert point.latency_ms == pytest.approx(ref.percentile_ms * 3)
+    at = model.point_at(3.0, 95, 0.0, 3600.0, ref)
+    assert at is not None and at.latency_ms == pytest.approx(ref.percentile_ms * 3)
+    unscaled = model.point_at(3.0, 95, 0.0, 3600.0)
+    assert unscaled is not None and unscaled.latency_ms < at.latency_ms
 
 
 def test_observation_rejects_a_negative_or_infinite_sum() -> None:

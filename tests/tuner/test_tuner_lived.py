@@ -219,7 +219,15 @@ def test_a_slow_tail_past_the_last_bucket_is_a_miss_scaled_from_lower_concurrenc
         for v in values:
             counts[next((i for i, b in enumerate(LATENCY_BUCKETS_MS) if v <= b), 26)] += 1
         return RevisionObservation(
-            t, 30.0, 10, c, len(values), tuple(counts), 3 / 0.7, latency_sum_ms=sum(values)
+            t,
+            30.0,
+            10,
+            c,
+            len(values),
+            tuple(counts),
+            3 / 0.7,
+            latency_sum_ms=sum(values),
+            sum_matches_counts=True,
         )
 
     state = new_state("r")

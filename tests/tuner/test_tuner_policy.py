@@ -11,6 +11,7 @@ from autoscaler.tuner import (
     ANNOTATION_MIN_SCALE,
     ANNOTATION_RETENTION,
     ANNOTATION_TARGET,
+    LATENCY_BUCKETS_MS,
     ModelScalerSpec,
     Recommendation,
     RevisionObservation,
@@ -395,3 +396,25 @@ def test_a_briefly_seen_level_becomes_a_knee_when_it_misses_again() -> None:
     again, state = recommend(obs(60, 7, 2, 900, first.target), SPEC, config, state, 60)
     assert again.target < first.target
     assert state.knee is not None and state.knee.concurrency == pytest.approx(7)
+
+
+def test_an_exact_sum_reads_a_wide_bucket_as_the_requests_it_holds() -> None:
+    # 19.9 s requests served in 20.5 s at one per replica: all in Knative's (20, 50] s bucket,
+    # which linear interpolation reads as p95 48.5 s, a miss of a 39.8 s objective
+    spec = ModelScalerSpec("m", objective_latency_ms=39_800)
+    counts = [0.0] * 27
+    counts[24] = 100.0  # (20000, 50000] ms: the bucket reads p95 as 48.5 s
+    assert LATENCY_BUCKETS_MS[24] == 50_000
+
+    def interval(exact: bool) -> RevisionObservation:
+        return RevisionObservation(
+            30.0, 30.0, 50, 1.0, 100, tuple(counts), 1 / 0.7,
+            latency_sum_ms=100 * 20_500.0, sum_matches_counts=exact,
+        )  # fmt: skip
+
+    rec, _ = recommend(interval(True), spec, CONFIG, new_state("r"), 30.0)
+    # the sum allows at most 5 % of them above 20 + 0.5 / 0.05 s
+    assert "p95 30000 ms" in rec.reasons[0] and "meets" in rec.reasons[0]
+    # the same sum from a source whose counts are estimates (PromQL, re-bucketed): not used
+    rec, _ = recommend(interval(False), spec, CONFIG, new_state("r"), 30.0)
+    assert "p95 48500 ms" in rec.reasons[0] and "misses" in rec.reasons[0]

@@ -86,6 +86,7 @@ class KneePlant:
                 else None
             ),
             applied_target=target,
+            sum_matches_counts=self.with_sum,  # the counts bucket the very samples summed
         )
 
 
