@@ -46,15 +46,10 @@ class HybridHistogramPolicy:
         return math.ceil(self.range_s / self.bin_s)
 
     def record(self, hist: HybridHistogram, idle_s: float) -> HybridHistogram:
-        if idle_s >= self.range_s:
-            recent = (*hist.recent_out_of_range_s, idle_s)[-8:]
-            return HybridHistogram(hist.counts, hist.out_of_range + 1, recent)
-        counts = list(hist.counts) or [0] * self.n_bins
-        counts[int(idle_s // self.bin_s)] += 1
-        return HybridHistogram(tuple(counts), hist.out_of_range, hist.recent_out_of_range_s)
+        return self.record_many(hist, [idle_s])
 
     def record_many(self, hist: HybridHistogram, idle_s: list[float]) -> HybridHistogram:
-        """``record`` of each idle time in turn, with one copy of the counts."""
+        """The histogram with each idle time recorded in turn (one copy of the counts)."""
         if not idle_s:
             return hist
         counts = list(hist.counts)

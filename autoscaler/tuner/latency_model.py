@@ -233,10 +233,21 @@ class LatencyModel:
         return None
 
 
+def at_least_scaled(
+    p: float | None,
+    counts: tuple[float, ...],
+    q: float,
+    latency_sum: float | None,
+    reference: Reference | None,
+) -> float | None:
+    """``p`` read from the buckets, raised to ``beyond_last_bound`` where that is higher."""
+    scaled = beyond_last_bound(counts, q, latency_sum, reference)
+    return p if p is None or scaled is None else max(p, scaled)
+
+
 def _bin_percentile(b: LatencyBin, q: float, reference: Reference | None) -> float | None:
     p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
-    scaled = beyond_last_bound(b.counts, q, b.latency_sum, reference)
-    return p if p is None or scaled is None else max(p, scaled)
+    return at_least_scaled(p, b.counts, q, b.latency_sum, reference)
 
 
 @lru_cache(maxsize=4096)

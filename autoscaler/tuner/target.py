@@ -35,7 +35,7 @@ from autoscaler.tuner.estimators import (
     safe_concurrency,
     with_margin,
 )
-from autoscaler.tuner.latency_model import LatencyModel, beyond_last_bound
+from autoscaler.tuner.latency_model import LatencyModel, at_least_scaled
 from autoscaler.tuner.lived import lifetime_s
 from autoscaler.tuner.observation import RevisionObservation
 from autoscaler.tuner.percentile import percentile_from_counts
@@ -176,13 +176,12 @@ def decide_target(
         latency = unfinished_for_s * 1000.0
         source = f"in flight {unfinished_for_s:.0f} s with none finished"
     elif obs.request_count >= settings.min_requests:
-        latency = percentile_from_counts(
+        read = percentile_from_counts(
             obs.latency_counts, q, tail_sum=obs.tail_sum_ms, latency_sum=obs.exact_sum_ms
         )
-        scaled = beyond_last_bound(obs.latency_counts, q, obs.exact_sum_ms, reference)
+        latency = at_least_scaled(read, obs.latency_counts, q, obs.exact_sum_ms, reference)
         source = "this interval"
-        if latency is not None and scaled is not None and scaled > latency:
-            latency = scaled
+        if latency != read:
             source = "this interval, scaled from lower concurrency beyond the last bucket"
     else:
         point = model.point_at(c, q, now_s, hl, reference)
