@@ -85,6 +85,11 @@ class IdleHistogram:
         total = sum(self.weights)
         return max(1.0, self.requests / total) if total > 0 else 1.0
 
+    def effective_count(self, now_s: float, half_life_s: float) -> float:
+        """How many idle periods the decayed weights stand for as of ``now_s`` (each weighs 1
+        when recorded)."""
+        return decay.weight_now(sum(self.weights), now_s, self.ref_s, half_life_s)
+
     def probabilities(self) -> tuple[float, ...]:
         """Share of each bin. Uniform decay leaves the shares unchanged between samples."""
         total = sum(self.weights)

@@ -12,7 +12,9 @@ seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the lear
   before each bin edge H and kept until each later edge T,
 
 each widened by ``window_margin_fraction``, and takes the one with the least expected cost
-per idle period (keep-alive on a tie). With too few idle periods it falls back to
+per idle period (keep-alive on a tie). A pre-warm's unloaded gap is priced with a prior
+(``prewarm_gap_prior``): a few idle periods with none in the gap do not show that none will
+end there, and every one that does is a cold start the pre-warm added. With too few idle periods it falls back to
 ``fallback_keep_alive_s``, never below Knative's default: no scale-to-zero for lack of data.
 """
 
@@ -43,7 +45,8 @@ class LearnedKeepAlive:
     def lead_s(self) -> float:
         return self.settings.cold_start_s + self.tick_period_s
 
-    def decide(self, hist: IdleHistogram) -> KeepAliveWindows:
+    def decide(self, hist: IdleHistogram, now_s: float) -> KeepAliveWindows:
+        """The windows for the idle periods learned as of ``now_s``."""
         s = self.settings
         if hist.count < s.min_idle_samples:
             keep = max(self.floor_s, s.fallback_keep_alive_s)
@@ -61,7 +64,10 @@ class LearnedKeepAlive:
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
-            pre = self._best_prewarm(p, lower, upper, mid, price)
+            seen = hist.effective_count(now_s, s.idle_half_life_s)
+            mean = float((p * mid).sum())
+            cv = float(np.sqrt((p * (mid - mean) ** 2).sum())) / mean if mean > 0 else 0.0
+            pre = self._best_prewarm(p, lower, upper, mid, price, seen, cv)
             if pre is not None and pre[0] < best[0]:
                 return pre[1]
         return best[1]
@@ -101,8 +107,17 @@ class LearnedKeepAlive:
         )
 
     def _best_prewarm(
-        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
+        self,
+        p: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        mid: np.ndarray,
+        price: float,
+        seen: float,
+        cv: float,
     ) -> tuple[float, KeepAliveWindows] | None:
+        """The cheapest pre-warm for shares ``p`` of ``seen`` idle periods (decayed) whose
+        lengths have coefficient of variation ``cv``."""
         s = self.settings
         floor = self.floor_s
         margin = s.window_margin_fraction
@@ -122,7 +137,11 @@ class LearnedKeepAlive:
         base = float((p * np.minimum(mid, floor)).sum())
         a2, b2 = a_idx[:, None], b_idx[None, :]
         after = 1.0 - cum_p[b2 + 1]  # idle periods ending after T: cold
-        before = cum_cold[a2]  # idle periods ending between the floor and H: cold
+        # idle periods ending between the floor and H: cold. The gap's share is the posterior
+        # mean with `prewarm_gap_prior` pseudo-periods in it, so an empty gap is not free;
+        # scaled by the spread of the idle periods (at most 1): a timer's are trusted
+        prior = s.prewarm_gap_prior * min(1.0, cv)
+        before = (cum_cold[a2] * seen + prior) / (seen + prior) if prior > 0 else cum_cold[a2]
         inside_p = cum_p[b2 + 1] - cum_p[a2]
         inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
         warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
@@ -136,7 +155,7 @@ class LearnedKeepAlive:
         a, b = int(a_idx[ai]), int(b_idx[bi])
         warm_from = float(lower[a] * (1 - margin))
         warm_until = float(until[b])
-        miss = float(before[ai, 0] + after[0, bi])
+        miss = float(cum_cold[a] + after[0, bi])  # as seen, without the prior
         return best, KeepAliveWindows(
             warm_from,
             warm_until,

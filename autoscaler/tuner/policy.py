@@ -165,7 +165,7 @@ def recommend(
     target = _guard_target(decision, current, spec, config, state, now_s, reasons)
 
     # Stage 5: keep-alive and pre-warm.
-    windows, cached_for = _windows(spec, config, idle, state)
+    windows, cached_for = _windows(spec, config, idle, state, now_s)
     p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s)
     reasons.append(windows.reason)
     if p.note:
@@ -269,7 +269,11 @@ def _guard_target(
 
 
 def _windows(
-    spec: ModelScalerSpec, config: TunerConfig, idle: IdleHistogram, state: RevisionState
+    spec: ModelScalerSpec,
+    config: TunerConfig,
+    idle: IdleHistogram,
+    state: RevisionState,
+    now_s: float,
 ) -> tuple[KeepAliveWindows, int]:
     ks = config.keep_alive
     floor = ks.stable_window_s + ks.scale_to_zero_grace_period_s
@@ -284,7 +288,7 @@ def _windows(
         return state.windows, idle.count
     prewarm = spec.prewarm_enabled and spec.replicas_min == 0
     policy = LearnedKeepAlive(ks, prewarm, config.loop.tick_period_s)
-    return policy.decide(idle), idle.count
+    return policy.decide(idle, now_s), idle.count
 
 
 def _changed(

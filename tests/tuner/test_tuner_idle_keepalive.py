@@ -117,7 +117,8 @@ def learned(idle_s: list[float], prewarm: bool = True, **settings: float) -> Kee
     h = IdleHistogram()
     for i, x in enumerate(idle_s):
         h = h.add(float(i), x, 86400)
-    return LearnedKeepAlive(KeepAliveSettings(**settings), prewarm, 30.0).decide(h)  # type: ignore[arg-type]
+    keeper = LearnedKeepAlive(KeepAliveSettings(**settings), prewarm, 30.0)  # type: ignore[arg-type]
+    return keeper.decide(h, float(len(idle_s)))
 
 
 @pytest.mark.parametrize(
@@ -175,10 +176,38 @@ def test_a_cold_start_costs_more_where_it_is_a_bigger_share(
     # single request (1,800 x 5 / 1)
     keeper = LearnedKeepAlive(KeepAliveSettings(), False, 30.0)
     hist = with_requests([2400.0] * 10, per_idle)
-    w = keeper.decide(hist)
+    w = keeper.decide(hist, 10.0)
     assert w.kind == kind
     assert w.is_warm(2400.0) == warm
     assert keeper.cold_start_price(hist) == pytest.approx(1800.0 * max(1.0, 5.0 / per_idle))
+
+
+SPREAD_IDLE_S = [300.0, 550.0, 700.0, 1100.0, 1450.0, 1750.0, 2900.0, 3500.0, 4900.0, 5200.0]
+
+
+def test_an_unloaded_gap_no_idle_period_has_ended_in_is_not_free() -> None:
+    # Ten idle periods from 5 to 87 minutes, none shorter. The histogram alone unloads the
+    # replica from 90 s to 270 s: every idle period that ends there is a cold start it adds.
+    alone = learned(SPREAD_IDLE_S, prewarm_gap_prior=0.0)
+    assert alone.kind == "pre-warm" and not alone.is_warm(200.0), alone
+    # With the prior, ten periods are too few to trust the gap: keep warm through it
+    priced = learned(SPREAD_IDLE_S)
+    assert priced.kind == "keep-alive" and priced.is_warm(200.0), priced
+    # two hundred of them, none in the gap, are enough
+    many = learned(SPREAD_IDLE_S * 20)
+    assert many.kind == "pre-warm" and not many.is_warm(200.0), many
+
+
+def test_regular_idle_periods_are_trusted_with_the_gap_prior() -> None:
+    # a timer every 30 minutes: the coefficient of variation is 0, so is the prior
+    w = learned([1800.0] * 10)
+    assert w.kind == "pre-warm" and not w.is_warm(600.0) and w.is_warm(1800.0), w
+
+
+def test_effective_count_decays_with_the_idle_half_life() -> None:
+    h = IdleHistogram().add(0.0, 300.0, 3600.0).add(3600.0, 300.0, 3600.0)
+    assert h.effective_count(3600.0, 3600.0) == pytest.approx(1.5)
+    assert h.effective_count(7200.0, 3600.0) == pytest.approx(0.75)
 
 
 def test_learned_prefers_cold_start_when_it_is_cheap() -> None:
@@ -271,6 +300,6 @@ def test_a_bin_straddling_knative_floor_counts_as_cold_for_pre_warm() -> None:
     hist = IdleHistogram()
     for i in range(3):
         hist = hist.add(100.0 + 18 * i, 17.5, 86400.0)
-    windows = LearnedKeepAlive(settings, prewarm_enabled=True, tick_period_s=2).decide(hist)
+    windows = LearnedKeepAlive(settings, prewarm_enabled=True, tick_period_s=2).decide(hist, 136.0)
     assert windows.kind == "keep-alive", windows
     assert windows.warm_until_s >= 17.5
