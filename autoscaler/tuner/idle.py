@@ -87,8 +87,11 @@ class IdleHistogram:
 
     def effective_count(self, now_s: float, half_life_s: float) -> float:
         """How many idle periods the decayed weights stand for as of ``now_s`` (each weighs 1
-        when recorded)."""
-        return decay.weight_now(sum(self.weights), now_s, self.ref_s, half_life_s)
+        when recorded); never more than were recorded (a changed half-life or a clock behind
+        the reference would read more)."""
+        return min(
+            float(self.count), decay.weight_now(sum(self.weights), now_s, self.ref_s, half_life_s)
+        )
 
     def probabilities(self) -> tuple[float, ...]:
         """Share of each bin. Uniform decay leaves the shares unchanged between samples."""

@@ -4,7 +4,8 @@ Where the baseline (``hybrid_baseline``) reads two percentiles, this policy pric
 choice. A cold start costs ``cold_start_cost_replica_s`` (seconds of one idle replica's
 memory), more for a model with few requests per idle period, where one cold start is a bigger
 share of its requests (``cold_start_share_requests``); keeping a replica warm costs its
-seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the learned idle-time shares it evaluates
+seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the learned idle-time
+shares it evaluates
 
 - keep-alive to each bin edge K (from Knative's floor, stable window + grace, 90 s by
   default, up to the 1 h retention limit plus the stable window), and
@@ -12,15 +13,16 @@ seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the lear
   before each bin edge H and kept until each later edge T,
 
 each widened by ``window_margin_fraction``, and takes the one with the least expected cost
-per idle period (keep-alive on a tie). A pre-warm's unloaded gap is priced with a prior
-(``prewarm_gap_prior``): a few idle periods with none in the gap do not show that none will
-end there, and every one that does is a cold start the pre-warm added. With too few idle periods it falls back to
-``fallback_keep_alive_s``, never below Knative's default: no scale-to-zero for lack of data.
+per idle period (keep-alive on a tie). The best pre-warm's cost also counts a few pseudo idle
+periods that end in its unloaded gap (``prewarm_gap_prior``): a few idle periods with none in
+the gap do not show that none will end there, and each that does is a cold start the pre-warm
+added. With too few idle periods it falls back to ``fallback_keep_alive_s``, never below
+Knative's default: no scale-to-zero for lack of data.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -60,17 +62,46 @@ class LearnedKeepAlive:
         p = np.asarray(hist.probabilities())
         price = self.cold_start_price(hist)
         lower = np.asarray(idle_edges_s())
-        upper = np.append(lower[1:], lower[-1] * 1.5)  # overflow bin: counted at 6 h
+        upper = np.append(lower[1:], lower[-1] * 1.5)  # overflow bin: 4 h to 6 h
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
-            seen = hist.effective_count(now_s, s.idle_half_life_s)
-            mean = float((p * mid).sum())
-            cv = float(np.sqrt((p * (mid - mean) ** 2).sum())) / mean if mean > 0 else 0.0
-            pre = self._best_prewarm(p, lower, upper, mid, price, seen, cv)
-            if pre is not None and pre[0] < best[0]:
-                return pre[1]
+            pre = self._best_prewarm(p, lower, upper, mid, price)
+            if pre is not None:
+                cost = self._with_gap_prior(pre[0], hist, now_s, p, lower, upper, price)
+                if cost < best[0]:
+                    return pre[1]
+                if pre[0] < best[0]:  # the prior decided: say so
+                    n = hist.effective_count(now_s, s.idle_half_life_s)
+                    return replace(
+                        best[1],
+                        reason=f"{best[1].reason}; {pre[1].kind} {pre[1].warm_from_s:.0f}-"
+                        f"{pre[1].warm_until_s:.0f} s would cost {pre[0]:.0f}, {cost:.0f} with "
+                        f"the gap prior: {n:.1f} idle periods are too few to trust its unloaded gap",
+                    )
         return best[1]
+
+    def _with_gap_prior(
+        self,
+        cost: float,
+        hist: IdleHistogram,
+        now_s: float,
+        p: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        price: float,
+    ) -> float:
+        """A pre-warm's expected cost with ``a`` pseudo idle periods that end in its unloaded
+        gap: each kept to Knative's floor, then a cold start. A few idle periods, none of them
+        in the gap, do not show that none will end there. ``a`` is ``prewarm_gap_prior`` times
+        the idle periods' coefficient of variation (capped at 1), so regular ones (a timer's)
+        are trusted at once; ``n`` is the decayed count of idle periods seen."""
+        s = self.settings
+        a = s.prewarm_gap_prior * min(1.0, idle_cv(p, lower, upper))
+        if a <= 0:
+            return cost
+        n = hist.effective_count(now_s, s.idle_half_life_s)
+        return (n * cost + a * (self.floor_s + price)) / (n + a)
 
     def cold_start_price(self, hist: IdleHistogram) -> float:
         """A cold start's cost: the configured price, times how much bigger a share of the
@@ -113,11 +144,7 @@ class LearnedKeepAlive:
         upper: np.ndarray,
         mid: np.ndarray,
         price: float,
-        seen: float,
-        cv: float,
     ) -> tuple[float, KeepAliveWindows] | None:
-        """The cheapest pre-warm for shares ``p`` of ``seen`` idle periods (decayed) whose
-        lengths have coefficient of variation ``cv``."""
         s = self.settings
         floor = self.floor_s
         margin = s.window_margin_fraction
@@ -137,11 +164,7 @@ class LearnedKeepAlive:
         base = float((p * np.minimum(mid, floor)).sum())
         a2, b2 = a_idx[:, None], b_idx[None, :]
         after = 1.0 - cum_p[b2 + 1]  # idle periods ending after T: cold
-        # idle periods ending between the floor and H: cold. The gap's share is the posterior
-        # mean with `prewarm_gap_prior` pseudo-periods in it, so an empty gap is not free;
-        # scaled by the spread of the idle periods (at most 1): a timer's are trusted
-        prior = s.prewarm_gap_prior * min(1.0, cv)
-        before = (cum_cold[a2] * seen + prior) / (seen + prior) if prior > 0 else cum_cold[a2]
+        before = cum_cold[a2]  # idle periods ending between the floor and H: cold
         inside_p = cum_p[b2 + 1] - cum_p[a2]
         inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
         warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
@@ -155,7 +178,7 @@ class LearnedKeepAlive:
         a, b = int(a_idx[ai]), int(b_idx[bi])
         warm_from = float(lower[a] * (1 - margin))
         warm_until = float(until[b])
-        miss = float(cum_cold[a] + after[0, bi])  # as seen, without the prior
+        miss = float(before[ai, 0] + after[0, bi])
         return best, KeepAliveWindows(
             warm_from,
             warm_until,
@@ -164,3 +187,14 @@ class LearnedKeepAlive:
             f"{1 - miss:.0%} of idle periods (bins {lower[a]:.0f}-{upper[b]:.0f} s; expected "
             f"cost {best:.0f} replica-s per idle period)",
         )
+
+
+def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """Coefficient of variation of idle times with bin shares ``p``, each bin's times spread
+    evenly over it (so one wide bin still counts its width); 1 when there is nothing to read."""
+    mid = (lower + upper) / 2
+    mean = float((p * mid).sum())
+    if mean <= 0:
+        return 1.0
+    var = float((p * ((mid - mean) ** 2 + (upper - lower) ** 2 / 12.0)).sum())
+    return float(np.sqrt(var)) / mean

@@ -93,10 +93,10 @@ class KeepAliveSettings:
     # The cost of one pre-warm start (a replica started ahead of traffic), same unit.
     prewarm_overhead_replica_s: float = field(default=60.0, metadata=_range(0, 86400))
     # A pre-warm unloads the replica between Knative's floor and the load. No idle period
-    # seen ending in that gap does not mean none will: of n idle periods (decayed), k of them
-    # in the gap, its share is taken as (k + a) / (n + a), with a this times the idle
-    # periods' coefficient of variation (at most 1; regular ones, a timer's, are trusted).
-    # 0: the histogram alone.
+    # seen ending in that gap does not mean none will: with n idle periods seen (decayed), the
+    # pre-warm's expected cost counts a more that end in the gap (kept to the floor, then a
+    # cold start), a = this x min(1, the idle times' coefficient of variation): regular ones,
+    # a timer's, are trusted at once. 0: the histogram alone.
     prewarm_gap_prior: float = field(default=5.0, metadata=_range(0, 1000))
     # How long a replica takes to become ready; pre-warm starts this much earlier.
     cold_start_s: float = field(default=30.0, metadata=_range(0, 3600))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from tuner_plant import latency_counts
 
@@ -20,6 +21,7 @@ from autoscaler.tuner import (
     recommend,
 )
 from autoscaler.tuner.idle import Activity, bin_of, idle_edges_s, observe_activity
+from autoscaler.tuner.keepalive import idle_cv
 
 EMPTY = (0.0,) * 27
 
@@ -125,7 +127,10 @@ def learned(idle_s: list[float], prewarm: bool = True, **settings: float) -> Kee
     ("idle_s", "prewarm", "kind", "covers"),
     [
         pytest.param([285.0] * 10, False, "keep-alive", 285.0, id="periodic-keepalive-covers-gap"),
-        pytest.param([285.0] * 10, True, "pre-warm", 285.0, id="periodic-prewarm-covers-gap"),
+        # pre-warm saves an eighth of a 285 s idle period; the gap prior (the bin's own width
+        # is some spread) asks for more than thirty of them first
+        pytest.param([285.0] * 30, True, "keep-alive", 285.0, id="periodic-short-keepalive"),
+        pytest.param([285.0] * 60, True, "pre-warm", 285.0, id="periodic-prewarm-covers-gap"),
         pytest.param([1800.0] * 10, True, "pre-warm", 1800.0, id="half-hourly-prewarm"),
         pytest.param([1800.0] * 10, False, "keep-alive", None, id="half-hourly-cold-is-cheaper"),
         pytest.param([285.0] * 3, True, "fallback", None, id="thin-history-fallback"),
@@ -193,21 +198,68 @@ def test_an_unloaded_gap_no_idle_period_has_ended_in_is_not_free() -> None:
     # With the prior, ten periods are too few to trust the gap: keep warm through it
     priced = learned(SPREAD_IDLE_S)
     assert priced.kind == "keep-alive" and priced.is_warm(200.0), priced
-    # two hundred of them, none in the gap, are enough
-    many = learned(SPREAD_IDLE_S * 20)
-    assert many.kind == "pre-warm" and not many.is_warm(200.0), many
+    assert "too few to trust its unloaded gap" in priced.reason
+    # twenty of them, none in the gap, are enough
+    more = learned(SPREAD_IDLE_S * 2)
+    assert more.kind == "pre-warm" and not more.is_warm(200.0), more
+
+
+def test_the_gap_prior_regains_weight_as_idle_periods_age() -> None:
+    h = IdleHistogram()
+    for i, x in enumerate(SPREAD_IDLE_S * 10):
+        h = h.add(float(i), x, 86400.0)
+    keeper = LearnedKeepAlive(KeepAliveSettings(), True, 30.0)
+    assert keeper.decide(h, 100.0).kind == "pre-warm"
+    # three half-lives on, the hundred idle periods count as twelve: not enough any more
+    assert keeper.decide(h, 100.0 + 3 * 86400.0).kind == "keep-alive"
+
+
+def test_the_gap_prior_does_not_reorder_pre_warm_windows() -> None:
+    # Two short idle periods (7 and 8 minutes) and six of 58 to 76 minutes: unloading until
+    # the long ones would make the two short ones cold. The prior weighs on pre-warm as a
+    # whole against keep-alive; the pre-warm it chooses still starts before the short ones.
+    idle = [438.0, 501.0, 3476.0, 3909.0, 3991.0, 4430.0, 4557.0, 4577.0]
+    for prior in (0.0, 5.0):
+        w = learned(idle, prewarm_gap_prior=prior)
+        assert w.is_warm(438.0) and w.is_warm(501.0), (prior, w)
 
 
 def test_regular_idle_periods_are_trusted_with_the_gap_prior() -> None:
-    # a timer every 30 minutes: the coefficient of variation is 0, so is the prior
+    # a timer every 30 minutes: the coefficient of variation is near 0, so is the prior
     w = learned([1800.0] * 10)
     assert w.kind == "pre-warm" and not w.is_warm(600.0) and w.is_warm(1800.0), w
+
+
+def test_idle_cv_counts_each_bins_width() -> None:
+    edges = np.asarray(idle_edges_s())
+    upper = np.append(edges[1:], edges[-1] * 1.5)
+
+    def cv(idle_s: list[float]) -> float:
+        h = IdleHistogram()
+        for i, x in enumerate(idle_s):
+            h = h.add(float(i), x, 86400.0)
+        return idle_cv(np.asarray(h.probabilities()), edges, upper)
+
+    assert cv([1800.0] * 10) == pytest.approx(300 / 12**0.5 / 1950)  # one 5-minute bin
+    # idle periods of 4 to 6 h all land in the overflow bin: its width is their spread
+    assert cv([15000.0] * 10) == pytest.approx(7200 / 12**0.5 / 18000)
+    assert cv([100.0] * 9 + [14000.0]) > 1.0  # the prior is capped at prewarm_gap_prior
+    assert idle_cv(np.zeros(len(edges)), edges, upper) == 1.0  # nothing to read: cautious
 
 
 def test_effective_count_decays_with_the_idle_half_life() -> None:
     h = IdleHistogram().add(0.0, 300.0, 3600.0).add(3600.0, 300.0, 3600.0)
     assert h.effective_count(3600.0, 3600.0) == pytest.approx(1.5)
     assert h.effective_count(7200.0, 3600.0) == pytest.approx(0.75)
+    # never more than were recorded: read with a longer half-life than they were recorded
+    # with (the setting changed), or before the reference
+    short = IdleHistogram().add(0.0, 300.0, 60.0).add(1200.0, 300.0, 60.0)
+    assert short.effective_count(1200.0, 3600.0) == 2.0
+    assert h.effective_count(-3600.0, 3600.0) == 2.0
+    # across a rebase of the decay reference
+    far = h.add(3600.0 * 45, 300.0, 3600.0)
+    assert far.ref_s == 3600.0 * 45
+    assert far.effective_count(3600.0 * 45, 3600.0) == pytest.approx(1.0)
 
 
 def test_learned_prefers_cold_start_when_it_is_cheap() -> None:
