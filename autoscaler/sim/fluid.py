@@ -123,7 +123,10 @@ def run_fluid(
                 t = _ceil(t_next)
                 grid.append(t, admitted, 1.0, False)
             control.align_kpa(t)
-            control.wake_policy(t)
+            if next_arrival < t + 1.0:
+                # a request arrives in this second: it ends the rest (the policy's own ticks,
+                # a pre-warm's among them, come as it asked for them)
+                control.wake_policy(t)
             if control.next_policy_s <= t:
                 control.policy_tick(t, arrivals_s[obs_from:i])
                 obs_from = i

@@ -50,20 +50,28 @@ def periodic_trace(period_s: float, bursts: int) -> ModelTrace:
     return ModelTrace(MODEL, arrivals, np.full(arrivals.size, 0.2))
 
 
-def cold_by_burst(policy_name: str, trace: ModelTrace) -> tuple[np.ndarray, float]:
+def cold_by_burst(
+    policy_name: str, trace: ModelTrace, engine: str = "auto"
+) -> tuple[np.ndarray, float]:
     """Which bursts met a cold start, and the revision's replica-seconds."""
     (policy,) = make_policies([policy_name], 1.5)
     end = float(trace.arrivals_s[-1]) + 60.0
-    run = run_revision(trace, 0, policy, SimSettings(), 0, end)
+    run = run_revision(trace, 0, policy, SimSettings(engine=engine), 0, end)
+    assert run.engine == engine or engine == "auto"
     return run.requests.cold.reshape(-1, 5).any(axis=1), run.stats.replica_s
 
 
-def test_the_tuner_pre_warms_a_periodic_model_for_less_than_a_fixed_keep_alive() -> None:
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+def test_the_tuner_pre_warms_a_periodic_model_for_less_than_a_fixed_keep_alive(
+    engine: str,
+) -> None:
     # every 10 minutes: Knative's default drops the replica after ~90 s, so every burst is cold
+    # (both engines: a revision at rest ticks its policy when the policy asks, a pre-warm's
+    # tick included, and a request wakes it)
     trace = periodic_trace(600.0, 16)
-    default, _ = cold_by_burst("knative-default", trace)
-    fixed, fixed_replica_s = cold_by_burst("keepalive-10m", trace)
-    tuned, tuned_replica_s = cold_by_burst("modelscale", trace)
+    default, _ = cold_by_burst("knative-default", trace, engine)
+    fixed, fixed_replica_s = cold_by_burst("keepalive-10m", trace, engine)
+    tuned, tuned_replica_s = cold_by_burst("modelscale", trace, engine)
     # (the first burst finds the replica the revision was created with)
     assert default[1:].all() and not fixed.any()
     # while the tuner gathers min_idle_samples idle periods its fallback keep-alive (10 minutes)
