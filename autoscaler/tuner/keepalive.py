@@ -163,12 +163,14 @@ class LearnedKeepAlive:
         cum_cold = np.concatenate(([0.0], np.cumsum(np.where(upper > floor + 1e-9, p, 0.0))))
         base = float((p * np.minimum(mid, floor)).sum())
         a2, b2 = a_idx[:, None], b_idx[None, :]
-        after = 1.0 - cum_p[b2 + 1]  # idle periods ending after T: cold
+        # idle periods ending after T: cold. Clamped at 0: a total a rounding above 1 would
+        # make every T past the last idle period seen look cheaper the later it is
+        after = np.maximum(1.0 - cum_p[b2 + 1], 0.0)
         before = cum_cold[a2]  # idle periods ending between the floor and H: cold
         inside_p = cum_p[b2 + 1] - cum_p[a2]
         inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
         warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
-        loads = 1.0 - cum_p[a2]  # every idle period reaching H pays one pre-warm start
+        loads = np.maximum(1.0 - cum_p[a2], 0.0)  # each idle period reaching H: one start
         cost = base + warm + (before + after) * price + loads * s.prewarm_overhead_replica_s
         cost = np.where(b2 >= a2, cost, np.inf)
         ai, bi = np.unravel_index(int(np.argmin(cost)), cost.shape)

@@ -224,6 +224,20 @@ def test_the_gap_prior_does_not_reorder_pre_warm_windows() -> None:
         assert w.is_warm(438.0) and w.is_warm(501.0), (prior, w)
 
 
+def test_a_pre_warm_closes_after_the_longest_idle_period_seen() -> None:
+    # These shares add up to a rounding above 1: unclamped, "idle periods past T" read
+    # slightly negative and every T past the last one seen looked cheaper the later it was
+    # (the pre-warm held until 6.6 h)
+    idle = [1650.0, 2033.0, 2364.0, 2483.0, 2488.0, 3564.0, 4376.0, 4444.0, 5184.0]
+    h = IdleHistogram()
+    for i, x in enumerate(idle):
+        h = h.add(3000.0 * i, x, 86400.0)
+    assert sum(h.probabilities()) > 1.0
+    keeper = LearnedKeepAlive(KeepAliveSettings(prewarm_gap_prior=0.0), True, 30.0)
+    w = keeper.decide(h, 27000.0)
+    assert w.kind == "pre-warm" and w.warm_until_s == pytest.approx(5400 * 1.1), w
+
+
 def test_regular_idle_periods_are_trusted_with_the_gap_prior() -> None:
     # a timer every 30 minutes: the coefficient of variation is near 0, so is the prior
     w = learned([1800.0] * 10)
