@@ -9,16 +9,20 @@ requests in the system as a fluid:
 - admission is FIFO: requests wait while no replica is ready, or beyond
   ``ready * container_concurrency``; a queue waiting when replicas become ready enters at once
   (as far as the limit allows);
-- each request's latency is its wait plus its own service time times the step's stretch
-  ``max(1, n / (ready * capacity))`` (processor sharing beyond capacity). The wait is read off
-  the cumulative admission curve: request ``j`` enters when cumulative admissions reach ``j + 1``
-  (zero when it arrived in a step with no queue);
+- each request is served at the speed of every step it spends in service, ``1 / stretch``
+  seconds of work per second with ``stretch = max(1, n / (ready * capacity))`` (processor
+  sharing beyond capacity): it finishes when the work attained since its admission reaches its
+  own service time. Its admission is read off the cumulative admission curve: request ``j``
+  enters when cumulative admissions reach ``j + 1`` (at its arrival when it arrived in a step
+  with no queue);
 - a request that arrives while no replica is ready is a cold start; the KPA gets the
   time-averaged requests in the system per 1 s bucket, as in the exact engine. The tuner gets
-  each latency without the cold-start wait at the activator (its queue-proxy's view).
+  each latency without the cold-start wait at the activator (its queue-proxy's view), at the
+  first policy tick after the request finished.
 
-The approximation: service is memoryless in the flow equation and the stretch is the one of the
-step the request entered in. ``tests/sim/test_fluid.py`` checks it against ``exact`` on busy cases.
+The approximation: service is memoryless in the flow equation that moves ``n``; each request's
+own finish uses its own service time. ``tests/sim/test_fluid.py`` checks it against ``exact``
+on busy cases, long requests under a changing replica count among them.
 """
 
 from __future__ import annotations
@@ -41,25 +45,31 @@ class _Grid:
         self.d = np.zeros(1024)  # cumulative admissions at those times
         self.stretch = np.ones(1024)  # stretch of the step starting at t[k]
         self.queued = np.zeros(1024, dtype=bool)  # a queue existed during that step
+        # service a request in service since the start would have attained by t[k]: each step
+        # gives 1 / stretch seconds of work per second
+        self.v = np.zeros(1024)
 
     def append(self, t: float, d: float, stretch: float, queued: bool) -> None:
         if self.size == self.t.size:
-            for name in ("t", "d", "stretch", "queued"):
+            for name in ("t", "d", "stretch", "queued", "v"):
                 old = getattr(self, name)
                 new = np.empty(old.size * 2, dtype=old.dtype)
                 new[: old.size] = old
                 setattr(self, name, new)
         k = self.size
-        self.t[k], self.d[k], self.stretch[k], self.queued[k] = t, d, stretch, queued
+        v = self.v[k - 1] + (t - self.t[k - 1]) / self.stretch[k - 1] if k else 0.0
+        self.t[k], self.d[k], self.stretch[k], self.queued[k], self.v[k] = (
+            t, d, stretch, queued, v,
+        )  # fmt: skip
         self.size = k + 1
 
+    @property
+    def v_now(self) -> float:
+        return float(self.v[self.size - 1])
 
-def _latencies(
-    grid: _Grid, arrivals: np.ndarray, service: np.ndarray, lo: int, hi: int
-) -> np.ndarray:
-    """Latency of requests ``lo..hi-1``, all admitted by the grid's last point."""
-    if hi <= lo:
-        return np.zeros(0)
+
+def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """When requests ``lo..hi-1`` entered service, all admitted by the grid's last point."""
     n = grid.size
     t, d = grid.t[:n], grid.d[:n]
     arr = arrivals[lo:hi]
@@ -72,9 +82,24 @@ def _latencies(
     d0, d1 = d[k - 1], d[k]
     frac = np.where(d1 > d0, (need - d0) / np.maximum(d1 - d0, 1e-12), 1.0)
     admit = t[k - 1] + np.clip(frac, 0.0, 1.0) * (t[k] - t[k - 1])
-    admit = np.where(queued, np.maximum(admit, arr), arr)
-    k_admit = np.where(queued, k - 1, k_arr)
-    return (admit - arr) + service[lo:hi] * grid.stretch[k_admit]
+    return np.where(queued, np.maximum(admit, arr), arr)
+
+
+def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
+    """The grid's attained service (``v``) at times ``at`` (past its end: at the last step's
+    speed)."""
+    n = grid.size
+    k = np.clip(np.searchsorted(grid.t[:n], at, side="right") - 1, 0, n - 1)
+    return grid.v[k] + (at - grid.t[k]) / grid.stretch[k]
+
+
+def _finish(grid: _Grid, target_v: np.ndarray) -> np.ndarray:
+    """When the grid's attained service reaches ``target_v`` (past its end: at the last step's
+    speed)."""
+    n = grid.size
+    v = grid.v[:n]
+    k = np.clip(np.searchsorted(v, target_v, side="left") - 1, 0, n - 1)
+    return grid.t[k] + (target_v - v[k]) * grid.stretch[k]
 
 
 def _floor(x: float) -> float:
@@ -107,7 +132,11 @@ def run_fluid(
     q = 0.0  # requests waiting
     admitted = 0.0  # cumulative admissions
     i = 0  # requests arrived so far (arrivals before t)
-    done_lat = 0  # latencies computed for requests 0..done_lat-1
+    admitted_to = 0  # requests 0..admitted_to-1 have entered service
+    # requests in service: their index and the attained service (grid.v) they finish at. The
+    # tuner gets each latency once the request finished, as its queue-proxy reports it then.
+    pending_j = np.zeros(0, dtype=np.int64)
+    pending_v = np.zeros(0)
     obs_from = 0
     t = 0.0
     grid.append(0.0, 0.0, 1.0, False)
@@ -212,14 +241,23 @@ def run_fluid(
             n = 0.0  # less than half a request left and none coming: the flow has drained
         grid.append(t, admitted, 1.0, q > 1e-9)
         control.record(second, bucket)
-        # whole requests admitted so far have their latency known: feed them to the tuner
-        known = min(int(admitted + 1e-6), n_req)
         if t >= control.next_policy_s:
-            if known > done_lat:
-                lat = _latencies(grid, arrivals_s, service_s, done_lat, known)
-                latency[done_lat:known] = lat
-                control.completed_many(lat - activator_wait[done_lat:known])
-                done_lat = known
+            # whole requests admitted so far are in service; those whose work is done have
+            # finished: their latencies go to the tuner
+            known = min(int(admitted + 1e-6), n_req)
+            if known > admitted_to:
+                admit = _admissions(grid, arrivals_s, admitted_to, known)
+                target = _attained(grid, admit) + service_s[admitted_to:known]
+                pending_j = np.concatenate((pending_j, np.arange(admitted_to, known)))
+                pending_v = np.concatenate((pending_v, target))
+                admitted_to = known
+            if pending_j.size:
+                finished = pending_v <= grid.v_now
+                if finished.any():
+                    over = pending_j[finished]
+                    latency[over] = _finish(grid, pending_v[finished]) - arrivals_s[over]
+                    control.completed_many(latency[over] - activator_wait[over])
+                    pending_j, pending_v = pending_j[~finished], pending_v[~finished]
             control.policy_tick(t, arrivals_s[obs_from:i])
             obs_from = i
         if n + q == 0.0:
@@ -227,7 +265,14 @@ def run_fluid(
         if t >= control.next_kpa_s:
             control.horizon_s = min(next_arrival, control.next_policy_s, end_s)
             control.kpa_tick(t)
-    if done_lat < n_req:
-        grid.append(t + 1.0, float(n_req), 1.0, False)
-        latency[done_lat:] = _latencies(grid, arrivals_s, service_s, done_lat, n_req)
+    # the rest: in service at the end, or admitted after it (the grid's last point admits
+    # all), finishing at the last step's speed
+    grid.append(t + 1.0, float(n_req), 1.0, False)
+    if admitted_to < n_req:
+        admit = _admissions(grid, arrivals_s, admitted_to, n_req)
+        target = _attained(grid, admit) + service_s[admitted_to:]
+        pending_j = np.concatenate((pending_j, np.arange(admitted_to, n_req)))
+        pending_v = np.concatenate((pending_v, target))
+    if pending_j.size:
+        latency[pending_j] = _finish(grid, pending_v) - arrivals_s[pending_j]
     return RequestResults(latency, cold)

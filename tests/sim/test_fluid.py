@@ -15,6 +15,7 @@ from autoscaler.sim.fleet import RevisionRun, SimSettings, run_revision
 from autoscaler.sim.model import ColdStart, ModelSpec, ServiceTime
 from autoscaler.sim.policies import StaticPolicy
 from autoscaler.sim.traces.workload import ModelTrace
+from autoscaler.tuner.observation import RevisionObservation
 
 TARGET = "autoscaling.knative.dev/target"
 
@@ -59,3 +60,61 @@ def test_fluid_agrees_with_exact(
     assert met_f == pytest.approx(met_e, abs=0.02)
     assert fluid.requests.cold.sum() == exact.requests.cold.sum()
     assert fluid.stats.replica_s == pytest.approx(exact.stats.replica_s, rel=0.15)
+
+
+class _Recording:
+    """A policy that changes nothing and keeps each tick's observation."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.seen: list[RevisionObservation] = []
+
+    def for_revision(self, model: ModelSpec) -> _Recording:
+        return self
+
+    def initial_annotations(self) -> dict[str, str]:
+        return {TARGET: "10"}
+
+    def next_tick_s(self, now_s: float) -> float:
+        return (now_s // 30.0 + 1.0) * 30.0
+
+    def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+        self.seen.append(observation)
+        return None
+
+
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+def test_the_tuner_hears_of_a_request_once_it_finished(engine: str) -> None:
+    # 100 s requests, 5 a second for a minute from t = 5 s: none has finished before 105 s,
+    # though the fluid engine knows each latency once the request is admitted
+    arrivals = 5.0 + np.arange(300) / 5.0
+    model = ModelSpec("m", ServiceTime.constant(100.0), capacity=100)
+    trace = ModelTrace(model, arrivals, np.full(arrivals.size, 100.0))
+    policy = _Recording()
+    settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
+    run_revision(trace, 0, policy, settings, 0, 400.0)
+    by_tick = {round(o.t_s): o.request_count for o in policy.seen}
+    assert by_tick[30] == by_tick[60] == by_tick[90] == 0, by_tick
+    assert sum(by_tick.values()) == 300
+    # each reaches the tuner at the first tick after it finished: 5 s + 100 s and on
+    assert by_tick[120] > 0 and by_tick[180] > 0
+
+
+def test_fluid_long_requests_speed_up_as_replicas_come() -> None:
+    # 500 s requests (250 to 750 s), two a second, after a pause: replicas come while the
+    # first ones are in service and share out their load, so they finish sooner than the
+    # sharing they started under says. Each request's work is integrated over the steps it
+    # spends in service, as the exact engine serves it.
+    rng = np.random.default_rng(5)
+    duration = 3000.0
+    arrivals = np.sort(rng.random(int(2.0 * duration)) * duration)
+    arrivals = arrivals[(arrivals < 1000.0) | (arrivals > 1500.0)]
+    model = ModelSpec("m", ServiceTime((0.0, 0.5, 1.0), (250.0, 500.0, 750.0)), capacity=16)
+    service = model.service.sample(rng, arrivals.size)
+    trace = ModelTrace(model, arrivals, service)
+    exact = _run("exact", trace, {TARGET: "32"}, 4500.0)
+    fluid = _run("fluid", trace, {TARGET: "32"}, 4500.0)
+    le, lf = exact.requests.latency_s, fluid.requests.latency_s
+    assert lf.mean() == pytest.approx(le.mean(), rel=0.01)
+    assert np.quantile(lf, 0.95) == pytest.approx(np.quantile(le, 0.95), rel=0.01)
