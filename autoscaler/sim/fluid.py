@@ -21,7 +21,8 @@ requests in the system as a fluid:
   first policy tick after the request finished.
 
 The approximation: service is memoryless in the flow equation that moves ``n``; each request's
-own finish uses its own service time. ``tests/sim/test_fluid.py`` checks it against ``exact``
+own finish uses its own service time. When the flow has drained, the requests still short of
+their own work stay in service (``n`` is their count), so a long request keeps its replica. ``tests/sim/test_fluid.py`` checks it against ``exact``
 on busy cases, long requests under a changing replica count among them.
 """
 
@@ -86,16 +87,16 @@ def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarr
 
 
 def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
-    """The grid's attained service (``v``) at times ``at`` (past its end: at the last step's
-    speed)."""
+    """The grid's attained service (``v``) at times ``at`` (past its end: at the speed of its
+    last point, which the engine always appends at full speed)."""
     n = grid.size
     k = np.clip(np.searchsorted(grid.t[:n], at, side="right") - 1, 0, n - 1)
     return grid.v[k] + (at - grid.t[k]) / grid.stretch[k]
 
 
 def _finish(grid: _Grid, target_v: np.ndarray) -> np.ndarray:
-    """When the grid's attained service reaches ``target_v`` (past its end: at the last step's
-    speed)."""
+    """When the grid's attained service reaches ``target_v`` (past its end: at the speed of its
+    last point, full speed)."""
     n = grid.size
     v = grid.v[:n]
     k = np.clip(np.searchsorted(v, target_v, side="left") - 1, 0, n - 1)
@@ -141,6 +142,29 @@ def run_fluid(
     t = 0.0
     grid.append(0.0, 0.0, 1.0, False)
 
+    def update_pending() -> None:
+        nonlocal admitted_to, pending_j, pending_v
+        known = min(int(admitted + 1e-6), n_req)
+        if known > admitted_to:
+            admit = _admissions(grid, arrivals_s, admitted_to, known)
+            target = _attained(grid, admit) + service_s[admitted_to:known]
+            pending_j = np.concatenate((pending_j, np.arange(admitted_to, known)))
+            pending_v = np.concatenate((pending_v, target))
+            admitted_to = known
+
+    def deliver() -> None:
+        # whole requests admitted so far are in service; those whose work is done have
+        # finished: their latencies go to the tuner
+        nonlocal pending_j, pending_v
+        update_pending()
+        if pending_j.size:
+            finished = pending_v <= grid.v_now
+            if finished.any():
+                over = pending_j[finished]
+                latency[over] = _finish(grid, pending_v[finished]) - arrivals_s[over]
+                control.completed_many(latency[over] - activator_wait[over])
+                pending_j, pending_v = pending_j[~finished], pending_v[~finished]
+
     while True:
         in_system = n + q
         next_arrival = arr[i] if i < n_req else inf
@@ -152,11 +176,16 @@ def run_fluid(
                 t = _ceil(t_next)
                 grid.append(t, admitted, 1.0, False)
             control.align_kpa(t)
+            if control.next_policy_s <= t and not next_arrival <= t:
+                # a tick due before the next arrival happens first (as in the exact engine)
+                deliver()
+                control.policy_tick(t, arrivals_s[obs_from:i])
+                obs_from = i
             if next_arrival < t + 1.0:
-                # a request arrives in this second: it ends the rest (the policy's own ticks,
-                # a pre-warm's among them, come as it asked for them)
-                control.wake_policy(t)
+                # a request arrives in this second: it ends the rest, at its arrival time
+                control.wake_policy(max(t, next_arrival))
             if control.next_policy_s <= t:
+                deliver()
                 control.policy_tick(t, arrivals_s[obs_from:i])
                 obs_from = i
         elif t >= end_s and i >= n_req and in_system < 0.5:
@@ -237,27 +266,15 @@ def run_fluid(
                     activator_wait[cold_from:i] = np.where(cold[cold_from:i], waited, 0.0)
                 cold_from = i
                 control.promote(t)
-        if i == arrived_before and q < 1e-9 and n < 0.5:
-            n = 0.0  # less than half a request left and none coming: the flow has drained
+        drained = i == arrived_before and q < 1e-9 and n < 0.5
         grid.append(t, admitted, 1.0, q > 1e-9)
+        if drained:
+            # the flow has drained; requests still short of their own work stay in service
+            update_pending()
+            n = float(np.count_nonzero(pending_v > grid.v_now))
         control.record(second, bucket)
         if t >= control.next_policy_s:
-            # whole requests admitted so far are in service; those whose work is done have
-            # finished: their latencies go to the tuner
-            known = min(int(admitted + 1e-6), n_req)
-            if known > admitted_to:
-                admit = _admissions(grid, arrivals_s, admitted_to, known)
-                target = _attained(grid, admit) + service_s[admitted_to:known]
-                pending_j = np.concatenate((pending_j, np.arange(admitted_to, known)))
-                pending_v = np.concatenate((pending_v, target))
-                admitted_to = known
-            if pending_j.size:
-                finished = pending_v <= grid.v_now
-                if finished.any():
-                    over = pending_j[finished]
-                    latency[over] = _finish(grid, pending_v[finished]) - arrivals_s[over]
-                    control.completed_many(latency[over] - activator_wait[over])
-                    pending_j, pending_v = pending_j[~finished], pending_v[~finished]
+            deliver()
             control.policy_tick(t, arrivals_s[obs_from:i])
             obs_from = i
         if n + q == 0.0:
@@ -266,7 +283,7 @@ def run_fluid(
             control.horizon_s = min(next_arrival, control.next_policy_s, end_s)
             control.kpa_tick(t)
     # the rest: in service at the end, or admitted after it (the grid's last point admits
-    # all), finishing at the last step's speed
+    # all), finishing at full speed past the grid's end
     grid.append(t + 1.0, float(n_req), 1.0, False)
     if admitted_to < n_req:
         admit = _admissions(grid, arrivals_s, admitted_to, n_req)

@@ -118,3 +118,35 @@ def test_fluid_long_requests_speed_up_as_replicas_come() -> None:
     le, lf = exact.requests.latency_s, fluid.requests.latency_s
     assert lf.mean() == pytest.approx(le.mean(), rel=0.01)
     assert np.quantile(lf, 0.95) == pytest.approx(np.quantile(le, 0.95), rel=0.01)
+
+
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+def test_a_long_request_holds_its_replica_and_is_reported_when_it_ends(engine: str) -> None:
+    # Requests of 0.2 s, one of them 300 s: the flow drains at the mean service time, the
+    # 300 s request keeps a replica until it ends, and the tuner hears of it at the first
+    # tick after 310.5 s (330), though the revision is at rest by then
+    model = ModelSpec("m", ServiceTime.constant(0.2), capacity=4)
+    arrivals = np.asarray([10.0, 10.5, 11.0, 11.5, 12.0, 3000.2, 3000.4])
+    service = np.asarray([0.2, 300.0, 0.2, 0.2, 0.2, 0.2, 0.2])
+    policy = _Recording()
+    settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
+    run = run_revision(ModelTrace(model, arrivals, service), 0, policy, settings, 0, 3100.0)
+    reported = {round(o.t_s): o.latency_sum_ms for o in policy.seen if o.request_count}
+    assert reported[330] == pytest.approx(run.requests.latency_s[1] * 1000.0)
+    assert 300.0 <= run.requests.latency_s[1] < 302.0
+    # the replica stays until the long request is done (then the stable window and grace)
+    assert run.stats.replica_s > 300.0
+
+
+def test_at_rest_a_due_tick_comes_before_the_request_that_wakes_the_revision() -> None:
+    # a tick due at 600 s and a request at 600.5 s: both engines tick at 600, then on the grid
+    model = ModelSpec("m", ServiceTime.constant(0.2), capacity=4)
+    arrivals = np.asarray([10.0, 600.5])
+    ticks = {}
+    for engine in ("exact", "fluid"):
+        policy = _Recording()
+        settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
+        run_revision(ModelTrace(model, arrivals, np.full(2, 0.2)), 0, policy, settings, 0, 700.0)
+        ticks[engine] = [round(o.t_s, 1) for o in policy.seen]
+    assert 600.0 in ticks["fluid"]
+    assert ticks["fluid"] == ticks["exact"]
