@@ -22,8 +22,9 @@ requests in the system as a fluid:
 
 The approximation: service is memoryless in the flow equation that moves ``n``; each request's
 own finish uses its own service time. When the flow has drained, the requests still short of
-their own work stay in service (``n`` is their count), so a long request keeps its replica. ``tests/sim/test_fluid.py`` checks it against ``exact``
-on busy cases, long requests under a changing replica count among them.
+their own work stay in service (``n`` is their count), so a long request keeps its replica.
+``tests/sim/test_fluid.py`` checks it against ``exact`` on busy cases, long requests under a
+changing replica count among them.
 """
 
 from __future__ import annotations
@@ -142,9 +143,9 @@ def run_fluid(
     t = 0.0
     grid.append(0.0, 0.0, 1.0, False)
 
-    def update_pending() -> None:
+    def update_pending(known: int) -> None:
+        """Requests up to ``known`` (exclusive) have entered service: note when each finishes."""
         nonlocal admitted_to, pending_j, pending_v
-        known = min(int(admitted + 1e-6), n_req)
         if known > admitted_to:
             admit = _admissions(grid, arrivals_s, admitted_to, known)
             target = _attained(grid, admit) + service_s[admitted_to:known]
@@ -156,7 +157,7 @@ def run_fluid(
         # whole requests admitted so far are in service; those whose work is done have
         # finished: their latencies go to the tuner
         nonlocal pending_j, pending_v
-        update_pending()
+        update_pending(min(int(admitted + 1e-6), n_req))
         if pending_j.size:
             finished = pending_v <= grid.v_now
             if finished.any():
@@ -270,7 +271,7 @@ def run_fluid(
         grid.append(t, admitted, 1.0, q > 1e-9)
         if drained:
             # the flow has drained; requests still short of their own work stay in service
-            update_pending()
+            update_pending(min(int(admitted + 1e-6), n_req))
             n = float(np.count_nonzero(pending_v > grid.v_now))
         control.record(second, bucket)
         if t >= control.next_policy_s:
@@ -285,11 +286,7 @@ def run_fluid(
     # the rest: in service at the end, or admitted after it (the grid's last point admits
     # all), finishing at full speed past the grid's end
     grid.append(t + 1.0, float(n_req), 1.0, False)
-    if admitted_to < n_req:
-        admit = _admissions(grid, arrivals_s, admitted_to, n_req)
-        target = _attained(grid, admit) + service_s[admitted_to:]
-        pending_j = np.concatenate((pending_j, np.arange(admitted_to, n_req)))
-        pending_v = np.concatenate((pending_v, target))
+    update_pending(n_req)
     if pending_j.size:
         latency[pending_j] = _finish(grid, pending_v) - arrivals_s[pending_j]
     return RequestResults(latency, cold)

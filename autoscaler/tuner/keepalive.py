@@ -68,11 +68,11 @@ class LearnedKeepAlive:
         if self.prewarm_enabled:
             pre = self._best_prewarm(p, lower, upper, mid, price)
             if pre is not None:
-                cost = self._with_gap_prior(pre[0], hist, now_s, p, lower, upper, price)
+                n = hist.effective_count(now_s, s.idle_half_life_s)
+                cost = self._with_gap_prior(pre[0], n, p, lower, upper, price)
                 if cost < best[0]:
                     return pre[1]
                 if pre[0] < best[0]:  # the prior decided: say so
-                    n = hist.effective_count(now_s, s.idle_half_life_s)
                     return replace(
                         best[1],
                         reason=f"{best[1].reason}; {pre[1].kind} {pre[1].warm_from_s:.0f}-"
@@ -84,8 +84,7 @@ class LearnedKeepAlive:
     def _with_gap_prior(
         self,
         cost: float,
-        hist: IdleHistogram,
-        now_s: float,
+        n: float,
         p: np.ndarray,
         lower: np.ndarray,
         upper: np.ndarray,
@@ -96,11 +95,9 @@ class LearnedKeepAlive:
         in the gap, do not show that none will end there. ``a`` is ``prewarm_gap_prior`` times
         the idle periods' coefficient of variation (capped at 1), so regular ones (a timer's)
         are trusted at once; ``n`` is the decayed count of idle periods seen."""
-        s = self.settings
-        a = s.prewarm_gap_prior * min(1.0, idle_cv(p, lower, upper))
+        a = self.settings.prewarm_gap_prior * min(1.0, idle_cv(p, lower, upper))
         if a <= 0:
             return cost
-        n = hist.effective_count(now_s, s.idle_half_life_s)
         return (n * cost + a * (self.floor_s + price)) / (n + a)
 
     def cold_start_price(self, hist: IdleHistogram) -> float:
@@ -138,12 +135,7 @@ class LearnedKeepAlive:
         )
 
     def _best_prewarm(
-        self,
-        p: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        mid: np.ndarray,
-        price: float,
+        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
     ) -> tuple[float, KeepAliveWindows] | None:
         s = self.settings
         floor = self.floor_s

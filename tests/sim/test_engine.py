@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording_policy import RecordingPolicy
 
 from autoscaler.sim import ColdStart, ModelSpec, ServiceTime, replay
 
@@ -126,27 +127,6 @@ def test_skipping_steady_ticks_changes_no_figure(functions_dir: object) -> None:
         assert skipped.as_dict() == ticked.as_dict(), policy.name
 
 
-class _Watcher:
-    """A policy that changes nothing and keeps what the tuner would have observed."""
-
-    name = "watcher"
-
-    def __init__(self) -> None:
-        self.seen: list[object] = []
-
-    def for_revision(self, model: ModelSpec) -> _Watcher:
-        return self
-
-    def initial_annotations(self) -> dict[str, str]:
-        return {}
-
-    def next_tick_s(self, now_s: float) -> float:
-        return (now_s // 30.0 + 1.0) * 30.0
-
-    def tick(self, now_s: float, observation: object) -> None:
-        self.seen.append(observation)
-
-
 @pytest.mark.parametrize("engine", ["exact", "fluid"], ids=["exact", "fluid"])
 def test_the_tuner_sees_queue_proxy_latency_without_the_activator_wait(engine: str) -> None:
     """A cold request's 1.5 s wait at the activator is in its latency, not in what the tuner
@@ -155,7 +135,7 @@ def test_the_tuner_sees_queue_proxy_latency_without_the_activator_wait(engine: s
     from autoscaler.sim.traces.workload import ModelTrace
     from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
 
-    watcher = _Watcher()
+    watcher = RecordingPolicy()
     trace = ModelTrace(model(), np.asarray([300.0]), np.asarray([0.1]))
     settings = SimSettings(cold_start=COLD, engine=engine)
     run = run_revision(trace, 0, watcher, settings, seed=0, end_s=360.0)

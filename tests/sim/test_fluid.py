@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from recording_policy import RecordingPolicy
 
 from autoscaler.sim.fleet import RevisionRun, SimSettings, run_revision
 from autoscaler.sim.model import ColdStart, ModelSpec, ServiceTime
 from autoscaler.sim.policies import StaticPolicy
 from autoscaler.sim.traces.workload import ModelTrace
-from autoscaler.tuner.observation import RevisionObservation
 
 TARGET = "autoscaling.knative.dev/target"
 
@@ -62,28 +62,6 @@ def test_fluid_agrees_with_exact(
     assert fluid.stats.replica_s == pytest.approx(exact.stats.replica_s, rel=0.15)
 
 
-class _Recording:
-    """A policy that changes nothing and keeps each tick's observation."""
-
-    name = "recording"
-
-    def __init__(self) -> None:
-        self.seen: list[RevisionObservation] = []
-
-    def for_revision(self, model: ModelSpec) -> _Recording:
-        return self
-
-    def initial_annotations(self) -> dict[str, str]:
-        return {TARGET: "10"}
-
-    def next_tick_s(self, now_s: float) -> float:
-        return (now_s // 30.0 + 1.0) * 30.0
-
-    def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
-        self.seen.append(observation)
-        return None
-
-
 @pytest.mark.parametrize("engine", ["exact", "fluid"])
 def test_the_tuner_hears_of_a_request_once_it_finished(engine: str) -> None:
     # 100 s requests, 5 a second for a minute from t = 5 s: none has finished before 105 s,
@@ -91,7 +69,7 @@ def test_the_tuner_hears_of_a_request_once_it_finished(engine: str) -> None:
     arrivals = 5.0 + np.arange(300) / 5.0
     model = ModelSpec("m", ServiceTime.constant(100.0), capacity=100)
     trace = ModelTrace(model, arrivals, np.full(arrivals.size, 100.0))
-    policy = _Recording()
+    policy = RecordingPolicy({TARGET: "10"})
     settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
     run_revision(trace, 0, policy, settings, 0, 400.0)
     by_tick = {round(o.t_s): o.request_count for o in policy.seen}
@@ -128,7 +106,7 @@ def test_a_long_request_holds_its_replica_and_is_reported_when_it_ends(engine: s
     model = ModelSpec("m", ServiceTime.constant(0.2), capacity=4)
     arrivals = np.asarray([10.0, 10.5, 11.0, 11.5, 12.0, 3000.2, 3000.4])
     service = np.asarray([0.2, 300.0, 0.2, 0.2, 0.2, 0.2, 0.2])
-    policy = _Recording()
+    policy = RecordingPolicy({TARGET: "10"})
     settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
     run = run_revision(ModelTrace(model, arrivals, service), 0, policy, settings, 0, 3100.0)
     reported = {round(o.t_s): o.latency_sum_ms for o in policy.seen if o.request_count}
@@ -144,7 +122,7 @@ def test_at_rest_a_due_tick_comes_before_the_request_that_wakes_the_revision() -
     arrivals = np.asarray([10.0, 600.5])
     ticks = {}
     for engine in ("exact", "fluid"):
-        policy = _Recording()
+        policy = RecordingPolicy({TARGET: "10"})
         settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
         run_revision(ModelTrace(model, arrivals, np.full(2, 0.2)), 0, policy, settings, 0, 700.0)
         ticks[engine] = [round(o.t_s, 1) for o in policy.seen]
