@@ -94,7 +94,9 @@ def _dump(s: RevisionState) -> dict[str, Any]:
             ],
         ],
         "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)]
-        + ([s.idle.requests] if s.idle.requests else []),  # older checkpoints: 4 fields
+        # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
+        + ([s.idle.requests] if s.idle.requests or s.idle.woken else [])
+        + ([s.idle.woken] if s.idle.woken else []),
         "a": [s.activity.last_request_s, s.activity.last_active_end_s],
     }
     if s.knee is not None:
@@ -152,10 +154,11 @@ def _load(r: dict[str, Any]) -> RevisionState:
             )
         )
     idle_fields = r["i"]
-    if len(idle_fields) not in (4, 5):
+    if len(idle_fields) not in (4, 5, 6):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(idle_fields)} fields")
     weights, count, iref, recent = idle_fields[:4]
-    idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) == 5 else 0.0
+    idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) >= 5 else 0.0
+    idle_woken = _num(idle_fields[5], "idle woken requests") if len(idle_fields) == 6 else 0.0
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
     k = r.get("k")
@@ -186,6 +189,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
             _num(iref, "idle ref"),
             tuple(_num(x, "idle time") for x in recent),
             idle_requests,
+            idle_woken,
         ),
         activity=Activity(_opt(last_req, "last request"), _opt(last_end, "last active")),
         knee=Knee(_num(k[0], "knee"), _num(k[1], "knee time"), bool(k[2]))

@@ -15,6 +15,7 @@ Weights decay (``decay``) so recent idle periods count more.
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -46,17 +47,27 @@ class IdleHistogram:
     # requests seen since the first idle period, decayed like the weights: with them, how many
     # requests an idle period stands for (``requests_per_idle``)
     requests: float = 0.0
+    # requests that arrived within a cold start of an idle period's end, decayed like the
+    # weights: how many requests a cold start there would delay (``woken_per_idle``); 0 in
+    # histograms from before it was kept (read as one per idle period)
+    woken: float = 0.0
 
-    def add(self, t_s: float, idle_s: float, half_life_s: float) -> IdleHistogram:
+    def add(
+        self, t_s: float, idle_s: float, half_life_s: float, woken: float = 1.0
+    ) -> IdleHistogram:
+        """One idle period of ``idle_s`` ended by ``t_s``; ``woken`` requests came within a
+        cold start of its end."""
         hist = self if self.count else replace(self, ref_s=t_s)
         hist = hist._rebased(t_s, half_life_s)
         weights = list(hist.weights) or [0.0] * len(idle_edges_s())
-        weights[bin_of(idle_s)] += decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        w = decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        weights[bin_of(idle_s)] += w
         return replace(
             hist,
             weights=tuple(weights),
             count=self.count + 1,
             recent_s=(*self.recent_s, idle_s)[-RECENT_IDLE_KEPT:],
+            woken=hist.woken + max(1.0, woken) * w,
         )
 
     def count_requests(self, t_s: float, n: float, half_life_s: float) -> IdleHistogram:
@@ -77,6 +88,7 @@ class IdleHistogram:
             self,
             weights=tuple(w * f for w in self.weights),
             requests=self.requests * f,
+            woken=self.woken * f,
             ref_s=t_s,
         )
 
@@ -84,6 +96,13 @@ class IdleHistogram:
         """Requests served per idle period (each ends with one, so at least 1)."""
         total = sum(self.weights)
         return max(1.0, self.requests / total) if total > 0 else 1.0
+
+    def woken_per_idle(self) -> float:
+        """Requests a cold start at an idle period's end delays: at least the one that ends
+        it, at most the requests an idle period stands for."""
+        total = sum(self.weights)
+        per = self.woken / total if total > 0 else 1.0
+        return min(max(1.0, per), self.requests_per_idle())
 
     def effective_count(self, now_s: float, half_life_s: float) -> float:
         """How many idle periods the decayed weights stand for as of ``now_s`` (each weighs 1
@@ -125,15 +144,29 @@ def observe_activity(
     obs: RevisionObservation, activity: Activity, min_idle_s: float
 ) -> tuple[list[float], Activity]:
     """Idle periods that ``obs`` closes, and the activity after it."""
+    periods, activity = observe_idle_periods(obs, activity, min_idle_s, 0.0)
+    return [idle for idle, _ in periods], activity
+
+
+def observe_idle_periods(
+    obs: RevisionObservation, activity: Activity, min_idle_s: float, window_s: float
+) -> tuple[list[tuple[float, float]], Activity]:
+    """Idle periods that ``obs`` closes, each with the requests of ``obs`` that arrived within
+    ``window_s`` of its end (the ones a cold start there would delay; without exact arrivals
+    the interval's requests are taken as evenly spread), and the activity after it."""
     if obs.request_count == 0 and not obs.arrivals_s:
         return [], activity
     if obs.arrivals_s:
         arrivals = sorted(obs.arrivals_s)
         prev = activity.last_request_s
-        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+        gaps = list(itertools.pairwise(arrivals))
         if prev is not None and arrivals[0] > prev:
-            gaps.insert(0, arrivals[0] - prev)
-        idle = [g for g in gaps if g >= min_idle_s]
+            gaps.insert(0, (prev, arrivals[0]))
+        idle = [
+            (end - start, float(bisect_left(arrivals, end + window_s) - bisect_left(arrivals, end)))
+            for start, end in gaps
+            if end - start >= min_idle_s
+        ]
         return idle, Activity(arrivals[-1], obs.t_s)
     n = obs.request_count
     spacing = obs.interval_s / (n + 1)
@@ -145,5 +178,5 @@ def observe_activity(
     ):
         gap = obs.start_s + spacing - activity.last_request_s
         if gap >= min_idle_s:
-            idle.append(gap)
+            idle.append((gap, max(1.0, n * min(1.0, window_s / obs.interval_s))))
     return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)

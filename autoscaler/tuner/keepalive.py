@@ -2,8 +2,10 @@
 
 Where the baseline (``hybrid_baseline``) reads two percentiles, this policy prices each
 choice. A cold start costs ``cold_start_cost_replica_s`` (seconds of one idle replica's
-memory), more for a model with few requests per idle period, where one cold start is a bigger
-share of its requests (``cold_start_share_requests``); keeping a replica warm costs its
+memory) at ``cold_start_share_requests`` requests per idle period, and in proportion to the
+share of the model's requests it delays: five times that for a model called once per idle
+period, a fifth for one called 25 times, next to nothing for a busy model that rests only at
+night (its cold start is one request in thousands); keeping a replica warm costs its
 seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the learned idle-time
 shares it evaluates
 
@@ -101,12 +103,12 @@ class LearnedKeepAlive:
         return (n * cost + a * (self.floor_s + price)) / (n + a)
 
     def cold_start_price(self, hist: IdleHistogram) -> float:
-        """A cold start's cost: the configured price, times how much bigger a share of the
-        model's requests it is than at ``cold_start_share_requests`` requests per idle period."""
+        """A cold start's cost: the configured price, times the share of the model's requests
+        it delays (those that come within a cold start of an idle period's end, of those an
+        idle period stands for) against one request in ``cold_start_share_requests``."""
         s = self.settings
-        return s.cold_start_cost_replica_s * max(
-            1.0, s.cold_start_share_requests / hist.requests_per_idle()
-        )
+        share = hist.woken_per_idle() / hist.requests_per_idle()
+        return s.cold_start_cost_replica_s * s.cold_start_share_requests * share
 
     def _best_keep_alive(
         self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float

@@ -29,7 +29,7 @@ from autoscaler.tuner.guardrails import (
     clamp_target,
     within_hysteresis,
 )
-from autoscaler.tuner.idle import IdleHistogram, observe_activity
+from autoscaler.tuner.idle import IdleHistogram, observe_idle_periods
 from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.keepalive_plan import KeepAlivePlan, plan
 from autoscaler.tuner.lived import history_keep_s, lived_concurrency
@@ -138,10 +138,12 @@ def recommend(
             obs.tail_sum_ms,
             obs.exact_sum_ms,
         )
-    idle_times, activity = observe_activity(obs, state.activity, ks.min_idle_s)
+    idle_periods, activity = observe_idle_periods(
+        obs, state.activity, ks.min_idle_s, ks.cold_start_s
+    )
     idle = state.idle
-    for gap in idle_times:
-        idle = idle.add(obs.t_s, gap, ks.idle_half_life_s)
+    for gap, woken in idle_periods:
+        idle = idle.add(obs.t_s, gap, ks.idle_half_life_s, woken)
     idle = idle.count_requests(obs.t_s, obs.request_count, ks.idle_half_life_s)
     reasons: list[str] = []
 

@@ -87,6 +87,21 @@ def test_requests_per_idle_period_round_trip() -> None:
     assert back.unfinished_since_s == 120.0
 
 
+def test_requests_woken_at_idle_ends_round_trip_and_older_checkpoints_read_one() -> None:
+    state = new_state("rev-1")
+    idle = state.idle.add(100.0, 900.0, 86400, woken=12.0).count_requests(101.0, 40, 86400)
+    text = encode_checkpoint({"rev-1": replace(state, idle=idle)})
+    back = decode_checkpoint(text)["rev-1"]
+    assert back.idle == idle and back.idle.woken_per_idle() == pytest.approx(12.0, rel=1e-3)
+    # a checkpoint written before the field has five idle fields: one request per idle end
+    body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
+    assert len(body["revisions"][0]["i"]) == 6
+    body["revisions"][0]["i"] = body["revisions"][0]["i"][:5]
+    old = decode_checkpoint(_wrap(json.dumps(body).encode()))["rev-1"]
+    assert old.idle.woken == 0.0 and old.idle.woken_per_idle() == 1.0
+    assert old.idle.requests_per_idle() == pytest.approx(40.0, rel=1e-3)
+
+
 def test_checkpoint_is_compact() -> None:
     assert len(encode_checkpoint({"rev-1": learned_state()})) < 4000
     assert len(encode_checkpoint({"r": new_state("r")})) < 200

@@ -20,7 +20,13 @@ from autoscaler.tuner import (
     plan,
     recommend,
 )
-from autoscaler.tuner.idle import Activity, bin_of, idle_edges_s, observe_activity
+from autoscaler.tuner.idle import (
+    Activity,
+    bin_of,
+    idle_edges_s,
+    observe_activity,
+    observe_idle_periods,
+)
 from autoscaler.tuner.keepalive import idle_cv
 
 EMPTY = (0.0,) * 27
@@ -60,6 +66,35 @@ def test_short_gaps_are_not_idle_periods_and_arrivals_are_exact() -> None:
     assert idle == []  # 31 s: the stable window covers it
     idle, act2 = observe_activity(obs_at(300, 2, arrivals=(291.0, 299.0)), act, 60)
     assert idle == [191.0] and act2.last_request_s == 299.0
+
+
+def test_each_idle_period_counts_the_requests_a_cold_start_at_its_end_would_delay() -> None:
+    act = Activity(last_request_s=100.0, last_active_end_s=100.0)
+    # exact arrivals: two idle periods end in the interval, at 300 s (three requests within
+    # the 30 s after it) and at 500 s (one)
+    arrivals = (300.0, 310.0, 329.0, 331.0, 500.0)
+    periods, act = observe_idle_periods(obs_at(510, 5, 400, arrivals), act, 60, 30)
+    assert periods == [(200.0, 3.0), (169.0, 1.0)]
+    assert act.last_request_s == 500.0
+    # counts only: an interval's requests are taken as evenly spread, at least the one
+    periods, _ = observe_idle_periods(obs_at(900, 40), act, 60, 5)
+    assert [w for _, w in periods] == [pytest.approx(20.0)]  # 40 x 5 s / 10 s
+    periods, _ = observe_idle_periods(obs_at(900, 1, 60), act, 60, 5)
+    assert [w for _, w in periods] == [1.0]
+
+
+def test_a_cold_start_weighs_the_requests_it_delays_not_only_the_first() -> None:
+    # 100 requests per 20-minute idle period. When one comes at each end, a cold start delays
+    # one in a hundred: cheaper than the memory. When they come as a burst of 40 in the cold
+    # start's 30 s, it delays 40 in a hundred (1,800 x 5 x 0.4 = 3,600): keep warm.
+    keeper = LearnedKeepAlive(KeepAliveSettings(), False, 30.0)
+    for woken, warm in ((1.0, False), (40.0, True)):
+        h = IdleHistogram()
+        for i in range(10):
+            h = h.add(float(i), 1200.0, 86400, woken).count_requests(float(i), 100, 86400)
+        assert h.woken_per_idle() == pytest.approx(woken)
+        assert keeper.cold_start_price(h) == pytest.approx(1800.0 * 5 * woken / 100)
+        assert keeper.decide(h, 10.0).is_warm(1200.0) == warm
 
 
 def test_idle_histogram_bins_and_recency() -> None:
@@ -177,14 +212,26 @@ def test_a_cold_start_costs_more_where_it_is_a_bigger_share(
     per_idle: float, kind: str, warm: bool
 ) -> None:
     # 40-minute idle periods: keeping warm costs ~2,640 replica-s, more than one cold start
-    # (1,800) for a model with 50 requests per idle period, less than five for one with a
-    # single request (1,800 x 5 / 1)
+    # for a model with 50 requests per idle period (1,800 x 5 / 50 = 180), less than one for a
+    # model with a single request (1,800 x 5 / 1 = 9,000)
     keeper = LearnedKeepAlive(KeepAliveSettings(), False, 30.0)
     hist = with_requests([2400.0] * 10, per_idle)
     w = keeper.decide(hist, 10.0)
     assert w.kind == kind
     assert w.is_warm(2400.0) == warm
-    assert keeper.cold_start_price(hist) == pytest.approx(1800.0 * max(1.0, 5.0 / per_idle))
+    assert keeper.cold_start_price(hist) == pytest.approx(1800.0 * 5.0 / per_idle)
+
+
+@pytest.mark.parametrize(("per_idle", "warm"), [(4.0, True), (10.0, False), (1000.0, False)])
+def test_a_cold_start_weighs_the_share_of_requests_it_delays(per_idle: float, warm: bool) -> None:
+    # 20-minute idle periods: keeping warm costs ~1,200 replica-s. A cold start that delays one
+    # request in four costs 1,800 x 5 / 4 = 2,250: keep warm. One in ten costs 900 and one in a
+    # thousand 9: cheaper than the memory, so the replica goes at Knative's floor.
+    keeper = LearnedKeepAlive(KeepAliveSettings(), False, 30.0)
+    w = keeper.decide(with_requests([1200.0] * 10, per_idle), 10.0)
+    assert w.kind == "keep-alive"
+    assert w.is_warm(1200.0) == warm, w
+    assert w.warm_until_s == (pytest.approx(1320.0, rel=0.2) if warm else keeper.floor_s), w
 
 
 SPREAD_IDLE_S = [300.0, 550.0, 700.0, 1100.0, 1450.0, 1750.0, 2900.0, 3500.0, 4900.0, 5200.0]
