@@ -167,7 +167,7 @@ def recommend(
     target = _guard_target(decision, current, spec, config, state, now_s, reasons)
 
     # Stage 5: keep-alive and pre-warm.
-    windows, cached_for = _windows(spec, config, idle, state, now_s)
+    windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
     p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s)
     reasons.append(windows.reason)
     if p.note:
@@ -200,6 +200,7 @@ def recommend(
         last_target=target,
         windows=windows if spec.keep_alive_policy == "learned" else state.windows,
         windows_samples=cached_for,
+        windows_policy=windows_policy,
         unfinished_since_s=unfinished_since,
         history=history,
     )
@@ -276,21 +277,24 @@ def _windows(
     idle: IdleHistogram,
     state: RevisionState,
     now_s: float,
-) -> tuple[KeepAliveWindows, int]:
+) -> tuple[KeepAliveWindows, int, LearnedKeepAlive | None]:
     ks = config.keep_alive
     floor = ks.stable_window_s + ks.scale_to_zero_grace_period_s
     if spec.keep_alive_policy == "off":
-        return KeepAliveWindows(
-            0.0, floor, "off", "keepAlive off: Knative's default scale-to-zero"
-        ), -1
+        off = KeepAliveWindows(0.0, floor, "off", "keepAlive off: Knative's default scale-to-zero")
+        return off, -1, None
     if spec.keep_alive_policy == "fixed":
         fixed = spec.keep_alive_fixed_s or 0.0
-        return KeepAliveWindows(0.0, fixed, "fixed", f"keepAlive fixed: {fixed:.0f} s"), -1
-    if state.windows is not None and state.windows_samples == idle.count:
-        return state.windows, idle.count
+        return KeepAliveWindows(0.0, fixed, "fixed", f"keepAlive fixed: {fixed:.0f} s"), -1, None
     prewarm = spec.prewarm_enabled and spec.replicas_min == 0
     policy = LearnedKeepAlive(ks, prewarm, config.loop.tick_period_s)
-    return policy.decide(idle, now_s), idle.count
+    if (
+        state.windows is not None
+        and state.windows_samples == idle.count
+        and state.windows_policy == policy
+    ):
+        return state.windows, idle.count, policy
+    return policy.decide(idle, now_s), idle.count, policy
 
 
 def _changed(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from autoscaler.tuner.idle import Activity, IdleHistogram
+from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.latency_model import LatencyModel
 from autoscaler.tuner.lived import ConcurrencyHistory
 from autoscaler.tuner.target import Knee
@@ -36,9 +37,11 @@ class RevisionState:
     applied: AppliedValues | None = None
     last_target_change_s: float | None = None
     last_target: float | None = None  # the last recommended target
-    # The idle policy's answer, recomputed only when a new idle period arrives.
+    # The idle policy's answer, recomputed only when a new idle period arrives or the policy
+    # (its settings, from the ConfigMap or the spec) changed.
     windows: KeepAliveWindows | None = None
     windows_samples: int = -1
+    windows_policy: LearnedKeepAlive | None = None
     inherited_from: str | None = None
     # End of the first of the intervals, up to now, that had requests in flight and none
     # finished: a request has been in flight at least since then (None: one finished).
@@ -72,6 +75,7 @@ def inherit_state(
         last_target_change_s=None,
         windows=None,
         windows_samples=-1,
+        windows_policy=None,
         inherited_from=previous.revision,
         unfinished_since_s=None,
         history=ConcurrencyHistory(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from tuner_plant import latency_counts
@@ -416,3 +418,21 @@ def test_a_bin_straddling_knative_floor_counts_as_cold_for_pre_warm() -> None:
     windows = LearnedKeepAlive(settings, prewarm_enabled=True, tick_period_s=2).decide(hist, 136.0)
     assert windows.kind == "keep-alive", windows
     assert windows.warm_until_s >= 17.5
+
+
+def test_a_keep_alive_setting_changed_takes_effect_before_the_next_idle_period() -> None:
+    # ten 20-minute idle periods, one request each: kept warm through them. The cold-start
+    # price is then lowered in the ConfigMap; the next tick, with no new idle period, unloads
+    # at Knative's floor instead of waiting for one.
+    spec = ModelScalerSpec("m", objective_latency_ms=200, prewarm_enabled=False)
+    state = replace(
+        new_state("r"),
+        idle=with_requests([1200.0] * 10, 1.0),
+        activity=Activity(last_request_s=95.0, last_active_end_s=100.0),
+    )
+    rec, state = recommend(obs_at(110, 1), spec, TunerConfig(), state, 110.0)
+    assert rec.windows is not None and rec.windows.warm_until_s > 1200.0, rec.reasons
+    cheap = TunerConfig(keep_alive=KeepAliveSettings(cold_start_cost_replica_s=1.0))
+    rec, state = recommend(obs_at(120, 1), spec, cheap, state, 120.0)
+    assert state.idle.count == 10
+    assert rec.windows is not None and rec.windows.warm_until_s == 90.0, rec.reasons
