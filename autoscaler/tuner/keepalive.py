@@ -64,7 +64,7 @@ class LearnedKeepAlive:
         p = np.asarray(hist.probabilities())
         price = self.cold_start_price(hist)
         lower = np.asarray(idle_edges_s())
-        upper = np.append(lower[1:], lower[-1] * 1.5)  # overflow bin: 4 h to 6 h
+        upper = np.append(lower[1:], overflow_upper_s(hist, float(lower[-1])))
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
@@ -183,6 +183,15 @@ class LearnedKeepAlive:
             f"{1 - miss:.0%} of idle periods (bins {lower[a]:.0f}-{upper[b]:.0f} s; expected "
             f"cost {best:.0f} replica-s per idle period)",
         )
+
+
+def overflow_upper_s(hist: IdleHistogram, overflow_s: float) -> float:
+    """Where the overflow bin (idle periods of ``overflow_s`` and longer) is taken to end: the
+    longest of the recent idle periods in it, so a window covers them only if it reaches them
+    (idle periods of days are not covered by a window of hours); 1.5 times its start when none
+    of the recent ones is in it."""
+    over = [x for x in hist.recent_s if x >= overflow_s]
+    return max(over) if over else overflow_s * 1.5
 
 
 def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

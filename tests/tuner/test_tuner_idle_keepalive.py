@@ -436,3 +436,23 @@ def test_a_keep_alive_setting_changed_takes_effect_before_the_next_idle_period()
     rec, state = recommend(obs_at(120, 1), spec, cheap, state, 120.0)
     assert state.idle.count == 10
     assert rec.windows is not None and rec.windows.warm_until_s == 90.0, rec.reasons
+
+
+@pytest.mark.parametrize(
+    ("idle_s", "kind"),
+    [
+        # every three days: no window of hours reaches them, so none is kept warm for them
+        pytest.param([259200.0] * 10, "keep-alive", id="three-days-go-cold-at-the-floor"),
+        # five hours, from 4.4 to 5.6: a pre-warm that reaches the longest of them
+        pytest.param([16000.0 + 400.0 * (i % 4) for i in range(10)], "pre-warm", id="five-hours"),
+    ],
+)
+def test_idle_periods_past_the_last_bin_are_covered_only_by_a_window_that_reaches_them(
+    idle_s: list[float], kind: str
+) -> None:
+    w = learned(idle_s)
+    assert w.kind == kind, w
+    if kind == "pre-warm":
+        assert w.warm_from_s < min(idle_s) and w.warm_until_s >= max(idle_s), w
+    else:
+        assert w.warm_until_s == 90.0 and "covers 0%" in w.reason, w
