@@ -154,11 +154,17 @@ def _load(r: dict[str, Any]) -> RevisionState:
             )
         )
     idle_fields = r["i"]
-    if len(idle_fields) not in (4, 5, 6):
+    # 4 fields, then 5, then 6; more (from a later version) are ignored
+    if len(idle_fields) < 4:
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(idle_fields)} fields")
     weights, count, iref, recent = idle_fields[:4]
     idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) >= 5 else 0.0
-    idle_woken = _num(idle_fields[5], "idle woken requests") if len(idle_fields) == 6 else 0.0
+    idle_woken = (
+        _num(idle_fields[5], "idle woken requests")
+        if len(idle_fields) >= 6
+        # written before it was kept: one request woken per idle period
+        else sum(_num(w, "idle weight") for w in weights)
+    )
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
     k = r.get("k")

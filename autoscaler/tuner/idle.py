@@ -48,8 +48,7 @@ class IdleHistogram:
     # requests an idle period stands for (``requests_per_idle``)
     requests: float = 0.0
     # requests that arrived within a cold start of an idle period's end, decayed like the
-    # weights: how many requests a cold start there would delay (``woken_per_idle``); 0 in
-    # histograms from before it was kept (read as one per idle period)
+    # weights: how many requests a cold start there would delay (``woken_per_idle``)
     woken: float = 0.0
 
     def add(
@@ -163,7 +162,7 @@ def observe_idle_periods(
         if prev is not None and arrivals[0] > prev:
             gaps.insert(0, (prev, arrivals[0]))
         idle = [
-            (end - start, float(bisect_left(arrivals, end + window_s) - bisect_left(arrivals, end)))
+            (end - start, _woken(arrivals, end, window_s, obs.t_s))
             for start, end in gaps
             if end - start >= min_idle_s
         ]
@@ -180,3 +179,15 @@ def observe_idle_periods(
         if gap >= min_idle_s:
             idle.append((gap, max(1.0, n * min(1.0, window_s / obs.interval_s))))
     return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)
+
+
+def _woken(arrivals: list[float], end_s: float, window_s: float, t_s: float) -> float:
+    """Requests among ``arrivals`` (sorted, up to ``t_s``) within ``window_s`` of ``end_s``, the
+    one at ``end_s`` included. When the window runs past ``t_s`` the requests after the first
+    are scaled up to the whole window by the part seen, at most four times (a burst that goes
+    on into the next interval is not seen whole)."""
+    first = bisect_left(arrivals, end_s)
+    if end_s + window_s <= t_s:
+        return float(bisect_left(arrivals, end_s + window_s) - first)
+    later = len(arrivals) - first - 1
+    return 1.0 + later * window_s / max(t_s - end_s, window_s / 4.0)

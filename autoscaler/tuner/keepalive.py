@@ -188,10 +188,11 @@ class LearnedKeepAlive:
 def overflow_upper_s(hist: IdleHistogram, overflow_s: float) -> float:
     """Where the overflow bin (idle periods of ``overflow_s`` and longer) is taken to end: the
     longest of the recent idle periods in it, so a window covers them only if it reaches them
-    (idle periods of days are not covered by a window of hours); 1.5 times its start when none
-    of the recent ones is in it."""
+    (idle periods of days are not covered by a window of hours). When none of the recent ones
+    is in it, their length is not known: far past any window (a thousand times its start), so
+    no window claims them."""
     over = [x for x in hist.recent_s if x >= overflow_s]
-    return max(over) if over else overflow_s * 1.5
+    return max(over) if over else overflow_s * 1000.0
 
 
 def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

@@ -84,11 +84,12 @@ class KeepAliveSettings:
     min_idle_s: float = field(default=60.0, metadata=_range(0, 3600))
     min_idle_samples: int = field(default=5, metadata=_range(1, 10000, integer=True))
     idle_half_life_s: float = field(default=86400.0, metadata=_range(60, 365 * 86400))
-    # The cost of one cold start, in seconds of one idle replica's memory, for a model with
-    # cold_start_share_requests requests per idle period. A cold start weighs what share of the
-    # model's requests it delays: in inverse proportion to the requests per idle period (a
-    # model called once per idle period pays this many times the cost, one called 100 times a
-    # twentieth of it).
+    # The cost of one cold start, in seconds of one idle replica's memory, when it delays one
+    # request in cold_start_share_requests. A cold start weighs the share of the model's
+    # requests it delays: those that come within cold_start_s of an idle period's end, of
+    # those an idle period stands for (a model called once per idle period pays this many
+    # times the cost; one with 100 requests per idle period, coming one at a time, a
+    # twentieth; the same 100 coming as one burst, all of it).
     cold_start_cost_replica_s: float = field(default=1800.0, metadata=_range(0, 86400))
     cold_start_share_requests: float = field(default=5.0, metadata=_range(1, 10000))
     # The cost of one pre-warm start (a replica started ahead of traffic), same unit.

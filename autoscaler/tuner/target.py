@@ -237,19 +237,6 @@ def decide_target(
             and misses(point.latency_ms, objective)
         )
         new_knee = _lower_knee(knee, Knee(c, now_s), margin) if confirmed else knee
-        few = obs.request_count < settings.min_requests
-        if (
-            few
-            and point is not None
-            and point.requests >= settings.min_bin_requests
-            and not misses(point.latency_ms, objective)
-        ):
-            return hold(
-                f"{seen} misses the {_ms(objective)} objective, but from {obs.request_count} "
-                f"requests; the {point.requests:.0f} learned at this concurrency meet it "
-                f"({pname} {_ms(point.latency_ms)}): target {current_target:.3g} held",
-                latency,
-            )
         if curve.safe is not None and curve.safe < c:
             dest = with_margin(curve.safe, margin)
             how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"

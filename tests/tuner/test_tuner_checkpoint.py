@@ -98,8 +98,15 @@ def test_requests_woken_at_idle_ends_round_trip_and_older_checkpoints_read_one()
     assert len(body["revisions"][0]["i"]) == 6
     body["revisions"][0]["i"] = body["revisions"][0]["i"][:5]
     old = decode_checkpoint(_wrap(json.dumps(body).encode()))["rev-1"]
-    assert old.idle.woken == 0.0 and old.idle.woken_per_idle() == 1.0
+    assert old.idle.woken == pytest.approx(sum(idle.weights)) and old.idle.woken_per_idle() == 1.0
     assert old.idle.requests_per_idle() == pytest.approx(40.0, rel=1e-3)
+    # one more idle period: the old one still counts one request, the new one its twelve
+    mixed = old.idle.add(200.0, 900.0, 86400, woken=12.0)
+    assert mixed.woken_per_idle() == pytest.approx(6.5, rel=1e-3)
+    # a checkpoint from a later version, with more idle fields: the known ones are read
+    body["revisions"][0]["i"] = [*body["revisions"][0]["i"], 12.0, "later"]
+    later = decode_checkpoint(_wrap(json.dumps(body).encode()))["rev-1"]
+    assert later.idle.woken == pytest.approx(12.0, rel=1e-3)
 
 
 def test_checkpoint_is_compact() -> None:

@@ -78,6 +78,14 @@ def test_each_idle_period_counts_the_requests_a_cold_start_at_its_end_would_dela
     periods, act = observe_idle_periods(obs_at(510, 5, 400, arrivals), act, 60, 30)
     assert periods == [(200.0, 3.0), (169.0, 1.0)]
     assert act.last_request_s == 500.0
+    # a burst that goes on past the interval: the part seen is scaled up to the window (at
+    # most four times): 20 requests over 505-533.5 s, the interval ending at 520
+    act = Activity(last_request_s=100.0, last_active_end_s=100.0)
+    burst = tuple(505.0 + 1.5 * k for k in range(10))  # the first ten, up to 518.5
+    periods, _ = observe_idle_periods(obs_at(520, 10, 30, burst), act, 60, 30)
+    assert periods == [(405.0, pytest.approx(1.0 + 9 * 30 / 15))]  # 19 of the 20
+    periods, _ = observe_idle_periods(obs_at(506, 2, 30, (505.0, 505.5)), act, 60, 30)
+    assert periods == [(405.0, pytest.approx(1.0 + 1 * 4))]  # 1 s seen: at most four times
     # counts only: an interval's requests are taken as evenly spread, at least the one
     periods, _ = observe_idle_periods(obs_at(900, 40), act, 60, 5)
     assert [w for _, w in periods] == [pytest.approx(20.0)]  # 40 x 5 s / 10 s
@@ -445,6 +453,9 @@ def test_a_keep_alive_setting_changed_takes_effect_before_the_next_idle_period()
         pytest.param([259200.0] * 10, "keep-alive", id="three-days-go-cold-at-the-floor"),
         # five hours, from 4.4 to 5.6: a pre-warm that reaches the longest of them
         pytest.param([16000.0 + 400.0 * (i % 4) for i in range(10)], "pre-warm", id="five-hours"),
+        # idle periods of three days, then eight of two hours: the last bin still has weight, but
+        # none of the recent idle periods says how long its periods are: no window claims them
+        pytest.param([259200.0] * 10 + [7200.0] * 8, "pre-warm", id="days-no-longer-recent"),
     ],
 )
 def test_idle_periods_past_the_last_bin_are_covered_only_by_a_window_that_reaches_them(
@@ -452,7 +463,9 @@ def test_idle_periods_past_the_last_bin_are_covered_only_by_a_window_that_reache
 ) -> None:
     w = learned(idle_s)
     assert w.kind == kind, w
-    if kind == "pre-warm":
+    if 7200.0 in idle_s:  # the two-hour ones are covered, the three-day ones are not
+        assert w.warm_until_s < 14400.0 and "covers 44%" in w.reason, w
+    elif kind == "pre-warm":
         assert w.warm_from_s < min(idle_s) and w.warm_until_s >= max(idle_s), w
     else:
         assert w.warm_until_s == 90.0 and "covers 0%" in w.reason, w
