@@ -162,8 +162,9 @@ def _load(r: dict[str, Any]) -> RevisionState:
     idle_woken = (
         _num(idle_fields[5], "idle woken requests")
         if len(idle_fields) >= 6
-        # written before it was kept: one request woken per idle period
-        else sum(_num(w, "idle weight") for w in weights)
+        # written before it was kept: as many as keep the price it had then (one request per
+        # idle period, or a fifth of those an idle period stands for, whichever is more)
+        else max(sum(_num(w, "idle weight") for w in weights), idle_requests / 5.0)
     )
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")

@@ -177,7 +177,8 @@ def observe_idle_periods(
     ):
         gap = obs.start_s + spacing - activity.last_request_s
         if gap >= min_idle_s:
-            idle.append((gap, max(1.0, n * min(1.0, window_s / obs.interval_s))))
+            # spread evenly, scaled as a burst seen in part is (at most four times)
+            idle.append((gap, max(1.0, n * min(4.0, window_s / obs.interval_s))))
     return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)
 
 
@@ -186,6 +187,8 @@ def _woken(arrivals: list[float], end_s: float, window_s: float, t_s: float) -> 
     one at ``end_s`` included. When the window runs past ``t_s`` the requests after the first
     are scaled up to the whole window by the part seen, at most four times (a burst that goes
     on into the next interval is not seen whole)."""
+    if window_s <= 0:
+        return 1.0
     first = bisect_left(arrivals, end_s)
     if end_s + window_s <= t_s:
         return float(bisect_left(arrivals, end_s + window_s) - first)

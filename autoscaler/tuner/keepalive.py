@@ -64,11 +64,12 @@ class LearnedKeepAlive:
         p = np.asarray(hist.probabilities())
         price = self.cold_start_price(hist)
         lower = np.asarray(idle_edges_s())
-        upper = np.append(lower[1:], overflow_upper_s(hist, float(lower[-1])))
+        overflow_end = overflow_upper_s(hist, float(lower[-1]))
+        upper = np.append(lower[1:], overflow_end or float(lower[-1]) * UNKNOWN_OVERFLOW_RATIO)
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
-            pre = self._best_prewarm(p, lower, upper, mid, price)
+            pre = self._best_prewarm(p, lower, upper, mid, price, overflow_end is not None)
             if pre is not None:
                 n = hist.effective_count(now_s, s.idle_half_life_s)
                 cost = self._with_gap_prior(pre[0], n, p, lower, upper, price)
@@ -137,7 +138,13 @@ class LearnedKeepAlive:
         )
 
     def _best_prewarm(
-        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
+        self,
+        p: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        mid: np.ndarray,
+        price: float,
+        overflow_known: bool = True,
     ) -> tuple[float, KeepAliveWindows] | None:
         s = self.settings
         floor = self.floor_s
@@ -167,6 +174,8 @@ class LearnedKeepAlive:
         loads = np.maximum(1.0 - cum_p[a2], 0.0)  # each idle period reaching H: one start
         cost = base + warm + (before + after) * price + loads * s.prewarm_overhead_replica_s
         cost = np.where(b2 >= a2, cost, np.inf)
+        if not overflow_known:  # no window ends in the overflow bin when its end is not known
+            cost[:, -1] = np.inf
         ai, bi = np.unravel_index(int(np.argmin(cost)), cost.shape)
         best = float(cost[ai, bi])
         if not np.isfinite(best):
@@ -185,14 +194,19 @@ class LearnedKeepAlive:
         )
 
 
-def overflow_upper_s(hist: IdleHistogram, overflow_s: float) -> float:
-    """Where the overflow bin (idle periods of ``overflow_s`` and longer) is taken to end: the
-    longest of the recent idle periods in it, so a window covers them only if it reaches them
-    (idle periods of days are not covered by a window of hours). When none of the recent ones
-    is in it, their length is not known: far past any window (a thousand times its start), so
-    no window claims them."""
+# The overflow bin's end when no recent idle period says how long its periods are: far past
+# any window, times its start (its periods are then never covered, and make the idle times'
+# spread large: an idle period of days among ones of hours is irregular).
+UNKNOWN_OVERFLOW_RATIO = 1000.0
+
+
+def overflow_upper_s(hist: IdleHistogram, overflow_s: float) -> float | None:
+    """Where the overflow bin (idle periods of ``overflow_s`` and longer) ends: the longest of
+    the recent idle periods in it, so a window covers them only if it reaches them (idle
+    periods of days are not covered by a window of hours). None when none of the recent ones
+    is in it: their length is not known."""
     over = [x for x in hist.recent_s if x >= overflow_s]
-    return max(over) if over else overflow_s * 1000.0
+    return max(over) if over else None
 
 
 def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

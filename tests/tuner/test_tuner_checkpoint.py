@@ -12,6 +12,8 @@ from tuner_plant import KneePlant, Loop
 
 from autoscaler.tuner import (
     CheckpointError,
+    KeepAliveSettings,
+    LearnedKeepAlive,
     ModelScalerSpec,
     decode_checkpoint,
     encode_checkpoint,
@@ -87,22 +89,28 @@ def test_requests_per_idle_period_round_trip() -> None:
     assert back.unfinished_since_s == 120.0
 
 
-def test_requests_woken_at_idle_ends_round_trip_and_older_checkpoints_read_one() -> None:
+@pytest.mark.parametrize("requests", [40.0, 0.0])
+def test_requests_woken_at_idle_ends_round_trip(requests: float) -> None:
     state = new_state("rev-1")
-    idle = state.idle.add(100.0, 900.0, 86400, woken=12.0).count_requests(101.0, 40, 86400)
+    idle = state.idle.add(100.0, 900.0, 86400, woken=12.0).count_requests(101.0, requests, 86400)
     text = encode_checkpoint({"rev-1": replace(state, idle=idle)})
     back = decode_checkpoint(text)["rev-1"]
-    assert back.idle == idle and back.idle.woken_per_idle() == pytest.approx(12.0, rel=1e-3)
-    # a checkpoint written before the field has five idle fields: one request per idle end
+    assert back.idle == idle and back.idle.woken == pytest.approx(12.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("per_idle", [1.0, 3.0, 40.0, 1000.0])
+def test_a_checkpoint_from_before_the_woken_count_keeps_its_price(per_idle: float) -> None:
+    # written with five idle fields: the cold start keeps the price it had, 1,800 x max(1, 5 /
+    # requests per idle period), until idle periods with their own counts come in
+    state = new_state("rev-1")
+    idle = state.idle.add(100.0, 900.0, 86400).count_requests(101.0, per_idle, 86400)
+    text = encode_checkpoint({"rev-1": replace(state, idle=idle)})
     body = json.loads(zlib.decompress(base64.urlsafe_b64decode(text.split(":", 1)[1])))
     assert len(body["revisions"][0]["i"]) == 6
     body["revisions"][0]["i"] = body["revisions"][0]["i"][:5]
     old = decode_checkpoint(_wrap(json.dumps(body).encode()))["rev-1"]
-    assert old.idle.woken == pytest.approx(sum(idle.weights)) and old.idle.woken_per_idle() == 1.0
-    assert old.idle.requests_per_idle() == pytest.approx(40.0, rel=1e-3)
-    # one more idle period: the old one still counts one request, the new one its twelve
-    mixed = old.idle.add(200.0, 900.0, 86400, woken=12.0)
-    assert mixed.woken_per_idle() == pytest.approx(6.5, rel=1e-3)
+    price = LearnedKeepAlive(KeepAliveSettings(), False, 30.0).cold_start_price(old.idle)
+    assert price == pytest.approx(1800.0 * max(1.0, 5.0 / per_idle), rel=1e-3)
     # a checkpoint from a later version, with more idle fields: the known ones are read
     body["revisions"][0]["i"] = [*body["revisions"][0]["i"], 12.0, "later"]
     later = decode_checkpoint(_wrap(json.dumps(body).encode()))["rev-1"]

@@ -91,6 +91,24 @@ def test_each_idle_period_counts_the_requests_a_cold_start_at_its_end_would_dela
     assert [w for _, w in periods] == [pytest.approx(20.0)]  # 40 x 5 s / 10 s
     periods, _ = observe_idle_periods(obs_at(900, 1, 60), act, 60, 5)
     assert [w for _, w in periods] == [1.0]
+    periods, _ = observe_idle_periods(obs_at(900, 10), act, 60, 60)  # a window of six intervals
+    assert [w for _, w in periods] == [pytest.approx(40.0)]  # scaled at most four times
+    # no window (no cold start): the request that ends the idle period
+    periods, _ = observe_idle_periods(obs_at(510, 5, 400, arrivals), Activity(100.0, 100.0), 60, 0)
+    assert [w for _, w in periods] == [1.0, 1.0]
+
+
+def test_the_woken_count_decays_with_the_weights_and_is_bounded() -> None:
+    h = IdleHistogram().add(0.0, 900.0, 3600, woken=30.0).count_requests(1.0, 10, 3600)
+    # never more than the requests an idle period stands for, never under one
+    assert h.requests_per_idle() < 30.0
+    assert h.woken_per_idle() == pytest.approx(h.requests_per_idle())
+    # ten half-lives later one request woken: the old 30 weigh a 1,024th of it
+    later = h.add(36000.0, 900.0, 3600, woken=1.0).count_requests(36001.0, 10, 3600)
+    assert later.woken_per_idle() == pytest.approx((30.0 + 1024.0) / 1025.0, rel=1e-3)
+    # far later the reference moves (rebased): the same ratio, the old count all but gone
+    far = h.add(3600.0 * 200, 900.0, 3600, woken=1.0)
+    assert far.ref_s == 3600.0 * 200 and far.woken == pytest.approx(1.0, rel=1e-6)
 
 
 def test_a_cold_start_weighs_the_requests_it_delays_not_only_the_first() -> None:
@@ -469,3 +487,33 @@ def test_idle_periods_past_the_last_bin_are_covered_only_by_a_window_that_reache
         assert w.warm_from_s < min(idle_s) and w.warm_until_s >= max(idle_s), w
     else:
         assert w.warm_until_s == 90.0 and "covers 0%" in w.reason, w
+
+
+def test_the_tuner_prices_a_returning_burst_by_the_requests_it_delays() -> None:
+    # 20-minute idle periods, each ended by 30 requests in the tick after it. Spread over the
+    # 30 s tick a cold start (cold_start_s 2) delays 2 of them (1,800 x 5 x 2 / 30 = 600
+    # replica-s, less than the ~1,260 of memory): the replica goes at Knative's floor. Arriving
+    # in the first 2 s it delays all 30 (9,000): kept warm.
+    spec = ModelScalerSpec("m", objective_latency_ms=200, prewarm_enabled=False)
+    config = TunerConfig(keep_alive=KeepAliveSettings(cold_start_s=2.0))
+    for burst_s, warm in ((30.0, False), (1.9, True)):
+        state = new_state("r")
+        t = 0.0
+        for _ in range(8):
+            t += 1200.0 + 30.0
+            arrivals = tuple(t - 30.0 + burst_s * k / 30 for k in range(30))
+            obs = replace(obs_at(t, 30, 30.0, arrivals), applied_target=10.0)
+            rec, state = recommend(obs, spec, config, state, t)
+        assert state.idle.count == 7
+        assert rec.windows is not None and rec.windows.is_warm(1200.0) == warm, rec.reasons
+
+
+def test_no_window_ends_in_an_overflow_bin_whose_length_is_not_known() -> None:
+    # three idle periods of days, then eight of two hours: at any price, no window is kept open
+    # to the overflow bin's stand-in end
+    w = learned(
+        [259200.0] * 3 + [7200.0] * 8,
+        cold_start_cost_replica_s=86400.0,
+        cold_start_share_requests=100.0,
+    )
+    assert w.warm_until_s < 14400.0 * 1.1, w
