@@ -46,6 +46,10 @@ class MetricNames:
     latency_histogram: str
     latency_unit: LatencyUnit
     request_counter: str = ""
+    # The autoscaler's per-revision gauge of the requests in flight over its panic window
+    # (labelled by namespace and revision like the request metrics): the concurrency of an
+    # interval in which no request finished. Empty: not read.
+    panic_concurrency: str = ""
 
     @property
     def ms_per_unit(self) -> float:
@@ -59,6 +63,7 @@ KNATIVE_OPENCENSUS = MetricNames(
     latency_histogram="revision_app_request_latencies",
     latency_unit="ms",
     request_counter="revision_app_request_count",
+    panic_concurrency="autoscaler_panic_request_concurrency",
 )
 
 KNATIVE_OPENTELEMETRY = MetricNames(
@@ -68,6 +73,7 @@ KNATIVE_OPENTELEMETRY = MetricNames(
     latency_histogram="kn_serving_invocation_duration_seconds",
     latency_unit="s",
     request_counter="",
+    panic_concurrency="kn_revision_concurrency_panic",
 )
 
 # Selectable by the ``metric_names`` setting.

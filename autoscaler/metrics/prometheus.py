@@ -110,12 +110,15 @@ class PrometheusSource:
             return {}
         window_s = self.window_s(now_s)
         queries = build_queries(self._settings.names, revisions, window_s)
-        requests, buckets, sums, replicas = await asyncio.gather(
-            *(self._vector(q) for _, q in queries.items())
-        )
+        vectors = await asyncio.gather(*(self._vector(q) for _, q in queries.items()))
+        got = dict(zip((name for name, _ in queries.items()), vectors, strict=True))
         self._last_now_s = now_s
         answers = QueryAnswers(
-            requests=requests, latency_buckets=buckets, latency_sum=sums, replicas=replicas
+            requests=got["requests"],
+            latency_buckets=got["latency_buckets"],
+            latency_sum=got["latency_sum"],
+            replicas=got["replicas"],
+            in_flight=got.get("in_flight", []),
         )
         results = assemble_observations(self._settings.names, revisions, answers, window_s, now_s)
         self.last_reasons = {k: reason for k, (_, reason) in results.items()}

@@ -11,7 +11,12 @@ and revision labels (and ``le`` for the histogram), never one query per revision
 - request time: ``increase`` of ``_sum`` (Little's law, as in ``ledger``: request time over the
   window / window / replicas is the average concurrency per replica);
 - replicas: the pods with request-metric series in the window, used when the controller does not
-  pass the ready count it read from the API.
+  pass the ready count it read from the API;
+- in flight: the lowest value over the window of the autoscaler's panic-window concurrency
+  gauge. The request time above comes from completions, so an interval in which none finished
+  reads no concurrency; when this gauge stayed above zero all through such an interval,
+  requests were in flight all along, and it is their concurrency (so the tuner can tell
+  requests held past the objective).
 
 ``increase()`` extrapolates to the window's edges, so counts are estimates and need not be whole
 numbers; the window is the time since the previous tick, so consecutive ticks do not overlap.
@@ -22,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from autoscaler.metrics.buckets import rebucket_cumulative
@@ -50,6 +55,7 @@ class QuerySet:
     latency_buckets: str
     latency_sum: str
     replicas: str
+    in_flight: str = ""  # empty: the names have no panic-concurrency gauge
 
     def items(self) -> tuple[tuple[str, str], ...]:
         return (
@@ -57,7 +63,7 @@ class QuerySet:
             ("latency_buckets", self.latency_buckets),
             ("latency_sum", self.latency_sum),
             ("replicas", self.replicas),
-        )
+        ) + ((("in_flight", self.in_flight),) if self.in_flight else ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,7 @@ class QueryAnswers:
     latency_buckets: Vector
     latency_sum: Vector
     replicas: Vector
+    in_flight: Vector = field(default_factory=list)
 
 
 def format_window(window_s: float) -> str:
@@ -87,7 +94,7 @@ def _alternatives(values: Sequence[str]) -> str:
 def build_queries(
     names: MetricNames, revisions: Sequence[RevisionRef], window_s: float
 ) -> QuerySet:
-    """The four queries of one tick for ``revisions`` over the last ``window_s`` seconds."""
+    """The queries of one tick for ``revisions`` over the last ``window_s`` seconds."""
     ns, rev = names.namespace_label, names.revision_label
     sel = (
         f"{ns}=~{_alternatives([r.namespace for r in revisions])}, "
@@ -108,6 +115,11 @@ def build_queries(
         replicas=(
             f"count by ({by}) (group by ({by}, {names.pod_label}) "
             f"(last_over_time({hist}_count{{{sel}}}[{w}])))"
+        ),
+        in_flight=(
+            f"max by ({by}) (min_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
+            if names.panic_concurrency
+            else ""
         ),
     )
 
@@ -167,8 +179,9 @@ def assemble_observations(
     window_s: float,
     now_s: float,
 ) -> dict[RevisionKey, tuple[RevisionObservation | None, str]]:
-    """One observation (or None and why) per revision from the four answers."""
+    """One observation (or None and why) per revision from the answers."""
     requests = _by_revision(names, answers.requests)
+    in_flight = _by_revision(names, answers.in_flight)
     sums = _by_revision(names, answers.latency_sum)
     pods = _by_revision(names, answers.replicas)
     buckets = _buckets_by_revision(names, answers.latency_buckets)
@@ -183,12 +196,19 @@ def assemble_observations(
         busy_s = sums.get(key, 0.0) * names.ms_per_unit / 1000.0
         le = buckets.get(key)
         counts = rebucket_cumulative(le) if le else (0.0,) * N_LATENCY_COUNTS
+        n = max(0, round(requests.get(key, 0.0)))
+        concurrency = max(0.0, busy_s / window_s / max(1.0, ready))
+        held = in_flight.get(key, 0.0)
+        note = ""
+        if n == 0 and round(ready) >= 1 and held > 0:
+            concurrency = held / round(ready)
+            note = f", {held:.3g} in flight all through it with none finished"
         observation = RevisionObservation(
             t_s=now_s,
             interval_s=window_s,
             ready_replicas=round(ready),
-            avg_concurrency_per_replica=max(0.0, busy_s / window_s / max(1.0, ready)),
-            request_count=max(0, round(requests.get(key, 0.0))),
+            avg_concurrency_per_replica=concurrency,
+            request_count=n,
             latency_counts=counts,
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
@@ -198,6 +218,6 @@ def assemble_observations(
         source = "from the API" if ref.ready_replicas is not None else "with request metrics"
         out[key] = (
             observation,
-            f"{round(ready)} replicas {source}, window {format_window(window_s)}",
+            f"{round(ready)} replicas {source}, window {format_window(window_s)}{note}",
         )
     return out

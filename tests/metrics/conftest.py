@@ -133,6 +133,25 @@ class QueueProxyExporter:
         self._metrics["queue_average_concurrent_requests"].set(concurrency)
         self._metrics["queue_requests_per_second"].set(requests_per_second)
 
+    def set_panic_concurrency(self, value: float) -> None:
+        """The autoscaler's per-revision gauge of requests in flight over its panic window,
+        with its names and labels (in a cluster the autoscaler's pod serves it; here this
+        endpoint does, as one more target)."""
+        if "panic" not in self._metrics:
+            if self.flavor == "opencensus":
+                name = "autoscaler_panic_request_concurrency"
+                labels = ["namespace_name", "configuration_name", "revision_name"]
+                values = [self.namespace, self.configuration, self.revision]
+            else:
+                name = "kn_revision_concurrency_panic"
+                labels = ["k8s_namespace_name", "kn_revision_name"]
+                values = [self.namespace, self.revision]
+            gauge = Gauge(
+                name, "Requests in flight over the panic window", labels, registry=self._registry
+            )
+            self._metrics["panic"] = gauge.labels(*values)
+        self._metrics["panic"].set(value)
+
     def text(self) -> str:
         return generate_latest(self._registry).decode()
 

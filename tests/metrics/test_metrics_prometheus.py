@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from autoscaler.metrics import (
+    KNATIVE_OPENCENSUS,
     KNATIVE_OPENTELEMETRY,
     MetricsUnavailable,
     PrometheusSettings,
@@ -129,6 +130,41 @@ async def test_knative_opentelemetry_names_rebucketed(
         assert obs.latency_counts[LATENCY_BUCKETS_MS.index(100)] == pytest.approx(
             0.8 * total, rel=1e-6
         )
+    finally:
+        await source.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flavor", ["opencensus", "opentelemetry"])
+async def test_requests_in_flight_with_none_finished(
+    exporter: ExporterFactory, prometheus: PrometheusFactory, flavor: str
+) -> None:
+    # A revision whose requests have all been in flight for a while: none finished, so the
+    # latency histogram's sum says nothing, but the autoscaler's panic-window gauge held 6 all
+    # through the window: 3 per replica on the 2 the API reports ready.
+    pod = await exporter("models", "batch-00001", "batch-p1", flavor=flavor)
+    pod.touch()
+    pod.set_panic_concurrency(6.0)
+    prom = await prometheus([pod.target])
+    names = KNATIVE_OPENTELEMETRY if flavor == "opentelemetry" else KNATIVE_OPENCENSUS
+    await scraped_three_times(prom, names.panic_concurrency, 1)
+    settings = PrometheusSettings(prometheus_url=prom.url, names=names, default_window_s=2)
+    source = PrometheusSource(settings)
+    try:
+        ref = RevisionRef("models", "batch-00001", ready_replicas=2)
+        obs = (await source.observe([ref], now_s=0.0))[ref.key]
+        assert obs is not None, source.last_reasons
+        assert obs.request_count == 0
+        assert obs.avg_concurrency_per_replica == pytest.approx(3.0)
+        assert "in flight all through it with none finished" in source.last_reasons[ref.key]
+        # they finish: the gauge falls to 0 and stays, and the window sees it at 0
+        pod.set_panic_concurrency(0.0)
+        await prom.wait_for(
+            f"max_over_time({names.panic_concurrency}[2s])",
+            lambda r: bool(r) and float(r[0]["value"][1]) == 0.0,
+        )
+        obs = (await source.observe([ref], now_s=10.0))[ref.key]
+        assert obs is not None and obs.avg_concurrency_per_replica == 0.0
     finally:
         await source.close()
 

@@ -51,6 +51,18 @@ OT_SEL = 'k8s_namespace_name=~"models|shop", kn_revision_name=~"iris\\\\-00001|w
             id="opencensus-replicas",
         ),
         pytest.param(
+            KNATIVE_OPENCENSUS, "in_flight",
+            "max by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{"
+            + OC_SEL + "}[30s]))",
+            id="opencensus-in-flight",
+        ),
+        pytest.param(
+            KNATIVE_OPENTELEMETRY, "in_flight",
+            "max by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{"
+            + OT_SEL + "}[30s]))",
+            id="opentelemetry-in-flight",
+        ),
+        pytest.param(
             KNATIVE_OPENTELEMETRY, "requests",
             "sum by (k8s_namespace_name, kn_revision_name) (increase(kn_serving_invocation_duration_seconds_count{"
             + OT_SEL + "}[30s]))",
@@ -75,7 +87,37 @@ def test_one_query_per_figure_for_all_revisions(
 ) -> None:
     queries = build_queries(names, [WINE, IRIS, IRIS], 30.0)
     assert getattr(queries, figure) == expected
-    assert len(queries.items()) == 4
+    assert len(queries.items()) == 5
+    # names without the autoscaler's gauge: four queries
+    plain = MetricNames("ns", "rev", "pod", "h", "ms")
+    assert len(build_queries(plain, [IRIS], 30.0).items()) == 4
+
+
+def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None:
+    # 3 ready replicas, no request finished in 30 s, the autoscaler's panic-window gauge never
+    # under 6 in the window: 2 in flight per replica (the tuner can tell they are held). With
+    # requests finished, or no ready replica, the completions' figure stands.
+    def answers(requests: float, held: float) -> QueryAnswers:
+        return QueryAnswers(
+            requests=[(oc("models", "iris-00001"), requests)],
+            latency_buckets=[],
+            latency_sum=[(oc("models", "iris-00001"), 1500.0 * requests)],
+            replicas=[],
+            in_flight=[(oc("models", "iris-00001"), held)],
+        )
+
+    for ready, requests, held, concurrency, says in (
+        (3, 0.0, 6.0, 2.0, "6 in flight all through it with none finished"),
+        (3, 10.0, 6.0, 15.0 / 30 / 3, ""),
+        (3, 0.0, 0.0, 0.0, ""),
+        (0, 0.0, 6.0, 0.0, ""),
+    ):
+        ref = RevisionRef("models", "iris-00001", ready_replicas=ready)
+        got = assemble_observations(KNATIVE_OPENCENSUS, [ref], answers(requests, held), 30.0, 9.0)
+        obs, reason = got[ref.key]
+        assert obs is not None
+        assert obs.avg_concurrency_per_replica == pytest.approx(concurrency), reason
+        assert (says in reason) if says else ("in flight" not in reason), reason
 
 
 def test_names_with_quotes_and_backslashes_are_escaped() -> None:
