@@ -102,9 +102,11 @@ k patch configmap/config-domain -n knative-serving --type merge -p '{"data":{"ex
 # Images loaded with `kind load` are in no registry: do not resolve their tags to digests.
 k patch configmap/config-deployment -n knative-serving --type merge \
   -p '{"data":{"registries-skipping-tag-resolving":"kind.local,ko.local,dev.local,ghcr.io"}}'
-# Knative >= 1.19 exports request metrics only when asked (the tuner reads them).
+# Knative >= 1.19 exports metrics only when asked: the queue-proxy's request metrics
+# (request-metrics-protocol) and the control plane's, the autoscaler's concurrency gauges among
+# them (metrics-protocol). The tuner reads both.
 k patch configmap/config-observability -n knative-serving --type merge \
-  -p '{"data":{"metrics-protocol":"prometheus"}}'
+  -p '{"data":{"metrics-protocol":"prometheus","request-metrics-protocol":"prometheus"}}'
 wait_available knative-serving
 wait_available kourier-system
 

@@ -13,10 +13,13 @@ and revision labels (and ``le`` for the histogram), never one query per revision
 - replicas: the pods with request-metric series in the window, used when the controller does not
   pass the ready count it read from the API;
 - in flight: the lowest value over the window of the autoscaler's panic-window concurrency
-  gauge. The request time above comes from completions, so an interval in which none finished
-  reads no concurrency; when this gauge stayed above zero all through such an interval,
-  requests were in flight all along, and it is their concurrency (so the tuner can tell
-  requests held past the objective).
+  gauge (the lowest of the series too: an autoscaler replica that no longer decides for a
+  revision may keep its last value, and the lowest can only miss requests in flight, never
+  invent them). The request time above comes from completions, so an interval in which none
+  finished reads no concurrency; when every sample of this gauge in such an interval was above
+  zero, requests were in flight throughout, and it is their concurrency (so the tuner can tell
+  requests held past the objective). It is the revision's total, as the KPA reads it, requests
+  waiting at the activator included: divided by the ready replicas, as the other figures.
 
 ``increase()`` extrapolates to the window's edges, so counts are estimates and need not be whole
 numbers; the window is the time since the previous tick, so consecutive ticks do not overlap.
@@ -117,7 +120,7 @@ def build_queries(
             f"(last_over_time({hist}_count{{{sel}}}[{w}])))"
         ),
         in_flight=(
-            f"max by ({by}) (min_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
+            f"min by ({by}) (min_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
             if names.panic_concurrency
             else ""
         ),
@@ -202,7 +205,7 @@ def assemble_observations(
         note = ""
         if n == 0 and round(ready) >= 1 and held > 0:
             concurrency = held / round(ready)
-            note = f", {held:.3g} in flight all through it with none finished"
+            note = f", {held:.3g} in flight at every sample of it with none finished"
         observation = RevisionObservation(
             t_s=now_s,
             interval_s=window_s,
@@ -213,7 +216,10 @@ def assemble_observations(
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
-            concurrency_from_completions=True,  # busy_s is the latency histogram's _sum
+            # busy_s is the latency histogram's _sum (the gauge's figure, used only when none
+            # finished, is time-weighted, but such an interval is neither learned nor judged
+            # at a lived concurrency)
+            concurrency_from_completions=True,
         )
         source = "from the API" if ref.ready_replicas is not None else "with request metrics"
         out[key] = (

@@ -141,13 +141,18 @@ async def test_requests_in_flight_with_none_finished(
 ) -> None:
     # A revision whose requests have all been in flight for a while: none finished, so the
     # latency histogram's sum says nothing, but the autoscaler's panic-window gauge held 6 all
-    # through the window: 3 per replica on the 2 the API reports ready.
+    # through the window: 3 per replica on the 2 the API reports ready. The gauge comes from
+    # the autoscaler's own targets: the one deciding for the revision, and one that decided for
+    # it before and kept its last value, 9 (the lowest is read).
     pod = await exporter("models", "batch-00001", "batch-p1", flavor=flavor)
     pod.touch()
-    pod.set_panic_concurrency(6.0)
-    prom = await prometheus([pod.target])
+    deciding = await exporter("models", "batch-00001", "autoscaler-1", flavor=flavor)
+    stale = await exporter("models", "batch-00001", "autoscaler-2", flavor=flavor)
+    deciding.set_panic_concurrency(6.0)
+    stale.set_panic_concurrency(9.0)
+    prom = await prometheus([e.target for e in (pod, deciding, stale)])
     names = KNATIVE_OPENTELEMETRY if flavor == "opentelemetry" else KNATIVE_OPENCENSUS
-    await scraped_three_times(prom, names.panic_concurrency, 1)
+    await scraped_three_times(prom, names.panic_concurrency, 2)
     settings = PrometheusSettings(prometheus_url=prom.url, names=names, default_window_s=2)
     source = PrometheusSource(settings)
     try:
@@ -156,11 +161,12 @@ async def test_requests_in_flight_with_none_finished(
         assert obs is not None, source.last_reasons
         assert obs.request_count == 0
         assert obs.avg_concurrency_per_replica == pytest.approx(3.0)
-        assert "in flight all through it with none finished" in source.last_reasons[ref.key]
-        # they finish: the gauge falls to 0 and stays, and the window sees it at 0
-        pod.set_panic_concurrency(0.0)
+        reason = source.last_reasons[ref.key]
+        assert "in flight at every sample of it with none finished" in reason
+        # they finish: the deciding autoscaler's gauge falls to 0 and the window sees it there
+        deciding.set_panic_concurrency(0.0)
         await prom.wait_for(
-            f"max_over_time({names.panic_concurrency}[2s])",
+            f"min(max_over_time({names.panic_concurrency}[2s]))",
             lambda r: bool(r) and float(r[0]["value"][1]) == 0.0,
         )
         obs = (await source.observe([ref], now_s=10.0))[ref.key]

@@ -52,13 +52,13 @@ OT_SEL = 'k8s_namespace_name=~"models|shop", kn_revision_name=~"iris\\\\-00001|w
         ),
         pytest.param(
             KNATIVE_OPENCENSUS, "in_flight",
-            "max by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{"
+            "min by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{"
             + OC_SEL + "}[30s]))",
             id="opencensus-in-flight",
         ),
         pytest.param(
             KNATIVE_OPENTELEMETRY, "in_flight",
-            "max by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{"
+            "min by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{"
             + OT_SEL + "}[30s]))",
             id="opentelemetry-in-flight",
         ),
@@ -107,7 +107,7 @@ def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None
         )
 
     for ready, requests, held, concurrency, says in (
-        (3, 0.0, 6.0, 2.0, "6 in flight all through it with none finished"),
+        (3, 0.0, 6.0, 2.0, "6 in flight at every sample of it with none finished"),
         (3, 10.0, 6.0, 15.0 / 30 / 3, ""),
         (3, 0.0, 0.0, 0.0, ""),
         (0, 0.0, 6.0, 0.0, ""),
