@@ -2,10 +2,11 @@
 
 Where the baseline (``hybrid_baseline``) reads two percentiles, this policy prices each
 choice. A cold start costs ``cold_start_cost_replica_s`` (seconds of one idle replica's
-memory) at ``cold_start_share_requests`` requests per idle period, and in proportion to the
-share of the model's requests it delays: five times that for a model called once per idle
-period, a fifth for one called 25 times, next to nothing for a busy model that rests only at
-night (its cold start is one request in thousands); keeping a replica warm costs its
+memory) when it delays one request in ``cold_start_share_requests``, and in proportion to the
+share of the model's requests it delays (those that come within a cold start of the idle
+period's end, of those an idle period stands for): five times that for a model called once per
+idle period, a fifth for one called 25 times one at a time, next to nothing for a busy model
+that rests only at night and comes back slowly; keeping a replica warm costs its
 seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the learned idle-time
 shares it evaluates
 
@@ -194,9 +195,9 @@ class LearnedKeepAlive:
         )
 
 
-# The overflow bin's end when no recent idle period says how long its periods are: far past
-# any window, times its start (its periods are then never covered, and make the idle times'
-# spread large: an idle period of days among ones of hours is irregular).
+# The overflow bin's end, as a multiple of its start, when no recent idle period says how long
+# its periods are: far past any window, so they are never covered (and they make the idle
+# times' spread large: an idle period of days among ones of hours is irregular).
 UNKNOWN_OVERFLOW_RATIO = 1000.0
 
 

@@ -90,8 +90,7 @@ class KeepAliveSettings:
     # those an idle period stands for. A model called once per idle period pays
     # cold_start_share_requests times the cost; one with 100 requests per idle period coming
     # one at a time, a twentieth of it; the same 100 coming as one burst, five times it, like
-    # the model called once. (There is no flat price: cold_start_share_requests 1 prices one
-    # cold start per request at the cost.)
+    # the model called once. No setting makes the price flat: the share always counts.
     cold_start_cost_replica_s: float = field(default=1800.0, metadata=_range(0, 86400))
     cold_start_share_requests: float = field(default=5.0, metadata=_range(1, 10000))
     # The cost of one pre-warm start (a replica started ahead of traffic), same unit.
