@@ -73,9 +73,12 @@ def tick_agreement(
     end_s: float = float("inf"),
 ) -> float:
     """Share of ``reference`` ticks in ``[start_s, end_s]`` where ``other`` agrees within
-    ``tolerance`` replicas. Both are ``(t_s, replicas)`` in time order; at each reference tick
-    the other timeline's count is its latest entry at or before that time (its first entry
-    before it starts). 1.0 when no reference tick falls in the range.
+    ``tolerance`` replicas. Both are ``(t_s, replicas)`` in time order. The two tickers run at
+    their own phases (one-machine mode's starts when its revision does), so a reference tick
+    falls between two of the other's: it agrees when it is within ``tolerance`` of either (the
+    one at or before it saw less of the traffic, the one after it more; comparing with the
+    earlier alone lags by up to a whole period at every change). Before the other's first
+    tick, its first; after its last, its last. 1.0 when no reference tick falls in the range.
     """
     if not other:
         raise ValueError("the other timeline is empty")
@@ -85,7 +88,8 @@ def tick_agreement(
     for t, n in reference:
         if not start_s <= t <= end_s:
             continue
-        k = max(0, bisect.bisect_right(times, t) - 1)
+        before = max(0, bisect.bisect_right(times, t) - 1)
+        after = min(len(times) - 1, bisect.bisect_left(times, t))
         judged += 1
-        agreed += abs(counts[k] - n) <= tolerance
+        agreed += min(abs(counts[before] - n), abs(counts[after] - n)) <= tolerance
     return agreed / judged if judged else 1.0
