@@ -158,13 +158,14 @@ def _load(r: dict[str, Any]) -> RevisionState:
     if len(idle_fields) < 4:
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(idle_fields)} fields")
     weights, count, iref, recent = idle_fields[:4]
+    idle_weights = tuple(_num(w, "idle weight") for w in weights)
     idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) >= 5 else 0.0
     idle_woken = (
         _num(idle_fields[5], "idle woken requests")
         if len(idle_fields) >= 6
         # written before it was kept: as many as keep the price it had then (one request per
         # idle period, or a fifth of those an idle period stands for, whichever is more)
-        else max(sum(_num(w, "idle weight") for w in weights), idle_requests / 5.0)
+        else max(sum(idle_weights), idle_requests / 5.0)
     )
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
@@ -191,7 +192,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
         revision=name,
         latency=LatencyModel(_num(ref, "ref"), _num(ratio, "bin_ratio"), tuple(lat_bins)),
         idle=IdleHistogram(
-            tuple(_num(w, "idle weight") for w in weights),
+            idle_weights,
             int(count),
             _num(iref, "idle ref"),
             tuple(_num(x, "idle time") for x in recent),

@@ -23,6 +23,8 @@ from autoscaler.tuner import decay
 from autoscaler.tuner.observation import RevisionObservation
 
 RECENT_IDLE_KEPT = 8
+# A burst seen only in part (its window runs past the interval) is scaled up at most this much.
+WOKEN_SCALE_MAX = 4.0
 
 
 @cache
@@ -178,7 +180,7 @@ def observe_idle_periods(
         gap = obs.start_s + spacing - activity.last_request_s
         if gap >= min_idle_s:
             # spread evenly, scaled as a burst seen in part is (at most four times)
-            idle.append((gap, max(1.0, n * min(4.0, window_s / obs.interval_s))))
+            idle.append((gap, max(1.0, n * min(WOKEN_SCALE_MAX, window_s / obs.interval_s))))
     return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)
 
 
@@ -193,4 +195,4 @@ def _woken(arrivals: list[float], end_s: float, window_s: float, t_s: float) -> 
     if end_s + window_s <= t_s:
         return float(bisect_left(arrivals, end_s + window_s) - first)
     later = len(arrivals) - first - 1
-    return 1.0 + later * window_s / max(t_s - end_s, window_s / 4.0)
+    return 1.0 + later * window_s / max(t_s - end_s, window_s / WOKEN_SCALE_MAX)
