@@ -18,9 +18,13 @@ request adds its duration), and that time divided by the interval is the pod's t
 average concurrency. Two 500 ms requests in one second on one replica: 1.0 s / 1 s = 1.0. This
 covers the whole interval, where the pre-1.6 gauge ``queue_average_concurrent_requests`` is
 only the last report period (about one second) of it: at a 30 s tick one second in thirty. The
-gauge is used only for a pod that exports no histogram. The price of ``_sum``: a request is
-counted when it completes, with all of its duration, so a long request straddling two ticks
-lands in the second; over consecutive ticks the totals agree. The revision's figure is the mean
+gauge is used for a pod that exports no histogram, and for an interval in which no request
+finished. The price of ``_sum``: a request is counted when it completes, with all of its
+duration, so a long request straddling two ticks lands in the second; over consecutive ticks
+the totals agree. In an interval with none finished, ``_sum`` reads 0 however many requests are
+in flight; but a request in flight at the previous scrape that has not finished is in flight
+all through the interval, so the lower of a pod's gauges at the two scrapes is taken as its
+concurrency then (the tuner's "in flight past the objective with none finished"). The revision's figure is the mean
 over the pods that answered (for each, its request time over its own span since its previous
 scrape), i.e. the sum of request time / interval / replicas when every pod answered every tick.
 
@@ -157,6 +161,8 @@ class ScrapeLedger:
             return IntervalResult(None, f"none of the {len(ref.replicas)} replicas answered")
 
         interval_s = now_s - memory.last_t_s
+        held = 0.0  # requests in flight at both ends of the interval, on pods seen at both
+        gauged = False  # some pod had the gauge at both ends
         concurrency_sum = 0.0
         requests = 0.0
         counts = [0.0] * N_LATENCY_COUNTS
@@ -171,6 +177,11 @@ class ScrapeLedger:
                 if not _restarted(before.sample, sample):
                     previous = before.sample
             part = _pod_interval(previous, sample, now_s - since_s)
+            if previous is not None:
+                ends = (previous.gauges, sample.gauges)
+                if all(GAUGE_AVERAGE_CONCURRENCY in g for g in ends):
+                    gauged = True
+                    held += min(g[GAUGE_AVERAGE_CONCURRENCY] for g in ends)
             concurrency_sum += part.busy_s / part.span_s
             requests += part.requests
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
@@ -181,11 +192,22 @@ class ScrapeLedger:
         memory.last_t_s = now_s
 
         replicas = len(answered)
+        concurrency = concurrency_sum / replicas if replicas else 0.0
+        note = ""
+        known = not (round(requests) == 0 and replicas and not gauged)
+        if not known:
+            note = f", none finished and no {GAUGE_AVERAGE_CONCURRENCY} to tell what is in flight"
+        if round(requests) == 0 and replicas and held > 0:
+            # none finished: whatever was in flight at the previous scrape still is, so it was
+            # in flight all through the interval (the gauge is the last second's average; the
+            # lower of the two ends is taken)
+            concurrency = max(concurrency, held / replicas)
+            note = f", {held:.3g} in flight at both ends with none finished"
         observation = RevisionObservation(
             t_s=now_s,
             interval_s=interval_s,
             ready_replicas=replicas,
-            avg_concurrency_per_replica=concurrency_sum / replicas if replicas else 0.0,
+            avg_concurrency_per_replica=concurrency,
             request_count=round(requests),
             latency_counts=tuple(counts),
             latency_sum_ms=sum_ms,
@@ -193,7 +215,9 @@ class ScrapeLedger:
             target_utilization_percentage=ref.target_utilization_percentage,
             concurrency_from_completions=sum_ms is not None,
             sum_matches_counts=sum_ms is not None and native,
+            in_flight_known=known,
         )
         missing = len(ref.replicas) - replicas
         reason = f"{replicas} replicas scraped" + (f", {missing} did not answer" if missing else "")
+        reason += note
         return IntervalResult(observation, reason)

@@ -203,9 +203,14 @@ def assemble_observations(
         concurrency = max(0.0, busy_s / window_s / max(1.0, ready))
         held = in_flight.get(key, 0.0)
         note = ""
+        known = True
         if n == 0 and round(ready) >= 1 and held > 0:
             concurrency = held / round(ready)
             note = f", {held:.3g} in flight at every sample of it with none finished"
+        elif n == 0 and round(ready) >= 1 and names.panic_concurrency and key not in in_flight:
+            # no sample of the gauge in the window: how many are in flight is unknown, not 0
+            known = False
+            note = f", none finished and no sample of {names.panic_concurrency} in the window"
         observation = RevisionObservation(
             t_s=now_s,
             interval_s=window_s,
@@ -220,6 +225,7 @@ def assemble_observations(
             # finished, is time-weighted, but such an interval is neither learned nor judged
             # at a lived concurrency)
             concurrency_from_completions=True,
+            in_flight_known=known,
         )
         source = "from the API" if ref.ready_replicas is not None else "with request metrics"
         out[key] = (

@@ -46,6 +46,9 @@ class RevisionObservation:
     the histogram's own buckets (Knative's), so the sum may bound a percentile
     (``percentile_from_counts``) and is learned with the bins. Not so for counts re-bucketed from
     other bounds, nor for PromQL's ``increase()``, which extrapolates each series on its own.
+    ``in_flight_known``: False when no request finished in the interval and the source could
+    not tell whether any was in flight (its gauge of requests in flight had no sample); the
+    tuner then neither starts nor restarts its count of how long requests have been in flight.
     """
 
     t_s: float
@@ -60,6 +63,7 @@ class RevisionObservation:
     latency_sum_ms: float | None = None
     concurrency_from_completions: bool = False
     sum_matches_counts: bool = False
+    in_flight_known: bool = True
 
     def __post_init__(self) -> None:
         problems = []

@@ -114,8 +114,16 @@ def recommend(
     # Stage 3: learn.
     ts, ks = config.target, config.keep_alive
     in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
-    unfinished_since = (state.unfinished_since_s or obs.t_s) if in_flight else None
-    unfinished_for_s = now_s - unfinished_since if unfinished_since is not None else 0.0
+    unfinished_since: float | None = None
+    if in_flight:
+        unfinished_since = state.unfinished_since_s or obs.t_s
+    elif obs.request_count == 0 and not obs.in_flight_known:
+        # none finished and the source cannot tell whether any is in flight: the count of how
+        # long they have been goes on (neither started nor restarted)
+        unfinished_since = state.unfinished_since_s
+    unfinished_for_s = (
+        now_s - unfinished_since if in_flight and unfinished_since is not None else 0.0
+    )
     history = state.history
     if obs.ready_replicas > 0 and not obs.concurrency_from_completions:  # see lived.py
         history = history.add(

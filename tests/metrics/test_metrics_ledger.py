@@ -174,6 +174,69 @@ def test_pod_without_histogram_falls_back_to_the_gauges(make_exporter: Make) -> 
     assert not obs.concurrency_from_completions  # the gauge is time-weighted
 
 
+def test_requests_in_flight_at_both_ends_with_none_finished_are_its_concurrency(
+    make_exporter: Make,
+) -> None:
+    # Long requests: none finishes within a tick, so the histogram's _sum does not move; the
+    # requests in flight at the previous scrape still are, so they were all through it.
+    busy, quiet = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    busy.serve(100)  # served before: its histogram series exist
+    quiet.serve(100)
+    ledger = ScrapeLedger()
+    busy.set_gauges(concurrency=3.0, requests_per_second=0.0)
+    both = ref("p1", "p2")
+    ledger.record(both, {"p1": sample(busy), "p2": sample(quiet)}, 0.0)
+    busy.set_gauges(concurrency=2.0, requests_per_second=0.0)  # the lower end is taken
+    result = ledger.record(both, {"p1": sample(busy), "p2": sample(quiet)}, 30.0)
+    obs = result.observation
+    assert obs is not None
+    assert (obs.request_count, obs.ready_replicas) == (0, 2)
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)  # 2 in flight over 2 pods
+    assert "2 in flight at both ends with none finished" in result.reason
+
+    # one finished: the interval's figure is its _sum again, whatever the gauges say
+    busy.serve(20_000)
+    obs = ledger.record(both, {"p1": sample(busy), "p2": sample(quiet)}, 60.0).observation
+    assert obs is not None
+    assert obs.request_count == 1
+    assert obs.avg_concurrency_per_replica == pytest.approx(20.0 / 30.0 / 2)
+
+
+def test_requests_in_flight_only_at_the_end_are_not_held(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    pod.serve(100)
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    # 4 in flight now, none at the previous scrape: they came within the interval, for how
+    # long is unknown
+    pod.set_gauges(concurrency=4.0, requests_per_second=0.0)
+    result = ledger.record(ref("p1"), {"p1": sample(pod)}, 30.0)
+    assert result.observation is not None
+    assert result.observation.request_count == 0
+    assert result.observation.avg_concurrency_per_replica == 0.0
+    assert "in flight" not in result.reason
+    # the next interval they are in flight at both ends
+    result = ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0)
+    assert result.observation is not None
+    assert result.observation.avg_concurrency_per_replica == pytest.approx(4.0)
+
+
+def test_none_finished_and_no_gauge_to_tell_is_in_flight_unknown(make_exporter: Make) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    pod.serve(100)
+    ledger = ScrapeLedger()
+    no_gauge = ReplicaSample(latency_le_ms={100.0: 1.0}, latency_sum_ms=100.0, latency_count=1)
+    ledger.record(ref("p1"), {"p1": no_gauge}, 0.0)
+    result = ledger.record(ref("p1"), {"p1": no_gauge}, 30.0)
+    assert result.observation is not None and not result.observation.in_flight_known
+    assert "none finished and no queue_average_concurrent_requests" in result.reason
+    # the gauge at both ends, at 0: known, none in flight
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0)
+    result = ledger.record(ref("p1"), {"p1": sample(pod)}, 90.0)
+    assert result.observation is not None and result.observation.in_flight_known
+    assert result.observation.avg_concurrency_per_replica == 0.0
+
+
 def test_revision_at_zero_is_an_idle_observation() -> None:
     ledger = ScrapeLedger()
     assert ledger.record(ref(), {}, 0.0).observation is None

@@ -120,6 +120,35 @@ def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None
         assert (says in reason) if says else ("in flight" not in reason), reason
 
 
+def test_no_sample_of_the_gauge_with_none_finished_is_in_flight_unknown() -> None:
+    # The gauge's series has no sample in the window (the autoscaler scraped too seldom): how
+    # many are in flight is unknown, not 0. With a sample, or with requests finished, or with
+    # names that have no such gauge, it is known.
+    ref = RevisionRef("models", "iris-00001", ready_replicas=2)
+
+    def observe(names: MetricNames, requests: float, held: list[Any]) -> tuple[Any, str]:
+        a = QueryAnswers(
+            requests=[(oc("models", "iris-00001"), requests)] if requests else [],
+            latency_buckets=[],
+            latency_sum=[],
+            replicas=[],
+            in_flight=held,
+        )
+        return assemble_observations(names, [ref], a, 30.0, 9.0)[ref.key]
+
+    obs, reason = observe(KNATIVE_OPENCENSUS, 0.0, [])
+    assert obs is not None and not obs.in_flight_known
+    assert obs.avg_concurrency_per_replica == 0.0
+    assert "no sample of autoscaler_panic_request_concurrency" in reason
+    for names, requests, held in (
+        (KNATIVE_OPENCENSUS, 0.0, [(oc("models", "iris-00001"), 0.0)]),
+        (KNATIVE_OPENCENSUS, 4.0, []),
+        (MetricNames("namespace_name", "revision_name", "pod_name", "h", "ms"), 0.0, []),
+    ):
+        obs, reason = observe(names, requests, held)
+        assert obs is not None and obs.in_flight_known, reason
+
+
 def test_names_with_quotes_and_backslashes_are_escaped() -> None:
     odd = RevisionRef('we"ird', "a\\b")
     q = build_queries(KNATIVE_OPENCENSUS, [odd], 5).latency_sum

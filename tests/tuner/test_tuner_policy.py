@@ -254,6 +254,26 @@ def test_requests_in_flight_with_none_finishing_are_a_miss_once_past_the_objecti
     assert state.unfinished_since_s is None
 
 
+def test_an_interval_that_cannot_tell_what_is_in_flight_does_not_restart_the_count() -> None:
+    # Requests in flight since 30 s; at 90 s the source has no sample of its gauge (scraped
+    # too seldom): the count goes on, so at 120 s they have been in flight 90 s, past the 60 s
+    # objective, and the target backs off as if the gap had been read. An interval read as
+    # none in flight does end it.
+    spec = ModelScalerSpec("m", objective_latency_ms=60_000)
+    state = new_state("r")
+    for t in (30, 60):
+        _, state = recommend(obs(t, 70.0, 2, 50, None, n=0), spec, CONFIG, state, t)
+    assert state.unfinished_since_s == 30
+    unknown = replace(obs(90, 0.0, 2, 50, None, n=0), in_flight_known=False)
+    rec, state = recommend(unknown, spec, CONFIG, state, 90)
+    assert state.unfinished_since_s == 30 and rec.target == 100.0
+    rec, state = recommend(obs(120, 70.0, 2, 50, None, n=0), spec, CONFIG, state, 120)
+    assert state.unfinished_since_s == 30
+    assert rec.target < 100.0 and "in flight 90 s with none finished" in rec.reasons[0]
+    _, state = recommend(obs(150, 0.0, 2, 50, rec.target, n=0), spec, CONFIG, state, 150)
+    assert state.unfinished_since_s is None
+
+
 def test_thin_history_falls_back_to_a_ten_minute_keep_alive() -> None:
     rec, _ = recommend(obs(30, 1.0, 1, 50, 5.0), SPEC, CONFIG, new_state("r"), 30)
     assert rec.windows is not None and rec.windows.kind == "fallback"
