@@ -62,15 +62,12 @@ class LearnedKeepAlive:
                 f"{hist.count} idle period(s) seen, {s.min_idle_samples} needed: "
                 f"keep-alive {keep:.0f} s (fallback)",
             )
-        p = np.asarray(hist.probabilities())
         price = self.cold_start_price(hist)
-        lower = np.asarray(idle_edges_s())
-        overflow_end = overflow_upper_s(hist, float(lower[-1]))
-        upper = np.append(lower[1:], overflow_end or float(lower[-1]) * UNKNOWN_OVERFLOW_RATIO)
+        p, lower, upper, overflow_known = idle_bins(hist)
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
-            pre = self._best_prewarm(p, lower, upper, mid, price, overflow_end is not None)
+            pre = self._best_prewarm(p, lower, upper, mid, price, overflow_known)
             if pre is not None:
                 n = hist.effective_count(now_s, s.idle_half_life_s)
                 cost = self._with_gap_prior(pre[0], n, p, lower, upper, price)
@@ -201,13 +198,34 @@ class LearnedKeepAlive:
 UNKNOWN_OVERFLOW_RATIO = 1000.0
 
 
-def overflow_upper_s(hist: IdleHistogram, overflow_s: float) -> float | None:
-    """Where the overflow bin (idle periods of ``overflow_s`` and longer) ends: the longest of
-    the recent idle periods in it, so a window covers them only if it reaches them (idle
-    periods of days are not covered by a window of hours). None when none of the recent ones
-    is in it: their length is not known."""
-    over = [x for x in hist.recent_s if x >= overflow_s]
-    return max(over) if over else None
+def idle_bins(hist: IdleHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The idle-time shares and their bins' lower and upper edges, and whether the overflow
+    bin's lengths are known.
+
+    The last bin (idle periods of 4 h and longer) has no end of its own. Its share is split
+    over the lengths of the recent idle periods in it, each a bin from the next shorter one:
+    four-hour-and-more idle periods recently of 5 h, 5 h, 5 h and 3 days give bins to 5 h and
+    to 3 days, with three quarters and a quarter of the share, so a window of hours covers
+    the first and not the second (an outlier of days does not price out the window the others
+    need). With none of the recent ones in it, its length is not known: it ends at
+    ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any window.
+    """
+    p = np.asarray(hist.probabilities())
+    lower = np.asarray(idle_edges_s())
+    overflow_s = float(lower[-1])
+    over = sorted(x for x in hist.recent_s if x >= overflow_s)
+    if not over:
+        upper = np.append(lower[1:], overflow_s * UNKNOWN_OVERFLOW_RATIO)
+        return p, lower, upper, False
+    ends, counts = np.unique(np.asarray(over), return_counts=True)
+    shares = p[-1] * counts / counts.sum()
+    starts = np.concatenate(([overflow_s], ends[:-1]))
+    return (
+        np.concatenate((p[:-1], shares)),
+        np.concatenate((lower[:-1], starts)),
+        np.concatenate((lower[1:], ends)),
+        True,
+    )
 
 
 def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

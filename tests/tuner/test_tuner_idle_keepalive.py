@@ -29,7 +29,7 @@ from autoscaler.tuner.idle import (
     observe_activity,
     observe_idle_periods,
 )
-from autoscaler.tuner.keepalive import idle_cv
+from autoscaler.tuner.keepalive import UNKNOWN_OVERFLOW_RATIO, idle_bins, idle_cv
 
 EMPTY = (0.0,) * 27
 
@@ -487,6 +487,36 @@ def test_idle_periods_past_the_last_bin_are_covered_only_by_a_window_that_reache
         assert w.warm_from_s < min(idle_s) and w.warm_until_s >= max(idle_s), w
     else:
         assert w.warm_until_s == 90.0 and "covers 0%" in w.reason, w
+
+
+def test_an_outlier_of_days_does_not_price_out_the_window_the_other_long_idle_periods_need() -> (
+    None
+):
+    # every five hours, once three days (a weekend), then five hours again: the four-hours-and-
+    # more bin holds both, split by the recent lengths (7 of the last 8 five hours), so a
+    # pre-warm of hours still covers the five-hour ones and leaves the three days cold. Taken
+    # as one bin to three days, no window was worth it: cold every five hours.
+    for after in (0, 3):
+        w = learned([18000.0] * 10 + [259200.0] + [18000.0] * after)
+        assert w.kind == "pre-warm", w
+        assert w.warm_from_s < 18000.0 <= w.warm_until_s < 18000.0 * 1.2, w
+        assert "covers 88%" in w.reason, w
+
+
+def test_idle_bins_split_the_overflow_share_over_the_recent_lengths() -> None:
+    h = IdleHistogram()
+    for i, x in enumerate([100.0] * 4 + [18000.0] * 3 + [259200.0]):
+        h = h.add(float(i), x, 1e12)  # no decay: shares are counts
+    p, lower, upper, known = idle_bins(h)
+    assert known and p.sum() == pytest.approx(1.0)
+    assert list(upper[-2:]) == [18000.0, 259200.0]
+    assert list(lower[-2:]) == [idle_edges_s()[-1], 18000.0]
+    assert list(p[-2:]) == pytest.approx([3 / 8, 1 / 8])
+    assert len(p) == len(idle_edges_s()) + 1
+    # none of the recent ones in it: one bin, of no known length
+    p, lower, upper, known = idle_bins(IdleHistogram().add(0.0, 100.0, 1e12))
+    assert not known and len(p) == len(idle_edges_s())
+    assert upper[-1] == idle_edges_s()[-1] * UNKNOWN_OVERFLOW_RATIO
 
 
 def test_the_tuner_prices_a_returning_burst_by_the_requests_it_delays() -> None:
