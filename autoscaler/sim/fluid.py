@@ -192,13 +192,15 @@ def run_fluid(
         elif t >= end_s and i >= n_req and in_system < 0.5:
             break
         elif control.quiet and in_system == 0:
-            # a quiet spell: the KPA's decision holds until its next tick; jump there
+            # a quiet spell: the KPA's decision holds until its next tick; jump to the start of
+            # the second that ends at it (ticks come at the end of a step, as on the grid),
+            # or of the second of the next arrival
             t_next = min(
                 _floor(next_arrival),
-                control.next_kpa_s,
-                _ceil(control.next_policy_s),
+                control.next_kpa_s - 1.0,
+                _ceil(control.next_policy_s) - 1.0,
             )
-            if i >= n_req and t_next >= end_s:
+            if i >= n_req and t_next + 1.0 >= end_s:  # the tick it waits for is past the end
                 control.account(max(0.0, end_s - t), 0.0, 0.0)
                 break
             if t_next > t:

@@ -128,3 +128,30 @@ def test_at_rest_a_due_tick_comes_before_the_request_that_wakes_the_revision() -
         ticks[engine] = [round(o.t_s, 1) for o in policy.seen]
     assert 600.0 in ticks["fluid"]
     assert ticks["fluid"] == ticks["exact"]
+
+
+def test_after_a_quiet_spell_both_engines_tick_on_the_grid() -> None:
+    # A burst, then 14 minutes with a replica kept warm (retention) and no request: the
+    # engines jump over the quiet spell's identical ticks. The fluid engine's ticks come at
+    # the end of a 1 s step, so it jumps to the second before the tick it waits for: the
+    # policy ticks (every 30 s) as in the exact engine and the KPA stays on its 2 s grid.
+    model = ModelSpec("m", ServiceTime.constant(0.2), capacity=4)
+    arrivals = np.concatenate((10.0 + np.arange(150) / 5.0, 900.5 + np.arange(150) / 5.0))
+    annotations = {
+        TARGET: "10",
+        "autoscaling.knative.dev/scale-to-zero-pod-retention-period": "20m",
+    }
+    kpa: dict[str, list[float]] = {}
+    policy_ticks: dict[str, list[float]] = {}
+    for engine in ("exact", "fluid"):
+        policy = RecordingPolicy(annotations)
+        settings = SimSettings(engine=engine, cold_start=ColdStart(1.5, 0.0))
+        trace = ModelTrace(model, arrivals, np.full(arrivals.size, 0.2))
+        run = run_revision(trace, 0, policy, settings, 0, 1200.0, record_kpa_ticks=True)
+        assert run.stats.kpa_ticks is not None
+        kpa[engine] = [t for t, _, _ in run.stats.kpa_ticks]
+        policy_ticks[engine] = [o.t_s for o in policy.seen]
+    assert policy_ticks["fluid"] == policy_ticks["exact"]
+    # (which identical ticks each skips differs: it hears of the last request at a step's end)
+    assert all(t % 2.0 == 0.0 for t in kpa["fluid"]), [t for t in kpa["fluid"] if t % 2.0]
+    assert {900.0, 902.0} <= set(kpa["fluid"]) & set(kpa["exact"])  # woken on the grid
