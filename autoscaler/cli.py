@@ -17,11 +17,20 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "server": ("autoscaler.apiserver.cli", "run the embedded Kubernetes-compatible API server"),
     "up": ("autoscaler.runtime.cli", "run one-machine mode: API server, serving runtime and tuner"),
-    "demo": ("autoscaler.runtime.demo", "deploy the example models on one machine and show them scale"),
-    "explain": ("autoscaler.kube.explain", "say why a model's target, keep-alive and pre-warm are what they are"),
+    "demo": (
+        "autoscaler.runtime.demo",
+        "deploy the example models on one machine and show them scale",
+    ),
+    "explain": (
+        "autoscaler.kube.explain",
+        "say why a model's target, keep-alive and pre-warm are what they are",
+    ),
     "status": ("autoscaler.kube.status", "the overview of all models as a table"),
     "controller": ("autoscaler.kube.cli", "run the tuner controller against a Kubernetes API"),
-    "simulate": ("autoscaler.sim.cli", "replay a trace through the KPA and the tuner and compare policies"),
+    "simulate": (
+        "autoscaler.sim.cli",
+        "replay a trace through the KPA and the tuner and compare policies",
+    ),
 }
 
 

@@ -6,7 +6,7 @@ modelscale's ratio to each baseline and the wall time per policy. Traces are rea
 
     .venv/bin/python bench/policies.py [--functions N] [--minutes A:B] [--seed S]
                                        [--policies ...] [--skip-llm] [--skip-functions]
-                                       [--jobs N]
+                                       [--jobs N] [--tuner-concurrency {time-weighted,completions}]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from autoscaler.sim.fleet import SimSettings
+from autoscaler.sim.fleet import TUNER_CONCURRENCY, SimSettings
 from autoscaler.sim.parallel import default_jobs, run_policies
 from autoscaler.sim.policies import POLICY_NAMES, make_policies
 from autoscaler.sim.results import RATIO_KEYS, aims, ratios
@@ -52,8 +52,9 @@ def compare(
     jobs: int,
     *,
     show_aims: bool = True,
+    tuner_concurrency: str = TUNER_CONCURRENCY[0],
 ) -> None:
-    settings = SimSettings()
+    settings = SimSettings(tuner_concurrency=tuner_concurrency)
     policies = make_policies(names, settings.cold_start.median_s)
     started = time.perf_counter()
     runs = run_policies(workload, policies, settings, jobs=jobs)
@@ -112,6 +113,12 @@ def main() -> int:
     parser.add_argument(
         "--jobs", type=int, default=default_jobs(), help="worker processes (default: CPU count)"
     )
+    parser.add_argument(
+        "--tuner-concurrency",
+        choices=TUNER_CONCURRENCY,
+        default=TUNER_CONCURRENCY[0],
+        help="how the tuner's metrics source counts concurrency (see SimSettings)",
+    )
     args = parser.parse_args()
     console = Console(width=200)
     minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
@@ -120,7 +127,15 @@ def main() -> int:
         w = read_azure_functions(
             shared() / "traces" / "azure_functions_2019", seed=args.seed, slice_=slice_
         )
-        compare(console, "Azure Functions 2019", w, args.policies, args.seed, args.jobs)
+        compare(
+            console,
+            "Azure Functions 2019",
+            w,
+            args.policies,
+            args.seed,
+            args.jobs,
+            tuner_concurrency=args.tuner_concurrency,
+        )
     if not args.skip_llm:
         llm = read_azure_llm(
             shared() / "traces" / "AzureLLMInferenceTrace_code.csv",
@@ -135,6 +150,7 @@ def main() -> int:
             args.seed,
             args.jobs,
             show_aims=False,  # the issue's aims are set on the functions trace
+            tuner_concurrency=args.tuner_concurrency,
         )
     return 0
 

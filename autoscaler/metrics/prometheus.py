@@ -119,6 +119,7 @@ class PrometheusSource:
             latency_sum=got["latency_sum"],
             replicas=got["replicas"],
             in_flight=got.get("in_flight", []),
+            concurrency=got.get("concurrency", []),
         )
         results = assemble_observations(self._settings.names, revisions, answers, window_s, now_s)
         self.last_reasons = {k: reason for k, (_, reason) in results.items()}

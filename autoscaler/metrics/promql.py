@@ -12,8 +12,12 @@ and revision labels (and ``le`` for the histogram), never one query per revision
   window / window / replicas is the average concurrency per replica);
 - replicas: the pods with request-metric series in the window, used when the controller does not
   pass the ready count it read from the API;
-- in flight: the lowest value over the window of the autoscaler's panic-window concurrency
-  gauge (the lowest of the series too: an autoscaler replica that no longer decides for a
+- concurrency: the average over the window of the autoscaler's panic-window concurrency
+  gauge (the lowest of the series' averages), when it has samples: the revision's
+  time-weighted concurrency in the KPA's own units, so a request longer than the window counts
+  as one request for each second it is in flight, not all at once when it finishes (as the
+  request time does, which otherwise stands in for it);
+- in flight: the lowest value over the window of the same gauge (the lowest of the series too: an autoscaler replica that no longer decides for a
   revision may keep its last value, and the lowest can only miss requests in flight, never
   invent them). The request time above comes from completions, so an interval in which none
   finished reads no concurrency; when every sample of this gauge in such an interval was above
@@ -58,15 +62,18 @@ class QuerySet:
     latency_buckets: str
     latency_sum: str
     replicas: str
-    in_flight: str = ""  # empty: the names have no panic-concurrency gauge
+    in_flight: str = ""  # empty (both): the names have no panic-concurrency gauge
+    concurrency: str = ""
 
     def items(self) -> tuple[tuple[str, str], ...]:
+        gauge = (("in_flight", self.in_flight), ("concurrency", self.concurrency))
         return (
             ("requests", self.requests),
             ("latency_buckets", self.latency_buckets),
             ("latency_sum", self.latency_sum),
             ("replicas", self.replicas),
-        ) + ((("in_flight", self.in_flight),) if self.in_flight else ())
+            *((name, q) for name, q in gauge if q),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,7 @@ class QueryAnswers:
     latency_sum: Vector
     replicas: Vector
     in_flight: Vector = field(default_factory=list)
+    concurrency: Vector = field(default_factory=list)
 
 
 def format_window(window_s: float) -> str:
@@ -121,6 +129,11 @@ def build_queries(
         ),
         in_flight=(
             f"min by ({by}) (min_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
+            if names.panic_concurrency
+            else ""
+        ),
+        concurrency=(
+            f"min by ({by}) (avg_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
             if names.panic_concurrency
             else ""
         ),
@@ -185,6 +198,7 @@ def assemble_observations(
     """One observation (or None and why) per revision from the answers."""
     requests = _by_revision(names, answers.requests)
     in_flight = _by_revision(names, answers.in_flight)
+    weighted = _by_revision(names, answers.concurrency)
     sums = _by_revision(names, answers.latency_sum)
     pods = _by_revision(names, answers.replicas)
     buckets = _buckets_by_revision(names, answers.latency_buckets)
@@ -204,6 +218,11 @@ def assemble_observations(
         held = in_flight.get(key, 0.0)
         note = ""
         known = True
+        from_completions = True
+        if key in weighted and round(ready) >= 1:
+            concurrency = max(0.0, weighted[key]) / round(ready)
+            from_completions = False
+            note = f", concurrency time-weighted from {names.panic_concurrency}"
         if n == 0 and round(ready) >= 1 and held > 0:
             concurrency = held / round(ready)
             note = f", {held:.3g} in flight at every sample of it with none finished"
@@ -221,10 +240,9 @@ def assemble_observations(
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
-            # busy_s is the latency histogram's _sum (the gauge's figure, used only when none
-            # finished, is time-weighted, but such an interval is neither learned nor judged
-            # at a lived concurrency)
-            concurrency_from_completions=True,
+            # from the latency histogram's _sum unless the gauge answered (with none
+            # finished, its lowest value: time-weighted too)
+            concurrency_from_completions=from_completions,
             in_flight_known=known,
         )
         source = "from the API" if ref.ready_replicas is not None else "with request metrics"

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine", choices=("auto", "exact", "fluid"), default="auto", help="engine per revision"
     )
     parser.add_argument(
+        "--tuner-concurrency",
+        choices=("time-weighted", "completions"),
+        default="time-weighted",
+        help="how the tuner's metrics source counts concurrency: time-weighted (the Prometheus "
+        "source, from the autoscaler's gauge; default) or completions (the direct scrape)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         help="worker processes (default: the CPU count; results are the same for any number)",
@@ -83,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
         cold = (
             ColdStart(median_s=args.cold_start_s) if args.cold_start_s is not None else ColdStart()
         )
-        settings = SimSettings(cold_start=cold, engine=args.engine)
+        settings = SimSettings(
+            cold_start=cold, engine=args.engine, tuner_concurrency=args.tuner_concurrency
+        )
         policies = make_policies(args.policies, cold.median_s)
         reader = {
             "azure-functions": read_azure_functions,

@@ -26,6 +26,11 @@ from autoscaler.sim.traces.workload import ModelTrace, Workload, model_rng
 
 COLD_START_RNG = 3
 ENGINES = ("auto", "exact", "fluid")
+# How the tuner's metrics source counts a revision's concurrency (RevisionObservation):
+# "time-weighted", as the Prometheus source reads it from the Knative autoscaler's gauge, or
+# "completions", as the direct scrape of the queue-proxies reads it (each finished request's
+# whole time, at its finish: the histogram's _sum).
+TUNER_CONCURRENCY = ("time-weighted", "completions")
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,15 @@ class SimSettings:
     timeline_models: int = 3
     # skip KPA ticks that provably decide the same (autoscaler.kpa.horizon); False ticks all
     skip_steady_ticks: bool = True
+    tuner_concurrency: str = "time-weighted"
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine={self.engine!r}: one of {', '.join(ENGINES)}")
+        if self.tuner_concurrency not in TUNER_CONCURRENCY:
+            raise ValueError(
+                f"tuner_concurrency={self.tuner_concurrency!r}: one of {', '.join(TUNER_CONCURRENCY)}"
+            )
         if self.fluid_min_rps <= 0:
             raise ValueError(f"fluid_min_rps={self.fluid_min_rps}: must be > 0")
 
@@ -90,6 +100,7 @@ def run_revision(
         settings.cold_start,
         model_rng(seed, COLD_START_RNG, index),
         record_kpa_ticks=record_kpa_ticks,
+        concurrency_from_completions=settings.tuner_concurrency == "completions",
     )
     control.steady_enabled = settings.skip_steady_ticks and not record_kpa_ticks
     engine = choose_engine(trace, settings)

@@ -50,6 +50,7 @@ def results_document(
             "cold_start_median_s": settings.cold_start.median_s,
             "cold_start_sigma": settings.cold_start.sigma,
             "engine": settings.engine,
+            "tuner_concurrency": settings.tuner_concurrency,
             "fluid_min_rps": settings.fluid_min_rps,
             "kpa_tick_s": KPA_TICK_S,
             "objective_slowdown": DEFAULT_OBJECTIVE_SLOWDOWN,

@@ -20,7 +20,11 @@ Scaling down removes replicas still starting first, then ready ones; a removed r
 requests share the remaining replicas (the pool model of ``autoscaler.sim.model``).
 
 What the tuner observes is what its metrics source reads in a cluster: the queue-proxies'
-request latency histogram and, by Little's law, the time requests spent in ready pods. A
+request latency histogram and the concurrency per ready replica, time-weighted (the time
+requests spent in ready pods over the replicas' time, as the Prometheus source reads it from
+the autoscaler's gauge) or, with ``concurrency_from_completions``, the time of the requests
+that finished in the interval over the replicas' time (the direct scrape's Little's law on
+the histogram's ``_sum``: a request longer than the interval counts all at its finish). A
 request that waited at the activator for a cold start reaches a queue-proxy only when a
 replica is ready, so the engines hand ``completed`` the latency *without* that activator wait
 (the figures of the run keep the whole latency), and in-system time counts toward the
@@ -88,8 +92,11 @@ class RevisionControl:
         rng: np.random.Generator,
         *,
         record_kpa_ticks: bool = False,
+        concurrency_from_completions: bool = False,
     ) -> None:
         self.model = model
+        # the tuner's concurrency as the direct scrape reads it (SimSettings.tuner_concurrency)
+        self.concurrency_from_completions = concurrency_from_completions
         self.memory_mb = model.memory_mb
         self.policy = policy
         self.cold_start = cold_start
@@ -540,6 +547,12 @@ class RevisionControl:
         parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
         lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
         per_replica = self._obs_insys_s / self._obs_ready_s if self._obs_ready_s > 0 else 0.0
+        from_completions = self.concurrency_from_completions and lat.size > 0
+        if from_completions and self._obs_ready_s > 0:
+            # the queue-proxies' request time of those that finished, over the ready
+            # replicas' time (with none finished, the time-weighted figure stands in for what
+            # the sources read of requests in flight)
+            per_replica = float(lat.sum()) / self._obs_ready_s
         target = self.annotations.get("autoscaling.knative.dev/target")
         util = self.annotations.get("autoscaling.knative.dev/target-utilization-percentage")
         observation = RevisionObservation(
@@ -554,6 +567,7 @@ class RevisionControl:
             arrivals_s=tuple(arrivals_s.tolist()),
             latency_sum_ms=float(lat.sum()) * 1000.0,
             sum_matches_counts=True,
+            concurrency_from_completions=from_completions,
         )
         self._obs_start_s = now_s
         self._obs_insys_s = self._obs_ready_s = 0.0

@@ -63,6 +63,18 @@ OT_SEL = 'k8s_namespace_name=~"models|shop", kn_revision_name=~"iris\\\\-00001|w
             id="opentelemetry-in-flight",
         ),
         pytest.param(
+            KNATIVE_OPENCENSUS, "concurrency",
+            "min by (namespace_name, revision_name) (avg_over_time(autoscaler_panic_request_concurrency{"
+            + OC_SEL + "}[30s]))",
+            id="opencensus-concurrency",
+        ),
+        pytest.param(
+            KNATIVE_OPENTELEMETRY, "concurrency",
+            "min by (k8s_namespace_name, kn_revision_name) (avg_over_time(kn_revision_concurrency_panic{"
+            + OT_SEL + "}[30s]))",
+            id="opentelemetry-concurrency",
+        ),
+        pytest.param(
             KNATIVE_OPENTELEMETRY, "requests",
             "sum by (k8s_namespace_name, kn_revision_name) (increase(kn_serving_invocation_duration_seconds_count{"
             + OT_SEL + "}[30s]))",
@@ -87,7 +99,7 @@ def test_one_query_per_figure_for_all_revisions(
 ) -> None:
     queries = build_queries(names, [WINE, IRIS, IRIS], 30.0)
     assert getattr(queries, figure) == expected
-    assert len(queries.items()) == 5
+    assert len(queries.items()) == 6
     # names without the autoscaler's gauge: four queries
     plain = MetricNames("ns", "rev", "pod", "h", "ms")
     assert len(build_queries(plain, [IRIS], 30.0).items()) == 4
@@ -118,6 +130,34 @@ def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None
         assert obs is not None
         assert obs.avg_concurrency_per_replica == pytest.approx(concurrency), reason
         assert (says in reason) if says else ("in flight" not in reason), reason
+
+
+def test_the_autoscalers_gauge_averaged_over_the_window_is_the_concurrency() -> None:
+    # 2 ready replicas; 4 requests of 20 s finished in a 30 s window (80 s of request time:
+    # 1.33 per replica from completions), but the autoscaler's gauge averaged 3 over the
+    # window: 1.5 per replica, time-weighted (the tuner then keeps its history and puts
+    # longer requests where they lived). Without the gauge, completions as before.
+    ref = RevisionRef("models", "iris-00001", ready_replicas=2)
+
+    def observe(weighted: list[Any]) -> tuple[Any, str]:
+        a = QueryAnswers(
+            requests=[(oc("models", "iris-00001"), 4.0)],
+            latency_buckets=[],
+            latency_sum=[(oc("models", "iris-00001"), 80_000.0)],
+            replicas=[],
+            concurrency=weighted,
+        )
+        return assemble_observations(KNATIVE_OPENCENSUS, [ref], a, 30.0, 9.0)[ref.key]
+
+    obs, reason = observe([(oc("models", "iris-00001"), 3.0)])
+    assert obs is not None
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.5)
+    assert not obs.concurrency_from_completions
+    assert "time-weighted from autoscaler_panic_request_concurrency" in reason
+    obs, reason = observe([])
+    assert obs is not None
+    assert obs.avg_concurrency_per_replica == pytest.approx(80.0 / 30.0 / 2)
+    assert obs.concurrency_from_completions and "time-weighted" not in reason
 
 
 def test_no_sample_of_the_gauge_with_none_finished_is_in_flight_unknown() -> None:
