@@ -8,8 +8,9 @@ none. ``ConcurrencyHistory`` keeps the recent intervals' per-replica concurrency
 latency is put where its requests were served: the time-weighted concurrency over the
 lifetime of a request finishing mid-interval (``lived_concurrency``). Requests no longer than
 the interval are judged at the interval's own concurrency, as before, and so is a concurrency
-counted from completions (the metrics sources' Little's law on the histogram's ``_sum``), which
-already spans the finishing requests' lifetimes.
+counted from completions (the direct scrape's Little's law on the histogram's ``_sum``), which
+counts each finished request's whole life in the interval it finished in and gives no
+time-weighted figure to place it by.
 
 Worked case: 30 s ticks, requests of 150 s; 6 conc/replica until t=300, then a back-off to 3.
 The interval (300, 330] finishes requests that lived through (165, 315]: 6 for 135 s and 3
@@ -81,8 +82,8 @@ def lived_concurrency(
 ) -> float:
     """The per-replica concurrency the requests judged in ``obs`` were served at (``history``
     includes ``obs``): the interval's own for requests no longer than it, and for a
-    concurrency counted from completions (each finished request adds its whole duration, so it
-    already spans their lifetimes)."""
+    concurrency counted from completions (each finished request adds its whole duration at its
+    finish; there is no time-weighted history to place it by)."""
     c = obs.avg_concurrency_per_replica
     life = lifetime_s(obs, unfinished_for_s)
     if life <= obs.interval_s or obs.concurrency_from_completions:

@@ -40,8 +40,9 @@ class RevisionObservation:
     (``tail_mean_ms``).
     ``concurrency_from_completions``: the concurrency is the time the interval's completed
     requests spent in replicas over the interval (the histogram's ``_sum``: each request adds all
-    of its duration when it finishes), not the time-weighted concurrency over the interval. For
-    requests longer than the interval it is already the concurrency over their lifetimes.
+    of its duration when it finishes), not the time-weighted concurrency over the interval: a
+    request longer than the interval counts all in the interval it finishes in, and the tuner
+    keeps no history of such figures to place it by (``lived``).
     ``sum_matches_counts``: the sum and the counts are exact deltas over the same requests, in
     the histogram's own buckets (Knative's), so the sum may bound a percentile
     (``percentile_from_counts``) and is learned with the bins. Not so for counts re-bucketed from
