@@ -162,7 +162,7 @@ class ScrapeLedger:
 
         interval_s = now_s - memory.last_t_s
         held = 0.0  # requests in flight at both ends of the interval, on pods seen at both
-        gauged = False  # some pod had the gauge at both ends
+        gauged = False  # some pod tells what was in flight all through (the gauge at both ends)
         concurrency_sum = 0.0
         requests = 0.0
         counts = [0.0] * N_LATENCY_COUNTS
@@ -177,11 +177,15 @@ class ScrapeLedger:
                 if not _restarted(before.sample, sample):
                     previous = before.sample
             part = _pod_interval(previous, sample, now_s - since_s)
-            if previous is not None:
-                ends = (previous.gauges, sample.gauges)
-                if all(GAUGE_AVERAGE_CONCURRENCY in g for g in ends):
-                    gauged = True
-                    held += min(g[GAUGE_AVERAGE_CONCURRENCY] for g in ends)
+            if previous is None:
+                # new or restarted in the interval: nothing it holds was in flight throughout
+                gauged = gauged or GAUGE_AVERAGE_CONCURRENCY in sample.gauges
+            elif all(GAUGE_AVERAGE_CONCURRENCY in g for g in (previous.gauges, sample.gauges)):
+                gauged = True
+                held += min(
+                    previous.gauges[GAUGE_AVERAGE_CONCURRENCY],
+                    sample.gauges[GAUGE_AVERAGE_CONCURRENCY],
+                )
             concurrency_sum += part.busy_s / part.span_s
             requests += part.requests
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
@@ -197,11 +201,13 @@ class ScrapeLedger:
         known = not (round(requests) == 0 and replicas and not gauged)
         if not known:
             note = f", none finished and no {GAUGE_AVERAGE_CONCURRENCY} to tell what is in flight"
+        from_completions = sum_ms is not None
         if round(requests) == 0 and replicas and held > 0:
             # none finished: whatever was in flight at the previous scrape still is, so it was
             # in flight all through the interval (the gauge is the last second's average; the
             # lower of the two ends is taken)
             concurrency = max(concurrency, held / replicas)
+            from_completions = False  # the gauge's figure
             note = f", {held:.3g} in flight at both ends with none finished"
         observation = RevisionObservation(
             t_s=now_s,
@@ -213,7 +219,7 @@ class ScrapeLedger:
             latency_sum_ms=sum_ms,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
-            concurrency_from_completions=sum_ms is not None,
+            concurrency_from_completions=from_completions,
             sum_matches_counts=sum_ms is not None and native,
             in_flight_known=known,
         )

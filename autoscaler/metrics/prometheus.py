@@ -43,6 +43,7 @@ class PrometheusSource:
         self._session = session
         self._own_session = session is None
         self._last_now_s: float | None = None
+        self._ready_before: dict[RevisionKey, int] = {}  # ready replicas at the previous tick
         self.last_reasons: dict[RevisionKey, str] = {}
 
     @property
@@ -121,6 +122,11 @@ class PrometheusSource:
             in_flight=got.get("in_flight", []),
             concurrency=got.get("concurrency", []),
         )
-        results = assemble_observations(self._settings.names, revisions, answers, window_s, now_s)
+        results = assemble_observations(
+            self._settings.names, revisions, answers, window_s, now_s, self._ready_before
+        )
+        self._ready_before = {
+            k: obs.ready_replicas for k, (obs, _) in results.items() if obs is not None
+        }
         self.last_reasons = {k: reason for k, (_, reason) in results.items()}
         return {k: obs for k, (obs, _) in results.items()}

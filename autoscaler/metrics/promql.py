@@ -13,10 +13,12 @@ and revision labels (and ``le`` for the histogram), never one query per revision
 - replicas: the pods with request-metric series in the window, used when the controller does not
   pass the ready count it read from the API;
 - concurrency: the average over the window of the autoscaler's panic-window concurrency
-  gauge (the lowest of the series' averages), when it has samples: the revision's
-  time-weighted concurrency in the KPA's own units, so a request longer than the window counts
-  as one request for each second it is in flight, not all at once when it finishes (as the
-  request time does, which otherwise stands in for it);
+  gauge (the lowest of the series' averages): the revision's time-weighted concurrency in the
+  KPA's own units, so a request longer than the window counts as one request for each second
+  it is in flight, not all at once when it finishes (as the request time does, which stands in
+  for it where the gauge cannot be used: see ``assemble_observations``). It is a mean of
+  samples of a 6 s average: with the autoscaler scraped every 6 s or more often they cover the
+  whole window;
 - in flight: the lowest value over the window of the same gauge (the lowest of the series too: an autoscaler replica that no longer decides for a
   revision may keep its last value, and the lowest can only miss requests in flight, never
   invent them). The request time above comes from completions, so an interval in which none
@@ -194,8 +196,16 @@ def assemble_observations(
     answers: QueryAnswers,
     window_s: float,
     now_s: float,
+    ready_before: dict[RevisionKey, int] | None = None,
 ) -> dict[RevisionKey, tuple[RevisionObservation | None, str]]:
-    """One observation (or None and why) per revision from the answers."""
+    """One observation (or None and why) per revision from the answers.
+
+    ``ready_before``: each revision's ready replicas at the previous tick. The gauge's average
+    is the interval's concurrency only when requests finished in it, the revision had ready
+    replicas at both ticks (a revision that started from zero in the window had requests
+    waiting at the activator, which the gauge counts and no replica served) and the average is
+    above zero (a series kept by an autoscaler replica that no longer decides may sit at 0);
+    otherwise the request time of the finished requests stands in, as without the gauge."""
     requests = _by_revision(names, answers.requests)
     in_flight = _by_revision(names, answers.in_flight)
     weighted = _by_revision(names, answers.concurrency)
@@ -219,12 +229,16 @@ def assemble_observations(
         note = ""
         known = True
         from_completions = True
-        if key in weighted and round(ready) >= 1:
-            concurrency = max(0.0, weighted[key]) / round(ready)
+        warm = round(ready) >= 1 and (ready_before or {}).get(key, 0) >= 1
+        if n > 0 and warm and weighted.get(key, 0.0) > 0:
+            concurrency = weighted[key] / round(ready)
             from_completions = False
             note = f", concurrency time-weighted from {names.panic_concurrency}"
         if n == 0 and round(ready) >= 1 and held > 0:
-            concurrency = held / round(ready)
+            # requests in flight all through the window: the gauge's average is their
+            # concurrency (its lowest without an average), time-weighted
+            concurrency = max(held, weighted.get(key, 0.0)) / round(ready)
+            from_completions = False
             note = f", {held:.3g} in flight at every sample of it with none finished"
         elif n == 0 and round(ready) >= 1 and names.panic_concurrency and key not in in_flight:
             # no sample of the gauge in the window: how many are in flight is unknown, not 0
@@ -240,8 +254,7 @@ def assemble_observations(
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
-            # from the latency histogram's _sum unless the gauge answered (with none
-            # finished, its lowest value: time-weighted too)
+            # from the latency histogram's _sum unless the gauge gave it
             concurrency_from_completions=from_completions,
             in_flight_known=known,
         )

@@ -63,7 +63,7 @@ class LearnedKeepAlive:
                 f"keep-alive {keep:.0f} s (fallback)",
             )
         price = self.cold_start_price(hist)
-        p, lower, upper, overflow_known = idle_bins(hist)
+        p, lower, upper, overflow_known = idle_bins(hist, s.window_margin_fraction)
         mid = (lower + upper) / 2
         best = self._best_keep_alive(p, lower, upper, mid, price)
         if self.prewarm_enabled:
@@ -198,17 +198,21 @@ class LearnedKeepAlive:
 UNKNOWN_OVERFLOW_RATIO = 1000.0
 
 
-def idle_bins(hist: IdleHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+def idle_bins(
+    hist: IdleHistogram, spread: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """The idle-time shares and their bins' lower and upper edges, and whether the overflow
     bin's lengths are known.
 
     The last bin (idle periods of 4 h and longer) has no end of its own. Its share is split
-    over the lengths of the recent idle periods in it, each a bin from the next shorter one:
-    four-hour-and-more idle periods recently of 5 h, 5 h, 5 h and 3 days give bins to 5 h and
-    to 3 days, with three quarters and a quarter of the share, so a window of hours covers
-    the first and not the second (an outlier of days does not price out the window the others
-    need). With none of the recent ones in it, its length is not known: it ends at
-    ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any window.
+    over the lengths of the recent idle periods in it, each a bin of its own reaching
+    ``spread`` below it and not below the next shorter one (1: down to it): four-hour-and-more idle periods
+    recently of 5 h, 5 h, 5 h and 3 days give bins of 4.5 to 5 h and of 2.7 to 3 days (spread
+    0.1), with three quarters and a quarter of the share, so a window of hours covers the
+    first and not the second (an outlier of days does not price out the window the others
+    need), and opens half an hour before them, not at 4 h. With none of the recent ones in it,
+    its length is not known: it ends at ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any
+    window.
     """
     p = np.asarray(hist.probabilities())
     lower = np.asarray(idle_edges_s())
@@ -219,7 +223,7 @@ def idle_bins(hist: IdleHistogram) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         return p, lower, upper, False
     ends, counts = np.unique(np.asarray(over), return_counts=True)
     shares = p[-1] * counts / counts.sum()
-    starts = np.concatenate(([overflow_s], ends[:-1]))
+    starts = np.maximum(np.concatenate(([overflow_s], ends[:-1])), ends * (1.0 - spread))
     return (
         np.concatenate((p[:-1], shares)),
         np.concatenate((lower[:-1], starts)),

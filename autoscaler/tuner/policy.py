@@ -116,7 +116,9 @@ def recommend(
     in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
     unfinished_since: float | None = None
     if in_flight:
-        unfinished_since = state.unfinished_since_s or obs.t_s
+        unfinished_since = (
+            state.unfinished_since_s if state.unfinished_since_s is not None else obs.t_s
+        )
     elif obs.request_count == 0 and not obs.in_flight_known:
         # none finished and the source cannot tell whether any is in flight: the count of how
         # long they have been goes on (neither started nor restarted)

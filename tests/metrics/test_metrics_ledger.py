@@ -193,6 +193,7 @@ def test_requests_in_flight_at_both_ends_with_none_finished_are_its_concurrency(
     assert (obs.request_count, obs.ready_replicas) == (0, 2)
     assert obs.avg_concurrency_per_replica == pytest.approx(1.0)  # 2 in flight over 2 pods
     assert "2 in flight at both ends with none finished" in result.reason
+    assert not obs.concurrency_from_completions  # the gauge's figure, not the request time
 
     # one finished: the interval's figure is its _sum again, whatever the gauges say
     busy.serve(20_000)
@@ -230,6 +231,10 @@ def test_none_finished_and_no_gauge_to_tell_is_in_flight_unknown(make_exporter: 
     result = ledger.record(ref("p1"), {"p1": no_gauge}, 30.0)
     assert result.observation is not None and not result.observation.in_flight_known
     assert "none finished and no queue_average_concurrent_requests" in result.reason
+    # restarted since: whatever it held was dropped, nothing was in flight throughout
+    pod.restart()
+    result = ledger.record(ref("p1"), {"p1": sample(pod)}, 45.0)
+    assert result.observation is not None and result.observation.in_flight_known
     # the gauge at both ends, at 0: known, none in flight
     ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0)
     result = ledger.record(ref("p1"), {"p1": sample(pod)}, 90.0)

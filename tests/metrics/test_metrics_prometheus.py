@@ -169,9 +169,10 @@ async def test_requests_in_flight_with_none_finished(
             f"min(max_over_time({names.panic_concurrency}[2s]))",
             lambda r: bool(r) and float(r[0]["value"][1]) == 0.0,
         )
-        # (the window's average still counts the part of it they were in flight: below 3)
+        # (the window's average still counts the part of it they were in flight, but none was
+        # in flight all through it, and none finished: 0)
         obs = (await source.observe([ref], now_s=10.0))[ref.key]
-        assert obs is not None and obs.avg_concurrency_per_replica < 3.0
+        assert obs is not None and obs.avg_concurrency_per_replica == 0.0
         assert "in flight at every sample" not in source.last_reasons[ref.key]
     finally:
         await source.close()
@@ -182,8 +183,9 @@ async def test_concurrency_is_the_autoscalers_gauge_averaged_over_the_window(
     exporter: ExporterFactory, prometheus: PrometheusFactory
 ) -> None:
     # Requests finish (the histogram's sum moves) while the autoscaler's panic-window gauge
-    # holds 4: the concurrency is the gauge's average over the window on the 2 ready replicas,
-    # time-weighted, and the tuner is told it is not from completions.
+    # holds 4: from the second tick (replicas ready at both), the concurrency is the gauge's
+    # average over the window on the 2 ready replicas, time-weighted, and the tuner is told it
+    # is not from completions; at the first, the request time stands in.
     pod = await exporter("models", "iris-00003", "iris-p1")
     autoscaler = await exporter("models", "iris-00003", "autoscaler-1")
     pod.touch()
@@ -199,6 +201,10 @@ async def test_concurrency_is_the_autoscalers_gauge_averaged_over_the_window(
     try:
         ref = RevisionRef("models", "iris-00003", ready_replicas=2)
         obs = (await source.observe([ref], now_s=0.0))[ref.key]
+        assert obs is not None and obs.concurrency_from_completions, source.last_reasons
+        pod.serve(20_000, times=3)
+        await total_seen(prom, "revision_app_request_latencies_count", 6)
+        obs = (await source.observe([ref], now_s=20.0))[ref.key]
         assert obs is not None, source.last_reasons
         assert obs.request_count > 0
         assert obs.avg_concurrency_per_replica == pytest.approx(2.0)

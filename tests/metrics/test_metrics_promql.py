@@ -133,31 +133,51 @@ def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None
 
 
 def test_the_autoscalers_gauge_averaged_over_the_window_is_the_concurrency() -> None:
-    # 2 ready replicas; 4 requests of 20 s finished in a 30 s window (80 s of request time:
-    # 1.33 per replica from completions), but the autoscaler's gauge averaged 3 over the
-    # window: 1.5 per replica, time-weighted (the tuner then keeps its history and puts
-    # longer requests where they lived). Without the gauge, completions as before.
+    # 2 ready replicas (and 2 at the previous tick); 4 requests of 20 s finished in a 30 s
+    # window (80 s of request time: 1.33 per replica from completions), but the autoscaler's
+    # gauge averaged 3 over the window: 1.5 per replica, time-weighted (the tuner then keeps
+    # its history and puts longer requests where they lived).
     ref = RevisionRef("models", "iris-00001", ready_replicas=2)
+    rev = oc("models", "iris-00001")
 
-    def observe(weighted: list[Any]) -> tuple[Any, str]:
+    def observe(
+        weighted: float | None,
+        requests: float = 4.0,
+        held: float | None = None,
+        before: int | None = 2,
+    ) -> tuple[Any, str]:
         a = QueryAnswers(
-            requests=[(oc("models", "iris-00001"), 4.0)],
+            requests=[(rev, requests)],
             latency_buckets=[],
-            latency_sum=[(oc("models", "iris-00001"), 80_000.0)],
+            latency_sum=[(rev, 20_000.0 * requests)],
             replicas=[],
-            concurrency=weighted,
+            in_flight=[] if held is None else [(rev, held)],
+            concurrency=[] if weighted is None else [(rev, weighted)],
         )
-        return assemble_observations(KNATIVE_OPENCENSUS, [ref], a, 30.0, 9.0)[ref.key]
+        ready_before = {} if before is None else {ref.key: before}
+        return assemble_observations(KNATIVE_OPENCENSUS, [ref], a, 30.0, 9.0, ready_before)[ref.key]
 
-    obs, reason = observe([(oc("models", "iris-00001"), 3.0)])
+    obs, reason = observe(3.0)
     assert obs is not None
     assert obs.avg_concurrency_per_replica == pytest.approx(1.5)
     assert not obs.concurrency_from_completions
     assert "time-weighted from autoscaler_panic_request_concurrency" in reason
-    obs, reason = observe([])
-    assert obs is not None
-    assert obs.avg_concurrency_per_replica == pytest.approx(80.0 / 30.0 / 2)
-    assert obs.concurrency_from_completions and "time-weighted" not in reason
+    # the request time of the finished ones stands in: without the gauge; for a revision that
+    # started from zero in the window (the gauge counts requests waiting at the activator);
+    # with the gauge at 0 (a series kept by an autoscaler replica that no longer decides)
+    for weighted, before in ((None, 2), (3.0, 0), (3.0, None), (0.0, 2)):
+        obs, reason = observe(weighted, before=before)
+        assert obs is not None
+        assert obs.avg_concurrency_per_replica == pytest.approx(80.0 / 30.0 / 2), (weighted, before)
+        assert obs.concurrency_from_completions and "time-weighted" not in reason
+    # none finished: in flight all through the window (lowest above 0) reads the average ...
+    obs, reason = observe(3.0, requests=0.0, held=1.0)
+    assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(1.5)
+    assert "in flight at every sample" in reason
+    # ... but with the gauge at 0 at some sample, none was in flight throughout: 0, as when
+    # no gauge was read (the tuner's count of how long they have been in flight ends)
+    obs, reason = observe(3.0, requests=0.0, held=0.0)
+    assert obs is not None and obs.avg_concurrency_per_replica == 0.0 and obs.in_flight_known
 
 
 def test_no_sample_of_the_gauge_with_none_finished_is_in_flight_unknown() -> None:

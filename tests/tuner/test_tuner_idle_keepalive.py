@@ -499,7 +499,7 @@ def test_an_outlier_of_days_does_not_price_out_the_window_the_other_long_idle_pe
     for after in (0, 3):
         w = learned([18000.0] * 10 + [259200.0] + [18000.0] * after)
         assert w.kind == "pre-warm", w
-        assert w.warm_from_s < 18000.0 <= w.warm_until_s < 18000.0 * 1.2, w
+        assert 18000.0 * 0.8 < w.warm_from_s < 18000.0 <= w.warm_until_s < 18000.0 * 1.2, w
         assert "covers 88%" in w.reason, w
 
 
@@ -511,6 +511,9 @@ def test_idle_bins_split_the_overflow_share_over_the_recent_lengths() -> None:
     assert known and p.sum() == pytest.approx(1.0)
     assert list(upper[-2:]) == [18000.0, 259200.0]
     assert list(lower[-2:]) == [idle_edges_s()[-1], 18000.0]
+    # with a spread, each length's bin reaches only that far below it
+    _, narrow, _, _ = idle_bins(h, 0.1)
+    assert list(narrow[-2:]) == pytest.approx([16200.0, 233280.0])
     assert list(p[-2:]) == pytest.approx([3 / 8, 1 / 8])
     assert len(p) == len(idle_edges_s()) + 1
     # none of the recent ones in it: one bin, of no known length
