@@ -67,6 +67,7 @@ class _PodMemory:
 class _RevisionMemory:
     last_t_s: float
     pods: dict[str, _PodMemory] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)  # the replicas at the previous tick
 
 
 def _restarted(previous: ReplicaSample, current: ReplicaSample) -> bool:
@@ -146,7 +147,9 @@ class ScrapeLedger:
         memory = self._revisions.get(ref.key)
         if memory is None:
             self._revisions[ref.key] = _RevisionMemory(
-                last_t_s=now_s, pods={pod: _PodMemory(s, now_s) for pod, s in answered.items()}
+                last_t_s=now_s,
+                pods={pod: _PodMemory(s, now_s) for pod, s in answered.items()},
+                listed={r.pod for r in ref.replicas},
             )
             return IntervalResult(None, "first scrape of the revision: baseline only")
         if now_s <= memory.last_t_s:
@@ -178,8 +181,10 @@ class ScrapeLedger:
                     previous = before.sample
             part = _pod_interval(previous, sample, now_s - since_s)
             if previous is None:
-                # new or restarted in the interval: nothing it holds was in flight throughout
-                gauged = gauged or GAUGE_AVERAGE_CONCURRENCY in sample.gauges
+                if before is not None or pod not in memory.listed:
+                    # restarted or started in the interval: nothing it holds was in flight
+                    # throughout (a pod listed before that never answered tells nothing)
+                    gauged = gauged or GAUGE_AVERAGE_CONCURRENCY in sample.gauges
             elif all(GAUGE_AVERAGE_CONCURRENCY in g for g in (previous.gauges, sample.gauges)):
                 gauged = True
                 held += min(
@@ -194,6 +199,7 @@ class ScrapeLedger:
                 native = native and native_buckets(sample.latency_le_ms)
             memory.pods[pod] = _PodMemory(sample, now_s)
         memory.last_t_s = now_s
+        memory.listed = listed
 
         replicas = len(answered)
         concurrency = concurrency_sum / replicas if replicas else 0.0

@@ -125,8 +125,9 @@ class PrometheusSource:
         results = assemble_observations(
             self._settings.names, revisions, answers, window_s, now_s, self._ready_before
         )
+        # the API's ready counts only (pods seen over a window may include ones gone since)
         self._ready_before = {
-            k: obs.ready_replicas for k, (obs, _) in results.items() if obs is not None
+            ref.key: ref.ready_replicas for ref in revisions if ref.ready_replicas is not None
         }
         self.last_reasons = {k: reason for k, (_, reason) in results.items()}
         return {k: obs for k, (obs, _) in results.items()}

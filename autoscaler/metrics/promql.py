@@ -13,19 +13,22 @@ and revision labels (and ``le`` for the histogram), never one query per revision
 - replicas: the pods with request-metric series in the window, used when the controller does not
   pass the ready count it read from the API;
 - concurrency: the average over the window of the autoscaler's panic-window concurrency
-  gauge (the lowest of the series' averages): the revision's time-weighted concurrency in the
-  KPA's own units, so a request longer than the window counts as one request for each second
-  it is in flight, not all at once when it finishes (as the request time does, which stands in
-  for it where the gauge cannot be used: see ``assemble_observations``). It is a mean of
-  samples of a 6 s average: with the autoscaler scraped every 6 s or more often they cover the
-  whole window;
-- in flight: the lowest value over the window of the same gauge (the lowest of the series too: an autoscaler replica that no longer decides for a
-  revision may keep its last value, and the lowest can only miss requests in flight, never
-  invent them). The request time above comes from completions, so an interval in which none
-  finished reads no concurrency; when every sample of this gauge in such an interval was above
-  zero, requests were in flight throughout, and it is their concurrency (so the tuner can tell
-  requests held past the objective). It is the revision's total, as the KPA reads it, requests
-  waiting at the activator included: divided by the ready replicas, as the other figures.
+  gauge: the revision's time-weighted concurrency in the KPA's own units, so a request longer
+  than the window counts as one request for each second it is in flight, not all at once when
+  it finishes (as the request time does, which stands in for it where the gauge cannot be
+  used: see ``assemble_observations``). It is a mean of samples of a 6 s average: with the
+  autoscaler scraped every 6 s or more often they cover the whole window;
+- in flight: the lowest value over the window of the same gauge. The request time above
+  comes from completions, so an interval in which none finished reads no concurrency; when
+  every sample of this gauge in such an interval was above zero, requests were in flight
+  throughout, and the gauge's average (at least its lowest) is their concurrency (so the tuner
+  can tell requests held past the objective).
+
+Both read the lowest of the gauge's series per revision among those that moved in the window
+(all of them where none moved): an autoscaler replica that no longer decides for a revision
+may keep exporting its last value. The gauge is the revision's total, as the KPA reads it,
+requests waiting at the activator included: divided by the ready replicas, as the other
+figures.
 
 ``increase()`` extrapolates to the window's edges, so counts are estimates and need not be whole
 numbers; the window is the time since the previous tick, so consecutive ticks do not overlap.
@@ -129,16 +132,21 @@ def build_queries(
             f"count by ({by}) (group by ({by}, {names.pod_label}) "
             f"(last_over_time({hist}_count{{{sel}}}[{w}])))"
         ),
-        in_flight=(
-            f"min by ({by}) (min_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
-            if names.panic_concurrency
-            else ""
-        ),
-        concurrency=(
-            f"min by ({by}) (avg_over_time({names.panic_concurrency}{{{sel}}}[{w}]))"
-            if names.panic_concurrency
-            else ""
-        ),
+        in_flight=_live_lowest(by, "min_over_time", names.panic_concurrency, sel, w),
+        concurrency=_live_lowest(by, "avg_over_time", names.panic_concurrency, sel, w),
+    )
+
+
+def _live_lowest(by: str, over_time: str, gauge: str, sel: str, w: str) -> str:
+    """The lowest per revision of ``over_time`` of the gauge's series that moved in the window
+    (a series an autoscaler replica no longer updates keeps its value), or of all of them
+    where none moved; empty without a gauge."""
+    if not gauge:
+        return ""
+    series = f"{gauge}{{{sel}}}[{w}]"
+    return (
+        f"min by ({by}) ({over_time}({series}) unless changes({series}) == 0) "
+        f"or min by ({by}) ({over_time}({series}))"
     )
 
 
@@ -236,8 +244,9 @@ def assemble_observations(
             note = f", concurrency time-weighted from {names.panic_concurrency}"
         if n == 0 and round(ready) >= 1 and held > 0:
             # requests in flight all through the window: the gauge's average is their
-            # concurrency (its lowest without an average), time-weighted
-            concurrency = max(held, weighted.get(key, 0.0)) / round(ready)
+            # concurrency where the revision was warm, else (some waited at the activator)
+            # its lowest
+            concurrency = max(held, weighted.get(key, 0.0) if warm else 0.0) / round(ready)
             from_completions = False
             note = f", {held:.3g} in flight at every sample of it with none finished"
         elif n == 0 and round(ready) >= 1 and names.panic_concurrency and key not in in_flight:

@@ -210,7 +210,8 @@ def idle_bins(
     recently of 5 h, 5 h, 5 h and 3 days give bins of 4.5 to 5 h and of 2.7 to 3 days (spread
     0.1), with three quarters and a quarter of the share, so a window of hours covers the
     first and not the second (an outlier of days does not price out the window the others
-    need), and opens half an hour before them, not at 4 h. With none of the recent ones in it,
+    need); the pre-warm then opens at 4.05 h (the bin's start less the window margin), not at
+    3.6 h. With none of the recent ones in it,
     its length is not known: it ends at ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any
     window.
     """

@@ -231,6 +231,17 @@ def test_none_finished_and_no_gauge_to_tell_is_in_flight_unknown(make_exporter: 
     result = ledger.record(ref("p1"), {"p1": no_gauge}, 30.0)
     assert result.observation is not None and not result.observation.in_flight_known
     assert "none finished and no queue_average_concurrent_requests" in result.reason
+    # a replica listed at the previous tick that did not answer then tells nothing of what
+    # was in flight throughout; one not listed then started in the interval and does
+    late = make_exporter(NS, REV, "p9")  # no request yet: its gauges only
+    two = ref("p1", "p9")
+    ledger.record(two, {"p1": no_gauge, "p9": None}, 31.0)
+    result = ledger.record(two, {"p1": no_gauge, "p9": sample(late)}, 32.0)
+    assert result.observation is not None and not result.observation.in_flight_known
+    fresh = ScrapeLedger()
+    fresh.record(ref("p1"), {"p1": no_gauge}, 0.0)
+    result = fresh.record(ref("p1", "p9"), {"p1": no_gauge, "p9": sample(late)}, 30.0)
+    assert result.observation is not None and result.observation.in_flight_known
     # restarted since: whatever it held was dropped, nothing was in flight throughout
     pod.restart()
     result = ledger.record(ref("p1"), {"p1": sample(pod)}, 45.0)

@@ -183,16 +183,20 @@ async def test_concurrency_is_the_autoscalers_gauge_averaged_over_the_window(
     exporter: ExporterFactory, prometheus: PrometheusFactory
 ) -> None:
     # Requests finish (the histogram's sum moves) while the autoscaler's panic-window gauge
-    # holds 4: from the second tick (replicas ready at both), the concurrency is the gauge's
+    # holds 4, then 5: from the second tick (replicas ready at both), the concurrency is the gauge's
     # average over the window on the 2 ready replicas, time-weighted, and the tuner is told it
     # is not from completions; at the first, the request time stands in.
     pod = await exporter("models", "iris-00003", "iris-p1")
     autoscaler = await exporter("models", "iris-00003", "autoscaler-1")
+    # an autoscaler replica that no longer decides for the revision, its last value kept: it
+    # does not move, so the one that does is read
+    stale = await exporter("models", "iris-00003", "autoscaler-2")
     pod.touch()
     autoscaler.set_panic_concurrency(4.0)
-    prom = await prometheus([pod.target, autoscaler.target])
+    stale.set_panic_concurrency(1.0)
+    prom = await prometheus([pod.target, autoscaler.target, stale.target])
     names = KNATIVE_OPENCENSUS
-    await scraped_three_times(prom, names.panic_concurrency, 1)
+    await scraped_three_times(prom, names.panic_concurrency, 2)
     pod.serve(20_000, times=3)
     await total_seen(prom, "revision_app_request_latencies_count", 3)
     source = PrometheusSource(
@@ -202,12 +206,18 @@ async def test_concurrency_is_the_autoscalers_gauge_averaged_over_the_window(
         ref = RevisionRef("models", "iris-00003", ready_replicas=2)
         obs = (await source.observe([ref], now_s=0.0))[ref.key]
         assert obs is not None and obs.concurrency_from_completions, source.last_reasons
+        autoscaler.set_panic_concurrency(5.0)
         pod.serve(20_000, times=3)
         await total_seen(prom, "revision_app_request_latencies_count", 6)
+        await prom.wait_for(
+            f"max(max_over_time({names.panic_concurrency}[20s]))",
+            lambda r: bool(r) and float(r[0]["value"][1]) == 5.0,
+        )
         obs = (await source.observe([ref], now_s=20.0))[ref.key]
         assert obs is not None, source.last_reasons
         assert obs.request_count > 0
-        assert obs.avg_concurrency_per_replica == pytest.approx(2.0)
+        # between 4 and 5 over the window, on 2 replicas (the stale series' 1 would be 0.5)
+        assert 2.0 <= obs.avg_concurrency_per_replica <= 2.5
         assert not obs.concurrency_from_completions
         assert "time-weighted" in source.last_reasons[ref.key]
     finally:

@@ -52,26 +52,26 @@ OT_SEL = 'k8s_namespace_name=~"models|shop", kn_revision_name=~"iris\\\\-00001|w
         ),
         pytest.param(
             KNATIVE_OPENCENSUS, "in_flight",
-            "min by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{"
-            + OC_SEL + "}[30s]))",
+            "min by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{" + OC_SEL + "}[30s]) unless changes(autoscaler_panic_request_concurrency{"
+            + OC_SEL + "}[30s]) == 0) or min by (namespace_name, revision_name) (min_over_time(autoscaler_panic_request_concurrency{" + OC_SEL + "}[30s]))",
             id="opencensus-in-flight",
         ),
         pytest.param(
             KNATIVE_OPENTELEMETRY, "in_flight",
-            "min by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{"
-            + OT_SEL + "}[30s]))",
+            "min by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{" + OT_SEL + "}[30s]) unless changes(kn_revision_concurrency_panic{"
+            + OT_SEL + "}[30s]) == 0) or min by (k8s_namespace_name, kn_revision_name) (min_over_time(kn_revision_concurrency_panic{" + OT_SEL + "}[30s]))",
             id="opentelemetry-in-flight",
         ),
         pytest.param(
             KNATIVE_OPENCENSUS, "concurrency",
-            "min by (namespace_name, revision_name) (avg_over_time(autoscaler_panic_request_concurrency{"
-            + OC_SEL + "}[30s]))",
+            "min by (namespace_name, revision_name) (avg_over_time(autoscaler_panic_request_concurrency{" + OC_SEL + "}[30s]) unless changes(autoscaler_panic_request_concurrency{"
+            + OC_SEL + "}[30s]) == 0) or min by (namespace_name, revision_name) (avg_over_time(autoscaler_panic_request_concurrency{" + OC_SEL + "}[30s]))",
             id="opencensus-concurrency",
         ),
         pytest.param(
             KNATIVE_OPENTELEMETRY, "concurrency",
-            "min by (k8s_namespace_name, kn_revision_name) (avg_over_time(kn_revision_concurrency_panic{"
-            + OT_SEL + "}[30s]))",
+            "min by (k8s_namespace_name, kn_revision_name) (avg_over_time(kn_revision_concurrency_panic{" + OT_SEL + "}[30s]) unless changes(kn_revision_concurrency_panic{"
+            + OT_SEL + "}[30s]) == 0) or min by (k8s_namespace_name, kn_revision_name) (avg_over_time(kn_revision_concurrency_panic{" + OT_SEL + "}[30s]))",
             id="opentelemetry-concurrency",
         ),
         pytest.param(

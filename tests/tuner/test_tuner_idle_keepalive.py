@@ -499,7 +499,9 @@ def test_an_outlier_of_days_does_not_price_out_the_window_the_other_long_idle_pe
     for after in (0, 3):
         w = learned([18000.0] * 10 + [259200.0] + [18000.0] * after)
         assert w.kind == "pre-warm", w
-        assert 18000.0 * 0.8 < w.warm_from_s < 18000.0 <= w.warm_until_s < 18000.0 * 1.2, w
+        # the bin of five hours reaches 10 % below them, the window opens 10 % before it
+        assert w.warm_from_s == pytest.approx(18000.0 * 0.9 * 0.9), w
+        assert 18000.0 <= w.warm_until_s < 18000.0 * 1.2, w
         assert "covers 88%" in w.reason, w
 
 
