@@ -253,6 +253,42 @@ def test_changed_spec_makes_revision_2_and_canary_split(
     assert "80" in table and "20" in table and "iris-predictor-00001" in table
 
 
+def test_a_route_whose_traffic_cannot_be_resolved_keeps_serving_its_last_good_traffic(
+    om: RunningOneMachine,
+) -> None:
+    # A Route of its own to revision 1; then traffic percents that do not add up to 100: the
+    # Route reports it is not ready and why, and its host keeps answering with the traffic
+    # it had, as in Knative (the data plane drops nothing); valid traffic takes effect again.
+    def route(percent: int) -> str:
+        return json.dumps(
+            {
+                "apiVersion": "serving.knative.dev/v1",
+                "kind": "Route",
+                "metadata": {"name": "pinned", "namespace": "default"},
+                "spec": {"traffic": [{"revisionName": "iris-predictor-00001", "percent": percent}]},
+            }
+        )
+
+    def condition() -> dict[str, Any]:
+        conds = get_obj(om, "route", "pinned").get("status", {}).get("conditions", [])
+        return next((c for c in conds if c.get("type") == "Ready"), {})
+
+    host = "pinned.default.example.com"
+    body = {"instances": [[6.8, 2.8, 4.8, 1.4]]}
+    assert om.kubectl("apply", "-f", "-", input=route(100)).returncode == 0
+    om.wait(lambda: condition().get("status") == "True", 30, "route ready")
+    assert post(om, host, "/v1/models/iris:predict", body)[0] == 200
+    assert om.kubectl("apply", "-f", "-", input=route(50)).returncode == 0
+    om.wait(lambda: condition().get("reason") == "RevisionMissing", 30, "route not ready")
+    assert condition().get("status") != "True"
+    assert "add up to 50" in condition().get("message", "")
+    for _ in range(5):
+        status, out = post(om, host, "/v1/models/iris:predict", body)
+        assert status == 200, out
+    assert om.kubectl("delete", "route", "pinned").returncode == 0
+    om.wait(lambda: post(om, host, "/v1/models/iris:predict", body)[0] == 404, 30, "route gone")
+
+
 def test_annotating_revision_changes_target_without_new_revision(om: RunningOneMachine) -> None:
     out = om.kubectl(
         "annotate",

@@ -272,6 +272,15 @@ class ServingController(WorkLoop):
             return
         cfgs = {c["metadata"]["name"]: c for c in self.informers["cfg"].list(ns)}
         resolved = route.resolve(rt, cfgs)
+        if resolved.problem and old_hosts:
+            # Knative keeps serving a Route's last good traffic while its traffic cannot be
+            # resolved (its Ready condition says why): the data plane keeps its programming
+            self._route_hosts[(ns, name)] = old_hosts
+            self._routed_by[(ns, name)] = old_routed
+            await self._write_status(
+                "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
+            )
+            return
         hosts = route.hosts(rt, resolved, self.domain) if not resolved.problem else {}
         isvc_name = (rt["metadata"].get("labels") or {}).get(names.ISVC_LABEL)
         if isvc_name and hosts:
