@@ -123,8 +123,11 @@ def wait_ready(om: RunningOneMachine, name: str, timeout_s: float = 120) -> None
     om.wait(lambda: is_ready(get_obj(om, "isvc", name)), timeout_s, f"{name} ready")
 
 
-def predict(conn: http.client.HTTPConnection, host: str, model: str) -> tuple[int, float | None]:
-    """One V1 predict; (status, the model's own service time in ms when it answered)."""
+def predict(
+    conn: http.client.HTTPConnection, host: str, model: str
+) -> tuple[int, float | str | None]:
+    """One V1 predict; (status, the model's own service time in ms when it answered, else the
+    start of the error body)."""
     body = json.dumps({"instances": [[1.0]]})
     conn.request(
         "POST",
@@ -135,7 +138,7 @@ def predict(conn: http.client.HTTPConnection, host: str, model: str) -> tuple[in
     resp = conn.getresponse()
     data = resp.read()
     if resp.status != 200:
-        return resp.status, None
+        return resp.status, data[:200].decode(errors="replace")
     return resp.status, float(json.loads(data)["predictions"][0])
 
 
@@ -145,6 +148,7 @@ class Sample:
     status: int
     model_ms: float | None
     client_ms: float
+    error: str = ""  # the start of the body of an answer that was not 200
 
 
 @dataclass
@@ -165,15 +169,18 @@ class ClosedLoad:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         while not self._stop.is_set():
             started = time.monotonic()
+            error = ""
             try:
-                status, model_ms = predict(conn, host, self.model)
-            except (OSError, http.client.HTTPException):
+                status, answer = predict(conn, host, self.model)
+            except (OSError, http.client.HTTPException) as exc:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status, model_ms = 599, None
+                status, answer, error = 599, None, repr(exc)
+            if isinstance(answer, str):
+                error, answer = answer, None
             done = time.monotonic()
             with self._lock:
-                self.samples.append(Sample(done, status, model_ms, (done - started) * 1000))
+                self.samples.append(Sample(done, status, answer, (done - started) * 1000, error))
         conn.close()
 
     def start(self) -> ClosedLoad:

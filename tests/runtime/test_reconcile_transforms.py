@@ -297,6 +297,15 @@ class TestServiceConfigurationRevision:
         assert st["latestCreatedRevisionName"] == "c-00002"
         assert st["latestReadyRevisionName"] == "c-00001"
         assert names.get_condition({"status": st}, "Ready")["status"] == "Unknown"  # type: ignore[index]
+        # once named it stays while the revision exists, even when it reads not ready for a
+        # moment (Knative keeps it); a newer ready one takes over; a deleted one is dropped
+        named = {**cfg, "status": {"latestReadyRevisionName": "c-00001"}}
+        st = configuration.status(named, [rev(2, None), rev(1, None)], NOW)
+        assert st["latestReadyRevisionName"] == "c-00001"
+        st = configuration.status(named, [rev(2, "True"), rev(1, None)], NOW)
+        assert st["latestReadyRevisionName"] == "c-00002"
+        st = configuration.status(named, [rev(2, None)], NOW)
+        assert "latestReadyRevisionName" not in st
 
 
 class TestRoute:

@@ -74,7 +74,10 @@ def status(
         key=_generation,
     )
     latest = mine[-1] if mine else None
-    ready = [r for r in mine if names.is_ready(r)]
+    # As in Knative, the latest ready revision is kept once named, while it exists: a moment in
+    # which it reads not ready does not take the configuration's routes away.
+    named = ((configuration.get("status") or {}).get("latestReadyRevisionName")) or None
+    ready = [r for r in mine if names.is_ready(r) or r["metadata"]["name"] == named]
     latest_ready = ready[-1] if ready else None
     out: dict[str, Any] = {"observedGeneration": configuration["metadata"].get("generation", 1)}
     if latest is not None:
