@@ -24,8 +24,8 @@ duration, so a long request straddling two ticks lands in the second; over conse
 the totals agree. In an interval with none finished, ``_sum`` reads 0 however many requests are
 in flight; but a request in flight at the previous scrape that has not finished is in flight
 all through the interval, so the lower of a pod's gauges at the two scrapes is taken as its
-concurrency then (the tuner's "in flight past the objective with none finished"). The revision's figure is the mean
-over the pods that answered (for each, its request time over its own span since its previous
+concurrency then (the tuner's "in flight past the objective with none finished"). The
+revision's figure is the mean over the pods that answered (for each, its request time over its own span since its previous
 scrape), i.e. the sum of request time / interval / replicas when every pod answered every tick.
 
 Every call takes ``now_s``; the ledger does no I/O and reads no clock.
@@ -204,11 +204,12 @@ class ScrapeLedger:
         replicas = len(answered)
         concurrency = concurrency_sum / replicas if replicas else 0.0
         note = ""
-        known = not (round(requests) == 0 and replicas and not gauged)
+        none_finished = round(requests) == 0 and replicas > 0
+        known = not (none_finished and not gauged)
         if not known:
             note = f", none finished and no {GAUGE_AVERAGE_CONCURRENCY} to tell what is in flight"
         from_completions = sum_ms is not None
-        if round(requests) == 0 and replicas and held > 0:
+        if none_finished and held > 0:
             # none finished: whatever was in flight at the previous scrape still is, so it was
             # in flight all through the interval (the gauge is the last second's average; the
             # lower of the two ends is taken)

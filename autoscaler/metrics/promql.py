@@ -237,19 +237,20 @@ def assemble_observations(
         note = ""
         known = True
         from_completions = True
-        warm = round(ready) >= 1 and (ready_before or {}).get(key, 0) >= 1
+        serving = round(ready)
+        warm = serving >= 1 and (ready_before or {}).get(key, 0) >= 1
         if n > 0 and warm and weighted.get(key, 0.0) > 0:
-            concurrency = weighted[key] / round(ready)
+            concurrency = weighted[key] / serving
             from_completions = False
             note = f", concurrency time-weighted from {names.panic_concurrency}"
-        if n == 0 and round(ready) >= 1 and held > 0:
+        if n == 0 and serving >= 1 and held > 0:
             # requests in flight all through the window: the gauge's average is their
             # concurrency where the revision was warm, else (some waited at the activator)
             # its lowest
-            concurrency = max(held, weighted.get(key, 0.0) if warm else 0.0) / round(ready)
+            concurrency = max(held, weighted.get(key, 0.0) if warm else 0.0) / serving
             from_completions = False
             note = f", {held:.3g} in flight at every sample of it with none finished"
-        elif n == 0 and round(ready) >= 1 and names.panic_concurrency and key not in in_flight:
+        elif n == 0 and serving >= 1 and names.panic_concurrency and key not in in_flight:
             # no sample of the gauge in the window: how many are in flight is unknown, not 0
             known = False
             note = f", none finished and no sample of {names.panic_concurrency} in the window"

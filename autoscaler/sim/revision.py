@@ -546,13 +546,14 @@ class RevisionControl:
         interval = max(now_s - self._obs_start_s, 1e-9)
         parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
         lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        lat_sum_s = float(lat.sum())
         per_replica = self._obs_insys_s / self._obs_ready_s if self._obs_ready_s > 0 else 0.0
         from_completions = self.concurrency_from_completions and lat.size > 0
         if from_completions and self._obs_ready_s > 0:
             # the queue-proxies' request time of those that finished, over the ready
             # replicas' time (with none finished, the time-weighted figure stands in for what
             # the sources read of requests in flight)
-            per_replica = float(lat.sum()) / self._obs_ready_s
+            per_replica = lat_sum_s / self._obs_ready_s
         target = self.annotations.get("autoscaling.knative.dev/target")
         util = self.annotations.get("autoscaling.knative.dev/target-utilization-percentage")
         observation = RevisionObservation(
@@ -565,7 +566,7 @@ class RevisionControl:
             applied_target=float(target) if target is not None else None,
             target_utilization_percentage=float(util) if util is not None else 70.0,
             arrivals_s=tuple(arrivals_s.tolist()),
-            latency_sum_ms=float(lat.sum()) * 1000.0,
+            latency_sum_ms=lat_sum_s * 1000.0,
             sum_matches_counts=True,
             concurrency_from_completions=from_completions,
         )

@@ -206,23 +206,22 @@ def idle_bins(
 
     The last bin (idle periods of 4 h and longer) has no end of its own. Its share is split
     over the lengths of the recent idle periods in it, each a bin of its own reaching
-    ``spread`` below it and not below the next shorter one (1: down to it): four-hour-and-more idle periods
-    recently of 5 h, 5 h, 5 h and 3 days give bins of 4.5 to 5 h and of 2.7 to 3 days (spread
+    ``spread`` below it and not below the next shorter one (1: down to it): recent idle
+    periods of 5 h, 5 h, 5 h and 3 days give bins of 4.5 to 5 h and of 2.7 to 3 days (spread
     0.1), with three quarters and a quarter of the share, so a window of hours covers the
     first and not the second (an outlier of days does not price out the window the others
     need); the pre-warm then opens at 4.05 h (the bin's start less the window margin), not at
-    3.6 h. With none of the recent ones in it,
-    its length is not known: it ends at ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any
-    window.
+    3.6 h. With none of the recent ones in it, its length is not known: it ends at
+    ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any window.
     """
     p = np.asarray(hist.probabilities())
     lower = np.asarray(idle_edges_s())
     overflow_s = float(lower[-1])
-    over = sorted(x for x in hist.recent_s if x >= overflow_s)
+    over = [x for x in hist.recent_s if x >= overflow_s]
     if not over:
         upper = np.append(lower[1:], overflow_s * UNKNOWN_OVERFLOW_RATIO)
         return p, lower, upper, False
-    ends, counts = np.unique(np.asarray(over), return_counts=True)
+    ends, counts = np.unique(np.asarray(over), return_counts=True)  # ascending
     shares = p[-1] * counts / counts.sum()
     starts = np.maximum(np.concatenate(([overflow_s], ends[:-1])), ends * (1.0 - spread))
     return (

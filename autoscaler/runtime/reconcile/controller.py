@@ -277,10 +277,22 @@ class ServingController(WorkLoop):
             # resolved (its Ready condition says why): the data plane keeps its programming
             self._route_hosts[(ns, name)] = old_hosts
             self._routed_by[(ns, name)] = old_routed
-            await self._write_status(
-                "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
-            )
-            return
+        else:
+            self._program_route(ns, name, rt, resolved, old_hosts, old_routed)
+        await self._write_status(
+            "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
+        )
+
+    def _program_route(
+        self,
+        ns: str,
+        name: str,
+        rt: dict[str, Any],
+        resolved: route.Resolved,
+        old_hosts: set[str],
+        old_routed: set[RevisionKey],
+    ) -> None:
+        """Point the data plane at what ``resolved`` says (nothing when it has a problem)."""
         hosts = route.hosts(rt, resolved, self.domain) if not resolved.problem else {}
         isvc_name = (rt["metadata"].get("labels") or {}).get(names.ISVC_LABEL)
         if isvc_name and hosts:
@@ -302,9 +314,6 @@ class ServingController(WorkLoop):
         routed = {RevisionKey(ns, t.revision) for t in resolved.targets if t.percent > 0 or t.tag}
         self._routed_by[(ns, name)] = routed
         self._reachability_changed(old_routed ^ routed)
-        await self._write_status(
-            "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
-        )
 
     def _reachability_changed(self, keys: set[RevisionKey]) -> None:
         for key in keys:
