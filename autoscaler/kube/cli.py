@@ -48,6 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prometheus-url", help="Prometheus HTTP API, for --metrics-source prometheus"
     )
     parser.add_argument(
+        "--concurrency-sample-period",
+        help="direct scrape: seconds between samples of each replica's concurrency gauge between "
+        "ticks, for a time-weighted concurrency (default 2; 0: off, concurrency from completions)",
+    )
+    parser.add_argument(
         "--metric-names", choices=METRIC_NAME_PRESETS, default=METRIC_NAME_PRESETS[0],
         help="Knative's metric names: <= 1.18 (opencensus, the default) or >= 1.19 (opentelemetry)",
     )  # fmt: skip
@@ -79,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     raw_metrics = {"source": args.metrics_source, "metric_names": args.metric_names}
     if args.prometheus_url:
         raw_metrics["prometheus_url"] = args.prometheus_url
+    if args.concurrency_sample_period is not None:
+        raw_metrics["concurrency_sample_period_s"] = args.concurrency_sample_period
     try:
         metrics_config = parse_metrics_config(raw_metrics)
         host, port = parse_bind(args.metrics_bind)

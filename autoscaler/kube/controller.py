@@ -165,7 +165,23 @@ class Controller:
             if not leading and self._elector is not None:
                 # A stand-by looks again soon, so it acts as soon as it wins the Lease.
                 period = min(period, self._elector.config.retry_period_s)
-            await self._clock.sleep(period)
+            await self._wait_sampling(period if leading else 0.0, period)
+
+    async def _wait_sampling(self, sampled_s: float, period_s: float) -> None:
+        """Wait ``period_s``; over the first ``sampled_s`` of it, let the metric source
+        sample every ``sample_period_s`` (its figures for the next tick)."""
+        every = self._source.sample_period_s
+        end = self._clock.now() + period_s
+        if every > 0:
+            stop = self._clock.now() + sampled_s
+            while stop - self._clock.now() > every:
+                await self._clock.sleep(every)
+                try:
+                    await self._source.sample()
+                except Exception:
+                    log.exception("metric sampling failed")
+                    self.metrics.errors.labels("metrics").inc()
+        await self._clock.sleep(end - self._clock.now())
 
     def start_election(self) -> None:
         """Try for the Lease every retry period, on this event loop (idempotent; no-op

@@ -28,6 +28,16 @@ concurrency then (the tuner's "in flight past the objective with none finished")
 revision's figure is the mean over the pods that answered (for each, its request time over its own span since its previous
 scrape), i.e. the sum of request time / interval / replicas when every pod answered every tick.
 
+Between ticks the source may sample each pod's gauge (``sample``, every
+``concurrency_sample_period_s``), as Knative's autoscaler scrapes it every second: with at least
+``MIN_SAMPLE_ROUNDS`` rounds in the interval and every answering pod sampled, a pod's
+concurrency is the mean of its gauges (the rounds it answered and the tick's own scrape; a pod
+that started in the interval counts the rounds before it as zero). That is time-weighted, as the
+Prometheus source's autoscaler gauge: a long request counts in each interval it lived in, not
+all in the one it finished in, and the observation is not flagged ``concurrency_from_completions``.
+Requests finished over gauges that all read zero (requests shorter than the gaps between
+samples) fall back to ``_sum``.
+
 Every call takes ``now_s``; the ledger does no I/O and reads no clock.
 """
 
@@ -46,7 +56,10 @@ from autoscaler.metrics.names import (
 from autoscaler.metrics.source import RevisionKey, RevisionRef
 from autoscaler.tuner.observation import N_LATENCY_COUNTS, RevisionObservation
 
-__all__ = ["IntervalResult", "ScrapeLedger"]
+__all__ = ["MIN_SAMPLE_ROUNDS", "IntervalResult", "ScrapeLedger"]
+
+# Sampling rounds an interval needs before its gauges stand for its concurrency.
+MIN_SAMPLE_ROUNDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,8 @@ class _RevisionMemory:
     last_t_s: float
     pods: dict[str, _PodMemory] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)  # the replicas at the previous tick
+    rounds: int = 0  # sampling rounds since the previous tick
+    sampled: dict[str, tuple[float, int]] = field(default_factory=dict)  # pod: (gauge sum, n)
 
 
 def _restarted(previous: ReplicaSample, current: ReplicaSample) -> bool:
@@ -139,6 +154,18 @@ class ScrapeLedger:
         for key in [k for k in self._revisions if k not in keep]:
             del self._revisions[key]
 
+    def sample(self, key: RevisionKey, samples: Mapping[str, ReplicaSample | None]) -> None:
+        """One sampling round between ticks: each answering pod's concurrency gauge. Before
+        the revision's first tick (no baseline) there is no interval to sample."""
+        memory = self._revisions.get(key)
+        if memory is None:
+            return
+        memory.rounds += 1
+        for pod, s in samples.items():
+            if s is not None and GAUGE_AVERAGE_CONCURRENCY in s.gauges:
+                total, n = memory.sampled.get(pod, (0.0, 0))
+                memory.sampled[pod] = (total + s.gauges[GAUGE_AVERAGE_CONCURRENCY], n + 1)
+
     def record(
         self, ref: RevisionRef, samples: Mapping[str, ReplicaSample | None], now_s: float
     ) -> IntervalResult:
@@ -164,6 +191,10 @@ class ScrapeLedger:
             return IntervalResult(None, f"none of the {len(ref.replicas)} replicas answered")
 
         interval_s = now_s - memory.last_t_s
+        rounds, sampled = memory.rounds, memory.sampled
+        memory.rounds, memory.sampled = 0, {}
+        sampled_sum = 0.0  # per-pod time-weighted concurrency from the samples
+        all_sampled = rounds >= MIN_SAMPLE_ROUNDS
         held = 0.0  # requests in flight at both ends of the interval, on pods seen at both
         gauged = False  # some pod tells what was in flight all through (the gauge at both ends)
         concurrency_sum = 0.0
@@ -192,6 +223,14 @@ class ScrapeLedger:
                     sample.gauges[GAUGE_AVERAGE_CONCURRENCY],
                 )
             concurrency_sum += part.busy_s / part.span_s
+            end_gauge = sample.gauges.get(GAUGE_AVERAGE_CONCURRENCY)
+            if all_sampled and end_gauge is not None and (before is None or pod in sampled):
+                total, n = sampled.get(pod, (0.0, 0))
+                # a pod that started in the interval held nothing in the rounds before it
+                n = n if before is not None else max(n, rounds)
+                sampled_sum += (total + end_gauge) / (n + 1)
+            else:
+                all_sampled = False
             requests += part.requests
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
             if part.latency_sum_ms is not None:
@@ -209,7 +248,14 @@ class ScrapeLedger:
         if not known:
             note = f", none finished and no {GAUGE_AVERAGE_CONCURRENCY} to tell what is in flight"
         from_completions = sum_ms is not None
-        if none_finished and held > 0:
+        if all_sampled and replicas and (sampled_sum > 0 or round(requests) == 0):
+            # the gauges sampled through the interval: time-weighted (requests that finished
+            # over gauges all at zero were shorter than the gaps: _sum tells them better)
+            concurrency = sampled_sum / replicas
+            from_completions = False
+            known = True
+            note = f", concurrency from {rounds + 1} samples of {GAUGE_AVERAGE_CONCURRENCY}"
+        elif none_finished and held > 0:
             # none finished: whatever was in flight at the previous scrape still is, so it was
             # in flight all through the interval (the gauge is the last second's average; the
             # lower of the two ends is taken)

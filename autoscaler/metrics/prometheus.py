@@ -104,6 +104,12 @@ class PrometheusSource:
                 f"Prometheus at {self._settings.prometheus_url} gave an unusable answer ({exc}): {promql}"
             ) from None
 
+    # Prometheus samples on its own: nothing to do between ticks.
+    sample_period_s = 0.0
+
+    async def sample(self) -> None:
+        return None
+
     async def observe(
         self, revisions: Sequence[RevisionRef], now_s: float
     ) -> dict[RevisionKey, RevisionObservation | None]:

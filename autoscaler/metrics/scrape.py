@@ -2,7 +2,9 @@
 
 All replicas of all revisions are read concurrently with aiohttp, each with a short timeout; a
 replica that fails (refused, timed out, not 200, not Prometheus text) counts as not answering
-and does not affect the others. The interval arithmetic is ``ScrapeLedger``'s. This source
+and does not affect the others. The interval arithmetic is ``ScrapeLedger``'s. Between ticks
+``sample`` reads the replicas of the revisions last observed once more, for their concurrency
+gauges (the controller calls it every ``concurrency_sample_period_s``). This source
 never fails as a whole: each revision gets its observation or None with a reason, kept in
 ``last_reasons`` for the controller's condition message.
 """
@@ -41,7 +43,12 @@ class DirectScrapeSource:
         self._session = session
         self._own_session = session is None
         self._ledger = ScrapeLedger()
+        self._observed: tuple[RevisionRef, ...] = ()  # the revisions of the last tick
         self.last_reasons: dict[RevisionKey, str] = {}
+
+    @property
+    def sample_period_s(self) -> float:
+        return self._settings.concurrency_sample_period_s
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -73,9 +80,9 @@ class DirectScrapeSource:
             )
             return None
 
-    async def observe(
-        self, revisions: Sequence[RevisionRef], now_s: float
-    ) -> dict[RevisionKey, RevisionObservation | None]:
+    async def _scrape_all(
+        self, revisions: Sequence[RevisionRef]
+    ) -> dict[RevisionKey, dict[str, ReplicaSample | None]]:
         jobs = [(ref, r) for ref in revisions for r in ref.replicas]
         results = await asyncio.gather(*(self._scrape(ref, r) for ref, r in jobs))
         by_revision: dict[RevisionKey, dict[str, ReplicaSample | None]] = {
@@ -83,6 +90,22 @@ class DirectScrapeSource:
         }
         for (ref, replica), sample in zip(jobs, results, strict=True):
             by_revision[ref.key][replica.pod] = sample
+        return by_revision
+
+    async def sample(self) -> None:
+        """One round of concurrency samples of the replicas observed at the last tick."""
+        observed = self._observed
+        by_revision = await self._scrape_all(observed)
+        if observed is not self._observed:
+            return  # a tick came in between: these samples belong to no interval of its
+        for key, samples in by_revision.items():
+            self._ledger.sample(key, samples)
+
+    async def observe(
+        self, revisions: Sequence[RevisionRef], now_s: float
+    ) -> dict[RevisionKey, RevisionObservation | None]:
+        self._observed = tuple(revisions)
+        by_revision = await self._scrape_all(revisions)
         self._ledger.retain(by_revision)
         out: dict[RevisionKey, RevisionObservation | None] = {}
         self.last_reasons = {}

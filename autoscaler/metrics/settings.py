@@ -4,6 +4,9 @@ Keys (all optional):
 
 - ``source``: ``direct`` (scrape the replicas) or ``prometheus`` (the Prometheus HTTP API).
 - ``scrape_timeout_s``: per-replica timeout of the direct scrape.
+- ``concurrency_sample_period_s``: the direct scrape also reads each replica's concurrency gauge
+  this often between ticks, for a time-weighted concurrency (``ScrapeLedger``); 0: only at
+  ticks (concurrency from completed requests).
 - ``prometheus_url``, ``prometheus_timeout_s``: the Prometheus server and the time one query
   may take.
 - ``metric_names``: ``knative-opencensus`` (Knative ≤ 1.18, one-machine mode) or
@@ -60,6 +63,8 @@ class ScrapeSettings:
     """The direct scrape of each replica's queue-proxy."""
 
     scrape_timeout_s: float = 2.0
+    # Between ticks, read each replica's concurrency gauge this often (0: never).
+    concurrency_sample_period_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,25 +89,29 @@ class MetricsConfig:
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
 
-# key -> (low, high) for the numeric settings, all exclusive of 0 below.
+# key -> (low, high) for the numeric settings, exclusive of 0 below except _ZERO_ALLOWED.
 _NUMBERS: dict[str, tuple[float, float]] = {
     "scrape_timeout_s": (0.0, 60.0),
+    "concurrency_sample_period_s": (0.0, 3600.0),
     "prometheus_timeout_s": (0.0, 300.0),
     "default_window_s": (0.0, 86400.0),
     "min_window_s": (0.0, 86400.0),
     "max_window_s": (0.0, 86400.0),
 }
+_ZERO_ALLOWED = ("concurrency_sample_period_s",)  # 0 switches it off
+_SCRAPE_KEYS = ("scrape_timeout_s", "concurrency_sample_period_s")
 _KNOWN = ("source", "prometheus_url", "metric_names", "latency_unit", *_NUMBERS, *_NAME_KEYS)
 
 
 def _number(key: str, raw: str) -> float:
     lo, hi = _NUMBERS[key]
-    allowed = f"a number of seconds in ({lo:g}, {hi:g}]"
+    zero = key in _ZERO_ALLOWED
+    allowed = f"a number of seconds in {'[' if zero else '('}{lo:g}, {hi:g}]"
     try:
         value = float(raw)
     except ValueError:
         raise MetricsSettingsError(f"{key}: {raw!r} is not {allowed}") from None
-    if not math.isfinite(value) or not lo < value <= hi:
+    if not math.isfinite(value) or not (lo <= value if zero else lo < value) or value > hi:
         raise MetricsSettingsError(f"{key}: {raw!r} is out of range, allowed {allowed}")
     return value
 
@@ -149,8 +158,8 @@ def parse_metrics_config(data: Mapping[str, str]) -> MetricsConfig:
         overrides["latency_unit"] = _choice("latency_unit", raw["latency_unit"], ("ms", "s"))
     names = dataclasses.replace(PRESETS[preset_name], **overrides)
     numbers = {k: _number(k, raw[k]) for k in _NUMBERS if k in raw}
-    scrape = ScrapeSettings(**{k: v for k, v in numbers.items() if k == "scrape_timeout_s"})
-    prom_values: dict[str, Any] = {k: v for k, v in numbers.items() if k != "scrape_timeout_s"}
+    scrape = ScrapeSettings(**{k: v for k, v in numbers.items() if k in _SCRAPE_KEYS})
+    prom_values: dict[str, Any] = {k: v for k, v in numbers.items() if k not in _SCRAPE_KEYS}
     if "prometheus_url" in raw:
         prom_values["prometheus_url"] = _url("prometheus_url", raw["prometheus_url"])
     prometheus = PrometheusSettings(names=names, **prom_values)
@@ -175,6 +184,7 @@ def metrics_config_to_configmap(config: MetricsConfig | None = None) -> dict[str
         "source": config.source,
         "metric_names": config.metric_names,
         "scrape_timeout_s": f"{config.scrape.scrape_timeout_s:g}",
+        "concurrency_sample_period_s": f"{config.scrape.concurrency_sample_period_s:g}",
         "prometheus_url": p.prometheus_url,
         "prometheus_timeout_s": f"{p.prometheus_timeout_s:g}",
         "default_window_s": f"{p.default_window_s:g}",

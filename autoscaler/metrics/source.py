@@ -100,6 +100,16 @@ class MetricSource(Protocol):
         """
         ...
 
+    @property
+    def sample_period_s(self) -> float:
+        """How often ``sample`` wants to be called between ticks (0: never)."""
+        ...
+
+    async def sample(self) -> None:
+        """Between ticks: sample the replicas of the revisions last observed, for the next
+        observation's figures. Never raises for a replica that does not answer."""
+        ...
+
     async def close(self) -> None:
         """Release connections; the source can not be used afterwards."""
         ...

@@ -31,6 +31,11 @@ class NoMetricsYet:
     ) -> dict[RevisionKey, RevisionObservation | None]:
         return {ref.key: None for ref in revisions}
 
+    sample_period_s = 0.0
+
+    async def sample(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

@@ -39,6 +39,9 @@ class FakeMetricSource:
     down: bool = False
     missing: set[str] = field(default_factory=set)
     calls: list[list[RevisionRef]] = field(default_factory=list)
+    sample_period_s: float = 0.0  # the controller samples between ticks when above 0
+    sampled_at: list[float] = field(default_factory=list)  # the clock at each sample
+    clock: ManualClock | None = None
 
     def latency_ms(self, concurrency: float) -> float:
         over = max(1.0, concurrency / self.knee_concurrency)
@@ -72,6 +75,10 @@ class FakeMetricSource:
                 target_utilization_percentage=ref.target_utilization_percentage,
             )
         return out
+
+    async def sample(self) -> None:
+        assert self.clock is not None, "set clock to sample"
+        self.sampled_at.append(self.clock.now())
 
     async def close(self) -> None:
         return None

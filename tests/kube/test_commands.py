@@ -153,3 +153,14 @@ def test_controller_command_runs_leads_and_logs_json(cluster: Cluster, tmp_path:
     assert started["identity"] == "proc-1" and started["metrics"].startswith("127.0.0.1:")
     lease = cluster.server.kubectl("get", "lease", "modelscale-tuner", "-o", "json")
     assert not json.loads(lease.stdout)["spec"].get("holderIdentity"), "released on SIGTERM"
+
+
+def test_controller_command_refuses_a_bad_sample_period(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "controller", "--namespace", "default",
+         "--concurrency-sample-period", "-1"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "concurrency_sample_period_s: '-1' is out of range" in proc.stderr

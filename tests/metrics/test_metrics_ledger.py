@@ -222,6 +222,115 @@ def test_requests_in_flight_only_at_the_end_are_not_held(make_exporter: Make) ->
     assert result.observation.avg_concurrency_per_replica == pytest.approx(4.0)
 
 
+def sampled_round(ledger: ScrapeLedger, pods: dict[str, Any], gauges: dict[str, float]) -> None:
+    """One sampling round between ticks with these gauges (a pod absent: did not answer)."""
+    for pod, value in gauges.items():
+        pods[pod].set_gauges(concurrency=value, requests_per_second=0.0)
+    ledger.sample(ref(*pods).key, {p: sample(pods[p]) if p in gauges else None for p in pods})
+
+
+def test_sampled_gauges_make_a_long_request_count_where_it_lived(make_exporter: Make) -> None:
+    # A 50 s request begun 20 s into a 30 s tick: from completions it would count 50 s / 30 s
+    # in the next interval and nothing in this one. Sampled every 2 s (the gauge: each last
+    # second's average), it counts where it lived.
+    pod = make_exporter(NS, REV, "p1")
+    pod.serve(100)
+    pods = {"p1": pod}
+    ledger = ScrapeLedger()
+    pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    for t in range(2, 30, 2):  # 14 rounds: in flight from t = 20
+        sampled_round(ledger, pods, {"p1": 1.0 if t > 20 else 0.0})
+    pod.set_gauges(concurrency=1.0, requests_per_second=0.0)
+    result = ledger.record(ref("p1"), {"p1": sample(pod)}, 30.0)
+    obs = result.observation
+    assert obs is not None and obs.request_count == 0
+    assert obs.avg_concurrency_per_replica == pytest.approx(5 / 15)  # 4 rounds + the tick's
+    assert not obs.concurrency_from_completions and obs.in_flight_known
+    assert "from 15 samples" in result.reason
+
+    # the next interval it finishes at 40 s: _sum grows by 50 s, the samples say 10 s of it
+    for t in range(32, 60, 2):
+        sampled_round(ledger, pods, {"p1": 1.0 if t <= 40 else 0.0})
+    pod.serve(50_000)
+    pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0).observation
+    assert obs is not None and obs.request_count == 1
+    assert obs.avg_concurrency_per_replica == pytest.approx(5 / 15)  # not 50 / 30
+    assert not obs.concurrency_from_completions
+    assert obs.latency_sum_ms == pytest.approx(50_000.0)  # the latency itself is unchanged
+
+
+def test_a_pod_started_in_the_interval_held_nothing_before_its_samples(
+    make_exporter: Make,
+) -> None:
+    old, new = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    old.serve(100)
+    ledger = ScrapeLedger()
+    old.set_gauges(concurrency=2.0, requests_per_second=0.0)
+    ledger.record(ref("p1"), {"p1": sample(old)}, 0.0)
+    pods = {"p1": old, "p2": new}
+    for t in range(2, 30, 2):  # p2 answers from the 8th round on (it was not there before)
+        sampled_round(ledger, pods, {"p1": 2.0, "p2": 1.0} if t >= 16 else {"p1": 2.0})
+    old.serve(100)
+    new.serve(100)
+    new.set_gauges(concurrency=1.0, requests_per_second=0.0)
+    obs = ledger.record(ref("p1", "p2"), {"p1": sample(old), "p2": sample(new)}, 30.0).observation
+    assert obs is not None and obs.ready_replicas == 2
+    # p1: 2.0 throughout; p2: 1.0 in 8 of 15 samples
+    assert obs.avg_concurrency_per_replica == pytest.approx((2.0 + 8 / 15) / 2)
+    assert not obs.concurrency_from_completions
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["too few rounds", "a pod never sampled", "finished over gauges at zero"],
+)
+def test_sampled_gauges_fall_back_to_completions(make_exporter: Make, case: str) -> None:
+    a, b = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    a.serve(100)
+    b.serve(100)
+    pods = {"p1": a, "p2": b}
+    ledger = ScrapeLedger()
+    both = ref("p1", "p2")
+    ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 0.0)
+    rounds = 2 if case == "too few rounds" else 14
+    for _ in range(rounds):
+        if case == "a pod never sampled":
+            sampled_round(ledger, pods, {"p1": 1.0})
+        elif case == "finished over gauges at zero":
+            sampled_round(ledger, pods, {"p1": 0.0, "p2": 0.0})
+        else:
+            sampled_round(ledger, pods, {"p1": 1.0, "p2": 1.0})
+    a.serve(3_000, times=5)  # 15 s of request time on p1
+    obs = ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 30.0).observation
+    assert obs is not None and obs.request_count == 5
+    assert obs.concurrency_from_completions
+    assert obs.avg_concurrency_per_replica == pytest.approx(15.0 / 30.0 / 2)
+
+
+def test_samples_before_the_first_tick_or_of_another_interval_are_not_kept(
+    make_exporter: Make,
+) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    pod.serve(100)
+    pods = {"p1": pod}
+    ledger = ScrapeLedger()
+    sampled_round(ledger, pods, {"p1": 9.0})  # no baseline yet: no interval to sample
+    pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
+    ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
+    for _ in range(14):
+        sampled_round(ledger, pods, {"p1": 3.0})
+    pod.set_gauges(concurrency=3.0, requests_per_second=0.0)
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 30.0).observation
+    assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(3.0)
+    # the tick took the rounds: the next interval starts with none (too few: the gauges at
+    # both ends, as without sampling)
+    sampled_round(ledger, pods, {"p1": 9.0})
+    obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0).observation
+    assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(3.0)
+
+
 def test_none_finished_and_no_gauge_to_tell_is_in_flight_unknown(make_exporter: Make) -> None:
     pod = make_exporter(NS, REV, "p1")
     pod.serve(100)

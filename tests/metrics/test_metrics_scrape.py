@@ -135,3 +135,43 @@ async def test_unreachable_replicas_are_scraped_concurrently_within_the_timeout(
     obs = (await source.observe(refs, 1.0))[RevisionKey(NS, IRIS)]
     assert time.monotonic() - started < 1.0  # refused connections fail at once, in parallel
     assert obs is not None and obs.request_count == 1
+
+
+async def test_samples_between_ticks_give_a_time_weighted_concurrency(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    # two replicas: one holds 3 requests for the first half of the interval, then none
+    a, b = await exporter(NS, IRIS, "p1"), await exporter(NS, IRIS, "p2")
+    refs = [revision_ref(NS, IRIS, [a, b])]
+    for pod in (a, b):
+        pod.serve(100)
+        pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
+    await source.observe(refs, 0.0)
+    assert source.sample_period_s == 2.0  # the default
+    for i in range(14):
+        a.set_gauges(concurrency=3.0 if i < 7 else 0.0, requests_per_second=0.0)
+        await source.sample()
+    a.serve(15_000, times=3)  # they finished: 45 s of request time by _sum
+    obs = (await source.observe(refs, 30.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None and obs.request_count == 3
+    assert obs.avg_concurrency_per_replica == pytest.approx(3.0 * 7 / 15 / 2)
+    assert not obs.concurrency_from_completions
+    assert "from 15 samples" in source.last_reasons[RevisionKey(NS, IRIS)]
+
+
+async def test_sampling_with_no_tick_yet_or_a_replica_down_is_harmless(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    await source.sample()  # nothing observed yet: nothing to sample
+    a, b = await exporter(NS, IRIS, "p1"), await exporter(NS, IRIS, "p2")
+    refs = [revision_ref(NS, IRIS, [a, b])]
+    for pod in (a, b):
+        pod.serve(100)
+        pod.set_gauges(concurrency=1.0, requests_per_second=0.0)
+    await source.observe(refs, 0.0)
+    await b.stop()
+    for _ in range(5):
+        await source.sample()
+    obs = (await source.observe(refs, 12.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None and obs.ready_replicas == 1  # p2 did not answer
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from autoscaler.metrics import (
@@ -61,6 +63,11 @@ def test_request_counter_may_be_emptied() -> None:
         pytest.param({"scrape_timeout_s": "soon"}, "scrape_timeout_s: 'soon' is not a number", id="not-number"),
         pytest.param({"scrape_timeout_s": "0"}, "scrape_timeout_s: '0' is out of range, allowed", id="zero"),
         pytest.param({"prometheus_timeout_s": "nan"}, "prometheus_timeout_s: 'nan' is out of range", id="nan"),
+        pytest.param(
+            {"concurrency_sample_period_s": "-1"},
+            "concurrency_sample_period_s: '-1' is out of range, allowed a number of seconds in [0, 3600]",
+            id="negative-sample-period",
+        ),
         pytest.param({"prometheus_url": "prom:9090"}, "prometheus_url: 'prom:9090' is not an http", id="url"),
         pytest.param(
             {"revision_label": "kn.revision.name"}, "revision_label: 'kn.revision.name' is not a Prometheus label",
@@ -76,8 +83,15 @@ def test_request_counter_may_be_emptied() -> None:
     ],
 )  # fmt: skip
 def test_errors_name_key_and_value(data: dict[str, str], message: str) -> None:
-    with pytest.raises(MetricsSettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(MetricsSettingsError, match=re.escape(message)):
         parse_metrics_config(data)
+
+
+def test_concurrency_sampling_goes_to_the_direct_scrape_and_0_turns_it_off() -> None:
+    assert parse_metrics_config({}).scrape.concurrency_sample_period_s == 2.0
+    config = parse_metrics_config({"concurrency_sample_period_s": "0"})
+    assert config.scrape.concurrency_sample_period_s == 0.0
+    assert config.prometheus == parse_metrics_config({}).prometheus
 
 
 @pytest.mark.parametrize(
