@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from kubernetes import client
@@ -107,6 +107,8 @@ class Controller:
         )
         self.config = TunerConfig()
         self._memory: dict[m.ModelKey, m.ModelMemory] | None = None
+        # the revisions observed at the last tick (leading): sampled until the next one
+        self._observed: list[RevisionRef] = []
         self._started = False
         self._lead_task: asyncio.Task[None] | None = None
         # Read-only for observers (tests, dashboards): the latest tick's report and how many ran.
@@ -168,18 +170,25 @@ class Controller:
             await self._wait_sampling(period if leading else 0.0, period)
 
     async def _wait_sampling(self, sampled_s: float, period_s: float) -> None:
-        """Wait ``period_s``; over the first ``sampled_s`` of it, let the metric source
-        sample every ``sample_period_s`` (its figures for the next tick)."""
+        """Wait ``period_s``; over the first ``sampled_s`` of it, let the metric source sample
+        the revisions of the last tick every ``sample_period_s``, with their replicas as listed
+        at each round (its figures for the next tick). Only while leading."""
         every = self._source.sample_period_s
         end = self._clock.now() + period_s
         if every > 0:
             stop = self._clock.now() + sampled_s
             while stop - self._clock.now() > every:
                 await self._clock.sleep(every)
+                if not self._observed or not self.is_leader():
+                    continue
                 try:
-                    await self._source.sample()
-                except Exception:
-                    log.exception("metric sampling failed")
+                    refs = [
+                        replace(r, replicas=await self._replicas(r.namespace, r.revision))
+                        for r in self._observed
+                    ]
+                    await self._source.sample(refs, self._clock.wall())
+                except Exception as exc:  # the next round tries again; the tick falls back
+                    log.warning("metric sampling failed: %s", exc)
                     self.metrics.errors.labels("metrics").inc()
         await self._clock.sleep(end - self._clock.now())
 
@@ -222,6 +231,7 @@ class Controller:
         self.metrics.leader.set(1 if leading else 0)
         if not leading:
             self._memory = None  # resume from the checkpoints when leading again
+            self._observed = []
             return self._reported(TickReport(now, False))
         if self._memory is None:
             self._memory = await asyncio.to_thread(self._load_memory)
@@ -352,6 +362,7 @@ class Controller:
                         ready_replicas=rev.ready_replicas,
                     )
                 )
+        self._observed = refs
         if not refs:
             return {}, None
         try:

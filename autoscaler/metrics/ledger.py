@@ -28,15 +28,18 @@ concurrency then (the tuner's "in flight past the objective with none finished")
 revision's figure is the mean over the pods that answered (for each, its request time over its own span since its previous
 scrape), i.e. the sum of request time / interval / replicas when every pod answered every tick.
 
-Between ticks the source may sample each pod's gauge (``sample``, every
-``concurrency_sample_period_s``), as Knative's autoscaler scrapes it every second: with at least
-``MIN_SAMPLE_ROUNDS`` rounds in the interval and every answering pod sampled, a pod's
-concurrency is the mean of its gauges (the rounds it answered and the tick's own scrape; a pod
-that started in the interval counts the rounds before it as zero). That is time-weighted, as the
-Prometheus source's autoscaler gauge: a long request counts in each interval it lived in, not
-all in the one it finished in, and the observation is not flagged ``concurrency_from_completions``.
-Requests finished over gauges that all read zero (requests shorter than the gaps between
-samples) fall back to ``_sum``.
+Between ticks the source may sample the revision's pods (``sample``, every
+``concurrency_sample_period_s``, with the replicas listed at that moment), as Knative's autoscaler
+scrapes them every second. With at least ``MIN_SAMPLE_ROUNDS`` rounds in the interval, no gap
+between them (or the interval's ends) over half the interval, and the gauge on every pod
+answering at the tick, the concurrency per replica is the sum of the gauges over the rounds and
+the tick's own scrape, divided by the pods counted in them: request time over replica time,
+time-weighted, as the Prometheus source's autoscaler gauge. A long request counts in each
+interval it lived in, not all in the one it finished in; a pod started within the interval
+counts from the first round that found it; and the observation is not flagged
+``concurrency_from_completions``. Requests finished over gauges that all read zero (requests
+shorter than the gaps between samples) fall back to ``_sum``, and so does an interval whose
+rounds do not cover it (a controller that stopped leading and leads again).
 
 Every call takes ``now_s``; the ledger does no I/O and reads no clock.
 """
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from autoscaler.metrics.buckets import cumulative_delta, native_buckets, rebucket_cumulative
 from autoscaler.metrics.exposition import ReplicaSample
@@ -81,8 +85,8 @@ class _RevisionMemory:
     last_t_s: float
     pods: dict[str, _PodMemory] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)  # the replicas at the previous tick
-    rounds: int = 0  # sampling rounds since the previous tick
-    sampled: dict[str, tuple[float, int]] = field(default_factory=dict)  # pod: (gauge sum, n)
+    # sampling rounds since the previous tick: (time, sum of the gauges, pods counted)
+    rounds: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 def _restarted(previous: ReplicaSample, current: ReplicaSample) -> bool:
@@ -154,17 +158,21 @@ class ScrapeLedger:
         for key in [k for k in self._revisions if k not in keep]:
             del self._revisions[key]
 
-    def sample(self, key: RevisionKey, samples: Mapping[str, ReplicaSample | None]) -> None:
-        """One sampling round between ticks: each answering pod's concurrency gauge. Before
-        the revision's first tick (no baseline) there is no interval to sample."""
+    def sample(
+        self, key: RevisionKey, samples: Mapping[str, ReplicaSample | None], now_s: float
+    ) -> None:
+        """One sampling round between ticks (pod -> sample, None: no answer): the gauges of the
+        pods that answered. Before the revision's first tick (no baseline) there is no interval
+        to sample, and a round not after the last tick belongs to none."""
         memory = self._revisions.get(key)
-        if memory is None:
+        if memory is None or now_s <= memory.last_t_s:
             return
-        memory.rounds += 1
-        for pod, s in samples.items():
-            if s is not None and GAUGE_AVERAGE_CONCURRENCY in s.gauges:
-                total, n = memory.sampled.get(pod, (0.0, 0))
-                memory.sampled[pod] = (total + s.gauges[GAUGE_AVERAGE_CONCURRENCY], n + 1)
+        gauges = [
+            s.gauges[GAUGE_AVERAGE_CONCURRENCY]
+            for s in samples.values()
+            if s is not None and GAUGE_AVERAGE_CONCURRENCY in s.gauges
+        ]
+        memory.rounds.append((now_s, sum(gauges), len(gauges)))
 
     def record(
         self, ref: RevisionRef, samples: Mapping[str, ReplicaSample | None], now_s: float
@@ -191,10 +199,15 @@ class ScrapeLedger:
             return IntervalResult(None, f"none of the {len(ref.replicas)} replicas answered")
 
         interval_s = now_s - memory.last_t_s
-        rounds, sampled = memory.rounds, memory.sampled
-        memory.rounds, memory.sampled = 0, {}
-        sampled_sum = 0.0  # per-pod time-weighted concurrency from the samples
-        all_sampled = rounds >= MIN_SAMPLE_ROUNDS
+        rounds = [r for r in memory.rounds if memory.last_t_s < r[0] < now_s]
+        memory.rounds = []
+        times = [memory.last_t_s, *(r[0] for r in rounds), now_s]
+        sampled = (
+            len(rounds) >= MIN_SAMPLE_ROUNDS
+            and max(b - a for a, b in pairwise(times)) <= interval_s / 2.0
+        )
+        gauge_sum = sum(r[1] for r in rounds)  # with the tick's own scrape below
+        gauge_pods = sum(r[2] for r in rounds)
         held = 0.0  # requests in flight at both ends of the interval, on pods seen at both
         gauged = False  # some pod tells what was in flight all through (the gauge at both ends)
         concurrency_sum = 0.0
@@ -224,13 +237,11 @@ class ScrapeLedger:
                 )
             concurrency_sum += part.busy_s / part.span_s
             end_gauge = sample.gauges.get(GAUGE_AVERAGE_CONCURRENCY)
-            if all_sampled and end_gauge is not None and (before is None or pod in sampled):
-                total, n = sampled.get(pod, (0.0, 0))
-                # a pod that started in the interval held nothing in the rounds before it
-                n = n if before is not None else max(n, rounds)
-                sampled_sum += (total + end_gauge) / (n + 1)
+            if end_gauge is None:
+                sampled = False  # a pod whose requests no gauge tells
             else:
-                all_sampled = False
+                gauge_sum += end_gauge
+                gauge_pods += 1
             requests += part.requests
             counts = [a + b for a, b in zip(counts, part.latency_counts, strict=True)]
             if part.latency_sum_ms is not None:
@@ -248,13 +259,13 @@ class ScrapeLedger:
         if not known:
             note = f", none finished and no {GAUGE_AVERAGE_CONCURRENCY} to tell what is in flight"
         from_completions = sum_ms is not None
-        if all_sampled and replicas and (sampled_sum > 0 or round(requests) == 0):
+        if sampled and replicas and (gauge_sum > 0 or round(requests) == 0):
             # the gauges sampled through the interval: time-weighted (requests that finished
             # over gauges all at zero were shorter than the gaps: _sum tells them better)
-            concurrency = sampled_sum / replicas
+            concurrency = gauge_sum / gauge_pods
             from_completions = False
             known = True
-            note = f", concurrency from {rounds + 1} samples of {GAUGE_AVERAGE_CONCURRENCY}"
+            note = f", concurrency from {len(rounds) + 1} samples of {GAUGE_AVERAGE_CONCURRENCY}"
         elif none_finished and held > 0:
             # none finished: whatever was in flight at the previous scrape still is, so it was
             # in flight all through the interval (the gauge is the last second's average; the

@@ -107,7 +107,7 @@ class PrometheusSource:
     # Prometheus samples on its own: nothing to do between ticks.
     sample_period_s = 0.0
 
-    async def sample(self) -> None:
+    async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
         return None
 
     async def observe(

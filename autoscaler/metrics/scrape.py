@@ -3,8 +3,9 @@
 All replicas of all revisions are read concurrently with aiohttp, each with a short timeout; a
 replica that fails (refused, timed out, not 200, not Prometheus text) counts as not answering
 and does not affect the others. The interval arithmetic is ``ScrapeLedger``'s. Between ticks
-``sample`` reads the replicas of the revisions last observed once more, for their concurrency
-gauges (the controller calls it every ``concurrency_sample_period_s``). This source
+the controller calls ``sample`` every ``concurrency_sample_period_s`` with the revisions it last
+observed and their replicas as listed then: one more scrape, for the concurrency gauges. This
+source
 never fails as a whole: each revision gets its observation or None with a reason, kept in
 ``last_reasons`` for the controller's condition message.
 """
@@ -43,7 +44,6 @@ class DirectScrapeSource:
         self._session = session
         self._own_session = session is None
         self._ledger = ScrapeLedger()
-        self._observed: tuple[RevisionRef, ...] = ()  # the revisions of the last tick
         self.last_reasons: dict[RevisionKey, str] = {}
 
     @property
@@ -92,19 +92,16 @@ class DirectScrapeSource:
             by_revision[ref.key][replica.pod] = sample
         return by_revision
 
-    async def sample(self) -> None:
-        """One round of concurrency samples of the replicas observed at the last tick."""
-        observed = self._observed
-        by_revision = await self._scrape_all(observed)
-        if observed is not self._observed:
-            return  # a tick came in between: these samples belong to no interval of its
+    async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
+        """One round of concurrency samples of ``revisions``' replicas as listed now (a pod
+        started since the last tick included) at ``now_s`` (the clock ``observe`` is given)."""
+        by_revision = await self._scrape_all(revisions)
         for key, samples in by_revision.items():
-            self._ledger.sample(key, samples)
+            self._ledger.sample(key, samples, now_s)
 
     async def observe(
         self, revisions: Sequence[RevisionRef], now_s: float
     ) -> dict[RevisionKey, RevisionObservation | None]:
-        self._observed = tuple(revisions)
         by_revision = await self._scrape_all(revisions)
         self._ledger.retain(by_revision)
         out: dict[RevisionKey, RevisionObservation | None] = {}

@@ -105,9 +105,10 @@ class MetricSource(Protocol):
         """How often ``sample`` wants to be called between ticks (0: never)."""
         ...
 
-    async def sample(self) -> None:
-        """Between ticks: sample the replicas of the revisions last observed, for the next
-        observation's figures. Never raises for a replica that does not answer."""
+    async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
+        """Between ticks: sample ``revisions``' replicas (as listed now) at ``now_s`` (the clock
+        of ``observe``), for the next observation's figures. Never raises for a replica that
+        does not answer."""
         ...
 
     async def close(self) -> None:

@@ -33,7 +33,7 @@ class NoMetricsYet:
 
     sample_period_s = 0.0
 
-    async def sample(self) -> None:
+    async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
         return None
 
     async def close(self) -> None:

@@ -2,10 +2,10 @@
 the capacity-limited example model with requests longer than the tick.
 
 Two closed-loop clients send 4 s requests to one replica (Knative's default target, the tuner in
-Recommend mode so nothing changes it): two are in flight all the time. Ticks every 3 s finish one
-or two of them, so the concurrency from completions (each finished request's 4 s in the interval
-it finishes in) swings between 4/3 and 8/3; the samples of the queue-proxy's gauge between ticks
-read the 2 in flight.
+Recommend mode so nothing changes it): two are in flight all the time. Ticks every 6 s finish two,
+three or four of them, so the concurrency from completions (each finished request's 4 s in the
+interval it finishes in) swings between 4/3 and 8/3; the samples of the queue-proxy's gauge
+between ticks read the 2 in flight.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.e2e.e2e_kit import ClosedLoad, apply, capacity_isvc, model_scaler, wa
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(300)]
 
 MODEL, REVISION = "slow", "slow-predictor-00001"
-TICK_S, SAMPLE_S = 3.0, 0.5
+TICK_S, SAMPLE_S = 6.0, 0.5  # eleven rounds a tick, three needed
 
 
 @pytest.fixture
@@ -51,16 +51,16 @@ def test_requests_longer_than_the_tick_are_counted_where_they_live(om: RunningOn
     apply(om, model_scaler(MODEL, 20_000, updateMode="Recommend"))
     load = ClosedLoad(om, MODEL, 2).start()
     try:
-        om.wait(lambda: len(seen) >= 12, 120, "twelve observations under load")
+        om.wait(lambda: len(seen) >= 10, 150, "ten observations under load")
     finally:
         load.stop()
-    steady = [o for o in seen[4:12] if o.ready_replicas == 1]
-    assert len(steady) >= 6, [(o.ready_replicas, o.request_count) for o in seen]
+    steady = [o for o in seen[3:10] if o.ready_replicas == 1]
+    assert len(steady) >= 5, [(o.ready_replicas, o.request_count) for o in seen]
     for o in steady:
         assert not o.concurrency_from_completions, o
         assert o.in_flight_known
-        assert 1.8 <= o.avg_concurrency_per_replica <= 2.1, o
+        assert 1.7 <= o.avg_concurrency_per_replica <= 2.2, o
     # what the same intervals read from completions: each finished request's whole 4 s
     from_sum = [(o.latency_sum_ms or 0.0) / 1000.0 / o.interval_s for o in steady]
-    assert max(abs(c - 2.0) for c in from_sum) > 0.5, from_sum
+    assert max(from_sum) - min(from_sum) > 0.6, from_sum
     assert all(s.status == 200 for s in load.samples), {s.status for s in load.samples}

@@ -40,8 +40,8 @@ class FakeMetricSource:
     missing: set[str] = field(default_factory=set)
     calls: list[list[RevisionRef]] = field(default_factory=list)
     sample_period_s: float = 0.0  # the controller samples between ticks when above 0
-    sampled_at: list[float] = field(default_factory=list)  # the clock at each sample
-    clock: ManualClock | None = None
+    # each sampling round: its time and the revisions with their replicas' pods
+    sampled: list[tuple[float, list[tuple[str, tuple[str, ...]]]]] = field(default_factory=list)
 
     def latency_ms(self, concurrency: float) -> float:
         over = max(1.0, concurrency / self.knee_concurrency)
@@ -76,9 +76,10 @@ class FakeMetricSource:
             )
         return out
 
-    async def sample(self) -> None:
-        assert self.clock is not None, "set clock to sample"
-        self.sampled_at.append(self.clock.now())
+    async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
+        self.sampled.append(
+            (now_s, [(r.revision, tuple(p.pod for p in r.replicas)) for r in revisions])
+        )
 
     async def close(self) -> None:
         return None

@@ -5,6 +5,7 @@ Timelines of ticks with ``now_s`` passed in; the exporter's text is read without
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -222,11 +223,16 @@ def test_requests_in_flight_only_at_the_end_are_not_held(make_exporter: Make) ->
     assert result.observation.avg_concurrency_per_replica == pytest.approx(4.0)
 
 
-def sampled_round(ledger: ScrapeLedger, pods: dict[str, Any], gauges: dict[str, float]) -> None:
-    """One sampling round between ticks with these gauges (a pod absent: did not answer)."""
+def sampled_round(
+    ledger: ScrapeLedger, pods: dict[str, Any], gauges: dict[str, float | None], t_s: float
+) -> None:
+    """One sampling round between ticks at ``t_s`` with these gauges, of the pods listed then
+    (those in ``gauges``; None: listed, did not answer)."""
     for pod, value in gauges.items():
-        pods[pod].set_gauges(concurrency=value, requests_per_second=0.0)
-    ledger.sample(ref(*pods).key, {p: sample(pods[p]) if p in gauges else None for p in pods})
+        if value is not None:
+            pods[pod].set_gauges(concurrency=value, requests_per_second=0.0)
+    answers = {p: sample(pods[p]) if v is not None else None for p, v in gauges.items()}
+    ledger.sample(ref(*pods).key, answers, t_s)
 
 
 def test_sampled_gauges_make_a_long_request_count_where_it_lived(make_exporter: Make) -> None:
@@ -240,7 +246,7 @@ def test_sampled_gauges_make_a_long_request_count_where_it_lived(make_exporter: 
     pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
     ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
     for t in range(2, 30, 2):  # 14 rounds: in flight from t = 20
-        sampled_round(ledger, pods, {"p1": 1.0 if t > 20 else 0.0})
+        sampled_round(ledger, pods, {"p1": 1.0 if t > 20 else 0.0}, t)
     pod.set_gauges(concurrency=1.0, requests_per_second=0.0)
     result = ledger.record(ref("p1"), {"p1": sample(pod)}, 30.0)
     obs = result.observation
@@ -251,7 +257,7 @@ def test_sampled_gauges_make_a_long_request_count_where_it_lived(make_exporter: 
 
     # the next interval it finishes at 40 s: _sum grows by 50 s, the samples say 10 s of it
     for t in range(32, 60, 2):
-        sampled_round(ledger, pods, {"p1": 1.0 if t <= 40 else 0.0})
+        sampled_round(ledger, pods, {"p1": 1.0 if t <= 40 else 0.0}, t)
     pod.serve(50_000)
     pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
     obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0).observation
@@ -261,30 +267,51 @@ def test_sampled_gauges_make_a_long_request_count_where_it_lived(make_exporter: 
     assert obs.latency_sum_ms == pytest.approx(50_000.0)  # the latency itself is unchanged
 
 
-def test_a_pod_started_in_the_interval_held_nothing_before_its_samples(
+def test_after_a_scale_up_the_concurrency_is_request_time_over_replica_time(
     make_exporter: Make,
 ) -> None:
+    # p1 alone holds 4 until p2 is ready at 16 s; from then on both hold 2: per replica 4
+    # for 16 s, then 2. The rounds count the pods listed at each.
     old, new = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
     old.serve(100)
     ledger = ScrapeLedger()
-    old.set_gauges(concurrency=2.0, requests_per_second=0.0)
+    old.set_gauges(concurrency=4.0, requests_per_second=0.0)
     ledger.record(ref("p1"), {"p1": sample(old)}, 0.0)
     pods = {"p1": old, "p2": new}
-    for t in range(2, 30, 2):  # p2 answers from the 8th round on (it was not there before)
-        sampled_round(ledger, pods, {"p1": 2.0, "p2": 1.0} if t >= 16 else {"p1": 2.0})
+    for t in range(2, 30, 2):
+        sampled_round(ledger, pods, {"p1": 2.0, "p2": 2.0} if t >= 16 else {"p1": 4.0}, t)
     old.serve(100)
     new.serve(100)
-    new.set_gauges(concurrency=1.0, requests_per_second=0.0)
     obs = ledger.record(ref("p1", "p2"), {"p1": sample(old), "p2": sample(new)}, 30.0).observation
     assert obs is not None and obs.ready_replicas == 2
-    # p1: 2.0 throughout; p2: 1.0 in 8 of 15 samples
-    assert obs.avg_concurrency_per_replica == pytest.approx((2.0 + 8 / 15) / 2)
+    # 7 rounds of p1 at 4, then 7 rounds and the tick's scrape of both at 2
+    assert obs.avg_concurrency_per_replica == pytest.approx((7 * 4 + 8 * 4) / (7 + 8 * 2))
     assert not obs.concurrency_from_completions
+
+
+def test_a_pod_that_does_not_answer_a_round_is_not_counted_in_it(make_exporter: Make) -> None:
+    a, b = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
+    for pod in (a, b):
+        pod.serve(100)
+        pod.set_gauges(concurrency=3.0, requests_per_second=0.0)
+    both = ref("p1", "p2")
+    ledger = ScrapeLedger()
+    ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 0.0)
+    pods = {"p1": a, "p2": b}
+    for t in range(2, 30, 2):  # p2 busy: it answers every other round
+        sampled_round(ledger, pods, {"p1": 3.0, "p2": 3.0 if t % 4 else None}, t)
+    obs = ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 30.0).observation
+    assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize(
     "case",
-    ["too few rounds", "a pod never sampled", "finished over gauges at zero"],
+    [
+        "too few rounds",
+        "rounds that do not cover the interval",
+        "a pod without the gauge",
+        "finished over gauges at zero",
+    ],
 )
 def test_sampled_gauges_fall_back_to_completions(make_exporter: Make, case: str) -> None:
     a, b = make_exporter(NS, REV, "p1"), make_exporter(NS, REV, "p2")
@@ -294,39 +321,41 @@ def test_sampled_gauges_fall_back_to_completions(make_exporter: Make, case: str)
     ledger = ScrapeLedger()
     both = ref("p1", "p2")
     ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 0.0)
-    rounds = 2 if case == "too few rounds" else 14
-    for _ in range(rounds):
-        if case == "a pod never sampled":
-            sampled_round(ledger, pods, {"p1": 1.0})
-        elif case == "finished over gauges at zero":
-            sampled_round(ledger, pods, {"p1": 0.0, "p2": 0.0})
-        else:
-            sampled_round(ledger, pods, {"p1": 1.0, "p2": 1.0})
+    times = {
+        "too few rounds": [10, 20],
+        # the rounds of a controller that led, stopped leading, and leads again
+        "rounds that do not cover the interval": [2, 4, 6, 8],
+    }.get(case, list(range(2, 30, 2)))
+    for t in times:
+        value = 0.0 if case == "finished over gauges at zero" else 1.0
+        sampled_round(ledger, pods, {"p1": value, "p2": value}, t)
     a.serve(3_000, times=5)  # 15 s of request time on p1
-    obs = ledger.record(both, {"p1": sample(a), "p2": sample(b)}, 30.0).observation
+    at_tick = sample(b)
+    if case == "a pod without the gauge":  # a queue-proxy that exports none
+        at_tick = dataclasses.replace(at_tick, gauges={})
+    obs = ledger.record(both, {"p1": sample(a), "p2": at_tick}, 30.0).observation
     assert obs is not None and obs.request_count == 5
     assert obs.concurrency_from_completions
     assert obs.avg_concurrency_per_replica == pytest.approx(15.0 / 30.0 / 2)
 
 
-def test_samples_before_the_first_tick_or_of_another_interval_are_not_kept(
-    make_exporter: Make,
-) -> None:
+def test_rounds_outside_the_interval_are_not_kept(make_exporter: Make) -> None:
     pod = make_exporter(NS, REV, "p1")
     pod.serve(100)
     pods = {"p1": pod}
     ledger = ScrapeLedger()
-    sampled_round(ledger, pods, {"p1": 9.0})  # no baseline yet: no interval to sample
+    sampled_round(ledger, pods, {"p1": 9.0}, -5.0)  # no baseline yet: no interval to sample
     pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
     ledger.record(ref("p1"), {"p1": sample(pod)}, 0.0)
-    for _ in range(14):
-        sampled_round(ledger, pods, {"p1": 3.0})
+    sampled_round(ledger, pods, {"p1": 9.0}, 0.0)  # not after the tick: belongs to none
+    for t in range(2, 30, 2):
+        sampled_round(ledger, pods, {"p1": 3.0}, t)
     pod.set_gauges(concurrency=3.0, requests_per_second=0.0)
     obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 30.0).observation
     assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(3.0)
     # the tick took the rounds: the next interval starts with none (too few: the gauges at
     # both ends, as without sampling)
-    sampled_round(ledger, pods, {"p1": 9.0})
+    sampled_round(ledger, pods, {"p1": 9.0}, 40.0)
     obs = ledger.record(ref("p1"), {"p1": sample(pod)}, 60.0).observation
     assert obs is not None and obs.avg_concurrency_per_replica == pytest.approx(3.0)
 

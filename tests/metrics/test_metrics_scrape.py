@@ -140,21 +140,28 @@ async def test_unreachable_replicas_are_scraped_concurrently_within_the_timeout(
 async def test_samples_between_ticks_give_a_time_weighted_concurrency(
     exporter: ExporterFactory, source: DirectScrapeSource
 ) -> None:
-    # two replicas: one holds 3 requests for the first half of the interval, then none
+    # one replica holds 3 requests until a second is ready at 14 s; then each holds 1.5, and
+    # from 22 s none: they finished, 45 s of request time by _sum at the tick
     a, b = await exporter(NS, IRIS, "p1"), await exporter(NS, IRIS, "p2")
-    refs = [revision_ref(NS, IRIS, [a, b])]
-    for pod in (a, b):
-        pod.serve(100)
-        pod.set_gauges(concurrency=0.0, requests_per_second=0.0)
-    await source.observe(refs, 0.0)
+    a.serve(100)
+    a.set_gauges(concurrency=3.0, requests_per_second=0.0)
+    await source.observe([revision_ref(NS, IRIS, [a])], 0.0)
     assert source.sample_period_s == 2.0  # the default
-    for i in range(14):
-        a.set_gauges(concurrency=3.0 if i < 7 else 0.0, requests_per_second=0.0)
-        await source.sample()
-    a.serve(15_000, times=3)  # they finished: 45 s of request time by _sum
+    for t in range(2, 30, 2):
+        listed = [a] if t < 14 else [a, b]  # the replicas as listed at the round
+        for pod in listed:
+            pod.set_gauges(
+                concurrency=(3.0 if t < 14 else 1.5 if t < 22 else 0.0), requests_per_second=0.0
+            )
+        await source.sample([revision_ref(NS, IRIS, listed)], float(t))
+    a.serve(15_000, times=3)
+    b.serve(100)
+    refs = [revision_ref(NS, IRIS, [a, b])]
     obs = (await source.observe(refs, 30.0))[RevisionKey(NS, IRIS)]
-    assert obs is not None and obs.request_count == 3
-    assert obs.avg_concurrency_per_replica == pytest.approx(3.0 * 7 / 15 / 2)
+    assert obs is not None and obs.request_count == 4 and obs.ready_replicas == 2
+    # request time over replica time: 6 rounds of 1 x 3, 4 of 2 x 1.5, the rest at zero
+    pod_samples = 6 + 8 * 2 + 2  # the tick's scrape of both
+    assert obs.avg_concurrency_per_replica == pytest.approx((6 * 3 + 4 * 3) / pod_samples)
     assert not obs.concurrency_from_completions
     assert "from 15 samples" in source.last_reasons[RevisionKey(NS, IRIS)]
 
@@ -162,16 +169,19 @@ async def test_samples_between_ticks_give_a_time_weighted_concurrency(
 async def test_sampling_with_no_tick_yet_or_a_replica_down_is_harmless(
     exporter: ExporterFactory, source: DirectScrapeSource
 ) -> None:
-    await source.sample()  # nothing observed yet: nothing to sample
     a, b = await exporter(NS, IRIS, "p1"), await exporter(NS, IRIS, "p2")
     refs = [revision_ref(NS, IRIS, [a, b])]
+    await source.sample(refs, -1.0)  # nothing observed yet: no interval to sample
     for pod in (a, b):
         pod.serve(100)
         pod.set_gauges(concurrency=1.0, requests_per_second=0.0)
     await source.observe(refs, 0.0)
     await b.stop()
-    for _ in range(5):
-        await source.sample()
+    for t in range(2, 12, 2):
+        await source.sample(refs, float(t))
+    a.serve(100, times=20)
     obs = (await source.observe(refs, 12.0))[RevisionKey(NS, IRIS)]
     assert obs is not None and obs.ready_replicas == 1  # p2 did not answer
-    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
+    assert obs.avg_concurrency_per_replica == pytest.approx(1.0)  # not 2 s / 12 s from _sum
+    assert not obs.concurrency_from_completions
+    assert "from 6 samples" in source.last_reasons[RevisionKey(NS, IRIS)]
