@@ -57,5 +57,6 @@ class PodEndpoints:
                 continue
             host = f"[{ip}]" if ":" in ip else ip
             urls = tuple(f"http://{host}:{port}/metrics" for port in QUEUE_PROXY_PORTS)
-            out.append(ReplicaEndpoint(str(meta.name), urls))
+            # the sampling rounds between ticks read only the gauges (port 9090)
+            out.append(ReplicaEndpoint(str(meta.name), urls, gauge_urls=urls[:1]))
         return tuple(out)

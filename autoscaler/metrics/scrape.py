@@ -4,7 +4,8 @@ All replicas of all revisions are read concurrently with aiohttp, each with a sh
 replica that fails (refused, timed out, not 200, not Prometheus text) counts as not answering
 and does not affect the others. The interval arithmetic is ``ScrapeLedger``'s. Between ticks
 the controller calls ``sample`` every ``concurrency_sample_period_s`` with the revisions it last
-observed and their replicas as listed then: one more scrape, for the concurrency gauges. This
+observed and their replicas as listed then: one more scrape of each replica's gauge URLs, for
+the concurrency gauges. This
 source
 never fails as a whole: each revision gets its observation or None with a reason, kept in
 ``last_reasons`` for the controller's condition message.
@@ -70,9 +71,12 @@ class DirectScrapeSource:
                 )
             return await resp.text()
 
-    async def _scrape(self, ref: RevisionRef, replica: ReplicaEndpoint) -> ReplicaSample | None:
+    async def _scrape(
+        self, ref: RevisionRef, replica: ReplicaEndpoint, gauges_only: bool = False
+    ) -> ReplicaSample | None:
+        urls = (replica.gauge_urls or replica.urls) if gauges_only else replica.urls
         try:
-            texts = await asyncio.gather(*(self._fetch(u) for u in replica.urls))
+            texts = await asyncio.gather(*(self._fetch(u) for u in urls))
             return parse_replica_text(texts, self._names, ref.namespace, ref.revision)
         except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError) as exc:
             log.info(
@@ -81,10 +85,10 @@ class DirectScrapeSource:
             return None
 
     async def _scrape_all(
-        self, revisions: Sequence[RevisionRef]
+        self, revisions: Sequence[RevisionRef], gauges_only: bool = False
     ) -> dict[RevisionKey, dict[str, ReplicaSample | None]]:
         jobs = [(ref, r) for ref in revisions for r in ref.replicas]
-        results = await asyncio.gather(*(self._scrape(ref, r) for ref, r in jobs))
+        results = await asyncio.gather(*(self._scrape(ref, r, gauges_only) for ref, r in jobs))
         by_revision: dict[RevisionKey, dict[str, ReplicaSample | None]] = {
             ref.key: {} for ref in revisions
         }
@@ -95,7 +99,7 @@ class DirectScrapeSource:
     async def sample(self, revisions: Sequence[RevisionRef], now_s: float) -> None:
         """One round of concurrency samples of ``revisions``' replicas as listed now (a pod
         started since the last tick included) at ``now_s`` (the clock ``observe`` is given)."""
-        by_revision = await self._scrape_all(revisions)
+        by_revision = await self._scrape_all(revisions, gauges_only=True)
         for key, samples in by_revision.items():
             self._ledger.sample(key, samples, now_s)
 

@@ -49,10 +49,13 @@ class ReplicaEndpoint:
     Knative's queue-proxy before 1.6 served the autoscaling gauges on port 9090 and the
     user-facing request metrics on 9091; one-machine mode serves both on one URL. All URLs of a
     replica are read and merged; the replica counts as answered only when all of them did.
+    ``gauge_urls``: those of them with the concurrency gauge, all a sampling round between
+    ticks reads (empty: all of ``urls``).
     """
 
     pod: str
     urls: tuple[str, ...]
+    gauge_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.pod:
@@ -61,6 +64,10 @@ class ReplicaEndpoint:
             object.__setattr__(self, "urls", (self.urls,))
         if not self.urls:
             raise ValueError(f"ReplicaEndpoint {self.pod!r}: needs at least one URL")
+        if isinstance(self.gauge_urls, str):
+            object.__setattr__(self, "gauge_urls", (self.gauge_urls,))
+        if not set(self.gauge_urls) <= set(self.urls):
+            raise ValueError(f"ReplicaEndpoint {self.pod!r}: gauge_urls must be among urls")
 
 
 @dataclass(frozen=True, slots=True)

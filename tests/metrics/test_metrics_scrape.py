@@ -185,3 +185,28 @@ async def test_sampling_with_no_tick_yet_or_a_replica_down_is_harmless(
     assert obs.avg_concurrency_per_replica == pytest.approx(1.0)  # not 2 s / 12 s from _sum
     assert not obs.concurrency_from_completions
     assert "from 6 samples" in source.last_reasons[RevisionKey(NS, IRIS)]
+
+
+async def test_a_sampling_round_reads_only_the_gauge_urls(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    # a queue-proxy of Knative <= 1.18: gauges on one port (9090), request metrics on another
+    # (here an exporter of another revision stands for it: nothing in it is this revision's)
+    gauges, other = await exporter(NS, IRIS, "p1"), await exporter(NS, WINE, "x")
+    pod = ReplicaEndpoint("p1", (gauges.url, other.url), gauge_urls=(gauges.url,))
+    refs = [RevisionRef(NS, IRIS, replicas=(pod,))]
+    gauges.serve(100)
+    gauges.set_gauges(concurrency=2.0, requests_per_second=0.0)
+    await source.observe(refs, 0.0)
+    await other.stop()  # the request metrics' port is down between the ticks
+    for t in range(2, 30, 2):
+        await source.sample(refs, float(t))
+    await other.start()
+    gauges.set_gauges(concurrency=0.0, requests_per_second=0.0)
+    obs = (await source.observe(refs, 30.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None and obs.ready_replicas == 1
+    # 14 rounds at 2 and the tick's 0 (a round reading every URL would have found none)
+    assert obs.avg_concurrency_per_replica == pytest.approx(14 * 2.0 / 15)
+    assert not obs.concurrency_from_completions
+    with pytest.raises(ValueError, match="gauge_urls must be among urls"):
+        ReplicaEndpoint("p1", (gauges.url,), gauge_urls=(other.url,))
