@@ -5,10 +5,8 @@ replica that fails (refused, timed out, not 200, not Prometheus text) counts as 
 and does not affect the others. The interval arithmetic is ``ScrapeLedger``'s. Between ticks
 the controller calls ``sample`` every ``concurrency_sample_period_s`` with the revisions it last
 observed and their replicas as listed then: one more scrape of each replica's gauge URLs, for
-the concurrency gauges. This
-source
-never fails as a whole: each revision gets its observation or None with a reason, kept in
-``last_reasons`` for the controller's condition message.
+the concurrency gauges. This source never fails as a whole: each revision gets its observation
+or None with a reason, kept in ``last_reasons`` for the controller's condition message.
 """
 
 from __future__ import annotations
