@@ -184,7 +184,8 @@ def run_exact(
                     control.poke(t, len(heap) + len(queue))
             admit_from_queue()
         elif t == control.next_kpa_s:
-            control.horizon_s = min(t_arrival, control.next_policy_s, end_s)
+            # a quiet spell reaches the next arrival: a policy tick ends it only by a patch
+            control.horizon_s = min(t_arrival, end_s)
             control.steady_horizon_s = min(control.next_policy_s, end_s)
             control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i, earliest_completion)
             if queue:

@@ -103,6 +103,7 @@ def run_revision(
         concurrency_from_completions=settings.tuner_concurrency == "completions",
     )
     control.steady_enabled = settings.skip_steady_ticks and not record_kpa_ticks
+    control.quiet_enabled = settings.skip_steady_ticks
     engine = choose_engine(trace, settings)
     run = run_fluid if engine == "fluid" else run_exact
     out = run(trace.arrivals_s, trace.service_s, control, end_s)

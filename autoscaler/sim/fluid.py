@@ -283,7 +283,8 @@ def run_fluid(
         if n + q == 0.0:
             control.idle(t)
         if t >= control.next_kpa_s:
-            control.horizon_s = min(next_arrival, control.next_policy_s, end_s)
+            # a quiet spell reaches the next arrival: a policy tick ends it only by a patch
+            control.horizon_s = min(next_arrival, end_s)
             control.kpa_tick(t)
     # the rest: in service at the end, or admitted after it (the grid's last point admits
     # all), finishing at full speed past the grid's end

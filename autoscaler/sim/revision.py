@@ -10,7 +10,9 @@ changes.
 
 Ticks the KPA provably decides as the one before come in three kinds. Quiet and light steady
 spells jump over them (no engine event: as in every run before, the figures sum time in those
-pieces). Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
+pieces). A quiet spell (no request for a window, replicas kept) runs to the next arrival
+through the policy's ticks; one that patches the annotations ends it. Its seconds reach the
+KPA as the zeros the replicas reported, written so that no window restarts a partial one. Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
 recorded since, show the decision unchanged) and band spells (``band_until``: many requests in
 flight, their count bounded by the arrivals and the soonest completions) still stop the engine
 at every tick but skip the KPA's ``decide``, so every sum is cut into the same pieces and comes
@@ -57,6 +59,11 @@ HOLD_RECHECK_S = 20.0
 # only: a tick not skipped decides what it would have anyway).
 BAND_RETRY_S = 10.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
+
+
+def _buckets(window_s: float) -> int:
+    """The 1 s buckets of a KPA window this long (as ``autoscaler.kpa.windows`` sizes it)."""
+    return max(1, math.ceil(window_s - 1e-9))
 
 
 def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
@@ -125,6 +132,8 @@ class RevisionControl:
         self.steady_horizon_s = math.inf
         # steady spells (see steady_until): recent per-second concurrency, a max-queue
         self.steady_enabled = not record_kpa_ticks
+        # quiet spells (kpa_tick): off, every tick of an idle revision with replicas is ticked
+        self.quiet_enabled = True
         self._peaks: deque[tuple[float, float]] = deque()
         self.steady_skip = False  # ticks are being skipped by steady_until
         self.last_busy_s = -math.inf
@@ -376,6 +385,22 @@ class RevisionControl:
             self._pending_c.append(0.0)
             self.last_record_s = last_second
 
+    def _zeros_through(self, second_s: float) -> None:
+        """The zeros ready replicas reported every second through ``second_s`` (Knative
+        records every scrape, zeros too), for a spell whose seconds were not written.
+
+        A window restarts a partial window after a gap of its length, which reporting replicas
+        never leave; three writes stand for the whole spell: one at the start of each window
+        ending at ``second_s`` (stable, then panic) and ``second_s`` itself, each less than a
+        window after the one before, so each window ends full of zeros as when ticking."""
+        kpa = self.kpa
+        for buckets in (_buckets(kpa.stable_window_s), _buckets(kpa.panic_window_s), 1):
+            s = second_s - buckets + 1.0
+            if self.last_record_s < s:
+                self._pending_s.append(s)
+                self._pending_c.append(0.0)
+                self.last_record_s = s
+
     def kpa_tick(
         self,
         now_s: float,
@@ -391,6 +416,8 @@ class RevisionControl:
             # and every sum comes out bit for bit the same.
             self.next_kpa_s = now_s + KPA_TICK_S
             return
+        if self.quiet:  # a quiet spell's end: its seconds were zeros
+            self._zeros_through(math.floor(now_s) - 1.0)
         self.quiet = False
         self.steady_skip = False
         self._flush_zeros(now_s)
@@ -425,6 +452,7 @@ class RevisionControl:
             and not self.starting
             and self.replicas > 0
             and now_s - self.idle_since >= self.kpa.quiet_after_s
+            and self.quiet_enabled
         ):
             until = self.kpa.quiet_until(now_s, self.ready, KPA_TICK_S, self.horizon_s)
             if until > now_s + KPA_TICK_S:
@@ -518,15 +546,7 @@ class RevisionControl:
     def _end_quiet(self, now_s: float) -> None:
         """Back to ticking on the grid; the seconds skipped reach the KPA as the zeros they were."""
         self.quiet = False
-        second = math.floor(now_s)
-        # Two zeros, at both ends of the window, stand for the zeros the replicas reported
-        # (the gap between them counts as zeros).
-        window = math.ceil(self.kpa.quiet_after_s)
-        for s in (second - window, second - 1):
-            if self.last_record_s < s:
-                self._pending_s.append(float(s))
-                self._pending_c.append(0.0)
-                self.last_record_s = float(s)
+        self._zeros_through(math.floor(now_s) - 1.0)
         self.align_kpa(now_s)
 
     def idle(self, now_s: float) -> None:

@@ -1,0 +1,131 @@
+"""Quiet spells (an idle revision's ticks skipped while replicas stay) decide as ticking does.
+
+The reference is the same revision ticked every 2 s (``skip_steady_ticks=False`` turns quiet
+spells off too). Replicas held through a long quiet spell report zeros every second in a
+cluster, so the KPA's windows are full of zeros when the traffic comes back: a spell must not
+leave a gap of a window's length in them (the window would restart a partial window and read
+the first burst over a few seconds instead of the whole window). A policy tick that changes
+nothing does not end a spell; one that changes the annotations does, as ticking would see it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autoscaler.sim import ColdStart, ModelSpec, ServiceTime, SimSettings, run_revision
+from autoscaler.sim.fleet import RevisionRun
+from autoscaler.sim.policies import StaticPolicy
+from autoscaler.sim.traces import ModelTrace
+from autoscaler.tuner.observation import RevisionObservation
+
+PREFIX = "autoscaling.knative.dev/"
+COLD = ColdStart(median_s=1.5, sigma=0.0)
+
+
+def burst_after_quiet(quiet_s: float) -> ModelTrace:
+    """A request, a quiet spell of ``quiet_s``, then eight long requests within 3 s."""
+    model = ModelSpec("m", ServiceTime.constant(20.0), capacity=1)
+    first = [10.0]
+    burst = [10.0 + 20.0 + quiet_s + 0.4 * k for k in range(8)]
+    arrivals = np.asarray(first + burst)
+    return ModelTrace(model, arrivals, np.full(arrivals.size, 20.0))
+
+
+class ChangeAt:
+    """Ticks every 30 s; at ``at_s`` (once) patches the target to ``target``."""
+
+    name = "change-at"
+
+    def __init__(self, annotations: dict[str, str], at_s: float, target: str) -> None:
+        self.annotations = dict(annotations)
+        self.at_s, self.target = at_s, target
+        self.ticks: list[float] = []
+
+    def for_revision(self, model: ModelSpec) -> ChangeAt:
+        return self
+
+    def initial_annotations(self) -> dict[str, str]:
+        return dict(self.annotations)
+
+    def next_tick_s(self, now_s: float) -> float:
+        return (now_s // 30.0 + 1.0) * 30.0
+
+    def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+        self.ticks.append(now_s)
+        if now_s >= self.at_s and self.annotations.get(PREFIX + "target") != self.target:
+            self.annotations[PREFIX + "target"] = self.target
+            return dict(self.annotations)
+        return None
+
+
+def run(trace: ModelTrace, policy: object, skip: bool) -> RevisionRun:
+    settings = SimSettings(cold_start=COLD, engine="exact", skip_steady_ticks=skip)
+    end = float(trace.arrivals_s[-1]) + 200.0
+    return run_revision(trace, 0, policy, settings, 0, end)  # type: ignore[arg-type]
+
+
+def assert_same(skipped: RevisionRun, ticked: RevisionRun) -> None:
+    assert skipped.stats.timeline == ticked.stats.timeline
+    assert skipped.stats.scaling_changes == ticked.stats.scaling_changes
+    assert skipped.stats.replica_s == pytest.approx(ticked.stats.replica_s, rel=1e-9)
+    assert skipped.stats.idle_mb_s == pytest.approx(ticked.stats.idle_mb_s, rel=1e-9)
+    np.testing.assert_allclose(
+        skipped.requests.latency_s, ticked.requests.latency_s, rtol=1e-9, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize("quiet_s", [70.0, 200.0, 1000.0])
+@pytest.mark.parametrize(
+    "annotations",
+    [
+        {PREFIX + "min-scale": "1", PREFIX + "target": "1"},
+        {PREFIX + "scale-to-zero-pod-retention-period": "30m", PREFIX + "target": "1"},
+    ],
+    ids=["min-scale", "retention"],
+)
+def test_a_burst_after_a_quiet_spell_scales_as_when_ticking(
+    annotations: dict[str, str], quiet_s: float
+) -> None:
+    trace = burst_after_quiet(quiet_s)
+    policy = StaticPolicy("held", annotations)
+    ticked = run(trace, policy, skip=False)
+    skipped = run(trace, policy, skip=True)
+    assert_same(skipped, ticked)
+
+
+@pytest.mark.parametrize("change_at_s", [120.0, 600.0, 900.0])
+def test_policy_ticks_within_a_quiet_spell_decide_as_when_ticking(change_at_s: float) -> None:
+    trace = burst_after_quiet(1000.0)
+    annotations = {PREFIX + "min-scale": "1", PREFIX + "target": "4"}
+    ticked_policy = ChangeAt(annotations, change_at_s, "1")
+    skipped_policy = ChangeAt(annotations, change_at_s, "1")
+    ticked = run(trace, ticked_policy, skip=False)
+    skipped = run(trace, skipped_policy, skip=True)
+    assert skipped_policy.ticks == ticked_policy.ticks
+    assert_same(skipped, ticked)
+
+
+def test_quiet_spells_skip_the_idle_ticks_policy_ticks_included() -> None:
+    trace = burst_after_quiet(3000.0)
+    annotations = {PREFIX + "min-scale": "1", PREFIX + "target": "1"}
+    policy = ChangeAt(annotations, 1e9, "1")  # ticks every 30 s, never patches
+    settings = SimSettings(cold_start=COLD, engine="exact")
+    from autoscaler.sim.revision import RevisionControl
+
+    ticks: list[float] = []
+    original = RevisionControl.kpa_tick
+
+    def counting(self: RevisionControl, now_s: float, *args: object, **kw: object) -> None:
+        ticks.append(now_s)
+        original(self, now_s, *args, **kw)  # type: ignore[arg-type]
+
+    RevisionControl.kpa_tick = counting  # type: ignore[method-assign]
+    try:
+        run_revision(trace, 0, policy, settings, 0, float(trace.arrivals_s[-1]) + 200.0)
+    finally:
+        RevisionControl.kpa_tick = original  # type: ignore[method-assign]
+    quiet = [t for t in ticks if 200.0 <= t <= 3000.0]
+    # 1,400 ticks on the 2 s grid and 93 policy ticks in that stretch: the spell skips them
+    assert len(policy.ticks) > 90
+    assert len(quiet) < 10
