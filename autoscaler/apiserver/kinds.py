@@ -1,4 +1,4 @@
-"""The built-in kinds: Namespace, ConfigMap, Event (core/v1 and events.k8s.io/v1), Lease and
+"""The built-in kinds: Namespace, ConfigMap, Pod (stored, nothing runs it), Event (core/v1 and events.k8s.io/v1), Lease and
 CustomResourceDefinition (plus, from ``install_kinds``, the workload and RBAC kinds of an
 install), with OpenAPI v3 schemas carrying the patch strategies and merge keys of their lists
 (as in k8s.io/api, whose Go struct tags kubectl reads through OpenAPI).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoscaler.apiserver.install_kinds import install_types
+from autoscaler.apiserver.install_kinds import install_types, workload_schema
 from autoscaler.apiserver.registry import ResourceType
 from autoscaler.apiserver.schema import object_meta_schema
 
@@ -227,6 +227,13 @@ def builtin_types() -> list[ResourceType]:
         ResourceType(
             "", "v1", "configmaps", "configmap", "ConfigMap", True,
             short_names=("cm",), schema=configmap_schema(), storage_version="v1",
+        ),
+        # Stored and served like the install's workloads (nothing runs them): a controller's
+        # watch of a revision's Pods (autoscaler.kube.endpoints) works against this server.
+        ResourceType(
+            "", "v1", "pods", "pod", "Pod", True,
+            short_names=("po",), categories=("all",), status_subresource=True,
+            schema=workload_schema(), storage_version="v1",
         ),
         ResourceType(
             "", "v1", "events", "event", "Event", True,

@@ -127,7 +127,9 @@ async def _serve(client: Any, settings: ControllerSettings, metrics_config: Metr
     source = make_source(metrics_config)
     election = ElectionConfig(settings.namespace, settings.lease_name, settings.identity)
     elector = LeaderElector(client, election, clock)
-    endpoints = PodEndpoints(client) if settings.resolve_pods else None
+    endpoints = (
+        PodEndpoints(client, namespace=settings.watch_namespace) if settings.resolve_pods else None
+    )
     ctl = Controller(client, source, settings, clock, elector=elector, endpoints=endpoints)
     dashboard = ControllerSource(ctl, clock=clock)
     runner, port = await start_http(

@@ -122,6 +122,9 @@ class Controller:
         if not self._started:
             for informer in (self._scalers, self._isvcs, self._revisions):
                 informer.start()
+            start = getattr(self._endpoints, "start", None)
+            if callable(start):  # a resolver that watches (PodEndpoints)
+                start()
             self._started = True
 
     def wait_synced(self, timeout_s: float = 30.0) -> bool:
@@ -218,6 +221,9 @@ class Controller:
             await asyncio.to_thread(self._elector.release)
         for informer in (self._scalers, self._isvcs, self._revisions):
             await asyncio.to_thread(informer.stop)
+        stop = getattr(self._endpoints, "stop", None)
+        if callable(stop):
+            await asyncio.to_thread(stop)
         await self.notifier.close()
         if self._owns_source:
             await self._source.close()

@@ -2,19 +2,27 @@
 
 In a cluster the replicas are the Pods labelled ``serving.knative.dev/revision=<name>``; their
 queue-proxy serves the autoscaling gauges on port 9090 and the request metrics on 9091 (Knative
-≤ 1.18, ``pkg/queue``). One-machine mode passes its own ``EndpointResolver`` instead.
+≤ 1.18, ``pkg/queue``). ``PodEndpoints`` keeps a watch of those Pods (every Pod with the label,
+in the namespace the controller tunes) in a cache once started, so a tick and the sampling
+rounds between ticks read replicas without a request to the API; until the watch has listed
+once (or where it cannot: an API without Pods, a role without ``watch``), each call lists the
+revision's Pods. One-machine mode passes its own ``EndpointResolver`` instead.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from autoscaler.metrics.source import ReplicaEndpoint
 from autoscaler.runtime.reconcile import names
+
+from .informer import PODS, Informer
 
 log = logging.getLogger(__name__)
 
@@ -27,36 +35,79 @@ class EndpointResolver(Protocol):
         ...
 
 
-class PodEndpoints:
-    """Replicas from the Pods API (an API without Pods gives none, said once in the log)."""
+def replica_endpoints(pods: Iterable[Mapping[str, Any]]) -> tuple[ReplicaEndpoint, ...]:
+    """The running Pods with an IP, as the queue-proxy's metric URLs, by Pod name."""
+    out = []
+    for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name") or "")):
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        ip = status.get("podIP")
+        if not ip or status.get("phase") != "Running" or not meta.get("name"):
+            continue
+        host = f"[{ip}]" if ":" in ip else ip
+        urls = tuple(f"http://{host}:{port}/metrics" for port in QUEUE_PROXY_PORTS)
+        # the sampling rounds between ticks read only the gauges (port 9090)
+        out.append(ReplicaEndpoint(str(meta["name"]), urls, gauge_urls=urls[:1]))
+    return tuple(out)
 
-    def __init__(self, api_client: client.ApiClient, request_timeout_s: float = 5.0) -> None:
+
+class PodEndpoints:
+    """Replicas from the Pods API: a watched cache once started and listed, else one LIST per
+    call (an API without Pods gives none, said once in the log)."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        request_timeout_s: float = 5.0,
+        *,
+        namespace: str | None = None,
+        watch: bool = True,
+    ) -> None:
         self._core = client.CoreV1Api(api_client)
         self._timeout = request_timeout_s
         self._unavailable = False
+        self._informer = (
+            Informer(api_client, PODS, namespace=namespace, label_selector=names.REVISION_LABEL)
+            if watch
+            else None
+        )
+        self.lists = 0  # LIST requests made because the cache was not there (yet)
+
+    def start(self) -> None:
+        """Start watching the Pods (the controller starts it with its informers)."""
+        if self._informer is not None:
+            self._informer.start()
+
+    def stop(self) -> None:
+        if self._informer is not None:
+            self._informer.stop()
+
+    def wait_synced(self, timeout_s: float) -> bool:
+        """Whether the watch has listed the Pods once (False without one)."""
+        return self._informer is not None and self._informer.wait_synced(timeout_s)
 
     def replicas(self, namespace: str, revision: str) -> tuple[ReplicaEndpoint, ...]:
         if self._unavailable:
             return ()
+        informer = self._informer
+        if informer is not None and informer.has_synced():
+            label = names.REVISION_LABEL
+            return replica_endpoints(
+                p
+                for p in informer.list(namespace)
+                if ((p.get("metadata") or {}).get("labels") or {}).get(label) == revision
+            )
+        self.lists += 1
         try:
-            pods = self._core.list_namespaced_pod(
+            resp: Any = self._core.list_namespaced_pod(
                 namespace,
                 label_selector=f"{names.REVISION_LABEL}={revision}",
                 _request_timeout=self._timeout,
+                _preload_content=False,
             )
         except ApiException as exc:
             if exc.status == 404:
                 log.warning("this API serves no Pods: the direct metric source has no replicas")
                 self._unavailable = True
+                self.stop()
             return ()
-        out = []
-        for pod in pods.items or []:
-            status, meta = pod.status, pod.metadata
-            ip = status.pod_ip if status else None
-            if status is None or meta is None or not ip or status.phase != "Running":
-                continue
-            host = f"[{ip}]" if ":" in ip else ip
-            urls = tuple(f"http://{host}:{port}/metrics" for port in QUEUE_PROXY_PORTS)
-            # the sampling rounds between ticks read only the gauges (port 9090)
-            out.append(ReplicaEndpoint(str(meta.name), urls, gauge_urls=urls[:1]))
-        return tuple(out)
+        return replica_endpoints(json.loads(resp.data).get("items") or [])

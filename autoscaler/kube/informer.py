@@ -1,4 +1,5 @@
-"""List and watch one custom resource kind into a local cache (the informer of client-go).
+"""List and watch one resource kind into a local cache (the informer of client-go): a custom
+resource, or core/v1 Pods.
 
 One thread per informer lists the kind, then watches from the list's resourceVersion; on 410 Gone
 (the version fell out of the server's history) it lists again and reports what changed in between,
@@ -9,6 +10,7 @@ Handlers run on the informer's thread: hand work to an event loop with ``call_so
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 import threading
@@ -38,7 +40,10 @@ class Resource:
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+PODS = Resource("", "v1", "pods", "Pod")
 
 
 def key_of(obj: dict[str, Any]) -> Key:
@@ -58,7 +63,10 @@ class Informer:
         backoff: Backoff = WATCH_BACKOFF,
     ) -> None:
         self.resource = resource
+        if not resource.group and resource.plural != PODS.plural:
+            raise ValueError(f"informer of core/v1 {resource.plural}: only pods are served")
         self._api = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
         self._namespace = namespace
         self._selector = label_selector
         self._watch_timeout_s = watch_timeout_s
@@ -71,6 +79,7 @@ class Informer:
         self._watch: watch.Watch | None = None
         self._thread: threading.Thread | None = None
         self.relists = 0  # how often the watch had to start over from a list
+        self.watches = 0  # watch requests made (one per server timeout, from where it ended)
 
     # --- reading the cache -------------------------------------------------------------
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -111,6 +120,10 @@ class Informer:
     # --- the loop ------------------------------------------------------------------------
     def _list_call(self) -> Callable[..., Any]:
         r, ns = self.resource, self._namespace
+        if not r.group:  # core/v1 Pods; the watch reads each event's raw object (a dict)
+            if ns:
+                return lambda **kw: self._core.list_namespaced_pod(ns, **kw)
+            return lambda **kw: self._core.list_pod_for_all_namespaces(**kw)
         if ns and r.namespaced:
             return lambda **kw: self._api.list_namespaced_custom_object(
                 r.group, r.version, ns, r.plural, **kw
@@ -152,7 +165,11 @@ class Informer:
         self._stopped.wait(delay)
 
     def _relist(self) -> str:
-        listing = self._list_call()(**self._selector_kw())
+        if self.resource.group:
+            listing = self._list_call()(**self._selector_kw())
+        else:  # the typed client's list, read as the JSON it is
+            resp = self._list_call()(_preload_content=False, **self._selector_kw())
+            listing = json.loads(resp.data)
         fresh = {key_of(o): o for o in listing.get("items") or []}
         for obj in fresh.values():
             obj.setdefault("apiVersion", self.resource.api_version)
@@ -176,6 +193,7 @@ class Informer:
     def _watch_from(self, rv: str) -> str:
         w = watch.Watch()
         self._watch = w
+        self.watches += 1
         try:
             for event in w.stream(
                 self._list_call(),
@@ -186,7 +204,9 @@ class Informer:
             ):
                 if self._stopped.is_set():
                     break
-                kind, obj = event["type"], event["object"]
+                kind, obj = event["type"], event["raw_object"]
+                # where the next watch goes on from (the stream tracks it only for typed calls)
+                rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
                 if kind == "BOOKMARK":
                     continue
                 key = key_of(obj)
@@ -198,7 +218,7 @@ class Informer:
                 self._dispatch(kind, obj)
         finally:
             self._watch = None
-        return w.resource_version or rv
+        return rv
 
     def _dispatch(self, kind: str, obj: dict[str, Any]) -> None:
         for handler in self._handlers:

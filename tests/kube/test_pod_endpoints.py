@@ -1,0 +1,142 @@
+"""The direct source's replicas from a watch of the revisions' Pods, on the embedded API server.
+
+A tick and every sampling round between ticks ask for each tuned revision's replicas; in a
+cluster they come from a cache fed by one watch of the Pods labelled with a revision, not from a
+LIST per revision per round. Before the watch has listed, a call lists the revision's Pods.
+The informer under it goes on from the last event's resourceVersion when the server ends a
+watch, so nothing is replayed to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from autoscaler.apiserver.testing import RunningAPIServer
+from autoscaler.kube.endpoints import PodEndpoints
+from autoscaler.kube.informer import PODS, Informer
+from autoscaler.runtime.reconcile import names
+from tests.kube.kit import wait_for
+
+NS = "default"
+
+
+def pod(core: client.CoreV1Api, name: str, revision: str, *, ip: str = "", phase: str = "Running", ns: str = NS) -> None:  # fmt: skip
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {names.REVISION_LABEL: revision}},
+        "spec": {"containers": [{"name": "queue-proxy", "image": "example/queue:1"}]},
+    }
+    core.create_namespaced_pod(ns, body)
+    if ip:
+        core.patch_namespaced_pod_status(name, ns, {"status": {"phase": phase, "podIP": ip}})
+
+
+@pytest.fixture
+def core(server: RunningAPIServer) -> client.CoreV1Api:
+    api = client.CoreV1Api(server.api_client())
+    api.create_namespace({"metadata": {"name": "other"}})
+    return api
+
+
+@pytest.fixture
+def endpoints(server: RunningAPIServer) -> Iterator[PodEndpoints]:
+    pe = PodEndpoints(server.api_client())
+    yield pe
+    pe.stop()
+
+
+def names_of(pe: PodEndpoints, revision: str, ns: str = NS) -> list[str]:
+    return [r.pod for r in pe.replicas(ns, revision)]
+
+
+def test_replicas_come_from_the_watch_with_no_list_per_call(
+    server: RunningAPIServer, core: client.CoreV1Api, endpoints: PodEndpoints
+) -> None:
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pod(core, "r1-b", "r1", ip="fd00::2")
+    pod(core, "r1-pending", "r1", ip="10.0.0.3", phase="Pending")
+    pod(core, "r1-no-ip", "r1")
+    pod(core, "r2-a", "r2", ip="10.0.0.4")
+    pod(core, "r1-elsewhere", "r1", ip="10.0.0.5", ns="other")
+    endpoints.start()
+    assert endpoints.wait_synced(10.0)
+    log = server.server.record_requests()
+    for _ in range(20):  # a tick and the sampling rounds of many revisions
+        assert names_of(endpoints, "r1") == ["r1-a", "r1-b"]
+        assert names_of(endpoints, "r2") == ["r2-a"]
+    assert names_of(endpoints, "r1", "other") == ["r1-elsewhere"]
+    assert [r for r in log if r.resource == "pods"] == []
+    assert endpoints.lists == 0
+    a, b = endpoints.replicas(NS, "r1")
+    assert a.urls == ("http://10.0.0.1:9090/metrics", "http://10.0.0.1:9091/metrics")
+    assert a.gauge_urls == ("http://10.0.0.1:9090/metrics",)
+    assert b.gauge_urls == ("http://[fd00::2]:9090/metrics",)
+
+
+def test_pods_that_start_stop_or_go_are_seen(
+    core: client.CoreV1Api, endpoints: PodEndpoints
+) -> None:
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    endpoints.start()
+    assert endpoints.wait_synced(10.0)
+    pod(core, "r1-b", "r1", ip="10.0.0.2")
+    wait_for(lambda: names_of(endpoints, "r1") == ["r1-a", "r1-b"], 10.0, "the new pod")
+    core.patch_namespaced_pod_status("r1-a", NS, {"status": {"phase": "Failed"}})
+    wait_for(lambda: names_of(endpoints, "r1") == ["r1-b"], 10.0, "the failed pod to go")
+    core.delete_namespaced_pod("r1-b", NS, _preload_content=False)  # answered with a Status
+    wait_for(lambda: names_of(endpoints, "r1") == [], 10.0, "the deleted pod to go")
+    assert endpoints.lists == 0
+
+
+def test_before_the_watch_has_listed_each_call_lists_the_revision(
+    server: RunningAPIServer, core: client.CoreV1Api, endpoints: PodEndpoints
+) -> None:
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pod(core, "r2-a", "r2", ip="10.0.0.4")
+    log = server.server.record_requests()
+    assert names_of(endpoints, "r1") == ["r1-a"]  # not started: no cache
+    assert endpoints.lists == 1
+    listed = [r for r in log if r.resource == "pods"]
+    assert [(r.verb, r.namespace) for r in listed] == [("list", NS)]
+    unwatched = PodEndpoints(server.api_client(), watch=False)
+    unwatched.start()
+    assert not unwatched.wait_synced(0.1)
+    assert names_of(unwatched, "r2") == ["r2-a"] and unwatched.lists == 1
+
+
+def test_the_watch_goes_on_from_its_last_event_when_the_server_ends_it(
+    server: RunningAPIServer, core: client.CoreV1Api
+) -> None:
+    seen: list[tuple[str, str]] = []
+    informer = Informer(
+        server.api_client(), PODS, namespace=NS, label_selector=names.REVISION_LABEL,
+        watch_timeout_s=1,
+    )  # fmt: skip
+    informer.add_handler(lambda kind, obj: seen.append((kind, obj["metadata"]["name"])))
+    informer.start()
+    try:
+        assert informer.wait_synced(10.0)
+        pod(core, "r1-a", "r1", ip="10.0.0.1")
+        wait_for(lambda: len(seen) >= 2, 10.0, "the pod's creation and status")
+        first = informer.watches
+        # three more watches, each begun where the one before ended
+        wait_for(lambda: informer.watches >= first + 3, 20.0, "the server to end watches")
+        assert seen == [("ADDED", "r1-a"), ("MODIFIED", "r1-a")]
+        assert informer.relists == 1
+        obj = informer.get(NS, "r1-a")
+        assert obj is not None and obj["status"]["podIP"] == "10.0.0.1"
+        assert obj["apiVersion"] == "v1" and obj["kind"] == "Pod"
+    finally:
+        informer.stop()
+
+
+def test_an_informer_of_another_core_kind_is_refused(server: RunningAPIServer) -> None:
+    from autoscaler.kube.informer import Resource
+
+    with pytest.raises(ValueError, match="only pods"):
+        Informer(server.api_client(), Resource("", "v1", "services", "Service"))
