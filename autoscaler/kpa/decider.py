@@ -135,6 +135,15 @@ class Decider:
     def panic_mode(self) -> bool:
         return self.panic_time is not None
 
+    def undelayed_copy(self) -> Decider:
+        """This decider's panic state without the scale-down delay: what it would decide
+        before the delay holds the count (a trial for ``RevisionAutoscaler.decider_settled``)."""
+        trial = Decider.__new__(Decider)
+        trial.panic_time = self.panic_time
+        trial.max_panic_pods = self.max_panic_pods
+        trial._delay = None
+        return trial
+
     def scale(
         self,
         spec: ScalingSpec,

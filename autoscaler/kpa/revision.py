@@ -119,6 +119,22 @@ class RevisionAutoscaler:
             return None, 0
         return self._decider.panic_time, self._decider.max_panic_pods
 
+    def decider_settled(self, now: float, ready_pods: int) -> bool:
+        """Whether a decision at ``now`` on the windows as they are gives the decider's last
+        count and keeps giving it while they and ``ready_pods`` stay: no panic, no scale-down
+        the delay still holds back, no rate-limited step of a scale-down left to take. (For a
+        caller that skips the ticks of an idle revision, ``autoscaler.sim``.)"""
+        decider = self._decider
+        if decider is None:
+            return False
+        values = self._collector.stable_and_panic(now, self._spec.metric)
+        if values is None:
+            return True  # no data: the decider is not asked, its count stays
+        if decider.panic_mode:
+            return False
+        result = decider.undelayed_copy().scale(self._spec, now, *values, ready_pods, True)
+        return not result.panic_mode and result.desired_pods == self._desired
+
     def window_averages(self, now: float) -> tuple[float, float] | None:
         """``(stable, panic)`` averages of the scaling metric a tick at ``now`` decides on, or
         None with no data (``tick`` reads them the same way)."""

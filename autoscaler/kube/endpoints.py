@@ -5,8 +5,8 @@ queue-proxy serves the autoscaling gauges on port 9090 and the request metrics o
 ≤ 1.18, ``pkg/queue``). ``PodEndpoints`` keeps a watch of those Pods (every Pod with the label,
 in the namespace the controller tunes) in a cache once started, so a tick and the sampling
 rounds between ticks read replicas without a request to the API; until the watch has listed
-once (or where it cannot: an API without Pods, a role without ``watch``), each call lists the
-revision's Pods. One-machine mode passes its own ``EndpointResolver`` instead.
+(and while it fails: a role without ``watch``, an API without Pods, an outage), each call lists
+the revision's Pods. One-machine mode passes its own ``EndpointResolver`` instead.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class PodEndpoints:
         if self._unavailable:
             return ()
         informer = self._informer
-        if informer is not None and informer.has_synced():
+        if informer is not None and informer.is_current():
             label = names.REVISION_LABEL
             return replica_endpoints(
                 p

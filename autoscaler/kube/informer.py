@@ -1,10 +1,13 @@
 """List and watch one resource kind into a local cache (the informer of client-go): a custom
 resource, or core/v1 Pods.
 
-One thread per informer lists the kind, then watches from the list's resourceVersion; on 410 Gone
-(the version fell out of the server's history) it lists again and reports what changed in between,
-so a handler sees every object's latest state and every deletion. Errors back off with jitter.
-Handlers run on the informer's thread: hand work to an event loop with ``call_soon_threadsafe``.
+One thread per informer lists the kind, then watches from the list's resourceVersion, each
+watch going on from the last event delivered (a watch the server ends, or one that fails,
+replays nothing); on 410 Gone (the version fell out of the server's history) it lists again and
+reports what changed in between, so a handler sees every object's latest state and every
+deletion. Errors back off with jitter; after a few failures in a row it lists again, and until
+a list or watch works ``is_current`` is False (the cache may be behind). Handlers run on the
+informer's thread: hand work to an event loop with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], None]  # ("ADDED" | "MODIFIED" | "DELETED", object)
 Key = tuple[str, str]  # (namespace, name)
 WATCH_BACKOFF = Backoff(base_s=0.2, cap_s=10.0, attempts=1_000_000)
+RELIST_AFTER_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,10 @@ class Informer:
         self._watch: watch.Watch | None = None
         self._thread: threading.Thread | None = None
         self.relists = 0  # how often the watch had to start over from a list
+        self._rv: str | None = None  # where the next watch goes on from (None: list first)
+        # the cache follows the server: listed, and no watch failed since (a watch that keeps
+        # failing while lists work, e.g. forbidden, leaves it behind)
+        self._current = False
         self.watches = 0  # watch requests made (one per server timeout, from where it ended)
 
     # --- reading the cache -------------------------------------------------------------
@@ -92,6 +100,10 @@ class Informer:
 
     def has_synced(self) -> bool:
         return self._synced.is_set()
+
+    def is_current(self) -> bool:
+        """Listed once and no watch failed since the last list or watch that worked."""
+        return self._current and self._synced.is_set()
 
     def wait_synced(self, timeout_s: float) -> bool:
         return self._synced.wait(timeout_s)
@@ -136,25 +148,37 @@ class Informer:
     def _run(self) -> None:
         rng = random.Random()
         failures = 0
-        rv: str | None = None
         while not self._stopped.is_set():
             try:
-                if rv is None:
-                    rv = self._relist()
-                rv = self._watch_from(rv)
+                if self._rv is None:
+                    self._rv = self._relist()
+                    self._current = True
+                self._watch_from(self._rv)
+                self._current = True
                 failures = 0
             except ApiException as exc:
                 if exc.status == 410:
-                    log.info("watch of %s expired at %s: listing again", self.resource.plural, rv)
-                    rv = None
+                    log.info(
+                        "watch of %s expired at %s: listing again", self.resource.plural, self._rv
+                    )
+                    self._rv = None
                     continue
                 failures += 1
+                self._failed(failures)
                 self._pause(exc, failures, rng, retryable=is_retryable(exc))
             except Exception as exc:
                 if self._stopped.is_set():
                     return
                 failures += 1
+                self._failed(failures)
                 self._pause(exc, failures, rng, retryable=True)
+
+    def _failed(self, failures: int) -> None:
+        """A list or watch failed: the cache may fall behind; after a few failures in a row
+        the next attempt lists again (a watch refused while lists work still refreshes it)."""
+        self._current = False
+        if failures % RELIST_AFTER_FAILURES == 0:
+            self._rv = None
 
     def _pause(
         self, exc: BaseException, failures: int, rng: random.Random, retryable: bool
@@ -190,7 +214,7 @@ class Informer:
         self._synced.set()
         return str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
-    def _watch_from(self, rv: str) -> str:
+    def _watch_from(self, rv: str) -> None:
         w = watch.Watch()
         self._watch = w
         self.watches += 1
@@ -205,8 +229,9 @@ class Informer:
                 if self._stopped.is_set():
                     break
                 kind, obj = event["type"], event["raw_object"]
-                # where the next watch goes on from (the stream tracks it only for typed calls)
-                rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                # where the next watch goes on from, kept across a failure (the stream does
+                # not track it for an untyped call such as these)
+                self._rv = str((obj.get("metadata") or {}).get("resourceVersion") or self._rv)
                 if kind == "BOOKMARK":
                     continue
                 key = key_of(obj)
@@ -218,7 +243,6 @@ class Informer:
                 self._dispatch(kind, obj)
         finally:
             self._watch = None
-        return rv
 
     def _dispatch(self, kind: str, obj: dict[str, Any]) -> None:
         for handler in self._handlers:

@@ -119,6 +119,7 @@ def run_fluid(
     n_req = arrivals_s.size
     arr = arrivals_s.tolist()  # the same values, cheaper to read one at a time
     starting = control.starting  # ready-at times of replicas starting (changed in place)
+    control.policy_before_kpa = True  # at one time: the policy's tick, then the KPA's
     inf = math.inf
     model = control.model
     cap = float(model.capacity)

@@ -315,7 +315,8 @@ class KpaRevision:
         Returns ``now_s`` when the very next tick may differ.
         """
         last = self.last
-        if last is None:
+        if last is None or not self.kpa.decider_settled(now_s + tick_s, ready_replicas):
+            # a scale-down still stepping (rate limit, delay, panic): its ticks decide anew
             return now_s
         current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
         if self._probe(now_s + tick_s, ready_replicas) != current:

@@ -134,6 +134,8 @@ class RevisionControl:
         self.steady_enabled = not record_kpa_ticks
         # quiet spells (kpa_tick): off, every tick of an idle revision with replicas is ticked
         self.quiet_enabled = True
+        # the engine's order of a policy tick and a KPA tick at the same time (fluid: policy)
+        self.policy_before_kpa = False
         self._peaks: deque[tuple[float, float]] = deque()
         self.steady_skip = False  # ticks are being skipped by steady_until
         self.last_busy_s = -math.inf
@@ -418,6 +420,8 @@ class RevisionControl:
             return
         if self.quiet:  # a quiet spell's end: its seconds were zeros
             self._zeros_through(math.floor(now_s) - 1.0)
+        elif self.steady_skip:  # a steady spell's end: zeros where no second was recorded
+            self._fill_gap(math.floor(now_s) - 1.0)
         self.quiet = False
         self.steady_skip = False
         self._flush_zeros(now_s)
@@ -554,6 +558,12 @@ class RevisionControl:
         if self.idle_since is None:
             self.idle_since = now_s
 
+    def _kpa_tick_before(self, now_s: float) -> float:
+        """The last KPA tick on the grid before a policy tick at ``now_s`` (at the same time,
+        the exact engine ticks the KPA first and the fluid engine the policy)."""
+        tick = math.floor(now_s / KPA_TICK_S) * KPA_TICK_S
+        return tick - KPA_TICK_S if self.policy_before_kpa and tick == now_s else tick
+
     def align_kpa(self, now_s: float) -> None:
         """After a jump over a resting spell: the next KPA tick on the shared 2 s grid."""
         self.next_kpa_s = math.floor(now_s / KPA_TICK_S) * KPA_TICK_S + KPA_TICK_S
@@ -597,10 +607,18 @@ class RevisionControl:
         patch = self.policy.tick(now_s, observation)
         if patch is not None and patch != self.annotations:
             self.annotations = dict(patch)
+            if self.quiet:
+                # The KPA as ticking leaves it at its last tick before this policy tick: its
+                # zeros written and its time noted, so the windows resize as they would.
+                last_tick = self._kpa_tick_before(now_s)
+                self._zeros_through(last_tick - 1.0)
+                if self._holding is not None:
+                    self._holding.note_time(last_tick)
             self.flush_records()
             self.kpa.update_annotations(self.annotations)
             if self.quiet:  # new annotations may change the decision: tick on the grid again
-                self._end_quiet(now_s)
+                self.quiet = False
+                self.next_kpa_s = last_tick + KPA_TICK_S
             elif self.replicas == 0 and self.desired == 0:
                 # At rest nothing ticks the KPA; Knative reconciles the autoscaler when the
                 # annotations change, so a pre-warm min-scale takes effect now, not at the next

@@ -397,3 +397,30 @@ def test_other_autoscaler_class_is_refused() -> None:
         RevisionAutoscaler(
             AutoscalerConfig(), RevisionScaling(autoscaler_class="hpa.autoscaling.knative.dev")
         )
+
+
+# ----------------------------------------------------------------------------- settled
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 30.0])
+def test_decider_settled_only_once_a_scale_down_has_stepped_to_its_end(delay_s: float) -> None:
+    """``decider_settled``: after a panic to many pods and the load gone, the decider halves
+    the count each tick (the scale-down rate) and a delay holds each step; settled only when
+    the next decision is the last one and stays so, and then the ticks agree."""
+    rev = Revision(
+        config(scale_to_zero_grace_period_s=30.0),
+        RevisionScaling(target=1, target_utilization_percentage=100, min_scale=1,
+                        scale_down_delay_s=delay_s),
+        ready=1,
+    )  # fmt: skip
+    rev.run(20, load=lambda s: 64.0 if 10 <= s < 16 else 0.0)
+    assert rev.ready > 8
+    states = []
+    while rev.t < 400:
+        d = rev.run(rev.t + 1)
+        states.append((rev.t, d.desired_pods, rev.kpa.decider_settled(rev.t + 1, rev.ready)))
+    first = next(i for i, (_, _, settled) in enumerate(states) if settled)
+    assert states[first][1] == 1  # settled at min-scale, not on a step down
+    assert {n for _, n, _ in states[first:]} == {1}
+    assert all(s for _, _, s in states[first:])
+    assert not any(s for _, n, s in states[:first] if n > 1)

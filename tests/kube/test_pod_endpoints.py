@@ -15,9 +15,12 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from autoscaler.apiserver.audit import RequestRecord
+from autoscaler.apiserver.errors import APIError
 from autoscaler.apiserver.testing import RunningAPIServer
 from autoscaler.kube.endpoints import PodEndpoints
 from autoscaler.kube.informer import PODS, Informer
+from autoscaler.kube.retry import Backoff
 from autoscaler.runtime.reconcile import names
 from tests.kube.kit import wait_for
 
@@ -140,3 +143,61 @@ def test_an_informer_of_another_core_kind_is_refused(server: RunningAPIServer) -
 
     with pytest.raises(ValueError, match="only pods"):
         Informer(server.api_client(), Resource("", "v1", "services", "Service"))
+
+
+def test_while_the_watch_is_refused_each_call_lists(
+    server: RunningAPIServer, core: client.CoreV1Api
+) -> None:
+    """A role that grants list but not watch (the server answers the watch 403): the cache
+    would fall behind, so calls list the revision's Pods instead, and see every change."""
+
+    def refuse_watch(record: RequestRecord) -> None:
+        if record.verb == "watch" and record.resource == "pods":
+            raise APIError(403, "Forbidden", 'pods is forbidden: cannot watch resource "pods"')
+
+    server.server.audit_hooks.append(refuse_watch)
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pe = PodEndpoints(server.api_client())
+    pe.start()
+    try:
+        assert pe.wait_synced(10.0)  # the list worked
+        informer = pe._informer
+        assert informer is not None
+        wait_for(lambda: informer.watches >= 1 and not informer.is_current(), 10.0, "a refusal")
+        core.delete_namespaced_pod("r1-a", NS, _preload_content=False)
+        pod(core, "r1-b", "r1", ip="10.0.0.2")
+        assert names_of(pe, "r1") == ["r1-b"]
+        assert pe.lists == 1
+    finally:
+        pe.stop()
+
+
+def test_a_failed_watch_goes_on_from_its_last_event(
+    server: RunningAPIServer, core: client.CoreV1Api
+) -> None:
+    """A watch the server refuses once (503) after one that delivered events: the next goes on
+    from the last event delivered, not from the list's version, so nothing comes twice."""
+    seen: list[tuple[str, str]] = []
+    cut = {"after": 0}
+
+    def cut_second_watch(record: RequestRecord) -> None:
+        if record.verb == "watch" and record.resource == "pods":
+            cut["after"] += 1
+            if cut["after"] == 2:
+                raise APIError(503, "ServiceUnavailable", "the watch is cut")
+
+    informer = Informer(
+        server.api_client(), PODS, namespace=NS, label_selector=names.REVISION_LABEL,
+        watch_timeout_s=1, backoff=Backoff(base_s=0.01, cap_s=0.05, attempts=1_000_000),
+    )  # fmt: skip
+    informer.add_handler(lambda kind, obj: seen.append((kind, obj["metadata"]["name"])))
+    server.server.audit_hooks.append(cut_second_watch)
+    informer.start()
+    try:
+        assert informer.wait_synced(10.0)
+        pod(core, "r1-a", "r1", ip="10.0.0.1")
+        wait_for(lambda: cut["after"] >= 4, 20.0, "the watch cut once and resumed twice")
+        assert seen == [("ADDED", "r1-a"), ("MODIFIED", "r1-a")]
+        assert informer.relists == 1
+    finally:
+        informer.stop()

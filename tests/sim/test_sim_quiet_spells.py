@@ -59,10 +59,15 @@ class ChangeAt:
         return None
 
 
-def run(trace: ModelTrace, policy: object, skip: bool) -> RevisionRun:
-    settings = SimSettings(cold_start=COLD, engine="exact", skip_steady_ticks=skip)
+def run(trace: ModelTrace, policy: object, skip: bool, engine: str = "exact") -> RevisionRun:
+    settings = SimSettings(cold_start=COLD, engine=engine, skip_steady_ticks=skip)
     end = float(trace.arrivals_s[-1]) + 200.0
     return run_revision(trace, 0, policy, settings, 0, end)  # type: ignore[arg-type]
+
+
+def trace_of(arrivals: list[float], service_s: float) -> ModelTrace:
+    model = ModelSpec("m", ServiceTime.constant(service_s), capacity=1)
+    return ModelTrace(model, np.asarray(arrivals), np.full(len(arrivals), service_s))
 
 
 def assert_same(skipped: RevisionRun, ticked: RevisionRun) -> None:
@@ -129,3 +134,83 @@ def test_quiet_spells_skip_the_idle_ticks_policy_ticks_included() -> None:
     # 1,400 ticks on the 2 s grid and 93 policy ticks in that stretch: the spell skips them
     assert len(policy.ticks) > 90
     assert len(quiet) < 10
+
+
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+@pytest.mark.parametrize(
+    ("annotations", "ticking"),
+    [
+        ({PREFIX + "target": "1", PREFIX + "min-scale": "1"}, True),
+        ({PREFIX + "target": "1", PREFIX + "scale-down-delay": "30s"}, False),
+        (
+            {PREFIX + "target": "1", PREFIX + "scale-down-delay": "30s",
+             PREFIX + "scale-to-zero-pod-retention-period": "10m"},
+            False,
+        ),
+    ],
+    ids=["rate-limited, a policy ticking", "scale-down delay", "delay and retention"],
+)  # fmt: skip
+def test_no_spell_while_a_scale_down_still_steps(
+    annotations: dict[str, str], ticking: bool, engine: str
+) -> None:
+    """After a burst that panics to hundreds of replicas the KPA halves the count each tick
+    (the scale-down rate), and a scale-down delay holds each step: a spell begun while it
+    steps would freeze the count until the next request."""
+    trace = trace_of([10.0] + [40.0 + 0.02 * k for k in range(200)] + [2000.0], 5.0)
+
+    def policy() -> object:
+        return ChangeAt(annotations, 1e9, "1") if ticking else StaticPolicy("held", annotations)
+
+    ticked = run(trace, policy(), skip=False, engine=engine)
+    skipped = run(trace, policy(), skip=True, engine=engine)
+    assert_same(skipped, ticked)
+    assert max(n for _, n in ticked.stats.timeline) > 100
+    # down to the floor long before the next request
+    settled = [n for t, n in ticked.stats.timeline if 200.0 < t < 2000.0]
+    assert settled == [] or settled[-1] <= 1
+
+
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {PREFIX + "window": "300s"},
+        {PREFIX + "panic-window-percentage": "50"},
+        {PREFIX + "min-scale": "3"},
+        {PREFIX + "min-scale": "0"},
+    ],
+    ids=["window grows", "panic window grows", "min-scale up", "min-scale down"],
+)
+def test_a_patch_within_a_spell_takes_effect_as_when_ticking(
+    change: dict[str, str], engine: str
+) -> None:
+    """The windows resize at the time the KPA last ticked (a tick before a policy tick at the
+    same time, the fluid engine ticking the policy first), and a count the patch changes
+    moves at the same tick."""
+    base = {PREFIX + "min-scale": "1", PREFIX + "target": "1", PREFIX + "window": "10s"}
+    trace = trace_of([10.0] + [605.0 + 0.4 * k for k in range(8)], 20.0)
+
+    class Patch(ChangeAt):
+        def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+            self.ticks.append(now_s)
+            if now_s >= self.at_s and not all(
+                self.annotations.get(k) == v for k, v in change.items()
+            ):
+                self.annotations.update(change)
+                return dict(self.annotations)
+            return None
+
+    ticked = run(trace, Patch(base, 600.0, ""), skip=False, engine=engine)
+    skipped = run(trace, Patch(base, 600.0, ""), skip=True, engine=engine)
+    assert_same(skipped, ticked)
+
+
+def test_a_steady_spell_ended_by_a_tick_writes_its_zeros() -> None:
+    """A light load's steady spell that ends at a tick with no second recorded in it (a lone
+    request, then a burst half a minute later): its seconds reach the KPA as zeros, so the
+    panic window does not restart and read the burst over its first seconds alone."""
+    trace = trace_of([10.0] + [40.0 + 0.3 * k for k in range(30)] + [2000.0], 0.5)
+    policy = StaticPolicy("default", {PREFIX + "target": "1"})
+    ticked = run(trace, policy, skip=False)
+    skipped = run(trace, policy, skip=True)
+    assert_same(skipped, ticked)
