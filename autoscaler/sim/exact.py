@@ -184,9 +184,10 @@ def run_exact(
                     control.poke(t, len(heap) + len(queue))
             admit_from_queue()
         elif t == control.next_kpa_s:
-            # a quiet spell reaches the next arrival: a policy tick ends it only by a patch
+            # a quiet spell reaches the next arrival, a steady one the end of the trace: a
+            # policy tick ends either only by a patch
             control.horizon_s = min(t_arrival, end_s)
-            control.steady_horizon_s = min(control.next_policy_s, end_s)
+            control.steady_horizon_s = end_s
             control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i, earliest_completion)
             if queue:
                 admit_from_queue()

@@ -10,9 +10,10 @@ changes.
 
 Ticks the KPA provably decides as the one before come in three kinds. Quiet and light steady
 spells jump over them (no engine event: as in every run before, the figures sum time in those
-pieces). A quiet spell (no request for a window, replicas kept) runs to the next arrival
-through the policy's ticks; one that patches the annotations ends it. Its seconds reach the
-KPA as the zeros the replicas reported, written so that no window restarts a partial one. Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
+pieces). A quiet spell (no request for a window, replicas kept, the decider settled) runs to
+the next arrival, a steady one as far as it is proven, through the policy's ticks; one that
+patches the annotations ends it at the KPA's last tick. A quiet spell's seconds reach the KPA
+as the zeros the replicas reported, written so that no window restarts a partial one. Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
 recorded since, show the decision unchanged) and band spells (``band_until``: many requests in
 flight, their count bounded by the arrivals and the soonest completions) still stop the engine
 at every tick but skip the KPA's ``decide``, so every sum is cut into the same pieces and comes
@@ -128,7 +129,7 @@ class RevisionControl:
         self.last_record_s = -1.0
         self.horizon_s = math.inf
         # how far a steady spell may reach: arrivals do not end one (steady_until bounds the
-        # load they add), only the policy's next tick and the end of the trace do
+        # load they add), only the end of the trace and a policy's patch (policy_tick) do
         self.steady_horizon_s = math.inf
         # steady spells (see steady_until): recent per-second concurrency, a max-queue
         self.steady_enabled = not record_kpa_ticks
@@ -614,6 +615,13 @@ class RevisionControl:
                 self._zeros_through(last_tick - 1.0)
                 if self._holding is not None:
                     self._holding.note_time(last_tick)
+            if self.steady_skip:  # back on the grid, the skipped seconds' zeros written
+                self.steady_skip = False
+                last_tick = self._kpa_tick_before(now_s)
+                self._fill_gap(last_tick - 1.0)
+                if self._holding is not None:
+                    self._holding.note_time(last_tick)
+                self.next_kpa_s = last_tick + KPA_TICK_S
             self.flush_records()
             self.kpa.update_annotations(self.annotations)
             if self.quiet:  # new annotations may change the decision: tick on the grid again

@@ -214,3 +214,38 @@ def test_a_steady_spell_ended_by_a_tick_writes_its_zeros() -> None:
     ticked = run(trace, policy, skip=False)
     skipped = run(trace, policy, skip=True)
     assert_same(skipped, ticked)
+
+
+@pytest.mark.parametrize("engine", ["exact", "fluid"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {PREFIX + "target": "0.1"},
+        {PREFIX + "target": "40"},
+        {PREFIX + "target": "0.1", PREFIX + "window": "20s"},
+    ],
+    ids=["target down", "target up", "target down, window shrinks"],
+)
+def test_a_patch_within_a_steady_spell_takes_effect_as_when_ticking(
+    change: dict[str, str], engine: str
+) -> None:
+    """A light steady load (one short request a second) whose ticks a steady spell skips
+    through the policy's ticks: a patch ends the spell at the KPA's last tick, as ticking has
+    it, and the next tick decides with the new annotations."""
+    arrivals = [float(k) + 0.25 for k in range(5, 1200)]
+    trace = trace_of(arrivals, 0.2)
+    base = {PREFIX + "target": "20"}
+
+    class Patch(ChangeAt):
+        def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
+            self.ticks.append(now_s)
+            if now_s >= self.at_s and not all(
+                self.annotations.get(k) == v for k, v in change.items()
+            ):
+                self.annotations.update(change)
+                return dict(self.annotations)
+            return None
+
+    ticked = run(trace, Patch(base, 600.0, ""), skip=False, engine=engine)
+    skipped = run(trace, Patch(base, 600.0, ""), skip=True, engine=engine)
+    assert_same(skipped, ticked)
