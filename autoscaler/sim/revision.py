@@ -13,8 +13,9 @@ spells jump over them (no engine event: as in every run before, the figures sum 
 pieces). A quiet spell (no request for a window, replicas kept, the decider settled) runs to
 the next arrival, a steady one as far as it is proven, through the policy's ticks; one that
 patches the annotations ends it at the KPA's last tick. A quiet spell's seconds reach the KPA
-as the zeros the replicas reported, written so that no window restarts a partial one. Held ticks (``_held_by_averages``: the KPA's own window averages, or the buckets
-recorded since, show the decision unchanged) and band spells (``band_until``: many requests in
+as the zeros the replicas reported, written so that no window restarts a partial one. Held
+ticks (``_held_by_averages``: the KPA's own window averages, or the buckets recorded since,
+show the decision unchanged) and band spells (``band_until``: many requests in
 flight, their count bounded by the arrivals and the soonest completions) still stop the engine
 at every tick but skip the KPA's ``decide``, so every sum is cut into the same pieces and comes
 out bit for bit as when ticking.

@@ -33,13 +33,13 @@ def burst_after_quiet(quiet_s: float) -> ModelTrace:
 
 
 class ChangeAt:
-    """Ticks every 30 s; at ``at_s`` (once) patches the target to ``target``."""
+    """Ticks every 30 s; from ``at_s`` on, patches ``change`` into the annotations (once)."""
 
     name = "change-at"
 
-    def __init__(self, annotations: dict[str, str], at_s: float, target: str) -> None:
+    def __init__(self, annotations: dict[str, str], at_s: float, change: dict[str, str]) -> None:
         self.annotations = dict(annotations)
-        self.at_s, self.target = at_s, target
+        self.at_s, self.change = at_s, change
         self.ticks: list[float] = []
 
     def for_revision(self, model: ModelSpec) -> ChangeAt:
@@ -53,8 +53,9 @@ class ChangeAt:
 
     def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
         self.ticks.append(now_s)
-        if now_s >= self.at_s and self.annotations.get(PREFIX + "target") != self.target:
-            self.annotations[PREFIX + "target"] = self.target
+        done = all(self.annotations.get(k) == v for k, v in self.change.items())
+        if now_s >= self.at_s and not done:
+            self.annotations.update(self.change)
             return dict(self.annotations)
         return None
 
@@ -103,8 +104,8 @@ def test_a_burst_after_a_quiet_spell_scales_as_when_ticking(
 def test_policy_ticks_within_a_quiet_spell_decide_as_when_ticking(change_at_s: float) -> None:
     trace = burst_after_quiet(1000.0)
     annotations = {PREFIX + "min-scale": "1", PREFIX + "target": "4"}
-    ticked_policy = ChangeAt(annotations, change_at_s, "1")
-    skipped_policy = ChangeAt(annotations, change_at_s, "1")
+    ticked_policy = ChangeAt(annotations, change_at_s, {PREFIX + "target": "1"})
+    skipped_policy = ChangeAt(annotations, change_at_s, {PREFIX + "target": "1"})
     ticked = run(trace, ticked_policy, skip=False)
     skipped = run(trace, skipped_policy, skip=True)
     assert skipped_policy.ticks == ticked_policy.ticks
@@ -114,7 +115,7 @@ def test_policy_ticks_within_a_quiet_spell_decide_as_when_ticking(change_at_s: f
 def test_quiet_spells_skip_the_idle_ticks_policy_ticks_included() -> None:
     trace = burst_after_quiet(3000.0)
     annotations = {PREFIX + "min-scale": "1", PREFIX + "target": "1"}
-    policy = ChangeAt(annotations, 1e9, "1")  # ticks every 30 s, never patches
+    policy = ChangeAt(annotations, 1e9, {})  # ticks every 30 s, never patches
     settings = SimSettings(cold_start=COLD, engine="exact")
     from autoscaler.sim.revision import RevisionControl
 
@@ -159,7 +160,7 @@ def test_no_spell_while_a_scale_down_still_steps(
     trace = trace_of([10.0] + [40.0 + 0.02 * k for k in range(200)] + [2000.0], 5.0)
 
     def policy() -> object:
-        return ChangeAt(annotations, 1e9, "1") if ticking else StaticPolicy("held", annotations)
+        return ChangeAt(annotations, 1e9, {}) if ticking else StaticPolicy("held", annotations)
 
     ticked = run(trace, policy(), skip=False, engine=engine)
     skipped = run(trace, policy(), skip=True, engine=engine)
@@ -190,18 +191,8 @@ def test_a_patch_within_a_spell_takes_effect_as_when_ticking(
     base = {PREFIX + "min-scale": "1", PREFIX + "target": "1", PREFIX + "window": "10s"}
     trace = trace_of([10.0] + [605.0 + 0.4 * k for k in range(8)], 20.0)
 
-    class Patch(ChangeAt):
-        def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
-            self.ticks.append(now_s)
-            if now_s >= self.at_s and not all(
-                self.annotations.get(k) == v for k, v in change.items()
-            ):
-                self.annotations.update(change)
-                return dict(self.annotations)
-            return None
-
-    ticked = run(trace, Patch(base, 600.0, ""), skip=False, engine=engine)
-    skipped = run(trace, Patch(base, 600.0, ""), skip=True, engine=engine)
+    ticked = run(trace, ChangeAt(base, 600.0, change), skip=False, engine=engine)
+    skipped = run(trace, ChangeAt(base, 600.0, change), skip=True, engine=engine)
     assert_same(skipped, ticked)
 
 
@@ -236,16 +227,6 @@ def test_a_patch_within_a_steady_spell_takes_effect_as_when_ticking(
     trace = trace_of(arrivals, 0.2)
     base = {PREFIX + "target": "20"}
 
-    class Patch(ChangeAt):
-        def tick(self, now_s: float, observation: RevisionObservation) -> dict[str, str] | None:
-            self.ticks.append(now_s)
-            if now_s >= self.at_s and not all(
-                self.annotations.get(k) == v for k, v in change.items()
-            ):
-                self.annotations.update(change)
-                return dict(self.annotations)
-            return None
-
-    ticked = run(trace, Patch(base, 600.0, ""), skip=False, engine=engine)
-    skipped = run(trace, Patch(base, 600.0, ""), skip=True, engine=engine)
+    ticked = run(trace, ChangeAt(base, 600.0, change), skip=False, engine=engine)
+    skipped = run(trace, ChangeAt(base, 600.0, change), skip=True, engine=engine)
     assert_same(skipped, ticked)
