@@ -90,12 +90,7 @@ class PodEndpoints:
             return ()
         informer = self._informer
         if informer is not None and informer.is_current():
-            label = names.REVISION_LABEL
-            return replica_endpoints(
-                p
-                for p in informer.list(namespace)
-                if ((p.get("metadata") or {}).get("labels") or {}).get(label) == revision
-            )
+            return self._cached(namespace, revision)
         self.lists += 1
         try:
             resp: Any = self._core.list_namespaced_pod(
@@ -104,10 +99,23 @@ class PodEndpoints:
                 _request_timeout=self._timeout,
                 _preload_content=False,
             )
-        except ApiException as exc:
-            if exc.status == 404:
+        except Exception as exc:
+            if isinstance(exc, ApiException) and exc.status == 404:
                 log.warning("this API serves no Pods: the direct metric source has no replicas")
                 self._unavailable = True
                 self.stop()
-            return ()
+                return ()
+            log.info("listing the Pods of %s/%s: %s", namespace, revision, exc)
+            # the watch's cache, if it ever listed, rather than no replicas at all
+            synced = informer is not None and informer.has_synced()
+            return self._cached(namespace, revision) if synced else ()
         return replica_endpoints(json.loads(resp.data).get("items") or [])
+
+    def _cached(self, namespace: str, revision: str) -> tuple[ReplicaEndpoint, ...]:
+        assert self._informer is not None
+        label = names.REVISION_LABEL
+        return replica_endpoints(
+            p
+            for p in self._informer.list(namespace)
+            if ((p.get("metadata") or {}).get("labels") or {}).get(label) == revision
+        )

@@ -102,7 +102,7 @@ class Informer:
         return self._synced.is_set()
 
     def is_current(self) -> bool:
-        """Listed once and no watch failed since the last list or watch that worked."""
+        """Listed once, and no watch failed since the last list or the last watch event."""
         return self._current and self._synced.is_set()
 
     def wait_synced(self, timeout_s: float) -> bool:
@@ -232,6 +232,7 @@ class Informer:
                 # where the next watch goes on from, kept across a failure (the stream does
                 # not track it for an untyped call such as these)
                 self._rv = str((obj.get("metadata") or {}).get("resourceVersion") or self._rv)
+                self._current = True  # the server took this watch: the cache follows again
                 if kind == "BOOKMARK":
                     continue
                 key = key_of(obj)

@@ -620,6 +620,7 @@ class RevisionControl:
                 self.steady_skip = False
                 last_tick = self._kpa_tick_before(now_s)
                 self._fill_gap(last_tick - 1.0)
+                self._flush_zeros(last_tick)  # and the one that tick writes
                 if self._holding is not None:
                     self._holding.note_time(last_tick)
                 self.next_kpa_s = last_tick + KPA_TICK_S

@@ -201,3 +201,72 @@ def test_a_failed_watch_goes_on_from_its_last_event(
         assert informer.relists == 1
     finally:
         informer.stop()
+
+
+def test_after_a_failed_watch_the_next_one_serves_the_cache_again(
+    server: RunningAPIServer, core: client.CoreV1Api
+) -> None:
+    """One watch refused (a blip): calls list until the next watch delivers an event, then the
+    cache serves them again, without waiting for that watch to end (a minute)."""
+    refused = {"watches": 0}
+
+    def refuse_first_watch(record: RequestRecord) -> None:
+        if record.verb == "watch" and record.resource == "pods":
+            refused["watches"] += 1
+            if refused["watches"] == 1:
+                raise APIError(503, "ServiceUnavailable", "the watch is cut")
+
+    server.server.audit_hooks.append(refuse_first_watch)
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pe = PodEndpoints(server.api_client())
+    informer = pe._informer
+    assert informer is not None
+    informer._backoff = Backoff(base_s=0.01, cap_s=0.05, attempts=1_000_000)
+    pe.start()
+    try:
+        assert pe.wait_synced(10.0)
+        wait_for(lambda: refused["watches"] >= 2, 20.0, "a watch after the refused one")
+        pod(core, "r1-b", "r1", ip="10.0.0.2")  # events on the open watch
+
+        def following() -> bool:
+            b = informer.get(NS, "r1-b")
+            return informer.is_current() and b is not None and "status" in b
+
+        wait_for(following, 10.0, "the cache to follow again")
+        lists = pe.lists
+        assert names_of(pe, "r1") == ["r1-a", "r1-b"]
+        assert pe.lists == lists
+    finally:
+        pe.stop()
+
+
+def test_a_failing_list_falls_back_to_the_cache(
+    server: RunningAPIServer, core: client.CoreV1Api
+) -> None:
+    """The watch refused and then the list failing too (an API server in trouble): the
+    replicas last known, not none (no replicas reads as a revision at zero)."""
+    state = {"list_fails": False}
+
+    def refuse(record: RequestRecord) -> None:
+        if record.resource != "pods":
+            return
+        if record.verb == "watch":
+            raise APIError(403, "Forbidden", 'pods is forbidden: cannot watch resource "pods"')
+        if record.verb == "list" and state["list_fails"]:
+            raise APIError(500, "InternalError", "etcd is down")
+
+    server.server.audit_hooks.append(refuse)
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pe = PodEndpoints(server.api_client())
+    pe.start()
+    try:
+        assert pe.wait_synced(10.0)
+        informer = pe._informer
+        assert informer is not None
+        wait_for(lambda: not informer.is_current(), 10.0, "the refused watch")
+        state["list_fails"] = True
+        assert names_of(pe, "r1") == ["r1-a"]
+        unwatched = PodEndpoints(server.api_client(), watch=False)
+        assert names_of(unwatched, "r1") == []  # no cache to fall back to
+    finally:
+        pe.stop()
