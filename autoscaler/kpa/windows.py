@@ -48,7 +48,8 @@ def _zeros(n: int) -> list[float]:
     return zeros
 
 
-def _bucket_count(window_s: float, granularity_s: float) -> int:
+def bucket_count(window_s: float, granularity_s: float = 1.0) -> int:
+    """How many buckets a window of ``window_s`` holds."""
     return max(1, math.ceil(window_s / granularity_s - 1e-9))
 
 
@@ -69,7 +70,7 @@ class TimedBuckets:
     def __init__(self, window_s: float, granularity_s: float = 1.0) -> None:
         self.window_s = window_s
         self._granularity_s = granularity_s
-        self._buckets = [0.0] * _bucket_count(window_s, granularity_s)
+        self._buckets = [0.0] * bucket_count(window_s, granularity_s)
         self._first: int | None = None  # bucket index of the first write of this run of data
         self._last: int | None = None  # bucket index of the last write
         self._total = 0.0  # sum of all buckets in the ring
@@ -239,7 +240,7 @@ class TimedBuckets:
             return
         old = self._buckets
         old_n = len(old)
-        new_n = _bucket_count(window_s, self._granularity_s)
+        new_n = bucket_count(window_s, self._granularity_s)
         fresh = [0.0] * new_n
         total = 0.0
         last = self._last
@@ -331,7 +332,7 @@ class MaxWindow:
     def __init__(self, duration_s: float, granularity_s: float = 2.0) -> None:
         self.duration_s = duration_s
         self._granularity_s = granularity_s
-        self._size = _bucket_count(duration_s, granularity_s)
+        self._size = bucket_count(duration_s, granularity_s)
         # (bucket index, value), values strictly descending from the front.
         self._entries: deque[tuple[int, float]] = deque()
 
@@ -355,4 +356,4 @@ class MaxWindow:
     def resize(self, duration_s: float) -> None:
         """Change the delay, keeping what was recorded (Knative builds a new window instead)."""
         self.duration_s = duration_s
-        self._size = _bucket_count(duration_s, self._granularity_s)
+        self._size = bucket_count(duration_s, self._granularity_s)

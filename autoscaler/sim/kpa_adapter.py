@@ -53,6 +53,7 @@ from autoscaler.kpa.horizon import (
 )
 from autoscaler.kpa.scaler import DEFAULT_ACTIVATION_TIMEOUT_S, reconcile
 from autoscaler.kpa.spec import ScalingSpec
+from autoscaler.kpa.windows import bucket_count
 
 POD_NAME = "revision"  # one report per second for the whole revision
 QUIET_MARGIN_S = 4.0  # two ticks past the windows before a spell counts as quiet
@@ -82,7 +83,7 @@ class Hold:
 
     @classmethod
     def of(cls, spec: ScalingSpec, ready: int, bands: HoldBands) -> Hold:
-        buckets = max(1, math.ceil(spec.stable_window_s - 1e-9))
+        buckets = bucket_count(spec.stable_window_s)
         return cls(
             spec,
             ready,

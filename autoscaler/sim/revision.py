@@ -46,6 +46,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from autoscaler.kpa.windows import bucket_count
 from autoscaler.sim.model import ColdStart, ModelSpec
 from autoscaler.sim.seams import AutoscalerFactory, HoldingAutoscaler, RevisionPolicy
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS, RevisionObservation
@@ -61,11 +62,6 @@ HOLD_RECHECK_S = 20.0
 # only: a tick not skipped decides what it would have anyway).
 BAND_RETRY_S = 10.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
-
-
-def _buckets(window_s: float) -> int:
-    """The 1 s buckets of a KPA window this long (as ``autoscaler.kpa.windows`` sizes it)."""
-    return max(1, math.ceil(window_s - 1e-9))
 
 
 def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
@@ -398,12 +394,24 @@ class RevisionControl:
         ending at ``second_s`` (stable, then panic) and ``second_s`` itself, each less than a
         window after the one before, so each window ends full of zeros as when ticking."""
         kpa = self.kpa
-        for buckets in (_buckets(kpa.stable_window_s), _buckets(kpa.panic_window_s), 1):
+        for buckets in (bucket_count(kpa.stable_window_s), bucket_count(kpa.panic_window_s), 1):
             s = second_s - buckets + 1.0
             if self.last_record_s < s:
                 self._pending_s.append(s)
                 self._pending_c.append(0.0)
                 self.last_record_s = s
+
+    def _end_spell(self, tick_s: float) -> None:
+        """Write what a tick at ``tick_s`` writes, and what the ticks a quiet or steady spell
+        skipped would have: a quiet spell's seconds were zeros, a steady spell's unrecorded
+        ones too. Ends the spell."""
+        second = math.floor(tick_s) - 1.0
+        if self.quiet:
+            self._zeros_through(second)
+        elif self.steady_skip:
+            self._fill_gap(second)
+        self.quiet = self.steady_skip = False
+        self._flush_zeros(tick_s)
 
     def kpa_tick(
         self,
@@ -420,13 +428,7 @@ class RevisionControl:
             # and every sum comes out bit for bit the same.
             self.next_kpa_s = now_s + KPA_TICK_S
             return
-        if self.quiet:  # a quiet spell's end: its seconds were zeros
-            self._zeros_through(math.floor(now_s) - 1.0)
-        elif self.steady_skip:  # a steady spell's end: zeros where no second was recorded
-            self._fill_gap(math.floor(now_s) - 1.0)
-        self.quiet = False
-        self.steady_skip = False
-        self._flush_zeros(now_s)
+        self._end_spell(now_s)
         held = self._held_by_buckets(now_s)
         if not held:
             self.flush_records()
@@ -609,25 +611,17 @@ class RevisionControl:
         patch = self.policy.tick(now_s, observation)
         if patch is not None and patch != self.annotations:
             self.annotations = dict(patch)
-            if self.quiet:
+            in_spell = self.quiet or self.steady_skip
+            if in_spell:
                 # The KPA as ticking leaves it at its last tick before this policy tick: its
                 # zeros written and its time noted, so the windows resize as they would.
                 last_tick = self._kpa_tick_before(now_s)
-                self._zeros_through(last_tick - 1.0)
+                self._end_spell(last_tick)
                 if self._holding is not None:
                     self._holding.note_time(last_tick)
-            if self.steady_skip:  # back on the grid, the skipped seconds' zeros written
-                self.steady_skip = False
-                last_tick = self._kpa_tick_before(now_s)
-                self._fill_gap(last_tick - 1.0)
-                self._flush_zeros(last_tick)  # and the one that tick writes
-                if self._holding is not None:
-                    self._holding.note_time(last_tick)
-                self.next_kpa_s = last_tick + KPA_TICK_S
             self.flush_records()
             self.kpa.update_annotations(self.annotations)
-            if self.quiet:  # new annotations may change the decision: tick on the grid again
-                self.quiet = False
+            if in_spell:  # new annotations may change the decision: tick on the grid again
                 self.next_kpa_s = last_tick + KPA_TICK_S
             elif self.replicas == 0 and self.desired == 0:
                 # At rest nothing ticks the KPA; Knative reconciles the autoscaler when the

@@ -57,6 +57,24 @@ def names_of(pe: PodEndpoints, revision: str, ns: str = NS) -> list[str]:
     return [r.pod for r in pe.replicas(ns, revision)]
 
 
+def refuse_pod_watches(
+    server: RunningAPIServer, nth: int | None = None, code: int = 403
+) -> list[int]:
+    """Have the server refuse Pod watches (only the ``nth``, from 1, if given) with ``code``;
+    returns a one-item list counting the watch requests seen."""
+    seen = [0]
+
+    def refuse(record: RequestRecord) -> None:
+        if record.verb == "watch" and record.resource == "pods":
+            seen[0] += 1
+            if nth is None or seen[0] == nth:
+                reason = "Forbidden" if code == 403 else "ServiceUnavailable"
+                raise APIError(code, reason, f"pods: watch refused ({code})")
+
+    server.server.audit_hooks.append(refuse)
+    return seen
+
+
 def test_replicas_come_from_the_watch_with_no_list_per_call(
     server: RunningAPIServer, core: client.CoreV1Api, endpoints: PodEndpoints
 ) -> None:
@@ -151,11 +169,7 @@ def test_while_the_watch_is_refused_each_call_lists(
     """A role that grants list but not watch (the server answers the watch 403): the cache
     would fall behind, so calls list the revision's Pods instead, and see every change."""
 
-    def refuse_watch(record: RequestRecord) -> None:
-        if record.verb == "watch" and record.resource == "pods":
-            raise APIError(403, "Forbidden", 'pods is forbidden: cannot watch resource "pods"')
-
-    server.server.audit_hooks.append(refuse_watch)
+    refuse_pod_watches(server)
     pod(core, "r1-a", "r1", ip="10.0.0.1")
     pe = PodEndpoints(server.api_client())
     pe.start()
@@ -178,25 +192,17 @@ def test_a_failed_watch_goes_on_from_its_last_event(
     """A watch the server refuses once (503) after one that delivered events: the next goes on
     from the last event delivered, not from the list's version, so nothing comes twice."""
     seen: list[tuple[str, str]] = []
-    cut = {"after": 0}
-
-    def cut_second_watch(record: RequestRecord) -> None:
-        if record.verb == "watch" and record.resource == "pods":
-            cut["after"] += 1
-            if cut["after"] == 2:
-                raise APIError(503, "ServiceUnavailable", "the watch is cut")
-
     informer = Informer(
         server.api_client(), PODS, namespace=NS, label_selector=names.REVISION_LABEL,
         watch_timeout_s=1, backoff=Backoff(base_s=0.01, cap_s=0.05, attempts=1_000_000),
     )  # fmt: skip
     informer.add_handler(lambda kind, obj: seen.append((kind, obj["metadata"]["name"])))
-    server.server.audit_hooks.append(cut_second_watch)
+    watches = refuse_pod_watches(server, nth=2, code=503)
     informer.start()
     try:
         assert informer.wait_synced(10.0)
         pod(core, "r1-a", "r1", ip="10.0.0.1")
-        wait_for(lambda: cut["after"] >= 4, 20.0, "the watch cut once and resumed twice")
+        wait_for(lambda: watches[0] >= 4, 20.0, "the watch cut once and resumed twice")
         assert seen == [("ADDED", "r1-a"), ("MODIFIED", "r1-a")]
         assert informer.relists == 1
     finally:
@@ -208,15 +214,7 @@ def test_after_a_failed_watch_the_next_one_serves_the_cache_again(
 ) -> None:
     """One watch refused (a blip): calls list until the next watch delivers an event, then the
     cache serves them again, without waiting for that watch to end (a minute)."""
-    refused = {"watches": 0}
-
-    def refuse_first_watch(record: RequestRecord) -> None:
-        if record.verb == "watch" and record.resource == "pods":
-            refused["watches"] += 1
-            if refused["watches"] == 1:
-                raise APIError(503, "ServiceUnavailable", "the watch is cut")
-
-    server.server.audit_hooks.append(refuse_first_watch)
+    watches = refuse_pod_watches(server, nth=1, code=503)
     pod(core, "r1-a", "r1", ip="10.0.0.1")
     pe = PodEndpoints(server.api_client())
     informer = pe._informer
@@ -225,7 +223,7 @@ def test_after_a_failed_watch_the_next_one_serves_the_cache_again(
     pe.start()
     try:
         assert pe.wait_synced(10.0)
-        wait_for(lambda: refused["watches"] >= 2, 20.0, "a watch after the refused one")
+        wait_for(lambda: watches[0] >= 2, 20.0, "a watch after the refused one")
         pod(core, "r1-b", "r1", ip="10.0.0.2")  # events on the open watch
 
         def following() -> bool:
@@ -247,15 +245,12 @@ def test_a_failing_list_falls_back_to_the_cache(
     replicas last known, not none (no replicas reads as a revision at zero)."""
     state = {"list_fails": False}
 
-    def refuse(record: RequestRecord) -> None:
-        if record.resource != "pods":
-            return
-        if record.verb == "watch":
-            raise APIError(403, "Forbidden", 'pods is forbidden: cannot watch resource "pods"')
-        if record.verb == "list" and state["list_fails"]:
+    def refuse_lists(record: RequestRecord) -> None:
+        if record.verb == "list" and record.resource == "pods" and state["list_fails"]:
             raise APIError(500, "InternalError", "etcd is down")
 
-    server.server.audit_hooks.append(refuse)
+    refuse_pod_watches(server)
+    server.server.audit_hooks.append(refuse_lists)
     pod(core, "r1-a", "r1", ip="10.0.0.1")
     pe = PodEndpoints(server.api_client())
     pe.start()
