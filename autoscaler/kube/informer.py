@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
@@ -32,6 +33,12 @@ Handler = Callable[[str, dict[str, Any]], None]  # ("ADDED" | "MODIFIED" | "DELE
 Key = tuple[str, str]  # (namespace, name)
 WATCH_BACKOFF = Backoff(base_s=0.2, cap_s=10.0, attempts=1_000_000)
 RELIST_AFTER_FAILURES = 3
+# a watch's read timeout is the server's end of it plus this: only a silent connection trips it
+READ_GRACE_S = 30.0
+# a list that answers nothing for this long is hung (a big list still streams bytes within it)
+LIST_TIMEOUT_S = 60.0
+# connecting (TCP and TLS) to a reachable API server takes milliseconds; this long is a dead one
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,14 @@ def key_of(obj: dict[str, Any]) -> Key:
     return (meta.get("namespace") or "", meta.get("name") or "")
 
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether the client gave up on a silent connection (a read or connect timeout, also once
+    the HTTP library's own retries of it ran out)."""
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return isinstance(exc, urllib3.exceptions.TimeoutError)
+
+
 class Informer:
     def __init__(
         self,
@@ -65,7 +80,13 @@ class Informer:
         label_selector: str | None = None,
         watch_timeout_s: int = 60,
         backoff: Backoff = WATCH_BACKOFF,
+        read_grace_s: float = READ_GRACE_S,
+        list_timeout_s: float = LIST_TIMEOUT_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
+        """Every request has a client-side timeout: a connection dropped without a word (a NAT
+        or load balancer forgetting it, the server's node gone) would otherwise leave a watch
+        or list waiting for ever, the cache behind while ``is_current`` says it follows."""
         self.resource = resource
         if not resource.group and resource.plural != PODS.plural:
             raise ValueError(f"informer of core/v1 {resource.plural}: only pods are served")
@@ -75,6 +96,12 @@ class Informer:
         self._selector = label_selector
         self._watch_timeout_s = watch_timeout_s
         self._backoff = backoff
+        # (connect, read) seconds, the read one bounding each wait for bytes: a live watch sends
+        # its end at watch_timeout_s, within it, so only a silent one times out (then watched
+        # again like any failed one). The HTTP library retries a GET that times out before its
+        # answer begins, on a new connection: with its default 3 retries a hung list takes 4 × it.
+        self._watch_request_timeout = (connect_timeout_s, watch_timeout_s + read_grace_s)
+        self._list_request_timeout = (connect_timeout_s, list_timeout_s)
         self._handlers: list[Handler] = []
         self._cache: dict[Key, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -184,15 +211,20 @@ class Informer:
         self, exc: BaseException, failures: int, rng: random.Random, retryable: bool
     ) -> None:
         delay = self._backoff.delay_s(min(failures, 10), rng)
-        level = logging.WARNING if failures > 1 or not retryable else logging.INFO
-        log.log(level, "informer %s: %s; again in %.1fs", self.resource.plural, exc, delay)
+        # a timeout is a warning at once: unlike a refusal, the cache may have been behind for
+        # the whole timeout while is_current said it followed
+        silent = timed_out(exc)
+        level = logging.WARNING if failures > 1 or not retryable or silent else logging.INFO
+        why = "no answer in time (a dropped connection?): " if silent else ""
+        log.log(level, "informer %s: %s%s; again in %.1fs", self.resource.plural, why, exc, delay)
         self._stopped.wait(delay)
 
     def _relist(self) -> str:
+        kw = {"_request_timeout": self._list_request_timeout, **self._selector_kw()}
         if self.resource.group:
-            listing = self._list_call()(**self._selector_kw())
+            listing = self._list_call()(**kw)
         else:  # the typed client's list, read as the JSON it is
-            resp = self._list_call()(_preload_content=False, **self._selector_kw())
+            resp = self._list_call()(_preload_content=False, **kw)
             listing = json.loads(resp.data)
         fresh = {key_of(o): o for o in listing.get("items") or []}
         for obj in fresh.values():
@@ -224,6 +256,7 @@ class Informer:
                 resource_version=rv,
                 allow_watch_bookmarks=True,
                 timeout_seconds=self._watch_timeout_s,
+                _request_timeout=self._watch_request_timeout,
                 **self._selector_kw(),
             ):
                 if self._stopped.is_set():
