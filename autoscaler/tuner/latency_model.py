@@ -12,7 +12,7 @@ model is immutable: ``add`` returns a new one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from autoscaler.tuner import decay
@@ -31,6 +31,12 @@ class LatencyBin:
     tail_sum: float = 0.0  # decayed ms summed over the +Inf bucket's requests
     # decayed ms summed over all its requests; None once an interval without a sum was added
     latency_sum: float | None = None
+    # by percentile: the one read from its buckets and the mean latency when that rank lies
+    # past the last bound (see beyond_last_bound). A bin is never changed (``add`` makes a new
+    # one), and every tick reads every bin of the curve again.
+    read: dict[float, tuple[float | None, float | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +70,23 @@ def beyond_last_bound(
     For a queueing delay (which narrows the spread) this is high: the safe side. None where the
     rank is in a finite bucket or nothing is known to scale.
     """
-    if not counts[-1] > 0 or reference is None or latency_sum is None or reference.mean_ms <= 0:
+    return _scaled(_mean_beyond(counts, q, latency_sum), reference)
+
+
+def _mean_beyond(counts: tuple[float, ...], q: float, latency_sum: float | None) -> float | None:
+    """The mean latency (ms) where the ``q`` rank lies past the last bound, else None."""
+    if not counts[-1] > 0 or latency_sum is None:
         return None
     total = math.fsum(counts)
     if total <= 0 or math.fsum(counts[:-1]) >= q / 100.0 * total:
         return None
-    return reference.percentile_ms * (latency_sum / total) / reference.mean_ms
+    return latency_sum / total
+
+
+def _scaled(mean_ms: float | None, reference: Reference | None) -> float | None:
+    if mean_ms is None or reference is None or reference.mean_ms <= 0:
+        return None
+    return reference.percentile_ms * mean_ms / reference.mean_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +194,9 @@ class LatencyModel:
         """The learned curve, by increasing concurrency: bins with at least ``min_requests``
         (beyond the last bound, at least the reference scaled: ``beyond_last_bound``)."""
         out = []
+        now = decay.weight_now(1.0, now_s, self.ref_s, half_life_s)  # one factor for all bins
         for b in self.bins:
-            requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
+            requests = b.weight * now
             if requests < min_requests or b.weight <= 0:
                 continue
             p = _bin_percentile(b, q, reference)
@@ -246,17 +264,15 @@ def at_least_scaled(
 
 
 def _bin_percentile(b: LatencyBin, q: float, reference: Reference | None) -> float | None:
-    p = _percentile(b.counts, q, b.tail_sum, b.latency_sum)
-    return at_least_scaled(p, b.counts, q, b.latency_sum, reference)
-
-
-@lru_cache(maxsize=4096)
-def _percentile(
-    counts: tuple[float, ...], q: float, tail_sum: float, latency_sum: float | None
-) -> float | None:
-    """A bin's percentile: a pure function of its counts, read again at every tick while the
-    bin is unchanged (decay scales counts and sums alike and leaves it as it is)."""
-    return percentile_from_counts(counts, q, tail_sum=tail_sum, latency_sum=latency_sum)
+    got = b.read.get(q)
+    if got is None:
+        got = b.read[q] = (
+            percentile_from_counts(b.counts, q, tail_sum=b.tail_sum, latency_sum=b.latency_sum),
+            _mean_beyond(b.counts, q, b.latency_sum),
+        )
+    p, mean_beyond = got
+    scaled = _scaled(mean_beyond, reference)
+    return p if p is None or scaled is None else max(p, scaled)
 
 
 def _plus(old: float | None, new: float | None, w: float) -> float | None:
@@ -269,3 +285,12 @@ def _times(v: float | None, f: float) -> float | None:
 
 def empty_counts() -> tuple[float, ...]:
     return (0.0,) * N_LATENCY_COUNTS
+
+
+@lru_cache(maxsize=4096)
+def _percentile(
+    counts: tuple[float, ...], q: float, tail_sum: float, latency_sum: float | None
+) -> float | None:
+    """The reference's percentile: a pure function of the lowest bins' counts, read again at
+    every tick while they are unchanged."""
+    return percentile_from_counts(counts, q, tail_sum=tail_sum, latency_sum=latency_sum)

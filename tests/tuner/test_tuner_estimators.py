@@ -289,6 +289,35 @@ def test_latency_model_bins_by_concurrency_and_reads_percentiles() -> None:
     assert m.point_at(3.0, 95, 30.0, 3600) is None
 
 
+def test_a_bin_is_read_from_its_buckets_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tick reads the whole curve; a bin's percentile is read from its buckets once (a
+    new interval makes a new bin, read again), and the same as read afresh."""
+    import autoscaler.tuner.latency_model as lm
+
+    reads: list[tuple[float, ...]] = []
+
+    def counting(counts: tuple[float, ...], q: float, **kw: float | None) -> float | None:
+        reads.append(counts)
+        return percentile_from_counts(counts, q, **kw)  # type: ignore[arg-type]
+
+    m = LatencyModel(bin_ratio=1.1)
+    m = m.add(10.0, 2.0, latency_counts(50, 200), half_life_s=3600)
+    m = m.add(20.0, 4.0, latency_counts(300, 200), half_life_s=3600)
+    monkeypatch.setattr(lm, "percentile_from_counts", counting)
+    first = m.points(95, 30.0, 3600)
+    assert len(reads) == 2
+    later = m.points(95, 60.0, 3600)
+    assert [p.latency_ms for p in later] == [p.latency_ms for p in first]
+    assert later[0].requests < first[0].requests  # decayed, as ever
+    assert len(reads) == 2  # the second tick read no bucket
+    m2 = m.add(40.0, 4.0, latency_counts(900, 200), half_life_s=3600)
+    slow = m2.points(95, 60.0, 3600)
+    assert len(reads) == 3  # only the bin the interval went into
+    assert slow[0].latency_ms == first[0].latency_ms
+    assert slow[1].latency_ms > first[1].latency_ms
+    assert m.points(99, 60.0, 3600) and len(reads) == 5  # another percentile: read anew
+
+
 def test_latency_model_evidence_decays_with_half_life() -> None:
     m = LatencyModel().add(0.0, 1.0, latency_counts(50, 100), half_life_s=100)
     assert m.evidence(0.0, 100) == pytest.approx(100)
