@@ -6,7 +6,9 @@ queue-proxy serves the autoscaling gauges on port 9090 and the request metrics o
 in the namespace the controller tunes) in a cache once started, so a tick and the sampling
 rounds between ticks read replicas without a request to the API; until the watch has listed
 (and while it fails: a role without ``watch``, an API without Pods, an outage), each call lists
-the revision's Pods. One-machine mode passes its own ``EndpointResolver`` instead.
+the revision's Pods. The cache files each Pod under its revision and keeps of it only what a
+replica's endpoint needs (thousands of Pods: a call reads its revision's, and no Pod's spec is
+held). One-machine mode passes its own ``EndpointResolver`` instead.
 """
 
 from __future__ import annotations
@@ -50,6 +52,25 @@ def replica_endpoints(pods: Iterable[Mapping[str, Any]]) -> tuple[ReplicaEndpoin
     return tuple(out)
 
 
+def revision_of(pod: Mapping[str, Any]) -> str | None:
+    """The revision a Pod serves (its ``serving.knative.dev/revision`` label)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    value = labels.get(names.REVISION_LABEL)
+    return str(value) if value is not None else None
+
+
+def endpoint_fields(pod: dict[str, Any]) -> dict[str, Any]:
+    """What ``replica_endpoints`` and the cache read of a Pod."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    keep = ("name", "namespace", "labels", "resourceVersion")
+    return {
+        "apiVersion": pod.get("apiVersion"),
+        "kind": pod.get("kind"),
+        "metadata": {k: meta[k] for k in keep if k in meta},
+        "status": {k: status[k] for k in ("phase", "podIP") if k in status},
+    }
+
+
 class PodEndpoints:
     """Replicas from the Pods API: a watched cache once started and listed, else one LIST per
     call (an API without Pods gives none, said once in the log)."""
@@ -66,7 +87,14 @@ class PodEndpoints:
         self._timeout = request_timeout_s
         self._unavailable = False
         self._informer = (
-            Informer(api_client, PODS, namespace=namespace, label_selector=names.REVISION_LABEL)
+            Informer(
+                api_client,
+                PODS,
+                namespace=namespace,
+                label_selector=names.REVISION_LABEL,
+                index=revision_of,
+                transform=endpoint_fields,
+            )
             if watch
             else None
         )
@@ -113,9 +141,4 @@ class PodEndpoints:
 
     def _cached(self, namespace: str, revision: str) -> tuple[ReplicaEndpoint, ...]:
         assert self._informer is not None
-        label = names.REVISION_LABEL
-        return replica_endpoints(
-            p
-            for p in self._informer.list(namespace)
-            if ((p.get("metadata") or {}).get("labels") or {}).get(label) == revision
-        )
+        return replica_endpoints(self._informer.indexed(namespace, revision))

@@ -8,6 +8,11 @@ reports what changed in between, so a handler sees every object's latest state a
 deletion. Errors back off with jitter; after a few failures in a row it lists again, and until
 a list or watch works ``is_current`` is False (the cache may be behind). Handlers run on the
 informer's thread: hand work to an event loop with ``call_soon_threadsafe``.
+
+As client-go's indexers and transforms: ``index`` files each object under a value of its own
+(a Pod under its revision label) so ``indexed`` reads a few objects, not every one in the
+namespace; ``transform`` keeps only what is read of each object (a Pod's name, labels, phase and
+IP, not its spec), which is what the cache and the handlers get.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], None]  # ("ADDED" | "MODIFIED" | "DELETED", object)
 Key = tuple[str, str]  # (namespace, name)
+Index = Callable[[dict[str, Any]], str | None]  # an object's index value (None: not indexed)
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 WATCH_BACKOFF = Backoff(base_s=0.2, cap_s=10.0, attempts=1_000_000)
 RELIST_AFTER_FAILURES = 3
 # a watch's read timeout is the server's end of it plus this: only a silent connection trips it
@@ -83,6 +90,8 @@ class Informer:
         read_grace_s: float = READ_GRACE_S,
         list_timeout_s: float = LIST_TIMEOUT_S,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        index: Index | None = None,
+        transform: Transform | None = None,
     ) -> None:
         """Every request has a client-side timeout: a connection dropped without a word (a NAT
         or load balancer forgetting it, the server's node gone) would otherwise leave a watch
@@ -104,6 +113,10 @@ class Informer:
         self._list_request_timeout = (connect_timeout_s, list_timeout_s)
         self._handlers: list[Handler] = []
         self._cache: dict[Key, dict[str, Any]] = {}
+        self._index_of = index
+        self._transform = transform
+        # (namespace, index value) -> the objects filed under it, by key
+        self._index: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._stopped = threading.Event()
@@ -120,6 +133,11 @@ class Informer:
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
             return self._cache.get((namespace, name))
+
+    def indexed(self, namespace: str, value: str) -> list[dict[str, Any]]:
+        """The cached objects of ``namespace`` whose index value is ``value``."""
+        with self._lock:
+            return list(self._index.get((namespace, value), {}).values())
 
     def list(self, namespace: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -226,13 +244,17 @@ class Informer:
         else:  # the typed client's list, read as the JSON it is
             resp = self._list_call()(_preload_content=False, **kw)
             listing = json.loads(resp.data)
-        fresh = {key_of(o): o for o in listing.get("items") or []}
-        for obj in fresh.values():
+        fresh = {}
+        for obj in listing.get("items") or []:
             obj.setdefault("apiVersion", self.resource.api_version)
             obj.setdefault("kind", self.resource.kind)
+            fresh[key_of(obj)] = self._kept(obj)
         with self._lock:
             old = self._cache
             self._cache = dict(fresh)
+            self._index = {}
+            for key, obj in fresh.items():
+                self._file(key, obj)
         self.relists += 1
         for key, obj in old.items():
             if key not in fresh:
@@ -268,15 +290,35 @@ class Informer:
                 self._current = True  # the server took this watch: the cache follows again
                 if kind == "BOOKMARK":
                     continue
-                key = key_of(obj)
+                key, obj = key_of(obj), self._kept(obj)
                 with self._lock:
-                    if kind == "DELETED":
-                        self._cache.pop(key, None)
-                    else:
+                    old = self._cache.pop(key, None)
+                    if old is not None:
+                        self._unfile(key, old)
+                    if kind != "DELETED":
                         self._cache[key] = obj
+                        self._file(key, obj)
                 self._dispatch(kind, obj)
         finally:
             self._watch = None
+
+    def _kept(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return obj if self._transform is None else self._transform(obj)
+
+    def _file(self, key: Key, obj: dict[str, Any]) -> None:  # under the lock
+        value = self._index_of(obj) if self._index_of is not None else None
+        if value is not None:
+            self._index.setdefault((key[0], value), {})[key] = obj
+
+    def _unfile(self, key: Key, obj: dict[str, Any]) -> None:  # under the lock
+        value = self._index_of(obj) if self._index_of is not None else None
+        if value is None:
+            return
+        filed = self._index.get((key[0], value))
+        if filed is not None:
+            filed.pop(key, None)
+            if not filed:
+                del self._index[(key[0], value)]
 
     def _dispatch(self, kind: str, obj: dict[str, Any]) -> None:
         for handler in self._handlers:

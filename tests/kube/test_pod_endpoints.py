@@ -18,7 +18,7 @@ from kubernetes import client
 from autoscaler.apiserver.audit import RequestRecord
 from autoscaler.apiserver.errors import APIError
 from autoscaler.apiserver.testing import RunningAPIServer
-from autoscaler.kube.endpoints import PodEndpoints
+from autoscaler.kube.endpoints import PodEndpoints, endpoint_fields, revision_of
 from autoscaler.kube.informer import PODS, Informer
 from autoscaler.kube.retry import Backoff
 from autoscaler.runtime.reconcile import names
@@ -112,6 +112,45 @@ def test_pods_that_start_stop_or_go_are_seen(
     core.delete_namespaced_pod("r1-b", NS, _preload_content=False)  # answered with a Status
     wait_for(lambda: names_of(endpoints, "r1") == [], 10.0, "the deleted pod to go")
     assert endpoints.lists == 0
+
+
+def test_the_cache_files_pods_by_revision_and_keeps_no_spec(
+    server: RunningAPIServer, core: client.CoreV1Api, endpoints: PodEndpoints
+) -> None:
+    """A call reads its revision's Pods from an index (a Pod relabelled moves, one deleted
+    goes), and the cache holds a Pod's name, labels, phase and IP, not its spec."""
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pod(core, "r1-b", "r1", ip="10.0.0.2")
+    pod(core, "r2-a", "r2", ip="10.0.0.3")
+    endpoints.start()
+    assert endpoints.wait_synced(10.0)
+    informer = endpoints._informer
+    assert informer is not None
+    cached = informer.get(NS, "r1-a")
+    assert cached is not None and "spec" not in cached
+    assert cached["status"] == {"phase": "Running", "podIP": "10.0.0.1"}
+    assert cached["metadata"]["labels"] == {names.REVISION_LABEL: "r1"}
+    assert sorted(p["metadata"]["name"] for p in informer.indexed(NS, "r1")) == ["r1-a", "r1-b"]
+    core.patch_namespaced_pod("r1-b", NS, {"metadata": {"labels": {names.REVISION_LABEL: "r2"}}})
+    wait_for(lambda: names_of(endpoints, "r2") == ["r1-b", "r2-a"], 10.0, "the relabelled pod")
+    assert names_of(endpoints, "r1") == ["r1-a"]
+    core.delete_namespaced_pod("r2-a", NS, _preload_content=False)
+    wait_for(lambda: names_of(endpoints, "r2") == ["r1-b"], 10.0, "the deleted pod to go")
+    assert endpoints.lists == 0
+
+
+def test_a_list_files_the_pods_anew(server: RunningAPIServer, core: client.CoreV1Api) -> None:
+    """After a list (the watch's history expired, or it kept failing) the index holds what the
+    list holds: a Pod gone in between is in no revision's replicas."""
+    pod(core, "r1-a", "r1", ip="10.0.0.1")
+    pod(core, "r1-b", "r1", ip="10.0.0.2")
+    informer = Informer(server.api_client(), PODS, index=revision_of, transform=endpoint_fields)
+    informer._relist()  # not started: the test lists when it wants
+    assert len(informer.indexed(NS, "r1")) == 2
+    core.delete_namespaced_pod("r1-b", NS, _preload_content=False)
+    informer._relist()
+    assert [p["metadata"]["name"] for p in informer.indexed(NS, "r1")] == ["r1-a"]
+    assert informer.indexed(NS, "r2") == []
 
 
 def test_before_the_watch_has_listed_each_call_lists_the_revision(
@@ -228,7 +267,7 @@ def test_after_a_failed_watch_the_next_one_serves_the_cache_again(
 
         def following() -> bool:
             b = informer.get(NS, "r1-b")
-            return informer.is_current() and b is not None and "status" in b
+            return informer.is_current() and b is not None and bool(b["status"].get("podIP"))
 
         wait_for(following, 10.0, "the cache to follow again")
         lists = pe.lists
