@@ -12,7 +12,9 @@ informer's thread: hand work to an event loop with ``call_soon_threadsafe``.
 As client-go's indexers and transforms: ``index`` files each object under a value of its own
 (a Pod under its revision label) so ``indexed`` reads a few objects, not every one in the
 namespace; ``transform`` keeps only what is read of each object (a Pod's name, labels, phase and
-IP, not its spec), which is what the cache and the handlers get.
+IP, not its spec), which is what the cache, the index and the handlers get: it must keep
+``metadata.name``, ``namespace`` and ``resourceVersion`` and whatever ``index`` reads. Objects
+read from the cache are shared: read them, do not change them.
 """
 
 from __future__ import annotations
@@ -71,9 +73,12 @@ def key_of(obj: dict[str, Any]) -> Key:
 
 def timed_out(exc: BaseException) -> bool:
     """Whether the client gave up on a silent connection (a read or connect timeout, also once
-    the HTTP library's own retries of it ran out)."""
+    the HTTP library's own retries of it ran out). A refused connection or a name that does not
+    resolve is not one (the HTTP library counts them as connect timeouts)."""
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return False
     return isinstance(exc, urllib3.exceptions.TimeoutError)
 
 
@@ -115,8 +120,9 @@ class Informer:
         self._cache: dict[Key, dict[str, Any]] = {}
         self._index_of = index
         self._transform = transform
-        # (namespace, index value) -> the objects filed under it, by key
+        # (namespace, index value) -> the objects filed under it, by key; and each key's value
         self._index: dict[tuple[str, str], dict[Key, dict[str, Any]]] = {}
+        self._filed: dict[Key, str] = {}
         self._lock = threading.Lock()
         self._synced = threading.Event()
         self._stopped = threading.Event()
@@ -207,6 +213,7 @@ class Informer:
                         "watch of %s expired at %s: listing again", self.resource.plural, self._rv
                     )
                     self._rv = None
+                    self._current = False  # behind until the list is in
                     continue
                 failures += 1
                 self._failed(failures)
@@ -252,10 +259,12 @@ class Informer:
         with self._lock:
             old = self._cache
             self._cache = dict(fresh)
-            self._index = {}
+            self._index, self._filed = {}, {}
             for key, obj in fresh.items():
                 self._file(key, obj)
         self.relists += 1
+        if self._stopped.is_set():  # a list that ended after stop(): tell no handler
+            return str((listing.get("metadata") or {}).get("resourceVersion") or "")
         for key, obj in old.items():
             if key not in fresh:
                 self._dispatch("DELETED", obj)
@@ -285,20 +294,21 @@ class Informer:
                     break
                 kind, obj = event["type"], event["raw_object"]
                 # where the next watch goes on from, kept across a failure (the stream does
-                # not track it for an untyped call such as these)
-                self._rv = str((obj.get("metadata") or {}).get("resourceVersion") or self._rv)
+                # not track it for an untyped call such as these): set once the event is in
+                # the cache, so an event that failed on its way is delivered again
+                rv = str((obj.get("metadata") or {}).get("resourceVersion") or self._rv)
+                if kind != "BOOKMARK":
+                    key, obj = key_of(obj), self._kept(obj)
+                    with self._lock:
+                        self._cache.pop(key, None)
+                        self._unfile(key)
+                        if kind != "DELETED":
+                            self._cache[key] = obj
+                            self._file(key, obj)
+                self._rv = rv
                 self._current = True  # the server took this watch: the cache follows again
-                if kind == "BOOKMARK":
-                    continue
-                key, obj = key_of(obj), self._kept(obj)
-                with self._lock:
-                    old = self._cache.pop(key, None)
-                    if old is not None:
-                        self._unfile(key, old)
-                    if kind != "DELETED":
-                        self._cache[key] = obj
-                        self._file(key, obj)
-                self._dispatch(kind, obj)
+                if kind != "BOOKMARK":
+                    self._dispatch(kind, obj)
         finally:
             self._watch = None
 
@@ -309,9 +319,10 @@ class Informer:
         value = self._index_of(obj) if self._index_of is not None else None
         if value is not None:
             self._index.setdefault((key[0], value), {})[key] = obj
+            self._filed[key] = value
 
-    def _unfile(self, key: Key, obj: dict[str, Any]) -> None:  # under the lock
-        value = self._index_of(obj) if self._index_of is not None else None
+    def _unfile(self, key: Key) -> None:  # under the lock
+        value = self._filed.pop(key, None)  # where it was filed, whatever the object says now
         if value is None:
             return
         filed = self._index.get((key[0], value))

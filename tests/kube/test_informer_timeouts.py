@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import urllib3
 from kubernetes import client
 
 from autoscaler.apiserver.testing import RunningAPIServer
-from autoscaler.kube.informer import PODS, Informer
+from autoscaler.kube.informer import PODS, Informer, timed_out
 from autoscaler.kube.retry import Backoff
 from tests.kube.kit import wait_for
 from tests.kube.test_pod_endpoints import pod
@@ -202,7 +203,7 @@ def test_a_watch_the_server_ends_is_not_cut_by_the_read_timeout(
     timeout, so the watches that follow go on without a failure."""
     caplog.set_level(logging.INFO, logger=INFORMER_LOG)
     informer = Informer(
-        server.api_client(), PODS, namespace=NS, watch_timeout_s=2, read_grace_s=1, backoff=FAST
+        server.api_client(), PODS, namespace=NS, watch_timeout_s=2, read_grace_s=5, backoff=FAST
     )
     informer.start()
     try:
@@ -231,3 +232,19 @@ def test_stop_returns_while_a_list_hangs(relay: Relay, relayed: Any) -> None:
     assert thread is not None
     wait_for(lambda: not thread.is_alive(), 1.0, "the informer's thread to end")
     assert not informer.has_synced()
+
+
+def test_a_refused_connection_is_no_timeout(relay: Relay) -> None:
+    """A closed port or an unknown name fails at once: logged as any failure, not as a
+    connection gone silent (the HTTP library files both under connect timeouts)."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    http = urllib3.PoolManager(retries=urllib3.Retry(0, raise_on_redirect=False))
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as refused:
+        http.request("GET", f"http://127.0.0.1:{port}/", timeout=2.0)
+    assert not timed_out(refused.value)
+    relay.freeze(later=True)  # accepted, then silent: a read timeout
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as silent:
+        http.request("GET", f"http://127.0.0.1:{relay.port}/", timeout=0.3)
+    assert timed_out(silent.value)

@@ -18,7 +18,12 @@ from kubernetes import client
 from autoscaler.apiserver.audit import RequestRecord
 from autoscaler.apiserver.errors import APIError
 from autoscaler.apiserver.testing import RunningAPIServer
-from autoscaler.kube.endpoints import PodEndpoints, endpoint_fields, revision_of
+from autoscaler.kube.endpoints import (
+    PodEndpoints,
+    endpoint_fields,
+    replica_endpoints,
+    revision_of,
+)
 from autoscaler.kube.informer import PODS, Informer
 from autoscaler.kube.retry import Backoff
 from autoscaler.runtime.reconcile import names
@@ -136,7 +141,40 @@ def test_the_cache_files_pods_by_revision_and_keeps_no_spec(
     assert names_of(endpoints, "r1") == ["r1-a"]
     core.delete_namespaced_pod("r2-a", NS, _preload_content=False)
     wait_for(lambda: names_of(endpoints, "r2") == ["r1-b"], 10.0, "the deleted pod to go")
+    # a Pod that loses the label leaves its revision
+    core.patch_namespaced_pod("r1-a", NS, {"metadata": {"labels": {names.REVISION_LABEL: None}}})
+    wait_for(lambda: names_of(endpoints, "r1") == [], 10.0, "the unlabelled pod to go")
     assert endpoints.lists == 0
+
+
+def test_a_trimmed_pod_gives_the_endpoint_its_whole_object_gives() -> None:
+    """The cache keeps of a Pod what ``endpoint_fields`` keeps; the list fallback reads whole
+    Pods: both give the same replicas."""
+    pods = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": n,
+                "namespace": NS,
+                "resourceVersion": "7",
+                "labels": {names.REVISION_LABEL: "r1"},
+                "annotations": {"a": "b"},
+            },
+            "spec": {"containers": [{"name": "queue-proxy"}]},
+            "status": status,
+        }
+        for n, status in (
+            ("v4", {"phase": "Running", "podIP": "10.0.0.1", "hostIP": "10.1.0.1"}),
+            ("v6", {"phase": "Running", "podIP": "fd00::2"}),
+            ("pending", {"phase": "Pending", "podIP": "10.0.0.3"}),
+            ("bare", {}),
+        )
+    ]
+    trimmed = [endpoint_fields(p) for p in pods]
+    assert replica_endpoints(trimmed) == replica_endpoints(pods)
+    assert [r.pod for r in replica_endpoints(trimmed)] == ["v4", "v6"]
+    assert all("spec" not in p and "annotations" not in p["metadata"] for p in trimmed)
 
 
 def test_a_list_files_the_pods_anew(server: RunningAPIServer, core: client.CoreV1Api) -> None:
