@@ -233,7 +233,7 @@ def builtin_types() -> list[ResourceType]:
         ResourceType(
             "", "v1", "pods", "pod", "Pod", True,
             short_names=("po",), categories=("all",), status_subresource=True,
-            schema=workload_schema(), storage_version="v1",
+            schema=workload_schema(), storage_version="v1", returns_deleted_object=True,
         ),
         ResourceType(
             "", "v1", "events", "event", "Event", True,

@@ -687,7 +687,9 @@ class Objects:
         return Written(self._deleted_answer(rt, current), 200)
 
     def _deleted_answer(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        if not rt.builtin:
+        """What a DELETE that removed ``obj`` answers: the object for custom resources and the
+        kinds whose storage returns it (a Pod), else a Status naming it (a ConfigMap)."""
+        if not rt.builtin or rt.returns_deleted_object:
             return self.view(rt, obj)
         return {
             "kind": "Status",

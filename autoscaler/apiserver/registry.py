@@ -37,6 +37,8 @@ class ResourceType:
     builtin: bool = True
     storage_version: str = ""
     storage_group: str | None = None  # another group's storage (events.k8s.io -> core events)
+    # DELETE answers with the object rather than a Status (as Kubernetes does for Pods)
+    returns_deleted_object: bool = False
     _compiled: list[Node] = field(default_factory=list, compare=False, repr=False)
 
     @property

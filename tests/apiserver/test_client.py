@@ -4,6 +4,7 @@ the status subresource, 410 on an old resourceVersion, leader election."""
 from __future__ import annotations
 
 import datetime
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -374,6 +375,31 @@ def test_finalizers_hold_deletion(api: client.ApiClient) -> None:
     with pytest.raises(ApiException) as info:
         core.read_namespaced_config_map("fin", "default")
     assert info.value.status == 404
+
+
+def test_a_deleted_pod_is_answered_with_the_pod_a_configmap_with_a_status(
+    api: client.ApiClient,
+) -> None:
+    """As Kubernetes' storage does: a Pod's DELETE answers with the Pod as it was, a
+    ConfigMap's with a Status naming it."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_pod(
+        "default",
+        {"metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}},
+    )
+    core.create_namespaced_config_map("default", {"metadata": {"name": "c1"}})
+    resp = core.delete_namespaced_pod("p1", "default", _preload_content=False)
+    answer = json.loads(resp.data)
+    assert (answer["kind"], answer["metadata"]["name"]) == ("Pod", "p1")
+    assert answer["spec"]["containers"][0]["name"] == "c"
+    resp = core.delete_namespaced_config_map("c1", "default", _preload_content=False)
+    answer = json.loads(resp.data)
+    assert (answer["kind"], answer["status"]) == ("Status", "Success")
+    assert (answer["details"]["name"], answer["details"]["kind"]) == ("c1", "configmaps")
+    for read in (core.read_namespaced_pod, core.read_namespaced_config_map):
+        with pytest.raises(ApiException) as info:
+            read("p1" if read == core.read_namespaced_pod else "c1", "default")
+        assert info.value.status == 404
 
 
 def test_delete_collection_and_dry_run(api: client.ApiClient) -> None:

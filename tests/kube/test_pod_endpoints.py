@@ -114,7 +114,7 @@ def test_pods_that_start_stop_or_go_are_seen(
     wait_for(lambda: names_of(endpoints, "r1") == ["r1-a", "r1-b"], 10.0, "the new pod")
     core.patch_namespaced_pod_status("r1-a", NS, {"status": {"phase": "Failed"}})
     wait_for(lambda: names_of(endpoints, "r1") == ["r1-b"], 10.0, "the failed pod to go")
-    core.delete_namespaced_pod("r1-b", NS, _preload_content=False)  # answered with a Status
+    core.delete_namespaced_pod("r1-b", NS, _preload_content=False)
     wait_for(lambda: names_of(endpoints, "r1") == [], 10.0, "the deleted pod to go")
     assert endpoints.lists == 0
 
