@@ -36,6 +36,7 @@ from autoscaler.tuner.policy import (
     ANNOTATION_MIN_SCALE,
     ANNOTATION_RETENTION,
     ANNOTATION_TARGET,
+    ANNOTATION_WINDOW,
     Recommendation,
     recommend,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ANNOTATION_MIN_SCALE",
     "ANNOTATION_RETENTION",
     "ANNOTATION_TARGET",
+    "ANNOTATION_WINDOW",
     "KNATIVE_DEFAULT_TARGET",
     "LATENCY_BUCKETS_MS",
     "N_LATENCY_COUNTS",

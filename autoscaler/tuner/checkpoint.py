@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from autoscaler.tuner.busy_window import RequestRate
 from autoscaler.tuner.idle import Activity, IdleHistogram, idle_edges_s
 from autoscaler.tuner.latency_model import LatencyBin, LatencyModel
 from autoscaler.tuner.lived import MAX_SPANS, ConcurrencyHistory
@@ -103,7 +104,9 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["k"] = [s.knee.concurrency, s.knee.at_s, s.knee.missed]
     if s.applied is not None:
         a = s.applied
-        out["p"] = [a.target, a.retention_s, a.min_scale, a.at_s]
+        out["p"] = [a.target, a.retention_s, a.min_scale, a.at_s] + (
+            [a.window_s] if a.window_s is not None else []
+        )
     if s.last_target_change_s is not None:
         out["c"] = s.last_target_change_s
     if s.last_target is not None:
@@ -114,6 +117,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["u"] = s.unfinished_since_s
     if s.history.spans:
         out["n"] = [list(span) for span in s.history.spans]
+    if s.rate.last_s is not None:
+        out["q"] = [s.rate.requests, s.rate.seconds, s.rate.last_s]
     return out
 
 
@@ -205,7 +210,11 @@ def _load(r: dict[str, Any]) -> RevisionState:
         else None,
         applied=(
             AppliedValues(
-                _num(p[0], "target"), _num(p[1], "retention"), int(p[2]), _num(p[3], "applied at")
+                _num(p[0], "target"),
+                _num(p[1], "retention"),
+                int(p[2]),
+                _num(p[3], "applied at"),
+                _num(p[4], "window") if len(p) > 4 else None,
             )
             if p is not None
             else None
@@ -215,4 +224,16 @@ def _load(r: dict[str, Any]) -> RevisionState:
         inherited_from=str(inherited) if inherited is not None else None,
         unfinished_since_s=_opt(r.get("u"), "unfinished since"),
         history=ConcurrencyHistory(tuple(spans)),
+        rate=_rate(r.get("q")),
+    )
+
+
+def _rate(q: Any) -> RequestRate:
+    """The request rate, from ``[requests, seconds, last]`` (older checkpoints have none)."""
+    if q is None:
+        return RequestRate()
+    if not isinstance(q, list) or len(q) != 3:
+        raise CheckpointError(f"checkpoint request rate {q!r}: expected [requests, seconds, last]")
+    return RequestRate(
+        _num(q[0], "rate requests"), _num(q[1], "rate seconds"), _num(q[2], "rate time")
     )

@@ -7,6 +7,10 @@ retention of ``K - stable_window_s`` (capped at Knative's 1 h). Pre-warm has no 
 its own: ``min-scale`` goes to 1 a lead time (cold start plus one tick) before the window opens
 and back to 0 a grace period before it closes; the retention stays at 0 so the replica leaves
 soon after the traffic stops.
+
+With a shorter stable window in force (``window_s``: the tuner's busy window,
+``autoscaler.tuner.busy_window``) the retention makes up the difference: a replica stays after
+the last request as long as on the default window, pre-warm's unloading included.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ def plan(
     now_s: float,
     settings: KeepAliveSettings,
     tick_period_s: float,
+    window_s: float | None = None,
 ) -> KeepAlivePlan:
-    stable = settings.stable_window_s
     grace = settings.scale_to_zero_grace_period_s
-    floor = stable + grace
+    floor = settings.stable_window_s + grace  # on the default window
+    stable = settings.stable_window_s if window_s is None else window_s
     if not windows.prewarm:
         keep = max(floor, windows.warm_until_s)
         retention = clamp_retention(keep - stable)
@@ -58,8 +63,10 @@ def plan(
             f"warm {keep:.0f} s after the last request: retention {retention:.0f} s"
             + (", min-scale 1 held" if holding else ""),
         )  # fmt: skip
+    # unloaded once Knative's default floor has passed, whatever the window
+    unload = clamp_retention(floor - stable) if floor - stable > grace else 0.0
     if last_request_s is None:
-        return KeepAlivePlan(floor, 0.0, 0, None, None, "pre-warm planned once traffic is seen")
+        return KeepAlivePlan(floor, unload, 0, None, None, "pre-warm planned once traffic is seen")
     load_at = last_request_s + windows.warm_from_s - settings.cold_start_s - tick_period_s
     drop_at = last_request_s + windows.warm_until_s - grace
     until_abs = last_request_s + windows.warm_until_s
@@ -71,4 +78,4 @@ def plan(
         note = f"pre-warm at {load_at:.0f} s (in {load_at - now_s:.0f} s)"
     else:
         note = "pre-warm window passed without traffic: at zero until the next request"
-    return KeepAlivePlan(floor, 0.0, 1 if in_window else 0, upcoming, until_abs, note)
+    return KeepAlivePlan(floor, unload, 1 if in_window else 0, upcoming, until_abs, note)

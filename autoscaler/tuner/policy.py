@@ -11,7 +11,8 @@ Named stages, each adding a sentence to the reasons:
    without the per-step bounds: nothing is applied, so the recommendation is where the
    evidence points rather than one step from the live value);
 5. keep-alive and pre-warm: the idle policy's windows (cached until a new idle period), planned
-   onto Knative's retention period and min-scale at ``now``;
+   onto Knative's retention period and min-scale at ``now``; a busy revision's short stable
+   window (``busy_window``), the retention making up the difference;
 6. changes: what differs from what was applied; in ``Auto`` mode those are to be written.
 
 The controller writes ``Recommendation.changed_annotations()`` when ``should_apply`` and keeps
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from autoscaler.tuner.busy_window import decide_window
 from autoscaler.tuner.guardrails import (
     apply_due,
     bound_step,
@@ -43,6 +45,7 @@ from autoscaler.tuner.windows import KeepAliveWindows
 ANNOTATION_TARGET = "autoscaling.knative.dev/target"
 ANNOTATION_RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 ANNOTATION_MIN_SCALE = "autoscaling.knative.dev/min-scale"
+ANNOTATION_WINDOW = "autoscaling.knative.dev/window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +69,19 @@ class Recommendation:
     should_apply: bool  # Auto mode and something changed
     reasons: tuple[str, ...]
     observation: RevisionObservation | None
+    window_s: float | None = None  # autoscaling.knative.dev/window, when the tuner sets it
 
     def annotations(self) -> dict[str, str]:
-        """All three annotations as Knative expects their values."""
-        return {
+        """The annotations as Knative expects their values: target, retention and min-scale,
+        and the stable window once the tuner sets it."""
+        out = {
             ANNOTATION_TARGET: format_target(self.target),
             ANNOTATION_RETENTION: f"{round(self.retention_s)}s",
             ANNOTATION_MIN_SCALE: str(self.min_scale),
         }
+        if self.window_s is not None:
+            out[ANNOTATION_WINDOW] = f"{self.window_s:g}s"
+        return out
 
     def changed_annotations(self) -> dict[str, str]:
         """Only the annotations to write (empty when nothing changed)."""
@@ -155,6 +163,7 @@ def recommend(
     for gap, woken in idle_periods:
         idle = idle.add(obs.t_s, gap, ks.idle_half_life_s, woken)
     idle = idle.count_requests(obs.t_s, obs.request_count, ks.idle_half_life_s)
+    rate = state.rate.add(obs.t_s, obs.request_count, ks.rate_half_life_s, obs.interval_s)
     reasons: list[str] = []
 
     # Stage 4: target.
@@ -178,8 +187,13 @@ def recommend(
 
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
-    p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s)
+    window_s, window_why = decide_window(
+        rate, state.applied.window_s if state.applied else None, ks
+    )
+    p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, window_s)
     reasons.append(windows.reason)
+    if window_why:
+        reasons.append(window_why)
     if p.note:
         reasons.append(p.note)
     min_scale = clamp_min_scale(p.min_scale, spec.replicas_min, spec.replicas_max)
@@ -189,14 +203,14 @@ def recommend(
         )
 
     # Stage 6: changes.
-    changed = _changed(state.applied, target, p, min_scale, current)
+    changed = _changed(state.applied, target, p, min_scale, current, window_s)
     should_apply = spec.update_mode == "Auto" and bool(changed)
     if spec.update_mode == "Recommend":
         reasons.append("updateMode Recommend: recommended, not applied")
     applied = state.applied
     last_change = state.last_target_change_s
     if should_apply:
-        applied = AppliedValues(target, p.retention_s, min_scale, now_s)
+        applied = AppliedValues(target, p.retention_s, min_scale, now_s, window_s)
         if ANNOTATION_TARGET in changed:
             last_change = now_s
     new_state = replace(
@@ -213,6 +227,7 @@ def recommend(
         windows_policy=windows_policy,
         unfinished_since_s=unfinished_since,
         history=history,
+        rate=rate,
     )
     rec = Recommendation(
         revision=state.revision,
@@ -232,6 +247,7 @@ def recommend(
         should_apply=should_apply,
         reasons=tuple(reasons),
         observation=obs,
+        window_s=window_s,
     )
     return rec, new_state
 
@@ -308,10 +324,16 @@ def _windows(
 
 
 def _changed(
-    applied: AppliedValues | None, target: float, p: KeepAlivePlan, min_scale: int, current: float
+    applied: AppliedValues | None,
+    target: float,
+    p: KeepAlivePlan,
+    min_scale: int,
+    current: float,
+    window_s: float | None = None,
 ) -> tuple[str, ...]:
+    window = (ANNOTATION_WINDOW,) if window_s is not None else ()
     if applied is None:
-        return (ANNOTATION_TARGET, ANNOTATION_RETENTION, ANNOTATION_MIN_SCALE)
+        return (ANNOTATION_TARGET, ANNOTATION_RETENTION, ANNOTATION_MIN_SCALE, *window)
     out = []
     if format_target(target) != format_target(applied.target) or format_target(
         target
@@ -321,6 +343,8 @@ def _changed(
         out.append(ANNOTATION_RETENTION)
     if min_scale != applied.min_scale:
         out.append(ANNOTATION_MIN_SCALE)
+    if window and window_s != applied.window_s:
+        out.append(ANNOTATION_WINDOW)
     return tuple(out)
 
 
@@ -357,4 +381,5 @@ def _static(
         should_apply=False,
         reasons=reasons,
         observation=obs,
+        window_s=a.window_s if a is not None else None,
     )

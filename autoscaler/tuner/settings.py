@@ -107,6 +107,15 @@ class KeepAliveSettings:
     window_margin_fraction: float = field(default=0.1, metadata=_range(0, 1))
     # Keep-alive (s after the last request) while history is thin: the common fixed 10 minutes.
     fallback_keep_alive_s: float = field(default=600.0, metadata=_range(0, 3660))
+    # A busy revision's stable window: while its requests per second (decayed with
+    # rate_half_life_s) reach busy_rps, the tuner sets autoscaling.knative.dev/window to this
+    # (Knative's least is 6 s; shorter follows the load closer, with more scaling changes). A window that holds many requests is a steady read of the load,
+    # and a short one follows it sooner: fewer late requests as it rises, fewer idle replicas
+    # as it falls. Below half of busy_rps the window goes back to stable_window_s. Keep-alive
+    # is unchanged by it (the retention makes up the difference). 0: the window is left alone.
+    busy_window_s: float = field(default=15.0, metadata=_range(0, 3600))
+    busy_rps: float = field(default=0.03, metadata=_range(0, 1e6, lo_open=True))
+    rate_half_life_s: float = field(default=3600.0, metadata=_range(60, 30 * 86400))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +175,12 @@ def parse_tuner_config(data: Mapping[str, str]) -> TunerConfig:
 
 def _check_cross_fields(config: TunerConfig) -> None:
     loop = config.loop
+    busy = config.keep_alive.busy_window_s
+    if 0 < busy < 6:
+        raise SettingsError(
+            f"busy_window_s ({busy:g}) must be 0 (the window left alone) or >= 6: "
+            "Knative's stable window is at least 6 s"
+        )
     if loop.stale_after_s < loop.tick_period_s:
         raise SettingsError(
             f"stale_after_s ({loop.stale_after_s:g}) must be >= tick_period_s "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from autoscaler.tuner.busy_window import RequestRate
 from autoscaler.tuner.idle import Activity, IdleHistogram
 from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.latency_model import LatencyModel
@@ -25,6 +26,7 @@ class AppliedValues:
     retention_s: float
     min_scale: int
     at_s: float
+    window_s: float | None = None  # the stable window written, if the tuner wrote one
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class RevisionState:
     unfinished_since_s: float | None = None
     # Recent intervals' concurrency: where requests longer than a tick were served.
     history: ConcurrencyHistory = field(default_factory=ConcurrencyHistory)
+    # Requests per second, decayed: whether the revision is busy enough for a short window.
+    rate: RequestRate = field(default_factory=RequestRate)
 
 
 def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:

@@ -1,0 +1,134 @@
+"""A busy revision's stable window: the rate that decides it, the window written, the keep-alive
+kept as long as on the default window."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from tuner_plant import latency_counts
+
+from autoscaler.tuner import (
+    ANNOTATION_RETENTION,
+    ANNOTATION_WINDOW,
+    KeepAliveSettings,
+    ModelScalerSpec,
+    RevisionObservation,
+    SettingsError,
+    TunerConfig,
+    decode_checkpoint,
+    encode_checkpoint,
+    new_state,
+    parse_tuner_config,
+    plan,
+    recommend,
+)
+from autoscaler.tuner.busy_window import MIN_RATE_HISTORY_S, RequestRate, decide_window
+from autoscaler.tuner.windows import KeepAliveWindows
+
+SPEC = ModelScalerSpec("m", objective_latency_ms=200)
+KS = KeepAliveSettings()
+
+
+def test_the_rate_counts_the_time_without_ticks() -> None:
+    rate = RequestRate().add(0.0, 0, 3600.0)
+    for t in range(30, 1230, 30):  # 20 minutes at one request a second
+        rate = rate.add(float(t), 30, 3600.0)
+    assert rate.rps() == pytest.approx(1.0, rel=0.02)
+    # then two hours at zero with no tick (a revision at rest is not ticked): the first tick
+    # after counts them
+    later = rate.add(1200.0 + 7200.0, 0, 3600.0)
+    rps = later.rps()
+    assert rps is not None and rps < 0.2
+    assert RequestRate().add(0.0, 500, 3600.0).add(30.0, 500, 3600.0).rps() is None  # too new
+
+
+def rate_at(rps: float) -> RequestRate:
+    rate = RequestRate().add(0.0, 0, 3600.0)
+    for t in range(30, int(MIN_RATE_HISTORY_S) + 120, 30):
+        rate = rate.add(float(t), rps * 30, 3600.0)
+    return rate
+
+
+def test_the_window_shortens_when_busy_and_comes_back_under_half_the_rate() -> None:
+    assert decide_window(rate_at(0.01), None, KS) == (None, "")  # never busy: left alone
+    window, why = decide_window(rate_at(1.0), None, KS)
+    assert window == 15.0 and "busy" in why
+    assert decide_window(rate_at(0.02), 15.0, KS)[0] == 15.0  # between half and the line: kept
+    window, why = decide_window(rate_at(0.01), 15.0, KS)
+    assert window == 60.0 and "no longer busy" in why
+    assert decide_window(rate_at(0.02), 60.0, KS)[0] == 60.0  # not busy again yet
+    off = replace(KS, busy_window_s=0.0)
+    assert decide_window(rate_at(1.0), None, off) == (None, "")
+    assert decide_window(rate_at(1.0), 15.0, off)[0] == 60.0  # turned off: the default back
+
+
+def test_a_busy_window_under_six_seconds_is_refused() -> None:
+    with pytest.raises(SettingsError, match="busy_window_s"):
+        parse_tuner_config({"busy_window_s": "3"})
+    assert parse_tuner_config({"busy_window_s": "0"}).keep_alive.busy_window_s == 0.0
+
+
+@pytest.mark.parametrize(
+    ("windows", "retention"),
+    [
+        (KeepAliveWindows(0.0, 600.0, "keep-alive", ""), 594.0),  # 6 + 594: 600 s as before
+        (KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 84.0),  # Knative's floor, 90 s
+        (KeepAliveWindows(1800.0, 2400.0, "pre-warm", ""), 84.0),  # unloaded at 90 s as before
+    ],
+)
+def test_the_retention_keeps_replicas_as_long_as_on_the_default_window(
+    windows: KeepAliveWindows, retention: float
+) -> None:
+    default = plan(windows, 1000.0, 1010.0, KS, 30.0)
+    short = plan(windows, 1000.0, 1010.0, KS, 30.0, window_s=6.0)
+    assert short.retention_s == retention
+    # how long a replica stays after the last request: window + max(grace, retention)
+    grace = KS.scale_to_zero_grace_period_s
+    stays = 60.0 + max(grace, default.retention_s)
+    assert 6.0 + max(grace, short.retention_s) == stays
+    assert (short.min_scale, short.prewarm_at_s) == (default.min_scale, default.prewarm_at_s)
+
+
+def busy_obs(t: float, n: int = 300) -> RevisionObservation:
+    return RevisionObservation(
+        t_s=t,
+        interval_s=30.0,
+        ready_replicas=3,
+        avg_concurrency_per_replica=2.0,
+        request_count=n,
+        latency_counts=latency_counts(50, n),
+        applied_target=5.0,
+    )
+
+
+def test_a_busy_revision_gets_the_short_window_and_keeps_its_keep_alive() -> None:
+    state = new_state("r")
+    written: dict[str, str] = {}
+    t = 0.0
+    while ANNOTATION_WINDOW not in written and t < 3600:
+        t += 30.0
+        rec, state = recommend(busy_obs(t), SPEC, TunerConfig(), state, t)
+        if rec.should_apply:
+            written.update(rec.changed_annotations())
+    assert written[ANNOTATION_WINDOW] == "15s"
+    assert MIN_RATE_HISTORY_S <= t <= MIN_RATE_HISTORY_S + 120  # once the rate is known
+    assert any("busy: 10 requests/s" in r for r in rec.reasons)
+    assert written[ANNOTATION_RETENTION] == "585s"  # the fallback's 600 s, on a 15 s window
+    # a checkpoint keeps the rate and the window written
+    back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
+    assert back.rate == state.rate and back.applied == state.applied
+    assert back.applied is not None and back.applied.window_s == 15.0
+    # idle for ten hours (no tick at rest): the next tick brings the window back
+    t += 36000.0
+    quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
+    rec, state = recommend(quiet, SPEC, TunerConfig(), state, t)
+    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
+
+
+def test_with_the_busy_window_off_nothing_about_the_window_is_written() -> None:
+    config = TunerConfig(keep_alive=KeepAliveSettings(busy_window_s=0.0))
+    state = new_state("r")
+    for t in range(30, 1800, 30):
+        rec, state = recommend(busy_obs(float(t)), SPEC, config, state, float(t))
+        assert ANNOTATION_WINDOW not in rec.annotations()
