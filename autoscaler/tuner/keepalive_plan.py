@@ -9,13 +9,14 @@ and back to 0 a grace period before it closes; the retention stays at 0 so the r
 soon after the traffic stops.
 
 With a shorter stable window in force (``window_s``: the tuner's busy window,
-``autoscaler.tuner.busy_window``) the retention makes up the difference: a replica stays after
-the last request as long as on the default window, pre-warm's unloading included.
+``autoscaler.tuner.busy_window``) the retention is longer by the difference, so a replica that
+goes a window and a retention after the last request goes when it would on the default window
+(pre-warm's unloading included).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autoscaler.tuner.guardrails import clamp_retention
 from autoscaler.tuner.settings import KeepAliveSettings
@@ -41,9 +42,30 @@ def plan(
     tick_period_s: float,
     window_s: float | None = None,
 ) -> KeepAlivePlan:
+    p = _plan(windows, last_request_s, now_s, settings, tick_period_s)
+    if window_s is None or window_s >= settings.stable_window_s:
+        return p
+    # after the last request a replica goes a window, then the retention, later: on a shorter
+    # window the retention is that much longer (whatever the default plan wrote, 0 included)
+    extra = settings.stable_window_s - window_s
+    retention = clamp_retention(p.retention_s + extra)
+    return replace(
+        p,
+        retention_s=retention,
+        note=f"{p.note}; retention {retention:.0f} s on the {window_s:g} s window",
+    )
+
+
+def _plan(
+    windows: KeepAliveWindows,
+    last_request_s: float | None,
+    now_s: float,
+    settings: KeepAliveSettings,
+    tick_period_s: float,
+) -> KeepAlivePlan:
+    stable = settings.stable_window_s
     grace = settings.scale_to_zero_grace_period_s
-    floor = settings.stable_window_s + grace  # on the default window
-    stable = settings.stable_window_s if window_s is None else window_s
+    floor = stable + grace
     if not windows.prewarm:
         keep = max(floor, windows.warm_until_s)
         retention = clamp_retention(keep - stable)
@@ -63,10 +85,8 @@ def plan(
             f"warm {keep:.0f} s after the last request: retention {retention:.0f} s"
             + (", min-scale 1 held" if holding else ""),
         )  # fmt: skip
-    # unloaded once Knative's default floor has passed, whatever the window
-    unload = clamp_retention(floor - stable) if floor - stable > grace else 0.0
     if last_request_s is None:
-        return KeepAlivePlan(floor, unload, 0, None, None, "pre-warm planned once traffic is seen")
+        return KeepAlivePlan(floor, 0.0, 0, None, None, "pre-warm planned once traffic is seen")
     load_at = last_request_s + windows.warm_from_s - settings.cold_start_s - tick_period_s
     drop_at = last_request_s + windows.warm_until_s - grace
     until_abs = last_request_s + windows.warm_until_s
@@ -78,4 +98,4 @@ def plan(
         note = f"pre-warm at {load_at:.0f} s (in {load_at - now_s:.0f} s)"
     else:
         note = "pre-warm window passed without traffic: at zero until the next request"
-    return KeepAlivePlan(floor, unload, 1 if in_window else 0, upcoming, until_abs, note)
+    return KeepAlivePlan(floor, 0.0, 1 if in_window else 0, upcoming, until_abs, note)

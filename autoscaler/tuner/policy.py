@@ -80,7 +80,7 @@ class Recommendation:
             ANNOTATION_MIN_SCALE: str(self.min_scale),
         }
         if self.window_s is not None:
-            out[ANNOTATION_WINDOW] = f"{self.window_s:g}s"
+            out[ANNOTATION_WINDOW] = f"{round(self.window_s)}s"  # whole seconds, as Knative
         return out
 
     def changed_annotations(self) -> dict[str, str]:
@@ -188,7 +188,11 @@ def recommend(
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
     window_s, window_why = decide_window(
-        rate, state.applied.window_s if state.applied else None, ks
+        rate,
+        state.applied.window_s if state.applied else None,
+        ks,
+        # written on the InferenceService, a window would roll out a new revision each time
+        managed=spec.apply_method != "inferenceservice",
     )
     p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, window_s)
     reasons.append(windows.reason)

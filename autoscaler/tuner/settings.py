@@ -113,9 +113,11 @@ class KeepAliveSettings:
     # and a short one follows it sooner: fewer late requests as it rises, fewer idle replicas
     # as it falls. Below half of busy_rps the window goes back to stable_window_s. Keep-alive
     # is unchanged by it (the retention makes up the difference). 0: the window is left alone.
-    busy_window_s: float = field(default=15.0, metadata=_range(0, 3600))
+    # Whole seconds, as Knative takes a window. The half-life is at least 15 minutes: the rate
+    # is read once ten minutes of (decayed) history lie behind it.
+    busy_window_s: int = field(default=15, metadata=_range(0, 3600, integer=True))
     busy_rps: float = field(default=0.03, metadata=_range(0, 1e6, lo_open=True))
-    rate_half_life_s: float = field(default=3600.0, metadata=_range(60, 30 * 86400))
+    rate_half_life_s: float = field(default=3600.0, metadata=_range(900, 30 * 86400))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ kept as long as on the default window."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -72,21 +73,22 @@ def test_a_busy_window_under_six_seconds_is_refused() -> None:
 @pytest.mark.parametrize(
     ("windows", "retention"),
     [
-        (KeepAliveWindows(0.0, 600.0, "keep-alive", ""), 594.0),  # 6 + 594: 600 s as before
-        (KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 84.0),  # Knative's floor, 90 s
-        (KeepAliveWindows(1800.0, 2400.0, "pre-warm", ""), 84.0),  # unloaded at 90 s as before
+        (KeepAliveWindows(0.0, 600.0, "keep-alive", ""), 594.0),  # 6 + 594 = 60 + 540
+        (KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 54.0),  # 6 + 54 = 60 + 0
+        (KeepAliveWindows(1800.0, 2400.0, "pre-warm", ""), 54.0),  # unloaded as on 60 s
+        (KeepAliveWindows(0.0, 3640.0, "keep-alive", ""), 3600.0),  # Knative's 1 h limit
     ],
 )
-def test_the_retention_keeps_replicas_as_long_as_on_the_default_window(
+def test_the_retention_is_longer_by_what_the_window_is_shorter(
     windows: KeepAliveWindows, retention: float
 ) -> None:
+    """A replica goes a window, then the retention, after the last request (the activator
+    in the path, as when it has been at one replica a while): as on the default window."""
     default = plan(windows, 1000.0, 1010.0, KS, 30.0)
     short = plan(windows, 1000.0, 1010.0, KS, 30.0, window_s=6.0)
     assert short.retention_s == retention
-    # how long a replica stays after the last request: window + max(grace, retention)
-    grace = KS.scale_to_zero_grace_period_s
-    stays = 60.0 + max(grace, default.retention_s)
-    assert 6.0 + max(grace, short.retention_s) == stays
+    if retention < 3600.0:
+        assert 6.0 + short.retention_s == 60.0 + default.retention_s
     assert (short.min_scale, short.prewarm_at_s) == (default.min_scale, default.prewarm_at_s)
 
 
@@ -132,3 +134,36 @@ def test_with_the_busy_window_off_nothing_about_the_window_is_written() -> None:
     for t in range(30, 1800, 30):
         rec, state = recommend(busy_obs(float(t)), SPEC, config, state, float(t))
         assert ANNOTATION_WINDOW not in rec.annotations()
+
+
+def test_the_rate_weighs_each_second_by_its_age_and_never_counts_one_twice() -> None:
+    """A gap's early seconds weigh less than its last ones, as the requests before them do;
+    a clock stepping back counts nothing twice."""
+    steady = RequestRate().add(0.0, 0, 3600.0, 30.0)
+    for t in range(30, 3630, 30):
+        steady = steady.add(float(t), 3.0, 3600.0)  # 0.1 requests/s for an hour
+    after = steady.add(3600.0 + 7200.0, 0, 3600.0)  # two hours with no tick
+    # two half-lives: the hour's requests weigh a quarter; the gap's seconds 3600/ln 2 x 3/4
+    expected = steady.requests / 4 / (steady.seconds / 4 + 3600 / math.log(2) * 0.75)
+    assert after.rps() == pytest.approx(expected)
+    # counted whole, the gap's 7200 s would outweigh the decayed hour before it
+    assert after.rps() > (steady.requests / 4) / (steady.seconds / 4 + 7200.0) * 1.3
+    back = steady.add(3300.0, 3.0, 3600.0)  # the clock stepped back 300 s
+    assert back.last_s == steady.last_s and back.seconds == pytest.approx(steady.seconds)
+
+
+def test_settings_that_knative_or_the_rate_cannot_take_are_refused() -> None:
+    with pytest.raises(SettingsError, match="busy_window_s"):
+        parse_tuner_config({"busy_window_s": "15.5"})  # Knative takes whole seconds
+    with pytest.raises(SettingsError, match="rate_half_life_s"):
+        parse_tuner_config({"rate_half_life_s": "300"})  # would never reach ten minutes
+
+
+def test_no_window_is_written_through_the_inference_service() -> None:
+    """Written on the InferenceService a window would roll out a new revision at each switch."""
+    spec = ModelScalerSpec("m", objective_latency_ms=200, apply_method="inferenceservice")
+    state = new_state("r")
+    for t in range(30, 1800, 30):
+        rec, state = recommend(busy_obs(float(t)), spec, TunerConfig(), state, float(t))
+        assert ANNOTATION_WINDOW not in rec.annotations()
+    assert rec.retention_s == 540.0  # and no retention for a window it does not have
