@@ -263,8 +263,9 @@ class Informer:
             for key, obj in fresh.items():
                 self._file(key, obj)
         self.relists += 1
+        rv = str((listing.get("metadata") or {}).get("resourceVersion") or "")
         if self._stopped.is_set():  # a list that ended after stop(): tell no handler
-            return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+            return rv
         for key, obj in old.items():
             if key not in fresh:
                 self._dispatch("DELETED", obj)
@@ -275,7 +276,7 @@ class Informer:
             elif prev["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
                 self._dispatch("MODIFIED", obj)
         self._synced.set()
-        return str((listing.get("metadata") or {}).get("resourceVersion") or "")
+        return rv
 
     def _watch_from(self, rv: str) -> None:
         w = watch.Watch()

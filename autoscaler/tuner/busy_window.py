@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from autoscaler.tuner import decay
 from autoscaler.tuner.settings import KeepAliveSettings
 
 # Seconds of history before the rate says anything: a few ticks of a burst are not a busy model.
@@ -45,14 +46,12 @@ class RequestRate:
         before ``now_s``)."""
         if self.last_s is None:
             return RequestRate(float(requests), interval_s, now_s)
-        dt = max(0.0, now_s - self.last_s)  # a clock stepping back counts nothing twice
-        f = 0.5 ** (dt / half_life_s)
+        now_s = max(self.last_s, now_s)  # a clock stepping back counts nothing twice
+        f = decay.rebase_factor(now_s, self.last_s, half_life_s)
         # the seconds since the last call, each decayed by its own age (a long gap's early
         # hours weigh less than its last minutes)
         gap = half_life_s / math.log(2.0) * (1.0 - f)
-        return RequestRate(
-            self.requests * f + requests, self.seconds * f + gap, max(self.last_s, now_s)
-        )
+        return RequestRate(self.requests * f + requests, self.seconds * f + gap, now_s)
 
     def rps(self, min_history_s: float = MIN_RATE_HISTORY_S) -> float | None:
         """The rate, None while less than ``min_history_s`` (decayed) lies behind it."""
