@@ -52,7 +52,13 @@ def render(
             f"  recommended on revision {rec.get('revision')} ({rec.get('time', 'no time')}):",
             f"    target      {rec.get('target')}  (the KPA aims at target x utilization per replica)",
             f"    keep-alive  {rec.get('keepAliveSeconds')} s after the last request "
-            f"(scale-to-zero-pod-retention-period {rec.get('retentionSeconds')}s)",
+            f"(scale-to-zero-pod-retention-period {rec.get('retentionSeconds')}s"
+            + (
+                f", stable window {rec['stableWindowSeconds']}s"
+                if rec.get("stableWindowSeconds") is not None
+                else ""
+            )
+            + ")",
             f"    pre-warm    min-scale {rec.get('minScale')}{prewarm}"
             + (f" (idle-time policy: {rec['windowKind']})" if rec.get("windowKind") else ""),
             f"    confidence  {float(rec.get('confidence', 0)):.0%}"

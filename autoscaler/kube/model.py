@@ -28,12 +28,15 @@ from .scaler_status import Condition
 from .world import (
     PAUSED_ANNOTATION,
     RETENTION_ANNOTATION,
+    WINDOW_ANNOTATION,
     ServingRevision,
     is_paused,
+    parse_duration_s,
     serving_revisions,
 )
 
 ModelKey = tuple[str, str]  # (namespace, ModelScaler name)
+MIN_WINDOW_S, MAX_WINDOW_S = 6.0, 3600.0  # Knative's range for autoscaling.knative.dev/window
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,9 @@ def plan_model(
     floor = user_min_replicas(raw_spec, isvc, spec.apply_method)
     if floor > spec.replicas_min:
         spec = replace(spec, replicas_min=floor)
+    window = user_window_s(isvc)
+    if window is not None:
+        spec = replace(spec, user_window_s=window)
     return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
 
 
@@ -168,12 +174,34 @@ def _generation_key(name: str) -> tuple[int, str]:
     return (int(tail) if tail.isdigit() else 0, name)
 
 
+def user_window_s(isvc: Mapping[str, Any] | None) -> float | None:
+    """The stable window the user set on the InferenceService (its metadata annotations, which
+    KServe copies to each revision, or the predictor's own), None when unset, unreadable or out
+    of Knative's range (6 s to 1 h: Knative refuses the revision). The tuner never writes a
+    window there, so one found there is the user's."""
+    if isvc is None:
+        return None
+    predictor = (isvc.get("spec") or {}).get("predictor") or {}
+    for found in (
+        predictor.get("annotations"),
+        (isvc.get("metadata") or {}).get("annotations"),
+    ):
+        raw = (found or {}).get(WINDOW_ANNOTATION) if isinstance(found, Mapping) else None
+        value = parse_duration_s(raw) if isinstance(raw, str) else None
+        if value is not None and MIN_WINDOW_S <= value <= MAX_WINDOW_S:
+            return value
+    return None
+
+
 def applied_annotations(applied: AppliedValues) -> dict[str, str]:
-    return {
+    out = {
         names.TARGET: format_target(applied.target),
         RETENTION_ANNOTATION: f"{round(applied.retention_s)}s",
         names.MIN_SCALE: str(applied.min_scale),
     }
+    if applied.window_s is not None:
+        out[WINDOW_ANNOTATION] = f"{round(applied.window_s)}s"
+    return out
 
 
 def in_force(
@@ -201,9 +229,12 @@ def in_force(
 
 
 def summary(live: ServingRevision, config: TunerConfig) -> dict[str, Any]:
-    """The printer columns' fields: target, keep-alive, ready replicas."""
+    """The printer columns' fields: target, keep-alive, ready replicas. Keep-alive is how long
+    Knative keeps the last replica after the last request: the stable window in force, then the
+    longer of the grace period and the retention."""
     ks = config.keep_alive
-    keep_alive = ks.stable_window_s + max(ks.scale_to_zero_grace_period_s, live.retention_s)
+    window = live.window_s if live.window_s is not None else ks.stable_window_s
+    keep_alive = window + max(ks.scale_to_zero_grace_period_s, live.retention_s)
     return {
         "target": float(format_target(live.effective_target)),
         "keepAlive": f"{round(keep_alive)}s",

@@ -24,7 +24,7 @@ from kubernetes import client
 
 from autoscaler.runtime.reconcile import names
 
-from .world import RETENTION_ANNOTATION
+from .world import RETENTION_ANNOTATION, WINDOW_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ REASONS: dict[str, str] = {
     names.TARGET: "TargetChanged",
     RETENTION_ANNOTATION: "KeepAliveChanged",
     names.MIN_SCALE: "MinScaleChanged",
+    WINDOW_ANNOTATION: "StableWindowChanged",
 }
 
 

@@ -38,6 +38,7 @@ from .retry import call_with_retry
 from .scaler_status import build_status, iso, same_status, status_patch
 from .settings import ControllerSettings
 from .telemetry import ControllerMetrics
+from .world import WINDOW_ANNOTATION
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +275,10 @@ class ModelReconciler:
         )
         for annotation, value in written.new.items():
             old = written.old.get(annotation)
+            because = rec.window_reason or why if annotation == WINDOW_ANNOTATION else why
             message = (
                 f"{written.kind} {written.name}: {annotation} {old if old is not None else 'unset'}"
-                f" -> {value}. {why}"
+                f" -> {value}. {because}"
             )
             await asyncio.to_thread(
                 self.notifier.kube_event, plan.scaler, event_reason(annotation), message, now

@@ -25,6 +25,7 @@ from autoscaler.tuner.observation import (
 PAUSED_ANNOTATION = "modelscale.dev/paused"
 UTILIZATION_ANNOTATION = names.AUTOSCALING_PREFIX + "target-utilization-percentage"
 RETENTION_ANNOTATION = names.AUTOSCALING_PREFIX + "scale-to-zero-pod-retention-period"
+WINDOW_ANNOTATION = names.AUTOSCALING_PREFIX + "window"
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -68,6 +69,11 @@ class ServingRevision:
     @property
     def retention_s(self) -> float:
         return parse_duration_s(self.annotations.get(RETENTION_ANNOTATION)) or 0.0
+
+    @property
+    def window_s(self) -> float | None:
+        """The stable window in force (None: unset or unreadable, Knative's default)."""
+        return _positive(parse_duration_s(self.annotations.get(WINDOW_ANNOTATION)))
 
     @property
     def min_scale(self) -> int | None:

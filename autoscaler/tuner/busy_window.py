@@ -66,16 +66,31 @@ def decide_window(
     settings: KeepAliveSettings,
     *,
     managed: bool = True,
+    user_s: float | None = None,
+    replica_idle: bool = False,
 ) -> tuple[float | None, str]:
     """The stable window to have on the revision (None: the tuner leaves it alone, as long as
     it never wrote one) and the reason.
 
     ``applied_s``: the window the tuner last wrote (None: none). ``managed`` False: the apply
-    method cannot write a window (on the InferenceService it would roll out a revision)."""
+    method cannot write a window (on the InferenceService it would roll out a revision).
+    ``user_s``: the window the user set on the InferenceService; the user's word wins, the
+    tuner writes none (and gives back a busy window it wrote before as the user's).
+    ``replica_idle``: replicas are up and no request came in the last interval. The way back
+    to the long window then waits: Knative's resized window holds only the short one's
+    seconds, so the KPA would see no traffic for the whole long window at once and let the
+    last replica go up to the difference sooner than its keep-alive."""
     long_s, short_s = settings.stable_window_s, float(settings.busy_window_s)
-    enabled = managed and 0 < short_s < long_s
+    enabled = managed and user_s is None and 0 < short_s < long_s
     short_now = applied_s is not None and applied_s < long_s
     if not enabled:
+        if user_s is not None and applied_s is not None and applied_s != user_s:
+            return user_s, (
+                f"the InferenceService sets the stable window ({user_s:g} s): the tuner's "
+                f"{applied_s:g} s withdrawn"
+            )
+        if user_s is not None:
+            return applied_s, f"stable window {user_s:g} s, as the InferenceService sets it"
         if short_now:
             return long_s, f"busy window off: stable window back to {long_s:g} s"
         return applied_s, ""
@@ -88,6 +103,11 @@ def decide_window(
             f"{short_s:g} s, to follow the load sooner"
         )
     if short_now and rps < settings.busy_rps / 2:
+        if replica_idle:
+            return applied_s, (
+                f"no longer busy: {rps:.3g} requests/s; stable window {applied_s:g} s until no "
+                f"replica waits idle (switching now would cut its keep-alive short)"
+            )
         return long_s, (
             f"no longer busy: {rps:.3g} requests/s (under {settings.busy_rps / 2:g}): stable "
             f"window back to {long_s:g} s"

@@ -11,7 +11,8 @@ soon after the traffic stops.
 With a shorter stable window in force (``window_s``: the tuner's busy window,
 ``autoscaler.tuner.busy_window``) the retention is longer by the difference, so a replica that
 goes a window and a retention after the last request goes when it would on the default window
-(pre-warm's unloading included).
+(pre-warm's unloading included); with a longer one (set by the user on the InferenceService)
+it is shorter by the difference, down to none where the grace period covers the rest.
 """
 
 from __future__ import annotations
@@ -43,12 +44,17 @@ def plan(
     window_s: float | None = None,
 ) -> KeepAlivePlan:
     p = _plan(windows, last_request_s, now_s, settings, tick_period_s)
-    if window_s is None or window_s >= settings.stable_window_s:
+    if window_s is None or window_s == settings.stable_window_s:
         return p
     # after the last request a replica goes a window, then the retention, later: on a shorter
-    # window the retention is that much longer (whatever the default plan wrote, 0 included)
+    # window the retention is that much longer (whatever the default plan wrote, 0 included),
+    # on a longer one (the user's) that much shorter, down to what the grace period covers
     extra = settings.stable_window_s - window_s
     retention = clamp_retention(p.retention_s + extra)
+    if extra < 0 and retention <= settings.scale_to_zero_grace_period_s:
+        retention = 0.0
+    if retention == p.retention_s:
+        return p
     return replace(
         p,
         retention_s=retention,

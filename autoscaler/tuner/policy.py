@@ -70,6 +70,7 @@ class Recommendation:
     reasons: tuple[str, ...]
     observation: RevisionObservation | None
     window_s: float | None = None  # autoscaling.knative.dev/window, when the tuner sets it
+    window_reason: str = ""  # why the window is what it is (its change's event says this)
 
     def annotations(self) -> dict[str, str]:
         """The annotations as Knative expects their values: target, retention and min-scale,
@@ -193,8 +194,17 @@ def recommend(
         ks,
         # written on the InferenceService, a window would roll out a new revision each time
         managed=spec.apply_method != "inferenceservice",
+        user_s=spec.user_window_s,
+        # (with a min-scale holding the replica there is no keep-alive to cut short)
+        replica_idle=obs.ready_replicas > 0
+        and obs.request_count == 0
+        and not in_flight
+        and max(spec.replicas_min, applied_min_scale) == 0,
     )
-    p = plan(windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, window_s)
+    in_force_window = window_s if window_s is not None else spec.user_window_s
+    p = plan(
+        windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, in_force_window
+    )
     reasons.append(windows.reason)
     if window_why:
         reasons.append(window_why)
@@ -252,6 +262,7 @@ def recommend(
         reasons=tuple(reasons),
         observation=obs,
         window_s=window_s,
+        window_reason=window_why,
     )
     return rec, new_state
 
@@ -366,13 +377,15 @@ def _static(
     target = a.target if a is not None else _current_target(obs, state)
     retention = a.retention_s if a is not None else 0.0
     min_scale = a.min_scale if a is not None else spec.replicas_min
+    ks = config.keep_alive
+    window = a.window_s if a is not None and a.window_s is not None else spec.user_window_s
     return Recommendation(
         revision=state.revision,
         now_s=now_s,
         mode=spec.update_mode,
         target=target,
-        keep_alive_s=config.keep_alive.stable_window_s
-        + max(config.keep_alive.scale_to_zero_grace_period_s, retention),
+        keep_alive_s=(window if window is not None else ks.stable_window_s)
+        + max(ks.scale_to_zero_grace_period_s, retention),
         retention_s=retention,
         min_scale=min_scale,
         prewarm_at_s=None,

@@ -53,6 +53,10 @@ class ModelScalerSpec:
     keep_alive_fixed_s: float | None = None
     prewarm_enabled: bool = True
     apply_method: ApplyMethod = "revision"
+    # Not from the ModelScaler: the stable window the user set on the InferenceService
+    # (``autoscaling.knative.dev/window``, copied to each revision). The tuner then leaves the
+    # window alone and plans the retention on it (autoscaler.kube.model.user_window_s).
+    user_window_s: float | None = None
 
 
 def _get(d: Mapping[str, Any], path: str) -> Any:

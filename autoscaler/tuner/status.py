@@ -68,6 +68,8 @@ def recommendation_status(rec: Recommendation) -> dict[str, Any]:
     }
     if rec.windows is not None:
         out["windowKind"] = rec.windows.kind
+    if rec.window_s is not None:  # the stable window the tuner has on the revision
+        out["stableWindowSeconds"] = round(rec.window_s)
     if rec.latency_ms is not None:
         out["observedLatencyMs"] = (
             _r(rec.latency_ms) if math.isfinite(rec.latency_ms) else BEYOND_LAST_BUCKET_MS

@@ -110,3 +110,48 @@ async def test_an_unreachable_sink_is_counted_not_fatal(
     assert report.models[("default", "m1")].written[0].name == rev
     await ctl.notifier.drain()
     assert ctl.metrics.value("modelscale_tuner_errors_total", {"kind": "cloudevent"}) == 1
+
+
+async def test_a_busy_window_is_announced_with_its_own_reason_and_shown_in_status(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    """The fake source's 40 requests a second make the model busy once ten minutes of rate are
+    known: the window is written with its event, and the status shows it and counts it in the
+    keep-alive (15 s window + 585 s retention: 600 s)."""
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    for _ in range(70):  # ten minutes of rate (decayed over an hour: some 11 of the clock)
+        clock.advance(TICK_S)
+        await ctl.tick()
+    windows = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
+    assert len(windows) == 1, [e.reason for e in cluster.events()]
+    assert "autoscaling.knative.dev/window unset -> 15s" in windows[0].message
+    assert "busy:" in windows[0].message and "requests/s" in windows[0].message
+    revision = cluster.get(REV, rev)
+    assert revision["metadata"]["annotations"]["autoscaling.knative.dev/window"] == "15s"
+    status = cluster.get(MSC, "m1")["status"]
+    assert status["recommendation"]["stableWindowSeconds"] == 15
+    assert status["keepAlive"] == "600s"
+
+
+async def test_a_window_set_on_the_inferenceservice_is_left_to_the_user(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    window = {"autoscaling.knative.dev/window": "2m"}
+    rev = cluster.deploy("m1", annotations=window)
+    cluster.patch(REV, rev, {"metadata": {"annotations": window}})  # KServe copies it over
+    cluster.scaler("m1")
+    ctl = make_controller()
+    await sees(ctl, REV, rev)
+    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    for _ in range(70):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    assert not [e for e in cluster.events() if e.reason == "StableWindowChanged"]
+    annotations = cluster.get(REV, rev)["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/window"] == "2m"
+    # the fallback's 600 s after the last request, on the user's 120 s window
+    assert annotations["autoscaling.knative.dev/scale-to-zero-pod-retention-period"] == "480s"
+    status = cluster.get(MSC, "m1")["status"]
+    assert "stableWindowSeconds" not in status["recommendation"]
+    assert status["keepAlive"] == "600s"

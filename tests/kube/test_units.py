@@ -3,6 +3,7 @@ settings. Tables of named cases."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,97 @@ def test_min_scale_floor_from_the_inferenceservice(
     plan = plan_model(scaler, _isvc_min(isvc_min), [])
     assert plan.spec is not None, plan.errors
     assert plan.spec.replicas_min == floor
+
+
+@pytest.mark.parametrize(
+    ("isvc", "window"),
+    [
+        pytest.param(
+            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "2m"}}},
+            120.0,
+            id="metadata",
+        ),
+        pytest.param(
+            {"spec": {"predictor": {"annotations": {"autoscaling.knative.dev/window": "30s"}}}},
+            30.0,
+            id="predictor",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "soon"}}},
+            None,
+            id="unreadable",
+        ),
+        pytest.param({"metadata": {"annotations": {"other": "1"}}}, None, id="unset"),
+        pytest.param(
+            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "2h"}}},
+            None,
+            id="over-an-hour",
+        ),
+        pytest.param(
+            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "5s"}}},
+            None,
+            id="under-6s",
+        ),
+        pytest.param(None, None, id="no-isvc"),
+    ],
+)
+def test_a_window_on_the_inferenceservice_is_the_users(isvc: Any, window: float | None) -> None:
+    from autoscaler.kube.model import plan_model
+
+    scaler = {
+        "metadata": {"name": "m", "namespace": "default"},
+        "spec": {"targetRef": {"name": "m"}, "objective": {"percentile": 95, "latencyMs": 500}},
+    }
+    plan = plan_model(scaler, isvc, [])
+    assert plan.spec is not None, plan.spec_errors
+    assert plan.spec.user_window_s == window
+
+
+def test_the_keep_alive_in_force_counts_the_window_in_force() -> None:
+    """What ``kubectl get modelscalers`` shows: a busy revision's 15 s window and 585 s
+    retention keep a replica 600 s, as the tuner planned (not 645 s on the default window)."""
+    from autoscaler.kube.model import applied_annotations, in_force, summary
+    from autoscaler.kube.world import ServingRevision
+    from autoscaler.tuner import TunerConfig, new_state
+    from autoscaler.tuner.state import AppliedValues
+
+    rev = ServingRevision("default", "m-00001", 1, 100, {"autoscaling.knative.dev/target": "4"})
+    assert rev.window_s is None
+    state = new_state("m-00001")
+    applied = AppliedValues(4.0, 585.0, 0, 0.0, 15.0)
+    assert applied_annotations(applied)["autoscaling.knative.dev/window"] == "15s"
+    live = in_force(rev, replace(state, applied=applied), None)
+    assert live.window_s == 15.0
+    assert summary(live, TunerConfig())["keepAlive"] == "600s"
+    assert summary(rev, TunerConfig())["keepAlive"] == "90s"  # nothing set: Knative's 60 + 30
+    assert "autoscaling.knative.dev/window" not in applied_annotations(
+        replace(applied, window_s=None)
+    )
+
+
+def test_the_recommendation_and_explain_show_the_window_the_tuner_has() -> None:
+    from autoscaler.kube.explain import render
+    from autoscaler.tuner import (
+        ModelScalerSpec,
+        RevisionObservation,
+        TunerConfig,
+        new_state,
+        recommend,
+        recommendation_status,
+    )
+    from autoscaler.tuner.state import AppliedValues
+
+    spec = ModelScalerSpec("m", objective_latency_ms=200)
+    state = replace(new_state("r"), applied=AppliedValues(4.0, 585.0, 0, 0.0, 15.0))
+    obs = RevisionObservation(30.0, 30.0, 1, 0.0, 0, (0.0,) * 27, applied_target=4.0)
+    rec, _ = recommend(obs, spec, TunerConfig(), state, 30.0)
+    status = recommendation_status(rec)
+    assert status["stableWindowSeconds"] == 15
+    scaler = {
+        "metadata": {"name": "m"},
+        "status": {"mode": "Auto", "target": 4, "keepAlive": "600s", "recommendation": status},
+    }
+    lines = render("m", "default", scaler, {})
+    assert any("stable window 15s" in line for line in lines), lines
+    no_window = recommendation_status(recommend(obs, spec, TunerConfig(), new_state("r"), 30.0)[0])
+    assert "stableWindowSeconds" not in no_window

@@ -121,10 +121,15 @@ def test_a_busy_revision_gets_the_short_window_and_keeps_its_keep_alive() -> Non
     back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
     assert back.rate == state.rate and back.applied == state.applied
     assert back.applied is not None and back.applied.window_s == 15.0
-    # idle for ten hours (no tick at rest): the next tick brings the window back
+    # idle for ten hours (no tick at rest): the next tick brings the window back, once no
+    # replica waits idle (the KPA would let it go up to 45 s before its keep-alive)
     t += 36000.0
     quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
     rec, state = recommend(quiet, SPEC, TunerConfig(), state, t)
+    assert ANNOTATION_WINDOW not in rec.changed_annotations()
+    assert any("until no replica waits idle" in r for r in rec.reasons)
+    t += 30.0
+    rec, state = recommend(replace(quiet, t_s=t, ready_replicas=0), SPEC, TunerConfig(), state, t)
     assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
 
 
@@ -167,3 +172,74 @@ def test_no_window_is_written_through_the_inference_service() -> None:
         rec, state = recommend(busy_obs(float(t)), spec, TunerConfig(), state, float(t))
         assert ANNOTATION_WINDOW not in rec.annotations()
     assert rec.retention_s == 540.0  # and no retention for a window it does not have
+
+
+def test_a_window_the_user_set_is_left_alone_and_the_retention_planned_on_it() -> None:
+    """The InferenceService's ``autoscaling.knative.dev/window`` is the user's word: a busy
+    model gets no window from the tuner, and the keep-alive is reached on the user's window."""
+    for user, retention in ((120.0, 480.0), (30.0, 570.0)):
+        spec = ModelScalerSpec("m", objective_latency_ms=200, user_window_s=user)
+        state = new_state("r")
+        for t in range(30, 1800, 30):
+            rec, state = recommend(busy_obs(float(t)), spec, TunerConfig(), state, float(t))
+            assert ANNOTATION_WINDOW not in rec.annotations()
+        # the fallback's 600 s after the last request: the user's window, then the retention
+        assert rec.retention_s == retention and rec.keep_alive_s == 600.0
+        assert any(
+            f"stable window {user:g} s, as the InferenceService sets it" in r for r in rec.reasons
+        )
+
+
+def test_a_busy_window_the_tuner_wrote_gives_way_to_the_users() -> None:
+    state = new_state("r")
+    t = 0.0
+    while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
+        t += 30.0
+        _, state = recommend(busy_obs(t), SPEC, TunerConfig(), state, t)
+    assert state.applied is not None and state.applied.window_s == 15.0
+    spec = replace(SPEC, user_window_s=90.0)
+    rec, state = recommend(busy_obs(t + 30), spec, TunerConfig(), state, t + 30)
+    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "90s"
+    assert any("the tuner's 15 s withdrawn" in r for r in rec.reasons)
+    rec, state = recommend(busy_obs(t + 60), spec, TunerConfig(), state, t + 60)
+    assert ANNOTATION_WINDOW not in rec.changed_annotations()  # written once
+
+
+@pytest.mark.parametrize(
+    ("keep", "retention"),
+    [(600.0, 480.0), (150.0, 0.0), (160.0, 40.0), (200.0, 80.0), (90.0, 0.0)],
+)
+def test_the_retention_is_shorter_by_what_a_longer_window_adds(
+    keep: float, retention: float
+) -> None:
+    """On a 120 s window a replica goes 120 s, then the longer of the grace period (30 s) and
+    the retention, after the last request: no retention where the grace period covers it."""
+    p = plan(
+        KeepAliveWindows(0.0, keep, "keep-alive", ""), 1000.0, 1010.0, KS, 30.0, window_s=120.0
+    )
+    assert p.retention_s == retention
+    assert 120.0 + max(30.0, p.retention_s) == max(keep, 150.0)
+
+
+def test_fail_static_keeps_the_keep_alive_of_the_window_written() -> None:
+    state = new_state("r")
+    t = 0.0
+    while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
+        t += 30.0
+        _, state = recommend(busy_obs(t), SPEC, TunerConfig(), state, t)
+    rec, _ = recommend(None, SPEC, TunerConfig(), state, t + 30)  # no metrics: fail-static
+    assert rec.fail_static and rec.window_s == 15.0
+    assert rec.keep_alive_s == 600.0  # 15 s + 585 s, not 60 s + 585 s
+
+
+def test_with_a_min_scale_holding_the_replica_the_window_comes_back_while_idle() -> None:
+    spec = replace(SPEC, replicas_min=1)
+    state = new_state("r")
+    t = 0.0
+    while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
+        t += 30.0
+        _, state = recommend(busy_obs(t), spec, TunerConfig(), state, t)
+    t += 36000.0
+    quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
+    rec, _ = recommend(quiet, spec, TunerConfig(), state, t)
+    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
