@@ -31,7 +31,6 @@ from .world import (
     WINDOW_ANNOTATION,
     ServingRevision,
     is_paused,
-    parse_duration_s,
     serving_revisions,
 )
 
@@ -89,9 +88,6 @@ def plan_model(
     floor = user_min_replicas(raw_spec, isvc, spec.apply_method)
     if floor > spec.replicas_min:
         spec = replace(spec, replicas_min=floor)
-    window = user_window_s(isvc)
-    if window is not None:
-        spec = replace(spec, user_window_s=window)
     return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
 
 
@@ -174,23 +170,29 @@ def _generation_key(name: str) -> tuple[int, str]:
     return (int(tail) if tail.isdigit() else 0, name)
 
 
-def user_window_s(isvc: Mapping[str, Any] | None) -> float | None:
-    """The stable window the user set on the InferenceService (its metadata annotations, which
-    KServe copies to each revision, or the predictor's own), None when unset, unreadable or out
-    of Knative's range (6 s to 1 h: Knative refuses the revision). The tuner never writes a
-    window there, so one found there is the user's."""
-    if isvc is None:
+def user_window_on(
+    rev: ServingRevision, state: RevisionState | None, apply_method: str
+) -> float | None:
+    """The stable window the user set on this revision (KServe copies the InferenceService's
+    annotations to each revision; one may be set on the revision itself), None when unset,
+    unreadable or out of Knative's range (6 s to 1 h: Knative refuses it).
+
+    Read per revision: in a rollout the older revision keeps the window it was made with.
+    With ``apply: revision`` the tuner writes its own window onto the revision, and only where
+    none of the user's was: once it has written one (the state says so) the window there is
+    the tuner's. A lost checkpoint makes the tuner's window look like the user's: the tuner
+    then leaves it and plans the retention on it."""
+    window = rev.window_s
+    if window is None or not MIN_WINDOW_S <= window <= MAX_WINDOW_S:
         return None
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    for found in (
-        predictor.get("annotations"),
-        (isvc.get("metadata") or {}).get("annotations"),
+    if (
+        apply_method == "revision"
+        and state is not None
+        and state.applied is not None
+        and state.applied.window_s is not None
     ):
-        raw = (found or {}).get(WINDOW_ANNOTATION) if isinstance(found, Mapping) else None
-        value = parse_duration_s(raw) if isinstance(raw, str) else None
-        if value is not None and MIN_WINDOW_S <= value <= MAX_WINDOW_S:
-            return value
-    return None
+        return None
+    return window
 
 
 def applied_annotations(applied: AppliedValues) -> dict[str, str]:

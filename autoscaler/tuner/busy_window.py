@@ -73,26 +73,35 @@ def decide_window(
     it never wrote one) and the reason.
 
     ``applied_s``: the window the tuner last wrote (None: none). ``managed`` False: the apply
-    method cannot write a window (on the InferenceService it would roll out a revision).
-    ``user_s``: the window the user set on the InferenceService; the user's word wins, the
-    tuner writes none (and gives back a busy window it wrote before as the user's).
-    ``replica_idle``: replicas are up and no request came in the last interval. The way back
-    to the long window then waits: Knative's resized window holds only the short one's
-    seconds, so the KPA would see no traffic for the whole long window at once and let the
-    last replica go up to the difference sooner than its keep-alive."""
+    method cannot write a window (on the InferenceService it would roll out a revision): none
+    is written, one written before is left to the next rollout. ``user_s``: the window the
+    user set on the revision (``autoscaler.kube.model.user_window_on``); the user's word wins,
+    the tuner writes none (and gives a window it wrote before back to the user's).
+    ``replica_idle``: a replica is up, idle since longer than the window in force, and no
+    min-scale holds it. A longer window then waits: Knative resizes the window keeping only
+    the short one's seconds, so the KPA would see no traffic for the whole long window at
+    once and let the last replica go up to the difference before its keep-alive."""
     long_s, short_s = settings.stable_window_s, float(settings.busy_window_s)
-    enabled = managed and user_s is None and 0 < short_s < long_s
     short_now = applied_s is not None and applied_s < long_s
-    if not enabled:
-        if user_s is not None and applied_s is not None and applied_s != user_s:
-            return user_s, (
-                f"the InferenceService sets the stable window ({user_s:g} s): the tuner's "
-                f"{applied_s:g} s withdrawn"
-            )
-        if user_s is not None:
-            return applied_s, f"stable window {user_s:g} s, as the InferenceService sets it"
+    if not managed:
+        why = f"stable window {user_s:g} s, as set on the revision" if user_s is not None else ""
+        return None, why
+    if user_s is not None:
+        if applied_s is None or applied_s == user_s:
+            return applied_s, f"stable window {user_s:g} s, as set on the revision"
+        return _longer_waits(
+            applied_s, user_s, replica_idle,
+            f"stable window {user_s:g} s set on the revision: the tuner's {applied_s:g} s withdrawn",
+        )  # fmt: skip
+    if not 0 < short_s < long_s:
         if short_now:
-            return long_s, f"busy window off: stable window back to {long_s:g} s"
+            assert applied_s is not None
+            return _longer_waits(
+                applied_s,
+                long_s,
+                replica_idle,
+                f"busy window off: stable window back to {long_s:g} s",
+            )
         return applied_s, ""
     rps = rate.rps()
     if rps is None:
@@ -103,15 +112,24 @@ def decide_window(
             f"{short_s:g} s, to follow the load sooner"
         )
     if short_now and rps < settings.busy_rps / 2:
-        if replica_idle:
-            return applied_s, (
-                f"no longer busy: {rps:.3g} requests/s; stable window {applied_s:g} s until no "
-                f"replica waits idle (switching now would cut its keep-alive short)"
-            )
-        return long_s, (
+        assert applied_s is not None
+        return _longer_waits(
+            applied_s, long_s, replica_idle,
             f"no longer busy: {rps:.3g} requests/s (under {settings.busy_rps / 2:g}): stable "
-            f"window back to {long_s:g} s"
-        )
+            f"window back to {long_s:g} s",
+        )  # fmt: skip
     if short_now:
         return applied_s, f"busy: {rps:.3g} requests/s, stable window {applied_s:g} s"
     return applied_s, ""
+
+
+def _longer_waits(
+    applied_s: float, new_s: float, replica_idle: bool, why: str
+) -> tuple[float, str]:
+    """``new_s``, or ``applied_s`` while a longer window would cut an idle replica short."""
+    if new_s > applied_s and replica_idle:
+        return applied_s, (
+            f"{why} once no replica waits idle (now the KPA would let it go up to "
+            f"{new_s - applied_s:g} s before its keep-alive)"
+        )
+    return new_s, why

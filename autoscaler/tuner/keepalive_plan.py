@@ -11,8 +11,8 @@ soon after the traffic stops.
 With a shorter stable window in force (``window_s``: the tuner's busy window,
 ``autoscaler.tuner.busy_window``) the retention is longer by the difference, so a replica that
 goes a window and a retention after the last request goes when it would on the default window
-(pre-warm's unloading included); with a longer one (set by the user on the InferenceService)
-it is shorter by the difference, down to none where the grace period covers the rest.
+(pre-warm's unloading included). A longer one (the user's) is planned on as Knative's own:
+keep-alive at least that window and the grace period, the retention what is left of it.
 """
 
 from __future__ import annotations
@@ -43,16 +43,17 @@ def plan(
     tick_period_s: float,
     window_s: float | None = None,
 ) -> KeepAlivePlan:
+    if window_s is not None and window_s > settings.stable_window_s:
+        # a longer window (the user's): planned on it, as Knative counts from it
+        longer = _plan(windows, last_request_s, now_s, settings, tick_period_s, window_s)
+        return replace(longer, note=f"{longer.note} (on the {window_s:g} s window)")
     p = _plan(windows, last_request_s, now_s, settings, tick_period_s)
     if window_s is None or window_s == settings.stable_window_s:
         return p
     # after the last request a replica goes a window, then the retention, later: on a shorter
-    # window the retention is that much longer (whatever the default plan wrote, 0 included),
-    # on a longer one (the user's) that much shorter, down to what the grace period covers
+    # window the retention is that much longer (whatever the default plan wrote, 0 included)
     extra = settings.stable_window_s - window_s
     retention = clamp_retention(p.retention_s + extra)
-    if extra < 0 and retention <= settings.scale_to_zero_grace_period_s:
-        retention = 0.0
     if retention == p.retention_s:
         return p
     return replace(
@@ -68,8 +69,9 @@ def _plan(
     now_s: float,
     settings: KeepAliveSettings,
     tick_period_s: float,
+    stable_s: float | None = None,
 ) -> KeepAlivePlan:
-    stable = settings.stable_window_s
+    stable = settings.stable_window_s if stable_s is None else stable_s
     grace = settings.scale_to_zero_grace_period_s
     floor = stable + grace
     if not windows.prewarm:

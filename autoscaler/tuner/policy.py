@@ -36,7 +36,7 @@ from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.keepalive_plan import KeepAlivePlan, plan
 from autoscaler.tuner.lived import history_keep_s, lived_concurrency
 from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObservation
-from autoscaler.tuner.settings import TunerConfig
+from autoscaler.tuner.settings import KeepAliveSettings, TunerConfig
 from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
 from autoscaler.tuner.state import AppliedValues, RevisionState
 from autoscaler.tuner.target import TargetDecision, decide_target, settling
@@ -188,19 +188,19 @@ def recommend(
 
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
+    applied_window = state.applied.window_s if state.applied else None
     window_s, window_why = decide_window(
         rate,
-        state.applied.window_s if state.applied else None,
+        applied_window,
         ks,
         # written on the InferenceService, a window would roll out a new revision each time
         managed=spec.apply_method != "inferenceservice",
         user_s=spec.user_window_s,
-        # (with a min-scale holding the replica there is no keep-alive to cut short)
-        replica_idle=obs.ready_replicas > 0
-        and obs.request_count == 0
-        and not in_flight
-        and max(spec.replicas_min, applied_min_scale) == 0,
-    )
+        replica_idle=_replica_idle(
+            obs, in_flight, activity.last_request_s, applied_window, windows, spec,
+            applied_min_scale, ks, now_s,
+        ),
+    )  # fmt: skip
     in_force_window = window_s if window_s is not None else spec.user_window_s
     p = plan(
         windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, in_force_window
@@ -265,6 +265,29 @@ def recommend(
         window_reason=window_why,
     )
     return rec, new_state
+
+
+def _replica_idle(
+    obs: RevisionObservation,
+    in_flight: bool,
+    last_request_s: float | None,
+    window_s: float | None,
+    windows: KeepAliveWindows,
+    spec: ModelScalerSpec,
+    min_scale: int,
+    ks: KeepAliveSettings,
+    now_s: float,
+) -> bool:
+    """A replica is up and idle for longer than the window in force (``window_s``, the tuner's),
+    within its keep-alive, with no min-scale holding it: a longer window now would cut it short
+    (``autoscaler.tuner.busy_window.decide_window``)."""
+    if window_s is None or last_request_s is None or in_flight or obs.ready_replicas == 0:
+        return False
+    if max(spec.replicas_min, min_scale) > 0:
+        return False  # held: no keep-alive to cut short
+    idle_for = now_s - last_request_s
+    keep = max(ks.stable_window_s + ks.scale_to_zero_grace_period_s, windows.warm_until_s)
+    return window_s <= idle_for < keep
 
 
 def _current_target(obs: RevisionObservation | None, state: RevisionState) -> float:

@@ -53,9 +53,9 @@ class ModelScalerSpec:
     keep_alive_fixed_s: float | None = None
     prewarm_enabled: bool = True
     apply_method: ApplyMethod = "revision"
-    # Not from the ModelScaler: the stable window the user set on the InferenceService
-    # (``autoscaling.knative.dev/window``, copied to each revision). The tuner then leaves the
-    # window alone and plans the retention on it (autoscaler.kube.model.user_window_s).
+    # Not from the ModelScaler: the stable window the user set on the revision
+    # (``autoscaling.knative.dev/window``, from the InferenceService). The tuner then leaves the
+    # window alone and plans the retention on it (autoscaler.kube.model.user_window_on).
     user_window_s: float | None = None
 
 

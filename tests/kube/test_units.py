@@ -222,47 +222,39 @@ def test_min_scale_floor_from_the_inferenceservice(
 
 
 @pytest.mark.parametrize(
-    ("isvc", "window"),
+    ("window", "apply", "tuner_wrote", "user"),
     [
+        pytest.param("2m", "revision", None, 120.0, id="set-on-the-revision"),
+        pytest.param("30s", "revision", 15.0, None, id="the-tuner-wrote-one:its-own"),
         pytest.param(
-            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "2m"}}},
-            120.0,
-            id="metadata",
+            "30s", "podautoscaler", 15.0, 30.0, id="tuner-writes-the-pa:revision-is-the-users"
         ),
-        pytest.param(
-            {"spec": {"predictor": {"annotations": {"autoscaling.knative.dev/window": "30s"}}}},
-            30.0,
-            id="predictor",
-        ),
-        pytest.param(
-            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "soon"}}},
-            None,
-            id="unreadable",
-        ),
-        pytest.param({"metadata": {"annotations": {"other": "1"}}}, None, id="unset"),
-        pytest.param(
-            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "2h"}}},
-            None,
-            id="over-an-hour",
-        ),
-        pytest.param(
-            {"metadata": {"annotations": {"autoscaling.knative.dev/window": "5s"}}},
-            None,
-            id="under-6s",
-        ),
-        pytest.param(None, None, id="no-isvc"),
+        pytest.param("30s", "inferenceservice", None, 30.0, id="tuner-writes-the-isvc"),
+        pytest.param("soon", "revision", None, None, id="unreadable"),
+        pytest.param("2h", "revision", None, None, id="over-an-hour"),
+        pytest.param("5s", "revision", None, None, id="under-6s"),
+        pytest.param(None, "revision", None, None, id="unset"),
     ],
 )
-def test_a_window_on_the_inferenceservice_is_the_users(isvc: Any, window: float | None) -> None:
-    from autoscaler.kube.model import plan_model
+def test_the_users_window_is_read_on_each_revision(
+    window: str | None, apply: str, tuner_wrote: float | None, user: float | None
+) -> None:
+    """In a rollout the older revision keeps the window it was made with; on ``apply:
+    revision`` a window the tuner wrote there is its own."""
+    from autoscaler.kube.model import user_window_on
+    from autoscaler.kube.world import ServingRevision
+    from autoscaler.tuner import new_state
+    from autoscaler.tuner.state import AppliedValues
 
-    scaler = {
-        "metadata": {"name": "m", "namespace": "default"},
-        "spec": {"targetRef": {"name": "m"}, "objective": {"percentile": 95, "latencyMs": 500}},
-    }
-    plan = plan_model(scaler, isvc, [])
-    assert plan.spec is not None, plan.spec_errors
-    assert plan.spec.user_window_s == window
+    annotations = {"autoscaling.knative.dev/window": window} if window is not None else {}
+    rev = ServingRevision("default", "m-00001", 1, 100, annotations)
+    state = new_state("m-00001")
+    if tuner_wrote is not None:
+        state = replace(state, applied=AppliedValues(4.0, 585.0, 0, 0.0, tuner_wrote))
+    assert user_window_on(rev, state, apply) == user
+    assert user_window_on(rev, None, apply) == (
+        rev.window_s if rev.window_s is not None and 6 <= rev.window_s <= 3600 else None
+    )
 
 
 def test_the_keep_alive_in_force_counts_the_window_in_force() -> None:

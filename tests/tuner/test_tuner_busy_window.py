@@ -25,6 +25,7 @@ from autoscaler.tuner import (
     recommend,
 )
 from autoscaler.tuner.busy_window import MIN_RATE_HISTORY_S, RequestRate, decide_window
+from autoscaler.tuner.state import RevisionState
 from autoscaler.tuner.windows import KeepAliveWindows
 
 SPEC = ModelScalerSpec("m", objective_latency_ms=200)
@@ -121,16 +122,21 @@ def test_a_busy_revision_gets_the_short_window_and_keeps_its_keep_alive() -> Non
     back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
     assert back.rate == state.rate and back.applied == state.applied
     assert back.applied is not None and back.applied.window_s == 15.0
-    # idle for ten hours (no tick at rest): the next tick brings the window back, once no
-    # replica waits idle (the KPA would let it go up to 45 s before its keep-alive)
+    # ten hours later (no tick at rest) one request, 20 s before the tick: the KPA's 15 s
+    # window no longer holds it, so a 60 s one now would read a minute of nothing at once and
+    # let the replica go 45 s early: the way back waits until no replica idles
     t += 36000.0
-    quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
-    rec, state = recommend(quiet, SPEC, TunerConfig(), state, t)
+    one = replace(
+        busy_obs(t, n=1), ready_replicas=1, avg_concurrency_per_replica=0.01, arrivals_s=(t - 20,)
+    )
+    rec, state = recommend(one, SPEC, TunerConfig(), state, t)
     assert ANNOTATION_WINDOW not in rec.changed_annotations()
-    assert any("until no replica waits idle" in r for r in rec.reasons)
+    assert any("once no replica waits idle" in r for r in rec.reasons)
     t += 30.0
-    rec, state = recommend(replace(quiet, t_s=t, ready_replicas=0), SPEC, TunerConfig(), state, t)
+    gone = replace(busy_obs(t, n=0), ready_replicas=0, avg_concurrency_per_replica=0.0)
+    rec, state = recommend(gone, SPEC, TunerConfig(), state, t)
     assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
+    assert rec.window_reason.startswith("no longer busy")
 
 
 def test_with_the_busy_window_off_nothing_about_the_window_is_written() -> None:
@@ -185,18 +191,11 @@ def test_a_window_the_user_set_is_left_alone_and_the_retention_planned_on_it() -
             assert ANNOTATION_WINDOW not in rec.annotations()
         # the fallback's 600 s after the last request: the user's window, then the retention
         assert rec.retention_s == retention and rec.keep_alive_s == 600.0
-        assert any(
-            f"stable window {user:g} s, as the InferenceService sets it" in r for r in rec.reasons
-        )
+        assert any(f"stable window {user:g} s, as set on the revision" in r for r in rec.reasons)
 
 
 def test_a_busy_window_the_tuner_wrote_gives_way_to_the_users() -> None:
-    state = new_state("r")
-    t = 0.0
-    while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
-        t += 30.0
-        _, state = recommend(busy_obs(t), SPEC, TunerConfig(), state, t)
-    assert state.applied is not None and state.applied.window_s == 15.0
+    t, state = _with_busy_window()
     spec = replace(SPEC, user_window_s=90.0)
     rec, state = recommend(busy_obs(t + 30), spec, TunerConfig(), state, t + 30)
     assert rec.changed_annotations()[ANNOTATION_WINDOW] == "90s"
@@ -222,11 +221,7 @@ def test_the_retention_is_shorter_by_what_a_longer_window_adds(
 
 
 def test_fail_static_keeps_the_keep_alive_of_the_window_written() -> None:
-    state = new_state("r")
-    t = 0.0
-    while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
-        t += 30.0
-        _, state = recommend(busy_obs(t), SPEC, TunerConfig(), state, t)
+    t, state = _with_busy_window()
     rec, _ = recommend(None, SPEC, TunerConfig(), state, t + 30)  # no metrics: fail-static
     assert rec.fail_static and rec.window_s == 15.0
     assert rec.keep_alive_s == 600.0  # 15 s + 585 s, not 60 s + 585 s
@@ -234,12 +229,62 @@ def test_fail_static_keeps_the_keep_alive_of_the_window_written() -> None:
 
 def test_with_a_min_scale_holding_the_replica_the_window_comes_back_while_idle() -> None:
     spec = replace(SPEC, replicas_min=1)
+    t, state = _with_busy_window(spec)
+    t += 36000.0
+    quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
+    rec, _ = recommend(quiet, spec, TunerConfig(), state, t)
+    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
+
+
+def _with_busy_window(spec: ModelScalerSpec = SPEC) -> tuple[float, RevisionState]:
     state = new_state("r")
     t = 0.0
     while not (state.applied and state.applied.window_s == 15.0) and t < 3600:
         t += 30.0
         _, state = recommend(busy_obs(t), spec, TunerConfig(), state, t)
-    t += 36000.0
-    quiet = replace(busy_obs(t, n=0), ready_replicas=1, avg_concurrency_per_replica=0.0)
-    rec, _ = recommend(quiet, spec, TunerConfig(), state, t)
-    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "60s"
+    assert state.applied is not None and state.applied.window_s == 15.0
+    assert state.applied is not None and state.applied.window_s == 15.0
+    return t, state
+
+
+@pytest.mark.parametrize("why", ["user-window", "busy-window-off"])
+def test_every_way_to_a_longer_window_waits_while_a_replica_idles(why: str) -> None:
+    t, state = _with_busy_window()
+    spec, config = SPEC, TunerConfig()
+    if why == "user-window":
+        spec = replace(SPEC, user_window_s=120.0)
+    else:
+        config = TunerConfig(keep_alive=KeepAliveSettings(busy_window_s=0))
+    t += 30.0  # requests until 20 s ago, none in flight, one replica up
+    one = replace(busy_obs(t, n=1), avg_concurrency_per_replica=0.01, arrivals_s=(t - 20,))
+    rec, state = recommend(one, spec, config, state, t)
+    assert ANNOTATION_WINDOW not in rec.changed_annotations()
+    assert any("once no replica waits idle" in r for r in rec.reasons)
+    t += 30.0  # a request 5 s ago: the short window holds it, the longer one will too
+    one = replace(busy_obs(t, n=1), avg_concurrency_per_replica=0.01, arrivals_s=(t - 5,))
+    rec, _ = recommend(one, spec, config, state, t)
+    assert rec.changed_annotations()[ANNOTATION_WINDOW] == (
+        "120s" if why == "user-window" else "60s"
+    )
+
+
+def test_through_the_inferenceservice_no_window_is_claimed() -> None:
+    """A window written before the apply method became ``inferenceservice`` is left to the
+    next rollout: none is recorded as written (the writer there cannot write one)."""
+    t, state = _with_busy_window()
+    spec = replace(SPEC, apply_method="inferenceservice")
+    rec, state = recommend(busy_obs(t + 30), spec, TunerConfig(), state, t + 30)
+    assert rec.window_s is None and ANNOTATION_WINDOW not in rec.annotations()
+    assert state.applied is not None and state.applied.window_s is None
+
+
+def test_a_longer_window_is_planned_on_as_knatives_own() -> None:
+    """Keep-alive past the 1 h retention limit on a 600 s window: 600 + 3300, no min-scale
+    hold; a 90 s keep-alive on a 300 s window is 330 s (window and grace), and says so."""
+    long = plan(KeepAliveWindows(0.0, 3900.0, "keep-alive", ""), 1000.0, 1010.0, KS, 30.0, 600.0)
+    assert (long.retention_s, long.min_scale, long.keep_alive_s) == (3300.0, 0, 3900.0)
+    short = plan(KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 1000.0, 1010.0, KS, 30.0, 300.0)
+    assert (short.retention_s, short.keep_alive_s) == (0.0, 330.0)
+    assert "on the 300 s window" in short.note
+    default = plan(KeepAliveWindows(0.0, 3900.0, "keep-alive", ""), 1000.0, 1010.0, KS, 30.0)
+    assert default.retention_s == 3600.0 and default.min_scale == 1  # held: 60 + 3600 < 3900
