@@ -171,7 +171,11 @@ def _generation_key(name: str) -> tuple[int, str]:
 
 
 def user_window_on(
-    rev: ServingRevision, state: RevisionState | None, apply_method: str
+    rev: ServingRevision,
+    state: RevisionState | None,
+    apply_method: str,
+    now_s: float = 0.0,
+    settle_s: float = 0.0,
 ) -> float | None:
     """The stable window the user set on this revision (KServe copies the InferenceService's
     annotations to each revision; one may be set on the revision itself), None when unset,
@@ -179,19 +183,21 @@ def user_window_on(
 
     Read per revision: in a rollout the older revision keeps the window it was made with.
     With ``apply: revision`` the tuner writes its own window onto the revision, and only where
-    none of the user's was: once it has written one (the state says so) the window there is
-    the tuner's. A lost checkpoint makes the tuner's window look like the user's: the tuner
-    then leaves it and plans the retention on it."""
+    none of the user's was: the window there is the tuner's while it is what the tuner wrote,
+    and the user's once it differs ``settle_s`` after the tuner's last write (the informer's
+    cache has followed the write by then: a user's edit). A lost checkpoint makes the tuner's
+    window look like the user's: the tuner then leaves it and plans the retention on it."""
     window = rev.window_s
     if window is None or not MIN_WINDOW_S <= window <= MAX_WINDOW_S:
         return None
+    applied = state.applied if state is not None else None
     if (
         apply_method == "revision"
-        and state is not None
-        and state.applied is not None
-        and state.applied.window_s is not None
+        and applied is not None
+        and applied.window_s is not None
+        and (window == applied.window_s or now_s - applied.at_s < settle_s)
     ):
-        return None
+        return None  # the tuner's own, or not yet seen as written
     return window
 
 

@@ -68,6 +68,8 @@ def decide_window(
     managed: bool = True,
     user_s: float | None = None,
     replica_idle: bool = False,
+    waited_s: float = 0.0,
+    max_wait_s: float = 0.0,
 ) -> tuple[float | None, str]:
     """The stable window to have on the revision (None: the tuner leaves it alone, as long as
     it never wrote one) and the reason.
@@ -80,7 +82,10 @@ def decide_window(
     ``replica_idle``: a replica is up, idle since longer than the window in force, and no
     min-scale holds it. A longer window then waits: Knative resizes the window keeping only
     the short one's seconds, so the KPA would see no traffic for the whole long window at
-    once and let the last replica go up to the difference before its keep-alive."""
+    once and let the last replica go up to the difference before its keep-alive. The wait ends
+    after ``max_wait_s`` (``waited_s``: how long it has lasted): traffic sparse enough to leave
+    a replica idle at every tick would otherwise hold the short window for ever, and one
+    replica let go up to the difference early is the lesser cost."""
     long_s, short_s = settings.stable_window_s, float(settings.busy_window_s)
     short_now = applied_s is not None and applied_s < long_s
     if not managed:
@@ -90,7 +95,7 @@ def decide_window(
         if applied_s is None or applied_s == user_s:
             return applied_s, f"stable window {user_s:g} s, as set on the revision"
         return _longer_waits(
-            applied_s, user_s, replica_idle,
+            applied_s, user_s, replica_idle and waited_s < max_wait_s,
             f"stable window {user_s:g} s set on the revision: the tuner's {applied_s:g} s withdrawn",
         )  # fmt: skip
     if not 0 < short_s < long_s:
@@ -99,7 +104,7 @@ def decide_window(
             return _longer_waits(
                 applied_s,
                 long_s,
-                replica_idle,
+                replica_idle and waited_s < max_wait_s,
                 f"busy window off: stable window back to {long_s:g} s",
             )
         return applied_s, ""
@@ -114,7 +119,7 @@ def decide_window(
     if short_now and rps < settings.busy_rps / 2:
         assert applied_s is not None
         return _longer_waits(
-            applied_s, long_s, replica_idle,
+            applied_s, long_s, replica_idle and waited_s < max_wait_s,
             f"no longer busy: {rps:.3g} requests/s (under {settings.busy_rps / 2:g}): stable "
             f"window back to {long_s:g} s",
         )  # fmt: skip

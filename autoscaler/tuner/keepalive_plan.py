@@ -43,16 +43,17 @@ def plan(
     tick_period_s: float,
     window_s: float | None = None,
 ) -> KeepAlivePlan:
-    if window_s is not None and window_s > settings.stable_window_s:
-        # a longer window (the user's): planned on it, as Knative counts from it
-        longer = _plan(windows, last_request_s, now_s, settings, tick_period_s, window_s)
-        return replace(longer, note=f"{longer.note} (on the {window_s:g} s window)")
     p = _plan(windows, last_request_s, now_s, settings, tick_period_s)
     if window_s is None or window_s == settings.stable_window_s:
         return p
+    extra = settings.stable_window_s - window_s
+    if extra < 0 or p.retention_s + extra > MAX_RETENTION_S:
+        # a longer window (the user's), or past Knative's 1 h retention on a shorter one (the
+        # min-scale hold makes up the rest): planned on the window, as Knative counts from it
+        on = _plan(windows, last_request_s, now_s, settings, tick_period_s, window_s)
+        return replace(on, note=f"{on.note} (on the {window_s:g} s window)")
     # after the last request a replica goes a window, then the retention, later: on a shorter
     # window the retention is that much longer (whatever the default plan wrote, 0 included)
-    extra = settings.stable_window_s - window_s
     retention = clamp_retention(p.retention_s + extra)
     if retention == p.retention_s:
         return p

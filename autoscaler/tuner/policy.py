@@ -36,7 +36,7 @@ from autoscaler.tuner.keepalive import LearnedKeepAlive
 from autoscaler.tuner.keepalive_plan import KeepAlivePlan, plan
 from autoscaler.tuner.lived import history_keep_s, lived_concurrency
 from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObservation
-from autoscaler.tuner.settings import KeepAliveSettings, TunerConfig
+from autoscaler.tuner.settings import TunerConfig
 from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
 from autoscaler.tuner.state import AppliedValues, RevisionState
 from autoscaler.tuner.target import TargetDecision, decide_target, settling
@@ -189,18 +189,36 @@ def recommend(
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
     applied_window = state.applied.window_s if state.applied else None
-    window_s, window_why = decide_window(
-        rate,
-        applied_window,
-        ks,
-        # written on the InferenceService, a window would roll out a new revision each time
-        managed=spec.apply_method != "inferenceservice",
-        user_s=spec.user_window_s,
-        replica_idle=_replica_idle(
-            obs, in_flight, activity.last_request_s, applied_window, windows, spec,
-            applied_min_scale, ks, now_s,
-        ),
+    # a longer window waits while a replica idles past the short one, within its keep-alive,
+    # and at most that long (see decide_window)
+    keep_s = max(ks.stable_window_s + ks.scale_to_zero_grace_period_s, windows.warm_until_s)
+    replica_idle = _replica_idle(
+        obs, in_flight, activity.last_request_s, applied_window, spec, applied_min_scale, keep_s,
+        now_s,
     )  # fmt: skip
+    wait_since = state.window_wait_since_s
+    # the tuner sets no window: written on the InferenceService one would roll out a new
+    # revision each time; a user's window on the revision is already in force where the tuner
+    # would write (on the PodAutoscaler the tuner must give its own back to the user's)
+    managed = spec.apply_method == "podautoscaler" or (
+        spec.apply_method == "revision" and spec.user_window_s is None
+    )
+
+    def window_for(idle: bool) -> tuple[float | None, str]:
+        return decide_window(
+            rate,
+            applied_window,
+            ks,
+            managed=managed,
+            user_s=spec.user_window_s,
+            replica_idle=idle,
+            waited_s=now_s - wait_since if wait_since is not None else 0.0,
+            max_wait_s=keep_s,
+        )
+
+    window_s, window_why = window_for(replica_idle)
+    waiting = replica_idle and window_for(False)[0] != window_s
+    wait_since = (now_s if wait_since is None else wait_since) if waiting else None
     in_force_window = window_s if window_s is not None else spec.user_window_s
     p = plan(
         windows, activity.last_request_s, now_s, ks, config.loop.tick_period_s, in_force_window
@@ -222,6 +240,8 @@ def recommend(
     if spec.update_mode == "Recommend":
         reasons.append("updateMode Recommend: recommended, not applied")
     applied = state.applied
+    if not managed and applied is not None and applied.window_s is not None:
+        applied = replace(applied, window_s=None)  # no window of the tuner's is claimed
     last_change = state.last_target_change_s
     if should_apply:
         applied = AppliedValues(target, p.retention_s, min_scale, now_s, window_s)
@@ -242,6 +262,7 @@ def recommend(
         unfinished_since_s=unfinished_since,
         history=history,
         rate=rate,
+        window_wait_since_s=wait_since,
     )
     rec = Recommendation(
         revision=state.revision,
@@ -272,10 +293,9 @@ def _replica_idle(
     in_flight: bool,
     last_request_s: float | None,
     window_s: float | None,
-    windows: KeepAliveWindows,
     spec: ModelScalerSpec,
     min_scale: int,
-    ks: KeepAliveSettings,
+    keep_s: float,
     now_s: float,
 ) -> bool:
     """A replica is up and idle for longer than the window in force (``window_s``, the tuner's),
@@ -285,9 +305,7 @@ def _replica_idle(
         return False
     if max(spec.replicas_min, min_scale) > 0:
         return False  # held: no keep-alive to cut short
-    idle_for = now_s - last_request_s
-    keep = max(ks.stable_window_s + ks.scale_to_zero_grace_period_s, windows.warm_until_s)
-    return window_s <= idle_for < keep
+    return window_s <= now_s - last_request_s < keep_s
 
 
 def _current_target(obs: RevisionObservation | None, state: RevisionState) -> float:

@@ -52,6 +52,9 @@ class RevisionState:
     history: ConcurrencyHistory = field(default_factory=ConcurrencyHistory)
     # Requests per second, decayed: whether the revision is busy enough for a short window.
     rate: RequestRate = field(default_factory=RequestRate)
+    # Since when a longer window has waited for an idle replica (busy_window._longer_waits);
+    # not checkpointed: after a restart the wait starts again.
+    window_wait_since_s: float | None = None
 
 
 def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:

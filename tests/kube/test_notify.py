@@ -155,3 +155,36 @@ async def test_a_window_set_on_the_inferenceservice_is_left_to_the_user(
     status = cluster.get(MSC, "m1")["status"]
     assert "stableWindowSeconds" not in status["recommendation"]
     assert status["keepAlive"] == "600s"
+
+
+async def test_a_users_edit_of_the_tuners_window_on_the_revision_is_kept(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    for _ in range(70):  # busy: the tuner writes its 15 s window (test above)
+        clock.advance(TICK_S)
+        await ctl.tick()
+    assert (
+        cluster.get(REV, rev)["metadata"]["annotations"]["autoscaling.knative.dev/window"] == "15s"
+    )
+    cluster.patch(
+        REV, rev, {"metadata": {"annotations": {"autoscaling.knative.dev/window": "30s"}}}
+    )
+    await sees(
+        ctl,
+        REV,
+        rev,
+        lambda o: o["metadata"]["annotations"].get("autoscaling.knative.dev/window") == "30s",
+    )
+    for _ in range(4):  # the tuner's last write is two ticks old by then: the edit is the user's
+        clock.advance(TICK_S)
+        await ctl.tick()
+    annotations = cluster.get(REV, rev)["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/window"] == "30s"
+    # the fallback's 600 s on the user's 30 s window
+    assert annotations["autoscaling.knative.dev/scale-to-zero-pod-retention-period"] == "570s"
+    assert len([e for e in cluster.events() if e.reason == "StableWindowChanged"]) == 1
+    status = cluster.get(MSC, "m1")["status"]
+    assert "stableWindowSeconds" not in status["recommendation"]
+    assert status["keepAlive"] == "600s"

@@ -222,25 +222,26 @@ def test_min_scale_floor_from_the_inferenceservice(
 
 
 @pytest.mark.parametrize(
-    ("window", "apply", "tuner_wrote", "user"),
+    ("window", "apply", "tuner_wrote", "now", "user"),
     [
-        pytest.param("2m", "revision", None, 120.0, id="set-on-the-revision"),
-        pytest.param("30s", "revision", 15.0, None, id="the-tuner-wrote-one:its-own"),
-        pytest.param(
-            "30s", "podautoscaler", 15.0, 30.0, id="tuner-writes-the-pa:revision-is-the-users"
-        ),
-        pytest.param("30s", "inferenceservice", None, 30.0, id="tuner-writes-the-isvc"),
-        pytest.param("soon", "revision", None, None, id="unreadable"),
-        pytest.param("2h", "revision", None, None, id="over-an-hour"),
-        pytest.param("5s", "revision", None, None, id="under-6s"),
-        pytest.param(None, "revision", None, None, id="unset"),
+        pytest.param("2m", "revision", None, 0.0, 120.0, id="set-on-the-revision"),
+        pytest.param("15s", "revision", 15.0, 1000.0, None, id="the-tuners-own"),
+        pytest.param("30s", "revision", 15.0, 30.0, None, id="differs-before-the-cache-followed"),
+        pytest.param("30s", "revision", 15.0, 1000.0, 30.0, id="edited-by-the-user"),
+        pytest.param("30s", "podautoscaler", 15.0, 0.0, 30.0, id="tuner-writes-the-pa"),
+        pytest.param("30s", "inferenceservice", None, 0.0, 30.0, id="tuner-writes-the-isvc"),
+        pytest.param("soon", "revision", None, 0.0, None, id="unreadable"),
+        pytest.param("2h", "revision", None, 0.0, None, id="over-an-hour"),
+        pytest.param("5s", "revision", None, 0.0, None, id="under-6s"),
+        pytest.param(None, "revision", None, 0.0, None, id="unset"),
     ],
 )
 def test_the_users_window_is_read_on_each_revision(
-    window: str | None, apply: str, tuner_wrote: float | None, user: float | None
+    window: str | None, apply: str, tuner_wrote: float | None, now: float, user: float | None
 ) -> None:
     """In a rollout the older revision keeps the window it was made with; on ``apply:
-    revision`` a window the tuner wrote there is its own."""
+    revision`` a window the tuner wrote there is its own until it is seen to differ (the
+    tuner wrote at t=0; the cache has followed a write 60 s later)."""
     from autoscaler.kube.model import user_window_on
     from autoscaler.kube.world import ServingRevision
     from autoscaler.tuner import new_state
@@ -251,10 +252,7 @@ def test_the_users_window_is_read_on_each_revision(
     state = new_state("m-00001")
     if tuner_wrote is not None:
         state = replace(state, applied=AppliedValues(4.0, 585.0, 0, 0.0, tuner_wrote))
-    assert user_window_on(rev, state, apply) == user
-    assert user_window_on(rev, None, apply) == (
-        rev.window_s if rev.window_s is not None and 6 <= rev.window_s <= 3600 else None
-    )
+    assert user_window_on(rev, state, apply, now, 60.0) == user
 
 
 def test_the_keep_alive_in_force_counts_the_window_in_force() -> None:

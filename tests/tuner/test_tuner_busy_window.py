@@ -90,7 +90,9 @@ def test_the_retention_is_longer_by_what_the_window_is_shorter(
     assert short.retention_s == retention
     if retention < 3600.0:
         assert 6.0 + short.retention_s == 60.0 + default.retention_s
-    assert (short.min_scale, short.prewarm_at_s) == (default.min_scale, default.prewarm_at_s)
+        assert (short.min_scale, short.prewarm_at_s) == (default.min_scale, default.prewarm_at_s)
+    else:  # 6 s + 1 h falls short of 3,640 s: min-scale holds the replica the 34 s left
+        assert short.min_scale == 1 and default.min_scale == 0
 
 
 def busy_obs(t: float, n: int = 300) -> RevisionObservation:
@@ -194,14 +196,23 @@ def test_a_window_the_user_set_is_left_alone_and_the_retention_planned_on_it() -
         assert any(f"stable window {user:g} s, as set on the revision" in r for r in rec.reasons)
 
 
-def test_a_busy_window_the_tuner_wrote_gives_way_to_the_users() -> None:
-    t, state = _with_busy_window()
-    spec = replace(SPEC, user_window_s=90.0)
-    rec, state = recommend(busy_obs(t + 30), spec, TunerConfig(), state, t + 30)
-    assert rec.changed_annotations()[ANNOTATION_WINDOW] == "90s"
-    assert any("the tuner's 15 s withdrawn" in r for r in rec.reasons)
-    rec, state = recommend(busy_obs(t + 60), spec, TunerConfig(), state, t + 60)
-    assert ANNOTATION_WINDOW not in rec.changed_annotations()  # written once
+@pytest.mark.parametrize("apply", ["revision", "podautoscaler"])
+def test_a_busy_window_the_tuner_wrote_gives_way_to_the_users(apply: str) -> None:
+    """On the revision the user's window is in force at once: the tuner writes none and claims
+    none. On the PodAutoscaler (where the tuner's is in force) it writes the user's back."""
+    spec = replace(SPEC, apply_method=apply)
+    t, state = _with_busy_window(spec)
+    user = replace(spec, user_window_s=90.0)
+    rec, state = recommend(busy_obs(t + 30), user, TunerConfig(), state, t + 30)
+    if apply == "revision":
+        assert ANNOTATION_WINDOW not in rec.annotations()
+        assert state.applied is not None and state.applied.window_s is None
+        assert rec.retention_s == 510.0  # the fallback's 600 s on the user's 90 s window
+    else:
+        assert rec.changed_annotations()[ANNOTATION_WINDOW] == "90s"
+        assert any("the tuner's 15 s withdrawn" in r for r in rec.reasons)
+    rec, state = recommend(busy_obs(t + 60), user, TunerConfig(), state, t + 60)
+    assert ANNOTATION_WINDOW not in rec.changed_annotations()  # written once at most
 
 
 @pytest.mark.parametrize(
@@ -249,10 +260,10 @@ def _with_busy_window(spec: ModelScalerSpec = SPEC) -> tuple[float, RevisionStat
 
 @pytest.mark.parametrize("why", ["user-window", "busy-window-off"])
 def test_every_way_to_a_longer_window_waits_while_a_replica_idles(why: str) -> None:
-    t, state = _with_busy_window()
-    spec, config = SPEC, TunerConfig()
+    spec, config = replace(SPEC, apply_method="podautoscaler"), TunerConfig()
+    t, state = _with_busy_window(spec)
     if why == "user-window":
-        spec = replace(SPEC, user_window_s=120.0)
+        spec = replace(spec, user_window_s=120.0)
     else:
         config = TunerConfig(keep_alive=KeepAliveSettings(busy_window_s=0))
     t += 30.0  # requests until 20 s ago, none in flight, one replica up
@@ -288,3 +299,22 @@ def test_a_longer_window_is_planned_on_as_knatives_own() -> None:
     assert "on the 300 s window" in short.note
     default = plan(KeepAliveWindows(0.0, 3900.0, "keep-alive", ""), 1000.0, 1010.0, KS, 30.0)
     assert default.retention_s == 3600.0 and default.min_scale == 1  # held: 60 + 3600 < 3900
+
+
+def test_a_longer_window_waits_a_keep_alive_at_most() -> None:
+    """Count-only observations (as the controller's sources give them): a request in each 30 s
+    tick is estimated 15 s ago, past the short window, so a replica always idles. The way back
+    waits one keep-alive (the fallback's 600 s), then goes: sparse traffic cannot hold the
+    short window for ever."""
+    t, state = _with_busy_window()
+    t += 36000.0  # the rate has fallen under half the line
+    first = t
+    windows = []
+    while t < first + 900:
+        sparse = replace(busy_obs(t, n=1), ready_replicas=1, avg_concurrency_per_replica=0.01)
+        rec, state = recommend(sparse, SPEC, TunerConfig(), state, t)
+        windows.append((t - first, rec.changed_annotations().get(ANNOTATION_WINDOW)))
+        t += 30.0
+    switched = [at for at, w in windows if w == "60s"]
+    assert switched == [600.0], windows
+    assert state.window_wait_since_s is None
