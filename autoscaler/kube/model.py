@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from autoscaler.kpa.settings import WINDOW_MAX_S, WINDOW_MIN_S
 from autoscaler.runtime.reconcile import names
 from autoscaler.tuner import (
     ModelScalerSpec,
@@ -35,7 +36,6 @@ from .world import (
 )
 
 ModelKey = tuple[str, str]  # (namespace, ModelScaler name)
-MIN_WINDOW_S, MAX_WINDOW_S = 6.0, 3600.0  # Knative's range for autoscaling.knative.dev/window
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +188,7 @@ def user_window_on(
     cache has followed the write by then: a user's edit). A lost checkpoint makes the tuner's
     window look like the user's: the tuner then leaves it and plans the retention on it."""
     window = rev.window_s
-    if window is None or not MIN_WINDOW_S <= window <= MAX_WINDOW_S:
+    if window is None or not WINDOW_MIN_S <= window <= WINDOW_MAX_S:
         return None
     applied = state.applied if state is not None else None
     if (

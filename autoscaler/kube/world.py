@@ -21,11 +21,12 @@ from autoscaler.tuner.observation import (
     KNATIVE_DEFAULT_TARGET,
     KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE,
 )
+from autoscaler.tuner.policy import ANNOTATION_WINDOW
 
 PAUSED_ANNOTATION = "modelscale.dev/paused"
 UTILIZATION_ANNOTATION = names.AUTOSCALING_PREFIX + "target-utilization-percentage"
 RETENTION_ANNOTATION = names.AUTOSCALING_PREFIX + "scale-to-zero-pod-retention-period"
-WINDOW_ANNOTATION = names.AUTOSCALING_PREFIX + "window"
+WINDOW_ANNOTATION = ANNOTATION_WINDOW
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 

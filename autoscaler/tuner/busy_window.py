@@ -68,8 +68,6 @@ def decide_window(
     managed: bool = True,
     user_s: float | None = None,
     replica_idle: bool = False,
-    waited_s: float = 0.0,
-    max_wait_s: float = 0.0,
 ) -> tuple[float | None, str]:
     """The stable window to have on the revision (None: the tuner leaves it alone, as long as
     it never wrote one) and the reason.
@@ -82,9 +80,9 @@ def decide_window(
     ``replica_idle``: a replica is up, idle since longer than the window in force, and no
     min-scale holds it. A longer window then waits: Knative resizes the window keeping only
     the short one's seconds, so the KPA would see no traffic for the whole long window at
-    once and let the last replica go up to the difference before its keep-alive. The wait ends
-    after ``max_wait_s`` (``waited_s``: how long it has lasted): traffic sparse enough to leave
-    a replica idle at every tick would otherwise hold the short window for ever, and one
+    once and let the last replica go up to the difference before its keep-alive. The caller
+    bounds the wait (``autoscaler.tuner.policy``: one keep-alive): traffic sparse enough to
+    leave a replica idle at every tick would otherwise hold the short window for ever, and one
     replica let go up to the difference early is the lesser cost."""
     long_s, short_s = settings.stable_window_s, float(settings.busy_window_s)
     short_now = applied_s is not None and applied_s < long_s
@@ -95,7 +93,7 @@ def decide_window(
         if applied_s is None or applied_s == user_s:
             return applied_s, f"stable window {user_s:g} s, as set on the revision"
         return _longer_waits(
-            applied_s, user_s, replica_idle and waited_s < max_wait_s,
+            applied_s, user_s, replica_idle,
             f"stable window {user_s:g} s set on the revision: the tuner's {applied_s:g} s withdrawn",
         )  # fmt: skip
     if not 0 < short_s < long_s:
@@ -104,7 +102,7 @@ def decide_window(
             return _longer_waits(
                 applied_s,
                 long_s,
-                replica_idle and waited_s < max_wait_s,
+                replica_idle,
                 f"busy window off: stable window back to {long_s:g} s",
             )
         return applied_s, ""
@@ -119,7 +117,7 @@ def decide_window(
     if short_now and rps < settings.busy_rps / 2:
         assert applied_s is not None
         return _longer_waits(
-            applied_s, long_s, replica_idle and waited_s < max_wait_s,
+            applied_s, long_s, replica_idle,
             f"no longer busy: {rps:.3g} requests/s (under {settings.busy_rps / 2:g}): stable "
             f"window back to {long_s:g} s",
         )  # fmt: skip

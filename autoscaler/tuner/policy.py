@@ -192,11 +192,11 @@ def recommend(
     # a longer window waits while a replica idles past the short one, within its keep-alive,
     # and at most that long (see decide_window)
     keep_s = max(ks.stable_window_s + ks.scale_to_zero_grace_period_s, windows.warm_until_s)
-    replica_idle = _replica_idle(
+    wait_since = state.window_wait_since_s
+    hold = (wait_since is None or now_s - wait_since < keep_s) and _replica_idle(
         obs, in_flight, activity.last_request_s, applied_window, spec, applied_min_scale, keep_s,
         now_s,
     )  # fmt: skip
-    wait_since = state.window_wait_since_s
     # the tuner sets no window: written on the InferenceService one would roll out a new
     # revision each time; a user's window on the revision is already in force where the tuner
     # would write (on the PodAutoscaler the tuner must give its own back to the user's)
@@ -212,12 +212,10 @@ def recommend(
             managed=managed,
             user_s=spec.user_window_s,
             replica_idle=idle,
-            waited_s=now_s - wait_since if wait_since is not None else 0.0,
-            max_wait_s=keep_s,
         )
 
-    window_s, window_why = window_for(replica_idle)
-    waiting = replica_idle and window_for(False)[0] != window_s
+    window_s, window_why = window_for(hold)
+    waiting = hold and window_for(False)[0] != window_s
     wait_since = (now_s if wait_since is None else wait_since) if waiting else None
     in_force_window = window_s if window_s is not None else spec.user_window_s
     p = plan(
