@@ -687,9 +687,10 @@ class Objects:
         return Written(self._deleted_answer(rt, current), 200)
 
     def _deleted_answer(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """What a DELETE that removed ``obj`` answers: the object for custom resources and the
-        kinds whose storage returns it (a Pod), else a Status naming it (a ConfigMap)."""
-        if not rt.builtin or rt.returns_deleted_object:
+        """What a DELETE that removed ``obj`` answers: the object for the kinds whose storage
+        returns it (a Pod), else a Status naming it (a ConfigMap, and every custom resource:
+        their storage does not return the object either)."""
+        if rt.returns_deleted_object:
             return self.view(rt, obj)
         return {
             "kind": "Status",

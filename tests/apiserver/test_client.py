@@ -377,12 +377,35 @@ def test_finalizers_hold_deletion(api: client.ApiClient) -> None:
     assert info.value.status == 404
 
 
-def test_a_deleted_pod_is_answered_with_the_pod_a_configmap_with_a_status(
+def test_a_deleted_pod_is_answered_with_the_pod_others_with_a_status(
     api: client.ApiClient,
 ) -> None:
     """As Kubernetes' storage does: a Pod's DELETE answers with the Pod as it was, a
-    ConfigMap's with a Status naming it."""
+    ConfigMap's and a custom resource's with a Status naming it (its group, its resource in
+    ``kind``, its uid); a custom resource held by a finalizer with the object, now deleting."""
     core = client.CoreV1Api(api)
+    custom = client.CustomObjectsApi(api)
+    made = custom.create_namespaced_custom_object(
+        ISVC_GROUP, ISVC_VERSION, "default", ISVC_PLURAL, isvc("gone")
+    )
+    answer = custom.delete_namespaced_custom_object(
+        ISVC_GROUP, ISVC_VERSION, "default", ISVC_PLURAL, "gone"
+    )
+    assert (answer["kind"], answer["status"]) == ("Status", "Success")
+    assert answer["details"] == {
+        "name": "gone",
+        "group": ISVC_GROUP,
+        "kind": ISVC_PLURAL,
+        "uid": made["metadata"]["uid"],
+    }
+    held = isvc("held")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    custom.create_namespaced_custom_object(ISVC_GROUP, ISVC_VERSION, "default", ISVC_PLURAL, held)
+    answer = custom.delete_namespaced_custom_object(
+        ISVC_GROUP, ISVC_VERSION, "default", ISVC_PLURAL, "held"
+    )
+    assert answer["kind"] == "InferenceService"
+    assert answer["metadata"]["deletionTimestamp"]
     core.create_namespaced_pod(
         "default",
         {"metadata": {"name": "p1"}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}},
