@@ -29,7 +29,12 @@ from autoscaler.tuner.spec import MAX_RETENTION_S, MIN_TARGET
 
 from .informer import Resource
 from .retry import Backoff, call_with_retry
-from .world import RETENTION_ANNOTATION, parse_duration_s
+from .world import (
+    RETENTION_ANNOTATION,
+    WINDOW_ANNOTATION,
+    WINDOW_MARK_ANNOTATION,
+    parse_duration_s,
+)
 
 
 class NotLeader(RuntimeError):
@@ -177,7 +182,12 @@ class Writer:
         old, changed = annotation_patch(obj, values)
         if changed:
             rv = obj["metadata"].get("resourceVersion")
-            body = {"metadata": {"resourceVersion": rv, "annotations": copy.deepcopy(changed)}}
+            annotations = copy.deepcopy(changed)
+            if method == "revision" and WINDOW_ANNOTATION in changed:
+                # the window's mark in the same patch: the tuner's own window is told from a
+                # user's edit of it (or its removal) with no checkpoint and no informer lag
+                annotations[WINDOW_MARK_ANNOTATION] = changed[WINDOW_ANNOTATION]
+            body = {"metadata": {"resourceVersion": rv, "annotations": annotations}}
             self._patch(res, namespace, name, body)
         return Written(method, res.kind, name, old, changed)
 

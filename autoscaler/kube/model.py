@@ -183,22 +183,56 @@ def user_window_on(
 
     Read per revision: in a rollout the older revision keeps the window it was made with.
     With ``apply: revision`` the tuner writes its own window onto the revision, and only where
-    none of the user's was: the window there is the tuner's while it is what the tuner wrote,
-    and the user's once it differs ``settle_s`` after the tuner's last write (the informer's
-    cache has followed the write by then: a user's edit). A lost checkpoint makes the tuner's
-    window look like the user's: the tuner then leaves it and plans the retention on it."""
+    none of the user's was, with its mark (``WINDOW_MARK_ANNOTATION``) in the same patch: the
+    window there is the tuner's while it equals the mark, and a user's edit once it differs.
+    On a revision written before the mark existed, the window is the tuner's while it is what
+    the checkpoint says the tuner wrote, and the user's once it differs ``settle_s`` after the
+    tuner's last write (the informer's cache has followed the write by then)."""
     window = rev.window_s
     if window is None or not WINDOW_MIN_S <= window <= WINDOW_MAX_S:
         return None
+    if apply_method != "revision":
+        return window
+    mark = rev.window_mark_s
+    if mark is not None:
+        return None if window == mark else window
     applied = state.applied if state is not None else None
     if (
-        apply_method == "revision"
-        and applied is not None
+        applied is not None
         and applied.window_s is not None
         and (window == applied.window_s or now_s - applied.at_s < settle_s)
     ):
         return None  # the tuner's own, or not yet seen as written
     return window
+
+
+def tuner_window_on(
+    rev: ServingRevision, state: RevisionState, apply_method: str, now_s: float, settle_s: float
+) -> RevisionState:
+    """``state`` with the window the tuner has on this revision as the revision's mark says.
+
+    With ``apply: revision`` the mark is written with the window (``user_window_on``). The
+    window is the tuner's own while it equals the mark, so a checkpoint lost or written before
+    the window (a crash between the two) learns it back and the tuner can still withdraw it.
+    A mark with no window is a user's removal: the tuner claims none and writes its window
+    again when it wants one (to keep the tuner's windows off, turn the busy window off; to have
+    another, set one). Not before ``settle_s`` after the tuner's last write: the cache may still
+    show the revision from before it."""
+    mark = rev.window_mark_s
+    applied = state.applied
+    if apply_method != "revision" or mark is None or applied is None:
+        return state
+    if now_s - applied.at_s < settle_s:
+        return state
+    if rev.window_s == mark:
+        own: float | None = mark
+    elif rev.window_s is None:
+        own = None
+    else:
+        return state  # a user's edit: user_window_on reads it, recommend gives the window back
+    if own == applied.window_s:
+        return state
+    return replace(state, applied=replace(applied, window_s=own))
 
 
 def applied_annotations(applied: AppliedValues) -> dict[str, str]:

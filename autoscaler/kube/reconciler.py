@@ -134,9 +134,9 @@ class ModelReconciler:
                 mode_spec = replace(spec, update_mode="Recommend")
             seed = spec.apply_method == "inferenceservice"
             state = mem.state_for(rev, self.config, seed, now)
-            user_window = m.user_window_on(
-                rev, state, spec.apply_method, now, 2 * self.config.loop.tick_period_s
-            )
+            settle = 2 * self.config.loop.tick_period_s
+            state = m.tuner_window_on(rev, state, spec.apply_method, now, settle)
+            user_window = m.user_window_on(rev, state, spec.apply_method, now, settle)
             if user_window != mode_spec.user_window_s:
                 mode_spec = replace(mode_spec, user_window_s=user_window)
             obs = observations.get(RevisionKey(rev.namespace, rev.name))

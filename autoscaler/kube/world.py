@@ -24,6 +24,9 @@ from autoscaler.tuner.observation import (
 from autoscaler.tuner.policy import ANNOTATION_WINDOW
 
 PAUSED_ANNOTATION = "modelscale.dev/paused"
+# On ``apply: revision``: the stable window the tuner wrote there, written in the same patch as
+# the window, so a revision shows both or neither (``autoscaler.kube.model.user_window_on``).
+WINDOW_MARK_ANNOTATION = "modelscale.dev/window-written"
 UTILIZATION_ANNOTATION = names.AUTOSCALING_PREFIX + "target-utilization-percentage"
 RETENTION_ANNOTATION = names.AUTOSCALING_PREFIX + "scale-to-zero-pod-retention-period"
 WINDOW_ANNOTATION = ANNOTATION_WINDOW
@@ -45,6 +48,7 @@ class ServingRevision:
     desired_replicas: int = 0
     configuration: str = ""
     service: str = ""
+    window_mark: str | None = None  # WINDOW_MARK_ANNOTATION's value (not in force: a record)
 
     @property
     def target(self) -> float | None:
@@ -75,6 +79,11 @@ class ServingRevision:
     def window_s(self) -> float | None:
         """The stable window in force (None: unset or unreadable, Knative's default)."""
         return _positive(parse_duration_s(self.annotations.get(WINDOW_ANNOTATION)))
+
+    @property
+    def window_mark_s(self) -> float | None:
+        """The window the tuner last wrote on this revision, as its mark says (None: no mark)."""
+        return _positive(parse_duration_s(self.window_mark))
 
     @property
     def min_scale(self) -> int | None:
@@ -188,6 +197,7 @@ def _to_serving(ns: str, rev: Mapping[str, Any], percent: int | None) -> Serving
         generation=_generation(rev),
         percent=percent,
         annotations=annotations,
+        window_mark=(meta.get("annotations") or {}).get(WINDOW_MARK_ANNOTATION),
         container_concurrency=int((rev.get("spec") or {}).get("containerConcurrency") or 0),
         ready_replicas=int(status.get("actualReplicas") or 0),
         desired_replicas=int(status.get("desiredReplicas") or 0),

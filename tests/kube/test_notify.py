@@ -129,6 +129,8 @@ async def test_a_busy_window_is_announced_with_its_own_reason_and_shown_in_statu
     assert "busy:" in windows[0].message and "requests/s" in windows[0].message
     revision = cluster.get(REV, rev)
     assert revision["metadata"]["annotations"]["autoscaling.knative.dev/window"] == "15s"
+    # its mark, in the same patch: the tuner's own window is told from a user's edit by it
+    assert revision["metadata"]["annotations"]["modelscale.dev/window-written"] == "15s"
     status = cluster.get(MSC, "m1")["status"]
     assert status["recommendation"]["stableWindowSeconds"] == 15
     assert status["keepAlive"] == "600s"
@@ -188,3 +190,27 @@ async def test_a_users_edit_of_the_tuners_window_on_the_revision_is_kept(
     status = cluster.get(MSC, "m1")["status"]
     assert "stableWindowSeconds" not in status["recommendation"]
     assert status["keepAlive"] == "600s"
+
+
+async def test_a_users_removal_of_the_tuners_window_is_seen_and_written_again(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    """The mark stays when a user deletes the window: the revision runs on Knative's default
+    again, and the tuner, which still wants its short window for a busy model, writes it again
+    (before the mark, it went on believing its window was there)."""
+    ctl = make_controller()
+    rev = await ready(cluster, ctl)
+    for _ in range(70):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    window = "autoscaling.knative.dev/window"
+    assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
+    cluster.patch(REV, rev, {"metadata": {"annotations": {window: None}}})
+    await sees(ctl, REV, rev, lambda o: window not in o["metadata"]["annotations"])
+    for _ in range(4):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
+    changes = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
+    assert len(changes) == 2
+    assert f"{window} unset -> 15s" in changes[1].message

@@ -234,6 +234,10 @@ def test_min_scale_floor_from_the_inferenceservice(
         pytest.param("2h", "revision", None, 0.0, None, id="over-an-hour"),
         pytest.param("5s", "revision", None, 0.0, None, id="under-6s"),
         pytest.param(None, "revision", None, 0.0, None, id="unset"),
+        pytest.param("15s/15s", "revision", None, 0.0, None, id="marked-the-tuners-own"),
+        pytest.param("30s/15s", "revision", 15.0, 30.0, 30.0, id="marked-edited-at-once"),
+        pytest.param("15s/60s", "revision", 60.0, 1000.0, 15.0, id="marked-edited-to-15s"),
+        pytest.param("30s/15s", "podautoscaler", 15.0, 0.0, 30.0, id="mark-only-on-revision"),
     ],
 )
 def test_the_users_window_is_read_on_each_revision(
@@ -241,18 +245,56 @@ def test_the_users_window_is_read_on_each_revision(
 ) -> None:
     """In a rollout the older revision keeps the window it was made with; on ``apply:
     revision`` a window the tuner wrote there is its own until it is seen to differ (the
-    tuner wrote at t=0; the cache has followed a write 60 s later)."""
+    tuner wrote at t=0; the cache has followed a write 60 s later). ``window/mark``: the mark
+    the tuner writes with its window tells its own from a user's edit at once, with no
+    checkpoint (written before it, or lost) and no wait for the cache."""
     from autoscaler.kube.model import user_window_on
     from autoscaler.kube.world import ServingRevision
     from autoscaler.tuner import new_state
     from autoscaler.tuner.state import AppliedValues
 
-    annotations = {"autoscaling.knative.dev/window": window} if window is not None else {}
-    rev = ServingRevision("default", "m-00001", 1, 100, annotations)
+    annotations = {}
+    mark = None
+    if window is not None:
+        value, _, mark = window.partition("/")
+        annotations["autoscaling.knative.dev/window"] = value
+    rev = ServingRevision("default", "m-00001", 1, 100, annotations, window_mark=mark or None)
     state = new_state("m-00001")
     if tuner_wrote is not None:
         state = replace(state, applied=AppliedValues(4.0, 585.0, 0, 0.0, tuner_wrote))
     assert user_window_on(rev, state, apply, now, 60.0) == user
+
+
+@pytest.mark.parametrize(
+    ("annotations", "apply", "now", "claimed"),
+    [
+        pytest.param({"w": "15s", "mark": "15s"}, "revision", 1000.0, 15.0, id="learned-back"),
+        pytest.param({"mark": "15s"}, "revision", 1000.0, None, id="removed-by-the-user"),
+        pytest.param({"w": "30s", "mark": "15s"}, "revision", 1000.0, 60.0, id="users-edit"),
+        pytest.param({"mark": "15s"}, "revision", 30.0, 60.0, id="cache-may-lag"),
+        pytest.param({"w": "15s"}, "revision", 1000.0, 60.0, id="no-mark"),
+        pytest.param({"w": "15s", "mark": "15s"}, "podautoscaler", 1000.0, 60.0, id="pa"),
+    ],
+)
+def test_the_window_the_tuner_has_on_the_revision_follows_its_mark(
+    annotations: dict[str, str], apply: str, now: float, claimed: float | None
+) -> None:
+    """The checkpoint says the tuner wrote 60 s at t=0 (or the write of 15 s reached the
+    revision and the checkpoint did not): the revision's mark corrects it; a mark with no
+    window is a user's removal, and the tuner claims none (it writes one again if it wants
+    one). A user's edit is left to ``user_window_on``; within two ticks of the last write the
+    cache may still show the revision from before it."""
+    from autoscaler.kube.model import tuner_window_on
+    from autoscaler.kube.world import ServingRevision
+    from autoscaler.tuner import new_state
+    from autoscaler.tuner.state import AppliedValues
+
+    window = {"autoscaling.knative.dev/window": annotations["w"]} if "w" in annotations else {}
+    rev = ServingRevision("default", "m-00001", 1, 100, window, window_mark=annotations.get("mark"))
+    state = replace(new_state("m-00001"), applied=AppliedValues(4.0, 540.0, 0, 0.0, 60.0))
+    after = tuner_window_on(rev, state, apply, now, 60.0)
+    assert after.applied is not None and after.applied.window_s == claimed
+    assert tuner_window_on(rev, new_state("m-00001"), apply, now, 60.0).applied is None
 
 
 def test_the_keep_alive_in_force_counts_the_window_in_force() -> None:
