@@ -152,18 +152,9 @@ def decide_target(
     pname = f"p{q:g}"
     margin = margin_fraction(settings.safety_margin_fraction, conf)
     shared = settings.min_shared_concurrency
-    # Points where requests did not share a replica say nothing about the target's knee.
     # beyond Knative's last bucket, percentiles are also read scaled from the lowest
     # concurrencies learned (see beyond_last_bound)
     reference = model.reference(q, now_s, hl, settings.min_bin_requests)
-    curve_points = model.points(q, now_s, hl, settings.min_bin_requests, reference, shared)
-    curve = safe_concurrency(curve_points, objective)
-    # Where exploring stops (any knee) and where the aim must come down (a missed one).
-    knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
-    cap = min((k.cap(margin) for k in knees), default=None)
-    missed_caps = [k.cap(margin) for k in knees if k.missed]
-    # never under one request per replica: below it a lower aim adds only idle replicas
-    lower_to = max(min(missed_caps), shared) if missed_caps else None
 
     # Stage 1: what latency to judge by.
     latency: float | None
@@ -221,6 +212,16 @@ def decide_target(
             f"target {current_target:.3g} held",
             latency,
         )
+    # The learned curve, read once there is a latency to judge. Points where requests did
+    # not share a replica say nothing about the target's knee.
+    curve_points = model.points(q, now_s, hl, settings.min_bin_requests, reference, shared)
+    curve = safe_concurrency(curve_points, objective)
+    # Where exploring stops (any knee) and where the aim must come down (a missed one).
+    knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
+    cap = min((k.cap(margin) for k in knees), default=None)
+    missed_caps = [k.cap(margin) for k in knees if k.missed]
+    # never under one request per replica: below it a lower aim adds only idle replicas
+    lower_to = max(min(missed_caps), shared) if missed_caps else None
     if misses(latency, objective):
         # Back off on any miss, but remember a knee only where the learned curve, with
         # min_bin_requests of evidence, misses too: one slow interval (a noisy neighbour, a
