@@ -94,7 +94,7 @@ def _scaled(mean_ms: float | None, reference: Reference | None) -> float | None:
 class LatencyModel:
     ref_s: float = 0.0
     bin_ratio: float = 1.1
-    bins: tuple[LatencyBin, ...] = ()
+    bins: tuple[LatencyBin, ...] = ()  # by increasing index, one bin per index
 
     def bin_index(self, concurrency: float) -> int:
         return math.floor(math.log(concurrency) / math.log(self.bin_ratio))
@@ -223,14 +223,17 @@ class LatencyModel:
         if concurrency <= 0:
             return None
         idx = self.bin_index(concurrency)
-        for b in self.bins:
-            if b.index == idx and b.weight > 0:
-                p = _bin_percentile(b, q, reference)
-                if p is None:
-                    return None
-                requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
-                return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
-        return None
+        pos = bisect_left(self.bins, idx, key=_bin_key)  # bins are ordered by index
+        if pos == len(self.bins):
+            return None
+        b = self.bins[pos]
+        if b.index != idx or not b.weight > 0:
+            return None
+        p = _bin_percentile(b, q, reference)
+        if p is None:
+            return None
+        requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
+        return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
 
     def reference(
         self, q: float, now_s: float, half_life_s: float, min_requests: float
