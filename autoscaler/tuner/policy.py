@@ -245,7 +245,7 @@ def recommend(
         applied = AppliedValues(target, p.retention_s, min_scale, now_s, window_s)
         if ANNOTATION_TARGET in changed:
             last_change = now_s
-    new_state = RevisionState(
+    new_state = RevisionState(  # every field: one added to the state is carried here too
         revision=state.revision,
         latency=latency,
         idle=idle,

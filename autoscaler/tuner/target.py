@@ -152,8 +152,8 @@ def decide_target(
     pname = f"p{q:g}"
     margin = margin_fraction(settings.safety_margin_fraction, conf)
     shared = settings.min_shared_concurrency
-    # beyond Knative's last bucket, percentiles are also read scaled from the lowest
-    # concurrencies learned (see beyond_last_bound)
+    # Beyond Knative's last bucket, percentiles are also read scaled from the lowest
+    # concurrencies learned (see beyond_last_bound).
     reference = model.reference(q, now_s, hl, settings.min_bin_requests)
 
     # Stage 1: what latency to judge by.
