@@ -580,7 +580,7 @@ class RevisionControl:
         interval = max(now_s - self._obs_start_s, 1e-9)
         parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
         lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        lat_sum_s = float(lat.sum())
+        lat_sum_s = float(lat.sum()) if lat.size else 0.0
         per_replica = self._obs_insys_s / self._obs_ready_s if self._obs_ready_s > 0 else 0.0
         from_completions = self.concurrency_from_completions and lat.size > 0
         if from_completions and self._obs_ready_s > 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import math
 import zlib
@@ -158,6 +159,8 @@ def _load(r: dict[str, Any]) -> RevisionState:
                 whole,
             )
         )
+    if any(a.index >= b.index for a, b in itertools.pairwise(lat_bins)):
+        raise CheckpointError(f"checkpoint latency bins of {name} are not ordered by index")
     idle_fields = r["i"]
     # 4 fields, then 5, then 6; more (from a later version) are ignored
     if len(idle_fields) < 4:

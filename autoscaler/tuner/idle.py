@@ -76,8 +76,9 @@ class IdleHistogram:
         if not self.count or n <= 0:
             return self
         hist = self._rebased(t_s, half_life_s)
-        return replace(
-            hist, requests=hist.requests + n * decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        requests = hist.requests + n * decay.sample_weight(t_s, hist.ref_s, half_life_s)
+        return IdleHistogram(
+            hist.weights, hist.count, hist.ref_s, hist.recent_s, requests, hist.woken
         )
 
     def _rebased(self, t_s: float, half_life_s: float) -> IdleHistogram:
@@ -181,7 +182,7 @@ def observe_idle_periods(
         if gap >= min_idle_s:
             # spread evenly, scaled as a burst seen in part is (at most four times)
             idle.append((gap, max(1.0, n * min(WOKEN_SCALE_MAX, window_s / obs.interval_s))))
-    return idle, replace(activity, last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)
+    return idle, Activity(last_request_s=obs.t_s - spacing, last_active_end_s=obs.t_s)
 
 
 def _woken(arrivals: list[float], end_s: float, window_s: float, t_s: float) -> float:

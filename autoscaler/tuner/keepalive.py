@@ -25,7 +25,9 @@ Knative's default: no scale-to-zero for lack of data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -64,13 +66,21 @@ class LearnedKeepAlive:
             )
         price = self.cold_start_price(hist)
         p, lower, upper, overflow_known = idle_bins(hist, s.window_margin_fraction)
-        mid = (lower + upper) / 2
-        best = self._best_keep_alive(p, lower, upper, mid, price)
+        grid = _candidate_grid(
+            lower.tobytes(),
+            upper.tobytes(),
+            overflow_known,
+            self.floor_s,
+            s.window_margin_fraction,
+            self.lead_s,
+            s.stable_window_s + MAX_RETENTION_S,
+        )
+        best = self._best_keep_alive(p, grid, price)
         if self.prewarm_enabled:
-            pre = self._best_prewarm(p, lower, upper, mid, price, overflow_known)
+            pre = self._best_prewarm(p, grid, price)
             if pre is not None:
                 n = hist.effective_count(now_s, s.idle_half_life_s)
-                cost = self._with_gap_prior(pre[0], n, p, lower, upper, price)
+                cost = self._with_gap_prior(pre[0], n, p, grid, price)
                 if cost < best[0]:
                     return pre[1]
                 if pre[0] < best[0]:  # the prior decided: say so
@@ -83,20 +93,14 @@ class LearnedKeepAlive:
         return best[1]
 
     def _with_gap_prior(
-        self,
-        cost: float,
-        n: float,
-        p: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        price: float,
+        self, cost: float, n: float, p: np.ndarray, grid: _CandidateGrid, price: float
     ) -> float:
         """A pre-warm's expected cost with ``a`` pseudo idle periods that end in its unloaded
         gap: each kept to Knative's floor, then a cold start. A few idle periods, none of them
         in the gap, do not show that none will end there. ``a`` is ``prewarm_gap_prior`` times
         the idle periods' coefficient of variation (capped at 1), so regular ones (a timer's)
         are trusted at once; ``n`` is the decayed count of idle periods seen."""
-        a = self.settings.prewarm_gap_prior * min(1.0, idle_cv(p, lower, upper))
+        a = self.settings.prewarm_gap_prior * min(1.0, _cv(p, grid.mid, grid.spread))
         if a <= 0:
             return cost
         return (n * cost + a * (self.floor_s + price)) / (n + a)
@@ -110,22 +114,12 @@ class LearnedKeepAlive:
         return s.cold_start_cost_replica_s * s.cold_start_share_requests * share
 
     def _best_keep_alive(
-        self, p: np.ndarray, lower: np.ndarray, upper: np.ndarray, mid: np.ndarray, price: float
+        self, p: np.ndarray, grid: _CandidateGrid, price: float
     ) -> tuple[float, KeepAliveWindows]:
-        s = self.settings
-        m = 1.0 + s.window_margin_fraction
-        max_cover = s.stable_window_s + MAX_RETENTION_S
-        # Candidate covers: the floor and each bin's upper edge that fits under the limit.
-        cands = np.unique(np.concatenate(([self.floor_s], upper[(upper * m <= max_cover)])))
-        cands = cands[cands >= self.floor_s]
-        # covered[k, i]: bin i lies wholly under candidate k.
-        covered = upper[None, :] <= cands[:, None] * m + 1e-9
-        covered |= upper[None, :] <= self.floor_s
-        cover = np.minimum(cands * m, max_cover)[:, None]
-        memory = np.where(covered, np.minimum(mid[None, :], cover), cover)
-        cost = (p * (memory + np.where(covered, 0.0, price))).sum(axis=1)
-        k = int(np.argmin(cost))
-        keep = float(cover[k, 0]) if cands[k] > self.floor_s else self.floor_s
+        covered = grid.covered
+        cost = (p * (grid.memory + np.where(covered, 0.0, price))).sum(axis=1)
+        k = int(cost.argmin())
+        keep = float(grid.cover[k, 0]) if grid.cands[k] > self.floor_s else self.floor_s
         miss = float((p * ~covered[k]).sum())
         return float(cost[k]), KeepAliveWindows(
             0.0,
@@ -136,52 +130,42 @@ class LearnedKeepAlive:
         )
 
     def _best_prewarm(
-        self,
-        p: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        mid: np.ndarray,
-        price: float,
-        overflow_known: bool = True,
+        self, p: np.ndarray, grid: _CandidateGrid, price: float
     ) -> tuple[float, KeepAliveWindows] | None:
-        s = self.settings
-        floor = self.floor_s
-        margin = s.window_margin_fraction
-        # Pre-warm is worth considering only where loading ahead leaves a real unloaded gap.
-        a_idx = np.nonzero(lower * (1 - margin) - self.lead_s > floor)[0]
-        if a_idx.size == 0:
+        if grid.pair_h.size == 0:
             return None
-        b_idx = np.arange(len(lower))
-        load = lower[a_idx] * (1 - margin) - self.lead_s  # when the replica starts loading
-        until = upper * (1 + margin)
         # Prefix sums make each (H, T) pair O(1): cum[i] = sum of the first i bins.
         cum_p = np.concatenate(([0.0], np.cumsum(p)))
-        cum_pm = np.concatenate(([0.0], np.cumsum(p * mid)))
+        cum_pm = np.concatenate(([0.0], np.cumsum(p * grid.mid)))
         # A bin is cold on Knative's default when any of it lies past the floor: a bin that
         # straddles it (floor 12 s, bin [10, 20): an idle period of 17 s) is not covered.
-        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(upper > floor + 1e-9, p, 0.0))))
-        base = float((p * np.minimum(mid, floor)).sum())
-        a2, b2 = a_idx[:, None], b_idx[None, :]
+        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(grid.cold, p, 0.0))))
+        base = float((p * grid.kept_on_floor).sum())
+        h, end = grid.pair_h, grid.pair_t + 1  # each pair: bins h to end - 1 warm
         # idle periods ending after T: cold. Clamped at 0: a total a rounding above 1 would
         # make every T past the last idle period seen look cheaper the later it is
-        after = np.maximum(1.0 - cum_p[b2 + 1], 0.0)
-        before = cum_cold[a2]  # idle periods ending between the floor and H: cold
-        inside_p = cum_p[b2 + 1] - cum_p[a2]
-        inside_pm = cum_pm[b2 + 1] - cum_pm[a2]
-        warm = inside_pm - load[:, None] * inside_p + after * (until[b2] - load[:, None])
-        loads = np.maximum(1.0 - cum_p[a2], 0.0)  # each idle period reaching H: one start
-        cost = base + warm + (before + after) * price + loads * s.prewarm_overhead_replica_s
-        cost = np.where(b2 >= a2, cost, np.inf)
-        if not overflow_known:  # no window ends in the overflow bin when its end is not known
-            cost[:, -1] = np.inf
-        ai, bi = np.unravel_index(int(np.argmin(cost)), cost.shape)
-        best = float(cost[ai, bi])
-        if not np.isfinite(best):
+        after = np.maximum(1.0 - cum_p[1:], 0.0)[grid.pair_t]
+        before = cum_cold[h]  # idle periods ending between the floor and H: cold
+        inside_p = cum_p[end] - cum_p[h]
+        inside_pm = cum_pm[end] - cum_pm[h]
+        warm = inside_pm - grid.load * inside_p + after * grid.warm_after
+        loads = np.maximum(1.0 - cum_p, 0.0)[h]  # each idle period reaching H: one start
+        cost = (
+            base
+            + warm
+            + (before + after) * price
+            + loads * self.settings.prewarm_overhead_replica_s
+        )
+        i = int(cost.argmin())
+        best = float(cost[i])
+        if not math.isfinite(best):
             return None
-        a, b = int(a_idx[ai]), int(b_idx[bi])
+        a, b = int(h[i]), int(grid.pair_t[i])
+        lower, upper = grid.lower, grid.upper
+        margin = self.settings.window_margin_fraction
         warm_from = float(lower[a] * (1 - margin))
-        warm_until = float(until[b])
-        miss = float(before[ai, 0] + after[0, bi])
+        warm_until = float(grid.until[b])
+        miss = float(before[i] + after[i])
         return best, KeepAliveWindows(
             warm_from,
             warm_until,
@@ -190,6 +174,82 @@ class LearnedKeepAlive:
             f"{1 - miss:.0%} of idle periods (bins {lower[a]:.0f}-{upper[b]:.0f} s; expected "
             f"cost {best:.0f} replica-s per idle period)",
         )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _CandidateGrid:
+    """What the candidates' costs need that does not depend on the idle-time shares: the same
+    for every decision on the same bins and settings (the bins change only with the overflow
+    bin's recent lengths), so it is computed once for them (``_candidate_grid``)."""
+
+    lower: np.ndarray  # the bins' edges
+    upper: np.ndarray
+    mid: np.ndarray
+    spread: np.ndarray  # the variance of a time spread evenly over its bin
+    # keep-alive: candidate covers K (the floor and each bin's upper edge under the limit)
+    cands: np.ndarray
+    covered: np.ndarray  # [k, i]: bin i lies wholly under candidate k
+    cover: np.ndarray  # [k, 0]: the window K, widened and capped
+    memory: np.ndarray  # [k, i]: warm seconds of an idle period in bin i under candidate k
+    # pre-warm: loaded ahead of the start of bin H and kept until the end of bin T, for
+    # each pair (H, T) with T not before H (nor, when its end is not known, the overflow bin)
+    # and a real unloaded gap before H, in order of H, then T
+    pair_h: np.ndarray
+    pair_t: np.ndarray
+    load: np.ndarray  # by pair: when the replica starts loading
+    warm_after: np.ndarray  # by pair: warm seconds of an idle period past T
+    until: np.ndarray  # each bin's end, widened
+    cold: np.ndarray  # the bins that lie past the floor in part or whole
+    kept_on_floor: np.ndarray  # the bins' warm seconds on Knative's floor
+
+
+@lru_cache(maxsize=256)
+def _candidate_grid(
+    lower_bytes: bytes,
+    upper_bytes: bytes,
+    overflow_known: bool,
+    floor: float,
+    margin: float,
+    lead: float,
+    max_cover: float,
+) -> _CandidateGrid:
+    lower, upper = np.frombuffer(lower_bytes), np.frombuffer(upper_bytes)
+    mid = (lower + upper) / 2
+    m = 1.0 + margin
+    cands = np.unique(np.concatenate(([floor], upper[(upper * m <= max_cover)])))
+    cands = cands[cands >= floor]
+    covered = upper[None, :] <= cands[:, None] * m + 1e-9
+    covered |= upper[None, :] <= floor
+    cover = np.minimum(cands * m, max_cover)[:, None]
+    memory = np.where(covered, np.minimum(mid[None, :], cover), cover)
+    # Pre-warm is worth considering only where loading ahead leaves a real unloaded gap.
+    starts = np.nonzero(lower * (1 - margin) - lead > floor)[0]
+    last = len(lower) if overflow_known else len(lower) - 1
+    pairs = [(h, t) for h in starts.tolist() for t in range(h, last)]
+    pair_h = np.array([h for h, _ in pairs], dtype=np.intp)
+    pair_t = np.array([t for _, t in pairs], dtype=np.intp)
+    load = lower[pair_h] * (1 - margin) - lead  # when the replica starts loading
+    until = upper * (1 + margin)
+    grid = _CandidateGrid(
+        lower=lower,
+        upper=upper,
+        mid=mid,
+        spread=(upper - lower) ** 2 / 12.0,
+        cands=cands,
+        covered=covered,
+        cover=cover,
+        memory=memory,
+        pair_h=pair_h,
+        pair_t=pair_t,
+        load=load,
+        warm_after=until[pair_t] - load,
+        until=until,
+        cold=upper > floor + 1e-9,
+        kept_on_floor=np.minimum(mid, floor),
+    )
+    for v in grid.__dataclass_fields__:
+        getattr(grid, v).flags.writeable = False  # shared by every decision on these bins
+    return grid
 
 
 # The overflow bin's end, as a multiple of its start, when no recent idle period says how long
@@ -215,11 +275,10 @@ def idle_bins(
     ``UNKNOWN_OVERFLOW_RATIO`` times its start, past any window.
     """
     p = np.asarray(hist.probabilities())
-    lower = np.asarray(idle_edges_s())
+    lower, upper = _edge_arrays()
     overflow_s = float(lower[-1])
     over = [x for x in hist.recent_s if x >= overflow_s]
     if not over:
-        upper = np.append(lower[1:], overflow_s * UNKNOWN_OVERFLOW_RATIO)
         return p, lower, upper, False
     ends, counts = np.unique(np.asarray(over), return_counts=True)  # ascending
     shares = p[-1] * counts / counts.sum()
@@ -232,12 +291,26 @@ def idle_bins(
     )
 
 
+@cache
+def _edge_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The bins' lower edges and, the overflow bin's end not known, their upper edges
+    (read-only: every ``idle_bins`` shares them)."""
+    lower = np.asarray(idle_edges_s())
+    upper = np.append(lower[1:], lower[-1] * UNKNOWN_OVERFLOW_RATIO)
+    lower.flags.writeable = upper.flags.writeable = False
+    return lower, upper
+
+
 def idle_cv(p: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Coefficient of variation of idle times with bin shares ``p``, each bin's times spread
     evenly over it (so one wide bin still counts its width); 1 when there is nothing to read."""
-    mid = (lower + upper) / 2
+    return _cv(p, (lower + upper) / 2, (upper - lower) ** 2 / 12.0)
+
+
+def _cv(p: np.ndarray, mid: np.ndarray, spread: np.ndarray) -> float:
+    """``idle_cv`` from the bins' midpoints and the variance within each bin."""
     mean = float((p * mid).sum())
     if mean <= 0:
         return 1.0
-    var = float((p * ((mid - mean) ** 2 + (upper - lower) ** 2 / 12.0)).sum())
+    var = float((p * ((mid - mean) ** 2 + spread)).sum())
     return float(np.sqrt(var)) / mean

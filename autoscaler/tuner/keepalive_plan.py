@@ -57,10 +57,13 @@ def plan(
     retention = clamp_retention(p.retention_s + extra)
     if retention == p.retention_s:
         return p
-    return replace(
-        p,
-        retention_s=retention,
-        note=f"{p.note}; retention {retention:.0f} s on the {window_s:g} s window",
+    return KeepAlivePlan(
+        p.keep_alive_s,
+        retention,
+        p.min_scale,
+        p.prewarm_at_s,
+        p.warm_until_s,
+        f"{p.note}; retention {retention:.0f} s on the {window_s:g} s window",
     )
 
 

@@ -12,7 +12,8 @@ model is immutable: ``add`` returns a new one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from autoscaler.tuner import decay
@@ -93,7 +94,7 @@ def _scaled(mean_ms: float | None, reference: Reference | None) -> float | None:
 class LatencyModel:
     ref_s: float = 0.0
     bin_ratio: float = 1.1
-    bins: tuple[LatencyBin, ...] = ()
+    bins: tuple[LatencyBin, ...] = ()  # by increasing index, one bin per index
 
     def bin_index(self, concurrency: float) -> int:
         return math.floor(math.log(concurrency) / math.log(self.bin_ratio))
@@ -118,14 +119,14 @@ class LatencyModel:
         w = decay.sample_weight(t_s, model.ref_s, half_life_s)
         idx = model.bin_index(concurrency)
         bins = list(model.bins)
-        pos = next((i for i, b in enumerate(bins) if b.index >= idx), len(bins))
+        pos = bisect_left(bins, idx, key=_bin_key)  # bins are ordered by index
         if pos < len(bins) and bins[pos].index == idx:
             old = bins[pos]
             bins[pos] = LatencyBin(
                 idx,
                 old.weight + total * w,
                 old.concurrency_sum + concurrency * total * w,
-                tuple(a + b * w for a, b in zip(old.counts, counts, strict=True)),
+                tuple([a + b * w for a, b in zip(old.counts, counts, strict=True)]),
                 old.tail_sum + tail_sum * w,
                 _plus(old.latency_sum, latency_sum, w),
             )
@@ -136,12 +137,12 @@ class LatencyModel:
                     idx,
                     total * w,
                     concurrency * total * w,
-                    tuple(c * w for c in counts),
+                    tuple([c * w for c in counts]),
                     tail_sum * w,
                     None if latency_sum is None else latency_sum * w,
                 ),
             )
-        return replace(model, bins=tuple(bins))
+        return LatencyModel(model.ref_s, model.bin_ratio, tuple(bins))
 
     def rebased(self, new_ref_s: float, half_life_s: float) -> LatencyModel:
         f = decay.rebase_factor(new_ref_s, self.ref_s, half_life_s)
@@ -181,7 +182,7 @@ class LatencyModel:
 
     def evidence(self, now_s: float, half_life_s: float) -> float:
         """Total decayed requests as of ``now_s``."""
-        return decay.weight_now(sum(b.weight for b in self.bins), now_s, self.ref_s, half_life_s)
+        return decay.weight_now(sum([b.weight for b in self.bins]), now_s, self.ref_s, half_life_s)
 
     def points(
         self,
@@ -190,19 +191,24 @@ class LatencyModel:
         half_life_s: float,
         min_requests: float = 0.0,
         reference: Reference | None = None,
+        min_concurrency: float = 0.0,
     ) -> list[LatencyPoint]:
         """The learned curve, by increasing concurrency: bins with at least ``min_requests``
-        (beyond the last bound, at least the reference scaled: ``beyond_last_bound``)."""
+        (beyond the last bound, at least the reference scaled: ``beyond_last_bound``), at
+        ``min_concurrency`` or more."""
         out = []
         now = decay.weight_now(1.0, now_s, self.ref_s, half_life_s)  # one factor for all bins
         for b in self.bins:
-            requests = b.weight * now
-            if requests < min_requests or b.weight <= 0:
+            weight = b.weight
+            requests = weight * now
+            if requests < min_requests or weight <= 0:
+                continue
+            concurrency = b.concurrency_sum / weight
+            if concurrency < min_concurrency:
                 continue
             p = _bin_percentile(b, q, reference)
-            if p is None:
-                continue
-            out.append(LatencyPoint(b.concurrency_sum / b.weight, p, requests))
+            if p is not None:
+                out.append(LatencyPoint(concurrency, p, requests))
         return out
 
     def point_at(
@@ -217,14 +223,17 @@ class LatencyModel:
         if concurrency <= 0:
             return None
         idx = self.bin_index(concurrency)
-        for b in self.bins:
-            if b.index == idx and b.weight > 0:
-                p = _bin_percentile(b, q, reference)
-                if p is None:
-                    return None
-                requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
-                return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
-        return None
+        pos = bisect_left(self.bins, idx, key=_bin_key)  # bins are ordered by index
+        if pos == len(self.bins):
+            return None
+        b = self.bins[pos]
+        if b.index != idx or not b.weight > 0:
+            return None
+        p = _bin_percentile(b, q, reference)
+        if p is None:
+            return None
+        requests = decay.weight_now(b.weight, now_s, self.ref_s, half_life_s)
+        return LatencyPoint(b.concurrency_sum / b.weight, p, requests)
 
     def reference(
         self, q: float, now_s: float, half_life_s: float, min_requests: float
@@ -232,7 +241,10 @@ class LatencyModel:
         """The lowest-concurrency bins with whole sums, taken together until they hold
         ``min_requests``: None if all of them hold fewer, or if no bin has a request past the
         last bound (there is nothing to scale)."""
-        if not any(b.counts[-1] > 0 for b in self.bins):
+        for b in self.bins:
+            if b.counts[-1] > 0:
+                break
+        else:
             return None
         weight = total = tail = 0.0
         counts = [0.0] * N_LATENCY_COUNTS
@@ -271,8 +283,14 @@ def _bin_percentile(b: LatencyBin, q: float, reference: Reference | None) -> flo
             _mean_beyond(b.counts, q, b.latency_sum),
         )
     p, mean_beyond = got
+    if p is None or mean_beyond is None:  # nothing past the last bound to scale
+        return p
     scaled = _scaled(mean_beyond, reference)
-    return p if p is None or scaled is None else max(p, scaled)
+    return p if scaled is None else max(p, scaled)
+
+
+def _bin_key(b: LatencyBin) -> int:
+    return b.index
 
 
 def _plus(old: float | None, new: float | None, w: float) -> float | None:

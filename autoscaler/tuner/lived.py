@@ -19,6 +19,7 @@ for 15 s, so 5.7 conc/replica, not 3.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from autoscaler.tuner.observation import RevisionObservation
@@ -30,7 +31,7 @@ MAX_SPANS = 64
 @dataclass(frozen=True, slots=True)
 class ConcurrencyHistory:
     """``(start_s, end_s, concurrency per replica)`` of recent intervals with replicas ready,
-    oldest first."""
+    oldest first, none overlapping the next."""
 
     spans: tuple[tuple[float, float, float], ...] = ()
 
@@ -43,9 +44,16 @@ class ConcurrencyHistory:
         out of order) changes nothing."""
         if not end_s > start_s or (self.spans and end_s <= self.spans[-1][1]):
             return self
-        spans = [
-            (a, min(b, start_s), c) for a, b, c in self.spans if b > end_s - keep_s and a < start_s
-        ]
+        if not self.spans or self.spans[-1][1] <= start_s:
+            # none overlaps it: the spans that ended too long ago go, the oldest ones (spans
+            # are ordered and do not overlap, so they end in order)
+            spans = list(self.spans[bisect_right(self.spans, end_s - keep_s, key=_end) :])
+        else:
+            spans = [
+                (a, min(b, start_s), c)
+                for a, b, c in self.spans
+                if b > end_s - keep_s and a < start_s
+            ]
         spans.append((start_s, end_s, concurrency))
         while len(spans) > MAX_SPANS:
             (a0, b0, c0), (a1, b1, c1) = spans[0], spans[1]
@@ -65,6 +73,10 @@ class ConcurrencyHistory:
                 total += c * (hi - lo)
                 covered += hi - lo
         return total / covered if covered > 0 else None
+
+
+def _end(span: tuple[float, float, float]) -> float:
+    return span[1]
 
 
 def lifetime_s(obs: RevisionObservation, unfinished_for_s: float = 0.0) -> float:

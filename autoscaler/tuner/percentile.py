@@ -72,7 +72,7 @@ def _sum_bound(
     ``1 - f`` share of its requests reach ``x`` when ``f L + (1 - f) x <= m``. Infinite when the
     sum is below what the counts already require (sum and counts from different requests)."""
     lowers = [0.0, *bounds]
-    floor = math.fsum(c * lo for c, lo in zip(counts, lowers, strict=True))
+    floor = math.fsum([c * lo for c, lo in zip(counts, lowers, strict=True)])
     lower = lowers[i]
     if f >= 1.0 or latency_sum < floor * (1.0 - 1e-9):
         return math.inf

@@ -245,8 +245,8 @@ def recommend(
         applied = AppliedValues(target, p.retention_s, min_scale, now_s, window_s)
         if ANNOTATION_TARGET in changed:
             last_change = now_s
-    new_state = replace(
-        state,
+    new_state = RevisionState(  # every field: one added to the state is carried here too
+        revision=state.revision,
         latency=latency,
         idle=idle,
         activity=activity,
@@ -257,6 +257,7 @@ def recommend(
         windows=windows if spec.keep_alive_policy == "learned" else state.windows,
         windows_samples=cached_for,
         windows_policy=windows_policy,
+        inherited_from=state.inherited_from,
         unfinished_since_s=unfinished_since,
         history=history,
         rate=rate,
@@ -389,9 +390,8 @@ def _changed(
     if applied is None:
         return (ANNOTATION_TARGET, ANNOTATION_RETENTION, ANNOTATION_MIN_SCALE, *window)
     out = []
-    if format_target(target) != format_target(applied.target) or format_target(
-        target
-    ) != format_target(current):
+    written = format_target(target)
+    if written != format_target(applied.target) or written != format_target(current):
         out.append(ANNOTATION_TARGET)
     if round(p.retention_s) != round(applied.retention_s):
         out.append(ANNOTATION_RETENTION)

@@ -128,16 +128,7 @@ def decide_target(
     aim = current_target * util
     c_now = obs.avg_concurrency_per_replica
     c = c_now if lived_concurrency is None else lived_concurrency
-    life = lifetime_s(obs, unfinished_for_s)
-    long_requests = life > obs.interval_s
-    # the judged requests began before the last change: they show the old target's room
-    lagging = (
-        long_requests
-        and last_change_s is not None
-        and obs.t_s - obs.interval_s / 2.0 - life < last_change_s + settings.settle_s
-    )
     hl = settings.latency_half_life_s
-    pname = f"p{q:g}"
 
     if knee is not None and now_s - knee.at_s >= settings.knee_memory_s:
         knee = None  # old enough to retry
@@ -150,24 +141,20 @@ def decide_target(
     if (obs.request_count == 0 or c_now <= 0) and not stuck:
         # most ticks of a revision kept warm between requests: nothing to judge
         return hold(f"no requests in the interval: target {current_target:.3g} held")
+    life = lifetime_s(obs, unfinished_for_s)
+    long_requests = life > obs.interval_s
+    # the judged requests began before the last change: they show the old target's room
+    lagging = (
+        long_requests
+        and last_change_s is not None
+        and obs.t_s - obs.interval_s / 2.0 - life < last_change_s + settings.settle_s
+    )
+    pname = f"p{q:g}"
     margin = margin_fraction(settings.safety_margin_fraction, conf)
     shared = settings.min_shared_concurrency
-    # Points where requests did not share a replica say nothing about the target's knee.
-    # beyond Knative's last bucket, percentiles are also read scaled from the lowest
-    # concurrencies learned (see beyond_last_bound)
+    # Beyond Knative's last bucket, percentiles are also read scaled from the lowest
+    # concurrencies learned (see beyond_last_bound).
     reference = model.reference(q, now_s, hl, settings.min_bin_requests)
-    curve_points = [
-        p
-        for p in model.points(q, now_s, hl, settings.min_bin_requests, reference)
-        if p.concurrency >= shared
-    ]
-    curve = safe_concurrency(curve_points, objective)
-    # Where exploring stops (any knee) and where the aim must come down (a missed one).
-    knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
-    cap = min((k.cap(margin) for k in knees), default=None)
-    missed_caps = [k.cap(margin) for k in knees if k.missed]
-    # never under one request per replica: below it a lower aim adds only idle replicas
-    lower_to = max(min(missed_caps), shared) if missed_caps else None
 
     # Stage 1: what latency to judge by.
     latency: float | None
@@ -225,6 +212,16 @@ def decide_target(
             f"target {current_target:.3g} held",
             latency,
         )
+    # The learned curve, read once there is a latency to judge. Points where requests did
+    # not share a replica say nothing about the target's knee.
+    curve_points = model.points(q, now_s, hl, settings.min_bin_requests, reference, shared)
+    curve = safe_concurrency(curve_points, objective)
+    # Where exploring stops (any knee) and where the aim must come down (a missed one).
+    knees = [k for k in (knee, Knee(curve.knee, now_s) if curve.knee else None) if k is not None]
+    cap = min((k.cap(margin) for k in knees), default=None)
+    missed_caps = [k.cap(margin) for k in knees if k.missed]
+    # never under one request per replica: below it a lower aim adds only idle replicas
+    lower_to = max(min(missed_caps), shared) if missed_caps else None
     if misses(latency, objective):
         # Back off on any miss, but remember a knee only where the learned curve, with
         # min_bin_requests of evidence, misses too: one slow interval (a noisy neighbour, a

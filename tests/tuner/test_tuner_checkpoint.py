@@ -158,6 +158,17 @@ def _wrap(raw: bytes) -> str:
             "latency sum -2",
             id="negative-latency-sum",
         ),
+        pytest.param(
+            _wrap(
+                b'{"revisions":[{"r":"x","l":[0,1.1,[[3,1,1,['
+                + b",".join([b"0"] * 27)
+                + b"]],[3,1,1,["
+                + b",".join([b"0"] * 27)
+                + b']]]],"i":[[],0,0,[]],"a":[null,null]}]}'
+            ),
+            "not ordered by index",
+            id="unordered-latency-bins",
+        ),
     ],
 )
 def test_malformed_checkpoints_raise_clear_errors(text: str, message: str) -> None:
