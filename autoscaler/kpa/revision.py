@@ -97,12 +97,14 @@ class RevisionAutoscaler:
         times: Sequence[float],
         pod_name: str,
         concurrency: Sequence[float],
-        rps: Sequence[float],
+        rps: Sequence[float] | None = None,
     ) -> None:
         """One pod's reports in a batch: as ``record`` for each, in order
-        (``MetricCollector.record_many``)."""
+        (``MetricCollector.record_many``; ``rps`` None: no request counts)."""
         if times:
-            self._last_now = max(self._last_now, max(times))
+            latest = max(times)
+            if latest > self._last_now:  # max(self._last_now, latest)
+                self._last_now = latest
         self._collector.record_many(times, pod_name, concurrency, rps)
 
     def note_time(self, now: float) -> None:

@@ -78,6 +78,10 @@ def run_exact(
     obs_from = 0  # first arrival not yet shown to the policy
     starting = control.starting  # ready-at times of replicas starting (changed in place)
     inf = math.inf
+    floor = math.floor
+    # the hottest calls of the loop, bound once
+    account = control.account
+    record = control.record
 
     def earliest_completion(d: int, min_in_system: int) -> float:
         """The soonest ``d`` of the requests now in the system could all have finished while
@@ -120,39 +124,56 @@ def run_exact(
             t_done = math.inf
         else:
             ready = control.ready
-            rate = min(1.0, ready * cap / in_service) if in_service and ready else 0.0
+            # min and max of two or more values are written out as comparisons in this loop
+            # (the same choice as the builtins: a later value only when strictly smaller or
+            # larger), as it runs once per event
+            if in_service and ready:
+                rate = ready * cap / in_service
+                if not rate < 1.0:
+                    rate = 1.0
+            else:
+                rate = 0.0
             if rate > 0:
                 # a remainder within rounding of zero is done now: stepping it by ulps (each
                 # step's vtime gain rounding away) would never reach it
                 left = heap[0][0] - vtime
                 t_done = t + left / rate if left > 1e-9 * (1.0 + vtime) else t
             else:
-                t_done = math.inf
-            t_ready = starting[0] if starting else inf  # control.next_ready_s
-            t_next = min(t_arrival, t_done, t_ready, control.next_kpa_s, control.next_policy_s)
+                t_done = inf
+            # min(t_arrival, t_done, next ready, next KPA tick, next policy tick)
+            t_next = t_arrival
+            if t_done < t_next:
+                t_next = t_done
+            if starting and starting[0] < t_next:  # control.next_ready_s
+                t_next = starting[0]
+            if control.next_kpa_s < t_next:
+                t_next = control.next_kpa_s
+            if control.next_policy_s < t_next:
+                t_next = control.next_policy_s
             if in_system == 0 and i >= n_req and t_next >= end_s:
-                control.account(max(0.0, end_s - t), 0, 0)  # the trace is over
+                account(max(0.0, end_s - t), 0, 0)  # the trace is over
                 break
             dt = t_next - t
             if dt > 0:
-                control.account(dt, in_system, in_service)
+                account(dt, in_system, in_service)
                 vtime += rate * dt
-                if control.quiet and in_system == 0:
-                    bucket, acc = math.floor(t_next), 0.0  # skipped seconds: see busy()
+                if in_system == 0 and control.quiet:
+                    bucket, acc = floor(t_next), 0.0  # skipped seconds: see busy()
                 else:
                     edge = bucket + 1
+                    since = bucket if bucket > t else t  # max(t, bucket)
                     if t_next >= edge:
                         # the second in progress, then the whole seconds up to t_next, each at
                         # in_system exactly (0.0 + in_system x 1), as one run
-                        acc += in_system * (edge - max(t, bucket))
-                        control.record(float(bucket), acc)
-                        top = math.floor(t_next)
+                        acc += in_system * (edge - since)
+                        record(float(bucket), acc)
+                        top = floor(t_next)
                         if top > edge and in_system:
                             control.record_run(float(edge), top - edge, 0.0 + in_system)
                         bucket = top
                         acc = 0.0 + in_system * (t_next - bucket)
                     else:
-                        acc += in_system * (t_next - max(t, bucket))
+                        acc += in_system * (t_next - since)
                 t = t_next
         # one event at t (ties: completion, readiness, arrival, KPA tick, policy tick)
         if t == t_done:

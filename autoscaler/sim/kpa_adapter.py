@@ -125,7 +125,7 @@ class KpaRevision:
 
     def record_many(self, seconds_s: list[float], concurrency: list[float]) -> None:
         """``record`` for each pair, in order, in one call (the KPA's batch write)."""
-        self.kpa.record_many(seconds_s, POD_NAME, concurrency, [0.0] * len(seconds_s))
+        self.kpa.record_many(seconds_s, POD_NAME, concurrency)  # no request counts (rps 0)
 
     def decide(self, now_s: float, ready_replicas: int) -> int:
         self.last = self.kpa.tick(now_s, ready_pods=ready_replicas, reachable=True)

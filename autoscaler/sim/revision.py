@@ -180,7 +180,9 @@ class RevisionControl:
         if total:
             stats = self.stats
             stats.replica_s += total * dt_s
-            busy = min(float(ready), in_service)
+            busy = float(ready)
+            if in_service < busy:  # min(float(ready), in_service)
+                busy = in_service
             stats.idle_mb_s += self.memory_mb * (total - busy) * dt_s
         if ready:  # requests at the activator during a cold start are in no pod yet
             self._obs_insys_s += in_system * dt_s
@@ -205,6 +207,8 @@ class RevisionControl:
         return n
 
     def _apply(self, desired: int, now_s: float) -> None:
+        if desired == self.desired and desired == self.ready + len(self.starting):
+            return  # the count it has (most ticks): nothing changes
         desired = max(0, int(desired))
         if desired != self.desired:
             self.stats.scaling_changes += 1
@@ -277,6 +281,8 @@ class RevisionControl:
     def _fill_gap(self, second_s: float) -> None:
         """During a steady skip: zeros where the skipped ticks' flushes would have kept writes
         close enough that no window restarts a partial window (a gap of a whole window)."""
+        if second_s - self.last_record_s <= 1.0:
+            return  # the step is at least 1 s: nothing to fill
         step = max(1.0, min(4.0, math.ceil(self.kpa.panic_window_s) - 1.0))
         while second_s - self.last_record_s > step:
             self.last_record_s += step
@@ -428,11 +434,21 @@ class RevisionControl:
             # and every sum comes out bit for bit the same.
             self.next_kpa_s = now_s + KPA_TICK_S
             return
-        self._end_spell(now_s)
-        held = self._held_by_buckets(now_s)
+        if self.quiet or self.steady_skip:
+            self._end_spell(now_s)
+        else:  # self._flush_zeros(now_s), inlined: this runs at every tick
+            last_second = math.floor(now_s) - 1.0
+            if (
+                self.last_record_s < last_second
+                and self.ready + len(self.starting) + self.desired > 0
+            ):
+                self._pending_s.append(last_second)
+                self._pending_c.append(0.0)
+                self.last_record_s = last_second
+        held = self._hold_bucketed and self._held_by_buckets(now_s)
         if not held:
             self.flush_records()
-            held = self._held_by_averages(now_s)
+            held = self._hold is not None and self._held_by_averages(now_s)
         if held:
             # what the KPA would decide again (see _held_by_averages): it only notes the time
             desired = self.desired
