@@ -148,15 +148,19 @@ class TimedBuckets:
                             last = b
             self._last, self._first, self._total = last, first, total
             return
+        floor = math.floor
+        # the bucket after the last write, once a run of data has started: the common case
+        after = last + 1 if last is not None and first is not None else None
         for now, value in zip(times, values, strict=True):
-            b = math.floor(now / granularity)
-            if last is not None and b == last + 1 and first is not None:
-                # the next second, the common case: the general path below, unrolled
+            b = floor(now / granularity)
+            if b == after:
+                # the next second: the general path below, unrolled
                 slot = b % n
                 total -= buckets[slot]
                 buckets[slot] = 0.0 + value
                 total += value
                 last = b
+                after = b + 1
                 continue
             if b != last:
                 if last is None or b - last >= n:
@@ -176,6 +180,7 @@ class TimedBuckets:
                         last = b
             buckets[b % n] += value
             total += value
+            after = last + 1 if first is not None else None
         self._last, self._first, self._total = last, first, total
 
     def is_empty(self, now: float) -> bool:

@@ -209,7 +209,7 @@ def run_exact(
             # policy tick ends either only by a patch
             control.horizon_s = min(t_arrival, end_s)
             control.steady_horizon_s = end_s
-            control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i, earliest_completion)
+            control.kpa_tick(t, len(heap) + len(queue), arr, i, earliest_completion)
             if queue:
                 admit_from_queue()
         elif t == control.next_policy_s:

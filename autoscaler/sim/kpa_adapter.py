@@ -116,6 +116,8 @@ class KpaRevision:
         scaling = RevisionScaling.from_annotations(annotations, container_concurrency, self.config)
         self.kpa = RevisionAutoscaler(self.config, scaling, now=now_s)
         self.last: ScaleDecision | None = None
+        # steady's answer for (last decision, spec, ready replicas, peak): see steady
+        self._steady_memo: tuple[ScaleDecision, ScalingSpec, int, float, bool] | None = None
 
     def record(self, second_s: float, concurrency: float) -> None:
         self.kpa.record(
@@ -166,13 +168,32 @@ class KpaRevision:
         last = self.last
         if last is None or not last.has_data or last.stable_concurrency <= 0:
             return False
-        if self.kpa.spec.metric != CONCURRENCY:  # the simulator bounds concurrency only
+        spec = self.kpa.spec
+        if spec.metric != CONCURRENCY:  # the simulator bounds concurrency only
             return False
-        steady = steady_count(self.kpa.spec, ready_replicas, last.panic_mode, peak)
+        memo = self._steady_memo
+        if (
+            memo is not None
+            and memo[0] is last
+            and memo[1] is spec
+            and memo[2] == ready_replicas
+            and memo[3] == peak
+        ):
+            return memo[4]
+        steady = steady_count(spec, ready_replicas, last.panic_mode, peak)
         if steady is None or steady.desired_pods != last.decider_desired_pods:
-            return False
-        current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
-        return self._probe(now_s + tick_s, ready_replicas) == current
+            answer = False
+        else:
+            current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+            answer = self._probe(now_s + tick_s, ready_replicas) == current
+        # The same answer at a later tick with the same inputs: steady_count reads none of the
+        # time, and the probe's reconcile reads it only on its way to zero (scale to zero,
+        # activation timeout), never with the decider at one pod or more (the bounds keep
+        # that above zero); the scaler state it copies changes only in a decision (a new
+        # ``last``).
+        if steady is None or last.decider_desired_pods >= 1:
+            self._steady_memo = (last, spec, ready_replicas, peak, answer)
+        return answer
 
     def steady_band(
         self, now_s: float, ready_replicas: int, level: float, tick_s: float
@@ -256,9 +277,10 @@ class KpaRevision:
     def holds(self, hold: Hold, now_s: float, ready_replicas: int) -> bool:
         """Whether a tick at ``now_s`` (its buckets written) decides as the one that gave
         ``hold``: same annotations and replicas, averages on which the decider decides alike."""
-        if not self.holds_for(hold, ready_replicas):
+        kpa = self.kpa
+        if hold.spec is not kpa.spec or hold.ready != ready_replicas:  # holds_for
             return False
-        averages = self.kpa.window_averages(now_s)
+        averages = kpa.window_averages(now_s)
         if hold.panic is not None:
             return (
                 averages is not None
@@ -273,7 +295,7 @@ class KpaRevision:
             return self._probe(now_s, ready_replicas) == current
         if averages is None:
             return False
-        return decides_alike(hold.spec, ready_replicas, hold.bands, *averages)
+        return decides_alike(hold.spec, ready_replicas, hold.bands, averages[0], averages[1])
 
     def holds_every_bucket(self, hold: Hold, now_s: float) -> bool:
         """Whether every bucket each window averages at ``now_s`` is in that window's band,

@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -301,7 +301,7 @@ class RevisionControl:
         self,
         now_s: float,
         in_system: int,
-        arrivals_s: np.ndarray,
+        arrivals_s: Sequence[float],
         next_arrival: int,
         earliest_completion: Callable[[int, int], float],
     ) -> float:
@@ -334,13 +334,13 @@ class RevisionControl:
         if up < 0 or down < 0:
             return now_s
         k = next_arrival + up
-        until = min(float(arrivals_s[k]) if k < arrivals_s.size else math.inf, horizon - KPA_TICK_S)
+        until = min(float(arrivals_s[k]) if k < len(arrivals_s) else math.inf, horizon - KPA_TICK_S)
         if until <= now_s + 2 * KPA_TICK_S:
             return now_s
         return min(until, earliest_completion(down + 1, in_system - down))
 
     def steady_until(
-        self, now_s: float, in_system: int, arrivals_s: np.ndarray, next_arrival: int
+        self, now_s: float, in_system: int, arrivals_s: Sequence[float], next_arrival: int
     ) -> float:
         """After a tick at ``now_s``: the time before which every tick decides the same.
 
@@ -358,19 +358,17 @@ class RevisionControl:
         if m < 0:
             return now_s
         horizon = self.steady_horizon_s
-        if (
-            next_arrival + m < arrivals_s.size
-            and arrivals_s[next_arrival + m] <= now_s + 2 * KPA_TICK_S
-        ):
+        n = len(arrivals_s)
+        soon = now_s + 2 * KPA_TICK_S
+        if next_arrival + m < n and arrivals_s[next_arrival + m] <= soon:
             return now_s  # the load may leave the band before the next tick but one
         past = self.recent_peak(now_s)
-        if past > tpp or horizon <= now_s + 2 * KPA_TICK_S:
+        if past > tpp or horizon <= soon:
             return now_s
         peak = max(past, float(in_system + m))
         peak = min(peak, tpp) if peak > 0 else tpp
         if not kpa.steady(now_s, self.ready, peak, KPA_TICK_S):
             return now_s
-        n = arrivals_s.size
         hi = min(n, next_arrival + m)
         until = float(arrivals_s[hi]) if hi < n else math.inf
         # busy seconds: the last recorded one (or now, with requests in flight), then arrivals;
@@ -423,11 +421,12 @@ class RevisionControl:
         self,
         now_s: float,
         in_system: int = -1,
-        arrivals_s: np.ndarray | None = None,
+        arrivals_s: Sequence[float] | None = None,
         next_arrival: int = 0,
         earliest_completion: Callable[[int, int], float] | None = None,
     ) -> None:
-        """The KPA's tick; with the engine's state (exact engine) it may skip steady ticks."""
+        """The KPA's tick; with the engine's state (exact engine: the requests in the system,
+        the arrival times and the index of the next) it may skip steady ticks."""
         if now_s < self.band_until_s:
             # A band spell (band_until): this tick would decide what the last one did. The
             # engine still stops here, so its time is cut into the same pieces as when ticking
