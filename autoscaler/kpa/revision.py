@@ -111,7 +111,8 @@ class RevisionAutoscaler:
         """Time has reached ``now`` (as a tick notes it): for a caller that skips a tick whose
         decision it has proven (``autoscaler.kpa.horizon``); annotation changes then resize
         the windows at the same time as when every tick ran."""
-        self._last_now = max(self._last_now, now)
+        if now > self._last_now:  # max(self._last_now, now)
+            self._last_now = now
 
     @property
     def panic_state(self) -> tuple[float | None, int]:
@@ -153,7 +154,8 @@ class RevisionAutoscaler:
 
     def tick(self, now: float, *, ready_pods: int, reachable: bool = True) -> ScaleDecision:
         """Decide at ``now`` given the ready pod count and whether traffic is routed here."""
-        self._last_now = max(self._last_now, now)
+        if now > self._last_now:  # max(self._last_now, now)
+            self._last_now = now
         spec = self._spec
         if self._decider is None:
             self._decider = Decider(ready_pods, now, spec.scale_down_delay_s)

@@ -69,7 +69,8 @@ def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
     if latencies_s.size == 0:
         return (0.0,) * N_LATENCY_COUNTS
     idx = np.searchsorted(_BUCKET_BOUNDS_S, latencies_s, side="left")
-    return tuple(float(c) for c in np.bincount(idx, minlength=N_LATENCY_COUNTS))
+    counts = np.bincount(idx, minlength=N_LATENCY_COUNTS).astype(np.float64)
+    return tuple(counts.tolist())  # Python floats, as float(count) of each
 
 
 @dataclass
