@@ -61,8 +61,10 @@ def run_exact(
     n_req = arrivals_s.size
     arr = arrivals_s.tolist()
     svc = service_s.tolist()
-    latency = np.zeros(n_req)
-    cold = np.zeros(n_req, dtype=bool)
+    # per request, as lists while running (a Python float or bool per item, no array scalar);
+    # the arrays at the end hold the same values
+    latency = [0.0] * n_req
+    cold = [False] * n_req
     activator_wait = [0.0] * n_req  # cold requests: arrival to the first ready replica
     model = control.model
     cap = float(model.capacity)
@@ -82,6 +84,8 @@ def run_exact(
     # the hottest calls of the loop, bound once
     account = control.account
     record = control.record
+    completed = control.completed
+    heappop = heapq.heappop
 
     def earliest_completion(d: int, min_in_system: int) -> float:
         """The soonest ``d`` of the requests now in the system could all have finished while
@@ -177,10 +181,10 @@ def run_exact(
                 t = t_next
         # one event at t (ties: completion, readiness, arrival, KPA tick, policy tick)
         if t == t_done:
-            _, j = heapq.heappop(heap)
+            _, j = heappop(heap)
             lat = t - arr[j]
             latency[j] = lat
-            control.completed(lat - activator_wait[j])
+            completed(lat - activator_wait[j])
             if queue:
                 admit_from_queue()
             if not heap and not queue:
@@ -217,4 +221,4 @@ def run_exact(
             obs_from = i
             if queue:
                 admit_from_queue()
-    return RequestResults(latency, cold)
+    return RequestResults(np.array(latency, dtype=np.float64), np.array(cold, dtype=bool))

@@ -118,6 +118,10 @@ class KpaRevision:
         self.last: ScaleDecision | None = None
         # steady's answer for (last decision, spec, ready replicas, peak): see steady
         self._steady_memo: tuple[ScaleDecision, ScalingSpec, int, float, bool] | None = None
+        # a probe's answer for (last decision, spec, ready replicas) at any time: see _probe
+        self._probe_memo: (
+            tuple[ScaleDecision, ScalingSpec, int, tuple[int, int, bool, str]] | None
+        ) = None
 
     def record(self, second_s: float, concurrency: float) -> None:
         self.kpa.record(
@@ -187,10 +191,7 @@ class KpaRevision:
             current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
             answer = self._probe(now_s + tick_s, ready_replicas) == current
         # The same answer at a later tick with the same inputs: steady_count reads none of the
-        # time, and the probe's reconcile reads it only on its way to zero (scale to zero,
-        # activation timeout), never with the decider at one pod or more (the bounds keep
-        # that above zero); the scaler state it copies changes only in a decision (a new
-        # ``last``).
+        # time, nor does the probe with the decider at one pod or more (see _probe).
         if steady is None or last.decider_desired_pods >= 1:
             self._steady_memo = (last, spec, ready_replicas, peak, answer)
         return answer
@@ -314,11 +315,17 @@ class KpaRevision:
         )
 
     def _probe(self, now_s: float, ready: int) -> tuple[int, int, bool, str]:
+        """What the reconciler would answer at ``now_s`` after the last decision, on a copy of
+        its state: ``(desired, want, activator in path, condition)``."""
         last = self.last
         assert last is not None
+        spec = self.kpa.spec
+        memo = self._probe_memo
+        if memo is not None and memo[0] is last and memo[1] is spec and memo[2] == ready:
+            return memo[3]
         state = self.kpa.scaler_state.copy()
         out = reconcile(
-            self.kpa.spec,
+            spec,
             state,
             last.decider_desired_pods,
             last.excess_burst_capacity,
@@ -327,7 +334,14 @@ class KpaRevision:
             now_s,
             DEFAULT_ACTIVATION_TIMEOUT_S,
         )
-        return out.desired_pods, out.want_pods, out.activator_in_path, out.condition
+        answer = (out.desired_pods, out.want_pods, out.activator_in_path, out.condition)
+        if last.decider_desired_pods >= 1:
+            # The same answer at any time: the reconciler reads the time only on its way to
+            # zero (scale to zero, activation timeout), and with the decider at one pod or more
+            # the bounds keep its count above zero; the state it copies changes only in a
+            # decision (a new ``last``).
+            self._probe_memo = (last, spec, ready, answer)
+        return answer
 
     def quiet_until(
         self, now_s: float, ready_replicas: int, tick_s: float, limit_s: float
