@@ -19,7 +19,6 @@ to prefer older pods when sampling) is not needed and not done.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,38 +130,51 @@ class MetricCollector:
         times: Sequence[float],
         pod_name: str,
         concurrency: Sequence[float],
-        rps: Sequence[float],
+        rps: Sequence[float] | None = None,
     ) -> None:
         """``record(t, Stat(pod_name, average_concurrent_requests=c, request_count=r))`` for
-        each ``(t, c, r)`` in order, in one call: the same windows, bit for bit.
+        each ``(t, c, r)`` in order, in one call: the same windows, bit for bit. ``rps`` None
+        is a request count of 0 in every report (a reporter of concurrency alone).
 
         For a caller that reports one pod's (or a whole revision's) seconds in batches, as the
         trace simulator does between two decisions.
         """
-        if not len(times) == len(concurrency) == len(rps):
+        if len(times) != len(concurrency) or (rps is not None and len(rps) != len(times)):
             raise ValueError(
                 f"record_many: {len(times)} times, {len(concurrency)} concurrencies, "
-                f"{len(rps)} rps values: need one of each per report"
+                f"{len(times) if rps is None else len(rps)} rps values: need one of each per "
+                "report"
             )
         if not times:
             return
-        if self._rps_idle and any(rps):
+        if self._rps_idle and rps is not None and any(rps):
             self._rps_windows()
         open_bucket = self._open_bucket
-        seconds = [math.floor(now) for now in times]
-        if (open_bucket is None or seconds[0] > open_bucket) and all(
-            a < b for a, b in itertools.pairwise(seconds)
-        ):
-            # One report per second, each in a later second: nothing to average. Stat's
-            # ``x - 0.0`` is ``x`` bit for bit, so the values go to the windows as they are.
-            self._open_bucket = seconds[-1]
-            self._open_pods = {pod_name: (1, concurrency[-1] - 0.0, rps[-1] - 0.0)}
+        # One report per second, each in a later second than the one before (and than the
+        # bucket still open)?
+        later = True
+        second = open_bucket
+        for now in times:
+            bucket = math.floor(now)
+            if second is not None and bucket <= second:
+                later = False
+                break
+            second = bucket
+        if later:
+            # Nothing to average. Stat's ``x - 0.0`` is ``x`` bit for bit, so the values go to
+            # the windows as they are.
+            self._open_bucket = second
+            last_rps = 0.0 if rps is None else rps[-1] - 0.0
+            self._open_pods = {pod_name: (1, concurrency[-1] - 0.0, last_rps)}
             self._concurrency.record_many(times, concurrency)
             self._concurrency_panic.record_many(times, concurrency)
             if not self._rps_idle:
-                self._rps.record_many(times, rps)
-                self._rps_panic.record_many(times, rps)
+                zeros = [0.0] * len(times) if rps is None else rps
+                self._rps.record_many(times, zeros)
+                self._rps_panic.record_many(times, zeros)
             return
+        if rps is None:
+            rps = [0.0] * len(times)
         c_out: list[float] = []
         r_out: list[float] = []
         open_pods = self._open_pods
@@ -192,12 +204,10 @@ class MetricCollector:
 
     def stable_and_panic_concurrency(self, now: float) -> tuple[float, float] | None:
         """``(stable, panic)`` average concurrency, or None with no data for a whole window."""
-        if self._concurrency.is_empty(now):
+        stable = self._concurrency.average_unless_empty(now)
+        if stable is None:
             return None
-        return (
-            self._concurrency.window_average(now),
-            self._concurrency_panic.window_average(now),
-        )
+        return stable, self._concurrency_panic.window_average(now)
 
     def value_ranges(
         self, now: float, metric: str

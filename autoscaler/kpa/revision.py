@@ -97,19 +97,22 @@ class RevisionAutoscaler:
         times: Sequence[float],
         pod_name: str,
         concurrency: Sequence[float],
-        rps: Sequence[float],
+        rps: Sequence[float] | None = None,
     ) -> None:
         """One pod's reports in a batch: as ``record`` for each, in order
-        (``MetricCollector.record_many``)."""
+        (``MetricCollector.record_many``; ``rps`` None: no request counts)."""
         if times:
-            self._last_now = max(self._last_now, max(times))
+            latest = max(times)
+            if latest > self._last_now:  # max(self._last_now, latest)
+                self._last_now = latest
         self._collector.record_many(times, pod_name, concurrency, rps)
 
     def note_time(self, now: float) -> None:
         """Time has reached ``now`` (as a tick notes it): for a caller that skips a tick whose
         decision it has proven (``autoscaler.kpa.horizon``); annotation changes then resize
         the windows at the same time as when every tick ran."""
-        self._last_now = max(self._last_now, now)
+        if now > self._last_now:  # max(self._last_now, now)
+            self._last_now = now
 
     @property
     def panic_state(self) -> tuple[float | None, int]:
@@ -151,7 +154,8 @@ class RevisionAutoscaler:
 
     def tick(self, now: float, *, ready_pods: int, reachable: bool = True) -> ScaleDecision:
         """Decide at ``now`` given the ready pod count and whether traffic is routed here."""
-        self._last_now = max(self._last_now, now)
+        if now > self._last_now:  # max(self._last_now, now)
+            self._last_now = now
         spec = self._spec
         if self._decider is None:
             self._decider = Decider(ready_pods, now, spec.scale_down_delay_s)

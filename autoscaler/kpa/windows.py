@@ -148,15 +148,19 @@ class TimedBuckets:
                             last = b
             self._last, self._first, self._total = last, first, total
             return
+        floor = math.floor
+        # the bucket after the last write, once a run of data has started: the common case
+        after = last + 1 if last is not None and first is not None else None
         for now, value in zip(times, values, strict=True):
-            b = math.floor(now / granularity)
-            if last is not None and b == last + 1 and first is not None:
-                # the next second, the common case: the general path below, unrolled
+            b = floor(now / granularity)
+            if b == after:
+                # the next second: the general path below, unrolled
                 slot = b % n
                 total -= buckets[slot]
                 buckets[slot] = 0.0 + value
                 total += value
                 last = b
+                after = b + 1
                 continue
             if b != last:
                 if last is None or b - last >= n:
@@ -176,6 +180,7 @@ class TimedBuckets:
                         last = b
             buckets[b % n] += value
             total += value
+            after = last + 1 if first is not None else None
         self._last, self._first, self._total = last, first, total
 
     def is_empty(self, now: float) -> bool:
@@ -205,13 +210,27 @@ class TimedBuckets:
         n = len(self._buckets)
         # Buckets written since the first write (+1: both ends count); a whole ring if unknown.
         span = last - first + 1 if first is not None else n
-        b = self._index(now)
+        b = math.floor(now / self._granularity_s)  # self._index(now)
         gap = b - last
+        # min(span, ...) and _floor6 written out: a KPA tick reads two averages
         if gap <= 0:
-            return _floor6(self._total / min(span, n))
+            return math.floor(self._total / (n if n < span else span) * _PRECISION) / _PRECISION
         if gap >= n:
             return 0.0
-        return _floor6((self._total - self._stale_tail(last, b)) / min(span, n - gap))
+        n -= gap
+        return (
+            math.floor(
+                (self._total - self._stale_tail(last, b)) / (n if n < span else span) * _PRECISION
+            )
+            / _PRECISION
+        )
+
+    def average_unless_empty(self, now: float) -> float | None:
+        """``window_average(now)``, or None when ``is_empty(now)``: both in one read."""
+        last = self._last
+        if last is None or math.floor(now / self._granularity_s) - last > len(self._buckets):
+            return None
+        return self.window_average(now)
 
     def value_range(self, now: float) -> tuple[float, float] | None:
         """``(min, max)`` of the ring slots a ``window_average(now)`` sums, or None with no
@@ -310,6 +329,9 @@ class WeightedBuckets(TimedBuckets):
             total += buckets[(last - i) % n] * multiplier
             multiplier *= 1.0 - alpha
         return total
+
+    def average_unless_empty(self, now: float) -> float | None:
+        return None if self.is_empty(now) else self.window_average(now)
 
     def resize(self, window_s: float, now: float) -> None:
         super().resize(window_s, now)

@@ -61,8 +61,10 @@ def run_exact(
     n_req = arrivals_s.size
     arr = arrivals_s.tolist()
     svc = service_s.tolist()
-    latency = np.zeros(n_req)
-    cold = np.zeros(n_req, dtype=bool)
+    # per request, as lists while running (a Python float or bool per item, no array scalar);
+    # the arrays at the end hold the same values
+    latency = [0.0] * n_req
+    cold = [False] * n_req
     activator_wait = [0.0] * n_req  # cold requests: arrival to the first ready replica
     model = control.model
     cap = float(model.capacity)
@@ -78,6 +80,12 @@ def run_exact(
     obs_from = 0  # first arrival not yet shown to the policy
     starting = control.starting  # ready-at times of replicas starting (changed in place)
     inf = math.inf
+    floor = math.floor
+    # the hottest calls of the loop, bound once
+    account = control.account
+    record = control.record
+    completed = control.completed
+    heappop = heapq.heappop
 
     def earliest_completion(d: int, min_in_system: int) -> float:
         """The soonest ``d`` of the requests now in the system could all have finished while
@@ -120,46 +128,63 @@ def run_exact(
             t_done = math.inf
         else:
             ready = control.ready
-            rate = min(1.0, ready * cap / in_service) if in_service and ready else 0.0
+            # min and max of two or more values are written out as comparisons in this loop
+            # (the same choice as the builtins: a later value only when strictly smaller or
+            # larger), as it runs once per event
+            if in_service and ready:
+                rate = ready * cap / in_service
+                if not rate < 1.0:
+                    rate = 1.0
+            else:
+                rate = 0.0
             if rate > 0:
                 # a remainder within rounding of zero is done now: stepping it by ulps (each
                 # step's vtime gain rounding away) would never reach it
                 left = heap[0][0] - vtime
                 t_done = t + left / rate if left > 1e-9 * (1.0 + vtime) else t
             else:
-                t_done = math.inf
-            t_ready = starting[0] if starting else inf  # control.next_ready_s
-            t_next = min(t_arrival, t_done, t_ready, control.next_kpa_s, control.next_policy_s)
+                t_done = inf
+            # min(t_arrival, t_done, next ready, next KPA tick, next policy tick)
+            t_next = t_arrival
+            if t_done < t_next:
+                t_next = t_done
+            if starting and starting[0] < t_next:  # control.next_ready_s
+                t_next = starting[0]
+            if control.next_kpa_s < t_next:
+                t_next = control.next_kpa_s
+            if control.next_policy_s < t_next:
+                t_next = control.next_policy_s
             if in_system == 0 and i >= n_req and t_next >= end_s:
-                control.account(max(0.0, end_s - t), 0, 0)  # the trace is over
+                account(max(0.0, end_s - t), 0, 0)  # the trace is over
                 break
             dt = t_next - t
             if dt > 0:
-                control.account(dt, in_system, in_service)
+                account(dt, in_system, in_service)
                 vtime += rate * dt
-                if control.quiet and in_system == 0:
-                    bucket, acc = math.floor(t_next), 0.0  # skipped seconds: see busy()
+                if in_system == 0 and control.quiet:
+                    bucket, acc = floor(t_next), 0.0  # skipped seconds: see busy()
                 else:
                     edge = bucket + 1
+                    since = bucket if bucket > t else t  # max(t, bucket)
                     if t_next >= edge:
                         # the second in progress, then the whole seconds up to t_next, each at
                         # in_system exactly (0.0 + in_system x 1), as one run
-                        acc += in_system * (edge - max(t, bucket))
-                        control.record(float(bucket), acc)
-                        top = math.floor(t_next)
+                        acc += in_system * (edge - since)
+                        record(float(bucket), acc)
+                        top = floor(t_next)
                         if top > edge and in_system:
                             control.record_run(float(edge), top - edge, 0.0 + in_system)
                         bucket = top
                         acc = 0.0 + in_system * (t_next - bucket)
                     else:
-                        acc += in_system * (t_next - max(t, bucket))
+                        acc += in_system * (t_next - since)
                 t = t_next
         # one event at t (ties: completion, readiness, arrival, KPA tick, policy tick)
         if t == t_done:
-            _, j = heapq.heappop(heap)
+            _, j = heappop(heap)
             lat = t - arr[j]
             latency[j] = lat
-            control.completed(lat - activator_wait[j])
+            completed(lat - activator_wait[j])
             if queue:
                 admit_from_queue()
             if not heap and not queue:
@@ -188,7 +213,7 @@ def run_exact(
             # policy tick ends either only by a patch
             control.horizon_s = min(t_arrival, end_s)
             control.steady_horizon_s = end_s
-            control.kpa_tick(t, len(heap) + len(queue), arrivals_s, i, earliest_completion)
+            control.kpa_tick(t, len(heap) + len(queue), arr, i, earliest_completion)
             if queue:
                 admit_from_queue()
         elif t == control.next_policy_s:
@@ -196,4 +221,4 @@ def run_exact(
             obs_from = i
             if queue:
                 admit_from_queue()
-    return RequestResults(latency, cold)
+    return RequestResults(np.array(latency, dtype=np.float64), np.array(cold, dtype=bool))

@@ -116,6 +116,12 @@ class KpaRevision:
         scaling = RevisionScaling.from_annotations(annotations, container_concurrency, self.config)
         self.kpa = RevisionAutoscaler(self.config, scaling, now=now_s)
         self.last: ScaleDecision | None = None
+        # steady's answer for (last decision, spec, ready replicas, peak): see steady
+        self._steady_memo: tuple[ScaleDecision, ScalingSpec, int, float, bool] | None = None
+        # a probe's answer for (last decision, spec, ready replicas) at any time: see _probe
+        self._probe_memo: (
+            tuple[ScaleDecision, ScalingSpec, int, tuple[int, int, bool, str]] | None
+        ) = None
 
     def record(self, second_s: float, concurrency: float) -> None:
         self.kpa.record(
@@ -125,7 +131,7 @@ class KpaRevision:
 
     def record_many(self, seconds_s: list[float], concurrency: list[float]) -> None:
         """``record`` for each pair, in order, in one call (the KPA's batch write)."""
-        self.kpa.record_many(seconds_s, POD_NAME, concurrency, [0.0] * len(seconds_s))
+        self.kpa.record_many(seconds_s, POD_NAME, concurrency)  # no request counts (rps 0)
 
     def decide(self, now_s: float, ready_replicas: int) -> int:
         self.last = self.kpa.tick(now_s, ready_pods=ready_replicas, reachable=True)
@@ -166,13 +172,29 @@ class KpaRevision:
         last = self.last
         if last is None or not last.has_data or last.stable_concurrency <= 0:
             return False
-        if self.kpa.spec.metric != CONCURRENCY:  # the simulator bounds concurrency only
+        spec = self.kpa.spec
+        if spec.metric != CONCURRENCY:  # the simulator bounds concurrency only
             return False
-        steady = steady_count(self.kpa.spec, ready_replicas, last.panic_mode, peak)
+        memo = self._steady_memo
+        if (
+            memo is not None
+            and memo[0] is last
+            and memo[1] is spec
+            and memo[2] == ready_replicas
+            and memo[3] == peak
+        ):
+            return memo[4]
+        steady = steady_count(spec, ready_replicas, last.panic_mode, peak)
         if steady is None or steady.desired_pods != last.decider_desired_pods:
-            return False
-        current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
-        return self._probe(now_s + tick_s, ready_replicas) == current
+            answer = False
+        else:
+            current = (last.desired_pods, last.want_pods, last.activator_in_path, last.state)
+            answer = self._probe(now_s + tick_s, ready_replicas) == current
+        # The same answer at a later tick with the same inputs: steady_count reads none of the
+        # time, nor does the probe with the decider at one pod or more (see _probe).
+        if steady is None or last.decider_desired_pods >= 1:
+            self._steady_memo = (last, spec, ready_replicas, peak, answer)
+        return answer
 
     def steady_band(
         self, now_s: float, ready_replicas: int, level: float, tick_s: float
@@ -256,9 +278,10 @@ class KpaRevision:
     def holds(self, hold: Hold, now_s: float, ready_replicas: int) -> bool:
         """Whether a tick at ``now_s`` (its buckets written) decides as the one that gave
         ``hold``: same annotations and replicas, averages on which the decider decides alike."""
-        if not self.holds_for(hold, ready_replicas):
+        kpa = self.kpa
+        if hold.spec is not kpa.spec or hold.ready != ready_replicas:  # holds_for
             return False
-        averages = self.kpa.window_averages(now_s)
+        averages = kpa.window_averages(now_s)
         if hold.panic is not None:
             return (
                 averages is not None
@@ -273,7 +296,7 @@ class KpaRevision:
             return self._probe(now_s, ready_replicas) == current
         if averages is None:
             return False
-        return decides_alike(hold.spec, ready_replicas, hold.bands, *averages)
+        return decides_alike(hold.spec, ready_replicas, hold.bands, averages[0], averages[1])
 
     def holds_every_bucket(self, hold: Hold, now_s: float) -> bool:
         """Whether every bucket each window averages at ``now_s`` is in that window's band,
@@ -292,11 +315,17 @@ class KpaRevision:
         )
 
     def _probe(self, now_s: float, ready: int) -> tuple[int, int, bool, str]:
+        """What the reconciler would answer at ``now_s`` after the last decision, on a copy of
+        its state: ``(desired, want, activator in path, condition)``."""
         last = self.last
         assert last is not None
+        spec = self.kpa.spec
+        memo = self._probe_memo
+        if memo is not None and memo[0] is last and memo[1] is spec and memo[2] == ready:
+            return memo[3]
         state = self.kpa.scaler_state.copy()
         out = reconcile(
-            self.kpa.spec,
+            spec,
             state,
             last.decider_desired_pods,
             last.excess_burst_capacity,
@@ -305,7 +334,14 @@ class KpaRevision:
             now_s,
             DEFAULT_ACTIVATION_TIMEOUT_S,
         )
-        return out.desired_pods, out.want_pods, out.activator_in_path, out.condition
+        answer = (out.desired_pods, out.want_pods, out.activator_in_path, out.condition)
+        if last.decider_desired_pods >= 1:
+            # The same answer at any time: the reconciler reads the time only on its way to
+            # zero (scale to zero, activation timeout), and with the decider at one pod or more
+            # the bounds keep its count above zero; the state it copies changes only in a
+            # decision (a new ``last``).
+            self._probe_memo = (last, spec, ready, answer)
+        return answer
 
     def quiet_until(
         self, now_s: float, ready_replicas: int, tick_s: float, limit_s: float

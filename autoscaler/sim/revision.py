@@ -40,7 +40,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -69,7 +69,8 @@ def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
     if latencies_s.size == 0:
         return (0.0,) * N_LATENCY_COUNTS
     idx = np.searchsorted(_BUCKET_BOUNDS_S, latencies_s, side="left")
-    return tuple(float(c) for c in np.bincount(idx, minlength=N_LATENCY_COUNTS))
+    counts = np.bincount(idx, minlength=N_LATENCY_COUNTS).astype(np.float64)
+    return tuple(counts.tolist())  # Python floats, as float(count) of each
 
 
 @dataclass
@@ -180,7 +181,9 @@ class RevisionControl:
         if total:
             stats = self.stats
             stats.replica_s += total * dt_s
-            busy = min(float(ready), in_service)
+            busy = float(ready)
+            if in_service < busy:  # min(float(ready), in_service)
+                busy = in_service
             stats.idle_mb_s += self.memory_mb * (total - busy) * dt_s
         if ready:  # requests at the activator during a cold start are in no pod yet
             self._obs_insys_s += in_system * dt_s
@@ -205,6 +208,8 @@ class RevisionControl:
         return n
 
     def _apply(self, desired: int, now_s: float) -> None:
+        if desired == self.desired and desired == self.ready + len(self.starting):
+            return  # the count it has (most ticks): nothing changes
         desired = max(0, int(desired))
         if desired != self.desired:
             self.stats.scaling_changes += 1
@@ -277,6 +282,8 @@ class RevisionControl:
     def _fill_gap(self, second_s: float) -> None:
         """During a steady skip: zeros where the skipped ticks' flushes would have kept writes
         close enough that no window restarts a partial window (a gap of a whole window)."""
+        if second_s - self.last_record_s <= 1.0:
+            return  # the step is at least 1 s: nothing to fill
         step = max(1.0, min(4.0, math.ceil(self.kpa.panic_window_s) - 1.0))
         while second_s - self.last_record_s > step:
             self.last_record_s += step
@@ -295,7 +302,7 @@ class RevisionControl:
         self,
         now_s: float,
         in_system: int,
-        arrivals_s: np.ndarray,
+        arrivals_s: Sequence[float],
         next_arrival: int,
         earliest_completion: Callable[[int, int], float],
     ) -> float:
@@ -328,13 +335,13 @@ class RevisionControl:
         if up < 0 or down < 0:
             return now_s
         k = next_arrival + up
-        until = min(float(arrivals_s[k]) if k < arrivals_s.size else math.inf, horizon - KPA_TICK_S)
+        until = min(float(arrivals_s[k]) if k < len(arrivals_s) else math.inf, horizon - KPA_TICK_S)
         if until <= now_s + 2 * KPA_TICK_S:
             return now_s
         return min(until, earliest_completion(down + 1, in_system - down))
 
     def steady_until(
-        self, now_s: float, in_system: int, arrivals_s: np.ndarray, next_arrival: int
+        self, now_s: float, in_system: int, arrivals_s: Sequence[float], next_arrival: int
     ) -> float:
         """After a tick at ``now_s``: the time before which every tick decides the same.
 
@@ -352,19 +359,17 @@ class RevisionControl:
         if m < 0:
             return now_s
         horizon = self.steady_horizon_s
-        if (
-            next_arrival + m < arrivals_s.size
-            and arrivals_s[next_arrival + m] <= now_s + 2 * KPA_TICK_S
-        ):
+        n = len(arrivals_s)
+        soon = now_s + 2 * KPA_TICK_S
+        if next_arrival + m < n and arrivals_s[next_arrival + m] <= soon:
             return now_s  # the load may leave the band before the next tick but one
         past = self.recent_peak(now_s)
-        if past > tpp or horizon <= now_s + 2 * KPA_TICK_S:
+        if past > tpp or horizon <= soon:
             return now_s
         peak = max(past, float(in_system + m))
         peak = min(peak, tpp) if peak > 0 else tpp
         if not kpa.steady(now_s, self.ready, peak, KPA_TICK_S):
             return now_s
-        n = arrivals_s.size
         hi = min(n, next_arrival + m)
         until = float(arrivals_s[hi]) if hi < n else math.inf
         # busy seconds: the last recorded one (or now, with requests in flight), then arrivals;
@@ -417,22 +422,33 @@ class RevisionControl:
         self,
         now_s: float,
         in_system: int = -1,
-        arrivals_s: np.ndarray | None = None,
+        arrivals_s: Sequence[float] | None = None,
         next_arrival: int = 0,
         earliest_completion: Callable[[int, int], float] | None = None,
     ) -> None:
-        """The KPA's tick; with the engine's state (exact engine) it may skip steady ticks."""
+        """The KPA's tick; with the engine's state (exact engine: the requests in the system,
+        the arrival times and the index of the next) it may skip steady ticks."""
         if now_s < self.band_until_s:
             # A band spell (band_until): this tick would decide what the last one did. The
             # engine still stops here, so its time is cut into the same pieces as when ticking
             # and every sum comes out bit for bit the same.
             self.next_kpa_s = now_s + KPA_TICK_S
             return
-        self._end_spell(now_s)
-        held = self._held_by_buckets(now_s)
+        if self.quiet or self.steady_skip:
+            self._end_spell(now_s)
+        else:  # self._flush_zeros(now_s), inlined: this runs at every tick
+            last_second = math.floor(now_s) - 1.0
+            if (
+                self.last_record_s < last_second
+                and self.ready + len(self.starting) + self.desired > 0
+            ):
+                self._pending_s.append(last_second)
+                self._pending_c.append(0.0)
+                self.last_record_s = last_second
+        held = self._hold_bucketed and self._held_by_buckets(now_s)
         if not held:
             self.flush_records()
-            held = self._held_by_averages(now_s)
+            held = self._hold is not None and self._held_by_averages(now_s)
         if held:
             # what the KPA would decide again (see _held_by_averages): it only notes the time
             desired = self.desired
