@@ -62,12 +62,13 @@ HOLD_RECHECK_S = 20.0
 # only: a tick not skipped decides what it would have anyway).
 BAND_RETRY_S = 10.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
+_NO_COUNTS = (0.0,) * N_LATENCY_COUNTS  # an interval in which no request finished
 
 
 def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
     """Per-bucket counts in Knative's latency buckets (``le`` bounds, then +Inf)."""
     if latencies_s.size == 0:
-        return (0.0,) * N_LATENCY_COUNTS
+        return _NO_COUNTS
     idx = np.searchsorted(_BUCKET_BOUNDS_S, latencies_s, side="left")
     counts = np.bincount(idx, minlength=N_LATENCY_COUNTS).astype(np.float64)
     return tuple(counts.tolist())  # Python floats, as float(count) of each
@@ -594,11 +595,16 @@ class RevisionControl:
     def policy_tick(self, now_s: float, arrivals_s: np.ndarray) -> None:
         """Give the policy its observation of the interval since its last tick."""
         interval = max(now_s - self._obs_start_s, 1e-9)
-        parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
-        lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        lat_sum_s = float(lat.sum()) if lat.size else 0.0
+        if self._obs_latencies or self._obs_latency_arrays:
+            parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
+            lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            n_done = int(lat.size)
+            lat_sum_s = float(lat.sum()) if n_done else 0.0
+            counts = latency_counts(lat)
+        else:  # none finished: no array to build
+            n_done, lat_sum_s, counts = 0, 0.0, _NO_COUNTS
         per_replica = self._obs_insys_s / self._obs_ready_s if self._obs_ready_s > 0 else 0.0
-        from_completions = self.concurrency_from_completions and lat.size > 0
+        from_completions = self.concurrency_from_completions and n_done > 0
         if from_completions and self._obs_ready_s > 0:
             # the queue-proxies' request time of those that finished, over the ready
             # replicas' time (with none finished, the time-weighted figure stands in for what
@@ -611,8 +617,8 @@ class RevisionControl:
             interval_s=interval,
             ready_replicas=self.ready,
             avg_concurrency_per_replica=per_replica,
-            request_count=int(lat.size),
-            latency_counts=latency_counts(lat),
+            request_count=n_done,
+            latency_counts=counts,
             applied_target=float(target) if target is not None else None,
             target_utilization_percentage=float(util) if util is not None else 70.0,
             arrivals_s=tuple(arrivals_s.tolist()),
