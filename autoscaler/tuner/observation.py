@@ -86,7 +86,9 @@ class RevisionObservation:
                 f"latency_counts must have {N_LATENCY_COUNTS} entries (26 buckets and +Inf), "
                 f"got {len(self.latency_counts)}"
             )
-        elif any(c < 0 for c in self.latency_counts):
+        elif not min(self.latency_counts) >= 0 and any(c < 0 for c in self.latency_counts):
+            # (a least count of 0 or more rules out a negative one in a single pass; NaN, which
+            # is not negative, sends the check to the item-by-item test)
             problems.append("latency_counts must not be negative")
         if self.latency_sum_ms is not None and not (
             self.latency_sum_ms >= 0 and math.isfinite(self.latency_sum_ms)
