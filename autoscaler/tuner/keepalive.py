@@ -135,21 +135,22 @@ class LearnedKeepAlive:
         if grid.pair_h.size == 0:
             return None
         # Prefix sums make each (H, T) pair O(1): cum[i] = sum of the first i bins.
-        cum_p = np.concatenate(([0.0], np.cumsum(p)))
-        cum_pm = np.concatenate(([0.0], np.cumsum(p * grid.mid)))
+        cum_p = _prefix_sums(p)
+        cum_pm = _prefix_sums(p * grid.mid)
         # A bin is cold on Knative's default when any of it lies past the floor: a bin that
         # straddles it (floor 12 s, bin [10, 20): an idle period of 17 s) is not covered.
-        cum_cold = np.concatenate(([0.0], np.cumsum(np.where(grid.cold, p, 0.0))))
+        cum_cold = _prefix_sums(np.where(grid.cold, p, 0.0))
         base = float((p * grid.kept_on_floor).sum())
-        h, end = grid.pair_h, grid.pair_t + 1  # each pair: bins h to end - 1 warm
-        # idle periods ending after T: cold. Clamped at 0: a total a rounding above 1 would
-        # make every T past the last idle period seen look cheaper the later it is
-        after = np.maximum(1.0 - cum_p[1:], 0.0)[grid.pair_t]
+        h, end = grid.pair_h, grid.pair_end  # each pair: bins h to end - 1 warm
+        # the idle periods that last past each bin's start. Clamped at 0: a total a rounding
+        # above 1 would make every T past the last idle period seen look cheaper the later it is
+        reaching = np.maximum(1.0 - cum_p, 0.0)
+        after = reaching[end]  # idle periods ending after T: cold
         before = cum_cold[h]  # idle periods ending between the floor and H: cold
         inside_p = cum_p[end] - cum_p[h]
         inside_pm = cum_pm[end] - cum_pm[h]
         warm = inside_pm - grid.load * inside_p + after * grid.warm_after
-        loads = np.maximum(1.0 - cum_p, 0.0)[h]  # each idle period reaching H: one start
+        loads = reaching[h]  # each idle period reaching H: one start
         cost = (
             base
             + warm
@@ -196,6 +197,7 @@ class _CandidateGrid:
     # and a real unloaded gap before H, in order of H, then T
     pair_h: np.ndarray
     pair_t: np.ndarray
+    pair_end: np.ndarray  # pair_t + 1
     load: np.ndarray  # by pair: when the replica starts loading
     warm_after: np.ndarray  # by pair: warm seconds of an idle period past T
     until: np.ndarray  # each bin's end, widened
@@ -241,6 +243,7 @@ def _candidate_grid(
         memory=memory,
         pair_h=pair_h,
         pair_t=pair_t,
+        pair_end=pair_t + 1,
         load=load,
         warm_after=until[pair_t] - load,
         until=until,
@@ -250,6 +253,13 @@ def _candidate_grid(
     for v in grid.__dataclass_fields__:
         getattr(grid, v).flags.writeable = False  # shared by every decision on these bins
     return grid
+
+
+def _prefix_sums(v: np.ndarray) -> np.ndarray:
+    """``out[i]``: the sum of the first ``i`` values (``out[0]`` is 0), as ``np.cumsum`` adds."""
+    out = np.zeros(v.size + 1)
+    np.cumsum(v, out=out[1:])
+    return out
 
 
 # The overflow bin's end, as a multiple of its start, when no recent idle period says how long
