@@ -390,8 +390,7 @@ def _changed(
     if applied is None:
         return (ANNOTATION_TARGET, ANNOTATION_RETENTION, ANNOTATION_MIN_SCALE, *window)
     out = []
-    written = format_target(target)
-    if written != format_target(applied.target) or written != format_target(current):
+    if not (_written_alike(target, applied.target) and _written_alike(target, current)):
         out.append(ANNOTATION_TARGET)
     if round(p.retention_s) != round(applied.retention_s):
         out.append(ANNOTATION_RETENTION)
@@ -400,6 +399,12 @@ def _changed(
     if window and window_s != applied.window_s:
         out.append(ANNOTATION_WINDOW)
     return tuple(out)
+
+
+def _written_alike(a: float, b: float) -> bool:
+    """Whether two targets are written as the same annotation value (``format_target``).
+    Equal values are, unless zero (0.0 and -0.0 are equal and written apart): not formatted."""
+    return (a == b and a != 0) or format_target(a) == format_target(b)
 
 
 def _static(
