@@ -63,12 +63,22 @@ HOLD_RECHECK_S = 20.0
 BAND_RETRY_S = 10.0
 _BUCKET_BOUNDS_S = np.asarray(LATENCY_BUCKETS_MS, dtype=np.float64) / 1000.0
 _NO_COUNTS = (0.0,) * N_LATENCY_COUNTS  # an interval in which no request finished
+_BOUNDS_S: tuple[float, ...] = tuple(_BUCKET_BOUNDS_S.tolist())
+_LAST_BOUND_S = _BOUNDS_S[-1]
+_INF_BUCKET = N_LATENCY_COUNTS - 1
+_FEW_LATENCIES = 16  # up to this many are counted without arrays (faster for so few)
 
 
 def latency_counts(latencies_s: np.ndarray) -> tuple[float, ...]:
     """Per-bucket counts in Knative's latency buckets (``le`` bounds, then +Inf)."""
     if latencies_s.size == 0:
         return _NO_COUNTS
+    if latencies_s.size <= _FEW_LATENCIES:
+        # one by one, each where searchsorted puts it (past the last bound, NaN too: +Inf)
+        few = [0.0] * N_LATENCY_COUNTS
+        for x in latencies_s.tolist():
+            few[bisect.bisect_left(_BOUNDS_S, x) if x <= _LAST_BOUND_S else _INF_BUCKET] += 1.0
+        return tuple(few)
     idx = np.searchsorted(_BUCKET_BOUNDS_S, latencies_s, side="left")
     counts = np.bincount(idx, minlength=N_LATENCY_COUNTS).astype(np.float64)
     return tuple(counts.tolist())  # Python floats, as float(count) of each
@@ -599,7 +609,7 @@ class RevisionControl:
             parts = [np.asarray(self._obs_latencies, dtype=np.float64), *self._obs_latency_arrays]
             lat = np.concatenate(parts) if len(parts) > 1 else parts[0]
             n_done = int(lat.size)
-            lat_sum_s = float(lat.sum()) if n_done else 0.0
+            lat_sum_s = float(np.add.reduce(lat)) if n_done else 0.0  # as lat.sum()
             counts = latency_counts(lat)
         else:  # none finished: no array to build
             n_done, lat_sum_s, counts = 0, 0.0, _NO_COUNTS
