@@ -39,10 +39,14 @@ from autoscaler.sim.revision import RevisionControl
 
 
 class _Grid:
-    """The admission curve and per-step state, grown as the run goes (numpy, amortised O(1))."""
+    """The admission curve and per-step state, grown as the run goes (numpy, amortised O(1)).
+
+    Points are appended as Python values and written to the arrays in one go when the arrays
+    are read (``sync``): the same values (a float64 holds a Python float exactly, and the
+    attained service is summed with the same double operations)."""
 
     def __init__(self) -> None:
-        self.size = 0
+        self.size = 0  # points in the arrays
         self.t = np.zeros(1024)  # step boundary times
         self.d = np.zeros(1024)  # cumulative admissions at those times
         self.stretch = np.ones(1024)  # stretch of the step starting at t[k]
@@ -50,28 +54,49 @@ class _Grid:
         # service a request in service since the start would have attained by t[k]: each step
         # gives 1 / stretch seconds of work per second
         self.v = np.zeros(1024)
+        # points appended since the last sync, and the last point's t, stretch and v
+        self._new: list[tuple[float, float, float, bool, float]] = []
+        self._last: tuple[float, float, float] | None = None
 
     def append(self, t: float, d: float, stretch: float, queued: bool) -> None:
-        if self.size == self.t.size:
+        last = self._last
+        v = last[2] + (t - last[0]) / last[1] if last is not None else 0.0
+        self._new.append((t, d, stretch, queued, v))
+        self._last = (t, stretch, v)
+
+    def sync(self) -> None:
+        """Write the points appended since the last sync to the arrays."""
+        new = self._new
+        if not new:
+            return
+        k = self.size
+        end = k + len(new)
+        if end > self.t.size:
+            grown = max(end, 2 * self.t.size)
             for name in ("t", "d", "stretch", "queued", "v"):
                 old = getattr(self, name)
-                new = np.empty(old.size * 2, dtype=old.dtype)
-                new[: old.size] = old
-                setattr(self, name, new)
-        k = self.size
-        v = self.v[k - 1] + (t - self.t[k - 1]) / self.stretch[k - 1] if k else 0.0
-        self.t[k], self.d[k], self.stretch[k], self.queued[k], self.v[k] = (
-            t, d, stretch, queued, v,
-        )  # fmt: skip
-        self.size = k + 1
+                arr = np.empty(grown, dtype=old.dtype)
+                arr[:k] = old[:k]
+                setattr(self, name, arr)
+        t, d, stretch, queued, v = zip(*new, strict=True)
+        self.t[k:end] = t
+        self.d[k:end] = d
+        self.stretch[k:end] = stretch
+        self.queued[k:end] = queued
+        self.v[k:end] = v
+        self.size = end
+        self._new = []
 
     @property
     def v_now(self) -> float:
-        return float(self.v[self.size - 1])
+        last = self._last
+        assert last is not None  # the engine appends its first point at once
+        return last[2]
 
 
 def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """When requests ``lo..hi-1`` entered service, all admitted by the grid's last point."""
+    grid.sync()
     n = grid.size
     t, d = grid.t[:n], grid.d[:n]
     arr = arrivals[lo:hi]
@@ -90,6 +115,7 @@ def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarr
 def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
     """The grid's attained service (``v``) at times ``at`` (past its end: at the speed of its
     last point, which the engine always appends at full speed)."""
+    grid.sync()
     n = grid.size
     k = np.clip(np.searchsorted(grid.t[:n], at, side="right") - 1, 0, n - 1)
     return grid.v[k] + (at - grid.t[k]) / grid.stretch[k]
@@ -98,6 +124,7 @@ def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
 def _finish(grid: _Grid, target_v: np.ndarray) -> np.ndarray:
     """When the grid's attained service reaches ``target_v`` (past its end: at the speed of its
     last point, full speed)."""
+    grid.sync()
     n = grid.size
     v = grid.v[:n]
     k = np.clip(np.searchsorted(v, target_v, side="left") - 1, 0, n - 1)
