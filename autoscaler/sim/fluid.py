@@ -194,10 +194,16 @@ def run_fluid(
                 control.completed_many(latency[over] - activator_wait[over])
                 pending_j, pending_v = pending_j[~finished], pending_v[~finished]
 
+    # the hottest calls of the loop, bound once
+    account = control.account
+    append = grid.append
+    bisect_left = bisect.bisect_left
+
     while True:
         in_system = n + q
         next_arrival = arr[i] if i < n_req else inf
-        if control.at_rest(in_system):
+        # control.at_rest(in_system), inlined: this runs once per second
+        if not in_system and not control.ready and not starting and not control.desired:
             t_next = min(_floor(next_arrival), control.next_policy_s)
             if t_next == math.inf or (t_next >= end_s and i >= n_req):
                 break
@@ -245,11 +251,17 @@ def run_fluid(
             if not control.ready and not starting and i < n_req and arr[i] < step_end:
                 # the activator wakes the revision
                 control.poke(arr[i], n + q + 1.0)
-            # sub-step up to the next replica becoming ready (or the end of the second)
-            t1 = min(step_end, max(starting[0] if starting else inf, t + 1e-6))
+            # sub-step up to the next replica becoming ready (or the end of the second); min
+            # and max of two values are written out as comparisons in this loop (the same
+            # choice as the builtins: the later value only when strictly smaller or larger)
+            t1 = starting[0] if starting else inf
+            if t + 1e-6 > t1:
+                t1 = t + 1e-6
+            if not step_end > t1:  # min(step_end, t1)
+                t1 = step_end
             dt = t1 - t
             ready = control.ready
-            j = bisect.bisect_left(arr, t1, i)  # np.searchsorted(arrivals_s, t1), from i on
+            j = bisect_left(arr, t1, i)  # np.searchsorted(arrivals_s, t1), from i on
             a = float(j - i)
             if a and ready == 0:
                 cold[i:j] = True
@@ -263,7 +275,10 @@ def run_fluid(
                 x = 0.0
             else:
                 limit = ready * cc if cc else math.inf
-                jump = min(q, max(0.0, limit - n))  # the waiting queue enters at once
+                room = limit - n
+                if not room > 0.0:  # max(0.0, limit - n)
+                    room = 0.0
+                jump = room if room < q else q  # min(q, room): the waiting queue enters at once
                 q -= jump
                 n += jump
                 rc = ready * cap
@@ -278,17 +293,19 @@ def run_fluid(
                 else:
                     x = want
                 q = want - x
-                stretch = max(1.0, 0.5 * (n + n_end) / rc)
+                stretch = 0.5 * (n + n_end) / rc
+                if not stretch > 1.0:  # max(1.0, ...)
+                    stretch = 1.0
                 n = n_end
             if jump:
-                grid.append(t, admitted, stretch, True)
+                append(t, admitted, stretch, True)
                 admitted += jump
             queued = q0 > 1e-9 or q > 1e-9
-            grid.append(t, admitted, stretch, queued)
+            append(t, admitted, stretch, queued)
             admitted += x
             avg_sys = 0.5 * (n0 + q0 + n + q)
             avg_srv = 0.5 * (n0 + jump + n)
-            control.account(dt, avg_sys, avg_srv)
+            account(dt, avg_sys, avg_srv)
             bucket += avg_sys * dt
             t = t1
             if starting and t >= starting[0]:  # t >= control.next_ready_s
@@ -298,7 +315,7 @@ def run_fluid(
                 cold_from = i
                 control.promote(t)
         drained = i == arrived_before and q < 1e-9 and n < 0.5
-        grid.append(t, admitted, 1.0, q > 1e-9)
+        append(t, admitted, 1.0, q > 1e-9)
         if drained:
             # the flow has drained; requests still short of their own work stay in service
             update_pending(min(int(admitted + 1e-6), n_req))
