@@ -139,13 +139,14 @@ class MetricCollector:
         For a caller that reports one pod's (or a whole revision's) seconds in batches, as the
         trace simulator does between two decisions.
         """
-        if len(times) != len(concurrency) or (rps is not None and len(rps) != len(times)):
+        count = len(times)
+        if count != len(concurrency) or (rps is not None and len(rps) != count):
             raise ValueError(
-                f"record_many: {len(times)} times, {len(concurrency)} concurrencies, "
-                f"{len(times) if rps is None else len(rps)} rps values: need one of each per "
+                f"record_many: {count} times, {len(concurrency)} concurrencies, "
+                f"{count if rps is None else len(rps)} rps values: need one of each per "
                 "report"
             )
-        if not times:
+        if not count:
             return
         if self._rps_idle and rps is not None and any(rps):
             self._rps_windows()
@@ -154,8 +155,9 @@ class MetricCollector:
         # bucket still open)?
         later = True
         second = open_bucket
+        floor = math.floor
         for now in times:
-            bucket = math.floor(now)
+            bucket = floor(now)
             if second is not None and bucket <= second:
                 later = False
                 break

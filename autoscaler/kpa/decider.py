@@ -154,6 +154,32 @@ class Decider:
         reachable: bool,
     ) -> DeciderResult:
         """Decide from the window averages; updates the panic and delay state."""
+        desired, burst, stable_raw, panic_raw, reason = self.scale_values(
+            spec, now, stable, panic, ready_pods, reachable
+        )
+        return DeciderResult(
+            desired_pods=desired,
+            excess_burst_capacity=burst,
+            stable_value=stable,
+            panic_value=panic,
+            stable_pods=stable_raw,
+            panic_pods=panic_raw,
+            panic_mode=self.panic_mode,
+            reason=reason,
+        )
+
+    def scale_values(
+        self,
+        spec: ScalingSpec,
+        now: float,
+        stable: float,
+        panic: float,
+        ready_pods: int,
+        reachable: bool,
+    ) -> tuple[int, float, int, int, str]:
+        """``scale`` without building its result: ``(desired_pods, excess_burst_capacity,
+        stable_pods, panic_pods, reason)`` (the panic mode is the decider's own after the
+        call). For a caller deciding every tick that reads only some of the fields."""
         lower, upper = scale_bounds(
             ready_pods, spec.max_scale_up_rate, spec.max_scale_down_rate, reachable
         )
@@ -183,15 +209,7 @@ class Decider:
                 reason += f"; scale-down to {desired} delayed"
                 desired = delayed
 
-        return DeciderResult(
-            desired_pods=desired,
-            excess_burst_capacity=excess_burst_capacity(
-                ready_pods, spec.total_per_pod, spec.target_burst_capacity, panic
-            ),
-            stable_value=stable,
-            panic_value=panic,
-            stable_pods=stable_raw,
-            panic_pods=panic_raw,
-            panic_mode=self.panic_mode,
-            reason=reason,
+        burst = excess_burst_capacity(
+            ready_pods, spec.total_per_pod, spec.target_burst_capacity, panic
         )
+        return desired, burst, stable_raw, panic_raw, reason

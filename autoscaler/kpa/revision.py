@@ -26,7 +26,7 @@ from autoscaler.kpa.scaler import (
     SCALE_UNKNOWN,
     ScalerState,
     new_scaler_state,
-    reconcile,
+    reconcile_values,
 )
 from autoscaler.kpa.settings import AutoscalerConfig
 from autoscaler.kpa.spec import ScalingSpec, resolve
@@ -162,13 +162,14 @@ class RevisionAutoscaler:
         values = self._collector.stable_and_panic(now, spec.metric)
         stable, panic = values if values is not None else (0.0, 0.0)
         if values is not None:
-            result = self._decider.scale(spec, now, stable, panic, ready_pods, reachable)
-            self._desired = result.desired_pods
-            self._excess_burst_capacity = result.excess_burst_capacity
-            decider_reason = result.reason
+            # the decider's and reconciler's results as plain values (scale_values,
+            # reconcile_values): this runs every tick, and only the decision is kept
+            self._desired, self._excess_burst_capacity, _, _, decider_reason = (
+                self._decider.scale_values(spec, now, stable, panic, ready_pods, reachable)
+            )
         else:
             decider_reason = "no data"
-        outcome = reconcile(
+        desired, want, _, in_path, condition, reason = reconcile_values(
             spec,
             self._scaler,
             self._desired,
@@ -178,23 +179,23 @@ class RevisionAutoscaler:
             now,
             self._activation_timeout_s,
         )
-        return ScaleDecision(
-            now=now,
-            desired_pods=outcome.desired_pods,
-            activator_in_path=outcome.activator_in_path,
-            excess_burst_capacity=self._excess_burst_capacity,
-            stable_concurrency=stable,
-            panic_concurrency=panic,
-            target_per_pod=spec.target_per_pod,
-            panic_mode=self._decider.panic_mode,
-            reason=f"{decider_reason}; {outcome.reason}",
-            decider_desired_pods=self._desired,
-            want_pods=outcome.want_pods,
-            state=outcome.condition,
-            ready_pods=ready_pods,
-            reachable=reachable,
-            metric=spec.metric,
-            has_data=values is not None,
+        return ScaleDecision(  # positional, in the order of its fields
+            now,
+            desired,  # desired_pods
+            in_path,  # activator_in_path
+            self._excess_burst_capacity,
+            stable,  # stable_concurrency
+            panic,  # panic_concurrency
+            spec.target_per_pod,
+            self._decider.panic_time is not None,  # panic_mode
+            f"{decider_reason}; {reason}",
+            self._desired,  # decider_desired_pods
+            want,  # want_pods
+            condition,  # state
+            ready_pods,
+            reachable,
+            spec.metric,
+            values is not None,  # has_data
         )
 
     def update_scaling(self, scaling: RevisionScaling, now: float | None = None) -> None:

@@ -167,6 +167,33 @@ def reconcile(
     activation_timeout_s: float = DEFAULT_ACTIVATION_TIMEOUT_S,
 ) -> ScalerOutcome:
     """One reconcile of the PodAutoscaler; updates ``state`` in place."""
+    return ScalerOutcome(
+        *reconcile_values(
+            spec,
+            state,
+            decider_desired,
+            excess_burst_capacity,
+            ready_pods,
+            reachable,
+            now,
+            activation_timeout_s,
+        )
+    )
+
+
+def reconcile_values(
+    spec: ScalingSpec,
+    state: ScalerState,
+    decider_desired: int,
+    excess_burst_capacity: float,
+    ready_pods: int,
+    reachable: bool,
+    now: float,
+    activation_timeout_s: float = DEFAULT_ACTIVATION_TIMEOUT_S,
+) -> tuple[int, int, bool, bool, str, str]:
+    """``reconcile`` without building its result: the ``ScalerOutcome`` fields in their order
+    (desired, want, applied, activator in path, condition, reason). For a caller reconciling
+    every tick."""
     if decider_desired < 0 and state.condition != ACTIVATING:
         want, apply, reason = SCALE_UNKNOWN, False, "no metrics yet: keep the current scale"
     else:
@@ -188,11 +215,4 @@ def reconcile(
     condition, state.initialized = next_condition(state, want, ready_pods, min_ready)
     if condition != state.condition:
         state.condition, state.condition_since = condition, now
-    return ScalerOutcome(
-        desired_pods=state.applied_pods,
-        want_pods=want,
-        applied=apply,
-        activator_in_path=in_path,
-        condition=state.condition,
-        reason=reason,
-    )
+    return state.applied_pods, want, apply, in_path, state.condition, reason

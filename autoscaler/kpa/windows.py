@@ -217,12 +217,16 @@ class TimedBuckets:
             return math.floor(self._total / (n if n < span else span) * _PRECISION) / _PRECISION
         if gap >= n:
             return 0.0
+        if gap == 1 and self._tail_through is None:
+            # _stale_tail(last, b) written out for its commonest case, a read at a tick one
+            # second after the last write: the same sum (0.0 plus the one slot), cached alike
+            stale = 0.0 + self._buckets[b % n]
+            self._tail_through, self._tail_sum = b, stale
+        else:
+            stale = self._stale_tail(last, b)
         n -= gap
         return (
-            math.floor(
-                (self._total - self._stale_tail(last, b)) / (n if n < span else span) * _PRECISION
-            )
-            / _PRECISION
+            math.floor((self._total - stale) / (n if n < span else span) * _PRECISION) / _PRECISION
         )
 
     def average_unless_empty(self, now: float) -> float | None:

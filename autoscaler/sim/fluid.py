@@ -39,10 +39,14 @@ from autoscaler.sim.revision import RevisionControl
 
 
 class _Grid:
-    """The admission curve and per-step state, grown as the run goes (numpy, amortised O(1))."""
+    """The admission curve and per-step state, grown as the run goes (numpy, amortised O(1)).
+
+    Points are appended as Python values and written to the arrays in one go when the arrays
+    are read (``sync``): the same values (a float64 holds a Python float exactly, and the
+    attained service is summed with the same double operations)."""
 
     def __init__(self) -> None:
-        self.size = 0
+        self.size = 0  # points in the arrays
         self.t = np.zeros(1024)  # step boundary times
         self.d = np.zeros(1024)  # cumulative admissions at those times
         self.stretch = np.ones(1024)  # stretch of the step starting at t[k]
@@ -50,28 +54,49 @@ class _Grid:
         # service a request in service since the start would have attained by t[k]: each step
         # gives 1 / stretch seconds of work per second
         self.v = np.zeros(1024)
+        # points appended since the last sync, and the last point's t, stretch and v
+        self._new: list[tuple[float, float, float, bool, float]] = []
+        self._last: tuple[float, float, float] | None = None
 
     def append(self, t: float, d: float, stretch: float, queued: bool) -> None:
-        if self.size == self.t.size:
+        last = self._last
+        v = last[2] + (t - last[0]) / last[1] if last is not None else 0.0
+        self._new.append((t, d, stretch, queued, v))
+        self._last = (t, stretch, v)
+
+    def sync(self) -> None:
+        """Write the points appended since the last sync to the arrays."""
+        new = self._new
+        if not new:
+            return
+        k = self.size
+        end = k + len(new)
+        if end > self.t.size:
+            grown = max(end, 2 * self.t.size)
             for name in ("t", "d", "stretch", "queued", "v"):
                 old = getattr(self, name)
-                new = np.empty(old.size * 2, dtype=old.dtype)
-                new[: old.size] = old
-                setattr(self, name, new)
-        k = self.size
-        v = self.v[k - 1] + (t - self.t[k - 1]) / self.stretch[k - 1] if k else 0.0
-        self.t[k], self.d[k], self.stretch[k], self.queued[k], self.v[k] = (
-            t, d, stretch, queued, v,
-        )  # fmt: skip
-        self.size = k + 1
+                arr = np.empty(grown, dtype=old.dtype)
+                arr[:k] = old[:k]
+                setattr(self, name, arr)
+        t, d, stretch, queued, v = zip(*new, strict=True)
+        self.t[k:end] = t
+        self.d[k:end] = d
+        self.stretch[k:end] = stretch
+        self.queued[k:end] = queued
+        self.v[k:end] = v
+        self.size = end
+        self._new = []
 
     @property
     def v_now(self) -> float:
-        return float(self.v[self.size - 1])
+        last = self._last
+        assert last is not None  # the engine appends its first point at once
+        return last[2]
 
 
 def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarray:
     """When requests ``lo..hi-1`` entered service, all admitted by the grid's last point."""
+    grid.sync()
     n = grid.size
     t, d = grid.t[:n], grid.d[:n]
     arr = arrivals[lo:hi]
@@ -90,6 +115,7 @@ def _admissions(grid: _Grid, arrivals: np.ndarray, lo: int, hi: int) -> np.ndarr
 def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
     """The grid's attained service (``v``) at times ``at`` (past its end: at the speed of its
     last point, which the engine always appends at full speed)."""
+    grid.sync()
     n = grid.size
     k = np.clip(np.searchsorted(grid.t[:n], at, side="right") - 1, 0, n - 1)
     return grid.v[k] + (at - grid.t[k]) / grid.stretch[k]
@@ -98,6 +124,7 @@ def _attained(grid: _Grid, at: np.ndarray) -> np.ndarray:
 def _finish(grid: _Grid, target_v: np.ndarray) -> np.ndarray:
     """When the grid's attained service reaches ``target_v`` (past its end: at the speed of its
     last point, full speed)."""
+    grid.sync()
     n = grid.size
     v = grid.v[:n]
     k = np.clip(np.searchsorted(v, target_v, side="left") - 1, 0, n - 1)
@@ -167,10 +194,16 @@ def run_fluid(
                 control.completed_many(latency[over] - activator_wait[over])
                 pending_j, pending_v = pending_j[~finished], pending_v[~finished]
 
+    # the hottest calls of the loop, bound once
+    account = control.account
+    append = grid.append
+    bisect_left = bisect.bisect_left
+
     while True:
         in_system = n + q
         next_arrival = arr[i] if i < n_req else inf
-        if control.at_rest(in_system):
+        # control.at_rest(in_system), inlined: this runs once per second
+        if not in_system and not control.ready and not starting and not control.desired:
             t_next = min(_floor(next_arrival), control.next_policy_s)
             if t_next == math.inf or (t_next >= end_s and i >= n_req):
                 break
@@ -218,11 +251,17 @@ def run_fluid(
             if not control.ready and not starting and i < n_req and arr[i] < step_end:
                 # the activator wakes the revision
                 control.poke(arr[i], n + q + 1.0)
-            # sub-step up to the next replica becoming ready (or the end of the second)
-            t1 = min(step_end, max(starting[0] if starting else inf, t + 1e-6))
+            # sub-step up to the next replica becoming ready (or the end of the second); min
+            # and max of two values are written out as comparisons in this loop (the same
+            # choice as the builtins: the later value only when strictly smaller or larger)
+            t1 = starting[0] if starting else inf
+            if t + 1e-6 > t1:
+                t1 = t + 1e-6
+            if not step_end > t1:  # min(step_end, t1)
+                t1 = step_end
             dt = t1 - t
             ready = control.ready
-            j = bisect.bisect_left(arr, t1, i)  # np.searchsorted(arrivals_s, t1), from i on
+            j = bisect_left(arr, t1, i)  # np.searchsorted(arrivals_s, t1), from i on
             a = float(j - i)
             if a and ready == 0:
                 cold[i:j] = True
@@ -236,7 +275,10 @@ def run_fluid(
                 x = 0.0
             else:
                 limit = ready * cc if cc else math.inf
-                jump = min(q, max(0.0, limit - n))  # the waiting queue enters at once
+                room = limit - n
+                if not room > 0.0:  # max(0.0, limit - n)
+                    room = 0.0
+                jump = room if room < q else q  # min(q, room): the waiting queue enters at once
                 q -= jump
                 n += jump
                 rc = ready * cap
@@ -251,17 +293,19 @@ def run_fluid(
                 else:
                     x = want
                 q = want - x
-                stretch = max(1.0, 0.5 * (n + n_end) / rc)
+                stretch = 0.5 * (n + n_end) / rc
+                if not stretch > 1.0:  # max(1.0, ...)
+                    stretch = 1.0
                 n = n_end
             if jump:
-                grid.append(t, admitted, stretch, True)
+                append(t, admitted, stretch, True)
                 admitted += jump
             queued = q0 > 1e-9 or q > 1e-9
-            grid.append(t, admitted, stretch, queued)
+            append(t, admitted, stretch, queued)
             admitted += x
             avg_sys = 0.5 * (n0 + q0 + n + q)
             avg_srv = 0.5 * (n0 + jump + n)
-            control.account(dt, avg_sys, avg_srv)
+            account(dt, avg_sys, avg_srv)
             bucket += avg_sys * dt
             t = t1
             if starting and t >= starting[0]:  # t >= control.next_ready_s
@@ -271,7 +315,7 @@ def run_fluid(
                 cold_from = i
                 control.promote(t)
         drained = i == arrived_before and q < 1e-9 and n < 0.5
-        grid.append(t, admitted, 1.0, q > 1e-9)
+        append(t, admitted, 1.0, q > 1e-9)
         if drained:
             # the flow has drained; requests still short of their own work stay in service
             update_pending(min(int(admitted + 1e-6), n_req))

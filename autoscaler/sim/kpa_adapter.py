@@ -51,7 +51,7 @@ from autoscaler.kpa.horizon import (
     steady_band,
     steady_count,
 )
-from autoscaler.kpa.scaler import DEFAULT_ACTIVATION_TIMEOUT_S, reconcile
+from autoscaler.kpa.scaler import DEFAULT_ACTIVATION_TIMEOUT_S, reconcile_values
 from autoscaler.kpa.spec import ScalingSpec
 from autoscaler.kpa.windows import bucket_count
 
@@ -324,7 +324,7 @@ class KpaRevision:
         if memo is not None and memo[0] is last and memo[1] is spec and memo[2] == ready:
             return memo[3]
         state = self.kpa.scaler_state.copy()
-        out = reconcile(
+        desired, want, _, in_path, condition, _ = reconcile_values(
             spec,
             state,
             last.decider_desired_pods,
@@ -334,7 +334,7 @@ class KpaRevision:
             now_s,
             DEFAULT_ACTIVATION_TIMEOUT_S,
         )
-        answer = (out.desired_pods, out.want_pods, out.activator_in_path, out.condition)
+        answer = (desired, want, in_path, condition)
         if last.decider_desired_pods >= 1:
             # The same answer at any time: the reconciler reads the time only on its way to
             # zero (scale to zero, activation timeout), and with the decider at one pod or more

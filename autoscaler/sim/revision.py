@@ -480,7 +480,8 @@ class RevisionControl:
                 self._hold_checked_s = -math.inf
         if self.stats.kpa_ticks is not None:
             self.stats.kpa_ticks.append((now_s, desired, self.ready))
-        self._apply(desired, now_s)
+        if desired != self.desired or desired != self.ready + len(self.starting):
+            self._apply(desired, now_s)  # (most ticks keep the count: nothing to apply)
         self.next_kpa_s = now_s + KPA_TICK_S
         if (
             self.idle_since is not None
