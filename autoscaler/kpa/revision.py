@@ -187,7 +187,7 @@ class RevisionAutoscaler:
             stable,  # stable_concurrency
             panic,  # panic_concurrency
             spec.target_per_pod,
-            self._decider.panic_time is not None,  # panic_mode
+            self._decider.panic_mode,
             f"{decider_reason}; {reason}",
             self._desired,  # decider_desired_pods
             want,  # want_pods

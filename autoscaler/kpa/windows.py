@@ -217,13 +217,7 @@ class TimedBuckets:
             return math.floor(self._total / (n if n < span else span) * _PRECISION) / _PRECISION
         if gap >= n:
             return 0.0
-        if gap == 1 and self._tail_through is None:
-            # _stale_tail(last, b) written out for its commonest case, a read at a tick one
-            # second after the last write: the same sum (0.0 plus the one slot), cached alike
-            stale = 0.0 + self._buckets[b % n]
-            self._tail_through, self._tail_sum = b, stale
-        else:
-            stale = self._stale_tail(last, b)
+        stale = self._stale_tail(last, b)
         n -= gap
         return (
             math.floor((self._total - stale) / (n if n < span else span) * _PRECISION) / _PRECISION
@@ -231,10 +225,7 @@ class TimedBuckets:
 
     def average_unless_empty(self, now: float) -> float | None:
         """``window_average(now)``, or None when ``is_empty(now)``: both in one read."""
-        last = self._last
-        if last is None or math.floor(now / self._granularity_s) - last > len(self._buckets):
-            return None
-        return self.window_average(now)
+        return None if self.is_empty(now) else self.window_average(now)
 
     def value_range(self, now: float) -> tuple[float, float] | None:
         """``(min, max)`` of the ring slots a ``window_average(now)`` sums, or None with no
@@ -333,9 +324,6 @@ class WeightedBuckets(TimedBuckets):
             total += buckets[(last - i) % n] * multiplier
             multiplier *= 1.0 - alpha
         return total
-
-    def average_unless_empty(self, now: float) -> float | None:
-        return None if self.is_empty(now) else self.window_average(now)
 
     def resize(self, window_s: float, now: float) -> None:
         super().resize(window_s, now)

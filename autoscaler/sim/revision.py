@@ -219,8 +219,6 @@ class RevisionControl:
         return n
 
     def _apply(self, desired: int, now_s: float) -> None:
-        if desired == self.desired and desired == self.ready + len(self.starting):
-            return  # the count it has (most ticks): nothing changes
         desired = max(0, int(desired))
         if desired != self.desired:
             self.stats.scaling_changes += 1
@@ -447,15 +445,8 @@ class RevisionControl:
             return
         if self.quiet or self.steady_skip:
             self._end_spell(now_s)
-        else:  # self._flush_zeros(now_s), inlined: this runs at every tick
-            last_second = math.floor(now_s) - 1.0
-            if (
-                self.last_record_s < last_second
-                and self.ready + len(self.starting) + self.desired > 0
-            ):
-                self._pending_s.append(last_second)
-                self._pending_c.append(0.0)
-                self.last_record_s = last_second
+        else:
+            self._flush_zeros(now_s)  # what _end_spell ends with
         held = self._hold_bucketed and self._held_by_buckets(now_s)
         if not held:
             self.flush_records()

@@ -48,6 +48,13 @@ async def ready(cluster: Cluster, ctl: Any) -> str:
     return rev
 
 
+async def ticks(ctl: Any, clock: Any, n: int) -> None:
+    """``n`` of the controller's ticks, the clock a tick further before each."""
+    for _ in range(n):
+        clock.advance(TICK_S)
+        await ctl.tick()
+
+
 async def test_an_event_per_applied_change(
     cluster: Cluster, make_controller: Any, clock: Any
 ) -> None:
@@ -120,9 +127,7 @@ async def test_a_busy_window_is_announced_with_its_own_reason_and_shown_in_statu
     keep-alive (15 s window + 585 s retention: 600 s)."""
     ctl = make_controller()
     rev = await ready(cluster, ctl)
-    for _ in range(70):  # ten minutes of rate (decayed over an hour: some 11 of the clock)
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(ctl, clock, 70)  # ten minutes of rate (decayed over an hour: some 11 of the clock)
     windows = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
     assert len(windows) == 1, [e.reason for e in cluster.events()]
     assert "autoscaling.knative.dev/window unset -> 15s" in windows[0].message
@@ -146,9 +151,7 @@ async def test_a_window_set_on_the_inferenceservice_is_left_to_the_user(
     ctl = make_controller()
     await sees(ctl, REV, rev)
     await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
-    for _ in range(70):
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(ctl, clock, 70)
     assert not [e for e in cluster.events() if e.reason == "StableWindowChanged"]
     annotations = cluster.get(REV, rev)["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/window"] == "2m"
@@ -164,9 +167,7 @@ async def test_a_users_edit_of_the_tuners_window_on_the_revision_is_kept(
 ) -> None:
     ctl = make_controller()
     rev = await ready(cluster, ctl)
-    for _ in range(70):  # busy: the tuner writes its 15 s window (test above)
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(ctl, clock, 70)  # busy: the tuner writes its 15 s window (test above)
     assert (
         cluster.get(REV, rev)["metadata"]["annotations"]["autoscaling.knative.dev/window"] == "15s"
     )
@@ -179,9 +180,9 @@ async def test_a_users_edit_of_the_tuners_window_on_the_revision_is_kept(
         rev,
         lambda o: o["metadata"]["annotations"].get("autoscaling.knative.dev/window") == "30s",
     )
-    for _ in range(4):  # the tuner's last write is two ticks old by then: the edit is the user's
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(
+        ctl, clock, 4
+    )  # the tuner's last write is two ticks old by then: the edit is the user's
     annotations = cluster.get(REV, rev)["metadata"]["annotations"]
     assert annotations["autoscaling.knative.dev/window"] == "30s"
     # the fallback's 600 s on the user's 30 s window
@@ -200,16 +201,12 @@ async def test_a_users_removal_of_the_tuners_window_is_seen_and_written_again(
     (before the mark, it went on believing its window was there)."""
     ctl = make_controller()
     rev = await ready(cluster, ctl)
-    for _ in range(70):
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(ctl, clock, 70)
     window = "autoscaling.knative.dev/window"
     assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
     cluster.patch(REV, rev, {"metadata": {"annotations": {window: None}}})
     await sees(ctl, REV, rev, lambda o: window not in o["metadata"]["annotations"])
-    for _ in range(4):
-        clock.advance(TICK_S)
-        await ctl.tick()
+    await ticks(ctl, clock, 4)
     assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
     changes = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
     assert len(changes) == 2
