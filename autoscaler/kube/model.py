@@ -213,7 +213,9 @@ def tuner_window_on(
 
     With ``apply: revision`` the mark is written with the window (``user_window_on``). The
     window is the tuner's own while it equals the mark, so a checkpoint lost or written before
-    the window (a crash between the two) learns it back and the tuner can still withdraw it.
+    the window (a crash between the two) learns it back and the tuner can still withdraw it. A
+    checkpoint lost whole learns it from the tick after the tuner's first write (which holds
+    no window while the model's rate is not yet known).
     A mark with no window is a user's removal: the tuner claims none and writes its window
     again when it wants one (to keep the tuner's windows off, turn the busy window off; to have
     another, set one). Not before ``settle_s`` after the tuner's last write: the cache may still

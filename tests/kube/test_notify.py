@@ -211,3 +211,30 @@ async def test_a_users_removal_of_the_tuners_window_is_seen_and_written_again(
     changes = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
     assert len(changes) == 2
     assert f"{window} unset -> 15s" in changes[1].message
+
+
+async def test_a_marked_window_is_learned_back_after_the_checkpoint_is_lost(
+    cluster: Cluster, make_controller: Any, clock: Any, source: Any
+) -> None:
+    """The checkpoint is lost whole (malformed) while the tuner's 15 s window is on the
+    revision, and the model has gone quiet: the new leader starts from nothing, yet the mark
+    tells it the window is its own, so it gives the window back to Knative's default once the
+    quiet rate is known (before the mark, the 15 s window stayed until the next rollout)."""
+    first = make_controller()
+    rev = await ready(cluster, first)
+    await ticks(first, clock, 70)
+    window = "autoscaling.knative.dev/window"
+    assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
+    await first.stop()
+    cluster.patch_status(MSC, "m1", {"checkpoint": "v1:not-a-checkpoint"})
+    source.requests_per_tick = 0
+
+    second = make_controller(identity="tuner-1")
+    await ticks(second, clock, 80)
+    assert second.metrics.value("modelscale_tuner_errors_total", {"kind": "checkpoint"}) == 1
+    annotations = cluster.get(REV, rev)["metadata"]["annotations"]
+    assert annotations[window] == "60s"
+    assert annotations["modelscale.dev/window-written"] == "60s"
+    changes = sorted(e.message for e in cluster.events() if e.reason == "StableWindowChanged")
+    assert len(changes) == 2, changes
+    assert f"{window} 15s -> 60s" in changes[0], changes
