@@ -126,7 +126,8 @@ class ModelMemory:
         self, rev: ServingRevision, config: TunerConfig, seed_applied: bool, now_s: float
     ) -> RevisionState:
         """The revision's state; a revision seen for the first time inherits from the model's
-        previous live revision (``inherit_state``), or starts new.
+        previous live revision (``inherit_state``, with the request rate times the share of the
+        traffic the new revision is routed), or starts new.
 
         ``seed_applied``: the revision was rolled out by our own InferenceService write, so the
         values on it are ours; counting them as applied keeps the tuner from writing again (and
@@ -139,7 +140,10 @@ class ModelMemory:
         if previous is None:
             state = new_state(rev.name, config.target.bin_ratio)
         else:
-            state = inherit_state(previous, rev.name, config.target.inherit_evidence_fraction)
+            share = 1.0 if rev.percent is None else min(100, rev.percent) / 100.0
+            state = inherit_state(
+                previous, rev.name, config.target.inherit_evidence_fraction, share
+            )
         if seed_applied and rev.target is not None:
             applied = AppliedValues(rev.target, rev.retention_s, rev.min_scale or 0, now_s)
             state = _with_applied(state, applied)

@@ -53,6 +53,10 @@ class RequestRate:
         gap = half_life_s / math.log(2.0) * (1.0 - f)
         return RequestRate(self.requests * f + requests, self.seconds * f + gap, now_s)
 
+    def scaled(self, fraction: float) -> RequestRate:
+        """The same history with ``fraction`` of its requests: a share of the traffic."""
+        return RequestRate(self.requests * fraction, self.seconds, self.last_s)
+
     def rps(self, min_history_s: float = MIN_RATE_HISTORY_S) -> float | None:
         """The rate, None while less than ``min_history_s`` (decayed) lies behind it."""
         if self.seconds < min_history_s or self.seconds <= 0:

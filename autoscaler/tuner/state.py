@@ -63,19 +63,28 @@ def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:
 
 
 def inherit_state(
-    previous: RevisionState, revision: str, evidence_fraction: float = 0.25
+    previous: RevisionState,
+    revision: str,
+    evidence_fraction: float = 0.25,
+    traffic_fraction: float = 1.0,
 ) -> RevisionState:
     """A new revision of the same model starts from what the previous one learned.
 
     The latency curve comes over with its evidence scaled by ``evidence_fraction`` (so its
     confidence is lower and the new revision's own requests soon outweigh it); the knee and the
     idle-time history come over as they are (traffic belongs to the model, not the revision).
+    The request rate comes over times ``traffic_fraction``, the share of the model's traffic
+    the new revision is routed (a canary at 10 %: a tenth; the previous revision is taken to
+    have carried it all), so a canary of a busy model is not taken for busy itself.
     What was applied does not: the new revision has its own annotations; the policy proposes
     the previous revision's last target for it at once.
     """
+    if not 0.0 <= traffic_fraction <= 1.0:
+        raise ValueError(f"traffic_fraction must be within 0..1, got {traffic_fraction}")
     return replace(
         previous,
         revision=revision,
+        rate=previous.rate.scaled(traffic_fraction),
         latency=previous.latency.scaled(evidence_fraction),
         activity=previous.activity,
         applied=None,

@@ -238,3 +238,33 @@ async def test_a_marked_window_is_learned_back_after_the_checkpoint_is_lost(
     changes = sorted(e.message for e in cluster.events() if e.reason == "StableWindowChanged")
     assert len(changes) == 2, changes
     assert f"{window} 15s -> 60s" in changes[0], changes
+
+
+async def test_a_canary_of_a_busy_model_inherits_its_share_of_the_rate(
+    cluster: Cluster, make_controller: Any, clock: Any, source: Any
+) -> None:
+    """A model at 0.1 requests/s is busy (0.03 and up) and has the tuner's 15 s window. A
+    canary that gets 10 % of its traffic starts from a tenth of the model's rate, 0.01/s: not
+    busy, so it keeps Knative's window while the old revision keeps its short one."""
+    source.requests_per_tick = 1  # 0.1/s at a tick of 10 s
+    ctl = make_controller()
+    rev1 = await ready(cluster, ctl)
+    await ticks(ctl, clock, 70)
+    window = "autoscaling.knative.dev/window"
+    assert cluster.get(REV, rev1)["metadata"]["annotations"][window] == "15s"
+    rev2 = cluster.roll_out("m1", 2)
+    split = [
+        {"revisionName": rev1, "percent": 90},
+        {"revisionName": rev2, "percent": 10, "latestRevision": True},
+    ]
+    predictor = {"latestReadyRevision": rev2, "latestRolledoutRevision": rev1, "traffic": split}
+    cluster.patch_status(ISVC, "m1", {"components": {"predictor": predictor}})
+    await sees(ctl, REV, rev2)
+    await sees(
+        ctl, ISVC, "m1", lambda o: len(o["status"]["components"]["predictor"]["traffic"]) == 2
+    )
+    await ticks(ctl, clock, 3)
+    assert window not in cluster.get(REV, rev2)["metadata"]["annotations"]
+    assert cluster.get(REV, rev1)["metadata"]["annotations"][window] == "15s"
+    status = cluster.get(MSC, "m1")["status"]
+    assert {r["name"] for r in status["revisions"]} == {rev1, rev2}

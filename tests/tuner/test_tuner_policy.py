@@ -338,6 +338,19 @@ def test_new_revision_inherits_what_the_previous_learned() -> None:
     assert after.applied is not None and rec.confidence < 1
 
 
+def test_a_canary_inherits_its_share_of_the_request_rate() -> None:
+    loop = Loop(KneePlant(4, 40), SPEC)
+    loop.run(30)
+    rps = loop.state.rate.rps()
+    assert rps is not None and rps > 0
+    canary = inherit_state(loop.state, "rev-2", traffic_fraction=0.1)
+    assert canary.rate.rps() == pytest.approx(rps / 10)
+    assert canary.rate.seconds == loop.state.rate.seconds  # as much history behind it
+    assert inherit_state(loop.state, "rev-2").rate == loop.state.rate
+    with pytest.raises(ValueError, match=r"traffic_fraction must be within 0\.\.1, got 1\.5"):
+        inherit_state(loop.state, "rev-2", traffic_fraction=1.5)
+
+
 def test_explain_and_status_render_the_decision() -> None:
     loop = Loop(KneePlant(4, 40), SPEC)
     loop.run(10)
