@@ -120,6 +120,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["n"] = [list(span) for span in s.history.spans]
     if s.rate.last_s is not None:
         out["q"] = [s.rate.requests, s.rate.seconds, s.rate.last_s]
+    if s.last_window_s is not None:
+        out["w"] = s.last_window_s
     return out
 
 
@@ -228,6 +230,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
         unfinished_since_s=_opt(r.get("u"), "unfinished since"),
         history=ConcurrencyHistory(tuple(spans)),
         rate=_rate(r.get("q")),
+        last_window_s=_opt(r.get("w"), "last window"),
     )
 
 

@@ -204,10 +204,16 @@ def recommend(
         spec.apply_method == "revision" and spec.user_window_s is None
     )
 
+    # the hysteresis holds on what was applied; in Recommend mode nothing is, so on what was
+    # recommended (else a rate about the line would flip the recommendation every tick)
+    basis = applied_window
+    if spec.update_mode != "Auto" and spec.user_window_s is None:
+        basis = state.last_window_s
+
     def window_for(idle: bool) -> tuple[float | None, str]:
         return decide_window(
             rate,
-            applied_window,
+            basis,
             ks,
             managed=managed,
             user_s=spec.user_window_s,
@@ -261,6 +267,7 @@ def recommend(
         unfinished_since_s=unfinished_since,
         history=history,
         rate=rate,
+        last_window_s=window_s if window_s is not None else state.last_window_s,
         window_wait_since_s=wait_since,
     )
     rec = Recommendation(

@@ -52,6 +52,9 @@ class RevisionState:
     history: ConcurrencyHistory = field(default_factory=ConcurrencyHistory)
     # Requests per second, decayed: whether the revision is busy enough for a short window.
     rate: RequestRate = field(default_factory=RequestRate)
+    # The last window recommended: in Recommend mode, where nothing is applied, the busy
+    # window's hysteresis holds on it (a rate between half the line and the line keeps it).
+    last_window_s: float | None = None
     # Since when a longer window has waited for an idle replica (busy_window._longer_waits);
     # not checkpointed: after a restart the wait starts again.
     window_wait_since_s: float | None = None
@@ -95,4 +98,5 @@ def inherit_state(
         inherited_from=previous.revision,
         unfinished_since_s=None,
         history=ConcurrencyHistory(),
+        last_window_s=None,
     )

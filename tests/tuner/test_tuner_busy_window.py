@@ -141,6 +141,28 @@ def test_a_busy_revision_gets_the_short_window_and_keeps_its_keep_alive() -> Non
     assert rec.window_reason.startswith("no longer busy")
 
 
+def test_in_recommend_mode_the_recommended_window_holds_between_half_the_rate_and_the_line() -> (
+    None
+):
+    """Nothing is applied in Recommend mode, so the hysteresis holds on the last recommended
+    window: a rate of 0.02/s (between half of 0.03 and 0.03) keeps recommending 15 s, as it
+    would keep 15 s applied in Auto mode, instead of flipping back and forth; under half, the
+    recommendation is the default 60 s again."""
+    spec = replace(SPEC, update_mode="Recommend")
+    t = MIN_RATE_HISTORY_S + 120
+    config = TunerConfig()
+    rec, state = recommend(busy_obs(t), spec, config, replace(new_state("r"), rate=rate_at(1.0)), t)
+    assert rec.window_s == 15.0 and not rec.should_apply and state.applied is None
+    assert state.last_window_s == 15.0
+    back = decode_checkpoint(encode_checkpoint({"r": state}))["r"]
+    assert back.last_window_s == 15.0  # kept over a restart
+    rec, held = recommend(busy_obs(t, n=1), spec, config, replace(state, rate=rate_at(0.02)), t)
+    assert rec.window_s == 15.0
+    assert rec.annotations()[ANNOTATION_WINDOW] == "15s"
+    rec, _ = recommend(busy_obs(t, n=0), spec, config, replace(held, rate=rate_at(0.005)), t)
+    assert rec.window_s == 60.0 and rec.window_reason.startswith("no longer busy")
+
+
 def test_with_the_busy_window_off_nothing_about_the_window_is_written() -> None:
     config = TunerConfig(keep_alive=KeepAliveSettings(busy_window_s=0.0))
     state = new_state("r")
