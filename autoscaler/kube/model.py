@@ -9,7 +9,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autoscaler.kpa.settings import WINDOW_MAX_S, WINDOW_MIN_S
-from autoscaler.runtime.reconcile import names
 from autoscaler.tuner import (
     ModelScalerSpec,
     Recommendation,
@@ -21,15 +20,13 @@ from autoscaler.tuner import (
     parse_spec,
     validate_spec,
 )
-from autoscaler.tuner.policy import format_target
+from autoscaler.tuner.policy import format_annotations, format_target
 from autoscaler.tuner.state import AppliedValues
 
 from .apply import Written
 from .scaler_status import Condition
 from .world import (
     PAUSED_ANNOTATION,
-    RETENTION_ANNOTATION,
-    WINDOW_ANNOTATION,
     ServingRevision,
     is_paused,
     serving_revisions,
@@ -242,14 +239,9 @@ def tuner_window_on(
 
 
 def applied_annotations(applied: AppliedValues) -> dict[str, str]:
-    out = {
-        names.TARGET: format_target(applied.target),
-        RETENTION_ANNOTATION: f"{round(applied.retention_s)}s",
-        names.MIN_SCALE: str(applied.min_scale),
-    }
-    if applied.window_s is not None:
-        out[WINDOW_ANNOTATION] = f"{round(applied.window_s)}s"
-    return out
+    return format_annotations(
+        applied.target, applied.retention_s, applied.min_scale, applied.window_s
+    )
 
 
 def in_force(

@@ -75,19 +75,26 @@ class Recommendation:
     def annotations(self) -> dict[str, str]:
         """The annotations as Knative expects their values: target, retention and min-scale,
         and the stable window once the tuner sets it."""
-        out = {
-            ANNOTATION_TARGET: format_target(self.target),
-            ANNOTATION_RETENTION: f"{round(self.retention_s)}s",
-            ANNOTATION_MIN_SCALE: str(self.min_scale),
-        }
-        if self.window_s is not None:
-            out[ANNOTATION_WINDOW] = f"{round(self.window_s)}s"  # whole seconds, as Knative
-        return out
+        return format_annotations(self.target, self.retention_s, self.min_scale, self.window_s)
 
     def changed_annotations(self) -> dict[str, str]:
         """Only the annotations to write (empty when nothing changed)."""
         all_ = self.annotations()
         return {k: all_[k] for k in self.changed}
+
+
+def format_annotations(
+    target: float, retention_s: float, min_scale: int, window_s: float | None
+) -> dict[str, str]:
+    """Knative's annotations for these values (the window only when there is one)."""
+    out = {
+        ANNOTATION_TARGET: format_target(target),
+        ANNOTATION_RETENTION: f"{round(retention_s)}s",
+        ANNOTATION_MIN_SCALE: str(min_scale),
+    }
+    if window_s is not None:
+        out[ANNOTATION_WINDOW] = f"{round(window_s)}s"  # whole seconds, as Knative takes them
+    return out
 
 
 def format_target(target: float) -> str:
