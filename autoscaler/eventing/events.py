@@ -3,8 +3,16 @@
 Parsing uses the ``cloudevents`` SDK (1.x: ``cloudevents.http.from_http``) and adds the checks
 a broker ingress owes its clients, each with a reason fit for a 400 body: the four required
 attributes present and non-empty, a known ``specversion``, well-formed JSON, attribute names of
-lowercase letters and digits, attribute values that are not nested objects. Batched mode
+lowercase letters and digits, attribute values of CloudEvents' types: the optional core
+attributes strings, ``time`` an RFC 3339 timestamp, ``dataschema`` an absolute URI, and an
+extension in the JSON format a string, a boolean or an integral number (CloudEvents has Integer
+but no floating-point type; ``1.0`` is kept as the integer 1). Batched mode
 (``application/cloudevents-batch+json``) is refused.
+
+Binary mode carries every attribute as a header holding its canonical string (Integer in
+decimal, Boolean ``true``/``false``); structured mode (``encode_structured``) keeps the JSON
+types and puts ``data`` in as JSON when it is JSON, as a string when it is text, else as
+``data_base64``.
 
 Inside the broker an event's ``data`` is always the exact bytes to put in a binary-mode body
 (or None), with ``datacontenttype`` saying what they are, so delivery never re-interprets it.
@@ -16,10 +24,12 @@ the ``knativeerror*`` extensions put on dead-lettered events (eventing
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from cloudevents import exceptions as ce_exceptions
 from cloudevents.conversion import to_binary
@@ -27,13 +37,16 @@ from cloudevents.http import CloudEvent, from_http
 
 __all__ = [
     "BATCH_CONTENT_TYPE",
+    "CORE_ATTRIBUTES",
     "ERROR_DATA_MAX_CHARS",
     "STRUCTURED_CONTENT_TYPE",
     "TTL_ATTRIBUTE",
     "InvalidEvent",
+    "canonical_string",
     "decode_event",
     "decode_reply",
     "encode_binary",
+    "encode_structured",
     "event_from_record",
     "event_to_record",
     "make_event",
@@ -49,6 +62,24 @@ _REQUIRED = ("specversion", "id", "source", "type")
 _SPECVERSIONS = ("1.0", "0.3")
 _NAME = re.compile(r"^[a-z0-9]{1,}$")
 _JSON_TYPES = re.compile(r"^(application|text)/(.+\+)?json(;.*)?$", re.IGNORECASE)
+# Context attributes of the specification (1.0 and 0.3); every other attribute is an extension.
+CORE_ATTRIBUTES = frozenset(
+    {
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "datacontenttype",
+        "dataschema",
+        "subject",
+        "time",
+        "schemaurl",
+        "datacontentencoding",
+    }
+)
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
 
 
 class InvalidEvent(ValueError):
@@ -76,9 +107,39 @@ def decode_reply(headers: Mapping[str, str], body: bytes) -> CloudEvent | None:
 
 
 def encode_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
-    """Binary-mode headers and body for ``event`` (whose data is bytes or None)."""
-    headers, body = to_binary(event, data_marshaller=_identity)
+    """Binary-mode headers and body for ``event`` (whose data is bytes or None).
+
+    Header values are the attributes' canonical strings: an event accepted in the JSON format
+    keeps its booleans and integers, which a header cannot carry as such."""
+    attributes = {k: canonical_string(v) for k, v in event.get_attributes().items()}
+    headers, body = to_binary(make_event(attributes, event.get_data()), data_marshaller=_identity)
     return dict(headers), body if isinstance(body, bytes) else (body or b"")
+
+
+def encode_structured(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """Structured-mode (``application/cloudevents+json``) headers and body for ``event``.
+
+    JSON data goes in as is (its exact bytes), text data as a string, anything else as
+    ``data_base64``."""
+    attributes = dict(event.get_attributes())
+    document = json.dumps(attributes, separators=(",", ":"), ensure_ascii=False)
+    data = event.get_data()
+    if data is not None:
+        raw = data if isinstance(data, bytes) else str(data).encode("utf-8")
+        content_type = str(attributes.get("datacontenttype") or "application/json")
+        member = _structured_data_member(raw, content_type)
+        document = f"{document[:-1]},{member}}}" if attributes else f"{{{member}}}"
+    return {"Content-Type": STRUCTURED_CONTENT_TYPE}, document.encode("utf-8")
+
+
+def canonical_string(value: Any) -> str:
+    """An attribute value as CloudEvents' canonical string (Boolean ``true``/``false``,
+    Integer in decimal); a string is returned as is."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def event_to_record(event: CloudEvent) -> tuple[str, bytes | None]:
@@ -134,6 +195,7 @@ def _decode_binary(headers: dict[str, str], body: bytes) -> CloudEvent:
     attributes = dict(event.get_attributes())
     if "ce-time" not in headers:
         attributes.pop("time", None)  # the SDK stamped a time the producer did not send
+    _check_typed_attributes(attributes)
     return make_event(attributes, body or None)
 
 
@@ -158,11 +220,22 @@ def _decode_structured(headers: dict[str, str], body: bytes) -> CloudEvent:
             raise InvalidEvent(
                 f"attribute {key!r} must be a string, number or boolean, got {value!r}"
             )
+        if key in CORE_ATTRIBUTES and not isinstance(value, str):
+            raise InvalidEvent(f"attribute {key!r} must be a string, got {value!r}")
+        if isinstance(value, float) and not value.is_integer():
+            raise InvalidEvent(
+                f"extension {key!r} is {value!r}: CloudEvents extension values are strings, "
+                f"booleans or integers (there is no floating-point type); send it as a string"
+            )
     data = _structured_data(raw)
     event = _sdk_parse(headers, body)
     attributes = dict(event.get_attributes())
     if "time" not in raw:
         attributes.pop("time", None)
+    for key, value in attributes.items():
+        if isinstance(value, float):  # integral, checked above: JSON's 1.0 is the Integer 1
+            attributes[key] = int(value)
+    _check_typed_attributes(attributes)
     if "data" in raw and data is not None and "datacontenttype" not in attributes:
         # In the JSON event format an absent datacontenttype means application/json.
         attributes["datacontenttype"] = "application/json"
@@ -184,6 +257,51 @@ def _structured_data(raw: Mapping[str, Any]) -> bytes | None:
     if isinstance(value, str) and not _JSON_TYPES.match(content_type):
         return value.encode("utf-8")
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
+def _structured_data_member(raw: bytes, content_type: str) -> str:
+    if _JSON_TYPES.match(content_type):
+        try:
+            json.loads(raw)
+            return '"data":' + raw.decode("utf-8")
+        except ValueError:
+            pass
+    elif content_type.lower().startswith("text/"):
+        try:
+            return '"data":' + json.dumps(raw.decode("utf-8"), ensure_ascii=False)
+        except UnicodeDecodeError:
+            pass
+    return '"data_base64":"' + base64.b64encode(raw).decode("ascii") + '"'
+
+
+def _check_typed_attributes(attributes: Mapping[str, Any]) -> None:
+    """The core attributes with a type beyond String: ``time`` (Timestamp, RFC 3339) and
+    ``dataschema`` (URI, absolute)."""
+    if "time" in attributes and not _is_rfc3339(str(attributes["time"])):
+        raise InvalidEvent(
+            f"attribute 'time' is {attributes['time']!r}, not an RFC 3339 timestamp "
+            f"(e.g. 2024-05-01T12:00:00Z)"
+        )
+    for name in ("dataschema", "schemaurl"):
+        if name in attributes:
+            value = str(attributes[name])
+            if not value or not urlsplit(value).scheme or any(c.isspace() for c in value):
+                raise InvalidEvent(f"attribute {name!r} is {value!r}, not an absolute URI")
+
+
+def _is_rfc3339(value: str) -> bool:
+    match = _RFC3339.match(value)
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    offset = match.group(8).upper()
+    try:
+        dt.datetime(year, month, day, hour, minute, min(second, 59))  # 60: a leap second
+        if offset != "Z":
+            dt.datetime.strptime(offset.replace(":", ""), "%z")
+    except ValueError:
+        return False
+    return second <= 60
 
 
 def _sdk_parse(headers: Mapping[str, str], body: bytes) -> CloudEvent:

@@ -9,7 +9,7 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from autoscaler.eventing import InvalidEvent, decode_event, encode_binary, matches
-from autoscaler.eventing.events import with_dead_letter_extensions
+from autoscaler.eventing.events import encode_structured, with_dead_letter_extensions
 
 BINARY = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
 
@@ -83,6 +83,30 @@ def test_structured_event_data_becomes_binary_body(
             *structured(specversion="0.1"), "specversion '0.1'", id="structured-bad-specversion"
         ),
         pytest.param(*structured(ext={"nested": 1}), "must be a string", id="nested-attribute"),
+        pytest.param(
+            *structured(priority=1.5), "extension 'priority' is 1.5", id="non-integral-extension"
+        ),
+        pytest.param(*structured(subject=7), "attribute 'subject' must be a string", id="subject"),
+        pytest.param(
+            {**BINARY, "ce-time": "yesterday"},
+            b"",
+            "attribute 'time' is 'yesterday', not an RFC 3339 timestamp",
+            id="binary-bad-time",
+        ),
+        pytest.param(
+            *structured(time="2024-02-30T10:00:00Z"),
+            "attribute 'time' is '2024-02-30T10:00:00Z'",
+            id="structured-impossible-date",
+        ),
+        pytest.param(
+            *structured(time="2024-05-01 10:00:00"), "not an RFC 3339", id="time-without-offset"
+        ),
+        pytest.param(
+            {**BINARY, "ce-dataschema": "schema.json"},
+            b"",
+            "attribute 'dataschema' is 'schema.json', not an absolute URI",
+            id="relative-dataschema",
+        ),
         pytest.param(*structured(data_base64="!!"), "not valid base64", id="bad-base64"),
         pytest.param(
             {"content-type": "application/cloudevents-batch+json"},
@@ -129,3 +153,52 @@ def test_dead_letter_extensions_record_the_failure() -> None:
     assert attributes["knativeerrorcode"] == "500"
     assert len(attributes["knativeerrordata"]) == 1024
     assert "knativebrokerttl" not in attributes
+
+
+def test_number_and_boolean_extensions_travel_as_canonical_strings() -> None:
+    event = decode_event(*structured(priority=1, flag=True, off=False, count=2.0))
+    attributes = event.get_attributes()
+    assert (attributes["priority"], attributes["flag"], attributes["count"]) == (1, True, 2)
+    headers, _ = encode_binary(event)
+    assert headers["ce-priority"] == "1"
+    assert headers["ce-flag"] == "true"
+    assert headers["ce-off"] == "false"
+    assert headers["ce-count"] == "2"  # JSON 2.0 is the Integer 2
+    assert all(isinstance(value, str) for value in headers.values())
+    assert matches({"flag": "true", "count": "2"}, attributes)
+
+
+@pytest.mark.parametrize(
+    "time",
+    [
+        "2024-05-01T12:00:00Z",
+        "2024-05-01t12:00:00.123456789z",
+        "2024-05-01T12:00:00+05:30",
+        "2016-12-31T23:59:60Z",
+    ],
+)
+def test_rfc3339_times_are_accepted_as_sent(time: str) -> None:
+    assert decode_event({**BINARY, "ce-time": time}, b"")["time"] == time
+    assert decode_event(*structured(time=time))["time"] == time
+
+
+@pytest.mark.parametrize(
+    ("fields", "data"),
+    [
+        pytest.param({"data": {"a": [1, 2]}}, b'{"a":[1,2]}', id="json"),
+        pytest.param({"data": "hi", "datacontenttype": "text/plain"}, b"hi", id="text"),
+        pytest.param(
+            {"data_base64": base64.b64encode(b"\xff\x00").decode()}, b"\xff\x00", id="bytes"
+        ),
+        pytest.param({}, None, id="no-data"),
+    ],
+)
+def test_structured_encoding_round_trips(fields: dict[str, object], data: bytes | None) -> None:
+    event = decode_event(*structured(priority=3, flag=True, **fields))
+    headers, body = encode_structured(event)
+    assert headers["Content-Type"] == "application/cloudevents+json"
+    document = json.loads(body)
+    assert (document["priority"], document["flag"]) == (3, True)
+    again = decode_event(headers, body)
+    assert again.get_attributes() == event.get_attributes()
+    assert again.get_data() == data

@@ -50,6 +50,24 @@ async def send(
             "not valid JSON",
             id="malformed-json",
         ),
+        pytest.param(
+            {"Content-Type": "application/cloudevents+json"},
+            b'{"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "score": 0.5}',
+            "extension 'score' is 0.5",
+            id="non-integral-extension",
+        ),
+        pytest.param(
+            {**GOOD, "ce-time": "yesterday"},
+            b"",
+            "attribute 'time' is 'yesterday', not an RFC 3339 timestamp",
+            id="binary-bad-time",
+        ),
+        pytest.param(
+            {"Content-Type": "application/cloudevents+json"},
+            b'{"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "time": "yesterday"}',
+            "attribute 'time' is 'yesterday', not an RFC 3339 timestamp",
+            id="structured-bad-time",
+        ),
     ],
 )
 async def test_invalid_event_is_answered_400_with_the_reason(
