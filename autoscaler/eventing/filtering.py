@@ -3,7 +3,10 @@
 Mirrors Knative Eventing's attribute filter (``pkg/eventfilter/attributes``): ``filter.attributes``
 is an exact, case-sensitive match of string values against the event's context attributes and
 extensions; every listed attribute must be present and equal; an empty or missing filter
-matches every event. The newer ``filters`` (SQL and prefix expressions) are not implemented.
+matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``): an
+extension must still be present, while a core attribute is read as the event's value, where an
+absent optional one is ``""``, so it always passes. The newer ``filters`` (SQL and prefix
+expressions) are not implemented.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FilterConfigError", "attribute_filter", "matches"]
+from autoscaler.eventing.events import CORE_ATTRIBUTES, canonical_string
+
+__all__ = ["ANY_VALUE", "FilterConfigError", "attribute_filter", "matches"]
+
+# A filter value that matches any value of the attribute (Knative's TriggerAnyFilter).
+ANY_VALUE = ""
 
 
 class FilterConfigError(ValueError):
@@ -43,6 +51,8 @@ def matches(filter_attributes: Mapping[str, str], event_attributes: Mapping[str,
     """Whether an event with ``event_attributes`` passes an exact-match attribute filter."""
     for name, wanted in filter_attributes.items():
         actual = event_attributes.get(name)
+        if wanted == ANY_VALUE and (actual is not None or name in CORE_ATTRIBUTES):
+            continue
         if actual is None or _as_string(actual) != wanted:
             return False
     return True
@@ -51,6 +61,4 @@ def matches(filter_attributes: Mapping[str, str], event_attributes: Mapping[str,
 def _as_string(value: Any) -> str:
     # Binary mode carries every attribute as a header string; compare in that form so a
     # structured event with {"priority": 1} matches a filter "1" the same way.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return canonical_string(value)

@@ -132,6 +132,10 @@ def test_invalid_events_have_a_reason(headers: dict[str, str], body: bytes, reas
         pytest.param({"model": "iris"}, True, id="extension"),
         pytest.param({"priority": "1"}, True, id="number-as-string"),
         pytest.param({"missing": "x"}, False, id="absent-attribute"),
+        pytest.param({"type": "", "model": ""}, True, id="any-value-of-present-attributes"),
+        pytest.param({"missing": ""}, False, id="any-value-of-an-absent-extension"),
+        pytest.param({"subject": ""}, True, id="any-value-of-an-absent-core-attribute"),
+        pytest.param({"subject": "x"}, False, id="absent-core-attribute-is-empty"),
     ],
 )
 def test_exact_attribute_filter(filter_attributes: dict[str, str], passes: bool) -> None:
