@@ -13,6 +13,8 @@ Mirrors Knative Eventing ``pkg/kncloudevents/retries.go`` (``RetryConfigFromDeli
   (404 because a subscriber that is starting answers it). Other 1xx-4xx are final.
 - A Trigger's ``delivery`` replaces its Broker's as a whole, except the dead-letter sink: a
   Trigger without one falls back to the Broker's (as its ``status.deadLetterSinkUri`` does).
+- ``format``: ``json`` sends events in structured mode (``application/cloudevents+json``),
+  ``binary`` or unset in binary mode (``pkg/kncloudevents``'s ``WithEventFormat``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from autoscaler.eventing.duration import DurationError, parse_duration_s
 
 __all__ = [
     "BACKOFF_POLICIES",
+    "EVENT_FORMATS",
     "DeliveryConfigError",
     "DeliveryPolicy",
     "effective_delivery",
@@ -34,6 +37,8 @@ __all__ = [
 
 BackoffPolicy = Literal["linear", "exponential"]
 BACKOFF_POLICIES: tuple[str, ...] = ("linear", "exponential")
+EventFormat = Literal["json", "binary"]
+EVENT_FORMATS: tuple[str, ...] = ("json", "binary")
 # 1000 retries is far past any sensible policy; a bound keeps a typo from looping for days.
 MAX_RETRY = 1000
 _RETRYABLE_4XX = frozenset({404, 408, 409, 429})
@@ -51,6 +56,12 @@ class DeliveryPolicy:
     backoff_policy: BackoffPolicy | None = None
     backoff_delay_s: float | None = None
     dead_letter_sink: Mapping[str, Any] | None = None
+    format: EventFormat | None = None  # None: binary
+
+    @property
+    def structured(self) -> bool:
+        """Whether events are sent in structured mode (``format: json``)."""
+        return self.format == "json"
 
     def backoff_s(self, retries_made: int) -> float:
         """Seconds to wait before the next retry when ``retries_made`` retries were made so far."""
@@ -83,6 +94,7 @@ def parse_delivery(spec: Mapping[str, Any] | None, *, where: str = "delivery") -
             delay_s = parse_duration_s(raw_delay, key=f"{where}.backoffDelay")
         except DurationError as exc:
             raise DeliveryConfigError(str(exc)) from None
+    event_format = _parse_format(spec.get("format"), where)
     sink = spec.get("deadLetterSink")
     if sink is not None and (
         not isinstance(sink, Mapping) or not (sink.get("uri") or sink.get("ref"))
@@ -91,7 +103,11 @@ def parse_delivery(spec: Mapping[str, Any] | None, *, where: str = "delivery") -
             f"{where}.deadLetterSink: expected an object with 'uri' or 'ref', got {sink!r}"
         )
     return DeliveryPolicy(
-        retry=retry, backoff_policy=policy, backoff_delay_s=delay_s, dead_letter_sink=sink
+        retry=retry,
+        backoff_policy=policy,
+        backoff_delay_s=delay_s,
+        dead_letter_sink=sink,
+        format=event_format,
     )
 
 
@@ -111,6 +127,7 @@ def effective_delivery(
             backoff_policy=own.backoff_policy,
             backoff_delay_s=own.backoff_delay_s,
             dead_letter_sink=broker_policy.dead_letter_sink,
+            format=own.format,
         )
     return own
 
@@ -147,3 +164,13 @@ def _parse_policy(raw: Any, where: str) -> BackoffPolicy | None:
     raise DeliveryConfigError(
         f"{where}.backoffPolicy: {raw!r} is not one of {', '.join(BACKOFF_POLICIES)}"
     )
+
+
+def _parse_format(raw: Any, where: str) -> EventFormat | None:
+    if raw is None:
+        return None
+    if raw == "json":
+        return "json"
+    if raw == "binary":
+        return "binary"
+    raise DeliveryConfigError(f"{where}.format: {raw!r} is not one of {', '.join(EVENT_FORMATS)}")

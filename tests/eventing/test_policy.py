@@ -86,6 +86,7 @@ def test_retry_schedule_follows_knative(
         pytest.param({"retry": -1}, "retry", id="negative-retry"),
         pytest.param({"retry": "three"}, "retry", id="retry-not-a-number"),
         pytest.param({"deadLetterSink": {}}, "deadLetterSink", id="empty-sink"),
+        pytest.param({"format": "xml"}, "format: 'xml' is not one of json, binary", id="format"),
     ],
 )
 def test_bad_delivery_names_the_field(delivery: dict[str, object], complaint: str) -> None:

@@ -77,6 +77,12 @@ def ready_broker() -> dict[str, Any]:
             "DeliveryValid",
             id="bad-delivery",
         ),
+        pytest.param(
+            "ready", "http://127.0.0.1:9/", {"format": "json"}, None, id="structured-format"
+        ),
+        pytest.param(
+            "ready", "http://127.0.0.1:9/", {"format": "xml"}, "DeliveryValid", id="bad-format"
+        ),
     ],
 )
 def test_trigger_conditions(
@@ -111,3 +117,18 @@ def test_unchanged_conditions_keep_their_transition_time() -> None:
     assert condition_status(lost, "Ready") == "False"
     ready = next(c for c in lost["conditions"] if c["type"] == "Ready")
     assert ready["lastTransitionTime"] == "2023-11-14T22:14:20Z"
+
+
+def test_unknown_delivery_format_is_named_in_the_trigger_condition() -> None:
+    trigger = trigger_obj("t", "http://127.0.0.1:9/", delivery={"format": "avro"})
+    status = trigger_status(
+        trigger,
+        broker=ready_broker(),
+        subscriber_uri="http://127.0.0.1:9/",
+        dead_letter_uri=None,
+        now=NOW,
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert ready["reason"] == "InvalidDelivery"
+    assert ready["message"] == "spec.delivery.format: 'avro' is not one of json, binary"
