@@ -2,11 +2,15 @@
 
 Mirrors what Knative's broker filter does for each (event, trigger) pair (eventing
 ``pkg/broker/filter/filter_handler.go`` and ``pkg/kncloudevents/event_dispatcher.go``): POST the
-event in binary mode with ``Prefer: reply`` to the subscriber; a 2xx delivers it, and an event
-in that response is a reply that goes back into the same Broker with ``knativebrokerttl`` one
-lower (dropped at 0, which stops reply loops); a failure is retried per the delivery policy,
+event with ``Prefer: reply`` to the subscriber, in binary mode (structured with the delivery's
+``format: json``); a 2xx delivers it, and an event in that response is a reply that goes back
+into the same Broker with ``knativebrokerttl`` one lower (dropped at 0, which stops reply
+loops). A 202's body is never a reply (knative/specs ``data-plane.md``). A 2xx whose body is
+neither empty nor a valid CloudEvent, or a reply over ``max_event_bytes``, is a failed attempt
+with status 502, as Knative's filter answers. A failure is retried per the delivery policy,
 then sent to the dead-letter sink with the ``knativeerror*`` extensions, or dropped with a log
-line and a metric when there is none.
+line and a metric when there is none. An unexpected error during an attempt counts as a failed
+attempt without a response, so it is retried, backed off and dead-lettered like one.
 
 Subscribers at cluster addresses go through ``BrokerSettings.proxy_url`` when set (one-machine
 mode: its ingress, which routes them by Host as cluster DNS and Knative's ingress would).
@@ -39,6 +43,7 @@ from autoscaler.eventing.events import (
     InvalidEvent,
     decode_reply,
     encode_binary,
+    encode_structured,
     event_from_record,
     make_event,
     with_dead_letter_extensions,
@@ -58,6 +63,13 @@ _MAX_ROUNDS_PER_TICK = 10_000
 # an attempt can land a hair past "0.6 s". Treat anything due within a microsecond as due.
 _DUE_SLACK_S = 1e-6
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+# Of a failed answer's body only the start is kept: knativeerrordata holds 1024 base64 chars.
+_ERROR_BODY_BYTES = 4096
+_BAD_GATEWAY = 502
+
+
+class _BadReply(Exception):
+    """A 2xx answer that is neither empty nor a valid CloudEvent; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -209,10 +221,41 @@ class Dispatcher:
                 await self._to_dead_letter_sink(row, route)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a bug must not kill the loop; the row stays pending
+        except Exception as exc:
+            # A bug must neither kill the loop nor leave the row due at once for ever: the
+            # attempt failed without a response, so it is retried, backed off, dead-lettered.
             log.exception(
-                "delivery of event %s to %s failed unexpectedly", row.event_seq, row.trigger_key
+                "delivery of event %s to %s failed unexpectedly (attempt %d, counted as failed)",
+                row.event_seq,
+                row.trigger_key,
+                row.attempts + 1,
             )
+            attempt = Attempt(
+                target=self._target(row, route),
+                status=None,
+                body=f"dispatch error: {type(exc).__name__}: {exc}".encode(),
+            )
+            try:
+                await self._failed(row, route, attempt)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "recording the failed attempt of event %s to %s failed",
+                    row.event_seq,
+                    row.trigger_key,
+                )
+
+    def _target(self, row: DeliveryRow, route: Route) -> str:
+        """Where the row's attempt was going, for ``knativeerrordest``."""
+        destination = (
+            route.subscriber if row.state == "subscriber" else route.policy.dead_letter_sink
+        )
+        with contextlib.suppress(Exception):
+            url = resolve_destination(destination, route.namespace, self._resolve)
+            if url is not None:
+                return url
+        return f"trigger {route.key}"
 
     async def _to_subscriber(self, row: DeliveryRow, route: Route) -> None:
         event = event_from_record(row.attributes_json, row.data)
@@ -223,11 +266,20 @@ class Dispatcher:
                 target=f"unresolved subscriber {dict(route.subscriber)!r}", status=None
             )
         else:
-            attempt = await self._post(url, outgoing, prefer_reply=True)
+            attempt = await self._post(
+                url, outgoing, prefer_reply=True, structured=route.policy.structured
+            )
         if not attempt.ok:
             await self._failed(row, route, attempt)
             return
-        reply = self._reply(row, route, event, attempt)
+        try:
+            reply = self._reply(row, route, event, attempt)
+        except _BadReply as exc:
+            log.warning("trigger %s: delivery of event %s failed: %s", route.key, event["id"], exc)
+            await self._failed(
+                row, route, Attempt(attempt.target, _BAD_GATEWAY, {}, str(exc).encode())
+            )
+            return
         now = self._clock.wall()
 
         def commit(store: EventStore) -> None:
@@ -252,7 +304,9 @@ class Dispatcher:
         if url is None:
             attempt = Attempt(target="unresolved dead letter sink", status=None)
         else:
-            attempt = await self._post(url, marked, prefer_reply=False)
+            attempt = await self._post(
+                url, marked, prefer_reply=False, structured=route.policy.structured
+            )
         if not attempt.ok:
             await self._failed(row, route, attempt)
             return
@@ -316,12 +370,20 @@ class Dispatcher:
     def _reply(
         self, row: DeliveryRow, route: Route, event: CloudEvent, attempt: Attempt
     ) -> NewEvent | None:
+        """The reply in a 2xx answer to route, None when there is none; ``_BadReply`` when the
+        answer is neither empty nor a valid CloudEvent (Knative's filter answers 502)."""
+        if attempt.status == 202:
+            return None  # a 202's body MUST NOT be processed as a reply (data-plane.md)
         try:
             reply = decode_reply(attempt.headers, attempt.body)
         except InvalidEvent as exc:
-            log.warning("trigger %s: subscriber replied with an invalid event: %s", route.key, exc)
-            return None
+            raise _BadReply(f"the subscriber's reply is not a valid CloudEvent: {exc}") from None
         if reply is None:
+            if attempt.body:
+                raise _BadReply(
+                    f"the subscriber answered {attempt.status} with a {len(attempt.body)}-byte "
+                    "body that is not a CloudEvent; a response must be empty or a valid CloudEvent"
+                )
             return None
         ttl = _ttl(event, self._settings.default_ttl) - 1
         if ttl <= 0:
@@ -335,9 +397,13 @@ class Dispatcher:
         reply[TTL_ATTRIBUTE] = str(ttl)
         return self._routes.plan(row.namespace, row.broker, reply)
 
-    async def _post(self, url: str, event: CloudEvent, *, prefer_reply: bool) -> Attempt:
+    async def _post(
+        self, url: str, event: CloudEvent, *, prefer_reply: bool, structured: bool = False
+    ) -> Attempt:
+        """POST ``event``; the answer, with the whole body (up to ``max_event_bytes``) of a
+        2xx that may carry a reply, the start of a failure's body, no body otherwise."""
         assert self._session is not None, "Dispatcher.open() was not called"
-        headers, body = encode_binary(event)
+        headers, body = (encode_structured if structured else encode_binary)(event)
         if prefer_reply:
             headers["Prefer"] = "reply"
         proxy = self._settings.proxy_url or None
@@ -348,8 +414,22 @@ class Dispatcher:
             url += "/"  # a proxy is sent the absolute URL, which needs a path
         try:
             async with self._session.post(url, data=body, headers=headers, proxy=proxy) as response:
-                payload = await response.content.read(self._settings.max_event_bytes)
-                return Attempt(url, response.status, dict(response.headers), payload)
+                status, answer_headers = response.status, dict(response.headers)
+                if not 200 <= status < 300:
+                    payload = await _read_body(response, _ERROR_BODY_BYTES, truncate=True)
+                    return Attempt(url, status, answer_headers, payload or b"")
+                if not prefer_reply or status == 202:
+                    return Attempt(url, status, answer_headers)  # no reply to read
+                limit = self._settings.max_event_bytes
+                payload = await _read_body(response, limit, truncate=False)
+                if payload is None:
+                    message = (
+                        f"the subscriber's {status} reply is over the limit of {limit} bytes "
+                        "(max_event_bytes)"
+                    )
+                    log.warning("delivery to %s failed: %s", url, message)
+                    return Attempt(url, _BAD_GATEWAY, {}, message.encode())
+                return Attempt(url, status, answer_headers, payload)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             message = f"dispatch error: {type(exc).__name__}: {exc}"
             return Attempt(url, None, {}, message.encode())
@@ -358,6 +438,26 @@ class Dispatcher:
         self.wake()
         if self._on_new_work is not None:
             self._on_new_work()
+
+
+async def _read_body(
+    response: aiohttp.ClientResponse, limit: int, *, truncate: bool
+) -> bytes | None:
+    """The body up to EOF; past ``limit`` bytes its first ``limit`` bytes when ``truncate``,
+    else None."""
+    length = response.content_length
+    if not truncate and length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await response.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit] if truncate else None
 
 
 def _ttl(event: CloudEvent, default: int) -> int:

@@ -2,7 +2,8 @@
 
 ``Subscriber`` is a real HTTP server that records every event it
 receives (with the injected clock's time) and answers from a script of status codes, optionally
-replying with an event.
+replying with an event: a 2xx is empty or carries the reply, a failure the text "scripted
+answer".
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Subscriber:
     clock: Clock
     statuses: list[int] = field(default_factory=list)
     reply: Callable[[CloudEvent], CloudEvent | None] | None = None
+    # (headers, body) answered with a 2xx instead of a reply event: a subscriber that does not
+    # keep the contract (a 2xx is empty or a CloudEvent).
+    raw_answer: tuple[dict[str, str], bytes] | None = None
     received: list[Received] = field(default_factory=list)
     url: str = ""
     port: int = 0  # 0: a free port; a fixed one lets a test start it again at the same address
@@ -59,11 +63,14 @@ class Subscriber:
         event = from_http(dict(request.headers), body, data_unmarshaller=lambda x: x)
         self.received.append(Received(self.clock.now(), event, dict(request.headers)))
         status = self.statuses.pop(0) if self.statuses else 200
-        if 200 <= status < 300 and self.reply is not None:
-            answer = self.reply(event)
-            if answer is not None:
-                headers, payload = to_binary(answer, data_marshaller=lambda x: x)
-                return web.Response(status=status, headers=headers, body=payload)
+        if 200 <= status < 300 and self.raw_answer is not None:
+            return web.Response(status=status, headers=self.raw_answer[0], body=self.raw_answer[1])
+        if 200 <= status < 300:
+            answer = self.reply(event) if self.reply is not None else None
+            if answer is None:
+                return web.Response(status=status)  # a 2xx is empty or a CloudEvent
+            headers, payload = to_binary(answer, data_marshaller=lambda x: x)
+            return web.Response(status=status, headers=headers, body=payload)
         return web.Response(status=status, text="scripted answer")
 
     def ids(self) -> list[str]:

@@ -7,6 +7,7 @@ moving the clock, so retry and backoff timelines are checked exactly, without sl
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import aiohttp
@@ -268,3 +269,236 @@ async def test_subscriber_ref_is_resolved_by_the_callback(
         assert seen == [("predict-on-event", NAMESPACE)]
     finally:
         await core.stop()
+
+
+async def test_number_and_boolean_extensions_are_delivered_as_header_strings(
+    core: BrokerCore, subscribers: Any
+) -> None:
+    sub = await subscribers()
+    core.apply_trigger(trigger_obj("flags", sub.url, filter_attributes={"flag": "true"}))
+    body = json.dumps(
+        {"specversion": "1.0", "id": "n-1", "source": "/t", "type": "x", "priority": 1}
+        | {"flag": True, "data": {"a": 1}}
+    )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            core.broker_url(NAMESPACE, "default"),
+            data=body,
+            headers={"Content-Type": "application/cloudevents+json"},
+        ) as response,
+    ):
+        assert response.status == 202
+    assert await core.deliver_due() == 1
+    assert sub.ids() == ["n-1"]
+    assert sub.received[0].headers["ce-priority"] == "1"
+    assert sub.received[0].headers["ce-flag"] == "true"
+    assert await core.delivery_counts() == {"delivered": 1}
+
+
+async def test_an_unexpected_error_is_a_failed_attempt_retried_then_dead_lettered(
+    tmp_path: Any, clock: ManualClock, subscribers: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    dls = await subscribers()
+
+    def broken_resolver(ref: Any, namespace: str) -> str | None:
+        raise RuntimeError("the informer cache is broken")
+
+    core = BrokerCore(tmp_path / "b.db", broken_resolver, clock=clock)
+    core.apply_broker(broker_obj())
+    trigger = trigger_obj(
+        "t",
+        "unused",
+        delivery={
+            "retry": 2,
+            "backoffPolicy": "exponential",
+            "backoffDelay": "PT1S",
+            "deadLetterSink": {"uri": dls.url},
+        },
+    )
+    trigger["spec"]["subscriber"] = {
+        "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "fn"}
+    }
+    core.apply_trigger(trigger)
+    await core.start(deliver=False)
+    try:
+        assert await post(core, request(id="u-1")) == 202
+        # one attempt per tick, never the same row again at once; 0, 1 and 3 s (exponential)
+        made = []
+        for at in (0.0, 0.5, 1.0, 2.9, 3.0):
+            clock.set(at)
+            made.append(await core.deliver_due())
+        assert made == [1, 0, 1, 0, 2]  # the last tick: the third attempt and the dead letter
+        assert dls.ids() == ["u-1"]
+        dead = dls.received[0].event.get_attributes()
+        assert dead["knativeerrorcode"] == "500"  # no response, as Knative records it
+        assert dead["knativeerrordest"] == "trigger models/t"
+        assert b"RuntimeError: the informer cache is broken" in base64.b64decode(
+            dead["knativeerrordata"]
+        )
+        assert await core.delivery_counts() == {"dead_lettered": 1}
+        assert metric(core, "modelscale_broker_delivery_retries_total", trigger="t") == 2
+        assert caplog.text.count("failed unexpectedly") == 3  # once per attempt
+    finally:
+        await core.stop()
+
+
+def big_reply(size: int) -> Any:
+    payload = json.dumps({"predictions": ["x" * 100] * (size // 103)}).encode()
+
+    def respond(event: CloudEvent) -> CloudEvent:
+        return CloudEvent(
+            {
+                "type": "modelscale.inference.response",
+                "source": "/f",
+                "datacontenttype": "application/json",
+            },
+            payload,
+        )
+
+    return payload, respond
+
+
+async def test_a_large_reply_is_read_whole(core: BrokerCore, subscribers: Any) -> None:
+    payload, respond = big_reply(600_000)  # many read chunks, under the 4 MiB limit
+    fn, listener = await subscribers(reply=respond), await subscribers()
+    core.apply_trigger(
+        trigger_obj("predict", fn.url, filter_attributes={"type": "modelscale.inference.request"})
+    )
+    core.apply_trigger(
+        trigger_obj(
+            "listen", listener.url, filter_attributes={"type": "modelscale.inference.response"}
+        )
+    )
+    assert await post(core, request(id="big-1")) == 202
+    await core.deliver_due()
+    assert len(listener.received) == 1
+    assert listener.received[0].event.get_data() == payload
+    assert await core.delivery_counts() == {"delivered": 2}
+
+
+async def test_a_reply_over_the_size_limit_is_a_failed_delivery(
+    tmp_path: Any, clock: ManualClock, subscribers: Any
+) -> None:
+    from autoscaler.eventing import BrokerSettings
+
+    _, respond = big_reply(100_000)
+    fn, listener, dls = (
+        await subscribers(reply=respond),
+        await subscribers(),
+        await subscribers(),
+    )
+    core = BrokerCore(
+        tmp_path / "b.db",
+        lambda ref, ns: None,
+        clock=clock,
+        settings=BrokerSettings(max_event_bytes=64 * 1024),
+    )
+    core.apply_broker(broker_obj())
+    core.apply_trigger(
+        trigger_obj(
+            "predict",
+            fn.url,
+            filter_attributes={"type": "modelscale.inference.request"},
+            delivery={"retry": 1, "deadLetterSink": {"uri": dls.url}},
+        )
+    )
+    core.apply_trigger(
+        trigger_obj(
+            "listen", listener.url, filter_attributes={"type": "modelscale.inference.response"}
+        )
+    )
+    await core.start(deliver=False)
+    try:
+        assert await post(core, request(id="huge-1")) == 202
+        await core.deliver_due()
+        assert fn.ids() == ["huge-1", "huge-1"]  # retried like a 502
+        assert listener.received == []  # no prefix of the reply was stored
+        assert dls.ids() == ["huge-1"]
+        dead = dls.received[0].event.get_attributes()
+        assert dead["knativeerrorcode"] == "502"
+        assert b"over the limit of 65536 bytes" in base64.b64decode(dead["knativeerrordata"])
+        assert await core.delivery_counts() == {"dead_lettered": 1}
+    finally:
+        await core.stop()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "complaint"),
+    [
+        pytest.param(
+            {"Content-Type": "application/json"},
+            b'{"predictions": [1]}',
+            b"body that is not a CloudEvent",
+            id="not-an-event",
+        ),
+        pytest.param(
+            {"ce-specversion": "1.0", "ce-type": "reply", "Content-Type": "application/json"},
+            b"{}",
+            b"not a valid CloudEvent: missing required attribute header(s) ce-id, ce-source",
+            id="malformed-event",
+        ),
+    ],
+)
+async def test_a_2xx_that_is_neither_empty_nor_an_event_is_a_failed_delivery(
+    core: BrokerCore, subscribers: Any, headers: dict[str, str], body: bytes, complaint: bytes
+) -> None:
+    odd, dls = await subscribers(raw_answer=(headers, body)), await subscribers()
+    core.apply_trigger(
+        trigger_obj("odd", odd.url, delivery={"retry": 1, "deadLetterSink": {"uri": dls.url}})
+    )
+    assert await post(core, request(id="o-1")) == 202
+    await core.deliver_due()
+    assert odd.ids() == ["o-1", "o-1"]
+    assert dls.ids() == ["o-1"]
+    dead = dls.received[0].event.get_attributes()
+    assert dead["knativeerrorcode"] == "502"
+    assert complaint in base64.b64decode(dead["knativeerrordata"])
+    assert await core.delivery_counts() == {"dead_lettered": 1}
+
+
+async def test_a_202_answer_is_delivered_and_its_body_is_not_a_reply(
+    core: BrokerCore, subscribers: Any
+) -> None:
+    fn = await subscribers(
+        statuses=[202], reply=lambda e: CloudEvent({"type": "status.monitor", "source": "/f"}, b"x")
+    )
+    watcher = await subscribers()
+    core.apply_trigger(
+        trigger_obj("predict", fn.url, filter_attributes={"type": "modelscale.inference.request"})
+    )
+    core.apply_trigger(
+        trigger_obj("monitor", watcher.url, filter_attributes={"type": "status.monitor"})
+    )
+    assert await post(core, request(id="a-1")) == 202
+    await core.deliver_due()
+    assert fn.ids() == ["a-1"]
+    assert watcher.received == []
+    assert await core.delivery_counts() == {"delivered": 1}
+    assert metric(core, "modelscale_broker_replies_total", trigger="predict") == 0
+
+
+@pytest.mark.parametrize("event_format", ["json", "binary", None])
+async def test_delivery_format_picks_structured_or_binary_mode(
+    core: BrokerCore, subscribers: Any, event_format: str | None
+) -> None:
+    sub, dls = await subscribers(statuses=[400]), await subscribers()
+    delivery: dict[str, Any] = {"deadLetterSink": {"uri": dls.url}}
+    if event_format is not None:
+        delivery["format"] = event_format
+    core.apply_trigger(trigger_obj("t", sub.url, delivery=delivery))
+    event = request(id="f-1", priority="high", datacontenttype="application/json")
+    assert await post(core, event) == 202
+    await core.deliver_due()
+    for received in (sub.received[0], dls.received[0]):  # the dead letter in the same format
+        content_type = received.headers["Content-Type"]
+        if event_format == "json":
+            assert content_type == "application/cloudevents+json"
+            assert "ce-id" not in received.headers
+        else:
+            assert content_type == "application/json"
+            assert received.headers["ce-id"] == "f-1"
+        data = json.loads(received.event.get_data())
+        assert data == {"model": "iris", "instances": [[1, 2, 3, 4]]}
+        assert received.event["id"] == "f-1"
+        assert received.event["priority"] == "high"
