@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ModelAnswer", "ModelUnreachable", "post_json"]
+__all__ = ["InvalidModelUrl", "ModelAnswer", "ModelUnreachable", "post_json"]
 
 
 @dataclass(frozen=True)
@@ -26,17 +26,23 @@ class ModelUnreachable(ConnectionError):
         self.timed_out = timed_out
 
 
+class InvalidModelUrl(ValueError):
+    """The model's URL cannot be used at all (a host name with an empty or too long label,
+    a malformed URL or header): a retry cannot help."""
+
+
 def post_json(
     url: str, payload: Mapping[str, Any], *, headers: Mapping[str, str], timeout_s: float
 ) -> ModelAnswer:
-    """POST ``payload`` as JSON; the answer whatever its status, or ``ModelUnreachable``."""
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(payload).encode("utf-8"),
-        headers={"Content-Type": "application/json", **headers},
-        method="POST",
-    )
+    """POST ``payload`` as JSON; the answer whatever its status, ``ModelUnreachable``, or
+    ``InvalidModelUrl``."""
     try:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(payload).encode("utf-8"),
+            headers={"Content-Type": "application/json", **headers},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             return ModelAnswer(response.status, response.read())
     except urllib.error.HTTPError as exc:
@@ -46,7 +52,11 @@ def post_json(
             f"no answer from {url} within {timeout_s} s", timed_out=True
         ) from exc
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ValueError):
+            raise InvalidModelUrl(f"cannot call {url}: {exc.reason}") from exc
         timed_out = isinstance(exc.reason, TimeoutError)
         raise ModelUnreachable(f"cannot reach {url}: {exc.reason}", timed_out=timed_out) from exc
     except OSError as exc:
         raise ModelUnreachable(f"cannot reach {url}: {exc}", timed_out=False) from exc
+    except ValueError as exc:  # UnicodeError from the host name's IDNA encoding, InvalidURL
+        raise InvalidModelUrl(f"cannot call {url}: {type(exc).__name__}: {exc}") from exc

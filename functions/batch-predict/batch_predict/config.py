@@ -9,12 +9,15 @@ Also ``MODEL_NAMESPACE``, ``PREDICT_TIMEOUT_S``, ``LISTEN_HOST``, ``PORT``, ``EV
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = ["BatchConfig", "ConfigError"]
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -54,6 +57,12 @@ class BatchConfig:
         if self.ingress_url and not self.model_host_template:
             raise ConfigError(
                 "MODEL_HOST_TEMPLATE is required with INGRESS_URL, e.g. {model}.{namespace}.example.com"
+            )
+        if not _DNS_LABEL.match(self.model_namespace) or len(self.model_namespace) > 63:
+            raise ConfigError(
+                f"MODEL_NAMESPACE={self.model_namespace!r}: must be a namespace name (a DNS-1123 "
+                "label: at most 63 lowercase letters, digits or '-', starting and ending with a "
+                "letter or digit)"
             )
         _in_range("PREDICT_TIMEOUT_S", self.predict_timeout_s, 0.0, 3600.0, low_open=True)
         _in_range("BATCH_WINDOW_MS", self.batch_window_ms, 0.0, 10_000.0, low_open=True)

@@ -11,7 +11,7 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 
 from batch_predict.batcher import Batcher
-from batch_predict.client import ModelAnswer, ModelUnreachable, post_json
+from batch_predict.client import InvalidModelUrl, ModelAnswer, ModelUnreachable, post_json
 from batch_predict.config import BatchConfig
 from batch_predict.logic import (
     BATCH_SIZE_EXTENSION,
@@ -66,6 +66,9 @@ class BatchHandler:
             )
         except ModelUnreachable as exc:
             return outcomes_for_unreachable(items, str(exc), timed_out=exc.timed_out)
+        except InvalidModelUrl as exc:
+            outcome = bad_data(items[0].model, f"model {items[0].model!r}: {exc}")
+            return [outcome for _ in items]
         return outcomes_for_answer(items, answer.status, answer.body)
 
     def _reply(

@@ -2,7 +2,8 @@
 
 A batch is the V1 ``instances`` of several events for one model, concatenated in arrival order;
 the model's ``predictions`` are cut back into one slice per event by the instance counts. Error
-semantics follow predict-on-event: bad data and a model's 4xx are a 200 with a
+semantics follow predict-on-event: bad data (a model or namespace that is not a DNS-1123 label
+among it), a model URL that cannot be used and a model's 4xx are a 200 with a
 ``modelscale.inference.error`` event (a retry cannot fix them); a failed or unreachable model is
 a 502/503/504 so the broker retries each event. A batch fails or succeeds as a whole.
 """
@@ -10,6 +11,7 @@ a 502/503/504 so the broker retries each event. A batch fails or succeeds as a w
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ __all__ = [
     "BatchItem",
     "Outcome",
     "bad_data",
+    "check_name",
     "merge",
     "outcomes_for_answer",
     "outcomes_for_unreachable",
@@ -35,7 +38,10 @@ RESPONSE_TYPE = "modelscale.inference.response"
 ERROR_TYPE = "modelscale.inference.error"
 CORRELATION_EXTENSION = "modelscalecorrelation"
 BATCH_SIZE_EXTENSION = "modelscalebatchsize"
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-._")
+# Model and namespace names are Kubernetes DNS-1123 labels: they become host names
+# (``{model}-predictor.{namespace}.svc...``), where "a..b" or 70 characters cannot resolve.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL_MAX = 63
 
 
 class BadRequest(ValueError):
@@ -69,12 +75,8 @@ def parse_item(event_type: str, data: Any, default_namespace: str) -> BatchItem:
             raise BadRequest(f"data is not JSON: {exc}") from None
     if not isinstance(data, Mapping):
         raise BadRequest("data must be a JSON object with 'model' and 'instances'")
-    model, namespace = data.get("model"), data.get("namespace", default_namespace)
-    for key, value in (("model", model), ("namespace", namespace)):
-        if not isinstance(value, str) or not value or not set(value) <= _NAME_CHARS:
-            raise BadRequest(
-                f"data.{key} must be a name (lowercase letters, digits, '-', '.', '_'), got {value!r}"
-            )
+    model = check_name("model", data.get("model"))
+    namespace = check_name("namespace", data.get("namespace", default_namespace))
     if "inputs" in data:
         raise BadRequest(
             "batch-predict batches V1 'instances'; send V2 'inputs' to predict-on-event"
@@ -83,6 +85,16 @@ def parse_item(event_type: str, data: Any, default_namespace: str) -> BatchItem:
     if not isinstance(instances, list) or not instances:
         raise BadRequest("data.instances must be a non-empty list")
     return BatchItem(str(model), str(namespace), instances)
+
+
+def check_name(key: str, value: Any) -> str:
+    """``value`` when it is a DNS-1123 label, else ``BadRequest`` naming ``key`` and the value."""
+    if not isinstance(value, str) or len(value) > _DNS_LABEL_MAX or _DNS_LABEL.match(value) is None:
+        raise BadRequest(
+            f"data.{key} must be a DNS-1123 label (at most {_DNS_LABEL_MAX} lowercase letters, "
+            f"digits or '-', starting and ending with a letter or digit), got {value!r}"
+        )
+    return value
 
 
 def merge(items: Sequence[BatchItem]) -> dict[str, Any]:

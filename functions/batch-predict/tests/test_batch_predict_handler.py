@@ -80,3 +80,27 @@ def test_health_endpoints(kserve_iris: Any) -> None:
     client = create_app(BatchConfig(model_url_template=kserve_iris.url)).test_client()
     assert client.get("/health/liveness").status_code == 200
     assert client.get("/health/readiness").status_code == 200
+
+
+IN_CLUSTER = "http://{model}-predictor.{namespace}.svc.cluster.local"
+
+
+@pytest.mark.parametrize("model", ["a..b", ".", "x" * 70])
+def test_a_model_name_that_is_not_a_dns_label_is_a_2xx_error_event(model: str) -> None:
+    app = create_app(BatchConfig(model_url_template=IN_CLUSTER, batch_window_ms=1))
+    status, reply = send(app, "bad-name", {"model": model, "instances": [[1]]})
+    assert status == 200
+    assert reply["type"] == "modelscale.inference.error"
+    assert "data.model must be a DNS-1123 label" in reply.get_data()["reason"]
+    assert repr(model) in reply.get_data()["reason"]
+    assert reply.get_data()["retryable"] is False
+
+
+def test_a_model_url_that_cannot_be_called_is_a_2xx_error_event_not_a_500() -> None:
+    model = "x" * 63  # a valid name, but "<63 x>-predictor" is too long for a host name label
+    app = create_app(BatchConfig(model_url_template=IN_CLUSTER, batch_window_ms=1))
+    status, reply = send(app, "bad-url", {"model": model, "instances": [[1]]})
+    assert status == 200
+    assert reply["type"] == "modelscale.inference.error"
+    assert "cannot call http://" in reply.get_data()["reason"]
+    assert reply.get_data()["retryable"] is False

@@ -58,6 +58,19 @@ def test_answer_becomes_one_outcome_per_event(
         ),
         pytest.param({"model": "iris", "instances": []}, "non-empty list", id="empty"),
         pytest.param({"instances": [[1]]}, "data.model", id="no-model"),
+        pytest.param(
+            {"model": "a..b", "instances": [[1]]},
+            "data.model must be a DNS-1123 label .* got 'a..b'",
+            id="model-not-a-dns-label",
+        ),
+        pytest.param(
+            {"model": "x" * 64, "instances": [[1]]}, "data.model must be", id="model-too-long"
+        ),
+        pytest.param(
+            {"model": "iris", "namespace": ".", "instances": [[1]]},
+            "data.namespace must be a DNS-1123 label .* got '.'",
+            id="namespace-not-a-dns-label",
+        ),
     ],
 )
 def test_unbatchable_events_say_why(data: Any, reason: str) -> None:
@@ -80,6 +93,11 @@ def test_unbatchable_events_say_why(data: Any, reason: str) -> None:
         ),
         pytest.param({"MODEL_URL_TEMPLATE": "x.svc"}, "expected an absolute http", id="not-a-url"),
         pytest.param({}, "exactly one of", id="no-endpoint"),
+        pytest.param(
+            {"MODEL_URL_TEMPLATE": "http://x", "MODEL_NAMESPACE": "a..b"},
+            "MODEL_NAMESPACE='a..b': must be a namespace name",
+            id="namespace",
+        ),
     ],
 )
 def test_bad_configuration_is_refused(env: dict[str, str], complaint: str) -> None:

@@ -15,6 +15,7 @@ Also ``MODEL_NAMESPACE`` (default ``default``; an event may name another), ``PRE
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 __all__ = ["ConfigError", "FunctionConfig"]
 
 _PLACEHOLDERS = {"model", "namespace"}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ConfigError(ValueError):
@@ -68,8 +70,12 @@ class FunctionConfig:
             )
         if not 0 < self.port <= 65535:
             raise ConfigError(f"PORT={self.port}: must be in [1, 65535]")
-        if not self.model_namespace:
-            raise ConfigError("MODEL_NAMESPACE must not be empty")
+        if not _DNS_LABEL.match(self.model_namespace) or len(self.model_namespace) > 63:
+            raise ConfigError(
+                f"MODEL_NAMESPACE={self.model_namespace!r}: must be a namespace name (a DNS-1123 "
+                "label: at most 63 lowercase letters, digits or '-', starting and ending with a "
+                "letter or digit)"
+            )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FunctionConfig:

@@ -11,7 +11,7 @@ from cloudevents import exceptions as ce_exceptions
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 
-from predict_on_event.client import ModelAnswer, ModelUnreachable, post_json
+from predict_on_event.client import InvalidModelUrl, ModelAnswer, ModelUnreachable, post_json
 from predict_on_event.config import FunctionConfig
 from predict_on_event.logic import (
     CORRELATION_EXTENSION,
@@ -72,6 +72,8 @@ def decide(config: FunctionConfig, event: CloudEvent, post: Poster) -> tuple[Out
         )
     except ModelUnreachable as exc:
         return model_unreachable(request.model, str(exc), timed_out=exc.timed_out), request.model
+    except InvalidModelUrl as exc:
+        return bad_data(request.model, f"model {request.model!r}: {exc}"), request.model
     return outcome_of_model_answer(request, answer.status, answer.body), request.model
 
 

@@ -11,8 +11,9 @@ Event contract:
 
 HTTP status of the answer, chosen so the broker retries only what a retry can fix:
 
-- bad data (wrong type, not JSON, no model, neither or both of instances/inputs) and a model
-  that refuses the input (its 4xx): **200 with an error event**. A retry cannot fix these, and an
+- bad data (wrong type, not JSON, no model, a model or namespace that is not a DNS-1123
+  label, neither or both of instances/inputs), a model URL that cannot be used (an invalid
+  host name) and a model that refuses the input (its 4xx): **200 with an error event**. A retry cannot fix these, and an
   event, unlike a 4xx, reaches whoever sent the request through a Trigger on the error type.
 - a model that failed or could not be reached (5xx, 408, 429, refused, timed out): **502, 503
   or 504 with the error event as body**, so the broker retries and, when retries run out, the
@@ -22,6 +23,7 @@ HTTP status of the answer, chosen so the broker retries only what a retry can fi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,6 +37,7 @@ __all__ = [
     "BadRequest",
     "Outcome",
     "PredictRequest",
+    "check_name",
     "model_failure",
     "model_unreachable",
     "outcome_of_model_answer",
@@ -47,7 +50,10 @@ ERROR_TYPE = "modelscale.inference.error"
 CORRELATION_EXTENSION = "modelscalecorrelation"
 MODEL_EXTENSION = "modelscalemodel"
 _RETRYABLE_MODEL_STATUSES = frozenset({408, 429})
-_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-._")
+# Model and namespace names are Kubernetes DNS-1123 labels: they become host names
+# (``{model}-predictor.{namespace}.svc...``), where "a..b" or 70 characters cannot resolve.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_LABEL_MAX = 63
 
 
 class BadRequest(ValueError):
@@ -93,14 +99,8 @@ def parse_request(event_type: str, data: Any, default_namespace: str) -> Predict
         raise BadRequest(
             f"data must be a JSON object with 'model' and 'instances' or 'inputs', got {type(data).__name__}"
         )
-    model = data.get("model")
-    if not isinstance(model, str) or not model or not set(model) <= _NAME_CHARS:
-        raise BadRequest(
-            f"data.model must be a model name (lowercase letters, digits, '-', '.', '_'), got {model!r}"
-        )
-    namespace = data.get("namespace", default_namespace)
-    if not isinstance(namespace, str) or not namespace or not set(namespace) <= _NAME_CHARS:
-        raise BadRequest(f"data.namespace must be a namespace name, got {namespace!r}")
+    model = check_name("model", data.get("model"))
+    namespace = check_name("namespace", data.get("namespace", default_namespace))
     has_v1, has_v2 = "instances" in data, "inputs" in data
     if has_v1 == has_v2:
         raise BadRequest("data must carry exactly one of 'instances' (V1) or 'inputs' (V2)")
@@ -122,6 +122,16 @@ def parse_request(event_type: str, data: Any, default_namespace: str) -> Predict
     if isinstance(data.get("parameters"), Mapping):
         payload["parameters"] = data["parameters"]
     return PredictRequest(model, namespace, "v2", payload)
+
+
+def check_name(key: str, value: Any) -> str:
+    """``value`` when it is a DNS-1123 label, else ``BadRequest`` naming ``key`` and the value."""
+    if not isinstance(value, str) or len(value) > _DNS_LABEL_MAX or _DNS_LABEL.match(value) is None:
+        raise BadRequest(
+            f"data.{key} must be a DNS-1123 label (at most {_DNS_LABEL_MAX} lowercase letters, "
+            f"digits or '-', starting and ending with a letter or digit), got {value!r}"
+        )
+    return value
 
 
 def outcome_of_model_answer(request: PredictRequest, status: int, body: bytes) -> Outcome:

@@ -114,3 +114,28 @@ def test_not_a_cloudevent_is_400(direct: Any) -> None:
 def test_health_endpoints(direct: Any) -> None:
     assert direct.get("/health/liveness").status_code == 200
     assert direct.get("/health/readiness").status_code == 200
+
+
+IN_CLUSTER = "http://{model}-predictor.{namespace}.svc.cluster.local"
+
+
+@pytest.mark.parametrize("model", ["a..b", ".", "x" * 70])
+def test_a_model_name_that_is_not_a_dns_label_is_a_2xx_error_event(model: str) -> None:
+    client = app_for(FunctionConfig(model_url_template=IN_CLUSTER, predict_timeout_s=2))
+    status, reply = send(client, {"model": model, "instances": [SETOSA]})
+    assert status == 200
+    assert reply["type"] == "modelscale.inference.error"
+    assert "data.model must be a DNS-1123 label" in reply.get_data()["reason"]
+    assert repr(model) in reply.get_data()["reason"]
+    assert reply.get_data()["retryable"] is False
+
+
+def test_a_model_url_that_cannot_be_called_is_a_2xx_error_event_not_a_500() -> None:
+    model = "x" * 63  # a valid name, but "<63 x>-predictor" is too long for a host name label
+    client = app_for(FunctionConfig(model_url_template=IN_CLUSTER, predict_timeout_s=2))
+    status, reply = send(client, {"model": model, "instances": [SETOSA]})
+    assert status == 200
+    assert reply["type"] == "modelscale.inference.error"
+    assert reply["modelscalemodel"] == model
+    assert "cannot call http://" in reply.get_data()["reason"]
+    assert reply.get_data()["retryable"] is False

@@ -152,3 +152,19 @@ def test_endpoint_modes() -> None:
         "http://127.0.0.1:8080",
         {"Host": "iris.models.example.com"},
     )
+
+
+@pytest.mark.parametrize("name", ["a..b", ".", "x" * 64, "-iris", "iris-", "Iris", "ir_is", ""])
+@pytest.mark.parametrize("key", ["model", "namespace"])
+def test_model_and_namespace_must_be_dns_labels(key: str, name: str) -> None:
+    data = {"model": "iris", "instances": [[1]], key: name}
+    with pytest.raises(BadRequest) as info:
+        parse_request(REQUEST, data, "default")
+    assert str(info.value).startswith(f"data.{key} must be a DNS-1123 label")
+    assert str(info.value).endswith(f"got {name!r}")
+
+
+@pytest.mark.parametrize("name", ["iris", "x" * 63, "1-model", "a"])
+def test_dns_label_names_are_accepted(name: str) -> None:
+    request = parse_request(REQUEST, {"model": name, "namespace": name, "instances": [[1]]}, "d")
+    assert (request.model, request.namespace) == (name, name)
