@@ -11,7 +11,7 @@ Pieces, each in its own module:
 - ``stats`` / ``breaker`` / ``queueproxy`` / ``qpmetrics``: Knative's queue-proxy (concurrency
   limit, per-second Stat, Prometheus metrics).
 - ``activator``: Knative's activator (buffering at zero, poke, load balancing, retries).
-- ``routing`` / ``ingress``: host and KServe path routing with traffic splits and tags.
+- ``routing`` / ``ingress``: host routing (every path) with traffic splits and tags.
 - ``capacity``: the machine-wide replica cap.
 - ``pool``: ``RevisionPool``, one revision's replicas (a ReplicaSet plus the pod lifecycle).
 - ``dataplane``: ``DataPlane``, the facade the reconcilers drive.

@@ -2,9 +2,15 @@
 
 Mirrors pkg/activator of knative/serving (handler, net/throttler.go, concurrency reporter):
 
-- per revision, a request waits (FIFO, bounded queue, per-request timeout) while the revision has
-  no ready replica or, with containerConcurrency > 0, no free slot; past the queue bound or the
-  timeout it gets 503 with ``Retry-After``;
+- per revision, a request waits (FIFO, bounded queue) while the revision has no ready replica
+  or, with containerConcurrency > 0, no free slot; past the queue bound it gets 503 with
+  ``Retry-After``;
+- as Knative's activator timeout handler does, the revision's timeoutSeconds (``set_targets``'s
+  ``timeout_s``; ``ActivatorSettings.request_timeout_s``, Knative's 300 s default, for a revision
+  that has none) bounds the request's whole stay, buffering and proxying: past it the answer is
+  504 ("activator request timeout"). The remaining time goes to the queue-proxy as its deadline;
+- a request whose client went away (its handler cancelled) leaves the queue and the concurrency
+  count at once, and is not proxied;
 - the first request that finds a revision at zero calls ``poke(revision)`` (again at most once per
   ``poke_interval_s`` while it stays at zero), so the scaling loop decides at once;
 - it balances across ready replicas: least loaded (by its own in-flight count) when
@@ -50,12 +56,17 @@ class Target(Protocol):
 
     name: str
 
-    async def forward(self, request: ProxyRequest, proxied: bool = False) -> ProxyResponse: ...
+    async def forward(
+        self, request: ProxyRequest, proxied: bool = False, deadline: float | None = None
+    ) -> ProxyResponse:
+        """Proxy ``request``; ``deadline`` (clock time) bounds the whole stay, as a timeout."""
+        ...
 
 
 @dataclass(frozen=True)
 class ActivatorSettings:
-    request_timeout_s: float = 60.0
+    # A revision's timeoutSeconds when it has none of its own (Knative's default, 300 s).
+    request_timeout_s: float = 300.0
     max_queue: int = 10_000  # Knative's breakerQueueDepth
     retry_after_s: int = 1
     poke_interval_s: float = 1.0
@@ -75,6 +86,10 @@ class _Refused(Exception):
         self.reason = reason
 
 
+class _TimedOut(Exception):
+    """The request's timeout ran out while it waited for a replica."""
+
+
 @dataclass(eq=False)
 class _Waiter:
     future: asyncio.Future[Target]
@@ -86,6 +101,7 @@ class _Revision:
     key: RevisionKey
     stats: RequestStats
     container_concurrency: int = 0
+    timeout_s: float | None = None  # the revision's timeoutSeconds; None: the default
     targets: list[Target] = field(default_factory=list)
     load: dict[str, int] = field(default_factory=dict)
     waiters: deque[_Waiter] = field(default_factory=deque)
@@ -172,11 +188,20 @@ class Activator:
         return rev
 
     def set_targets(
-        self, key: RevisionKey, targets: Sequence[Target], container_concurrency: int
+        self,
+        key: RevisionKey,
+        targets: Sequence[Target],
+        container_concurrency: int,
+        timeout_s: float | None = None,
     ) -> None:
+        """The revision's ready replicas, containerConcurrency and, when given, timeoutSeconds."""
+        if timeout_s is not None and timeout_s <= 0:
+            raise ValueError(f"timeoutSeconds={timeout_s}: must be > 0")
         rev = self._revision(key)
         rev.targets = list(targets)
         rev.container_concurrency = container_concurrency
+        if timeout_s is not None:
+            rev.timeout_s = timeout_s
         names = {t.name for t in rev.targets}
         rev.load = {n: c for n, c in rev.load.items() if n in names}
         if rev.targets:
@@ -207,13 +232,14 @@ class Activator:
         now = self.clock.now()
         rev.stats.request_in(now)
         rev.active = True
-        deadline = now + self.settings.request_timeout_s
+        timeout_s = self.settings.request_timeout_s if rev.timeout_s is None else rev.timeout_s
+        deadline = now + timeout_s
         exclude: set[str] = set()
         try:
             while True:
                 target = await self._acquire(rev, frozenset(exclude), deadline)
                 try:
-                    return await target.forward(request, proxied=True)
+                    return await target.forward(request, proxied=True, deadline=deadline)
                 except UpstreamUnavailable as exc:
                     if exc.sent and not self.settings.retry_sent:
                         return error_response(502, str(exc))
@@ -221,11 +247,18 @@ class Activator:
                     exclude.add(target.name)
                 finally:
                     rev.release(target)
+        except _TimedOut:
+            return error_response(
+                504,
+                f"activator request timeout: revision {key} had no replica to answer within "
+                f"its timeoutSeconds ({timeout_s:g}s)",
+            )
         except _Refused as exc:
             return error_response(
                 503, exc.reason, {"Retry-After": str(self.settings.retry_after_s)}
             )
         finally:
+            # Also when the client went away (the handler is cancelled): it counts no longer.
             rev.stats.request_out(self.clock.now())
 
     async def _acquire(self, rev: _Revision, exclude: frozenset[str], deadline: float) -> Target:
@@ -257,10 +290,7 @@ class Activator:
                 with contextlib.suppress(ValueError):
                     rev.waiters.remove(waiter)
         if fut.cancelled():
-            raise _Refused(
-                f"revision {rev.key}: no replica available within "
-                f"{self.settings.request_timeout_s:g}s"
-            )
+            raise _TimedOut()
         return fut.result()
 
     def _maybe_poke(self, rev: _Revision) -> None:

@@ -181,8 +181,11 @@ class DataPlane:
     ) -> None:
         """Create the revision's pool (at zero replicas) unless it exists with the same spec.
 
-        ``kserve_paths``: whether the ingress lets only KServe's paths through (an
-        InferenceService's revision); by default every revision but a function's.
+        ``timeout_s``: the revision's timeoutSeconds (unset or 0: the pool settings' default,
+        Knative's 300 s); it bounds a request in the queue-proxy and in the activator.
+        ``kserve_paths``: whether the revision runs KServe's model server, so the ingress
+        answers a KServe model path naming another model 404 itself (an InferenceService's
+        revision); by default every revision but a function's. Every path reaches the revision.
         """
         if spec.key != key:
             raise ValueError(f"spec is for revision {spec.key}, not {key}")
@@ -197,7 +200,7 @@ class DataPlane:
                 )
             return
         settings = self.pool_settings
-        if timeout_s is not None:
+        if timeout_s:
             settings = PoolSettings(**{**settings.__dict__, "revision_timeout_s": timeout_s})
         launcher = (
             self.function_launcher if spec.predictor is PredictorKind.FUNCTION else self.launcher
@@ -218,7 +221,10 @@ class DataPlane:
         if kserve_paths is None:
             kserve_paths = spec.predictor is not PredictorKind.FUNCTION
         self._revisions[key] = _Revision(pool, kserve_paths=kserve_paths)
-        self.activator.set_targets(key, [], container_concurrency)
+        # The activator bounds a buffered request by the revision's timeoutSeconds, too.
+        self.activator.set_targets(
+            key, [], container_concurrency, timeout_s=settings.revision_timeout_s
+        )
         pool.start()
 
     async def remove_revision(self, key: RevisionKey, graceful: bool = True) -> None:

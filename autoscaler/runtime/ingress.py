@@ -7,18 +7,23 @@ goes through the activator when the revision has it in its path (or no ready rep
 straight to a replica's queue-proxy (round robin, as a Kubernetes Service would spread it). A
 replica that is gone is skipped, and when none is left the activator buffers the request.
 
-Paths are decided per revision (``RevisionDirectory.kserve_paths``): an InferenceService's
-revision takes only KServe's paths, while a Knative Service of its own (a function) takes every
-path and method (``GET /events``, ``/health/readiness``, ...), as Knative's ingress forwards them.
+Every path and method of a known host goes to the revision, as Knative's ingress forwards it: a
+model server's ``/metrics``, ``GET /v1/models``, versioned and repository paths, a function's
+``GET /events``. For a revision that runs KServe's model server (``RevisionDirectory.
+kserve_paths``) a KServe model path naming another model is answered 404 here, as the model
+server would, without waking a revision at zero.
 
-Errors come back KServe-shaped (``{"error": ...}``): unknown host 404, a path that is not a
-KServe path 404 (for a revision that serves KServe paths), an unknown model 404 (answered here,
-without waking a revision at zero), a body over ``max_body_bytes`` 413; the upstream's own
-answers (400 on malformed JSON, ...) pass through unchanged.
+A client that goes away cancels its request's handler (``handler_cancellation``): a request
+buffered at the activator leaves its queue and its concurrency count and is never proxied.
+
+Errors come back KServe-shaped (``{"error": ...}``): unknown host 404, an unknown model 404, a
+body over ``max_body_bytes`` 413, and any failure of the data plane itself 500 (never aiohttp's
+text/plain page); the upstream's own answers (400 on malformed JSON, ...) pass through unchanged.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from typing import Protocol
@@ -33,8 +38,10 @@ from autoscaler.runtime.proxy import (
     error_response,
 )
 from autoscaler.runtime.queueproxy import to_web
-from autoscaler.runtime.routing import RouteTable, match_path
+from autoscaler.runtime.routing import RouteTable, model_in_path
 from autoscaler.runtime.spec import RevisionKey
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -51,7 +58,7 @@ class RevisionDirectory(Protocol):
         ...
 
     def kserve_paths(self, key: RevisionKey) -> bool:
-        """Whether the revision takes only KServe's paths (False: every path and method)."""
+        """Whether the revision runs KServe's model server (model paths are checked)."""
         ...
 
 
@@ -83,7 +90,10 @@ class Ingress:
     async def start(self) -> None:
         app = web.Application(client_max_size=self.max_body_bytes)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A client that goes away cancels its handler, wherever its request waits.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -95,7 +105,11 @@ class Ingress:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        return to_web(await self.route(request))
+        try:
+            return to_web(await self.route(request))
+        except Exception as exc:  # never aiohttp's text/plain 500
+            log.exception("the ingress failed on %s %s", request.method, request.path)
+            return to_web(error_response(500, f"the ingress failed: {exc!r}"))
 
     async def route(self, request: web.Request) -> ProxyResponse:
         host = request.headers.get("Host", "")
@@ -106,11 +120,10 @@ class Ingress:
         model = self.revisions.model_name(key)
         if model is None:
             return error_response(503, f"revision {key} of host {host!r} is not ready")
-        match = match_path(request.path, self.revisions.kserve_paths(key))
-        if not match.known:
-            return error_response(404, f"{request.path!r} is not a KServe inference path")
-        if match.model is not None and match.model != model:
-            return error_response(404, f"Model with name {match.model} does not exist.")
+        if self.revisions.kserve_paths(key):
+            named = model_in_path(request.path)
+            if named is not None and named != model:
+                return error_response(404, f"Model with name {named} does not exist.")
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

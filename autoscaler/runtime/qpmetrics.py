@@ -12,7 +12,9 @@ Names and labels are Knative's (see the reference, section 3):
   ``revision_app_request_latencies`` (time spent in the model server) in milliseconds with
   Knative's buckets, and ``revision_queue_depth``, labelled ``namespace_name, service_name,
   configuration_name, revision_name, pod_name, container_name`` (+ ``response_code,
-  response_code_class`` on the request metrics).
+  response_code_class`` on the request metrics). As in Knative, ``revision_queue_depth`` is the
+  breaker's in-flight count (requests waiting for a slot plus those holding one), and is not
+  reported at all when containerConcurrency is 0 (no breaker).
 
 prometheus_client writes a counter's samples with the ``_total`` suffix
 (``revision_request_count_total``); the family is ``revision_request_count``.
@@ -60,7 +62,7 @@ class PodIdentity:
 
 
 class QueueProxyMetrics:
-    def __init__(self, pod: PodIdentity) -> None:
+    def __init__(self, pod: PodIdentity, queue_depth: bool = True) -> None:
         self.pod = pod
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
@@ -116,9 +118,19 @@ class QueueProxyMetrics:
             registry=r,
         )
         self._by_status: dict[int, tuple[Any, Any, Any, Any]] = {}
-        self.queue_depth = Gauge(
-            "revision_queue_depth", "Requests waiting for a slot", REVISION_LABELS, registry=r
-        ).labels(*self._rev)
+        self.queue_depth: Any = None
+        if queue_depth:
+            self.queue_depth = Gauge(
+                "revision_queue_depth",
+                "Requests in the serving and waiting queue",
+                REVISION_LABELS,
+                registry=r,
+            ).labels(*self._rev)
+            self.queue_depth.set(0)
+
+    def set_queue_depth(self, depth: int) -> None:
+        if self.queue_depth is not None:
+            self.queue_depth.set(depth)
 
     def set_stat(self, stat: Stat, period_s: float) -> None:
         self.avg_concurrency.set(stat.average_concurrent_requests)

@@ -6,7 +6,14 @@ runtime process:
 - ``forward(request, proxied)`` is the in-process entry the ingress and the activator call; it
   counts the request (time-weighted concurrency, activator-proxied apart), waits for a slot in the
   breaker when containerConcurrency > 0 (queue depth 10 × cc, then 503), and proxies to the
-  replica over loopback HTTP with a keep-alive connection pool.
+  replica over loopback HTTP with a keep-alive connection pool. As Knative's timeout handler
+  wraps the whole proxy handler, the revision's timeoutSeconds bounds the whole stay, the wait in
+  the breaker included: past it the answer is 504. A caller may bound it sooner (``deadline``:
+  the activator's own bound on the same request).
+- a queue-proxy that is closing (its replica crashed or is being stopped) refuses what it has not
+  sent yet with ``UpstreamUnavailable(sent=False)``, the requests waiting in its breaker included,
+  so the ingress and the activator retry them on another replica; a reply cut off mid-body is
+  ``UpstreamUnavailable(sent=True)``.
 - its own port (127.0.0.1, kernel-chosen) takes plain HTTP the same way; a request carrying
   ``K-Proxy-Request: activator`` counts as proxied.
 - its metrics port (127.0.0.1, kernel-chosen) serves ``GET /metrics`` in Prometheus text: the
@@ -27,7 +34,7 @@ import aiohttp
 from aiohttp import web
 
 from autoscaler.clock import Clock
-from autoscaler.runtime.breaker import Breaker, BreakerOverload
+from autoscaler.runtime.breaker import Breaker, BreakerClosed, BreakerOverload, BreakerTimeout
 from autoscaler.runtime.proxy import (
     PROXY_HEADER,
     PROXY_HEADER_VALUE,
@@ -72,16 +79,20 @@ class QueueProxy:
         self.on_stat = on_stat
         self.stat_period_s = stat_period_s
         self.timeout_s = timeout_s
+        # Knative reports revision_queue_depth only when there is a breaker (cc > 0).
+        self.metrics = QueueProxyMetrics(pod, queue_depth=container_concurrency > 0)
         self.breaker = (
-            Breaker(container_concurrency, queue_depth) if container_concurrency else None
+            Breaker(container_concurrency, queue_depth, on_depth=self.metrics.set_queue_depth)
+            if container_concurrency
+            else None
         )
         self.stats = RequestStats(clock.now())
-        self.metrics = QueueProxyMetrics(pod)
         self.started_at = clock.now()
         self.port: int | None = None
         self.metrics_port: int | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runners: list[web.AppRunner] = []
+        self._closing = False
         self._reporter: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -102,7 +113,10 @@ class QueueProxy:
         self._reporter = asyncio.get_running_loop().create_task(self._report_loop())
 
     async def _serve(self, app: web.Application) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A client that goes away cancels its handler: its request leaves the breaker.
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, reuse_address=True)
         await site.start()
@@ -110,6 +124,11 @@ class QueueProxy:
         return int(runner.addresses[0][1])
 
     async def close(self) -> None:
+        # Nothing new is sent, and the requests waiting for a slot are refused unsent at once
+        # (``UpstreamUnavailable``, sent=False): their callers retry them elsewhere.
+        self._closing = True
+        if self.breaker is not None:
+            self.breaker.close()
         if self._reporter is not None:
             self._reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,28 +155,40 @@ class QueueProxy:
 
     # -- the data path -----------------------------------------------------------------------
 
-    async def forward(self, request: ProxyRequest, proxied: bool = False) -> ProxyResponse:
-        """Count, wait for a slot, proxy. Raises ``UpstreamUnavailable`` if the replica is gone."""
+    async def forward(
+        self, request: ProxyRequest, proxied: bool = False, deadline: float | None = None
+    ) -> ProxyResponse:
+        """Count, wait for a slot, proxy, all within the revision's timeout (or ``deadline``,
+        a clock time, when sooner). Raises ``UpstreamUnavailable`` if the replica is gone."""
         start = self.clock.now()
         self.stats.request_in(start, proxied)
         self._idle.clear()
         status = 500
+        end = start + self.timeout_s
+        if deadline is not None and deadline < end:
+            end = deadline
         try:
+            if self._closing:
+                raise UpstreamUnavailable(f"replica {self.name} is going away", sent=False)
             if self.breaker is None:
-                response = await self._send(request)
+                response = await self._send(request, end)
             else:
                 try:
-                    await self.breaker.acquire()
+                    await self.breaker.acquire(end - start, self.clock.sleep)
                 except BreakerOverload as exc:
                     status = 503
                     return error_response(503, f"revision {self.key}: {exc}")
-                finally:
-                    self.metrics.queue_depth.set(self.breaker.waiting)
+                except BreakerTimeout:
+                    status = 504
+                    return self._timeout_response()
+                except BreakerClosed as exc:
+                    raise UpstreamUnavailable(
+                        f"replica {self.name} went away before the request was sent", sent=False
+                    ) from exc
                 try:
-                    response = await self._send(request)
+                    response = await self._send(request, end)
                 finally:
                     self.breaker.release()
-                    self.metrics.queue_depth.set(self.breaker.waiting)
             status = response.status
             return response
         except UpstreamUnavailable:
@@ -170,26 +201,41 @@ class QueueProxy:
                 self._idle.set()
             self.metrics.observe_request(status, (now - start) * 1000.0)
 
-    async def _send(self, request: ProxyRequest) -> ProxyResponse:
-        assert self._session is not None, "queue-proxy not started"
+    def _timeout_response(self) -> ProxyResponse:
+        return error_response(
+            504,
+            f"revision {self.key}: request timeout: no answer within the revision's "
+            f"timeoutSeconds ({self.timeout_s:g}s)",
+        )
+
+    async def _send(self, request: ProxyRequest, end: float) -> ProxyResponse:
+        session = self._session
+        if session is None or session.closed or self._closing:
+            raise UpstreamUnavailable(f"replica {self.name} is going away", sent=False)
         start = self.clock.now()
+        remaining = end - start
+        if remaining <= 0:
+            return self._timeout_response()
         try:
-            async with self._session.request(
+            async with session.request(
                 request.method,
                 self.upstream + request.path_qs,
                 headers=forwardable(request.headers.items()),
                 data=request.body or None,
+                timeout=aiohttp.ClientTimeout(total=remaining, sock_connect=5),
             ) as resp:
                 body = await resp.read()
                 response = ProxyResponse(resp.status, forwardable(resp.headers.items()), body)
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnavailable(f"replica {self.name} refused: {exc}", sent=False) from exc
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise UpstreamUnavailable(f"replica {self.name} went away: {exc}", sent=True) from exc
         except TimeoutError:
-            response = error_response(
-                504, f"replica {self.name} did not answer in {self.timeout_s}s"
-            )
+            response = self._timeout_response()
+        except aiohttp.ClientPayloadError as exc:
+            raise UpstreamUnavailable(
+                f"replica {self.name} cut its response off: {exc}", sent=True
+            ) from exc
+        except aiohttp.ClientConnectionError as exc:
+            raise UpstreamUnavailable(f"replica {self.name} went away: {exc}", sent=True) from exc
         self.metrics.observe_app_request(response.status, (self.clock.now() - start) * 1000.0)
         return response
 
@@ -235,6 +281,9 @@ class QueueProxy:
             return to_web(await self.forward(preq, proxied))
         except UpstreamUnavailable as exc:
             return to_web(error_response(502, str(exc)))
+        except Exception as exc:  # never aiohttp's text/plain 500
+            log.exception("queue-proxy %s failed on %s", self.name, request.path)
+            return to_web(error_response(500, f"queue-proxy {self.name}: {exc!r}"))
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -1,14 +1,15 @@
-"""Routes: which revision a request goes to, by Host, KServe path and traffic percent. Pure.
+"""Routes: which revision a request goes to, by Host and traffic percent. Pure.
 
 Mirrors what Knative's ingress does with a Route (a host and a traffic split over revisions, with
 tags giving each tagged target its own host ``<tag>-<host>``, as KServe's tag routing uses
-``latest-`` and ``prev-``) and the KServe paths the model server answers. Hosts follow Knative's
+``latest-`` and ``prev-``), and the model a KServe path names. Hosts follow Knative's
 ``<name>.<namespace>.<domain>`` with the default domain ``example.com``.
 
-Which paths a revision answers depends on what it is: an InferenceService's revision runs the
-KServe model server, so only KServe's paths reach it (anything else is a 404 answered without
-waking it); a Knative Service of its own (a function) gets every path and method, as Knative
-routes a host to its revision whatever the path.
+Every path and method of a known host goes to its revision, as Knative's ingress routes a host
+whatever the path: the model server's ``/metrics``, ``GET /v1/models``, ``/v2/models/{m}/versions/
+{v}/...``, ``/v2/repository/...`` and whatever a function serves. ``model_in_path`` names the
+model a KServe model path is for, so the ingress can answer a request for another model 404
+without waking a revision at zero (the model server would answer the same).
 
 The traffic draw is an argument (a number in [0, 100)), so tests can be exact.
 """
@@ -23,16 +24,14 @@ from autoscaler.runtime.spec import RevisionKey
 
 DEFAULT_DOMAIN = "example.com"
 
-# KServe's REST paths and whether they name a model (kserve/protocol/rest/v1_endpoints.py,
-# v2_endpoints.py).
+# KServe's REST paths that name a model (kserve/protocol/rest/v1_endpoints.py, v2_endpoints.py).
 _MODEL_PATHS = (
     re.compile(r"^/v1/models/(?P<model>[^/:]+):(predict|explain)$"),
     re.compile(r"^/v1/models/(?P<model>[^/:]+)$"),
     re.compile(r"^/v2/models/(?P<model>[^/]+)/(infer|ready)$"),
-    re.compile(r"^/v2/models/(?P<model>[^/]+)/versions/[^/]+/(infer|ready)$"),
+    re.compile(r"^/v2/models/(?P<model>[^/]+)/versions/[^/]+(/(infer|ready))?$"),
     re.compile(r"^/v2/models/(?P<model>[^/]+)$"),
 )
-_SERVER_PATHS = frozenset({"/v2/health/ready", "/v2/health/live", "/v2", "/"})
 
 
 def service_host(name: str, namespace: str, domain: str = DEFAULT_DOMAIN) -> str:
@@ -51,27 +50,19 @@ def normalize_host(host: str) -> str:
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
-@dataclass(frozen=True)
-class PathMatch:
-    known: bool
-    model: str | None = None
+def model_in_path(path: str) -> str | None:
+    """The model a KServe model path names (``/v1/models/iris:predict``: ``iris``), else None.
 
-
-def match_path(path: str, kserve_paths: bool = True) -> PathMatch:
-    """Whether a revision takes ``path``, and the model it names if any.
-
-    With ``kserve_paths`` (an InferenceService's revision) only KServe's paths are known; without
-    (a Knative Service of its own) every path is, naming no model.
+    Server paths (``/v2/health/ready``, ``/metrics``, ``/v1/models``, ``/v2/repository/...``)
+    and any other path name none.
     """
-    if not kserve_paths:
-        return PathMatch(True)
-    if path in _SERVER_PATHS:
-        return PathMatch(True)
+    if not path.startswith(("/v1/models/", "/v2/models/")):
+        return None
     for pattern in _MODEL_PATHS:
         m = pattern.match(path)
         if m:
-            return PathMatch(True, m.group("model"))
-    return PathMatch(False)
+            return m.group("model")
+    return None
 
 
 @dataclass(frozen=True)

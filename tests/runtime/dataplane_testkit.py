@@ -23,15 +23,19 @@ class RecordingTarget:
         self.max_in_flight = 0
         self.served = 0
         self.proxied: list[bool] = []
+        self.deadlines: list[float | None] = []
         self.release = asyncio.Event()
         self.release.set()
 
-    async def forward(self, request: ProxyRequest, proxied: bool = False) -> ProxyResponse:
+    async def forward(
+        self, request: ProxyRequest, proxied: bool = False, deadline: float | None = None
+    ) -> ProxyResponse:
         if self.refuse:
             raise UpstreamUnavailable(f"{self.name} refused", sent=False)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.proxied.append(proxied)
+        self.deadlines.append(deadline)
         try:
             await self.release.wait()
         finally:

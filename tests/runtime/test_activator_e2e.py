@@ -52,6 +52,23 @@ async def test_first_requests_at_zero_are_buffered_then_answered(
     await dataplane.remove_revision(key)
 
 
+async def test_a_buffered_request_gets_504_after_the_revisions_timeout_seconds(
+    dataplane: DataPlane, iris_dir: Path
+) -> None:
+    key = RevisionKey("default", "slowstart-00001")
+    # timeoutSeconds 0.5, as the controller passes a Revision's; at zero, and nothing scales it
+    # up: a cold start longer than the timeout.
+    dataplane.ensure_revision(key, iris_spec(iris_dir, key.name), timeout_s=0.5)
+    dataplane.set_route(host_of("slowstart"), [(key, 100, None)])
+    async with aiohttp.ClientSession() as session:
+        status, body = await post(session, dataplane, host_of("slowstart"), "iris", IRIS_BODY)
+    assert status == 504
+    error = body["error"]  # type: ignore[index]
+    assert "activator request timeout" in error and str(key) in error and "(0.5s)" in error
+    assert dataplane.status(key).queued == 0
+    await dataplane.remove_revision(key)
+
+
 async def max_in_flight(port: int) -> float:
     async with (
         aiohttp.ClientSession() as session,

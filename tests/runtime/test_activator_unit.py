@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from dataplane_testkit import RecordingTarget, request
 
@@ -29,9 +30,10 @@ async def test_buffers_at_zero_pokes_once_and_answers_when_a_target_appears() ->
     assert target.proxied == [True, True, True]
 
 
-async def test_timeout_gives_503_with_retry_after() -> None:
+async def test_timeout_is_the_revisions_timeout_seconds_and_gives_504() -> None:
     clock = ManualClock()
-    act = Activator(clock, ActivatorSettings(request_timeout_s=5, retry_after_s=2))
+    act = Activator(clock, ActivatorSettings(request_timeout_s=60))
+    act.set_targets(KEY, [], 0, timeout_s=5)
     task = asyncio.create_task(act.handle(KEY, request()))
     for _ in range(3):  # let the request start waiting on the clock
         await asyncio.sleep(0)
@@ -40,9 +42,28 @@ async def test_timeout_gives_503_with_retry_after() -> None:
     assert not task.done()
     clock.advance(0.1)
     resp = await task
-    assert resp.status == 503
-    assert resp.headers["Retry-After"] == "2"
-    assert b"no replica available within 5s" in resp.body
+    # Knative's activator timeout handler: 504, no Retry-After (503 stays for a full queue).
+    assert resp.status == 504
+    assert "Retry-After" not in resp.headers
+    assert resp.headers["Content-Type"] == "application/json"
+    error = json.loads(resp.body)["error"]
+    assert "activator request timeout" in error
+    assert str(KEY) in error and "(5s)" in error
+    assert act.queued(KEY) == 0 and act.in_flight(KEY) == 0
+
+
+async def test_timeout_defaults_to_knatives_300s_and_bounds_the_proxied_request() -> None:
+    clock = ManualClock(start=100.0)
+    act = Activator(clock)
+    assert act.settings.request_timeout_s == 300.0
+    target = RecordingTarget("a")
+    act.set_targets(KEY, [target], 0)
+    assert (await act.handle(KEY, request())).status == 200
+    act.set_targets(KEY, [target], 0, timeout_s=7)
+    act.set_targets(KEY, [target], 0)  # the pool's updates keep the revision's timeout
+    assert (await act.handle(KEY, request())).status == 200
+    # The queue-proxy gets what is left of the activator's bound as its deadline.
+    assert target.deadlines == [400.0, 107.0]
 
 
 async def test_queue_bound_refuses_past_max_queue() -> None:

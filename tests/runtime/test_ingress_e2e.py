@@ -90,11 +90,11 @@ async def request(
         ("nope.default.example.com", "/v1/models/iris:predict", b"{}", 404, "no route for host"),
         (HOST, "/v1/models/other:predict", b"{}", 404, "Model with name other does not exist"),
         (HOST, "/v2/models/other/infer", b"{}", 404, "Model with name other does not exist"),
-        (HOST, "/admin", b"{}", 404, "not a KServe inference path"),
+        (HOST, "/v2/models/other/versions/1/infer", b"{}", 404, "Model with name other does"),
         (HOST, "/v1/models/iris:predict", b"{not json", 400, ""),
         (HOST, "/v1/models/iris:predict", b"[" + b"1," * 40_000 + b"1]", 413, "larger than"),
     ],
-    ids=["unknown-host", "unknown-model-v1", "unknown-model-v2", "not-kserve-path",
+    ids=["unknown-host", "unknown-model-v1", "unknown-model-v2", "unknown-model-versioned",
          "malformed-json", "oversize-body"],
 )  # fmt: skip
 async def test_bad_input_gets_kserve_style_errors(
@@ -103,6 +103,25 @@ async def test_bad_input_gets_kserve_style_errors(
     got, payload = await request(dp, host, path, body)
     assert got == status
     assert isinstance(payload.get("error"), str) and error_part in payload["error"]
+
+
+async def test_the_model_servers_other_endpoints_answer_through_the_ingress(dp: DataPlane) -> None:
+    """Knative's ingress routes every path of a host: ``/metrics``, ``GET /v1/models``, ..."""
+    async with aiohttp.ClientSession() as session:
+        for tag in ("latest", "prev"):  # B through the activator, A direct
+            host = f"{tag}-{HOST}"
+            async with session.get(dp.ingress_url + "/v1/models", headers={"Host": host}) as r:
+                assert (r.status, await r.json()) == (200, {"models": ["iris"]})
+            async with session.get(dp.ingress_url + "/metrics", headers={"Host": host}) as r:
+                assert r.status == 200
+                assert "python_gc_objects_collected_total" in await r.text()
+            async with session.get(
+                dp.ingress_url + "/v2/models/iris/versions/1", headers={"Host": host}
+            ) as r:  # the model server's own answer
+                assert (r.status, await r.json()) == (
+                    501,
+                    {"error": "Model versioning not supported yet."},
+                )
 
 
 async def test_canary_split_is_within_five_percent_over_1000_requests(dp: DataPlane) -> None:

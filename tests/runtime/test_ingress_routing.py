@@ -1,4 +1,4 @@
-"""Route tables, KServe path matching and traffic picks: pure."""
+"""Route tables, the model a KServe path names, and traffic picks: pure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from autoscaler.runtime.routing import (
     RouteTable,
     TrafficTarget,
-    match_path,
+    model_in_path,
     normalize_host,
     service_host,
 )
@@ -20,33 +20,30 @@ B = RevisionKey("default", "iris-00002")
 
 
 @pytest.mark.parametrize(
-    ("path", "known", "model"),
+    ("path", "model"),
     [
-        ("/v1/models/iris:predict", True, "iris"),
-        ("/v1/models/iris", True, "iris"),
-        ("/v2/models/iris/infer", True, "iris"),
-        ("/v2/models/iris", True, "iris"),
-        ("/v2/models/iris/ready", True, "iris"),
-        ("/v2/health/ready", True, None),
-        ("/v2/health/live", True, None),
-        ("/admin", False, None),
-        ("/v1/models/iris:predict/extra", False, None),
+        ("/v1/models/iris:predict", "iris"),
+        ("/v1/models/iris:explain", "iris"),
+        ("/v1/models/iris", "iris"),
+        ("/v2/models/iris/infer", "iris"),
+        ("/v2/models/iris", "iris"),
+        ("/v2/models/iris/ready", "iris"),
+        ("/v2/models/iris/versions/1", "iris"),
+        ("/v2/models/iris/versions/1/infer", "iris"),
+        ("/v2/models/iris/versions/1/ready", "iris"),
+        ("/v2/health/ready", None),
+        ("/v2/health/live", None),
+        ("/v1/models", None),
+        ("/metrics", None),
+        ("/v2/repository/index", None),
+        ("/v2/repository/models/iris/load", None),
+        ("/admin", None),
+        ("/v1/models/iris:predict/extra", None),
     ],
     ids=lambda v: str(v),
 )
-def test_match_path(path: str, known: bool, model: str | None) -> None:
-    m = match_path(path)
-    assert (m.known, m.model) == (known, model)
-
-
-@pytest.mark.parametrize(
-    "path",
-    ["/", "/events", "/health/readiness", "/health/liveness", "/v1/models/iris:predict", "/a/b?c"],
-    ids=str,
-)
-def test_a_knative_service_takes_every_path(path: str) -> None:
-    m = match_path(path, kserve_paths=False)
-    assert (m.known, m.model) == (True, None)
+def test_model_in_path(path: str, model: str | None) -> None:
+    assert model_in_path(path) == model
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,55 @@ async def test_replica_killed_mid_load_is_replaced_and_load_finishes(
     await capped.remove_revision(key)
 
 
+async def wait_model_busy(port: int, timeout_s: float = 10.0) -> None:
+    """Poll the capacity model's own gauge until a request is being computed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                text = await resp.text()
+            if any(
+                line.startswith("capacity_model_in_flight{") and float(line.split()[-1]) >= 1
+                for line in text.splitlines()
+            ):
+                return
+            if loop.time() > deadline:
+                raise AssertionError("the model never got busy")
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("activator_in_path", [True, False], ids=["via-activator", "direct"])
+async def test_requests_waiting_in_a_killed_replicas_breaker_are_retried_not_lost(
+    capped: DataPlane, activator_in_path: bool
+) -> None:
+    """cc 1, one replica, five requests (one in the model, four waiting in its queue-proxy's
+    breaker when it goes direct): the replica is killed. The waiting ones were never sent, so
+    they go through the activator, which holds them until the replacement is ready."""
+    key = RevisionKey("default", f"crashq-{int(activator_in_path)}")
+    capped.ensure_revision(key, capacity_spec(key.name, capacity=1, base_latency_ms=300), 1)
+    capped.set_route(host_of(key.name), [(key, 100, None)])
+    capped.set_desired(key, 1)
+    await wait_until(lambda: capped.status(key).ready == 1, what="ready")
+    capped.set_activator_in_path(key, activator_in_path)
+    victim = capped.pool(key).replicas[0]
+    assert victim.process is not None and victim.queue_proxy is not None
+    qp = victim.queue_proxy
+    pending = asyncio.ensure_future(load(capped, host_of(key.name), "gpu", 5, 5))
+
+    def queued() -> bool:
+        if activator_in_path:  # the activator holds them: cc 1 per replica
+            return qp.in_flight == 1 and capped.status(key).queued == 4
+        return qp.breaker is not None and qp.in_flight == 5 and qp.breaker.waiting == 4
+
+    await wait_until(queued, timeout_s=10, what="one in the model, four waiting")
+    await wait_model_busy(victim.process.port)
+    victim.process.send_signal(signal.SIGKILL)
+    assert await asyncio.wait_for(pending, 30) == [200] * 5
+    assert capped.status(key).restarts == 1
+    await capped.remove_revision(key)
+
+
 async def test_cap_holds_reason_is_exposed_and_waiting_requests_get_through(
     capped: DataPlane, iris_dir: Path
 ) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from autoscaler.clock import ManualClock
-from autoscaler.runtime.breaker import Breaker, BreakerOverload
+from autoscaler.runtime.breaker import Breaker, BreakerClosed, BreakerOverload, BreakerTimeout
 from autoscaler.runtime.stats import RequestStats
 
 # (id, timeline of (t, "in"/"out", proxied), report at, expected avg, proxied avg, count, proxied count)
@@ -91,6 +91,44 @@ async def test_breaker_holds_capacity_and_queues_fifo() -> None:
     assert order == [0, 1]
     breaker.release()
     assert breaker.in_flight == 0
+
+
+async def test_breaker_timeout_leaves_the_queue_without_a_slot() -> None:
+    clock = ManualClock()
+    depths: list[int] = []
+    breaker = Breaker(capacity=1, on_depth=depths.append)
+    await breaker.acquire()
+    late = asyncio.create_task(breaker.acquire(2.0, clock.sleep))
+    after = asyncio.create_task(breaker.acquire())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert (breaker.in_flight, breaker.waiting, breaker.depth) == (1, 2, 3)
+    clock.advance(2.0)
+    with pytest.raises(BreakerTimeout, match="within 2s"):
+        await late
+    assert (breaker.in_flight, breaker.waiting) == (1, 1)
+    breaker.release()  # the slot goes to the next waiter, not to the one that left
+    await after
+    assert (breaker.in_flight, breaker.waiting) == (1, 0)
+    breaker.release()
+    assert breaker.depth == 0
+    assert depths == [1, 2, 3, 2, 1, 0]
+
+
+async def test_a_closed_breaker_refuses_its_waiters_and_later_requests() -> None:
+    breaker = Breaker(capacity=1)
+    await breaker.acquire()
+    waiters = [asyncio.create_task(breaker.acquire(5.0)) for _ in range(2)]
+    waiters.append(asyncio.create_task(breaker.acquire()))
+    await asyncio.sleep(0)
+    breaker.close()
+    for result in await asyncio.gather(*waiters, return_exceptions=True):
+        assert isinstance(result, BreakerClosed)
+    with pytest.raises(BreakerClosed):
+        await breaker.acquire()
+    assert (breaker.in_flight, breaker.waiting) == (1, 0)
+    breaker.release()  # the request holding the slot finishes as usual
+    assert breaker.depth == 0
 
 
 def test_breaker_default_queue_depth_is_ten_per_slot() -> None:

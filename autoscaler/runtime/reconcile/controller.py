@@ -349,7 +349,8 @@ class ServingController(WorkLoop):
                 service=labels.get(names.SERVICE_LABEL),
                 configuration=labels.get(names.CONFIGURATION_LABEL),
                 timeout_s=(rev.get("spec") or {}).get("timeoutSeconds"),
-                # KServe's paths for an InferenceService's revision; any path for a plain Service.
+                # An InferenceService's revision runs KServe's model server: the ingress answers
+                # a model path naming another model 404 itself. Every path reaches either kind.
                 kserve_paths=names.ISVC_LABEL in labels,
             )
         reachable = self._reachable(key)
