@@ -240,22 +240,12 @@ class MetricCollector:
             return self.stable_and_panic_rps(now)
         return self.stable_and_panic_concurrency(now)
 
-    def reconfigure(
-        self, stable_window_s: float, panic_window_s: float, weighted: bool, now: float
-    ) -> None:
-        """Follow changed annotations without losing the recorded data."""
+    def reconfigure(self, stable_window_s: float, panic_window_s: float, now: float) -> None:
+        """Follow changed windows without losing the recorded data (Knative's ResizeWindow).
+        The aggregation algorithm stays the one at creation: Knative picks the buckets' kind
+        once per collection, the annotation being immutable on a revision."""
         # Unwritten rps windows stay so: a resize moves a window's indices alike whatever its
         # values, so they still equal the concurrency windows' (see __init__).
-        names = ["_concurrency", "_concurrency_panic"]
-        if not self._rps_idle:
-            names += ["_rps", "_rps_panic"]
-        if weighted != self.weighted:
-            self.weighted = weighted
-            for name in names:
-                old: TimedBuckets = getattr(self, name)
-                new = _make_window(old.window_s, weighted)
-                new.copy_state_from(old)
-                setattr(self, name, new)
         self._concurrency.resize(stable_window_s, now)
         self._concurrency_panic.resize(panic_window_s, now)
         if not self._rps_idle:

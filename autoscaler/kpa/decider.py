@@ -120,16 +120,12 @@ class Decider:
         # holding the current count, so an empty history does not scale the revision down.
         self.panic_time: float | None = now if ready_pods > 1 else None
         self.max_panic_pods = ready_pods
-        self._delay: MaxWindow | None = None
-        self.set_scale_down_delay(scale_down_delay_s)
-
-    def set_scale_down_delay(self, scale_down_delay_s: float) -> None:
-        if scale_down_delay_s <= 0:
-            self._delay = None
-        elif self._delay is None:
-            self._delay = MaxWindow(scale_down_delay_s, TICK_INTERVAL_S)
-        else:
-            self._delay.resize(scale_down_delay_s)
+        # The delay is the one at creation, for the decider's life: Knative's autoscaler builds
+        # its delay window in New() and Update() replaces only the spec, so a scale-down-delay
+        # changed on a live revision takes effect when its decider is next created.
+        self._delay: MaxWindow | None = (
+            MaxWindow(scale_down_delay_s, TICK_INTERVAL_S) if scale_down_delay_s > 0 else None
+        )
 
     @property
     def panic_mode(self) -> bool:

@@ -16,6 +16,7 @@ next to running pods starts in panic mode, as Knative's autoscaler does after a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from autoscaler.kpa.annotations import RevisionScaling
 from autoscaler.kpa.collector import MetricCollector, Stat
@@ -214,9 +215,15 @@ class RevisionAutoscaler:
 
     def _apply_spec(self, spec: ScalingSpec, now: float | None) -> None:
         at = self._last_now if now is None else max(self._last_now, now)
-        self._collector.reconfigure(
-            spec.stable_window_s, spec.panic_window_s, spec.weighted_average, at
+        # As Knative: the aggregation algorithm is the one the collection was created with
+        # (``MetricCollector.reconfigure``), and the decider keeps its scale-down delay
+        # (``Decider``); the spec says so too, so every reader of it agrees.
+        spec = replace(
+            spec,
+            weighted_average=self._spec.weighted_average,
+            scale_down_delay_s=self._spec.scale_down_delay_s
+            if self._decider
+            else spec.scale_down_delay_s,
         )
-        if self._decider is not None:
-            self._decider.set_scale_down_delay(spec.scale_down_delay_s)
+        self._collector.reconfigure(spec.stable_window_s, spec.panic_window_s, at)
         self._spec = spec

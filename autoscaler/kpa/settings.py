@@ -230,7 +230,12 @@ def _config_problem(cfg: AutoscalerConfig) -> InvalidConfig | None:
         return InvalidConfig(key, str(getattr(cfg, field)), allowed)
 
     checks: list[tuple[bool, str, str]] = [
-        (cfg.scale_to_zero_grace_period_s > 0, "scale_to_zero_grace_period_s", "must be > 0s"),
+        # Knative refuses a grace period under the least window (config.go validate)
+        (
+            cfg.scale_to_zero_grace_period_s >= WINDOW_MIN_S,
+            "scale_to_zero_grace_period_s",
+            "must be at least 6s",
+        ),
         (cfg.scale_down_delay_s >= 0, "scale_down_delay_s", "must be in [0s, 1h]"),
         (cfg.scale_down_delay_s <= WINDOW_MAX_S, "scale_down_delay_s", "must be in [0s, 1h]"),
         (

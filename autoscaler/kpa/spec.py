@@ -68,11 +68,17 @@ def resolve_target(config: AutoscalerConfig, scaling: RevisionScaling) -> tuple[
 
 
 def panic_window_s(stable_window_s: float, panic_window_percentage: float) -> float:
-    """Stable window x percentage, rounded to whole 1 s buckets, at least one bucket."""
-    raw = stable_window_s * panic_window_percentage / 100.0
-    # Go's Duration.Round rounds halves away from zero; Python's round() would round to even.
-    rounded = float(int(raw / BUCKET_S + 0.5)) * BUCKET_S
-    return max(BUCKET_S, rounded)
+    """Stable window x percentage, rounded to whole 1 s buckets, at least one bucket.
+
+    As Knative computes it (``resources.MakeMetric``): the product in float nanoseconds,
+    truncated to whole nanoseconds (``time.Duration``), then ``Round(time.Second)``, which
+    rounds halves up. The truncation matters where the product lands a hair under a half:
+    125 s at 16.4 % is 20.4999999999 s, so 20 s, not the 21 s the product in seconds gives."""
+    bucket_ns = round(BUCKET_S * 1e9)
+    ns = int(float(round(stable_window_s * 1e9)) * panic_window_percentage / 100.0)
+    rest = ns % bucket_ns
+    rounded_ns = ns - rest if rest + rest < bucket_ns else ns + bucket_ns - rest
+    return max(BUCKET_S, rounded_ns / 1e9)
 
 
 def resolve(config: AutoscalerConfig, scaling: RevisionScaling) -> ScalingSpec:

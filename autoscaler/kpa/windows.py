@@ -277,14 +277,6 @@ class TimedBuckets:
         self._first, self._last = other._first, other._last
         self._tail_through = None
 
-    def copy_state_from(self, other: TimedBuckets) -> None:
-        """Take another window's buckets (same length), e.g. when the algorithm changes."""
-        self.window_s = other.window_s
-        self._granularity_s = other._granularity_s
-        self._buckets = list(other._buckets)
-        self._first, self._last, self._total = other._first, other._last, other._total
-        self._tail_through = None
-
 
 def smoothing_coefficient(bucket_count: int) -> float:
     """Decay per bucket so the weights of a full window add up to 0.9999, and at least 0.2."""
@@ -329,10 +321,6 @@ class WeightedBuckets(TimedBuckets):
         super().resize(window_s, now)
         self._alpha = smoothing_coefficient(len(self._buckets))
 
-    def copy_state_from(self, other: TimedBuckets) -> None:
-        super().copy_state_from(other)
-        self._alpha = smoothing_coefficient(len(self._buckets))
-
 
 class MaxWindow:
     """The maximum recorded over a sliding window (scale-down delay), O(1) amortised.
@@ -366,8 +354,3 @@ class MaxWindow:
     def current(self) -> float:
         """The maximum over the window as of the last record (0 before any)."""
         return self._entries[0][1] if self._entries else 0.0
-
-    def resize(self, duration_s: float) -> None:
-        """Change the delay, keeping what was recorded (Knative builds a new window instead)."""
-        self.duration_s = duration_s
-        self._size = bucket_count(duration_s, self._granularity_s)

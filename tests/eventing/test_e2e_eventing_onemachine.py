@@ -76,7 +76,7 @@ def request_event(event_id: str, data: dict[str, Any]) -> CloudEvent:
 def om(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOneMachine]:
     tmp = tmp_path_factory.mktemp("eventing")
     with running_onemachine(
-        tmp, tuner=False, autoscaler_config={"scale-to-zero-grace-period": "2s"}
+        tmp, tuner=False, autoscaler_config={"scale-to-zero-grace-period": "6s"}
     ) as running:
         yield running
 

@@ -57,7 +57,19 @@ def test_target_per_pod(scaling: RevisionScaling, expected: tuple[float, float])
 
 @pytest.mark.parametrize(
     ("stable_s", "percentage", "expected_s"),
-    [(60, 10, 6), (6, 1, 1), (61, 10, 6), (65, 10, 7), (3600, 100, 3600)],
+    [
+        (60, 10, 6),
+        (6, 1, 1),
+        (61, 10, 6),
+        (65, 10, 7),
+        (3600, 100, 3600),
+        # in Knative's nanoseconds these land a hair under the half: down, where the product
+        # in seconds (20.5, 20.5, 10.5) would round up
+        (125, 16.4, 20),
+        (250, 8.2, 20),
+        (375, 2.8, 10),
+        (45, 10, 5),  # 4.5 s exactly: halves round up, as Go's Duration.Round
+    ],
 )
 def test_panic_window_rounds_to_whole_buckets(
     stable_s: float, percentage: float, expected_s: float

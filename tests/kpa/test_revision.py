@@ -361,14 +361,34 @@ def test_update_scaling_window_keeps_data() -> None:
     assert d.has_data and d.stable_concurrency == pytest.approx(35.0)
 
 
-def test_update_scaling_to_weighted_average() -> None:
-    r = Revision(ready=1)
-    r.run(30, steady(35))
+def test_the_aggregation_algorithm_stays_the_one_at_creation() -> None:
+    """Knative picks a collection's buckets once (the annotation is immutable on a revision):
+    700 for 50 s, then 70, read linearly at t=60 even after a switch to weighted-exponential."""
+    r = Revision(ready=10)
+    r.run(50, steady(700))
+    r.run(60, steady(70))
     r.kpa.update_scaling(
-        RevisionScaling(metric_aggregation_algorithm="weighted-exponential"), now=31
+        RevisionScaling(metric_aggregation_algorithm="weighted-exponential"), now=60
     )
-    d = r.kpa.tick(31, ready_pods=1)
-    assert 0 < d.stable_concurrency <= 35.0
+    d = r.kpa.tick(60, ready_pods=10)
+    assert not r.kpa.spec.weighted_average
+    # the linear average of the window (a weighted one would be near 70)
+    assert d.stable_concurrency > 500
+
+
+def test_a_scale_down_delay_changed_on_a_live_revision_waits_for_a_new_decider() -> None:
+    """Knative's decider builds its delay window once (New); Update replaces only the spec.
+    A delay added to a running revision does not hold its count; one set at creation does."""
+    live = Revision(ready=5)
+    live.run(60, steady(350))
+    live.kpa.update_scaling(RevisionScaling(scale_down_delay_s=60), now=60)
+    assert live.kpa.spec.scale_down_delay_s == 0
+    created = Revision(scaling=RevisionScaling(scale_down_delay_s=60), ready=5)
+    created.run(60, steady(350))
+    after_live = live.run(130, steady(7))
+    after_created = created.run(130, steady(7))
+    assert after_live.desired_pods < 5  # no delay: it steps down
+    assert after_created.desired_pods == 5  # held by the delay it was created with
 
 
 def test_gauges_carry_knative_names() -> None:

@@ -87,6 +87,7 @@ CONFIG_ERRORS = [
     ("stable-window", "60.5s"),
     ("stable-window", "sixty"),
     ("scale-to-zero-grace-period", "0s"),
+    ("scale-to-zero-grace-period", "5s"),  # Knative: at least the least window, 6 s
     ("scale-down-delay", "-1s"),
     ("scale-down-delay", "2h"),
     ("scale-to-zero-pod-retention-period", "-5s"),
