@@ -146,7 +146,7 @@ def json_patch(target: Any, ops: Any) -> Any:
                 doc = _remove(doc, op["from"])
             doc = _add(doc, path, value)
         elif kind == "test":
-            if _get(doc, path) != op["value"]:
+            if not _json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed: test failed")
         else:
             raise PatchError(f"unexpected operation {kind!r} in operation {n}")
