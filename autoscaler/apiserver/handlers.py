@@ -21,7 +21,9 @@ from autoscaler.apiserver.audit import TOKEN_USER, AuditHook, request_record
 from autoscaler.apiserver.codec import Accept, dumps, parse_accept
 from autoscaler.apiserver.errors import (
     APIError,
+    Cause,
     bad_request,
+    invalid,
     method_not_allowed,
     too_large,
     unauthorized,
@@ -66,6 +68,59 @@ def json_response(
 
 def error_response(err: APIError) -> web.Response:
     return json_response(err.status(), err.code)
+
+
+def _resource_version(q: Any) -> str:
+    """The ``resourceVersion`` query parameter; one that is not a number is a bad request (the
+    message is upstream's APIObjectVersioner.ParseResourceVersion's)."""
+    rv = str(q.get("resourceVersion", ""))
+    if rv and not (rv.isascii() and rv.isdigit()):
+        raise bad_request(
+            f'resourceVersion: Invalid value: "{rv}": strconv.ParseUint: parsing "{rv}": '
+            "invalid syntax"
+        )
+    return rv
+
+
+def _check_rv_match(match: str, rv: str, cont: str) -> None:
+    """Upstream's ValidateListOptions for ``resourceVersionMatch``: an Invalid ListOptions."""
+    if not match:
+        return
+    causes = []
+    if not rv:
+        causes.append(
+            Cause(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                "FieldValueForbidden",
+            )
+        )
+    if cont:
+        causes.append(
+            Cause(
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+                "FieldValueForbidden",
+            )
+        )
+    if match not in ("Exact", "NotOlderThan"):
+        causes.append(
+            Cause(
+                "resourceVersionMatch",
+                f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan", ""',
+                "FieldValueNotSupported",
+            )
+        )
+    if match == "Exact" and rv == "0":
+        causes.append(
+            Cause(
+                "resourceVersionMatch",
+                'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+                "FieldValueForbidden",
+            )
+        )
+    if causes:
+        raise invalid("ListOptions", "meta.k8s.io", "", causes)
 
 
 @dataclass(frozen=True)
@@ -421,9 +476,8 @@ class Handlers:
         except ValueError as exc:
             raise bad_request(f"invalid limit {q.get('limit')!r}") from exc
         rv_match = q.get("resourceVersionMatch", "")
-        rv = q.get("resourceVersion", "")
-        if rv and not rv.isdigit():
-            raise bad_request(f"invalid resourceVersion {rv!r}")
+        rv = _resource_version(q)
+        _check_rv_match(rv_match, rv, q.get("continue", ""))
         if rv_match == "Exact" and rv and int(rv) < self.store.compacted:
             raise APIError(
                 410, "Expired", f"too old resource version: {rv} ({self.store.compacted + 1})"
@@ -479,7 +533,7 @@ class Handlers:
             rt=t.rt,
             namespace=t.namespace,
             match=match,
-            resource_version=q.get("resourceVersion", ""),
+            resource_version=_resource_version(q),
             bookmarks=q.get("allowWatchBookmarks") in ("true", "1"),
             timeout_s=timeout,
             initial_events=None if sie is None else sie in ("true", "1"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoscaler.apiserver.install_kinds import install_types, workload_schema
+from autoscaler.apiserver.install_kinds import install_types, pod_schema
 from autoscaler.apiserver.registry import ResourceType
 from autoscaler.apiserver.schema import object_meta_schema
 
@@ -233,7 +233,7 @@ def builtin_types() -> list[ResourceType]:
         ResourceType(
             "", "v1", "pods", "pod", "Pod", True,
             short_names=("po",), categories=("all",), status_subresource=True,
-            schema=workload_schema(), storage_version="v1", returns_deleted_object=True,
+            schema=pod_schema(), storage_version="v1", returns_deleted_object=True,
         ),
         ResourceType(
             "", "v1", "events", "event", "Event", True,

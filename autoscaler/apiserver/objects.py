@@ -93,6 +93,20 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _json_kind(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
 def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
     drop = ("metadata", "status") if status_subresource else ("metadata",)
     return {k: v for k, v in obj.items() if k not in drop}
@@ -556,12 +570,18 @@ class Objects:
         if current is None:
             raise not_found(rt.plural, rt.group, name)
         base = self.view(rt, current)
+        # A body of the wrong JSON type is a bad request (400), as upstream's decoding of it
+        if isinstance(patch_doc, list) != (mt == codec.JSON_PATCH) or not isinstance(
+            patch_doc, list | dict
+        ):
+            go_type = "jsonpatch.Patch" if mt == codec.JSON_PATCH else "map[string]interface {}"
+            raise bad_request(
+                f"json: cannot unmarshal {_json_kind(patch_doc)} into Go value of type {go_type}"
+            )
         try:
-            if mt == codec.JSON_PATCH:
+            if isinstance(patch_doc, list):
                 result = json_patch(base, patch_doc)
             elif mt == codec.MERGE_PATCH:
-                if not isinstance(patch_doc, dict):
-                    raise PatchError("a merge patch must be a JSON object")
                 result = merge_patch(base, patch_doc)
             else:
                 result = strategic_merge(base, patch_doc, rt.schema)
@@ -624,7 +644,10 @@ class Objects:
                 raise not_found(rt.plural, rt.group, name)
             return self.create(rt, ns, applied, opts, url_name=name)
         base = self.view(rt, current)
-        merged = strategic_merge(base, applied, rt.schema if rt.builtin else None)
+        try:
+            merged = strategic_merge(base, applied, rt.schema if rt.builtin else None)
+        except PatchError as exc:  # e.g. a list item without its merge key
+            raise invalid(rt.kind, rt.group, name, [Cause("", str(exc))]) from exc
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != current["metadata"]["resourceVersion"]:
             raise conflict(

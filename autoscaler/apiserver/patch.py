@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 
@@ -145,7 +146,7 @@ def json_patch(target: Any, ops: Any) -> Any:
                 doc = _remove(doc, op["from"])
             doc = _add(doc, path, value)
         elif kind == "test":
-            if _get(doc, path) != op["value"]:
+            if not _json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed: test failed")
         else:
             raise PatchError(f"unexpected operation {kind!r} in operation {n}")
@@ -174,57 +175,81 @@ def _items(schema: dict[str, Any] | None) -> dict[str, Any] | None:
 def strategic_merge(
     target: dict[str, Any], patch: dict[str, Any], schema: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Apply a strategic merge patch to an object using its kind's OpenAPI schema."""
+    """Apply a strategic merge patch to an object using its kind's OpenAPI schema.
+
+    Follows k8s.io/apimachinery/pkg/util/strategicpatch (``StrategicMergeMapPatch``, the server
+    side): a map merges key by key (``null`` deletes); a list whose schema says
+    ``x-kubernetes-patch-strategy: merge`` merges its items on
+    ``x-kubernetes-patch-merge-key`` (or, for primitives, as a set) and every other list is
+    replaced. Directives: ``$patch: replace|delete`` in a map or a list item,
+    ``$retainKeys``, ``$deleteFromPrimitiveList/<list>`` and ``$setElementOrder/<list>``
+    (the order kubectl sends with every changed merging list). Without ``$setElementOrder``,
+    items new to a list are appended.
+    """
     if not isinstance(patch, dict):
         raise PatchError("a strategic merge patch must be a JSON object")
     result = _smp_map(target if isinstance(target, dict) else {}, patch, schema)
     return result if isinstance(result, dict) else {}
 
 
-_DELETE = object()
+_ORDER = "$setElementOrder/"
+_DELETE_FROM = "$deleteFromPrimitiveList/"
+
+
+def _strategies(schema: dict[str, Any] | None) -> set[str]:
+    return set(str((schema or {}).get("x-kubernetes-patch-strategy", "")).split(","))
 
 
 def _smp_map(orig: dict[str, Any], patch: dict[str, Any], schema: dict[str, Any] | None) -> Any:
-    directive = patch.get("$patch")
-    if directive == "delete":
-        return _DELETE
-    body = {k: v for k, v in patch.items() if k != "$patch"}
-    if directive == "replace":
-        return _strip_directives(body)
+    if "$patch" in patch:
+        directive = patch["$patch"]
+        if directive == "replace":  # the patch, as it is, replaces the map
+            return _strip_directives({k: v for k, v in patch.items() if k != "$patch"})
+        if directive == "delete":  # upstream: the map becomes empty
+            return {}
+        raise PatchError(f"Unable to apply patch: unknown patch type {directive!r} in map")
     out = copy.deepcopy(orig)
+    body = dict(patch)
     retain = body.pop("$retainKeys", None)
-    if isinstance(retain, list):
+    if retain is not None:
+        if not isinstance(retain, list):
+            raise PatchError("$retainKeys must be a list of field names")
         out = {k: v for k, v in out.items() if k in retain}
     orders: dict[str, list[Any]] = {}
     for k in list(body):
-        if k.startswith("$deleteFromPrimitiveList/"):
-            field = k.split("/", 1)[1]
+        if k.startswith(_DELETE_FROM):
+            field = k[len(_DELETE_FROM) :]
             drop = body.pop(k) or []
+            if not isinstance(drop, list):
+                raise PatchError(f"{k} must be a list")
             if isinstance(out.get(field), list):
-                out[field] = [x for x in out[field] if x not in drop]
-        elif k.startswith("$setElementOrder/"):
-            orders[k.split("/", 1)[1]] = body.pop(k) or []
+                out[field] = [x for x in out[field] if not any(_json_equal(x, d) for d in drop)]
+        elif k.startswith(_ORDER):
+            order = body.pop(k) or []
+            if not isinstance(order, list):
+                raise PatchError(f"{k} must be a list")
+            orders[k[len(_ORDER) :]] = order
     for k, v in body.items():
+        if k.startswith("$"):
+            continue  # an unknown directive: ignored
         sub = _sub_schema(schema, k)
         if v is None:
             out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            merged = _smp_map(out[k], v, sub)
-            if merged is _DELETE:
-                out.pop(k, None)
-            else:
-                out[k] = merged
         elif isinstance(v, dict):
-            merged = _smp_map({}, v, sub)
-            if merged is not _DELETE:
-                out[k] = merged
+            if "replace" in _strategies(sub):
+                out[k] = _strip_directives(v)
+            else:
+                current = out.get(k)
+                out[k] = _smp_map(current if isinstance(current, dict) else {}, v, sub)
         elif isinstance(v, list):
             out[k] = _smp_list(out.get(k), v, sub)
         else:
             out[k] = copy.deepcopy(v)
     for field, order in orders.items():
-        if isinstance(out.get(field), list):
-            out[field] = _order(out[field], order, _sub_schema(schema, field))
+        sub = _sub_schema(schema, field)
+        if isinstance(out.get(field), list) and "merge" in _strategies(sub):
+            before = orig.get(field)
+            out[field] = _order(out[field], order, before if isinstance(before, list) else [], sub)
     return out
 
 
@@ -237,47 +262,104 @@ def _strip_directives(v: Any) -> Any:
 
 
 def _smp_list(orig: Any, patch: list[Any], schema: dict[str, Any] | None) -> list[Any]:
-    strategy = str((schema or {}).get("x-kubernetes-patch-strategy", ""))
-    key = (schema or {}).get("x-kubernetes-patch-merge-key")
-    if any(isinstance(x, dict) and x.get("$patch") == "replace" for x in patch):
-        return [_strip_directives(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
-    if "merge" not in strategy.split(",") or not isinstance(orig, list):
-        return [_strip_directives(x) for x in patch if not (isinstance(x, dict) and "$patch" in x)]
-    out = copy.deepcopy(orig)
-    if not key:  # a set of primitives
+    plain = [x for x in patch if not (isinstance(x, dict) and "$patch" in x)]
+    if "merge" not in _strategies(schema):  # an atomic list: the patch's list replaces it
+        return [_strip_directives(x) for x in plain]
+    out = copy.deepcopy(orig) if isinstance(orig, list) else []
+    if not any(isinstance(x, dict) for x in [*patch, *out]):  # a set of primitives
         for x in patch:
-            if x not in out:
+            if not any(_json_equal(x, o) for o in out):
                 out.append(copy.deepcopy(x))
         return out
-    item_schema = _items(schema)
+    key = (schema or {}).get("x-kubernetes-patch-merge-key")
+    if not key:
+        raise PatchError("cannot merge lists of objects without a merge key")
+    replace = False
     for x in patch:
         if not isinstance(x, dict):
+            raise PatchError(f"a list merged on {key!r} holds a non-object item: {x!r}")
+        if "$patch" not in x:
             continue
+        directive = x["$patch"]
+        if directive == "delete":
+            if key not in x:
+                raise PatchError(f"map: {x} does not contain declared merge key: {key}")
+            out = [o for o in out if not (isinstance(o, dict) and _json_equal(o.get(key), x[key]))]
+        elif directive == "replace":
+            replace = True
+        elif directive == "merge":
+            raise PatchError("merging lists cannot yet be specified in the patch")
+        else:
+            raise PatchError(f"Unable to apply patch: unknown patch type {directive!r} in list")
+    if replace:
+        return [_strip_directives(x) for x in plain]
+    item_schema = _items(schema)
+    for x in plain:
+        if key not in x:
+            raise PatchError(f"map: {x} does not contain declared merge key: {key}")
         pos = next(
-            (i for i, o in enumerate(out) if isinstance(o, dict) and o.get(key) == x.get(key)),
+            (
+                i
+                for i, o in enumerate(out)
+                if isinstance(o, dict) and key in o and _json_equal(o[key], x[key])
+            ),
             None,
         )
-        if x.get("$patch") == "delete":
-            if pos is not None:
-                del out[pos]
-            continue
         if pos is None:
-            out.append(_strip_directives(x))
+            out.append(_smp_map({}, x, item_schema))
         else:
-            merged = _smp_map(out[pos], x, item_schema)
-            if merged is _DELETE:
-                del out[pos]
-            else:
-                out[pos] = merged
+            out[pos] = _smp_map(out[pos], x, item_schema)
     return out
 
 
-def _order(items: list[Any], order: list[Any], schema: dict[str, Any] | None) -> list[Any]:
+def _order(
+    items: list[Any], order: list[Any], before: list[Any], schema: dict[str, Any] | None
+) -> list[Any]:
+    """Order a merged list as ``$setElementOrder`` asks (strategicpatch normalizeElementOrder):
+    the items it names in its order, the others (server-only items) in their order in the live
+    list, the two interleaved by their positions in the live list."""
     key = (schema or {}).get("x-kubernetes-patch-merge-key")
 
-    def ident(x: Any) -> Any:
-        return x.get(key) if key and isinstance(x, dict) else x
+    def ident(x: Any) -> str:
+        return _canonical(x.get(key) if key and isinstance(x, dict) else x)
 
-    wanted = [ident(o) for o in order]
-    rank = {repr(w): i for i, w in enumerate(wanted)}
-    return sorted(items, key=lambda x: rank.get(repr(ident(x)), len(rank)))
+    wanted = {ident(o): i for i, o in reversed(list(enumerate(order)))}
+    live = {ident(o): i for i, o in reversed(list(enumerate(before)))}
+    named = sorted((x for x in items if ident(x) in wanted), key=lambda x: wanted[ident(x)])
+    server_only = [x for x in items if ident(x) not in wanted]
+    server_only.sort(key=lambda x: live.get(ident(x), len(live)))
+    out: list[Any] = []
+    i = j = 0
+    while i < len(server_only) or j < len(named):
+        if j >= len(named):
+            out.append(server_only[i])
+            i += 1
+        elif i >= len(server_only):
+            out.append(named[j])
+            j += 1
+        else:
+            li, ri = live.get(ident(server_only[i])), live.get(ident(named[j]))
+            if li is not None and ri is not None and li < ri:
+                out.append(server_only[i])
+                i += 1
+            else:
+                out.append(named[j])
+                j += 1
+    return out
+
+
+def _canonical(v: Any) -> str:
+    return json.dumps(v, sort_keys=True)
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: booleans are not numbers, 1 equals 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b

@@ -13,6 +13,12 @@ allOf/anyOf/oneOf/not as value validations, x-kubernetes-int-or-string,
 x-kubernetes-preserve-unknown-fields, x-kubernetes-embedded-resource and
 x-kubernetes-list-type set/map uniqueness. Not evaluated: x-kubernetes-validations (CEL rules)
 and ratcheting; these are accepted in schemas and skipped.
+
+Defaulting is upstream's (apiextensions-apiserver pkg/apiserver/schema/defaulting): a property
+that is missing, or null and not nullable, takes its default before anything is validated, and
+the walk then descends into the defaulted value, so the defaults inside a default apply too. A
+null in a non-nullable property without a default is dropped
+(PruneNonNullableNullsWithoutDefaults); a nullable one keeps its null.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class Node:
         "all_of",
         "any_of",
         "default",
+        "defaulted",
         "embedded",
         "enum",
         "excl_max",
@@ -92,6 +99,7 @@ class Node:
         self.preserve_unknown = False
         self.embedded = False
         self.default: Any = None
+        self.defaulted: tuple[tuple[str, Node], ...] = ()  # the properties with a default
         self.list_type: str | None = None
         self.list_map_keys: tuple[str, ...] = ()
         self.all_of: list[Node] = []
@@ -107,6 +115,7 @@ def compile_schema(schema: dict[str, Any]) -> Node:
     props = schema.get("properties")
     if isinstance(props, dict):
         n.properties = {k: compile_schema(v) for k, v in props.items() if isinstance(v, dict)}
+        n.defaulted = tuple((k, p) for k, p in n.properties.items() if p.default is not None)
     add = schema.get("additionalProperties")
     if isinstance(add, dict):
         n.additional = compile_schema(add)
@@ -221,6 +230,8 @@ class _Walker:
         self.errors.append(Cause(path, message, reason))
 
     def walk(self, n: Node, v: Any, path: str) -> Any:
+        if v is None and self.defaults and n.default is not None and not n.nullable:
+            v = copy.deepcopy(n.default)  # a null list item or map value: its default
         if v is None:
             if n.nullable or (n.type is None and not n.int_or_string):
                 return None
@@ -360,6 +371,14 @@ class _Walker:
         out: dict[str, Any] = {}
         props = n.properties
         add = n.additional
+        if self.defaults and n.defaulted:
+            # apiextensions defaulting: a missing property, or a null one that is not nullable,
+            # takes its default first; the walk below then descends into the defaulted value
+            # (so the defaults inside a default apply) and validation sees the result.
+            v = dict(v)
+            for k, sub in n.defaulted:
+                if k not in v or (v[k] is None and not sub.nullable):
+                    v[k] = copy.deepcopy(sub.default)
         for k, val in v.items():
             p = _join(path, k)
             if n.embedded and k in ("apiVersion", "kind") and (props is None or k not in props):
@@ -367,6 +386,8 @@ class _Walker:
             elif n.embedded and k == "metadata":
                 out[k] = self.walk(object_meta_node(), val, p)
             elif props is not None and k in props:
+                if val is None and self.prune and not props[k].nullable:
+                    continue  # PruneNonNullableNullsWithoutDefaults: a null is dropped
                 out[k] = self.walk(props[k], val, p)
             elif isinstance(add, Node):
                 out[k] = self.walk(add, val, p)
@@ -383,10 +404,6 @@ class _Walker:
         for r in n.required:
             if r not in out:
                 self.err(_join(path, r), "Required value", "FieldValueRequired")
-        if self.defaults and props:
-            for k, sub in props.items():
-                if k not in out and sub.default is not None:
-                    out[k] = copy.deepcopy(sub.default)
         return out
 
     def arr(self, n: Node, v: list[Any], path: str) -> list[Any]:

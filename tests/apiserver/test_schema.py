@@ -128,10 +128,11 @@ ERRORS = [
         "must be of type integer",
     ),
     (
-        "null-not-nullable",
-        obj_schema({"s": {"type": "string"}}),
-        {"s": None},
-        "spec.s",
+        # a null property is pruned (below); a null list item is not: it is invalid
+        "null-item-not-nullable",
+        obj_schema({"l": {"type": "array", "items": {"type": "string"}}}),
+        {"l": ["a", None]},
+        "spec.l[1]",
         "must be of type string",
     ),
     (
@@ -236,6 +237,42 @@ PRUNING = [
         ["spec.m.z"],
     ),
     ("default-filled", obj_schema({"d": {"type": "integer", "default": 7}}), {}, {"d": 7}, []),
+    (
+        "null-not-nullable-pruned",
+        obj_schema({"s": {"type": "string"}, "n": {"type": "string", "nullable": True}}),
+        {"s": None, "n": None},
+        {"n": None},
+        [],
+    ),
+    (
+        "null-not-nullable-defaulted",
+        obj_schema({"d": {"type": "integer", "default": 7}}),
+        {"d": None},
+        {"d": 7},
+        [],
+    ),
+    (
+        "defaults-inside-a-default",
+        obj_schema(
+            {
+                "t": {
+                    "type": "object",
+                    "default": {},
+                    "properties": {"w": {"type": "string", "default": "60s"}},
+                }
+            }
+        ),
+        {},
+        {"t": {"w": "60s"}},
+        [],
+    ),
+    (
+        "required-with-default",
+        obj_schema({"m": {"type": "string", "default": "A"}}, required=["m"]),
+        {},
+        {"m": "A"},
+        [],
+    ),
     (
         "embedded-resource-keeps-type-meta",
         obj_schema(
