@@ -98,6 +98,26 @@ def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in drop}
 
 
+def _update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """What an update may not change (upstream ValidateObjectMetaUpdate): no finalizer may be
+    added once deletion began."""
+    causes = []
+    m, old_m = new["metadata"], old["metadata"]
+    if old_m.get("deletionTimestamp"):
+        added = sorted(set(m.get("finalizers") or ()) - set(old_m.get("finalizers") or ()))
+        if added:
+            found = ", ".join(json.dumps(f) for f in added)
+            causes.append(
+                Cause(
+                    "metadata.finalizers",
+                    "Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers []string{{{found}}}",
+                    "FieldValueForbidden",
+                )
+            )
+    return causes
+
+
 class Objects:
     """The verbs on objects, over a ``Store`` and a ``Registry``; raises ``APIError``."""
 
@@ -514,6 +534,9 @@ class Objects:
         if _spec_part(stored, rt.status_subresource) != _spec_part(current, rt.status_subresource):
             generation += 1
         m["generation"] = generation
+        causes = _update_causes(stored, current)
+        if causes:
+            raise invalid(rt.kind, rt.group, m["name"], causes)
         self._server_status(rt, stored, current)
         if _comparable(stored) == _comparable(current):
             return Written(self.view(rt, current), 200, warnings)  # no-op: no new version
