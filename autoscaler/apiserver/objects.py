@@ -50,6 +50,15 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+CONFIGMAP_STORAGE = ("", "configmaps")
+# Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
+# PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
+# (ConfigMap, Namespace, Pod, Event, Lease, Service, ServiceAccount, RBAC) never carry one.
+GENERATION_STORAGES = {
+    CRD_STORAGE,
+    ("apps", "deployments"),
+    ("policy", "poddisruptionbudgets"),
+}
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -98,9 +107,13 @@ def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in drop}
 
 
-def _update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    """What an update may not change (upstream ValidateObjectMetaUpdate): no finalizer may be
-    added once deletion began."""
+def _has_generation(rt: ResourceType) -> bool:
+    return not rt.builtin or rt.storage in GENERATION_STORAGES
+
+
+def _update_causes(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """What an update may not change (upstream ValidateObjectMetaUpdate and the kinds' update
+    validation): no finalizer added once deletion began; an immutable ConfigMap's contents."""
     causes = []
     m, old_m = new["metadata"], old["metadata"]
     if old_m.get("deletionTimestamp"):
@@ -115,6 +128,13 @@ def _update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
                     "FieldValueForbidden",
                 )
             )
+    if rt.storage == CONFIGMAP_STORAGE and old.get("immutable") is True:
+        locked = "Forbidden: field is immutable when `immutable` is set"
+        if new.get("immutable") is not True:
+            causes.append(Cause("immutable", locked, "FieldValueForbidden"))
+        for key in ("data", "binaryData"):
+            if (new.get(key) or {}) != (old.get(key) or {}):
+                causes.append(Cause(key, locked, "FieldValueForbidden"))
     return causes
 
 
@@ -398,7 +418,10 @@ class Objects:
             m.pop(k, None)
         m["uid"] = str(uuid.uuid4())
         m["creationTimestamp"] = utc_now_text(self.clock.wall())
-        m["generation"] = 1
+        if _has_generation(rt):
+            m["generation"] = 1
+        else:
+            m.pop("generation", None)
         self._server_status(rt, stored, None)
         if opts.dry_run:
             return Written(self.view(rt, stored), 201, warnings)
@@ -530,11 +553,16 @@ class Objects:
         if not m["namespace"]:
             m.pop("namespace")
         m["resourceVersion"] = old_m.get("resourceVersion")
-        generation = int(old_m.get("generation", 1) or 1)
-        if _spec_part(stored, rt.status_subresource) != _spec_part(current, rt.status_subresource):
-            generation += 1
-        m["generation"] = generation
-        causes = _update_causes(stored, current)
+        if _has_generation(rt):
+            generation = int(old_m.get("generation", 1) or 1)
+            if _spec_part(stored, rt.status_subresource) != _spec_part(
+                current, rt.status_subresource
+            ):
+                generation += 1
+            m["generation"] = generation
+        else:
+            m.pop("generation", None)
+        causes = _update_causes(rt, stored, current)
         if causes:
             raise invalid(rt.kind, rt.group, m["name"], causes)
         self._server_status(rt, stored, current)

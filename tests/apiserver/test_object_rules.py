@@ -1,5 +1,5 @@
 """Rules on writes and reads the upstream API server enforces: no finalizer added to an object
-being deleted."""
+being deleted, immutable ConfigMaps, and no metadata.generation on kinds that have none."""
 
 from __future__ import annotations
 
@@ -50,3 +50,61 @@ def test_no_new_finalizer_on_an_object_being_deleted(core: client.CoreV1Api) -> 
     with pytest.raises(ApiException) as gone:
         core.read_namespaced_config_map("f1", ns)
     assert gone.value.status == 404
+
+
+def test_immutable_configmap(server: RunningAPIServer) -> None:
+    out = server.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: im, namespace: default}\n"
+        "immutable: true\ndata: {a: '1'}\n",
+    )
+    assert out.returncode == 0, out.stderr
+    out = server.kubectl("patch", "cm", "im", "--type=merge", "-p", '{"data":{"a":"2"}}')
+    assert out.returncode != 0
+    assert (
+        'The ConfigMap "im" is invalid: data: Forbidden: field is immutable when `immutable` is set'
+        in out.stderr
+    )
+    out = server.kubectl("patch", "cm", "im", "--type=merge", "-p", '{"immutable":false}')
+    assert out.returncode != 0 and "immutable: Forbidden" in out.stderr
+    out = server.kubectl("patch", "cm", "im", "--type=merge", "-p", '{"binaryData":{"b":"AA=="}}')
+    assert out.returncode != 0 and "binaryData: Forbidden" in out.stderr
+    # metadata stays writable, and the object can be deleted
+    assert server.kubectl("label", "cm", "im", "x=y").returncode == 0
+    got = server.kubectl("get", "cm", "im", "-o", "jsonpath={.data.a} {.metadata.labels.x}")
+    assert got.stdout == "1 y"
+    assert server.kubectl("delete", "cm", "im").returncode == 0
+
+
+def test_generation_only_on_kinds_that_have_one(server: RunningAPIServer) -> None:
+    api = server.api_client()
+    try:
+        core = client.CoreV1Api(api)
+        made = core.create_namespaced_config_map(
+            "default", {"metadata": {"name": "nogen"}, "data": {"a": "1"}}
+        )
+        assert made.metadata.generation is None
+        changed = core.patch_namespaced_config_map("nogen", "default", {"data": {"a": "2"}})
+        assert changed.metadata.generation is None
+        lease = client.CoordinationV1Api(api).create_namespaced_lease(
+            "default", {"metadata": {"name": "nogen"}, "spec": {"holderIdentity": "x"}}
+        )
+        assert lease.metadata.generation is None
+        deploy = client.AppsV1Api(api).create_namespaced_deployment(
+            "default",
+            {
+                "metadata": {"name": "withgen"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "g"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "g"}},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]},
+                    },
+                },
+            },
+        )
+        assert deploy.metadata.generation == 1
+    finally:
+        api.close()
