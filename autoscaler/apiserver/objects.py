@@ -23,7 +23,7 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ from autoscaler.apiserver.patch import PatchError, json_patch, merge_patch, stra
 from autoscaler.apiserver.registry import Registry, ResourceType, types_from_crd
 from autoscaler.apiserver.schema import check
 from autoscaler.apiserver.selectors import Predicate
-from autoscaler.apiserver.store import Store
+from autoscaler.apiserver.store import Expired, Store
 from autoscaler.apiserver.tables import utc_now_text
 from autoscaler.clock import Clock
 
@@ -177,9 +177,19 @@ class Objects:
         cont: str = "",
         count_remaining: bool = True,
     ) -> tuple[list[dict[str, Any]], str, str, int | None]:
-        """Matching objects in (namespace, name) order: items, rv, continue token, remaining."""
+        """Matching objects in (namespace, name) order: items, rv, continue token, remaining.
+
+        Every page of a paged list is read from the snapshot of its first page: a continue
+        token carries that resourceVersion, later pages undo the changes made since (objects
+        created later are left out, objects changed later appear as they were) and answer with
+        it as their list resourceVersion; 410 Expired once the history no longer covers it."""
         start: tuple[str, str] | None = None
         list_rv = self.store.rv
+        too_old = expired(
+            "The provided continue parameter is too old to display a consistent list "
+            "result. You can start a new list without the continue parameter."
+        )
+        source: Iterator[tuple[tuple[str, str], dict[str, Any]]]
         if cont:
             try:
                 token = json.loads(base64.urlsafe_b64decode(cont.encode()))
@@ -187,15 +197,18 @@ class Objects:
                 list_rv = int(token["rv"])
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise bad_request(f"invalid continue token {cont!r}") from exc
-            if list_rv < self.store.compacted:
-                raise expired(
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter."
-                )
+            if list_rv < self.store.compacted or list_rv > self.store.rv:
+                raise too_old
+            try:
+                source = iter(list(self.store.items_at(rt.storage, list_rv, ns)))
+            except Expired as exc:
+                raise too_old from exc
+        else:
+            source = ((key, obj) for key, obj, _text in self.store.items(rt.storage, ns))
         items: list[dict[str, Any]] = []
         last: tuple[str, str] | None = None
         remaining = 0
-        for key, obj, _text in self.store.items(rt.storage, ns):
+        for key, obj in source:
             if start is not None and key <= start:
                 continue
             if not match(obj):
@@ -211,7 +224,7 @@ class Objects:
         if limit and remaining and last is not None:
             raw = json.dumps({"rv": list_rv, "start": list(last)}).encode()
             token = base64.urlsafe_b64encode(raw).decode()
-        return items, str(self.store.rv), token, (remaining if token and count_remaining else None)
+        return items, str(list_rv), token, (remaining if token and count_remaining else None)
 
     # --- validation -------------------------------------------------------------------------
 

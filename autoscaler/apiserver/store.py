@@ -183,6 +183,28 @@ class Store:
                 obj, text = objs[key]
                 yield key, obj, text
 
+    def items_at(
+        self, storage: StorageKey, rv: int, namespace: str | None = None
+    ) -> Iterator[tuple[ObjKey, dict[str, Any]]]:
+        """(namespace, name) and object as they were at ``rv``, sorted as ``items``: the current
+        objects with the changes after ``rv`` undone. ``Expired`` if the history no longer
+        holds every change after ``rv`` (or a previous state among them is unknown)."""
+        first: dict[ObjKey, Change] = {}
+        for ch in self.since(storage, rv):
+            first.setdefault((ch.namespace, ch.name), ch)
+        snapshot = {
+            key: hit[0] for key, hit in self._objects.get(storage, {}).items() if key not in first
+        }
+        for key, ch in first.items():
+            if ch.type == "ADDED":
+                continue  # it did not exist at rv
+            if ch.old is None:
+                raise Expired(rv, self.compacted + 1)
+            snapshot[key] = ch.old
+        for key in sorted(snapshot):
+            if namespace is None or key[0] == namespace:
+                yield key, snapshot[key]
+
     def count(self, storage: StorageKey, namespace: str | None = None) -> int:
         objs = self._objects.get(storage, {})
         if namespace is None:

@@ -1,16 +1,18 @@
 """Rules on writes and reads the upstream API server enforces: no finalizer added to an object
-being deleted, immutable ConfigMaps, and no metadata.generation on kinds that have none."""
+being deleted, immutable ConfigMaps, no metadata.generation on kinds that have none, and paged
+lists read from one snapshot."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from autoscaler.apiserver.testing import RunningAPIServer
+from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
 
 
 @pytest.fixture
@@ -107,4 +109,47 @@ def test_generation_only_on_kinds_that_have_one(server: RunningAPIServer) -> Non
         )
         assert deploy.metadata.generation == 1
     finally:
+        api.close()
+
+
+def test_paged_list_reads_one_snapshot(core: client.CoreV1Api) -> None:
+    ns = _namespace(core, "snapshot")
+    for name in ("a", "b", "c"):
+        core.create_namespaced_config_map(ns, {"metadata": {"name": name}, "data": {"v": "1"}})
+    p1 = core.list_namespaced_config_map(ns, limit=1)
+    snapshot = p1.metadata.resource_version
+    assert [i.metadata.name for i in p1.items] == ["a"] and p1.metadata._continue
+    b_rv = core.read_namespaced_config_map("b", ns).metadata.resource_version
+    # after the first page: one created, one changed, one deleted
+    core.create_namespaced_config_map(ns, {"metadata": {"name": "bb"}, "data": {"v": "1"}})
+    core.patch_namespaced_config_map("b", ns, {"data": {"v": "2"}})
+    core.delete_namespaced_config_map("c", ns)
+    p2 = core.list_namespaced_config_map(ns, limit=1, _continue=p1.metadata._continue)
+    assert [(i.metadata.name, i.data) for i in p2.items] == [("b", {"v": "1"})]
+    assert p2.items[0].metadata.resource_version == b_rv
+    assert p2.metadata.resource_version == snapshot
+    p3 = core.list_namespaced_config_map(ns, limit=1, _continue=p2.metadata._continue)
+    assert [(i.metadata.name, i.data) for i in p3.items] == [("c", {"v": "1"})]
+    assert p3.metadata.resource_version == snapshot and not p3.metadata._continue
+    # a new list sees the present
+    now = core.list_namespaced_config_map(ns)
+    assert [(i.metadata.name, i.data["v"]) for i in now.items] == [
+        ("a", "1"),
+        ("b", "2"),
+        ("bb", "1"),
+    ]
+
+
+def test_continue_token_beyond_the_history_is_410(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path, history=5) as small:
+        api = small.api_client()
+        core = client.CoreV1Api(api)
+        for name in ("a", "b"):
+            core.create_namespaced_config_map("default", {"metadata": {"name": name}})
+        p1 = core.list_namespaced_config_map("default", limit=1)
+        for i in range(8):
+            core.patch_namespaced_config_map("b", "default", {"data": {"i": str(i)}})
+        with pytest.raises(ApiException) as err:
+            core.list_namespaced_config_map("default", limit=1, _continue=p1.metadata._continue)
+        assert err.value.status == 410 and json.loads(err.value.body)["reason"] == "Expired"
         api.close()
