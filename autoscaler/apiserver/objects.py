@@ -8,11 +8,13 @@ metadata and status changes), finalizers (``deletionTimestamp`` first, removal w
 finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
 unknown fields, and the 256 KiB limit on annotations.
 
-Server-side apply is a create-or-merge: the applied configuration is merged onto the live
-object (strategic merge for built-in kinds, merge semantics for custom resources). There is no
-``managedFields`` bookkeeping and so no field-ownership conflicts, and a field dropped from the
-applied configuration is not removed. Owner references are stored but there is no garbage
-collector: ``propagationPolicy`` is accepted and has no effect.
+Every write records field ownership in ``metadata.managedFields`` (see ``managed``): server-side
+apply merges the applied configuration onto the live object, removes the fields its manager
+stopped applying (unless another manager owns them) and answers 409 Conflict when it would
+change a field another manager owns (``force=true`` takes it over); other writes give their
+manager (``fieldManager``, else the User-Agent's product) the fields they changed. Owner
+references are stored but there is no garbage collector: ``propagationPolicy`` is accepted and
+has no effect.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.apiserver import codec, kinds
+from autoscaler.apiserver import codec, kinds, managed
 from autoscaler.apiserver.errors import (
     APIError,
     Cause,
@@ -74,6 +76,8 @@ class WriteOptions:
     field_validation: str = "Warn"  # Strict, Warn, Ignore
     field_manager: str = ""
     force: bool = False
+    user_agent: str = ""  # names the manager of a write without fieldManager
+    track: bool = True  # False: the write records no field ownership (the server's own)
 
 
 @dataclass
@@ -97,7 +101,6 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     out = dict(obj)
     m = dict(out.get("metadata") or {})
     m.pop("resourceVersion", None)
-    m.pop("managedFields", None)
     out["metadata"] = m
     return out
 
@@ -105,6 +108,13 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
 def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
     drop = ("metadata", "status") if status_subresource else ("metadata",)
     return {k: v for k, v in obj.items() if k not in drop}
+
+
+def _scope(rt: ResourceType, subresource: str) -> str:
+    """Which fields a write through ``subresource`` owns (see ``managed.field_set``)."""
+    if subresource == "status":
+        return "status"
+    return "main" if rt.status_subresource else "all"
 
 
 def _has_generation(rt: ResourceType) -> bool:
@@ -388,7 +398,14 @@ class Objects:
             )
 
     def create(
-        self, rt: ResourceType, ns: str, body: Any, opts: WriteOptions, *, url_name: str = ""
+        self,
+        rt: ResourceType,
+        ns: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        url_name: str = "",
+        applied: bool = False,
     ) -> Written:
         obj = self._check_kind(rt, copy.deepcopy(body))
         self._check_namespace(rt, ns, obj)
@@ -421,7 +438,9 @@ class Objects:
         if rt.status_subresource and rt.storage != NS_STORAGE:
             obj.pop("status", None)
         warnings: list[str] = []
+        applied_config = copy.deepcopy(obj) if applied else None
         obj = self._validate(rt, obj, opts, warnings)
+        self._record(rt, None, obj, opts, "", applied_config)
         stored = kinds.to_storage(rt, obj)
         ns_key = ns if rt.namespaced else ""
         if self.store.get(rt.storage, ns_key, stored["metadata"]["name"]) is not None:
@@ -441,6 +460,48 @@ class Objects:
         self.store.put(rt.storage, stored, created=True)
         self._after_write(rt, stored, None)
         return Written(self.view(rt, stored), 201, warnings)
+
+    def _manager(
+        self, rt: ResourceType, opts: WriteOptions, operation: str, sub: str
+    ) -> managed.Entry:
+        name = managed.manager_name(opts.field_manager, opts.user_agent)
+        now = utc_now_text(self.clock.wall())
+        return managed.Entry(name, operation, rt.api_version, now, frozenset(), sub)
+
+    def _record(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        opts: WriteOptions,
+        subresource: str,
+        applied: dict[str, Any] | None = None,
+    ) -> None:
+        """Set ``new``'s managedFields for a write from ``old`` (None: a create; ``applied``:
+        the configuration a create by apply applied). managedFields the client changed are kept
+        as given (``[{}]`` clears them), as upstream does."""
+        meta = _meta(new)
+        incoming = meta.get("managedFields")
+        previous = _meta(old).get("managedFields") if old is not None else None
+        if not opts.track:
+            entries = managed.decode(previous)
+        elif incoming not in (None, []) and not managed.same(incoming, previous):
+            entries = [] if incoming == [{}] else managed.decode(incoming)
+        elif applied is not None:
+            me = self._manager(rt, opts, "Apply", subresource)
+            scope = _scope(rt, subresource)
+            me.fields = managed.field_set(applied, rt.schema, scope)
+            entries = [me]
+        else:
+            me = self._manager(rt, opts, "Update", subresource)
+            entries = managed.record_update(
+                managed.decode(previous), old, new, rt.schema, _scope(rt, subresource), me
+            )
+        encoded = managed.encode(entries)
+        if encoded:
+            meta["managedFields"] = encoded
+        else:
+            meta.pop("managedFields", None)
 
     def _server_status(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
@@ -539,7 +600,10 @@ class Objects:
         obj: dict[str, Any],
         opts: WriteOptions,
         subresource: str,
+        managed_fields: list[dict[str, Any]] | None = None,
     ) -> Written:
+        """Store ``obj`` over ``current``; ``managed_fields``: those an apply computed (else the
+        write's own are recorded)."""
         warnings: list[str] = []
         old_view = self.view(rt, current)
         if subresource == "status":
@@ -555,6 +619,12 @@ class Objects:
             else:
                 obj.pop("status", None)
         obj = self._validate(rt, obj, opts, warnings)
+        if managed_fields is None:
+            self._record(rt, old_view, obj, opts, subresource)
+        elif managed_fields:
+            _meta(obj)["managedFields"] = managed_fields
+        else:
+            _meta(obj).pop("managedFields", None)
         stored = kinds.to_storage(rt, obj)
         m, old_m = stored["metadata"], current["metadata"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -665,7 +735,7 @@ class Objects:
         *,
         subresource: str = "",
     ) -> Written:
-        """Server-side apply as create-or-merge (see the module docstring)."""
+        """Server-side apply with field ownership (see the module docstring and ``managed``)."""
         if not opts.field_manager:
             raise bad_request(
                 "PATCH with application/apply-patch+yaml requires fieldManager to be set"
@@ -681,14 +751,15 @@ class Objects:
             raise bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
             )
+        if meta.get("managedFields"):
+            raise bad_request("metadata.managedFields must be nil")
+        meta.pop("managedFields", None)
         ns_key = ns if rt.namespaced else ""
         current = self.store.get(rt.storage, ns_key, name)
         if current is None:
             if subresource:
                 raise not_found(rt.plural, rt.group, name)
-            return self.create(rt, ns, applied, opts, url_name=name)
-        base = self.view(rt, current)
-        merged = strategic_merge(base, applied, rt.schema if rt.builtin else None)
+            return self.create(rt, ns, applied, opts, url_name=name, applied=True)
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != current["metadata"]["resourceVersion"]:
             raise conflict(
@@ -697,9 +768,39 @@ class Objects:
                 name,
                 f"the object has been modified; resourceVersion {want_rv} is stale",
             )
+        meta.pop("resourceVersion", None)
+        self._check_namespace(rt, ns, applied)
+        meta["name"] = name
+        base = self.view(rt, current)
+        me = self._manager(rt, opts, "Apply", subresource)
+        outcome = managed.apply(
+            managed.decode(_meta(base).get("managedFields")),
+            base,
+            applied,
+            rt.schema,
+            _scope(rt, subresource),
+            me,
+            opts.force,
+        )
+        if outcome.conflicts:
+            raise APIError(
+                409,
+                "Conflict",
+                managed.conflict_message(outcome.conflicts),
+                causes=[
+                    Cause(
+                        managed.path_text(c.path),
+                        f"conflict with {c.entry.describe()}",
+                        "FieldManagerConflict",
+                    )
+                    for c in outcome.conflicts
+                ],
+            )
+        merged = outcome.obj
         _meta(merged)["resourceVersion"] = current["metadata"]["resourceVersion"]
-        self._check_namespace(rt, ns, merged)
-        return self._write_update(rt, current, merged, opts, subresource)
+        return self._write_update(
+            rt, current, merged, opts, subresource, managed.encode(outcome.entries)
+        )
 
     # --- deletes ------------------------------------------------------------------------------
 
