@@ -155,10 +155,13 @@ def _walk(value: Any, schema: dict[str, Any] | None, path: Path, out: set[Path])
         out.add(path)
 
 
-def field_set(obj: dict[str, Any], schema: dict[str, Any] | None, scope: str) -> FieldSet:
-    """The fields ``obj`` sets. ``scope``: ``all``; ``main`` (a kind with a status subresource
-    written through the main resource: no status); ``status`` (only status)."""
-    out: set[Path] = set()
+def _tracked(
+    obj: dict[str, Any], schema: dict[str, Any] | None, scope: str
+) -> dict[Path, tuple[Any, dict[str, Any] | None]]:
+    """The top-level fields a write owns, by path: (value, schema). ``scope``: ``all``;
+    ``main`` (a kind with a status subresource written through the main resource: no
+    status); ``status`` (only status)."""
+    out: dict[Path, tuple[Any, dict[str, Any] | None]] = {}
     for k, v in obj.items():
         if k in ("apiVersion", "kind"):
             continue
@@ -167,12 +170,90 @@ def field_set(obj: dict[str, Any], schema: dict[str, Any] | None, scope: str) ->
                 continue
             for mk, mv in v.items():
                 if mk not in _UNTRACKED_META:
-                    _walk(mv, _sub(_META_SCHEMA, mk), ("f:metadata", f"f:{mk}"), out)
+                    out[("f:metadata", f"f:{mk}")] = (mv, _sub(_META_SCHEMA, mk))
             continue
         if (scope == "main" and k == "status") or (scope == "status" and k != "status"):
             continue
-        _walk(v, _sub(schema, k), (f"f:{k}",), out)
+        out[(f"f:{k}",)] = (v, _sub(schema, k))
+    return out
+
+
+def field_set(obj: dict[str, Any], schema: dict[str, Any] | None, scope: str) -> FieldSet:
+    """The fields ``obj`` sets (``scope`` as for ``_tracked``)."""
+    out: set[Path] = set()
+    for path, (value, sub) in _tracked(obj, schema, scope).items():
+        _walk(value, sub, path, out)
     return frozenset(out)
+
+
+def _paths(value: Any, schema: dict[str, Any] | None, path: Path) -> set[Path]:
+    out: set[Path] = set()
+    _walk(value, schema, path, out)
+    return out
+
+
+def _diff(
+    old: Any,
+    new: Any,
+    schema: dict[str, Any] | None,
+    path: Path,
+    changed: set[Path],
+    removed: set[Path],
+) -> None:
+    """Add to ``changed`` the fields of ``new`` that ``old`` lacks or holds another value in,
+    and to ``removed`` those of ``old`` that ``new`` lacks; equal subtrees are skipped."""
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict) and old and new and not _atomic_map(schema):
+        for k, v in new.items():
+            p = (*path, f"f:{k}")
+            if k in old:
+                _diff(old[k], v, _sub(schema, k), p, changed, removed)
+            else:
+                _walk(v, _sub(schema, k), p, changed)
+        for k, v in old.items():
+            if k not in new:
+                _walk(v, _sub(schema, k), (*path, f"f:{k}"), removed)
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        kind, keys = list_kind(schema, new)
+        if kind != "atomic" and list_kind(schema, old) == (kind, keys):
+            if kind == "set":
+                before = {_value_element(x) for x in old}
+                after = {_value_element(x) for x in new}
+                changed.update((*path, v) for v in after - before)
+                removed.update((*path, v) for v in before - after)
+                return
+            item_schema = _items(schema)
+            olds = {_key_element(x, keys): x for x in old}
+            news = {_key_element(x, keys): x for x in new}
+            for ke, item in news.items():
+                p = (*path, ke)
+                if ke in olds:
+                    for k, v in item.items():
+                        q = (*p, f"f:{k}")
+                        if k in olds[ke]:
+                            _diff(olds[ke][k], v, _sub(item_schema, k), q, changed, removed)
+                        else:
+                            _walk(v, _sub(item_schema, k), q, changed)
+                    for k, v in olds[ke].items():
+                        if k not in item:
+                            _walk(v, _sub(item_schema, k), (*p, f"f:{k}"), removed)
+                else:
+                    changed.add(p)
+                    for k, v in item.items():
+                        _walk(v, _sub(item_schema, k), (*p, f"f:{k}"), changed)
+            for ke, item in olds.items():
+                if ke not in news:
+                    removed.add((*path, ke))
+                    for k, v in item.items():
+                        _walk(v, _sub(item_schema, k), (*path, ke, f"f:{k}"), removed)
+            return
+    # a scalar, an atomic list or map, or a change of shape
+    before_paths = _paths(old, schema, path)
+    after_paths = _paths(new, schema, path)
+    changed.update(after_paths)
+    removed.update(before_paths - after_paths)
 
 
 def _prefixes(fs: FieldSet) -> set[Path]:
@@ -181,7 +262,7 @@ def _prefixes(fs: FieldSet) -> set[Path]:
 
 def to_fields_v1(fs: FieldSet) -> dict[str, Any]:
     root: dict[str, Any] = {}
-    for p in fs:
+    for p in sorted(fs):
         node = root
         for el in p:
             node = node.setdefault(el, {})
@@ -191,12 +272,7 @@ def to_fields_v1(fs: FieldSet) -> dict[str, Any]:
             node = node[el]
         if node and "." not in node:
             node["."] = {}
-    return _ordered(root)
-
-
-def _ordered(node: dict[str, Any]) -> dict[str, Any]:
-    rank = {".": 0, "f": 1, "k": 2, "v": 3, "i": 4}
-    return {k: _ordered(node[k]) for k in sorted(node, key=lambda k: (rank.get(k[:1], 5), k))}
+    return root
 
 
 def from_fields_v1(tree: Any) -> FieldSet:
@@ -346,6 +422,7 @@ class Entry:
     time: str
     fields: FieldSet
     subresource: str = ""
+    raw: dict[str, Any] | None = None  # the stored entry it was decoded from, while unchanged
 
     def same_manager(self, other: Entry) -> bool:
         return (
@@ -356,6 +433,8 @@ class Entry:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        if self.raw is not None:
+            return self.raw
         out: dict[str, Any] = {
             "manager": self.manager,
             "operation": self.operation,
@@ -402,6 +481,7 @@ def decode(managed: Any) -> list[Entry]:
                 time=str(e.get("time", "")),
                 fields=from_fields_v1(e.get("fieldsV1")),
                 subresource=str(e.get("subresource", "")),
+                raw=e,
             )
         )
     return out
@@ -433,18 +513,18 @@ def record_update(
     """The entries after a non-apply write by ``me`` (its fields unset) from ``old`` to ``new``:
     ``me`` gets what was added or changed, which every other manager loses; what was removed
     leaves every manager."""
-    new_set = field_set(new, schema, scope)
-    changed: set[Path] = set(new_set)
-    removed: frozenset[Path] = frozenset()
-    if old is not None:
-        old_set = field_set(old, schema, scope)
-        inner = _prefixes(new_set)
-        changed = {
-            p
-            for p in new_set
-            if p not in old_set or (p not in inner and get(new, p) != get(old, p))
-        }
-        removed = old_set - new_set
+    changed: set[Path] = set()
+    removed: set[Path] = set()
+    after = _tracked(new, schema, scope)
+    before = _tracked(old, schema, scope) if old is not None else {}
+    for path, (value, sub) in after.items():
+        if path in before:
+            _diff(before[path][0], value, sub, path, changed, removed)
+        else:
+            _walk(value, sub, path, changed)
+    for path, (value, sub) in before.items():
+        if path not in after:
+            _walk(value, sub, path, removed)
     out = []
     mine: Entry | None = None
     for e in entries:

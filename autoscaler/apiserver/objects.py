@@ -165,6 +165,7 @@ class Objects:
         # Admission checks beyond the schema, by (group, kind): what a validating webhook does in a
         # cluster. Each returns the causes that make an object invalid.
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
+        self._now = (-1, "")
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -465,8 +466,10 @@ class Objects:
         self, rt: ResourceType, opts: WriteOptions, operation: str, sub: str
     ) -> managed.Entry:
         name = managed.manager_name(opts.field_manager, opts.user_agent)
-        now = utc_now_text(self.clock.wall())
-        return managed.Entry(name, operation, rt.api_version, now, frozenset(), sub)
+        second = int(self.clock.wall())
+        if self._now[0] != second:  # one formatting a second, not one a write
+            self._now = (second, utc_now_text(second))
+        return managed.Entry(name, operation, rt.api_version, self._now[1], frozenset(), sub)
 
     def _record(
         self,
