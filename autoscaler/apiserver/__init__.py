@@ -19,9 +19,10 @@ In tests, ``autoscaler.apiserver.testing.running_apiserver(tmp_path)`` runs one 
 thread and gives ``api_client()`` and ``kubectl(...)``; ``server.record_requests()`` logs each
 request as RBAC sees it (verb, group, resource, subresource, namespace, name, user).
 
-Not done: managedFields and apply conflicts (apply is create-or-merge), garbage collection of
-owner references, consistent-snapshot pagination (a continue token resumes after the last key
-at the current state), protobuf, authorization beyond the one bearer token.
+Server-side apply tracks field ownership (``metadata.managedFields``, apply conflicts, removal
+of fields a manager stops applying; see ``managed``), and limit/continue pages are read from the
+first page's snapshot. Not done: garbage collection of owner references, protobuf,
+authorization beyond the one bearer token.
 """
 
 from autoscaler.apiserver.handlers import Settings as Settings

@@ -299,6 +299,7 @@ class Handlers:
             field_validation=fv,
             field_manager=q.get("fieldManager", ""),
             force=q.get("force", "") in ("true", "1"),
+            user_agent=request.headers.get("User-Agent", ""),
         )
 
     def _encoder(self, rt: ResourceType, accept: Accept, request: web.Request) -> Any:

@@ -8,11 +8,13 @@ metadata and status changes), finalizers (``deletionTimestamp`` first, removal w
 finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
 unknown fields, and the 256 KiB limit on annotations.
 
-Server-side apply is a create-or-merge: the applied configuration is merged onto the live
-object (strategic merge for built-in kinds, merge semantics for custom resources). There is no
-``managedFields`` bookkeeping and so no field-ownership conflicts, and a field dropped from the
-applied configuration is not removed. Owner references are stored but there is no garbage
-collector: ``propagationPolicy`` is accepted and has no effect.
+Every write records field ownership in ``metadata.managedFields`` (see ``managed``): server-side
+apply merges the applied configuration onto the live object, removes the fields its manager
+stopped applying (unless another manager owns them) and answers 409 Conflict when it would
+change a field another manager owns (``force=true`` takes it over); other writes give their
+manager (``fieldManager``, else the User-Agent's product) the fields they changed. Owner
+references are stored but there is no garbage collector: ``propagationPolicy`` is accepted and
+has no effect.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.apiserver import codec, kinds
+from autoscaler.apiserver import codec, kinds, managed
 from autoscaler.apiserver.errors import (
     APIError,
     Cause,
@@ -43,13 +45,22 @@ from autoscaler.apiserver.patch import PatchError, json_patch, merge_patch, stra
 from autoscaler.apiserver.registry import Registry, ResourceType, types_from_crd
 from autoscaler.apiserver.schema import check
 from autoscaler.apiserver.selectors import Predicate
-from autoscaler.apiserver.store import Store
+from autoscaler.apiserver.store import Expired, Store
 from autoscaler.apiserver.tables import utc_now_text
 from autoscaler.clock import Clock
 
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+CONFIGMAP_STORAGE = ("", "configmaps")
+# Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
+# PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
+# (ConfigMap, Namespace, Pod, Event, Lease, Service, ServiceAccount, RBAC) never carry one.
+GENERATION_STORAGES = {
+    CRD_STORAGE,
+    ("apps", "deployments"),
+    ("policy", "poddisruptionbudgets"),
+}
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -65,6 +76,8 @@ class WriteOptions:
     field_validation: str = "Warn"  # Strict, Warn, Ignore
     field_manager: str = ""
     force: bool = False
+    user_agent: str = ""  # names the manager of a write without fieldManager
+    track: bool = True  # False: the write records no field ownership (the server's own)
 
 
 @dataclass
@@ -88,7 +101,6 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     out = dict(obj)
     m = dict(out.get("metadata") or {})
     m.pop("resourceVersion", None)
-    m.pop("managedFields", None)
     out["metadata"] = m
     return out
 
@@ -112,6 +124,44 @@ def _spec_part(obj: dict[str, Any], status_subresource: bool) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in drop}
 
 
+def _scope(rt: ResourceType, subresource: str) -> str:
+    """Which fields a write through ``subresource`` owns (see ``managed.field_set``)."""
+    if subresource == "status":
+        return "status"
+    return "main" if rt.status_subresource else "all"
+
+
+def _has_generation(rt: ResourceType) -> bool:
+    return not rt.builtin or rt.storage in GENERATION_STORAGES
+
+
+def _update_causes(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """What an update may not change (upstream ValidateObjectMetaUpdate and the kinds' update
+    validation): no finalizer added once deletion began; an immutable ConfigMap's contents."""
+    causes = []
+    m, old_m = new["metadata"], old["metadata"]
+    if old_m.get("deletionTimestamp"):
+        added = sorted(set(m.get("finalizers") or ()) - set(old_m.get("finalizers") or ()))
+        if added:
+            found = ", ".join(json.dumps(f) for f in added)
+            causes.append(
+                Cause(
+                    "metadata.finalizers",
+                    "Forbidden: no new finalizers can be added if the object is being deleted, "
+                    f"found new finalizers []string{{{found}}}",
+                    "FieldValueForbidden",
+                )
+            )
+    if rt.storage == CONFIGMAP_STORAGE and old.get("immutable") is True:
+        locked = "Forbidden: field is immutable when `immutable` is set"
+        if new.get("immutable") is not True:
+            causes.append(Cause("immutable", locked, "FieldValueForbidden"))
+        for key in ("data", "binaryData"):
+            if (new.get(key) or {}) != (old.get(key) or {}):
+                causes.append(Cause(key, locked, "FieldValueForbidden"))
+    return causes
+
+
 class Objects:
     """The verbs on objects, over a ``Store`` and a ``Registry``; raises ``APIError``."""
 
@@ -129,6 +179,7 @@ class Objects:
         # Admission checks beyond the schema, by (group, kind): what a validating webhook does in a
         # cluster. Each returns the causes that make an object invalid.
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
+        self._now = (-1, "")
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -151,9 +202,19 @@ class Objects:
         cont: str = "",
         count_remaining: bool = True,
     ) -> tuple[list[dict[str, Any]], str, str, int | None]:
-        """Matching objects in (namespace, name) order: items, rv, continue token, remaining."""
+        """Matching objects in (namespace, name) order: items, rv, continue token, remaining.
+
+        Every page of a paged list is read from the snapshot of its first page: a continue
+        token carries that resourceVersion, later pages undo the changes made since (objects
+        created later are left out, objects changed later appear as they were) and answer with
+        it as their list resourceVersion; 410 Expired once the history no longer covers it."""
         start: tuple[str, str] | None = None
         list_rv = self.store.rv
+        too_old = expired(
+            "The provided continue parameter is too old to display a consistent list "
+            "result. You can start a new list without the continue parameter."
+        )
+        source: Iterator[tuple[tuple[str, str], dict[str, Any]]]
         if cont:
             try:
                 token = json.loads(base64.urlsafe_b64decode(cont.encode()))
@@ -161,15 +222,18 @@ class Objects:
                 list_rv = int(token["rv"])
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 raise bad_request(f"invalid continue token {cont!r}") from exc
-            if list_rv < self.store.compacted:
-                raise expired(
-                    "The provided continue parameter is too old to display a consistent list "
-                    "result. You can start a new list without the continue parameter."
-                )
+            if list_rv < self.store.compacted or list_rv > self.store.rv:
+                raise too_old
+            try:
+                source = iter(list(self.store.items_at(rt.storage, list_rv, ns)))
+            except Expired as exc:
+                raise too_old from exc
+        else:
+            source = ((key, obj) for key, obj, _text in self.store.items(rt.storage, ns))
         items: list[dict[str, Any]] = []
         last: tuple[str, str] | None = None
         remaining = 0
-        for key, obj, _text in self.store.items(rt.storage, ns):
+        for key, obj in source:
             if start is not None and key <= start:
                 continue
             if not match(obj):
@@ -185,7 +249,7 @@ class Objects:
         if limit and remaining and last is not None:
             raw = json.dumps({"rv": list_rv, "start": list(last)}).encode()
             token = base64.urlsafe_b64encode(raw).decode()
-        return items, str(self.store.rv), token, (remaining if token and count_remaining else None)
+        return items, str(list_rv), token, (remaining if token and count_remaining else None)
 
     # --- validation -------------------------------------------------------------------------
 
@@ -349,7 +413,14 @@ class Objects:
             )
 
     def create(
-        self, rt: ResourceType, ns: str, body: Any, opts: WriteOptions, *, url_name: str = ""
+        self,
+        rt: ResourceType,
+        ns: str,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        url_name: str = "",
+        applied: bool = False,
     ) -> Written:
         obj = self._check_kind(rt, copy.deepcopy(body))
         self._check_namespace(rt, ns, obj)
@@ -382,7 +453,9 @@ class Objects:
         if rt.status_subresource and rt.storage != NS_STORAGE:
             obj.pop("status", None)
         warnings: list[str] = []
+        applied_config = copy.deepcopy(obj) if applied else None
         obj = self._validate(rt, obj, opts, warnings)
+        self._record(rt, None, obj, opts, "", applied_config)
         stored = kinds.to_storage(rt, obj)
         ns_key = ns if rt.namespaced else ""
         if self.store.get(rt.storage, ns_key, stored["metadata"]["name"]) is not None:
@@ -392,13 +465,60 @@ class Objects:
             m.pop(k, None)
         m["uid"] = str(uuid.uuid4())
         m["creationTimestamp"] = utc_now_text(self.clock.wall())
-        m["generation"] = 1
+        if _has_generation(rt):
+            m["generation"] = 1
+        else:
+            m.pop("generation", None)
         self._server_status(rt, stored, None)
         if opts.dry_run:
             return Written(self.view(rt, stored), 201, warnings)
         self.store.put(rt.storage, stored, created=True)
         self._after_write(rt, stored, None)
         return Written(self.view(rt, stored), 201, warnings)
+
+    def _manager(
+        self, rt: ResourceType, opts: WriteOptions, operation: str, sub: str
+    ) -> managed.Entry:
+        name = managed.manager_name(opts.field_manager, opts.user_agent)
+        second = int(self.clock.wall())
+        if self._now[0] != second:  # one formatting a second, not one a write
+            self._now = (second, utc_now_text(second))
+        return managed.Entry(name, operation, rt.api_version, self._now[1], frozenset(), sub)
+
+    def _record(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        opts: WriteOptions,
+        subresource: str,
+        applied: dict[str, Any] | None = None,
+    ) -> None:
+        """Set ``new``'s managedFields for a write from ``old`` (None: a create; ``applied``:
+        the configuration a create by apply applied). managedFields the client changed are kept
+        as given (``[{}]`` clears them), as upstream does."""
+        meta = _meta(new)
+        incoming = meta.get("managedFields")
+        previous = _meta(old).get("managedFields") if old is not None else None
+        if not opts.track:
+            entries = managed.decode(previous)
+        elif incoming not in (None, []) and not managed.same(incoming, previous):
+            entries = [] if incoming == [{}] else managed.decode(incoming)
+        elif applied is not None:
+            me = self._manager(rt, opts, "Apply", subresource)
+            scope = _scope(rt, subresource)
+            me.fields = managed.field_set(applied, rt.schema, scope)
+            entries = [me]
+        else:
+            me = self._manager(rt, opts, "Update", subresource)
+            entries = managed.record_update(
+                managed.decode(previous), old, new, rt.schema, _scope(rt, subresource), me
+            )
+        encoded = managed.encode(entries)
+        if encoded:
+            meta["managedFields"] = encoded
+        else:
+            meta.pop("managedFields", None)
 
     def _server_status(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
@@ -497,7 +617,10 @@ class Objects:
         obj: dict[str, Any],
         opts: WriteOptions,
         subresource: str,
+        managed_fields: list[dict[str, Any]] | None = None,
     ) -> Written:
+        """Store ``obj`` over ``current``; ``managed_fields``: those an apply computed (else the
+        write's own are recorded)."""
         warnings: list[str] = []
         old_view = self.view(rt, current)
         if subresource == "status":
@@ -513,6 +636,12 @@ class Objects:
             else:
                 obj.pop("status", None)
         obj = self._validate(rt, obj, opts, warnings)
+        if managed_fields is None:
+            self._record(rt, old_view, obj, opts, subresource)
+        elif managed_fields:
+            _meta(obj)["managedFields"] = managed_fields
+        else:
+            _meta(obj).pop("managedFields", None)
         stored = kinds.to_storage(rt, obj)
         m, old_m = stored["metadata"], current["metadata"]
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -524,10 +653,18 @@ class Objects:
         if not m["namespace"]:
             m.pop("namespace")
         m["resourceVersion"] = old_m.get("resourceVersion")
-        generation = int(old_m.get("generation", 1) or 1)
-        if _spec_part(stored, rt.status_subresource) != _spec_part(current, rt.status_subresource):
-            generation += 1
-        m["generation"] = generation
+        if _has_generation(rt):
+            generation = int(old_m.get("generation", 1) or 1)
+            if _spec_part(stored, rt.status_subresource) != _spec_part(
+                current, rt.status_subresource
+            ):
+                generation += 1
+            m["generation"] = generation
+        else:
+            m.pop("generation", None)
+        causes = _update_causes(rt, stored, current)
+        if causes:
+            raise invalid(rt.kind, rt.group, m["name"], causes)
         self._server_status(rt, stored, current)
         if _comparable(stored) == _comparable(current):
             return Written(self.view(rt, current), 200, warnings)  # no-op: no new version
@@ -621,7 +758,7 @@ class Objects:
         *,
         subresource: str = "",
     ) -> Written:
-        """Server-side apply as create-or-merge (see the module docstring)."""
+        """Server-side apply with field ownership (see the module docstring and ``managed``)."""
         if not opts.field_manager:
             raise bad_request(
                 "PATCH with application/apply-patch+yaml requires fieldManager to be set"
@@ -637,17 +774,15 @@ class Objects:
             raise bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL ({name})"
             )
+        if meta.get("managedFields"):
+            raise bad_request("metadata.managedFields must be nil")
+        meta.pop("managedFields", None)
         ns_key = ns if rt.namespaced else ""
         current = self.store.get(rt.storage, ns_key, name)
         if current is None:
             if subresource:
                 raise not_found(rt.plural, rt.group, name)
-            return self.create(rt, ns, applied, opts, url_name=name)
-        base = self.view(rt, current)
-        try:
-            merged = strategic_merge(base, applied, rt.schema if rt.builtin else None)
-        except PatchError as exc:  # e.g. a list item without its merge key
-            raise invalid(rt.kind, rt.group, name, [Cause("", str(exc))]) from exc
+            return self.create(rt, ns, applied, opts, url_name=name, applied=True)
         want_rv = meta.get("resourceVersion")
         if want_rv and want_rv != current["metadata"]["resourceVersion"]:
             raise conflict(
@@ -656,9 +791,39 @@ class Objects:
                 name,
                 f"the object has been modified; resourceVersion {want_rv} is stale",
             )
+        meta.pop("resourceVersion", None)
+        self._check_namespace(rt, ns, applied)
+        meta["name"] = name
+        base = self.view(rt, current)
+        me = self._manager(rt, opts, "Apply", subresource)
+        outcome = managed.apply(
+            managed.decode(_meta(base).get("managedFields")),
+            base,
+            applied,
+            rt.schema,
+            _scope(rt, subresource),
+            me,
+            opts.force,
+        )
+        if outcome.conflicts:
+            raise APIError(
+                409,
+                "Conflict",
+                managed.conflict_message(outcome.conflicts),
+                causes=[
+                    Cause(
+                        managed.path_text(c.path),
+                        f"conflict with {c.entry.describe()}",
+                        "FieldManagerConflict",
+                    )
+                    for c in outcome.conflicts
+                ],
+            )
+        merged = outcome.obj
         _meta(merged)["resourceVersion"] = current["metadata"]["resourceVersion"]
-        self._check_namespace(rt, ns, merged)
-        return self._write_update(rt, current, merged, opts, subresource)
+        return self._write_update(
+            rt, current, merged, opts, subresource, managed.encode(outcome.entries)
+        )
 
     # --- deletes ------------------------------------------------------------------------------
 

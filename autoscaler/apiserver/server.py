@@ -157,7 +157,8 @@ class APIServer:
         ns_type = registry.get("", "v1", "namespaces")
         crd_type = registry.get(kinds.CRD_GROUP, "v1", "customresourcedefinitions")
         assert ns_type is not None and crd_type is not None
-        opts = WriteOptions(field_validation="Ignore", field_manager="modelscale")
+        # what the server writes itself has no owner: the first apply of it takes its fields
+        opts = WriteOptions(field_validation="Ignore", field_manager="modelscale", track=False)
         for ns in INITIAL_NAMESPACES:
             if self.store.get(NS_STORAGE, "", ns) is None:
                 objects.create(ns_type, "", {"metadata": {"name": ns}}, opts)

@@ -6,7 +6,9 @@ before the write is answered. With WAL and ``synchronous=NORMAL`` a committed tr
 survives the process being killed (``kill -9``); only a power loss can lose the last ones
 (pass ``durable=True`` for ``synchronous=FULL``). The history keeps the last ``history``
 changes (in memory and on disk) so watches can resume from a resourceVersion across restarts;
-older ones answer 410 Expired, as etcd compaction does.
+older ones answer 410 Expired, as etcd compaction does. Each history row keeps the object's
+previous state too (``old``), so a watch resumed after a restart still sees an object leave or
+enter a selector, and a paged list can be read as of its first page's resourceVersion.
 
 Reads are served from memory. Watchers get changes pushed synchronously on the writing thread
 (the event loop), so a watcher that subscribed before a write sees it, and never twice.
@@ -34,7 +36,7 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE TABLE IF NOT EXISTS changes (
     rv INTEGER PRIMARY KEY, type TEXT NOT NULL, grp TEXT NOT NULL, plural TEXT NOT NULL,
-    namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL
+    namespace TEXT NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, old TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
@@ -47,12 +49,17 @@ def connect(path: Path, *, durable: bool = False) -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.executescript(SCHEMA_SQL)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(changes)")}
+    if "old" not in columns:  # a data directory written before ``old`` was kept
+        conn.execute("ALTER TABLE changes ADD COLUMN old TEXT")
     return conn
 
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One committed change. ``old`` is the previous state (for selector transitions)."""
+    """One committed change. ``old`` is the previous state (for selector transitions and
+    snapshots): set for MODIFIED and DELETED, None for ADDED (and for a change whose previous
+    state is not known: one loaded from a data directory that predates the ``old`` column)."""
 
     rv: int
     type: str  # ADDED, MODIFIED, DELETED
@@ -125,12 +132,21 @@ class Store:
         row = c.execute("SELECT v FROM meta WHERE k='rv'").fetchone()
         self.rv = int(row[0]) if row else 0
         rows = c.execute(
-            "SELECT rv, type, grp, plural, namespace, name, body FROM changes ORDER BY rv DESC "
-            "LIMIT ?",
+            "SELECT rv, type, grp, plural, namespace, name, body, old FROM changes "
+            "ORDER BY rv DESC LIMIT ?",
             (self.history_size,),
         ).fetchall()
-        for rv, typ, grp, plural, ns, name, body in reversed(rows):
-            self._history.append(Change(rv, typ, (grp, plural), ns, name, json.loads(body)))
+        # Rows written before the ``old`` column existed: the previous state is the object's
+        # previous row, when that is still in the history.
+        last: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for rv, typ, grp, plural, ns, name, body, old_text in reversed(rows):
+            obj = json.loads(body)
+            key = (grp, plural, ns, name)
+            old = None
+            if typ != "ADDED":
+                old = json.loads(old_text) if old_text is not None else last.get(key)
+            last[key] = obj
+            self._history.append(Change(rv, typ, (grp, plural), ns, name, obj, old))
         row = c.execute("SELECT v FROM meta WHERE k='compacted'").fetchone()
         self.compacted = int(row[0]) if row else 0
         if self._history:
@@ -167,6 +183,28 @@ class Store:
                 obj, text = objs[key]
                 yield key, obj, text
 
+    def items_at(
+        self, storage: StorageKey, rv: int, namespace: str | None = None
+    ) -> Iterator[tuple[ObjKey, dict[str, Any]]]:
+        """(namespace, name) and object as they were at ``rv``, sorted as ``items``: the current
+        objects with the changes after ``rv`` undone. ``Expired`` if the history no longer
+        holds every change after ``rv`` (or a previous state among them is unknown)."""
+        first: dict[ObjKey, Change] = {}
+        for ch in self.since(storage, rv):
+            first.setdefault((ch.namespace, ch.name), ch)
+        snapshot = {
+            key: hit[0] for key, hit in self._objects.get(storage, {}).items() if key not in first
+        }
+        for key, ch in first.items():
+            if ch.type == "ADDED":
+                continue  # it did not exist at rv
+            if ch.old is None:
+                raise Expired(rv, self.compacted + 1)
+            snapshot[key] = ch.old
+        for key in sorted(snapshot):
+            if namespace is None or key[0] == namespace:
+                yield key, snapshot[key]
+
     def count(self, storage: StorageKey, namespace: str | None = None) -> int:
         objs = self._objects.get(storage, {})
         if namespace is None:
@@ -179,7 +217,8 @@ class Store:
         """Store ``obj`` under a new resourceVersion (set in its metadata) and tell watchers."""
         meta = obj["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
-        old = self.get(storage, ns, name)
+        hit = self._objects.get(storage, {}).get((ns, name))
+        old, old_text = (hit[0], hit[1]) if hit is not None and not created else (None, None)
         rv = self.rv + 1
         meta["resourceVersion"] = str(rv)
         text = json.dumps(obj, separators=(",", ":"))
@@ -192,7 +231,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (storage[0], storage[1], ns, name, rv, text),
             )
-            self._log(rv, typ, storage, ns, name, text)
+            self._log(rv, typ, storage, ns, name, text, old_text)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -217,7 +256,7 @@ class Store:
                 "DELETE FROM objects WHERE grp=? AND plural=? AND namespace=? AND name=?",
                 (storage[0], storage[1], namespace, name),
             )
-            self._log(rv, "DELETED", storage, namespace, name, text)
+            self._log(rv, "DELETED", storage, namespace, name, text, hit[1])
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -226,12 +265,21 @@ class Store:
         del self._objects[storage][(namespace, name)]
         return self._publish(Change(rv, "DELETED", storage, namespace, name, obj, hit[0]))
 
-    def _log(self, rv: int, typ: str, storage: StorageKey, ns: str, name: str, text: str) -> None:
+    def _log(
+        self,
+        rv: int,
+        typ: str,
+        storage: StorageKey,
+        ns: str,
+        name: str,
+        text: str,
+        old_text: str | None,
+    ) -> None:
         c = self._conn
         c.execute(
-            "INSERT INTO changes (rv, type, grp, plural, namespace, name, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (rv, typ, storage[0], storage[1], ns, name, text),
+            "INSERT INTO changes (rv, type, grp, plural, namespace, name, body, old) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (rv, typ, storage[0], storage[1], ns, name, text, old_text),
         )
         c.execute("INSERT OR REPLACE INTO meta (k, v) VALUES ('rv', ?)", (str(rv),))
         # trim in batches: every 1,000 changes drop what fell out of the window

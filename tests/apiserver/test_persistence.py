@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from kubernetes import client
+from kubernetes import client, watch
 
 from autoscaler.apiserver.testing import running_apiserver
 
@@ -161,3 +162,59 @@ def test_kill_9_after_an_answered_write_loses_nothing(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         session.close()
+
+
+def _selector_watch_after_restart(
+    tmp_path: Path, *, drop_old_column: bool
+) -> list[tuple[str, str]]:
+    """Relabel ``a`` out of tier=web and change ``b`` within it, restart, then watch tier=web
+    from the resourceVersion before both: the events as (type, name)."""
+    data = tmp_path / "data"
+    with running_apiserver(tmp_path, data_dir=data) as first:
+        api = first.api_client()
+        core = client.CoreV1Api(api)
+        for name in ("a", "b"):
+            core.create_namespaced_config_map(
+                "default", {"metadata": {"name": name, "labels": {"tier": "web"}}}
+            )
+        rv = core.list_namespaced_config_map(
+            "default", label_selector="tier=web"
+        ).metadata.resource_version
+        core.patch_namespaced_config_map("a", "default", {"metadata": {"labels": {"tier": "db"}}})
+        core.patch_namespaced_config_map("b", "default", {"data": {"k": "v"}})
+        api.close()
+    if drop_old_column:  # a data directory written before the previous state was kept
+        conn = sqlite3.connect(str(data / "store.db"))
+        conn.execute("ALTER TABLE changes DROP COLUMN old")
+        conn.commit()
+        conn.close()
+    with running_apiserver(tmp_path, data_dir=data) as second:
+        api = second.api_client()
+        core = client.CoreV1Api(api)
+        events = [
+            (e["type"], e["object"].metadata.name)
+            for e in watch.Watch().stream(
+                core.list_namespaced_config_map,
+                "default",
+                label_selector="tier=web",
+                resource_version=rv,
+                timeout_seconds=1,
+                _request_timeout=10,
+            )
+        ]
+        api.close()
+    return events
+
+
+def test_watch_resumed_after_a_restart_sees_objects_leave_the_selector(tmp_path: Path) -> None:
+    assert _selector_watch_after_restart(tmp_path, drop_old_column=False) == [
+        ("DELETED", "a"),
+        ("MODIFIED", "b"),
+    ]
+
+
+def test_a_data_directory_without_previous_states_is_migrated(tmp_path: Path) -> None:
+    assert _selector_watch_after_restart(tmp_path, drop_old_column=True) == [
+        ("DELETED", "a"),
+        ("MODIFIED", "b"),
+    ]
