@@ -36,6 +36,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from autoscaler.apiserver.patch import schema_of_items, sub_schema
 from autoscaler.apiserver.schema import object_meta_schema
 
 Path = tuple[str, ...]
@@ -63,24 +64,8 @@ _UNTRACKED_META = frozenset(
 # --- schemas ----------------------------------------------------------------------------------
 
 
-def _sub(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    if not schema:
-        return None
-    props = schema.get("properties")
-    if isinstance(props, dict) and isinstance(props.get(key), dict):
-        return props[key]
-    add = schema.get("additionalProperties")
-    return add if isinstance(add, dict) else None
-
-
-def _items(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    if schema and isinstance(schema.get("items"), dict):
-        return schema["items"]
-    return None
-
-
 def _root_sub(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    return _META_SCHEMA if key == "metadata" else _sub(schema, key)
+    return _META_SCHEMA if key == "metadata" else sub_schema(schema, key)
 
 
 def _atomic_map(schema: dict[str, Any] | None) -> bool:
@@ -136,16 +121,16 @@ def _walk(value: Any, schema: dict[str, Any] | None, path: Path, out: set[Path])
         if not value:
             out.add(path)
         for k, v in value.items():
-            _walk(v, _sub(schema, k), (*path, f"f:{k}"), out)
+            _walk(v, sub_schema(schema, k), (*path, f"f:{k}"), out)
     elif isinstance(value, list):
         kind, keys = list_kind(schema, value)
         if kind == "map":
-            item_schema = _items(schema)
+            item_schema = schema_of_items(schema)
             for item in value:
                 p = (*path, _key_element(item, keys))
                 out.add(p)
                 for k, v in item.items():
-                    _walk(v, _sub(item_schema, k), (*p, f"f:{k}"), out)
+                    _walk(v, sub_schema(item_schema, k), (*p, f"f:{k}"), out)
         elif kind == "set":
             for x in value:
                 out.add((*path, _value_element(x)))
@@ -170,11 +155,11 @@ def _tracked(
                 continue
             for mk, mv in v.items():
                 if mk not in _UNTRACKED_META:
-                    out[("f:metadata", f"f:{mk}")] = (mv, _sub(_META_SCHEMA, mk))
+                    out[("f:metadata", f"f:{mk}")] = (mv, sub_schema(_META_SCHEMA, mk))
             continue
         if (scope == "main" and k == "status") or (scope == "status" and k != "status"):
             continue
-        out[(f"f:{k}",)] = (v, _sub(schema, k))
+        out[(f"f:{k}",)] = (v, sub_schema(schema, k))
     return out
 
 
@@ -208,12 +193,12 @@ def _diff(
         for k, v in new.items():
             p = (*path, f"f:{k}")
             if k in old:
-                _diff(old[k], v, _sub(schema, k), p, changed, removed)
+                _diff(old[k], v, sub_schema(schema, k), p, changed, removed)
             else:
-                _walk(v, _sub(schema, k), p, changed)
+                _walk(v, sub_schema(schema, k), p, changed)
         for k, v in old.items():
             if k not in new:
-                _walk(v, _sub(schema, k), (*path, f"f:{k}"), removed)
+                _walk(v, sub_schema(schema, k), (*path, f"f:{k}"), removed)
         return
     if isinstance(old, list) and isinstance(new, list):
         kind, keys = list_kind(schema, new)
@@ -224,7 +209,7 @@ def _diff(
                 changed.update((*path, v) for v in after - before)
                 removed.update((*path, v) for v in before - after)
                 return
-            item_schema = _items(schema)
+            item_schema = schema_of_items(schema)
             olds = {_key_element(x, keys): x for x in old}
             news = {_key_element(x, keys): x for x in new}
             for ke, item in news.items():
@@ -233,21 +218,21 @@ def _diff(
                     for k, v in item.items():
                         q = (*p, f"f:{k}")
                         if k in olds[ke]:
-                            _diff(olds[ke][k], v, _sub(item_schema, k), q, changed, removed)
+                            _diff(olds[ke][k], v, sub_schema(item_schema, k), q, changed, removed)
                         else:
-                            _walk(v, _sub(item_schema, k), q, changed)
+                            _walk(v, sub_schema(item_schema, k), q, changed)
                     for k, v in olds[ke].items():
                         if k not in item:
-                            _walk(v, _sub(item_schema, k), (*p, f"f:{k}"), removed)
+                            _walk(v, sub_schema(item_schema, k), (*p, f"f:{k}"), removed)
                 else:
                     changed.add(p)
                     for k, v in item.items():
-                        _walk(v, _sub(item_schema, k), (*p, f"f:{k}"), changed)
+                        _walk(v, sub_schema(item_schema, k), (*p, f"f:{k}"), changed)
             for ke, item in olds.items():
                 if ke not in news:
                     removed.add((*path, ke))
                     for k, v in item.items():
-                        _walk(v, _sub(item_schema, k), (*path, ke, f"f:{k}"), removed)
+                        _walk(v, sub_schema(item_schema, k), (*path, ke, f"f:{k}"), removed)
             return
     # a scalar, an atomic list or map, or a change of shape
     before_paths = _paths(old, schema, path)
@@ -365,7 +350,7 @@ def merge(live: Any, applied: Any, schema: dict[str, Any] | None, *, root: bool 
     if isinstance(applied, dict) and isinstance(live, dict) and not _atomic_map(schema):
         out = dict(live)
         for k, v in applied.items():
-            sub = _root_sub(schema, k) if root else _sub(schema, k)
+            sub = _root_sub(schema, k) if root else sub_schema(schema, k)
             if v is None:
                 out.pop(k, None)
             elif k in live:
@@ -384,7 +369,7 @@ def merge(live: Any, applied: Any, schema: dict[str, Any] | None, *, root: bool 
             for item in applied:
                 ke = _key_element(item, keys)
                 if ke in index:
-                    out_list[index[ke]] = merge(out_list[index[ke]], item, _items(schema))
+                    out_list[index[ke]] = merge(out_list[index[ke]], item, schema_of_items(schema))
                 else:
                     index[ke] = len(out_list)
                     out_list.append(copy.deepcopy(item))

@@ -156,17 +156,20 @@ def json_patch(target: Any, ops: Any) -> Any:
 # --- strategic merge patch ----------------------------------------------------------------------
 
 
-def _sub_schema(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+def sub_schema(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The schema of ``key`` under an object's ``schema`` (a property, else the additional
+    properties'), None when it says nothing."""
     if not schema:
         return None
     props = schema.get("properties")
-    if isinstance(props, dict) and key in props:
+    if isinstance(props, dict) and isinstance(props.get(key), dict):
         return props[key]
     add = schema.get("additionalProperties")
     return add if isinstance(add, dict) else None
 
 
-def _items(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+def schema_of_items(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schema of a list's items, None when it says nothing."""
     if schema and isinstance(schema.get("items"), dict):
         return schema["items"]
     return None
@@ -232,7 +235,7 @@ def _smp_map(orig: dict[str, Any], patch: dict[str, Any], schema: dict[str, Any]
     for k, v in body.items():
         if k.startswith("$"):
             continue  # an unknown directive: ignored
-        sub = _sub_schema(schema, k)
+        sub = sub_schema(schema, k)
         if v is None:
             out.pop(k, None)
         elif isinstance(v, dict):
@@ -246,7 +249,7 @@ def _smp_map(orig: dict[str, Any], patch: dict[str, Any], schema: dict[str, Any]
         else:
             out[k] = copy.deepcopy(v)
     for field, order in orders.items():
-        sub = _sub_schema(schema, field)
+        sub = sub_schema(schema, field)
         if isinstance(out.get(field), list) and "merge" in _strategies(sub):
             before = orig.get(field)
             out[field] = _order(out[field], order, before if isinstance(before, list) else [], sub)
@@ -293,7 +296,7 @@ def _smp_list(orig: Any, patch: list[Any], schema: dict[str, Any] | None) -> lis
             raise PatchError(f"Unable to apply patch: unknown patch type {directive!r} in list")
     if replace:
         return [_strip_directives(x) for x in plain]
-    item_schema = _items(schema)
+    item_schema = schema_of_items(schema)
     for x in plain:
         if key not in x:
             raise PatchError(f"map: {x} does not contain declared merge key: {key}")
