@@ -218,12 +218,11 @@ class RevisionAutoscaler:
         # As Knative: the aggregation algorithm is the one the collection was created with
         # (``MetricCollector.reconfigure``), and the decider keeps its scale-down delay
         # (``Decider``); the spec says so too, so every reader of it agrees.
+        delay_s = (
+            spec.scale_down_delay_s if self._decider is None else self._spec.scale_down_delay_s
+        )
         spec = replace(
-            spec,
-            weighted_average=self._spec.weighted_average,
-            scale_down_delay_s=self._spec.scale_down_delay_s
-            if self._decider
-            else spec.scale_down_delay_s,
+            spec, weighted_average=self._spec.weighted_average, scale_down_delay_s=delay_s
         )
         self._collector.reconfigure(spec.stable_window_s, spec.panic_window_s, at)
         self._spec = spec
