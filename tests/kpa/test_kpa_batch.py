@@ -183,7 +183,7 @@ def test_rps_windows_left_unwritten_while_zero_match_written_ones(
     seed: int, weighted: bool
 ) -> None:
     """A reporter of concurrency alone: the rps windows are built when first needed; they hold
-    what writing every zero would have left, through reconfigures and then non-zero rps."""
+    what writing every zero would have left, through resizes and then non-zero rps."""
     rng = random.Random(3000 + seed)
     lazy = MetricCollector(60.0, 6.0, weighted)
     eager = MetricCollector(60.0, 6.0, weighted)
@@ -202,7 +202,7 @@ def test_rps_windows_left_unwritten_while_zero_match_written_ones(
         if k == reconfigure_at:
             stable = rng.choice([30.0, 60.0, 90.0])
             for col in (lazy, eager):
-                col.reconfigure(stable, stable / 10, not weighted, t)
+                col.reconfigure(stable, stable / 10, t)
         if rng.random() < 0.01:  # a read builds the windows too
             assert lazy.stable_and_panic_rps(t) == eager.stable_and_panic_rps(t)
         if not lazy._rps_idle:
