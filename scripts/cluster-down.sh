@@ -39,11 +39,13 @@ if [ "$uninstall" -eq 1 ]; then
     die "kubectl is not installed or not on PATH: install kubectl (https://kubernetes.io/docs/tasks/tools/)"
   args=()
   if [ -n "$context" ]; then args=(--context "$context"); fi
+  # ${args[@]+"${args[@]}"}: bash before 4.4 (macOS's /bin/bash is 3.2) calls a plain
+  # "${args[@]}" of an empty array an unbound variable under set -u.
   say "removing the samples"
-  kubectl "${args[@]}" delete -k "$root/manifests/samples" --ignore-not-found --wait=true
+  kubectl ${args[@]+"${args[@]}"} delete -k "$root/manifests/samples" --ignore-not-found --wait=true
   # The values the tuner wrote stay on the revisions: Knative keeps scaling with them.
   say "removing modelscale (${manifests#"$root"/}); the written revision annotations stay"
-  kubectl "${args[@]}" delete -k "$manifests" --ignore-not-found --wait=true
+  kubectl ${args[@]+"${args[@]}"} delete -k "$manifests" --ignore-not-found --wait=true
   exit 0
 fi
 

@@ -238,6 +238,44 @@ def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
     assert result.returncode != 0 and "kind is not installed or not on PATH" in result.stderr
 
 
+# --- cluster-down --uninstall: no empty array expanded bare (bash < 4.4 under set -u) ---------
+
+
+@pytest.mark.parametrize("context", [None, "kind-dev"], ids=["current-context", "context"])
+def test_cluster_down_uninstall_passes_the_context_only_when_given(
+    bare_path: dict[str, str], tmp_path: Path, context: str | None
+) -> None:
+    log = tmp_path / "calls.log"
+    _stub(bare_path, "kubectl", f'printf "%s|" "$@" >> {log}; echo >> {log}')
+    args = ["--uninstall", *(["--context", context] if context else [])]
+    result = subprocess.run(
+        ["bash", str(SCRIPTS / "cluster-down.sh"), *args], env=bare_path, capture_output=True,
+        text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2
+    prefix = f"--context|{context}|" if context else ""
+    # No empty argument where the context would be: "delete" comes first.
+    assert calls[0] == f"{prefix}delete|-k|{REPO}/manifests/samples|--ignore-not-found|--wait=true|"
+    assert calls[1] == f"{prefix}delete|-k|{REPO}/manifests/base|--ignore-not-found|--wait=true|"
+
+
+def test_cluster_scripts_expand_possibly_empty_arrays_the_bash_3_way() -> None:
+    # An array that starts empty (name=()) is expanded only as ${name[@]+"${name[@]}"}: bash
+    # before 4.4 (macOS's /bin/bash) calls a bare "${name[@]}" of it an unbound variable.
+    for script in (CLUSTER_UP, SCRIPTS / "cluster-down.sh"):
+        text = script.read_text()
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        for name in re.findall(r"^\s*(\w+)=\(\)", code, re.M):
+            guarded = f'${{{name}[@]+"${{{name}[@]}}"}}'
+            assert guarded in code, (script.name, name)
+            bare = code.replace(guarded, "")
+            assert f'"${{{name}[@]}}"' not in bare and f"${{{name}[@]}}" not in bare, (
+                script.name, name,
+            )  # fmt: skip
+
+
 # --- the Grafana dashboard ------------------------------------------------------------------
 
 DASHBOARD = MANIFESTS / "grafana" / "modelscale-dashboard.json"
