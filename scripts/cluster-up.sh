@@ -30,6 +30,9 @@ CONTROLLER_IMAGE="${IMAGE_REPOSITORY}/controller:${IMAGE_TAG}"
 FUNCTIONS="predict-on-event batch-predict event-log"
 
 WAIT_TIMEOUT="${MODELSCALE_WAIT_TIMEOUT:-600s}"
+# How long an apply is retried while an admission webhook refuses it (seconds): cert-manager's
+# answers only some seconds after its Deployment is Available.
+WEBHOOK_TIMEOUT="${MODELSCALE_WEBHOOK_TIMEOUT:-120}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cluster="modelscale"
 overlay="base"
@@ -73,6 +76,27 @@ k() { kubectl --context "$ctx" "$@"; }
 wait_available() {  # NAMESPACE: every Deployment there becomes Available
   say "waiting for the Deployments in $1 (up to ${WAIT_TIMEOUT})"
   k wait deployment --all -n "$1" --for=condition=Available --timeout="$WAIT_TIMEOUT"
+}
+
+# `k apply ARGS...`, tried again every 5 s for up to WEBHOOK_TIMEOUT seconds while an admission
+# webhook refuses it (a webhook's Deployment is Available before it answers: its serving
+# certificate may not be injected yet). Any other error fails at once. Server-side apply is
+# idempotent, so what went through on an earlier attempt is applied again unchanged.
+apply_past_webhooks() {
+  local deadline=$((SECONDS + WEBHOOK_TIMEOUT)) out
+  until out="$(k apply "$@" 2>&1)"; do
+    if ! grep -qi 'webhook' <<<"$out"; then
+      printf '%s\n' "$out" >&2
+      die "kubectl apply $* failed"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      printf '%s\n' "$out" >&2
+      die "an admission webhook still refuses kubectl apply $* after ${WEBHOOK_TIMEOUT}s"
+    fi
+    say "an admission webhook is not answering yet; applying again in 5s (up to ${WEBHOOK_TIMEOUT}s)"
+    sleep 5
+  done
+  printf '%s\n' "$out"
 }
 
 # --- 1. the cluster --------------------------------------------------------------------------
@@ -123,10 +147,12 @@ wait_available knative-eventing
 # --- 5. KServe in Knative (Serverless) mode -----------------------------------------------------
 kserve="https://github.com/kserve/kserve/releases/download/${KSERVE_VERSION}"
 say "installing KServe ${KSERVE_VERSION}"
-# Its CRDs are too large for client-side apply's last-applied annotation.
-k apply --server-side --force-conflicts -f "${kserve}/kserve.yaml"
+# Its CRDs are too large for client-side apply's last-applied annotation. kserve.yaml holds
+# cert-manager Issuers and Certificates, which cert-manager's webhook admits; the cluster
+# resources are admitted by KServe's own webhook.
+apply_past_webhooks --server-side --force-conflicts -f "${kserve}/kserve.yaml"
 wait_available kserve
-k apply --server-side --force-conflicts -f "${kserve}/kserve-cluster-resources.yaml"
+apply_past_webhooks --server-side --force-conflicts -f "${kserve}/kserve-cluster-resources.yaml"
 # Kourier, not Istio: KServe must not create Istio VirtualServices.
 ingress="$(k get configmap/inferenceservice-config -n kserve -o jsonpath='{.data.ingress}')"
 if ! grep -q '"disableIstioVirtualHost": *true' <<<"$ingress"; then

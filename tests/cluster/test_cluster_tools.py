@@ -238,6 +238,88 @@ def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
     assert result.returncode != 0 and "kind is not installed or not on PATH" in result.stderr
 
 
+# --- cluster-up's run with every tool stubbed: the KServe apply through cert-manager's webhook ---
+
+WEBHOOK_REFUSAL = (
+    'Error from server (InternalError): error when creating "kserve.yaml": Internal error '
+    'occurred: failed calling webhook "webhook.cert-manager.io": failed to call webhook: Post '
+    '"https://cert-manager-webhook.cert-manager.svc:443/validate?timeout=30s": dial tcp '
+    "10.96.0.10:443: connect: connection refused"
+)
+
+
+def _stub_cluster_tools(
+    env: dict[str, str], tmp_path: Path, kserve_failures: int, error: str
+) -> Path:
+    """docker, kind, sleep and a kubectl that logs its arguments and fails the apply of
+    kserve.yaml ``kserve_failures`` times (-1: always) with ``error``."""
+    log = tmp_path / "calls.log"
+    count = tmp_path / "kserve-failures"
+    _stub(env, "docker")
+    _stub(env, "kind", 'case "$1" in version) echo "kind v0.29.0 go1.24 linux/amd64";;'
+                       ' get) echo modelscale;; esac')  # fmt: skip
+    _stub(env, "sleep", f'echo "sleep $*" >> {log}')
+    quoted = error.replace("'", "'\\''")
+    kubectl = f"""echo "kubectl $*" >> {log}
+case "$*" in
+  *kserve.yaml*)
+    n=0; [ -e {count} ] && read -r n < {count}
+    if [ {kserve_failures} -lt 0 ] || [ "$n" -lt {kserve_failures} ]; then
+      echo $((n + 1)) > {count}; echo '{quoted}' >&2; exit 1
+    fi ;;
+  *jsonpath*) printf '%s' '{{"disableIstioVirtualHost": true}}' ;;
+esac
+exit 0"""
+    _stub(env, "kubectl", kubectl)
+    return log
+
+
+def _run_cluster_up(env: dict[str, str], **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(CLUSTER_UP), "--no-samples"], env={**env, **extra}, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _kserve_applies(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.endswith("/kserve.yaml")]
+
+
+def test_cluster_up_applies_kserve_again_while_the_cert_manager_webhook_refuses_it(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    log = _stub_cluster_tools(bare_path, tmp_path, 2, WEBHOOK_REFUSAL)
+    result = _run_cluster_up(bare_path)
+    assert result.returncode == 0, result.stderr
+    assert len(_kserve_applies(log)) == 3
+    assert result.stderr.count("an admission webhook is not answering yet") == 2
+    assert log.read_text().count("sleep 5") == 2
+    # The script went on to the end: the controller's rollout was awaited.
+    assert "rollout status deployment/modelscale-controller" in log.read_text()
+
+
+def test_cluster_up_gives_up_on_a_webhook_that_never_answers(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    log = _stub_cluster_tools(bare_path, tmp_path, -1, WEBHOOK_REFUSAL)
+    result = _run_cluster_up(bare_path, MODELSCALE_WEBHOOK_TIMEOUT="0")
+    assert result.returncode != 0
+    assert "still refuses" in result.stderr and "webhook.cert-manager.io" in result.stderr
+    assert len(_kserve_applies(log)) == 1
+    assert "rollout status" not in log.read_text()
+
+
+def test_cluster_up_does_not_retry_an_apply_that_fails_for_another_reason(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    error = 'error: unable to read URL "https://github.com/kserve/kserve/...": 404 Not Found'
+    log = _stub_cluster_tools(bare_path, tmp_path, -1, error)
+    result = _run_cluster_up(bare_path)
+    assert result.returncode != 0 and "404 Not Found" in result.stderr
+    assert len(_kserve_applies(log)) == 1
+    assert "sleep" not in log.read_text()
+
+
 # --- cluster-down --uninstall: no empty array expanded bare (bash < 4.4 under set -u) ---------
 
 
