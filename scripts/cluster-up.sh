@@ -5,7 +5,9 @@
 #
 #   scripts/cluster-up.sh [--overlay NAME] [--no-samples] [--name CLUSTER]
 #
-#   --overlay NAME   base (default), prometheus, knative-legacy-pa or recommend-only
+#   --overlay NAME   base (default), knative-legacy-pa or recommend-only. The prometheus
+#                    overlay is refused: it reads a Prometheus that this script does not
+#                    install (see "Pointing the tuner at Prometheus" in README.md)
 #   --no-samples     do not apply manifests/samples (sklearn InferenceService, eventing samples)
 #   --name CLUSTER   the kind cluster's name (default: modelscale)
 #
@@ -46,7 +48,7 @@ while [ $# -gt 0 ]; do
     --overlay) [ $# -ge 2 ] || die "--overlay needs a name"; overlay="$2"; shift 2 ;;
     --no-samples) samples=0; shift ;;
     --name) [ $# -ge 2 ] || die "--name needs a cluster name"; cluster="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -56,6 +58,17 @@ case "$overlay" in
   prometheus|knative-legacy-pa|recommend-only) manifests="$root/manifests/overlays/$overlay" ;;
   *) die "unknown overlay '$overlay' (known: base, prometheus, knative-legacy-pa, recommend-only)" ;;
 esac
+# The prometheus overlay points the controller at a Prometheus, which this script does not
+# install: without one (and its scrape jobs) the controller rolls out and then finds no metrics
+# on every tick. Say what to provide instead of building a cluster that cannot tune.
+if [ "$overlay" = prometheus ]; then
+  die "the prometheus overlay needs a Prometheus that you provide, which cluster-up does not install:
+  one that scrapes every revision's queue-proxy (port 9091) and the Knative autoscaler (port 9090
+  in knative-serving, every 6 s or more often), served at the --prometheus-url in
+  manifests/overlays/prometheus/kustomization.yaml. Run cluster-up without --overlay, install that
+  Prometheus, then: kubectl --context kind-${cluster} apply --server-side -k manifests/overlays/prometheus
+  (README.md, \"Pointing the tuner at Prometheus\")"
+fi
 
 # --- prerequisites ---------------------------------------------------------------------------
 need() {

@@ -238,6 +238,33 @@ def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
     assert result.returncode != 0 and "kind is not installed or not on PATH" in result.stderr
 
 
+def test_cluster_up_refuses_the_prometheus_overlay_and_names_what_to_provide(
+    bare_path: dict[str, str],
+) -> None:
+    # Refused before any tool is needed: nothing here installs the Prometheus it reads.
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP), "--overlay", "prometheus"], env=bare_path, capture_output=True,
+        text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    err = result.stderr
+    assert "needs a Prometheus that you provide" in err
+    assert "queue-proxy (port 9091)" in err and "autoscaler (port 9090" in err
+    assert "manifests/overlays/prometheus/kustomization.yaml" in err
+    assert "apply --server-side -k manifests/overlays/prometheus" in err
+    assert "is not installed" not in err
+
+
+def test_cluster_up_help_is_the_whole_header() -> None:
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP), "--help"], capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    header = CLUSTER_UP.read_text().split("\nset -euo pipefail", 1)[0].splitlines()[1:]
+    assert result.returncode == 0 and result.stdout.splitlines() == header
+    assert "prometheus" in result.stdout and "refused" in result.stdout
+
+
 # --- cluster-up's run with every tool stubbed: the KServe apply through cert-manager's webhook ---
 
 WEBHOOK_REFUSAL = (
