@@ -7,6 +7,11 @@ reporter before v1.6). prometheus_client's text parser does the parsing; a count
 typed text is named without ``_total`` and its samples with it, untyped text keeps whatever the
 exporter wrote, so both spellings are accepted.
 
+A value the text format allows but no counter, histogram or gauge of these can hold (NaN,
+±Inf, below zero) is not read: in the request metrics it makes the text unusable
+(``ValueError``: the replica's scrape fails, and its counts are read at its next good one),
+in a gauge it leaves that gauge out.
+
 Since Knative 1.6 the queue-proxy's port 9090 serves the same figures as the autoscaler's
 ``Stat`` message in protobuf (``application/protobuf``; knative.dev/serving
 pkg/autoscaler/metrics/stat.proto, proto3). ``parse_stat_protobuf`` decodes its wire format by
@@ -61,6 +66,11 @@ STAT_FIELDS: dict[int, str] = {
 _WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
 
 
+def _usable(value: float) -> bool:
+    """A value a count, a duration or one of the gauges can take: finite, not below zero."""
+    return math.isfinite(value) and value >= 0.0
+
+
 def _varint(body: bytes, at: int) -> tuple[int, int]:
     """The varint at ``at`` and the offset after it."""
     value = 0
@@ -77,8 +87,8 @@ def _varint(body: bytes, at: int) -> tuple[int, int]:
 def parse_stat_protobuf(body: bytes) -> dict[str, float]:
     """The gauges of a queue-proxy's protobuf ``Stat``, named as the text path names them.
 
-    proto3 leaves out fields at zero, so every gauge is there (0 when absent); unknown fields
-    are skipped. Raises ``ValueError`` when the body is not a well-formed message (truncated, a
+    proto3 leaves out fields at zero, so every gauge is there (0 when absent) but one whose
+    value none can take (NaN, ±Inf, below zero); unknown fields are skipped. Raises ``ValueError`` when the body is not a well-formed message (truncated, a
     field of the wrong wire type, a group, field number 0).
     """
     gauges = dict.fromkeys(STAT_FIELDS.values(), 0.0)
@@ -108,7 +118,7 @@ def parse_stat_protobuf(body: bytes) -> dict[str, float]:
         if number in STAT_FIELDS:
             (gauges[STAT_FIELDS[number]],) = struct.unpack_from("<d", body, at)
         at += size
-    return gauges
+    return {name: value for name, value in gauges.items() if _usable(value)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +190,7 @@ def parse_replica_text(
     requests: float | None = None
     created: float | None = None
     gauges: dict[str, float] = {}
+    unusable: set[str] = set()  # gauges with a value none can take
     for text in texts:
         for family in text_string_to_metric_families(text):
             for s in family.samples:
@@ -187,6 +198,8 @@ def parse_replica_text(
                     if _matches(s.labels, GAUGE_NAMESPACE_LABEL, namespace) and _matches(
                         s.labels, GAUGE_REVISION_LABEL, revision
                     ):
+                        if not _usable(s.value):
+                            unusable.add(s.name)
                         gauges[s.name] = gauges.get(s.name, 0.0) + s.value
                     continue
                 if not (
@@ -194,19 +207,32 @@ def parse_replica_text(
                     and _matches(s.labels, names.revision_label, revision)
                 ):
                     continue
+                if s.name in created_names:
+                    if math.isfinite(s.value):
+                        created = s.value if created is None else min(created, s.value)
+                    continue
+                is_request_figure = s.name in counter_names or s.name in (
+                    f"{hist}_bucket", f"{hist}_sum", f"{hist}_count",
+                )  # fmt: skip
+                if is_request_figure and not _usable(s.value):
+                    raise ValueError(f"{s.name}{s.labels} is {s.value}: not a count")
                 if s.name == f"{hist}_bucket":
                     if "le" not in s.labels:
                         raise ValueError(f"{s.name} sample without an le label")
                     le = float(s.labels["le"]) * names.ms_per_unit
+                    if math.isnan(le):
+                        raise ValueError(f"{s.name} sample with le NaN")
                     le_counts[le] = le_counts.get(le, 0.0) + s.value
                 elif s.name == f"{hist}_sum":
+                    if not _usable(s.value * names.ms_per_unit):
+                        raise ValueError(f"{s.name}{s.labels} is {s.value}: too long in ms")
                     sum_ms += s.value * names.ms_per_unit
                 elif s.name == f"{hist}_count":
                     count += s.value
                 elif s.name in counter_names:
                     requests = (requests or 0.0) + s.value
-                elif s.name in created_names and math.isfinite(s.value):
-                    created = s.value if created is None else min(created, s.value)
+    for name in unusable:
+        del gauges[name]
     return ReplicaSample(
         latency_le_ms=le_counts,
         latency_sum_ms=sum_ms,

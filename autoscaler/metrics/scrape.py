@@ -1,19 +1,21 @@
 """The direct source: scrape every replica's queue-proxy and fold the scrapes into observations.
 
 All replicas of all revisions are read concurrently with aiohttp, each with a short timeout; a
-replica that fails (refused, timed out, not 200, not Prometheus text) counts as not answering
-and does not affect the others. Each URL of a replica is read and decoded on its own, by the
-answer's Content-Type: the autoscaler ``Stat`` in protobuf (what port 9090 of a Knative ≥ 1.6
-queue-proxy serves; asked for with ``Accept: application/protobuf``, Prometheus text as the
-fallback) or Prometheus text (older queue-proxies, port 9091, one-machine mode). A URL that only
-carries gauges (``ReplicaEndpoint.gauge_urls``) failing or serving garbage means no gauges for
-that replica, not a replica down: its request metrics still count. A URL's failure is logged
-when it starts (and at DEBUG while it lasts), not at every sampling round. The interval
-arithmetic is ``ScrapeLedger``'s. Between ticks
-the controller calls ``sample`` every ``concurrency_sample_period_s`` with the revisions it last
-observed and their replicas as listed then: one more scrape of each replica's gauge URLs, for
-the concurrency gauges. This source never fails as a whole: each revision gets its observation
-or None with a reason, kept in ``last_reasons`` for the controller's condition message.
+replica that fails (refused, timed out, not 200, not Prometheus text, a request count NaN,
+infinite or below zero) counts as not answering and does not affect the others. Each URL of a
+replica is read and decoded on its own, by the answer's Content-Type: the autoscaler ``Stat``
+in protobuf (what port 9090 of a Knative ≥ 1.6 queue-proxy serves; asked for with ``Accept:
+application/protobuf``, Prometheus text as the fallback) or Prometheus text (older
+queue-proxies, port 9091, one-machine mode). A URL that only carries gauges
+(``ReplicaEndpoint.gauge_urls``) failing or serving garbage means no gauges for that replica,
+not a replica down: its request metrics still count. A URL's failure is logged when it starts
+(and at DEBUG while it lasts), not at every sampling round. The interval arithmetic is
+``ScrapeLedger``'s; a revision whose figures it cannot make an observation of (counts that add
+up past a float) has none this tick, its baselines kept. Between ticks the controller calls
+``sample`` every ``concurrency_sample_period_s`` with the revisions it last observed and their
+replicas as listed then: one more scrape of each replica's gauge URLs, for the concurrency
+gauges. This source never fails as a whole: each revision gets its observation or None with a
+reason, kept in ``last_reasons`` for the controller's condition message.
 """
 
 from __future__ import annotations
@@ -167,7 +169,15 @@ class DirectScrapeSource:
         out: dict[RevisionKey, RevisionObservation | None] = {}
         self.last_reasons = {}
         for ref in revisions:
-            result = self._ledger.record(ref, by_revision[ref.key], now_s)
+            try:
+                result = self._ledger.record(ref, by_revision[ref.key], now_s)
+            except (ArithmeticError, ValueError) as exc:
+                # figures no observation can hold: this revision has no data this tick (its
+                # baselines kept, so the next tick counts the interval), the others theirs
+                log.warning("figures of %s unusable at this tick: %r", ref.key, exc)
+                out[ref.key] = None
+                self.last_reasons[ref.key] = f"figures unusable: {exc}"
+                continue
             out[ref.key] = result.observation
             self.last_reasons[ref.key] = result.reason
         return out

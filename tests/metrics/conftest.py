@@ -83,6 +83,7 @@ class QueueProxyExporter:
     stat_body: bytes | None = None  # served at ``/stat`` instead, as protobuf
     stat_accepts: list[str] = field(default_factory=list)  # Accept headers ``/stat`` got
     stat_url: str = ""
+    text_body: str | None = None  # served at ``/metrics`` instead of the registry's text
     _runner: web.AppRunner | None = None
     _port: int = 0
 
@@ -160,6 +161,10 @@ class QueueProxyExporter:
             if "count" in self._metrics:
                 self._metrics["count"].labels(*self._labels(code)).inc()
 
+    def count_more(self, amount: float, code: int = 200) -> None:
+        """Add ``amount`` (any float not below zero, +Inf included) to the request counter."""
+        self._metrics["count"].labels(*self._labels(code)).inc(amount)
+
     def set_gauges(self, concurrency: float, requests_per_second: float) -> None:
         self._metrics["queue_average_concurrent_requests"].set(concurrency)
         self._metrics["queue_requests_per_second"].set(requests_per_second)
@@ -188,6 +193,8 @@ class QueueProxyExporter:
 
     # -- HTTP ----------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
+        if self.text_body is not None:
+            return web.Response(text=self.text_body, content_type="text/plain")
         return web.Response(body=generate_latest(self._registry), content_type="text/plain")
 
     async def _handle_stat(self, request: web.Request) -> web.Response:

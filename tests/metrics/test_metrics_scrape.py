@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -339,3 +340,102 @@ def test_the_stat_wire_format() -> None:
     ):
         with pytest.raises(ValueError):
             parse_stat_protobuf(broken)
+
+
+# -- values no count or gauge can hold ---------------------------------------------------------
+@pytest.mark.parametrize(
+    "poison",
+    ["counter +Inf", "histogram NaN", "histogram huge", "gauge NaN", "gauge -1", "stat NaN"],
+)
+async def test_a_replica_exporting_nan_or_inf_sinks_neither_its_revision_nor_the_others(
+    exporter: ExporterFactory, poison: str
+) -> None:
+    # Prometheus text allows NaN and ±Inf: in a replica's request metrics they make its scrape
+    # unusable (that replica did not answer), in a gauge they leave the gauge out; the other
+    # revision is observed as ever
+    flavor = "opentelemetry" if poison == "histogram huge" else "opencensus"
+    names = KNATIVE_OPENTELEMETRY if flavor == "opentelemetry" else KNATIVE_OPENCENSUS
+    source = DirectScrapeSource(ScrapeSettings(scrape_timeout_s=1.0), names=names)
+    good = await exporter(NS, IRIS, "good", flavor=flavor)
+    bad = await exporter(NS, WINE, "bad", flavor=flavor)
+    gauges = poison.startswith("gauge")  # a pod with no histogram: its gauges tell all
+    if gauges:
+        bad.set_gauges(concurrency=1.0, requests_per_second=2.0)
+    else:
+        bad.touch()
+    replica = bad.cluster_endpoint if poison.startswith("stat") else bad.endpoint
+    refs = [revision_ref(NS, IRIS, [good]), RevisionRef(NS, WINE, replicas=(replica,))]
+    bad.stat = {"average_concurrent_requests": 1.0}
+    try:
+        await source.observe(refs, 0.0)
+        good.serve(100, times=3)
+        match poison:
+            case "counter +Inf":
+                bad.count_more(math.inf)
+            case "histogram NaN":
+                bad.serve(math.nan)
+            case "histogram huge":  # finite in seconds, but not in milliseconds
+                bad.serve(1e306 * 1000)
+            case "gauge NaN":
+                bad.set_gauges(concurrency=math.nan, requests_per_second=2.0)
+            case "gauge -1":
+                bad.set_gauges(concurrency=-1.0, requests_per_second=2.0)
+            case "stat NaN":
+                bad.stat = {"average_concurrent_requests": math.nan}
+        got = await source.observe(refs, 10.0)
+    finally:
+        await source.close()
+    iris = got[RevisionKey(NS, IRIS)]
+    assert iris is not None and iris.request_count == 3
+    wine = got[RevisionKey(NS, WINE)]
+    if poison.startswith(("counter", "histogram")):
+        assert wine is None
+        assert "none of the 1 replicas answered" in source.last_reasons[RevisionKey(NS, WINE)]
+    else:  # the gauge is left out (the Stat's: the text's, at 0, stands)
+        assert wine is not None, source.last_reasons
+        assert wine.ready_replicas == 1 and wine.avg_concurrency_per_replica == 0.0
+        if gauges:
+            assert wine.request_count == 20  # from the requests-per-second gauge
+
+
+async def test_a_tick_with_unusable_counts_is_counted_at_the_next(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    # the failed tick advances nothing: the replica's requests of that interval are counted
+    # when it next exports usable figures
+    pod = await exporter(NS, IRIS, "p1")
+    refs = [revision_ref(NS, IRIS, [pod])]
+    line = 'revision_app_request_count{{namespace_name="models",revision_name="iris-00001"}} {}\n'
+    pod.text_body = line.format(5)
+    await source.observe(refs, 0.0)
+    pod.text_body = line.format("+Inf")
+    assert (await source.observe(refs, 30.0)) == {RevisionKey(NS, IRIS): None}
+    pod.text_body = line.format(25)
+    obs = (await source.observe(refs, 60.0))[RevisionKey(NS, IRIS)]
+    assert obs is not None and (obs.request_count, obs.interval_s) == (20, 60.0)
+
+
+async def test_counts_no_observation_can_hold_fail_only_their_revision(
+    exporter: ExporterFactory, source: DirectScrapeSource
+) -> None:
+    # two replicas each with a finite count whose sum is not: that revision has no data this
+    # tick (and the next counts its interval), the other revision is observed
+    good = await exporter(NS, IRIS, "good")
+    a, b = await exporter(NS, WINE, "a"), await exporter(NS, WINE, "b")
+    for pod in (a, b):
+        pod.touch()
+    refs = [revision_ref(NS, IRIS, [good]), revision_ref(NS, WINE, [a, b])]
+    await source.observe(refs, 0.0)
+    good.serve(100, times=2)
+    a.count_more(1.7e308)
+    b.count_more(1.7e308)
+    got = await source.observe(refs, 10.0)
+    assert got[RevisionKey(NS, WINE)] is None
+    assert "unusable" in source.last_reasons[RevisionKey(NS, WINE)]
+    iris = got[RevisionKey(NS, IRIS)]
+    assert iris is not None and iris.request_count == 2
+    a.restart()
+    b.restart()
+    a.serve(100, times=4)
+    obs = (await source.observe(refs, 20.0))[RevisionKey(NS, WINE)]
+    assert obs is not None and (obs.request_count, obs.interval_s) == (4, 20.0)
