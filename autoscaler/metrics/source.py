@@ -5,6 +5,8 @@ revision it tunes and gets back one ``RevisionObservation`` (autoscaler.tuner.ob
 revision, or ``None`` (or no key) when there is no data for that revision this tick: the
 controller then holds its values and sets the MetricsAvailable condition to False. A failure of
 the whole source (Prometheus down, a query rejected) raises ``MetricsUnavailable`` instead.
+A source may keep, in ``last_reasons``, why each revision of its last ``observe`` got what it
+got; the controller puts the reason of a revision with no data in the condition's message.
 """
 
 from __future__ import annotations
