@@ -250,8 +250,9 @@ class Controller:
             if mem is None:
                 mem = self._memory[plan.key] = self._memory_from(plan.scaler)
             reports[plan.key] = await self._reconciler.reconcile(
-                plan, mem, self.config, observations, metrics_error, now
-            )
+                plan, mem, self.config, observations, metrics_error, now,
+                no_data_reasons=getattr(self._source, "last_reasons", None),
+            )  # fmt: skip
         for key in set(self._memory) - set(reports):
             del self._memory[key]  # the ModelScaler is gone
         self.metrics.tick_seconds.observe(max(0.0, self._clock.now() - started))

@@ -1,8 +1,8 @@
 """Where a revision's replicas serve their metrics, for the direct metric source.
 
 In a cluster the replicas are the Pods labelled ``serving.knative.dev/revision=<name>``; their
-queue-proxy serves the autoscaling gauges on port 9090 and the request metrics on 9091 (Knative
-≤ 1.18, ``pkg/queue``). ``PodEndpoints`` keeps a watch of those Pods (every Pod with the label,
+queue-proxy serves the autoscaling gauges on port 9090 (the autoscaler's ``Stat`` in protobuf
+since Knative 1.6, Prometheus text before) and the request metrics on 9091 (``pkg/queue``). ``PodEndpoints`` keeps a watch of those Pods (every Pod with the label,
 in the namespace the controller tunes) in a cache once started, so a tick and the sampling
 rounds between ticks read replicas without a request to the API; until the watch has listed
 (and while it fails: a role without ``watch``, an API without Pods, an outage), each call lists

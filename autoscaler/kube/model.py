@@ -283,17 +283,23 @@ def summary(live: ServingRevision, config: TunerConfig) -> dict[str, Any]:
 
 
 def metrics_condition(
-    metrics_error: str | None, recs: Mapping[str, Recommendation], mode: str
+    metrics_error: str | None,
+    recs: Mapping[str, Recommendation],
+    mode: str,
+    why: Mapping[str, str] | None = None,
 ) -> Condition:
+    """``why``: the metric source's reason for a revision (by name) it gave no data for."""
     if mode == "Off":
         return Condition("MetricsAvailable", None, "Off", "updateMode Off: metrics not read")
     if metrics_error is not None:
         return Condition("MetricsAvailable", False, "MetricsUnavailable", metrics_error)
     missing = sorted(name for name, r in recs.items() if r.observation is None)
     if missing:
-        return Condition(
-            "MetricsAvailable", False, "NoData", "no metrics for revision(s) " + ", ".join(missing)
-        )
+        message = "no metrics for revision(s) " + ", ".join(missing)
+        said = [f"{name}: {why[name]}" for name in missing if why and why.get(name)]
+        if said:
+            message += " (" + "; ".join(said) + ")"
+        return Condition("MetricsAvailable", False, "NoData", message)
     stale = [r for r in recs.values() if r.fail_static]
     if stale:
         return Condition("MetricsAvailable", False, "Stale", stale[0].reasons[0])

@@ -88,8 +88,10 @@ class ModelReconciler:
         observations: Mapping[RevisionKey, RevisionObservation | None],
         metrics_error: str | None,
         now: float,
+        no_data_reasons: Mapping[RevisionKey, str] | None = None,
     ) -> ModelReport:
-        """Decide and apply for one model at ``now``; ``mem`` is updated in place."""
+        """Decide and apply for one model at ``now``; ``mem`` is updated in place.
+        ``no_data_reasons``: the metric source's reasons, for the MetricsAvailable condition."""
         self.config = config
         spec = plan.spec
         if spec is None:
@@ -178,7 +180,12 @@ class ModelReconciler:
         mem.prune([r.name for r in plan.revisions])
         live = m.in_force(plan.revisions[-1], mem.states.get(live_name), writes.get(live_name))
         self._set_gauges(plan, live)
-        status = self._status(plan, mem, recs, writes, errors, metrics_error, live, now)
+        why = {
+            r.name: no_data_reasons[key]
+            for r in plan.revisions
+            if no_data_reasons and (key := RevisionKey(r.namespace, r.name)) in no_data_reasons
+        }
+        status = self._status(plan, mem, recs, writes, errors, metrics_error, live, now, why)
         status_written = await self._write_status(plan, mem, status)
         return ModelReport(
             spec.update_mode, recs, tuple(writes.values()), tuple(errors), status_written
@@ -194,6 +201,7 @@ class ModelReconciler:
         metrics_error: str | None,
         live: Any,
         now: float,
+        why: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         assert plan.spec is not None
         spec = plan.spec
@@ -213,7 +221,7 @@ class ModelReconciler:
             applied = {"revision": name, "annotations": annotations}
         conditions = [
             m.Condition("Invalid", False, "Valid"),
-            m.metrics_condition(metrics_error, recs, spec.update_mode),
+            m.metrics_condition(metrics_error, recs, spec.update_mode, why),
             m.recommendation_condition(rec),
             m.applied_condition(spec.update_mode, plan.paused, errors, live),
         ]

@@ -1,4 +1,4 @@
-"""One replica's scrape: Prometheus text from a queue-proxy reduced to a ``ReplicaSample``.
+"""One replica's scrape: what a queue-proxy serves reduced to a ``ReplicaSample``.
 
 Reads, for one revision (samples labelled with another revision are ignored), the request
 latency histogram and request counter named by ``MetricNames`` (cumulative, summed over
@@ -6,11 +6,22 @@ response codes) and the pre-1.6 queue-proxy gauges (knative/serving pkg/queue pr
 reporter before v1.6). prometheus_client's text parser does the parsing; a counter parsed from
 typed text is named without ``_total`` and its samples with it, untyped text keeps whatever the
 exporter wrote, so both spellings are accepted.
+
+A value the text format allows but no counter, histogram or gauge of these can hold (NaN,
+±Inf, below zero) is not read: in the request metrics it makes the text unusable
+(``ValueError``: the replica's scrape fails, and its counts are read at its next good one),
+in a gauge it leaves that gauge out.
+
+Since Knative 1.6 the queue-proxy's port 9090 serves the same figures as the autoscaler's
+``Stat`` message in protobuf (``application/protobuf``; knative.dev/serving
+pkg/autoscaler/metrics/stat.proto, proto3). ``parse_stat_protobuf`` decodes its wire format by
+hand (it is six scalar fields) into the gauges the text path yields.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,7 +38,13 @@ from autoscaler.metrics.names import (
     MetricNames,
 )
 
-__all__ = ["ReplicaSample", "parse_replica_text"]
+__all__ = [
+    "STAT_FIELDS",
+    "ReplicaSample",
+    "merge_samples",
+    "parse_replica_text",
+    "parse_stat_protobuf",
+]
 
 _GAUGES = (
     GAUGE_AVERAGE_CONCURRENCY,
@@ -36,6 +53,72 @@ _GAUGES = (
     GAUGE_PROXIED_REQUESTS_PER_SECOND,
     GAUGE_PROCESS_UPTIME,
 )
+
+# The Stat message's double fields (field number: the pre-1.6 gauge of the same figure); field 1
+# is the pod's name. ``request_count`` and ``proxied_request_count`` are per second.
+STAT_FIELDS: dict[int, str] = {
+    2: GAUGE_AVERAGE_CONCURRENCY,  # average_concurrent_requests
+    3: GAUGE_AVERAGE_PROXIED_CONCURRENCY,  # average_proxied_concurrent_requests
+    4: GAUGE_REQUESTS_PER_SECOND,  # request_count
+    5: GAUGE_PROXIED_REQUESTS_PER_SECOND,  # proxied_request_count
+    6: GAUGE_PROCESS_UPTIME,  # process_uptime
+}
+_WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
+
+
+def _usable(value: float) -> bool:
+    """A value a count, a duration or one of the gauges can take: finite, not below zero."""
+    return math.isfinite(value) and value >= 0.0
+
+
+def _varint(body: bytes, at: int) -> tuple[int, int]:
+    """The varint at ``at`` and the offset after it."""
+    value = 0
+    for i in range(10):
+        if at + i >= len(body):
+            raise ValueError(f"truncated varint at byte {at}")
+        byte = body[at + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, at + i + 1
+    raise ValueError(f"varint longer than 10 bytes at byte {at}")
+
+
+def parse_stat_protobuf(body: bytes) -> dict[str, float]:
+    """The gauges of a queue-proxy's protobuf ``Stat``, named as the text path names them.
+
+    proto3 leaves out fields at zero, so every gauge is there (0 when absent) but one whose
+    value none can take (NaN, ±Inf, below zero); unknown fields are skipped. Raises ``ValueError`` when the body is not a well-formed message (truncated, a
+    field of the wrong wire type, a group, field number 0).
+    """
+    gauges = dict.fromkeys(STAT_FIELDS.values(), 0.0)
+    at = 0
+    while at < len(body):
+        key, at = _varint(body, at)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError(f"field number 0 at byte {at}")
+        if number in STAT_FIELDS and wire != _WIRE_I64:
+            raise ValueError(f"field {number} has wire type {wire}, not a double")
+        if number == 1 and wire != _WIRE_LEN:
+            raise ValueError(f"field 1 (pod_name) has wire type {wire}, not a string")
+        if wire == _WIRE_VARINT:
+            _, at = _varint(body, at)
+            continue
+        if wire == _WIRE_I64:
+            size = 8
+        elif wire == _WIRE_I32:
+            size = 4
+        elif wire == _WIRE_LEN:
+            size, at = _varint(body, at)
+        else:
+            raise ValueError(f"wire type {wire} of field {number} is not supported")
+        if at + size > len(body):
+            raise ValueError(f"field {number} runs past the end ({at + size} > {len(body)} bytes)")
+        if number in STAT_FIELDS:
+            (gauges[STAT_FIELDS[number]],) = struct.unpack_from("<d", body, at)
+        at += size
+    return {name: value for name, value in gauges.items() if _usable(value)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +148,27 @@ class ReplicaSample:
         return self.request_count if self.request_count is not None else self.latency_count
 
 
+def merge_samples(samples: Iterable[ReplicaSample]) -> ReplicaSample:
+    """One replica's samples from several URLs as one (summed; the earliest ``_created``)."""
+    le_counts: dict[float, float] = {}
+    gauges: dict[str, float] = {}
+    sum_ms = count = 0.0
+    requests: float | None = None
+    created: float | None = None
+    for s in samples:
+        for le, v in s.latency_le_ms.items():
+            le_counts[le] = le_counts.get(le, 0.0) + v
+        for name, v in s.gauges.items():
+            gauges[name] = gauges.get(name, 0.0) + v
+        sum_ms += s.latency_sum_ms
+        count += s.latency_count
+        if s.request_count is not None:
+            requests = (requests or 0.0) + s.request_count
+        if s.created_s is not None:
+            created = s.created_s if created is None else min(created, s.created_s)
+    return ReplicaSample(le_counts, sum_ms, count, requests, created, gauges)
+
+
 def _matches(labels: dict[str, str], label: str, value: str) -> bool:
     return labels.get(label, value) == value
 
@@ -86,6 +190,7 @@ def parse_replica_text(
     requests: float | None = None
     created: float | None = None
     gauges: dict[str, float] = {}
+    unusable: set[str] = set()  # gauges with a value none can take
     for text in texts:
         for family in text_string_to_metric_families(text):
             for s in family.samples:
@@ -93,6 +198,8 @@ def parse_replica_text(
                     if _matches(s.labels, GAUGE_NAMESPACE_LABEL, namespace) and _matches(
                         s.labels, GAUGE_REVISION_LABEL, revision
                     ):
+                        if not _usable(s.value):
+                            unusable.add(s.name)
                         gauges[s.name] = gauges.get(s.name, 0.0) + s.value
                     continue
                 if not (
@@ -100,17 +207,32 @@ def parse_replica_text(
                     and _matches(s.labels, names.revision_label, revision)
                 ):
                     continue
+                if s.name in created_names:
+                    if math.isfinite(s.value):
+                        created = s.value if created is None else min(created, s.value)
+                    continue
+                is_request_figure = s.name in counter_names or s.name in (
+                    f"{hist}_bucket", f"{hist}_sum", f"{hist}_count",
+                )  # fmt: skip
+                if is_request_figure and not _usable(s.value):
+                    raise ValueError(f"{s.name}{s.labels} is {s.value}: not a count")
                 if s.name == f"{hist}_bucket":
+                    if "le" not in s.labels:
+                        raise ValueError(f"{s.name} sample without an le label")
                     le = float(s.labels["le"]) * names.ms_per_unit
+                    if math.isnan(le):
+                        raise ValueError(f"{s.name} sample with le NaN")
                     le_counts[le] = le_counts.get(le, 0.0) + s.value
                 elif s.name == f"{hist}_sum":
+                    if not _usable(s.value * names.ms_per_unit):
+                        raise ValueError(f"{s.name}{s.labels} is {s.value}: too long in ms")
                     sum_ms += s.value * names.ms_per_unit
                 elif s.name == f"{hist}_count":
                     count += s.value
                 elif s.name in counter_names:
                     requests = (requests or 0.0) + s.value
-                elif s.name in created_names and math.isfinite(s.value):
-                    created = s.value if created is None else min(created, s.value)
+    for name in unusable:
+        del gauges[name]
     return ReplicaSample(
         latency_le_ms=le_counts,
         latency_sum_ms=sum_ms,

@@ -198,9 +198,11 @@ class ScrapeLedger:
             # Keep the baseline: the next answer covers this interval too.
             return IntervalResult(None, f"none of the {len(ref.replicas)} replicas answered")
 
+        # Nothing below changes the memory until the observation is made: a tick that raises
+        # leaves the baselines and rounds as they were, and the next one counts its interval.
         interval_s = now_s - memory.last_t_s
         rounds = [r for r in memory.rounds if memory.last_t_s < r[0] < now_s]
-        memory.rounds = []
+        scraped: dict[str, _PodMemory] = {}
         times = [memory.last_t_s, *(r[0] for r in rounds), now_s]
         sampled = (
             len(rounds) >= MIN_SAMPLE_ROUNDS
@@ -247,9 +249,7 @@ class ScrapeLedger:
             if part.latency_sum_ms is not None:
                 sum_ms = (sum_ms or 0.0) + part.latency_sum_ms
                 native = native and native_buckets(sample.latency_le_ms)
-            memory.pods[pod] = _PodMemory(sample, now_s)
-        memory.last_t_s = now_s
-        memory.listed = listed
+            scraped[pod] = _PodMemory(sample, now_s)
 
         replicas = len(answered)
         concurrency = concurrency_sum / replicas if replicas else 0.0
@@ -287,6 +287,10 @@ class ScrapeLedger:
             sum_matches_counts=sum_ms is not None and native,
             in_flight_known=known,
         )
+        memory.pods.update(scraped)
+        memory.rounds = []
+        memory.last_t_s = now_s
+        memory.listed = listed
         missing = len(ref.replicas) - replicas
         reason = f"{replicas} replicas scraped" + (f", {missing} did not answer" if missing else "")
         reason += note

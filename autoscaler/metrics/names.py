@@ -9,7 +9,8 @@ request metrics ``revision_app_request_latencies`` (histogram, milliseconds) and
 unit is appended (``kn_serving_invocation_duration_seconds``), and there is no separate request
 counter: the histogram's ``_count`` is the request count.
 
-The pre-1.6 queue-proxy gauges (port 9090) are listed here too; only the direct scrape reads them.
+The pre-1.6 queue-proxy gauges (port 9090) are listed here too; only the direct scrape reads them
+(from a queue-proxy of Knative ≥ 1.6, decoded from the protobuf ``Stat`` under the same names).
 """
 
 from __future__ import annotations

@@ -198,6 +198,21 @@ def _buckets_by_revision(
     return out
 
 
+def _no_series(names: MetricNames, key: RevisionKey, ready: int | None, window_s: float) -> str:
+    counter = f" nor {names.request_counter}" if names.request_counter else ""
+    where = (
+        f"no {names.latency_histogram} series{counter} for {key} in Prometheus "
+        f"({names.namespace_label}, {names.revision_label}) over the last "
+        f"{format_window(window_s)}"
+    )
+    if ready is None:
+        return where
+    return (
+        f"{where}, with {ready} ready replicas from the API: is Prometheus scraping the "
+        "queue-proxies' request metrics, are those on, and do the metric names match?"
+    )
+
+
 def assemble_observations(
     names: MetricNames,
     revisions: Sequence[RevisionRef],
@@ -213,7 +228,13 @@ def assemble_observations(
     replicas at both ticks (a revision that started from zero in the window had requests
     waiting at the activator, which the gauge counts and no replica served) and the average is
     above zero (a series kept by an autoscaler replica that no longer decides may sit at 0);
-    otherwise the request time of the finished requests stands in, as without the gauge."""
+    otherwise the request time of the finished requests stands in, as without the gauge.
+
+    A revision with ready replicas and no request-metric series at all in the window (neither
+    requests, nor the latency histogram, nor a pod exporting it) has no observation: its
+    metrics are missing (Prometheus not scraping the queue-proxies, request metrics off, other
+    metric names), which is not the same as no traffic, when the series are there and their
+    increase is zero."""
     requests = _by_revision(names, answers.requests)
     in_flight = _by_revision(names, answers.in_flight)
     weighted = _by_revision(names, answers.concurrency)
@@ -225,8 +246,11 @@ def assemble_observations(
         key = ref.key
         pods_seen = pods.get(key)
         ready = ref.ready_replicas if ref.ready_replicas is not None else pods_seen
-        if ready is None:
-            out[key] = (None, f"no {names.latency_histogram} series for {key} in Prometheus")
+        series = key in requests or key in buckets or key in sums or pods_seen is not None
+        if ready is None or (round(ready) >= 1 and not series):
+            # ready replicas and no request-metric series at all: not "no traffic" (series
+            # whose increase is zero are) but metrics Prometheus does not have
+            out[key] = (None, _no_series(names, key, ref.ready_replicas, window_s))
             continue
         busy_s = sums.get(key, 0.0) * names.ms_per_unit / 1000.0
         le = buckets.get(key)

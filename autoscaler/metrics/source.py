@@ -5,6 +5,8 @@ revision it tunes and gets back one ``RevisionObservation`` (autoscaler.tuner.ob
 revision, or ``None`` (or no key) when there is no data for that revision this tick: the
 controller then holds its values and sets the MetricsAvailable condition to False. A failure of
 the whole source (Prometheus down, a query rejected) raises ``MetricsUnavailable`` instead.
+A source may keep, in ``last_reasons``, why each revision of its last ``observe`` got what it
+got; the controller puts the reason of a revision with no data in the condition's message.
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ class RevisionKey:
 
 @dataclass(frozen=True, slots=True)
 class ReplicaEndpoint:
-    """One replica (pod) of a revision and the URLs its queue-proxy serves Prometheus text on.
+    """One replica (pod) of a revision and the URLs its queue-proxy serves its metrics on.
 
-    Knative's queue-proxy before 1.6 served the autoscaling gauges on port 9090 and the
-    user-facing request metrics on 9091; one-machine mode serves both on one URL. All URLs of a
-    replica are read and merged; the replica counts as answered only when all of them did.
-    ``gauge_urls``: those of them with the concurrency gauge, all a sampling round between
-    ticks reads (empty: all of ``urls``).
+    Knative's queue-proxy serves the autoscaling gauges on port 9090 (Prometheus text before
+    1.6, the autoscaler's ``Stat`` in protobuf since) and the user-facing request metrics on
+    9091; one-machine mode serves both as text on one URL. All URLs of a replica are read and
+    merged. ``gauge_urls``: those of them with only the concurrency gauges, all a sampling round
+    between ticks reads (empty: all of ``urls``); one of them failing leaves the gauges out.
+    The replica counts as answered when every other URL did (and at least one URL).
     """
 
     pod: str

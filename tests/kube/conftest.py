@@ -42,6 +42,7 @@ class FakeMetricSource:
     sample_period_s: float = 0.0  # the controller samples between ticks when above 0
     # each sampling round: its time and the revisions with their replicas' pods
     sampled: list[tuple[float, list[tuple[str, tuple[str, ...]]]]] = field(default_factory=list)
+    last_reasons: dict[RevisionKey, str] = field(default_factory=dict)  # why a revision is missing
 
     def latency_ms(self, concurrency: float) -> float:
         over = max(1.0, concurrency / self.knee_concurrency)
@@ -54,9 +55,11 @@ class FakeMetricSource:
         if self.down:
             raise MetricsUnavailable("the fake source is down")
         out: dict[RevisionKey, RevisionObservation | None] = {}
+        self.last_reasons = {}
         for ref in revisions:
             if ref.revision in self.missing:
                 out[ref.key] = None
+                self.last_reasons[ref.key] = "the fake source has no series of it"
                 continue
             target = ref.applied_target or 100.0
             concurrency = target * ref.target_utilization_percentage / 100.0

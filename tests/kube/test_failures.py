@@ -57,6 +57,7 @@ async def test_metrics_down_holds_values_and_says_so(
     await ctl.tick()
     metrics = condition(cluster.get(MSC, "m1")["status"], "MetricsAvailable")
     assert (metrics["reason"], rev in metrics["message"]) == ("NoData", True)
+    assert "the fake source has no series of it" in metrics["message"]  # the source's reason
 
     source.missing = set()
     clock.advance(TICK_S)

@@ -4,13 +4,16 @@
 Prometheus text made by prometheus_client, with the metric and label names a Knative ≤ 1.18
 queue-proxy (and one-machine mode) exposes, or with ``flavor="opentelemetry"`` those of Knative
 ≥ 1.19. Tests drive its real counters and histograms (``serve``), restart it (fresh counters)
-or take it down. ``prometheus`` starts Debian's Prometheus on a free loopback port scraping
+or take it down. Its ``/stat`` path is the port 9090 of a Knative ≥ 1.6 queue-proxy: the
+autoscaler ``Stat`` in protobuf (``encode_stat``, the wire format written out by hand), always
+or only when asked for (``stat_mode``), or a body a test sets (``stat_body``). ``prometheus`` starts Debian's Prometheus on a free loopback port scraping
 given exporters every second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -37,6 +40,29 @@ from autoscaler.tuner.observation import LATENCY_BUCKETS_MS
 OTEL_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 Flavor = Literal["opencensus", "opentelemetry"]
+# How ``/stat`` answers: protobuf whatever the Accept header (current Knative), protobuf when
+# the Accept header asks for it and the pre-1.6 text gauges otherwise (some releases between)
+StatMode = Literal["protobuf", "negotiate"]
+
+
+def encode_stat(pod: str, **fields: float) -> bytes:
+    """A knative.dev/serving ``Stat`` (stat.proto, proto3) in the protobuf wire format: 1
+    pod_name, 2 average_concurrent_requests, 3 average_proxied_concurrent_requests, 4
+    request_count, 5 proxied_request_count, 6 process_uptime; zero fields left out, as proto3
+    does. Each double is a key byte (field << 3 | wire type 1) and 8 bytes little-endian."""
+    numbers = {
+        "average_concurrent_requests": 2,
+        "average_proxied_concurrent_requests": 3,
+        "request_count": 4,
+        "proxied_request_count": 5,
+        "process_uptime": 6,
+    }
+    name = pod.encode()
+    out = bytes([1 << 3 | 2, len(name)]) + name
+    for key, value in fields.items():
+        if value:
+            out += bytes([numbers[key] << 3 | 1]) + struct.pack("<d", value)
+    return out
 
 
 @dataclass
@@ -52,6 +78,12 @@ class QueueProxyExporter:
     url: str = ""
     _registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     _metrics: dict[str, Any] = field(default_factory=dict)
+    stat_mode: StatMode = "protobuf"
+    stat: dict[str, float] = field(default_factory=dict)  # the Stat's fields at ``/stat``
+    stat_body: bytes | None = None  # served at ``/stat`` instead, as protobuf
+    stat_accepts: list[str] = field(default_factory=list)  # Accept headers ``/stat`` got
+    stat_url: str = ""
+    text_body: str | None = None  # served at ``/metrics`` instead of the registry's text
     _runner: web.AppRunner | None = None
     _port: int = 0
 
@@ -129,6 +161,10 @@ class QueueProxyExporter:
             if "count" in self._metrics:
                 self._metrics["count"].labels(*self._labels(code)).inc()
 
+    def count_more(self, amount: float, code: int = 200) -> None:
+        """Add ``amount`` (any float not below zero, +Inf included) to the request counter."""
+        self._metrics["count"].labels(*self._labels(code)).inc(amount)
+
     def set_gauges(self, concurrency: float, requests_per_second: float) -> None:
         self._metrics["queue_average_concurrent_requests"].set(concurrency)
         self._metrics["queue_requests_per_second"].set(requests_per_second)
@@ -157,17 +193,29 @@ class QueueProxyExporter:
 
     # -- HTTP ----------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
+        if self.text_body is not None:
+            return web.Response(text=self.text_body, content_type="text/plain")
         return web.Response(body=generate_latest(self._registry), content_type="text/plain")
+
+    async def _handle_stat(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        self.stat_accepts.append(accept)
+        if self.stat_mode == "negotiate" and "application/protobuf" not in accept:
+            return await self._handle(request)
+        body = self.stat_body if self.stat_body is not None else encode_stat(self.pod, **self.stat)
+        return web.Response(body=body, content_type="application/protobuf")
 
     async def start(self) -> QueueProxyExporter:
         app = web.Application()
         app.router.add_get("/metrics", self._handle)
+        app.router.add_get("/stat", self._handle_stat)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
         await site.start()
         self._port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{self._port}/metrics"
+        self.stat_url = f"http://127.0.0.1:{self._port}/stat"
         return self
 
     async def stop(self) -> None:
@@ -183,6 +231,12 @@ class QueueProxyExporter:
     @property
     def endpoint(self) -> ReplicaEndpoint:
         return ReplicaEndpoint(self.pod, (self.url,))
+
+    @property
+    def cluster_endpoint(self) -> ReplicaEndpoint:
+        """As a cluster's Pod gives it: the Stat's URL (port 9090) for the gauges, then the
+        request metrics' (port 9091)."""
+        return ReplicaEndpoint(self.pod, (self.stat_url, self.url), gauge_urls=(self.stat_url,))
 
 
 ExporterFactory = Callable[..., Awaitable[QueueProxyExporter]]

@@ -6,6 +6,7 @@ Timelines of ticks with ``now_s`` passed in; the exporter's text is read without
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -464,3 +465,16 @@ def test_restart_detection(
     ledger.record(ref("p1"), {"p1": before}, 0.0)
     obs = ledger.record(ref("p1"), {"p1": after}, 1.0).observation
     assert obs is not None and obs.request_count == expected_requests
+
+
+def test_a_tick_that_raises_changes_nothing() -> None:
+    # figures no observation can hold (the ledger is given them unchecked): the tick raises and
+    # the baselines stay, so the next tick counts the whole interval from them
+    ledger = ScrapeLedger()
+    r = ref("p1")
+    ledger.record(r, {"p1": ReplicaSample(request_count=5.0)}, 0.0)
+    with pytest.raises(OverflowError):
+        ledger.record(r, {"p1": ReplicaSample(request_count=math.inf)}, 30.0)
+    result = ledger.record(r, {"p1": ReplicaSample(request_count=25.0)}, 60.0)
+    assert result.observation is not None, result.reason
+    assert (result.observation.request_count, result.observation.interval_s) == (20, 60.0)

@@ -100,6 +100,48 @@ async def test_knative_opencensus_names(
 
 
 @pytest.mark.slow
+async def test_ready_replicas_with_no_series_are_no_data_not_no_traffic(
+    exporter: ExporterFactory, prometheus: PrometheusFactory
+) -> None:
+    # A revision whose series are there and did not move had no traffic; one with ready
+    # replicas and no series at all (its queue-proxies not scraped, request metrics off, other
+    # metric names) has no data, and the reason names what is missing. With no ready replica
+    # there is nothing to have series.
+    idle = await exporter("models", "idle-00001", "idle-p1")
+    idle.touch()
+    prom = await prometheus([idle.target])
+    await scraped_three_times(prom, "revision_app_request_latencies_count", 1)
+    idle_ref = RevisionRef("models", "idle-00001", ready_replicas=1)
+    dark = RevisionRef("models", "dark-00001", ready_replicas=2)
+    zero = RevisionRef("models", "zero-00001", ready_replicas=0)
+    source = PrometheusSource(PrometheusSettings(prometheus_url=prom.url, default_window_s=30))
+    other_names = PrometheusSource(
+        PrometheusSettings(
+            prometheus_url=prom.url, names=KNATIVE_OPENTELEMETRY, default_window_s=30
+        )
+    )
+    try:
+        got = await source.observe([idle_ref, dark, zero], now_s=0.0)
+        idle_obs, zero_obs = got[idle_ref.key], got[zero.key]
+        assert idle_obs is not None, source.last_reasons
+        assert (idle_obs.ready_replicas, idle_obs.request_count) == (1, 0)
+        assert zero_obs is not None and zero_obs.ready_replicas == 0
+        assert got[dark.key] is None
+        why = source.last_reasons[dark.key]
+        assert "no revision_app_request_latencies series nor revision_app_request_count" in why
+        assert "with 2 ready replicas" in why
+        got = await other_names.observe([idle_ref], now_s=0.0)
+        assert got[idle_ref.key] is None
+        assert (
+            "no kn_serving_invocation_duration_seconds series"
+            in (other_names.last_reasons[idle_ref.key])
+        )
+    finally:
+        await source.close()
+        await other_names.close()
+
+
+@pytest.mark.slow
 async def test_knative_opentelemetry_names_rebucketed(
     exporter: ExporterFactory, prometheus: PrometheusFactory
 ) -> None:

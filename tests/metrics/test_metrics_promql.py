@@ -188,7 +188,7 @@ def test_no_sample_of_the_gauge_with_none_finished_is_in_flight_unknown() -> Non
 
     def observe(names: MetricNames, requests: float, held: list[Any]) -> tuple[Any, str]:
         a = QueryAnswers(
-            requests=[(oc("models", "iris-00001"), requests)] if requests else [],
+            requests=[(oc("models", "iris-00001"), requests)],  # series, with 0 or more
             latency_buckets=[],
             latency_sum=[],
             replicas=[],
@@ -319,3 +319,28 @@ def test_assemble_seconds_histogram_and_api_replica_count() -> None:
     assert obs.avg_concurrency_per_replica == pytest.approx(0.6 / 2.0 / 3)
     assert obs.latency_sum_ms == pytest.approx(600.0)  # seconds read as ms
     assert sum(obs.latency_counts[: LATENCY_BUCKETS_MS.index(100) + 1]) == pytest.approx(6.0)
+
+
+def test_ready_replicas_and_no_series_at_all_is_no_data() -> None:
+    # series whose increase is zero: no traffic; no series at all with replicas ready: no data
+    # (only the autoscaler's gauge is not the revision's request metrics)
+    idle, dark = (
+        RevisionRef("models", "iris-00001", ready_replicas=2),
+        RevisionRef("models", "wine-00001", ready_replicas=2),
+    )
+    for present in ("requests", "latency_buckets", "latency_sum", "replicas"):
+        figures: dict[str, Any] = {
+            "requests": [], "latency_buckets": [], "latency_sum": [], "replicas": [],
+        }  # fmt: skip
+        labels = oc("models", "iris-00001", le="+Inf")
+        figures[present] = [(labels, 0.0 if present != "replicas" else 1.0)]
+        answers = QueryAnswers(**figures, in_flight=[(oc("models", "wine-00001"), 0.0)])
+        got = assemble_observations(KNATIVE_OPENCENSUS, [idle, dark], answers, 30.0, 9.0)
+        obs, reason = got[idle.key]
+        assert obs is not None and obs.request_count == 0, (present, reason)
+        obs, reason = got[dark.key]
+        assert obs is None
+        assert reason.startswith(
+            "no revision_app_request_latencies series nor revision_app_request_count "
+            "for models/wine-00001 in Prometheus (namespace_name, revision_name) over the last 30s"
+        ), reason
