@@ -208,8 +208,9 @@ def _no_series(names: MetricNames, key: RevisionKey, ready: int | None, window_s
     if ready is None:
         return where
     return (
-        f"{where}, with {ready} ready replicas from the API: is Prometheus scraping the "
-        "queue-proxies' request metrics, are those on, and do the metric names match?"
+        f"{where}, with {ready} ready replicas from the API: either no request has reached "
+        "them yet (a queue-proxy exports its series from its first request), or Prometheus is "
+        "not scraping the queue-proxies' request metrics (are those on, do the names match?)"
     )
 
 
