@@ -56,6 +56,8 @@ class LeaderElector:
         self._observed: tuple[str | None, str | None] | None = None  # (holder, renewTime)
         self._observed_at = 0.0
         self._renewed_at: float | None = None
+        # Terms of leadership won: every acquisition, and a renewal after the renew deadline
+        # had passed (this candidate was not leader in between and another may have led).
         self.transitions = 0
 
     def is_leader(self) -> bool:
@@ -91,7 +93,7 @@ class LeaderElector:
             except ApiException as create_exc:
                 log.info("creating lease: %s", create_exc.reason)
                 return False
-            self._won(now)
+            self._won(now, acquired=True)
             return True
 
         spec = lease.spec or client.V1LeaseSpec()
@@ -103,7 +105,8 @@ class LeaderElector:
         if held_by_other and now < self._observed_at + duration:
             self._renewed_at = None
             return False
-        if spec.holder_identity != cfg.identity:
+        acquired = spec.holder_identity != cfg.identity
+        if acquired:
             spec.acquire_time = wall
             spec.lease_transitions = (spec.lease_transitions or 0) + 1
         spec.holder_identity = cfg.identity
@@ -115,11 +118,11 @@ class LeaderElector:
         except ApiException as exc:
             log.info("renewing lease: %s", exc.reason)  # 409: someone else wrote first
             return False
-        self._won(now)
+        self._won(now, acquired)
         return True
 
-    def _won(self, now: float) -> None:
-        if self._renewed_at is None:
+    def _won(self, now: float, acquired: bool) -> None:
+        if acquired or not self.is_leader():
             self.transitions += 1
             log.info("%s is now the leader of %s", self.config.identity, self.config.name)
         self._renewed_at = now

@@ -1,4 +1,5 @@
-"""Two controllers, one Lease: only the leader writes; the other takes over after expiry."""
+"""Two controllers, one Lease: only the leader writes; the other takes over after expiry. A
+leader that lost the Lease between two ticks resumes from the checkpoint."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import asyncio
 import time
 from typing import Any
 
-from autoscaler.clock import SystemClock
+from autoscaler.clock import ManualClock, SystemClock
 from autoscaler.kube.leader import ElectionConfig
-from tests.kube.kit import ISVC, MSC, REV, TARGET, Cluster, sees
+from tests.kube.kit import ISVC, MSC, REV, TARGET, TICK_S, Cluster, sees
 
 
 def election(identity: str) -> ElectionConfig:
@@ -68,3 +69,60 @@ async def test_only_the_leader_writes_and_the_other_takes_over(
     assert reasons == ["KeepAliveChanged", "TargetChanged", "TargetChanged"], (
         "nothing applied twice"
     )
+
+
+def manual_election(identity: str) -> ElectionConfig:
+    return ElectionConfig(
+        "default", "modelscale-tuner", identity,
+        lease_duration_s=15.0, renew_deadline_s=10.0, retry_period_s=2.0,
+    )  # fmt: skip
+
+
+def learned_requests(status: dict[str, Any], revision: str) -> float:
+    """The evidence (requests) behind a revision's learned latency points, as status shows."""
+    entry = next((r for r in status.get("revisions") or [] if r["name"] == revision), None)
+    return sum(p[2] for p in entry["points"]) if entry else 0.0
+
+
+async def test_a_leader_that_lost_the_lease_between_ticks_resumes_from_the_checkpoint(
+    cluster: Cluster, make_controller: Any, clock: ManualClock
+) -> None:
+    """a is cut off, b takes over, learns and writes its checkpoint, then releases; a wins the
+    Lease back before its next tick. That tick starts from b's checkpoint, not a's memory."""
+    a = make_controller(identity="a", election=manual_election("a"))
+    b = make_controller(identity="b", election=manual_election("b"))
+    rev = cluster.deploy("m1")
+    cluster.scaler("m1")
+    for ctl in (a, b):
+        await sees(ctl, MSC, "m1")
+        await sees(ctl, REV, rev)
+        await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+
+    assert a._elector is not None and b._elector is not None
+    assert a._elector.try_acquire_or_renew()
+    for _ in range(2):
+        clock.advance(TICK_S)
+        assert a._elector.try_acquire_or_renew()
+        assert (await a.tick()).leader
+    after_a = learned_requests(cluster.get(MSC, "m1")["status"], rev)
+
+    # a renews no more; b waits out the lease (on its own clock) and leads three ticks
+    assert not b._elector.try_acquire_or_renew()
+    clock.advance(16)
+    assert b._elector.try_acquire_or_renew() and not a.is_leader()
+    await sees(b, MSC, "m1", lambda o: learned_requests(o.get("status") or {}, rev) == after_a)
+    for _ in range(3):
+        clock.advance(TICK_S)
+        assert b._elector.try_acquire_or_renew()
+        assert (await b.tick()).leader
+    after_b = learned_requests(cluster.get(MSC, "m1")["status"], rev)
+    assert after_b > after_a
+
+    # b releases; a takes the Lease back before it ticks again
+    b._elector.release()
+    await sees(a, MSC, "m1", lambda o: learned_requests(o.get("status") or {}, rev) == after_b)
+    clock.advance(TICK_S)
+    assert a._elector.try_acquire_or_renew() and a.is_leader()
+    assert (await a.tick()).leader
+    after_regain = learned_requests(cluster.get(MSC, "m1")["status"], rev)
+    assert after_regain > after_b, f"b's learning lost: {after_b:g} -> {after_regain:g}"
