@@ -6,16 +6,23 @@ last saw the record change; every write carries the Lease's resourceVersion, so 
 cannot both win. Fencing: the leader counts itself leader only until ``renew_deadline_s`` after its
 last successful renewal (shorter than the lease duration), so a leader that was cut off stops
 writing before anyone else can take over. ``is_leader()`` is what writers check before each write.
+
+Every Lease call is bounded, as client-go bounds a renewal by its renew deadline: an attempt's
+calls share ``renew_deadline_s`` as their request timeout, and each goes out once (the elector's
+own client does not retry a request; the next round is the retry), so an API connection that
+goes silent costs one attempt, not the election. A release on shutdown is bounded the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -46,12 +53,20 @@ def _micro_time(wall_s: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC)
 
 
+def _once(api_client: client.ApiClient) -> client.ApiClient:
+    """A client on the same configuration whose requests go out once: the HTTP library would
+    otherwise repeat an idempotent request after a read timeout, each with the full timeout."""
+    configuration = copy.deepcopy(api_client.configuration)
+    configuration.retries = False
+    return client.ApiClient(configuration)
+
+
 class LeaderElector:
     def __init__(
         self, api_client: client.ApiClient, config: ElectionConfig, clock: Clock | None = None
     ) -> None:
         self.config = config
-        self._api = client.CoordinationV1Api(api_client)
+        self._api = client.CoordinationV1Api(_once(api_client))
         self._clock = clock or SystemClock()
         self._observed: tuple[str | None, str | None] | None = None  # (holder, renewTime)
         self._observed_at = 0.0
@@ -67,13 +82,29 @@ class LeaderElector:
             and self._clock.now() - self._renewed_at < self.config.renew_deadline_s
         )
 
+    def _timeout(self, started: float) -> float:
+        """The request timeout of a call in an attempt begun at ``started``: what is left of
+        the renew deadline (at least a tenth of it, so a late call is not refused outright)."""
+        deadline = self.config.renew_deadline_s
+        return max(deadline / 10, deadline - (self._clock.now() - started))
+
     def try_acquire_or_renew(self) -> bool:
-        """One attempt (blocking I/O). True when this candidate holds the lease afterwards."""
+        """One attempt (blocking I/O, bounded by the renew deadline). True when this candidate
+        holds the lease afterwards."""
+        try:
+            return self._try_acquire_or_renew()
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # a timeout: this attempt failed
+            log.info("leader election %s/%s: %s", self.config.namespace, self.config.name, exc)
+            return False
+
+    def _try_acquire_or_renew(self) -> bool:
         cfg = self.config
         now = self._clock.now()
         wall = _micro_time(self._clock.wall())
         try:
-            lease = self._api.read_namespaced_lease(cfg.name, cfg.namespace)
+            lease = self._api.read_namespaced_lease(
+                cfg.name, cfg.namespace, _request_timeout=self._timeout(now)
+            )
         except ApiException as exc:
             if exc.status != 404:
                 log.info("reading lease %s/%s: %s", cfg.namespace, cfg.name, exc.reason)
@@ -89,7 +120,9 @@ class LeaderElector:
                 ),
             )
             try:
-                self._api.create_namespaced_lease(cfg.namespace, body)
+                self._api.create_namespaced_lease(
+                    cfg.namespace, body, _request_timeout=self._timeout(now)
+                )
             except ApiException as create_exc:
                 log.info("creating lease: %s", create_exc.reason)
                 return False
@@ -114,7 +147,9 @@ class LeaderElector:
         spec.renew_time = wall
         lease.spec = spec
         try:
-            self._api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
+            self._api.replace_namespaced_lease(
+                cfg.name, cfg.namespace, lease, _request_timeout=self._timeout(now)
+            )
         except ApiException as exc:
             log.info("renewing lease: %s", exc.reason)  # 409: someone else wrote first
             return False
@@ -133,14 +168,22 @@ class LeaderElector:
         if self._renewed_at is None:
             return
         self._renewed_at = None
+        cfg = self.config
+        started = self._clock.now()
         try:
-            lease = self._api.read_namespaced_lease(self.config.name, self.config.namespace)
-            if lease.spec and lease.spec.holder_identity == self.config.identity:
+            lease = self._api.read_namespaced_lease(
+                cfg.name, cfg.namespace, _request_timeout=self._timeout(started)
+            )
+            if lease.spec and lease.spec.holder_identity == cfg.identity:
                 lease.spec.holder_identity = None
                 lease.spec.lease_duration_seconds = 1
-                self._api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
+                self._api.replace_namespaced_lease(
+                    cfg.name, cfg.namespace, lease, _request_timeout=self._timeout(started)
+                )
         except ApiException as exc:
             log.info("releasing lease: %s", exc.reason)
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # the lease expires on its own
+            log.info("releasing lease %s/%s: %s", cfg.namespace, cfg.name, exc)
 
     async def run(
         self,

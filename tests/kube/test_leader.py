@@ -1,15 +1,19 @@
 """Two controllers, one Lease: only the leader writes; the other takes over after expiry. A
-leader that lost the Lease between two ticks resumes from the checkpoint."""
+leader that lost the Lease between two ticks resumes from the checkpoint; every Lease call is
+bounded by the renew deadline."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
+from autoscaler.apiserver.testing import RunningAPIServer
 from autoscaler.clock import ManualClock, SystemClock
-from autoscaler.kube.leader import ElectionConfig
+from autoscaler.kube.leader import ElectionConfig, LeaderElector
 from tests.kube.kit import ISVC, MSC, REV, TARGET, TICK_S, Cluster, sees
+from tests.kube.relay import Relay
 
 
 def election(identity: str) -> ElectionConfig:
@@ -126,3 +130,60 @@ async def test_a_leader_that_lost_the_lease_between_ticks_resumes_from_the_check
     assert (await a.tick()).leader
     after_regain = learned_requests(cluster.get(MSC, "m1")["status"], rev)
     assert after_regain > after_b, f"b's learning lost: {after_b:g} -> {after_regain:g}"
+
+
+def test_every_lease_call_carries_a_timeout_within_the_renew_deadline(
+    server: RunningAPIServer, clock: ManualClock
+) -> None:
+    config = manual_election("a")
+    elector = LeaderElector(server.api_client(), config, clock)
+    api_client = elector._api.api_client
+    timeouts: list[tuple[str, Any]] = []
+    call_api = api_client.call_api
+
+    def recording(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        timeouts.append((method, kwargs.get("_request_timeout")))
+        return call_api(method, url, *args, **kwargs)
+
+    api_client.call_api = recording
+    assert elector.try_acquire_or_renew()  # read (404), create
+    clock.advance(config.retry_period_s)
+    assert elector.try_acquire_or_renew()  # read, replace
+    elector.release()  # read, replace
+    assert [m for m, _ in timeouts] == ["GET", "POST", "GET", "PUT", "GET", "PUT"]
+    assert all(
+        isinstance(t, int | float) and 0 < t <= config.renew_deadline_s for _, t in timeouts
+    ), timeouts
+
+
+def in_thread(fn: Any, limit_s: float) -> tuple[bool, Any, float]:
+    """(finished within ``limit_s``, its result, seconds taken) of ``fn()`` in a thread."""
+    box: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: box.setdefault("result", fn()), daemon=True)
+    started = time.monotonic()
+    t.start()
+    t.join(limit_s)
+    return not t.is_alive(), box.get("result"), time.monotonic() - started
+
+
+def test_a_silent_api_connection_ends_an_attempt_within_the_renew_deadline(
+    relay: Relay, relayed: Any, clock: ManualClock
+) -> None:
+    """The API connection goes silent (open, nothing comes back): a renewal and a release each
+    give up within about the renew deadline, neither blocks the election or a shutdown."""
+    config = ElectionConfig(
+        "default", "modelscale-tuner", "a",
+        lease_duration_s=3.0, renew_deadline_s=1.0, retry_period_s=0.5,
+    )  # fmt: skip
+    elector = LeaderElector(relayed, config, clock)
+    assert elector.try_acquire_or_renew()
+    relay.freeze(later=True)
+    for what, fn, expected in (
+        ("renewal", elector.try_acquire_or_renew, False),
+        ("release", elector.release, None),
+    ):
+        finished, result, took = in_thread(fn, 20.0)
+        assert finished, f"the {what} was still waiting after {took:.0f} s"
+        assert result is expected
+        # an attempt's calls share the deadline, and none is sent again after a timeout
+        assert took < 2.5 * config.renew_deadline_s, f"the {what} took {took:.1f} s"
