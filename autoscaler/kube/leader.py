@@ -11,6 +11,9 @@ Every Lease call is bounded, as client-go bounds a renewal by its renew deadline
 calls share ``renew_deadline_s`` as their request timeout, and each goes out once (the elector's
 own client does not retry a request; the next round is the retry), so an API connection that
 goes silent costs one attempt, not the election. A release on shutdown is bounded the same way.
+
+Lease times are ``metav1.MicroTime``: always written with six fraction digits (the API server
+refuses a time without them, and Python's ``isoformat`` drops a zero fraction).
 """
 
 from __future__ import annotations
@@ -49,8 +52,33 @@ class ElectionConfig:
             )
 
 
-def _micro_time(wall_s: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC)
+class MicroTime(dt.datetime):
+    """A Lease time as ``metav1.MicroTime`` is written: RFC 3339 in UTC with six fraction
+    digits, always (the client sends a datetime's ``isoformat()``, which drops a zero fraction,
+    and the API server refuses a MicroTime without one)."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "microseconds") -> str:
+        return self.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    @classmethod
+    def of(cls, value: dt.datetime) -> MicroTime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        v = value.astimezone(dt.UTC)
+        return cls(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, dt.UTC)
+
+
+def _micro_time(wall_s: float) -> MicroTime:
+    return MicroTime.of(dt.datetime.fromtimestamp(wall_s, tz=dt.UTC))
+
+
+def _as_micro_times(spec: client.V1LeaseSpec) -> client.V1LeaseSpec:
+    """``spec`` with its times as ``MicroTime`` (a lease read back carries plain datetimes)."""
+    if isinstance(spec.acquire_time, dt.datetime):
+        spec.acquire_time = MicroTime.of(spec.acquire_time)
+    if isinstance(spec.renew_time, dt.datetime):
+        spec.renew_time = MicroTime.of(spec.renew_time)
+    return spec
 
 
 def _once(api_client: client.ApiClient) -> client.ApiClient:
@@ -145,7 +173,7 @@ class LeaderElector:
         spec.holder_identity = cfg.identity
         spec.lease_duration_seconds = int(cfg.lease_duration_s)
         spec.renew_time = wall
-        lease.spec = spec
+        lease.spec = _as_micro_times(spec)
         try:
             self._api.replace_namespaced_lease(
                 cfg.name, cfg.namespace, lease, _request_timeout=self._timeout(now)
@@ -177,6 +205,7 @@ class LeaderElector:
             if lease.spec and lease.spec.holder_identity == cfg.identity:
                 lease.spec.holder_identity = None
                 lease.spec.lease_duration_seconds = 1
+                lease.spec = _as_micro_times(lease.spec)
                 self._api.replace_namespaced_lease(
                     cfg.name, cfg.namespace, lease, _request_timeout=self._timeout(started)
                 )

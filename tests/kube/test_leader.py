@@ -1,13 +1,17 @@
 """Two controllers, one Lease: only the leader writes; the other takes over after expiry. A
 leader that lost the Lease between two ticks resumes from the checkpoint; every Lease call is
-bounded by the renew deadline."""
+bounded by the renew deadline; Lease times go out in MicroTime's format."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 import time
-from typing import Any
+from typing import Any, cast
+
+from kubernetes import client
 
 from autoscaler.apiserver.testing import RunningAPIServer
 from autoscaler.clock import ManualClock, SystemClock
@@ -187,3 +191,31 @@ def test_a_silent_api_connection_ends_an_attempt_within_the_renew_deadline(
         assert result is expected
         # an attempt's calls share the deadline, and none is sent again after a timeout
         assert took < 2.5 * config.renew_deadline_s, f"the {what} took {took:.1f} s"
+
+
+def raw_lease(server: RunningAPIServer, name: str = "modelscale-tuner") -> dict[str, Any]:
+    api = client.CoordinationV1Api(server.api_client())
+    resp = api.read_namespaced_lease(name, "default", _preload_content=False)
+    return cast(dict[str, Any], json.loads(resp.data))
+
+
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def test_lease_times_are_sent_with_six_fraction_digits(
+    server: RunningAPIServer, clock: ManualClock
+) -> None:
+    """metav1.MicroTime needs six fraction digits; a time on a whole second has a zero one."""
+    assert clock.wall() == int(clock.wall())
+    elector = LeaderElector(server.api_client(), manual_election("a"), clock)
+    assert elector.try_acquire_or_renew()  # created
+    spec = raw_lease(server)["spec"]
+    assert MICRO_TIME.match(spec["acquireTime"]) and MICRO_TIME.match(spec["renewTime"]), spec
+    clock.advance(2.0)
+    assert elector.try_acquire_or_renew()  # renewed: the acquire time read back is sent again
+    spec = raw_lease(server)["spec"]
+    assert MICRO_TIME.match(spec["acquireTime"]) and MICRO_TIME.match(spec["renewTime"]), spec
+    assert spec["acquireTime"] != spec["renewTime"]
+    elector.release()
+    spec = raw_lease(server)["spec"]
+    assert MICRO_TIME.match(spec["acquireTime"]) and MICRO_TIME.match(spec["renewTime"]), spec
