@@ -361,7 +361,7 @@ class Controller:
                 continue
             mem = self._memory.get(plan.key) if self._memory is not None else None
             for rev in plan.revisions:
-                state = mem.states.get(rev.name) if mem else None
+                state = mem.known_state(rev) if mem else None
                 live = m.in_force(rev, state, None)
                 refs.append(
                     RevisionRef(
