@@ -155,6 +155,18 @@ class Writer:
             backoff=self._backoff,
         )
 
+    def read_annotations(self, method: str, namespace: str, revision: str) -> dict[str, str]:
+        """The autoscaling annotations on the revision's PodAutoscaler (``method``
+        ``podautoscaler``) or on the revision itself, read fresh (blocking I/O)."""
+        res = PODAUTOSCALERS if method == "podautoscaler" else REVISIONS
+        obj = self._get(res, namespace, revision)
+        current = (obj.get("metadata") or {}).get("annotations") or {}
+        return {
+            str(k): str(v)
+            for k, v in current.items()
+            if str(k).startswith(names.AUTOSCALING_PREFIX)
+        }
+
     def _get(self, res: Resource, namespace: str, name: str) -> dict[str, Any]:
         obj = self._api.get_namespaced_custom_object(
             res.group, res.version, namespace, res.plural, name, _request_timeout=self._timeout

@@ -107,6 +107,7 @@ class Controller:
         )
         self.config = TunerConfig()
         self._memory: dict[m.ModelKey, m.ModelMemory] | None = None
+        self._term = 0  # the elector's count of terms won, at the last tick
         # the revisions observed at the last tick (leading): sampled until the next one
         self._observed: list[RevisionRef] = []
         self._started = False
@@ -235,9 +236,15 @@ class Controller:
         now = self._clock.wall() if now_s is None else now_s
         leading = self.is_leader()
         self.metrics.leader.set(1 if leading else 0)
-        if not leading:
-            self._memory = None  # resume from the checkpoints when leading again
+        term = self._elector.transitions if self._elector is not None else 0
+        if not leading or term != self._term:
+            # Resume from the checkpoints when leading again, also when leadership was lost
+            # and won back since the last tick: another leader may have learned and written
+            # meanwhile, and this memory would overwrite its checkpoint.
+            self._memory = None
             self._observed = []
+        self._term = term
+        if not leading:
             return self._reported(TickReport(now, False))
         if self._memory is None:
             self._memory = await asyncio.to_thread(self._load_memory)
@@ -355,7 +362,7 @@ class Controller:
                 continue
             mem = self._memory.get(plan.key) if self._memory is not None else None
             for rev in plan.revisions:
-                state = mem.states.get(rev.name) if mem else None
+                state = mem.known_state(rev) if mem else None
                 live = m.in_force(rev, state, None)
                 refs.append(
                     RevisionRef(

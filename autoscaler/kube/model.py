@@ -23,10 +23,11 @@ from autoscaler.tuner import (
 from autoscaler.tuner.policy import format_annotations, format_target
 from autoscaler.tuner.state import AppliedValues
 
-from .apply import Written
+from .apply import Written, within_knative_ranges
 from .scaler_status import Condition
 from .world import (
     PAUSED_ANNOTATION,
+    WINDOW_ANNOTATION,
     ServingRevision,
     is_paused,
     serving_revisions,
@@ -131,9 +132,13 @@ class ModelMemory:
         rolling out again) only because the revision is new.
         """
         state = self.states.get(rev.name)
-        if state is not None:
+        if state is not None and not _replaced(state, rev):
+            if state.uid is None and rev.uid:  # a checkpoint from before uids were kept
+                state = self.states[rev.name] = replace(state, uid=rev.uid)
             return state
-        previous = self._previous()
+        # New, or another object under a known name (deleted and created again): a new
+        # revision, which inherits what the old one learned but not what was applied to it.
+        previous = state if state is not None else self._previous()
         if previous is None:
             state = new_state(rev.name, config.target.bin_ratio)
         else:
@@ -144,8 +149,14 @@ class ModelMemory:
         if seed_applied and rev.target is not None:
             applied = AppliedValues(rev.target, rev.retention_s, rev.min_scale or 0, now_s)
             state = _with_applied(state, applied)
+        state = replace(state, uid=rev.uid or None)
         self.states[rev.name] = state
         return state
+
+    def known_state(self, rev: ServingRevision) -> RevisionState | None:
+        """The revision's state, None when unknown or kept for another object of its name."""
+        state = self.states.get(rev.name)
+        return None if state is None or _replaced(state, rev) else state
 
     def _previous(self) -> RevisionState | None:
         if self.live is not None and self.live in self.states:
@@ -160,6 +171,11 @@ class ModelMemory:
         self.states = {k: v for k, v in self.states.items() if k in keep}
         if serving:
             self.live = serving[-1]
+
+
+def _replaced(state: RevisionState, rev: ServingRevision) -> bool:
+    """Whether ``state`` was kept for another object than ``rev`` (same name, other uid)."""
+    return bool(state.uid and rev.uid and state.uid != rev.uid)
 
 
 def _with_applied(state: RevisionState, applied: AppliedValues) -> RevisionState:
@@ -245,27 +261,47 @@ def applied_annotations(applied: AppliedValues) -> dict[str, str]:
 
 
 def in_force(
-    rev: ServingRevision, state: RevisionState | None, written: Written | None
+    rev: ServingRevision,
+    state: RevisionState | None,
+    written: Written | None,
+    live: Mapping[str, str] | None = None,
 ) -> ServingRevision:
-    """The revision with the autoscaling values in force: its annotations, what the tuner
-    applied (on the PodAutoscaler, say) and what it wrote this tick."""
+    """The revision with the autoscaling values in force: its annotations, the tuner's as read
+    on the object it writes (``live``: the revision's own, or the PodAutoscaler's), and what
+    this tick's write left there. Where that object is not read (``live`` None), what the
+    tuner last applied stands in for it."""
     annotations = dict(rev.annotations)
-    if state is not None and state.applied is not None:
+    if live is not None:
+        annotations.update(live)
+    elif state is not None and state.applied is not None:
         annotations.update(applied_annotations(state.applied))
     if written is not None:
-        annotations.update(written.new)
-    return ServingRevision(
-        rev.namespace,
-        rev.name,
-        rev.generation,
-        rev.percent,
-        annotations,
-        rev.container_concurrency,
-        rev.ready_replicas,
-        rev.desired_replicas,
-        rev.configuration,
-        rev.service,
-    )
+        annotations.update(confirmed(written))
+    return replace(rev, annotations=annotations)
+
+
+def confirmed(written: Written) -> dict[str, str]:
+    """The tuner's values a write left on the object: those it changed and those it found
+    there already (read fresh by the write, not from a cache)."""
+    if written.method == "inferenceservice":  # old and new there are the spec's fields
+        return dict(written.new)
+    out = {k: v for k, v in written.old.items() if v is not None}
+    out.update(written.new)
+    return out
+
+
+def drifted(
+    rec: Recommendation, live: Mapping[str, str], user_window: bool = False
+) -> tuple[str, ...]:
+    """The tuner's annotations that the live object does not carry as the tuner means them,
+    beyond those the recommendation changes anyway: removed or edited outside the tuner, or the
+    object is another than the one they were written to. The window only when the tuner
+    claims one and the user set none (``user_window``: the user's word wins, see
+    ``user_window_on``; a fail-static recommendation still holds the tuner's last window)."""
+    want = within_knative_ranges(rec.annotations())
+    if user_window:
+        want.pop(WINDOW_ANNOTATION, None)
+    return tuple(k for k, v in want.items() if k not in rec.changed and live.get(k) != v)
 
 
 def summary(live: ServingRevision, config: TunerConfig) -> dict[str, Any]:

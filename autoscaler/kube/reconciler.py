@@ -1,9 +1,12 @@
 """One ModelScaler, one tick: decide per serving revision, apply per ``updateMode``, announce
 each applied change and write the status when it changed.
 
-Auto writes only what the policy marks changed (``Recommendation.changed_annotations``), at most
-once per revision and tick, and keeps the policy's new state only if the write succeeded, so a
-failed write is tried again next tick. Recommend and a paused model learn and recommend and write
+Auto writes only what the policy marks changed (``Recommendation.changed_annotations``) and
+what the live object does not carry as the tuner applied it (``model.drifted``: removed or
+edited outside the tuner, or the object created again under its name), at most once per
+revision and tick, and keeps the policy's new state only if the write succeeded, so a failed
+write is tried again next tick. The live object is the revision as the informer has it (with
+``apply: podautoscaler``, its PodAutoscaler, read each tick); status describes it as read. Recommend and a paused model learn and recommend and write
 nothing but status; Off writes only the mode. Every write, the status included, is fenced by the
 leader check right before it.
 """
@@ -29,6 +32,8 @@ from autoscaler.tuner import (
     recommendation_status,
 )
 from autoscaler.tuner.observation import RevisionObservation
+from autoscaler.tuner.policy import ANNOTATION_TARGET as TARGET
+from autoscaler.tuner.state import RevisionState
 
 from . import model as m
 from .apply import NotLeader, Writer, Written
@@ -124,6 +129,7 @@ class ModelReconciler:
 
         live_name = plan.revisions[-1].name
         recs: dict[str, Recommendation] = {}
+        live: dict[str, Mapping[str, str] | None] = {}  # the tuner's annotations as read
         writes: dict[str, Written] = {}
         errors: list[str] = []
         for rev in plan.revisions:
@@ -146,10 +152,16 @@ class ModelReconciler:
             if plan.paused:
                 rec = replace(rec, reasons=_paused_reasons(rec.reasons))
             recs[rev.name] = rec
-            if not rec.should_apply:
+            live[rev.name] = await self._live(spec.apply_method, spec.update_mode, plan, rev)
+            drift: tuple[str, ...] = ()
+            if mode_spec.update_mode == "Auto" and state.applied is not None:
+                found = live[rev.name]
+                drift = m.drifted(rec, found, user_window is not None) if found is not None else ()
+            if not rec.should_apply and not drift:
                 mem.states[rev.name] = next_state
                 self._count(plan, _outcome(rec, plan.paused))
                 continue
+            values = replace(rec, changed=(*rec.changed, *drift)).changed_annotations()
             try:
                 written = await asyncio.to_thread(
                     self._writer.write,
@@ -157,7 +169,7 @@ class ModelReconciler:
                     plan.namespace,
                     spec.target_ref_name,
                     rev.name,
-                    rec.changed_annotations(),
+                    values,
                 )
             except NotLeader as exc:
                 errors.append(str(exc))
@@ -169,23 +181,40 @@ class ModelReconciler:
                 log.warning(
                     "write failed", extra={"fields": _fields(plan, rev.name, error=_short(exc))}
                 )
-                continue  # the old state stays: the policy tries again next tick
+                if not rec.should_apply:  # only values written again: the learning is kept
+                    mem.states[rev.name] = next_state
+                continue  # the old applied values stay: the policy tries again next tick
+            restored = tuple(k for k in drift if k in written.new)
+            if restored:
+                next_state = _reapplied(next_state, restored, now)
+                rec = replace(
+                    rec,
+                    changed=(*rec.changed, *restored),
+                    should_apply=True,
+                    reasons=(*rec.reasons, _restored_reason(written, restored)),
+                )
+                recs[rev.name] = rec
             mem.states[rev.name] = next_state
             writes[rev.name] = written
             self._count(plan, "applied" if written.new else "unchanged")
             if written.new:
                 self.metrics.writes.inc()
-                await self._announce(plan, rev.name, rec, written, now)
+                await self._announce(plan, rev.name, rec, written, now, restored)
 
         mem.prune([r.name for r in plan.revisions])
-        live = m.in_force(plan.revisions[-1], mem.states.get(live_name), writes.get(live_name))
-        self._set_gauges(plan, live)
+        in_force = m.in_force(
+            plan.revisions[-1],
+            mem.states.get(live_name),
+            writes.get(live_name),
+            live.get(live_name),
+        )
+        self._set_gauges(plan, in_force)
         why = {
             r.name: no_data_reasons[key]
             for r in plan.revisions
             if no_data_reasons and (key := RevisionKey(r.namespace, r.name)) in no_data_reasons
         }
-        status = self._status(plan, mem, recs, writes, errors, metrics_error, live, now, why)
+        status = self._status(plan, mem, recs, writes, errors, metrics_error, in_force, now, why)
         status_written = await self._write_status(plan, mem, status)
         return ModelReport(
             spec.update_mode, recs, tuple(writes.values()), tuple(errors), status_written
@@ -243,6 +272,28 @@ class ModelReconciler:
             checkpoint=encode_checkpoint(mem.states) if mem.states else None,
         )
 
+    async def _live(
+        self, method: str, mode: str, plan: m.ModelPlan, rev: m.ServingRevision
+    ) -> Mapping[str, str] | None:
+        """The autoscaling annotations on the object the tuner writes for ``rev`` (None: not
+        read). With ``apply: inferenceservice`` each write rolls out a new revision, whose
+        annotations KServe copies from the InferenceService: none is read (re-writing there
+        would fight a user's edit of the InferenceService with rollouts)."""
+        if method == "revision":
+            return rev.annotations
+        if method != "podautoscaler" or mode == "Off":
+            return None
+        try:
+            return await asyncio.to_thread(
+                self._writer.read_annotations, method, plan.namespace, rev.name
+            )
+        except Exception as exc:  # not there yet, or the API: what was applied stands in
+            log.info(
+                "reading the PodAutoscaler failed",
+                extra={"fields": _fields(plan, rev.name, error=_short(exc))},
+            )
+            return None
+
     def _previous_status(self, plan: m.ModelPlan, mem: m.ModelMemory) -> dict[str, Any] | None:
         if mem.status is not None:
             return mem.status
@@ -278,7 +329,13 @@ class ModelReconciler:
         return True
 
     async def _announce(
-        self, plan: m.ModelPlan, revision: str, rec: Recommendation, written: Written, now: float
+        self,
+        plan: m.ModelPlan,
+        revision: str,
+        rec: Recommendation,
+        written: Written,
+        now: float,
+        restored: Sequence[str] = (),
     ) -> None:
         assert plan.spec is not None
         why = rec.reasons[0] if rec.reasons else ""
@@ -289,6 +346,8 @@ class ModelReconciler:
         for annotation, value in written.new.items():
             old = written.old.get(annotation)
             because = rec.window_reason or why if annotation == WINDOW_ANNOTATION else why
+            if annotation in restored:
+                because = _restored_reason(written, restored)
             message = (
                 f"{written.kind} {written.name}: {annotation} {old if old is not None else 'unset'}"
                 f" -> {value}. {because}"
@@ -312,6 +371,25 @@ class ModelReconciler:
         self.metrics.applied_target.labels(*labels).set(live.effective_target)
         self.metrics.applied_retention_seconds.labels(*labels).set(live.retention_s)
         self.metrics.applied_min_scale.labels(*labels).set(live.min_scale or 0)
+
+
+def _reapplied(state: RevisionState, restored: Sequence[str], now: float) -> RevisionState:
+    """``state`` after writing its applied values again: written now, and a target written
+    again changes the concurrency as a new one does (its latencies settle first)."""
+    if state.applied is None:
+        return state
+    last_change = now if TARGET in restored else state.last_target_change_s
+    return replace(
+        state, applied=replace(state.applied, at_s=now), last_target_change_s=last_change
+    )
+
+
+def _restored_reason(written: Written, restored: Sequence[str]) -> str:
+    names = ", ".join(k.rsplit("/", 1)[-1] for k in restored)
+    return (
+        f"{names} on {written.kind} {written.name} differed from what the tuner applied "
+        "(removed or edited outside the tuner, or the object was created again): written again"
+    )
 
 
 def _paused_reasons(reasons: tuple[str, ...]) -> tuple[str, ...]:

@@ -49,6 +49,7 @@ class ServingRevision:
     configuration: str = ""
     service: str = ""
     window_mark: str | None = None  # WINDOW_MARK_ANNOTATION's value (not in force: a record)
+    uid: str = ""  # metadata.uid: another object under the same name has another
 
     @property
     def target(self) -> float | None:
@@ -203,4 +204,5 @@ def _to_serving(ns: str, rev: Mapping[str, Any], percent: int | None) -> Serving
         desired_replicas=int(status.get("desiredReplicas") or 0),
         configuration=str(labels.get(names.CONFIGURATION_LABEL, "")),
         service=str(labels.get(names.SERVICE_LABEL, "")),
+        uid=str(meta.get("uid") or ""),
     )

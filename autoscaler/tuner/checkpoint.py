@@ -122,6 +122,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["q"] = [s.rate.requests, s.rate.seconds, s.rate.last_s]
     if s.last_window_s is not None:
         out["w"] = s.last_window_s
+    if s.uid is not None:
+        out["o"] = s.uid
     return out
 
 
@@ -129,6 +131,12 @@ def _num(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
         raise CheckpointError(f"checkpoint field {what}: {v!r} is not a finite number")
     return float(v)
+
+
+def _uid(v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise CheckpointError(f"checkpoint field uid: {v!r} is not a string")
+    return v
 
 
 def _opt(v: Any, what: str) -> float | None:
@@ -231,6 +239,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
         history=ConcurrencyHistory(tuple(spans)),
         rate=_rate(r.get("q")),
         last_window_s=_opt(r.get("w"), "last window"),
+        uid=_uid(r.get("o")),
     )
 
 

@@ -276,6 +276,7 @@ def recommend(
         rate=rate,
         last_window_s=window_s if window_s is not None else state.last_window_s,
         window_wait_since_s=wait_since,
+        uid=state.uid,
     )
     rec = Recommendation(
         revision=state.revision,

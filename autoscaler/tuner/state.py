@@ -58,6 +58,10 @@ class RevisionState:
     # Since when a longer window has waited for an idle replica (busy_window._longer_waits);
     # not checkpointed: after a restart the wait starts again.
     window_wait_since_s: float | None = None
+    # The metadata.uid of the Revision object this state is about (None: not known yet). A
+    # revision deleted and created again under the same name is another object: what was
+    # applied to the old one is not on it.
+    uid: str | None = None
 
 
 def new_state(revision: str, bin_ratio: float = 1.1) -> RevisionState:
@@ -99,4 +103,5 @@ def inherit_state(
         unfinished_since_s=None,
         history=ConcurrencyHistory(),
         last_window_s=None,
+        uid=None,
     )

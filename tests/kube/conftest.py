@@ -5,17 +5,23 @@ deploy it", and the topic's one stand-in, ``FakeMetricSource``.
 KPA would: each replica runs at the utilization share of the target in force, and the latency
 at that concurrency follows a curve with a knee (flat up to ``knee_concurrency``, quadratic
 above). Tests take it down (``down``), drop revisions from it (``missing``) or change the curve.
+
+``relay`` and ``relayed``: a relay in front of the server that can go silent, and a client
+that connects through it (``tests/kube/relay.py``).
 """
 
 from __future__ import annotations
 
 import bisect
+import copy
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
+from kubernetes import client
 
 from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
 from autoscaler.clock import ManualClock
@@ -26,6 +32,7 @@ from autoscaler.kube.settings import ControllerSettings
 from autoscaler.metrics.source import MetricsUnavailable, RevisionKey, RevisionRef
 from autoscaler.tuner.observation import LATENCY_BUCKETS_MS, N_LATENCY_COUNTS, RevisionObservation
 from tests.kube.kit import MODELSCALER_CRD, TICK_S, Cluster
+from tests.kube.relay import Relay
 
 
 @dataclass
@@ -144,3 +151,23 @@ async def make_controller(
     yield make
     for ctl in made:
         await ctl.stop(release=False)
+
+
+@pytest.fixture
+def relay(server: RunningAPIServer) -> Iterator[Relay]:
+    url = urlparse(server.url)
+    r = Relay((url.hostname or "127.0.0.1", url.port or 443))
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def relayed(server: RunningAPIServer, relay: Relay) -> Iterator[Any]:
+    """An ``ApiClient`` of the server that connects through the relay."""
+    configuration = copy.deepcopy(server.api_client().configuration)
+    configuration.host = f"https://127.0.0.1:{relay.port}"
+    # the kubeconfig's refresh hook would set the server's own address again at each request
+    configuration.refresh_api_key_hook = None
+    api = client.ApiClient(configuration)
+    yield api
+    api.close()

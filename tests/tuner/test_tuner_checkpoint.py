@@ -42,6 +42,21 @@ def test_round_trip_restores_every_field_but_the_cached_windows() -> None:
     assert encode_checkpoint(back) == text
 
 
+def test_the_revision_objects_uid_round_trips_and_is_not_inherited() -> None:
+    """The uid tells a revision created again under the same name from the one the state was
+    learned on; a checkpoint from before it was kept loads without one."""
+    state = replace(learned_state(), uid="5f0c-rev-1")
+    back = decode_checkpoint(encode_checkpoint({"rev-1": state}))["rev-1"]
+    assert back.uid == "5f0c-rev-1"
+    assert inherit_state(state, "rev-2").uid is None
+    older = decode_checkpoint(encode_checkpoint({"rev-1": replace(state, uid=None)}))["rev-1"]
+    assert older.uid is None
+    loop = Loop(KneePlant(knee=4, load=40), ModelScalerSpec("m", 200))
+    loop.state = replace(loop.state, uid="5f0c-rev-1")
+    loop.run(2)
+    assert loop.state.uid == "5f0c-rev-1", "the policy carries it tick to tick"
+
+
 def test_restored_state_decides_like_the_original() -> None:
     loop = Loop(KneePlant(knee=4, load=40), ModelScalerSpec("m", 200))
     loop.run(20)
