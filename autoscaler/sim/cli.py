@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_POLICIES = (
@@ -61,6 +62,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="directory for the report")
 
 
+def prepare_out(out: Path) -> str | None:
+    """Make the ``--out`` directory and check it takes files; the problem, or None.
+
+    Run before the simulation, so a bad ``--out`` fails at once rather than after the run.
+    """
+    if out.exists() and not out.is_dir():
+        return f"--out {out}: not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--out {out}: cannot write there: {exc.strerror or exc}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -110,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 2
 
+    problem = prepare_out(args.out)
+    if problem is not None:
+        print(f"modelscale simulate: {problem}", file=sys.stderr)
+        return 2
+
     started = time.perf_counter()
     progress = Progress(
         TextColumn("{task.description:<18}"),
@@ -132,6 +154,13 @@ def run(args: argparse.Namespace) -> int:
         progress.stop()
     wall = time.perf_counter() - started
     document = results_document(workload, runs, settings, args.format, slice_)
-    write_report(args.out, document, runs, workload, wall)
+    try:
+        write_report(args.out, document, runs, workload, wall)
+    except OSError as exc:
+        print(
+            f"modelscale simulate: --out {args.out}: writing the report failed: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     console.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({wall:.1f} s)")
     return 0
