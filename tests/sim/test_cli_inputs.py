@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from autoscaler.sim import cli, parallel
+from autoscaler.sim.report import plot_name
 
 TINY_CSV = "timestamp,model\n0,a\n1,a\n30,a\n"
 
@@ -59,3 +61,30 @@ def test_out_is_created_with_its_parents(tmp_path: Path) -> None:
     out = tmp_path / "a" / "b"
     assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
     assert json.loads((out / "results.json").read_text())["trace"]["requests"] == 3
+
+
+def test_model_names_make_safe_plot_names_and_working_links(tmp_path: Path) -> None:
+    # the report plots the three busiest models
+    names = ["meta-llama/Llama-3-8B", "my model (v2) $a^$", "fn-ab/../../" + "x" * 300]
+    rows = "".join(f'{t},"{name}"\n' for name in names for t in (0, 1, 2))
+    trace = _tiny(tmp_path, "timestamp,model\n" + rows)
+    out = tmp_path / "out"
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+    plots = sorted(p.name for p in out.glob("replicas_*.png"))
+    assert len(plots) == len(names)
+    assert {p.parent for p in out.rglob("*.png")} == {out}
+    assert all(len(p) <= 70 and re.fullmatch(r"[A-Za-z0-9._-]+", p) for p in plots)
+    report = (out / "report.md").read_text()
+    # CommonMark: a link destination has no spaces or unbalanced brackets
+    links = re.findall(r"!\[([^\]\s]+)\]\(([^()\s]+)\)", report)
+    assert sorted(dest for _, dest in links if dest.startswith("replicas_")) == plots
+    assert all((out / dest).is_file() for _, dest in links)
+
+
+def test_plot_names_stay_unique() -> None:
+    names = ["A", "a", "a/b", "a b", "a?b", "..", "", "x" * 300, "x" * 301]
+    plots = [plot_name(n) for n in names]
+    assert len(set(plots)) == len(names)
+    assert all(
+        len(p) <= 70 and re.fullmatch(r"replicas_[A-Za-z0-9][A-Za-z0-9._-]*\.png", p) for p in plots
+    )
