@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autoscaler.sim.fleet import SimSettings
-    from autoscaler.sim.model import ColdStart
+    from autoscaler.sim.model import MAX_SERVICE_S, ColdStart
     from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
     from autoscaler.sim.report import results_document, write_report
@@ -100,6 +101,15 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.jobs is not None and args.jobs < 1:
         print(f"modelscale simulate: --jobs {args.jobs}: must be >= 1", file=sys.stderr)
+        return 2
+    if args.cold_start_s is not None and not (
+        math.isfinite(args.cold_start_s) and 0 <= args.cold_start_s <= MAX_SERVICE_S
+    ):
+        print(
+            f"modelscale simulate: --cold-start-s {args.cold_start_s}: must be a number of "
+            f"seconds, 0 to {MAX_SERVICE_S:g} (a day)",
+            file=sys.stderr,
+        )
         return 2
     try:
         minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
@@ -161,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
             f"modelscale simulate: --out {args.out}: writing the report failed: {exc}",
             file=sys.stderr,
         )
+        return 1
+    except ValueError as exc:
+        print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 1
     console.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({wall:.1f} s)")
     return 0

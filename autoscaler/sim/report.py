@@ -168,8 +168,15 @@ def write_report(
     wall_s: float,
 ) -> None:
     """``results.json``, the plots and ``report.md`` into ``out``."""
+    try:
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
+        raise ValueError(
+            "results.json: a figure is not a finite number (NaN or infinity); nothing written"
+        ) from None
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    (out / "results.json").write_text(text + "\n")
     plots = write_plots(out, runs, workload.duration_s)
     trace = document["trace"]
     lines = [

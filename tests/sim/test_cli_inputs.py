@@ -10,9 +10,30 @@ from pathlib import Path
 import pytest
 
 from autoscaler.sim import cli, parallel
-from autoscaler.sim.report import plot_name
+from autoscaler.sim.report import plot_name, write_report
+from autoscaler.sim.traces import TraceError, read_azure_functions, read_azure_llm, read_csv_trace
 
 TINY_CSV = "timestamp,model\n0,a\n1,a\n30,a\n"
+
+
+INV = "HashFunction,HashApp,HashOwner,1,2,3,4,5\nf1,a1,o1,1,0,2,0,1\nf2,a2,o1,0,3,0,0,1\n"
+RUN = (
+    "HashFunction,HashApp,HashOwner,Count,Average,Minimum,Maximum,percentile_Average_0,"
+    "percentile_Average_1,percentile_Average_25,percentile_Average_50,percentile_Average_75,"
+    "percentile_Average_99,percentile_Average_100\n"
+    "f1,a1,o1,4,100,50,200,50,60,80,100,120,180,200\n"
+    "f2,a2,o1,4,100,50,200,50,60,80,100,120,180,200\n"
+)
+MEM = "HashApp,HashOwner,SampleCount,AverageAllocatedMb\na1,o1,10,256\na2,o1,10,128\n"
+LLM = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+
+
+def _functions(tmp_path: Path, inv: str = INV, run: str = RUN, mem: str = MEM) -> Path:
+    root = tmp_path / "af"
+    root.mkdir()
+    for name, text in (("inv", inv), ("run", run), ("mem", mem)):
+        (root / f"functions_{name}.csv").write_text(text)
+    return root
 
 
 def _simulate(*argv: str) -> int:
@@ -88,3 +109,71 @@ def test_plot_names_stay_unique() -> None:
     assert all(
         len(p) <= 70 and re.fullmatch(r"replicas_[A-Za-z0-9][A-Za-z0-9._-]*\.png", p) for p in plots
     )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e9"])
+def test_cold_start_must_be_finite_and_at_most_a_day(
+    tmp_path: Path, value: str, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _tiny(tmp_path)
+    argv = ["--trace", str(trace), "--format", "csv", f"--cold-start-s={value}"]
+    assert _simulate(*argv, "--out", str(tmp_path / "out")) == 2
+    assert f"--cold-start-s {float(value)}: must be a number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timestamp,duration_s\n0,1\n1,inf\n", r"log\.csv:3: duration 'inf'"),
+        ("timestamp,duration_ms\n0,1\n1,1e400\n", r"log\.csv:3: duration '1e400'"),
+        ("timestamp,duration_s\n0,1\n1,1e9\n", r"log\.csv:3: duration '1e9' .* \(a day\)"),
+        ("timestamp\n0\nnan\n5\n", r"log\.csv:3: timestamp 'nan'"),
+        ("timestamp\nnan\n0\n5\n", r"log\.csv:2: timestamp 'nan'"),
+        ("timestamp\n0\n-inf\n", r"log\.csv:3: timestamp '-inf'"),
+        ("timestamp\n0\n1e400\n", r"log\.csv:3: timestamp '1e400'"),
+        ("timestamp\n-1e308\n1e308\n", r"log\.csv: timestamps span .* too far apart"),
+    ],
+    ids=["inf-s", "huge-ms", "over-a-day", "nan", "nan-first", "minus-inf", "overflow", "span"],
+)
+def test_csv_non_finite_or_huge_values_name_the_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(TraceError, match=message):
+        read_csv_trace(_tiny(tmp_path, text), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("2023-11-16 18:17:03,10,10\n2023-11-16 18:17:04,10,100000000000000000000\n",
+         r"llm\.csv:3: token counts .* must be 0 to 1,000,000"),
+        ("nan,10,10\n2023-11-16 18:17:04,10,10\n", r"llm\.csv:2: TIMESTAMP 'nan'"),
+        ("0,10,10\ninf,10,10\n", r"llm\.csv:3: TIMESTAMP 'inf'"),
+    ],
+    ids=["huge-tokens", "nan-first", "inf"],
+)  # fmt: skip
+def test_llm_non_finite_or_huge_values_name_the_line(
+    tmp_path: Path, rows: str, message: str
+) -> None:
+    with pytest.raises(TraceError, match=message):
+        read_azure_llm(_tiny(tmp_path, LLM + rows, "llm.csv"), seed=0)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_functions_memory_must_be_finite(tmp_path: Path, value: str) -> None:
+    root = _functions(tmp_path, mem=MEM.replace("a1,o1,10,256", f"a1,o1,10,{value}"))
+    with pytest.raises(TraceError, match=f"functions_mem.csv:2: AverageAllocatedMb '{value}'"):
+        read_azure_functions(root, seed=0)
+
+
+def test_functions_run_times_over_a_day_name_the_line(tmp_path: Path) -> None:
+    root = _functions(tmp_path, run=RUN.replace(",180,200\nf2", ",180,1e12\nf2"))
+    with pytest.raises(TraceError, match=r"functions_run\.csv:2: .* \(a day\)"):
+        read_azure_functions(root, seed=0)
+
+
+def test_results_json_never_holds_nan_or_infinity(tmp_path: Path) -> None:
+    document = {"trace": {"duration_s": float("inf")}, "policies": {"a": {"x": float("nan")}}}
+    with pytest.raises(ValueError, match="not a finite number"):
+        write_report(tmp_path, document, [], None, 0.0)  # type: ignore[arg-type]
+    assert not (tmp_path / "results.json").exists()

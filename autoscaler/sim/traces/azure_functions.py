@@ -15,12 +15,13 @@ minute. Each request's service time is drawn from the function's execution-time 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from autoscaler.sim.model import ModelSpec, ServiceTime, capacity_from_name
+from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime, capacity_from_name
 from autoscaler.sim.traces.workload import (
     ARRIVALS,
     SERVICE,
@@ -88,8 +89,13 @@ def _read_service(path: Path) -> dict[str, ServiceTime]:
             raise TraceError(
                 path, number, f"execution-time percentile is not a number: {exc}"
             ) from None
-        if not np.all(np.isfinite(ms)) or np.any(ms < 0):
-            raise TraceError(path, number, "execution-time percentiles must be >= 0")
+        if not np.all(np.isfinite(ms)) or np.any(ms < 0) or np.any(ms > MAX_SERVICE_S * 1000):
+            raise TraceError(
+                path,
+                number,
+                "execution-time percentiles must be numbers of ms >= 0 and at most "
+                f"{MAX_SERVICE_S * 1000:,.0f} (a day)",
+            )
         q = np.maximum.accumulate(np.maximum(ms / 1000.0, MIN_SERVICE_S))
         probs = tuple(p / 100.0 for p in RUN_PERCENTILES)
         out[row[0]] = ServiceTime(probs, tuple(float(x) for x in q))
@@ -112,8 +118,10 @@ def _read_memory(path: Path) -> dict[str, float]:
             raise TraceError(
                 path, number, f"AverageAllocatedMb {row[i]!r} is not a number"
             ) from None
-        if mb < 0:
-            raise TraceError(path, number, f"AverageAllocatedMb {mb} must be >= 0")
+        if not (math.isfinite(mb) and mb >= 0):
+            raise TraceError(
+                path, number, f"AverageAllocatedMb {row[i]!r} must be a finite number >= 0"
+            )
         out[row[0]] = mb
     return out
 

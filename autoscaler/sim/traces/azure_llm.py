@@ -15,6 +15,7 @@ token), the order of a 7B-parameter model on one data-centre GPU. A replica serv
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ LLM_DECODE_S_PER_TOKEN = 0.02
 LLM_CAPACITY = 8
 LLM_MEMORY_MB = 16384.0
 COLUMNS = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+# Token counts above this are refused: 1,000,000 generated tokens already take 20,000 s.
+MAX_TOKENS = 1_000_000
 
 ARRIVAL_NOTE = "Azure LLM inference trace: each request at its own recorded timestamp"
 CITATION = (
@@ -86,8 +89,10 @@ def read_azure_llm(
                     raise TraceError(
                         path, number, f"token counts {row[1:]!r} must be integers"
                     ) from None
-                if c < 0 or g < 0:
-                    raise TraceError(path, number, f"token counts {row[1:]!r} must be >= 0")
+                if not (0 <= c <= MAX_TOKENS and 0 <= g <= MAX_TOKENS):
+                    raise TraceError(
+                        path, number, f"token counts {row[1:]!r} must be 0 to {MAX_TOKENS:,}"
+                    )
                 ctx.append(c)
                 gen.append(g)
     except FileNotFoundError:
@@ -97,6 +102,10 @@ def read_azure_llm(
     if not stamps:
         raise TraceError(path, None, "no requests in the file")
 
+    if not math.isfinite(max(stamps) - min(stamps)):
+        raise TraceError(
+            path, None, f"timestamps span {min(stamps):g} to {max(stamps):g}: too far apart"
+        )
     t = np.asarray(stamps) - min(stamps)
     order = np.argsort(t, kind="stable")
     t = t[order]

@@ -10,11 +10,12 @@ Times are taken relative to the earliest timestamp in the file.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 
-from autoscaler.sim.model import ModelSpec, ServiceTime
+from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import parse_timestamp
 from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload
 
@@ -84,8 +85,13 @@ def read_csv_trace(
                         raise TraceError(
                             path, number, f"duration {row[i_d]!r} is not a number"
                         ) from None
-                    if not d > 0:
-                        raise TraceError(path, number, f"duration {row[i_d]!r} must be > 0")
+                    if not (math.isfinite(d) and 0 < d <= MAX_SERVICE_S):
+                        raise TraceError(
+                            path,
+                            number,
+                            f"duration {row[i_d]!r} must be a number > 0 and at most "
+                            f"{MAX_SERVICE_S:g} s (a day)",
+                        )
                 if (
                     slice_.functions is not None
                     and name not in per_model
@@ -104,6 +110,8 @@ def read_csv_trace(
 
     start = min(min(times) for times, _ in per_model.values())
     end = max(max(times) for times, _ in per_model.values())
+    if not math.isfinite(end - start):
+        raise TraceError(path, None, f"timestamps span {start:g} to {end:g}: too far apart")
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
     if lo_s >= hi_s:
