@@ -6,6 +6,7 @@ import argparse
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,41 @@ def test_results_json_never_holds_nan_or_infinity(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a finite number"):
         write_report(tmp_path, document, [], None, 0.0)  # type: ignore[arg-type]
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("reader", [read_csv_trace, read_azure_llm], ids=["csv", "azure-llm"])
+def test_a_directory_for_a_one_file_format_is_named(tmp_path: Path, reader: Any) -> None:
+    root = _functions(tmp_path)
+    with pytest.raises(TraceError, match=r"is a directory; --format .* reads one file"):
+        reader(root, seed=0)
+
+
+@pytest.mark.parametrize(
+    "reader", [read_csv_trace, read_azure_llm, read_azure_functions],
+    ids=["csv", "azure-llm", "azure-functions"],
+)  # fmt: skip
+def test_os_errors_are_trace_errors(
+    tmp_path: Path, reader: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _functions(tmp_path)
+    trace = _tiny(tmp_path)
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(TraceError, match="cannot read: Permission denied"):
+        reader(root if reader is read_azure_functions else trace, seed=0)
+
+
+def test_a_path_under_a_file_is_a_trace_error(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="cannot read: Not a directory"):
+        read_csv_trace(_tiny(tmp_path) / "x.csv", seed=0)
+
+
+def test_a_directory_for_csv_exits_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _functions(tmp_path)
+    assert _simulate("--trace", str(root), "--format", "csv", "--out", str(tmp_path / "o")) == 2
+    assert f"modelscale simulate: {root}: is a directory" in capsys.readouterr().err

@@ -58,6 +58,8 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
             yield from enumerate(csv.reader(f), start=1)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
 

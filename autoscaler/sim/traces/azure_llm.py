@@ -97,6 +97,15 @@ def read_azure_llm(
                 gen.append(g)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise TraceError(
+            path,
+            None,
+            "is a directory; --format azure-llm reads one file (an Azure Functions "
+            "trace directory is --format azure-functions)",
+        ) from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
     if not stamps:

@@ -103,6 +103,15 @@ def read_csv_trace(
                 durations.append(d)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise TraceError(
+            path,
+            None,
+            "is a directory; --format csv reads one file (an Azure Functions "
+            "trace directory is --format azure-functions)",
+        ) from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
     if not per_model:
