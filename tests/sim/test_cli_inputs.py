@@ -216,3 +216,37 @@ def test_a_directory_for_csv_exits_2_without_a_traceback(
     root = _functions(tmp_path)
     assert _simulate("--trace", str(root), "--format", "csv", "--out", str(tmp_path / "o")) == 2
     assert f"modelscale simulate: {root}: is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        ("99999999999999999999", r"count '99999999999999999999' \(minute 2\) is over 1,000,000"),
+        ("1000001", r"count '1000001' \(minute 2\) is over 1,000,000 a minute"),
+        ("²", "count '²' is not an integer"),
+        ("٣", "count '٣' is not an integer"),
+        ("1_0", "count '1_0' is not an integer"),
+        ("-3", "invocation counts must be >= 0"),
+        ("-99999999999999999999", "invocation counts must be >= 0"),
+    ],
+    ids=[
+        "overflow",
+        "over-the-cap",
+        "superscript",
+        "arabic-indic",
+        "underscore",
+        "negative",
+        "negative-overflow",
+    ],
+)
+def test_invocation_counts_are_bounded_ascii_integers(
+    tmp_path: Path, count: str, message: str
+) -> None:
+    root = _functions(tmp_path, inv=INV.replace("f1,a1,o1,1,0,", f"f1,a1,o1,1,{count},"))
+    with pytest.raises(TraceError, match=f"functions_inv.csv:2: .*{message}"):
+        read_azure_functions(root, seed=0)
+
+
+def test_invocation_counts_with_spaces_and_signs_are_read(tmp_path: Path) -> None:
+    root = _functions(tmp_path, inv=INV.replace("f1,a1,o1,1,0,", "f1,a1,o1, 1 ,+0,"))
+    assert read_azure_functions(root, seed=0).traces[0].requests == 4

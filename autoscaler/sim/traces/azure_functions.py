@@ -14,8 +14,10 @@ minute. Each request's service time is drawn from the function's execution-time 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +40,11 @@ MEM_FILE = "functions_mem.csv"
 
 RUN_PERCENTILES = (0, 1, 25, 50, 75, 99, 100)
 RUN_COLUMNS = tuple(f"percentile_Average_{p}" for p in RUN_PERCENTILES)
+# Invocations of one function in one minute above this are refused (about 16,700 a second; the
+# 2019 day's busiest minute has 7,687): each becomes a request held in memory.
+MAX_COUNT_PER_MINUTE = 1_000_000
+# An invocation count: ASCII digits, an optional sign, spaces around
+_COUNT = re.compile(r"\s*[-+]?[0-9]+\s*")
 # Service times below this are raised to it: the trace rounds to whole milliseconds and has zeros.
 MIN_SERVICE_S = 0.001
 
@@ -128,6 +135,33 @@ def _read_memory(path: Path) -> dict[str, float]:
     return out
 
 
+def _counts(path: Path, number: int, values: list[str]) -> np.ndarray:
+    """A row's per-minute invocation counts, each an integer 0 to ``MAX_COUNT_PER_MINUTE``."""
+    counts = None
+    joined = "".join(values)
+    if joined.isascii() and "_" not in joined:  # int() also takes other scripts' digits and 1_0
+        with contextlib.suppress(ValueError, OverflowError):
+            counts = np.array(values, dtype=np.int64)
+    if counts is None:
+        for v in values:
+            if not _COUNT.fullmatch(v):
+                raise TraceError(path, number, f"invocation count {v!r} is not an integer")
+        # the row has a count too large for int64: clamp to one past the bounds, named below
+        clamped = [max(-1, min(int(v), MAX_COUNT_PER_MINUTE + 1)) for v in values]
+        counts = np.array(clamped, dtype=np.int64)
+    if np.any(counts < 0):
+        raise TraceError(path, number, "invocation counts must be >= 0")
+    over = np.flatnonzero(counts > MAX_COUNT_PER_MINUTE)
+    if over.size:
+        raise TraceError(
+            path,
+            number,
+            f"invocation count {values[over[0]].strip()!r} (minute {over[0] + 1}) is over "
+            f"{MAX_COUNT_PER_MINUTE:,} a minute",
+        )
+    return counts
+
+
 def _short_names(hashes: list[str]) -> list[str]:
     """``fn-`` and the shortest hash prefix (at least 10) that keeps every name unique."""
     for width in range(10, 65):
@@ -171,15 +205,7 @@ def read_azure_functions(
             break
         if len(row) != len(header):
             raise TraceError(inv_path, number, f"{len(row)} fields, the header has {len(header)}")
-        try:
-            counts = np.array(row[3:], dtype=np.int64)
-        except ValueError:
-            bad = next(v for v in row[3:] if not v.strip().lstrip("-").isdigit())
-            raise TraceError(
-                inv_path, number, f"invocation count {bad!r} is not an integer"
-            ) from None
-        if np.any(counts < 0):
-            raise TraceError(inv_path, number, "invocation counts must be >= 0")
+        counts = _counts(inv_path, number, row[3:])
         if row[0] not in service:
             raise TraceError(
                 inv_path, number, f"function {row[0][:12]}... has no row in {RUN_FILE}"
