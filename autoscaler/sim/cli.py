@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--functions", type=int, help="only the first N functions (models)")
     parser.add_argument("--minutes", help="only minutes A:B of the trace (B excluded)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of every random draw (an integer >= 0)"
+    )
     parser.add_argument("--capacity", type=int, help="one capacity (requests/replica) for all")
     parser.add_argument(
         "--container-concurrency", type=int, default=0, help="containerConcurrency (0: none)"
@@ -101,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.jobs is not None and args.jobs < 1:
         print(f"modelscale simulate: --jobs {args.jobs}: must be >= 1", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"modelscale simulate: --seed {args.seed}: must be >= 0", file=sys.stderr)
         return 2
     if args.cold_start_s is not None and not (
         math.isfinite(args.cold_start_s) and 0 <= args.cold_start_s <= MAX_SERVICE_S

@@ -250,3 +250,17 @@ def test_invocation_counts_are_bounded_ascii_integers(
 def test_invocation_counts_with_spaces_and_signs_are_read(tmp_path: Path) -> None:
     root = _functions(tmp_path, inv=INV.replace("f1,a1,o1,1,0,", "f1,a1,o1, 1 ,+0,"))
     assert read_azure_functions(root, seed=0).traces[0].requests == 4
+
+
+@pytest.mark.parametrize("trace_format", ["csv", "azure-llm", "azure-functions"])
+def test_negative_seed_is_named_for_every_format(
+    tmp_path: Path, trace_format: str, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = {
+        "csv": lambda: _tiny(tmp_path),
+        "azure-llm": lambda: _tiny(tmp_path, LLM + "0,10,10\n1,10,10\n", "llm.csv"),
+        "azure-functions": lambda: _functions(tmp_path),
+    }[trace_format]()
+    argv = ["--trace", str(trace), "--format", trace_format, "--seed", "-1"]
+    assert _simulate(*argv, "--out", str(tmp_path / "out")) == 2
+    assert "modelscale simulate: --seed -1: must be >= 0" in capsys.readouterr().err
