@@ -264,3 +264,13 @@ def test_negative_seed_is_named_for_every_format(
     argv = ["--trace", str(trace), "--format", trace_format, "--seed", "-1"]
     assert _simulate(*argv, "--out", str(tmp_path / "out")) == 2
     assert "modelscale simulate: --seed -1: must be >= 0" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_accepted_by_every_reader(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    (trace,) = read_csv_trace(_tiny(tmp_path, bom + TINY_CSV), seed=0).traces
+    assert trace.requests == 3
+    llm = _tiny(tmp_path, bom + LLM + "0,10,10\n1,10,10\n", "llm.csv")
+    assert read_azure_llm(llm, seed=0).traces[0].requests == 2
+    root = _functions(tmp_path, inv=bom + INV, run=bom + RUN, mem=bom + MEM)
+    assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]

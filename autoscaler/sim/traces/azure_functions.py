@@ -61,7 +61,7 @@ CITATION = (
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             yield from enumerate(csv.reader(f), start=1)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None

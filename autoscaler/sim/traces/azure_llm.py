@@ -65,7 +65,7 @@ def read_azure_llm(
     ctx: list[int] = []
     gen: list[int] = []
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:

@@ -42,7 +42,7 @@ def read_csv_trace(
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = [h.strip().lower() for h in next(reader, [])]
             if not header:
