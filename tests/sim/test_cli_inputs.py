@@ -274,3 +274,31 @@ def test_a_byte_order_mark_is_accepted_by_every_reader(tmp_path: Path) -> None:
     assert read_azure_llm(llm, seed=0).traces[0].requests == 2
     root = _functions(tmp_path, inv=bom + INV, run=bom + RUN, mem=bom + MEM)
     assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("run", r"functions_run\.csv:3: HashFunction f1 repeats line 2"),
+        ("mem", r"functions_mem\.csv:3: HashApp a1 repeats line 2"),
+        ("inv", r"functions_inv\.csv:3: HashFunction f1 repeats line 2"),
+    ],
+    ids=["run", "mem", "inv"],
+)
+def test_a_repeated_key_names_the_file_and_both_lines(
+    tmp_path: Path, file: str, message: str
+) -> None:
+    texts = {"inv": INV, "run": RUN, "mem": MEM}
+    texts[file] = texts[file].replace("f2,a2", "f1,a2") if file != "mem" else (
+        MEM.replace("a2,o1", "a1,o1")
+    )  # fmt: skip
+    with pytest.raises(TraceError, match=message):
+        read_azure_functions(_functions(tmp_path, **texts), seed=0)
+
+
+def test_a_policy_given_twice_is_refused(
+    tmp_path: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
+    assert _simulate(*argv, "--policies", "oracle", "knative-default", "oracle") == 2
+    assert "--policies: oracle is given twice" in capsys.readouterr().err

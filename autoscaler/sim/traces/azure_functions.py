@@ -81,6 +81,14 @@ def _header(path: Path, rows: Iterator[tuple[int, list[str]]], first: list[str])
     return header
 
 
+def _first_time(path: Path, number: int, column: str, key: str, lines: dict[str, int]) -> None:
+    """Note ``key``'s line in ``lines``; a key seen before is an error naming both lines."""
+    if key in lines:
+        short = key if len(key) <= 12 else key[:12] + "..."
+        raise TraceError(path, number, f"{column} {short} repeats line {lines[key]}")
+    lines[key] = number
+
+
 def _read_service(path: Path) -> dict[str, ServiceTime]:
     rows = _rows(path)
     header = _header(path, rows, ["HashFunction"])
@@ -89,9 +97,11 @@ def _read_service(path: Path) -> dict[str, ServiceTime]:
         raise TraceError(path, 1, f"missing columns {missing}")
     idx = [header.index(c) for c in RUN_COLUMNS]
     out: dict[str, ServiceTime] = {}
+    lines: dict[str, int] = {}
     for number, row in rows:
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        _first_time(path, number, "HashFunction", row[0], lines)
         try:
             ms = np.array([float(row[i]) for i in idx])
         except ValueError as exc:
@@ -118,9 +128,11 @@ def _read_memory(path: Path) -> dict[str, float]:
         raise TraceError(path, 1, "missing column AverageAllocatedMb")
     i = header.index("AverageAllocatedMb")
     out: dict[str, float] = {}
+    lines: dict[str, int] = {}
     for number, row in rows:
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        _first_time(path, number, "HashApp", row[0], lines)
         try:
             mb = float(row[i])
         except ValueError:
@@ -200,11 +212,13 @@ def read_azure_functions(
     first_minute, last_minute = int(lo_s // 60), int(np.ceil(hi_s / 60.0))
 
     raw: list[tuple[str, str, np.ndarray]] = []
+    lines: dict[str, int] = {}
     for number, row in rows:
         if slice_.functions is not None and len(raw) >= slice_.functions:
             break
         if len(row) != len(header):
             raise TraceError(inv_path, number, f"{len(row)} fields, the header has {len(header)}")
+        _first_time(inv_path, number, "HashFunction", row[0], lines)
         counts = _counts(inv_path, number, row[3:])
         if row[0] not in service:
             raise TraceError(
