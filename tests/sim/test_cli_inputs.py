@@ -12,7 +12,13 @@ import pytest
 
 from autoscaler.sim import cli, parallel
 from autoscaler.sim.report import plot_name, write_report
-from autoscaler.sim.traces import TraceError, read_azure_functions, read_azure_llm, read_csv_trace
+from autoscaler.sim.traces import (
+    TraceError,
+    TraceSlice,
+    read_azure_functions,
+    read_azure_llm,
+    read_csv_trace,
+)
 
 TINY_CSV = "timestamp,model\n0,a\n1,a\n30,a\n"
 
@@ -302,3 +308,17 @@ def test_a_policy_given_twice_is_refused(
     argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
     assert _simulate(*argv, "--policies", "oracle", "knative-default", "oracle") == 2
     assert "--policies: oracle is given twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["nan:5", "0:nan", "nan:nan", "inf:", "inf:inf"])
+def test_minutes_must_be_numbers(text: str) -> None:
+    with pytest.raises(ValueError, match="--minutes"):
+        TraceSlice.parse_minutes(text)
+    if "nan" in text:
+        with pytest.raises(ValueError, match="A and B must be numbers"):
+            TraceSlice.parse_minutes(text)
+
+
+def test_a_slice_with_nan_minutes_is_refused() -> None:
+    with pytest.raises(ValueError, match="need 0 <= start < end"):
+        TraceSlice(minutes=(float("nan"), 5.0))
