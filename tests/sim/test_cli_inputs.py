@@ -322,3 +322,12 @@ def test_minutes_must_be_numbers(text: str) -> None:
 def test_a_slice_with_nan_minutes_is_refused() -> None:
     with pytest.raises(ValueError, match="need 0 <= start < end"):
         TraceSlice(minutes=(float("nan"), 5.0))
+
+
+def test_blank_lines_in_the_functions_files_are_skipped(tmp_path: Path) -> None:
+    def blanks(text: str) -> str:
+        first, rest = text.split("\n", 1)
+        return first + "\n\n" + rest.replace("\n", "\n\n") + "\n"
+
+    root = _functions(tmp_path, inv=blanks(INV), run=blanks(RUN), mem=blanks(MEM))
+    assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]

@@ -99,6 +99,8 @@ def _read_service(path: Path) -> dict[str, ServiceTime]:
     out: dict[str, ServiceTime] = {}
     lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:  # a blank line, as the other readers skip
+            continue
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
         _first_time(path, number, "HashFunction", row[0], lines)
@@ -130,6 +132,8 @@ def _read_memory(path: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:  # a blank line, as the other readers skip
+            continue
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
         _first_time(path, number, "HashApp", row[0], lines)
@@ -214,6 +218,8 @@ def read_azure_functions(
     raw: list[tuple[str, str, np.ndarray]] = []
     lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:
+            continue
         if slice_.functions is not None and len(raw) >= slice_.functions:
             break
         if len(row) != len(header):
