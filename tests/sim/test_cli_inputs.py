@@ -331,3 +331,20 @@ def test_blank_lines_in_the_functions_files_are_skipped(tmp_path: Path) -> None:
 
     root = _functions(tmp_path, inv=blanks(INV), run=blanks(RUN), mem=blanks(MEM))
     assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]
+
+
+def test_one_csv_file_without_format_suggests_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _tiny(tmp_path)
+    assert _simulate("--trace", str(trace), "--out", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert f"{trace}: not an Azure Functions trace directory" in err
+    assert "--format azure-llm or --format csv" in err
+
+
+def test_a_functions_file_stands_for_its_directory(tmp_path: Path) -> None:
+    root = _functions(tmp_path)
+    assert len(read_azure_functions(root / "functions_inv.csv", seed=0).traces) == 2
+    with pytest.raises(TraceError, match="nope: not found"):
+        read_azure_functions(tmp_path / "nope", seed=0)

@@ -198,7 +198,16 @@ def read_azure_functions(
     """Read the trace directory (or its ``functions_inv.csv``) into a workload."""
     slice_ = slice_ or TraceSlice()
     root = Path(path)
-    if root.is_file():
+    if not root.exists():
+        raise TraceError(root, None, "not found")
+    if not root.is_dir():
+        if root.name not in (INV_FILE, RUN_FILE, MEM_FILE):
+            raise TraceError(
+                root,
+                None,
+                f"not an Azure Functions trace directory ({INV_FILE}, {RUN_FILE}, {MEM_FILE}); "
+                "for one file of requests pass --format azure-llm or --format csv",
+            )
         root = root.parent
     inv_path, run_path, mem_path = root / INV_FILE, root / RUN_FILE, root / MEM_FILE
     service = _read_service(run_path)
