@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from autoscaler.sim import cli, parallel
@@ -348,3 +349,26 @@ def test_a_functions_file_stands_for_its_directory(tmp_path: Path) -> None:
     assert len(read_azure_functions(root / "functions_inv.csv", seed=0).traces) == 2
     with pytest.raises(TraceError, match="nope: not found"):
         read_azure_functions(tmp_path / "nope", seed=0)
+
+
+@pytest.mark.parametrize("minutes", [(1, 3), (1.5, 4), (0, 2.5), (4, 5)])
+def test_a_minute_window_has_the_whole_traces_draws(
+    tmp_path: Path, minutes: tuple[float, float]
+) -> None:
+    inv = "HashFunction,HashApp,HashOwner,1,2,3,4,5\nf1,a1,o1,3,2,4,1,5\nf2,a2,o1,0,3,1,0,6\n"
+    root = _functions(tmp_path, inv=inv)
+    whole = read_azure_functions(root, seed=4)
+    window = read_azure_functions(root, seed=4, slice_=TraceSlice(minutes=minutes))
+    lo, hi = minutes[0] * 60, minutes[1] * 60
+    for full, part in zip(whole.traces, window.traces, strict=True):
+        keep = (full.arrivals_s >= lo) & (full.arrivals_s < hi)
+        np.testing.assert_array_equal(part.arrivals_s, full.arrivals_s[keep] - lo)
+        np.testing.assert_array_equal(part.service_s, full.service_s[keep])
+
+
+def test_csv_functions_slice_keeps_the_files_time_origin(tmp_path: Path) -> None:
+    trace = _tiny(tmp_path, "timestamp,model\n100,a\n0,b\n130,a\n200,b\n")
+    (a,) = read_csv_trace(trace, seed=0, slice_=TraceSlice(functions=1)).traces
+    assert a.arrivals_s.tolist() == [100.0, 130.0]
+    window = read_csv_trace(trace, seed=0, slice_=TraceSlice(functions=1, minutes=(0, 1)))
+    assert window.traces[0].requests == 0

@@ -222,7 +222,9 @@ def read_azure_functions(
     hi_s = min(hi_s, minutes * 60.0)
     if lo_s >= hi_s:
         raise TraceError(inv_path, None, f"minute range {slice_.minutes} is outside 0:{minutes}")
-    first_minute, last_minute = int(lo_s // 60), int(np.ceil(hi_s / 60.0))
+    # minutes before the window are drawn too, then dropped: a function's draws run through its
+    # minutes in order, so a window's arrivals and service times are the whole trace's
+    last_minute = int(np.ceil(hi_s / 60.0))
 
     raw: list[tuple[str, str, np.ndarray]] = []
     lines: dict[str, int] = {}
@@ -241,7 +243,7 @@ def read_azure_functions(
             )
         if row[1] not in memory:
             raise TraceError(inv_path, number, f"app {row[1][:12]}... has no row in {MEM_FILE}")
-        raw.append((row[0], row[1], counts[first_minute:last_minute]))
+        raw.append((row[0], row[1], counts[:last_minute]))
     if not raw:
         raise TraceError(inv_path, None, "no functions in the file")
 
@@ -255,10 +257,10 @@ def read_azure_functions(
             container_concurrency=container_concurrency,
             memory_mb=memory[app],
         )
-        arrivals = _spread(counts, first_minute, model_rng(seed, ARRIVALS, index))
-        arrivals = arrivals[(arrivals >= lo_s) & (arrivals < hi_s)] - lo_s
+        arrivals = _spread(counts, model_rng(seed, ARRIVALS, index))
         service_s = spec.service.sample(model_rng(seed, SERVICE, index), arrivals.size)
-        traces.append(ModelTrace(spec, arrivals, service_s))
+        keep = (arrivals >= lo_s) & (arrivals < hi_s)
+        traces.append(ModelTrace(spec, arrivals[keep] - lo_s, service_s[keep]))
     return Workload(
         traces=traces,
         duration_s=hi_s - lo_s,
@@ -269,10 +271,10 @@ def read_azure_functions(
     )
 
 
-def _spread(counts: np.ndarray, first_minute: int, rng: np.random.Generator) -> np.ndarray:
+def _spread(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s) for per-minute counts: uniform within each minute, sorted."""
     total = int(counts.sum())
-    starts = (np.arange(counts.size, dtype=np.float64) + first_minute) * 60.0
+    starts = np.arange(counts.size, dtype=np.float64) * 60.0
     times = np.repeat(starts, counts) + rng.random(total) * 60.0
     times.sort()
     return times

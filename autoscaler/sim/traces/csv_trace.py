@@ -4,7 +4,8 @@ A header row names the columns: ``timestamp`` (required: seconds as a number, or
 date-time), ``model`` (optional: one revision per distinct name, in order of first
 appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
 (optional: the request's service time; without it every request takes ``default_service_s``).
-Times are taken relative to the earliest timestamp in the file.
+Times are taken relative to the earliest timestamp in the file, of every model, so ``--functions``
+does not move the origin that ``--minutes`` counts from.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def read_csv_trace(
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
+    start, end = math.inf, -math.inf  # over every row, kept or not
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -92,6 +94,7 @@ def read_csv_trace(
                             f"duration {row[i_d]!r} must be a number > 0 and at most "
                             f"{MAX_SERVICE_S:g} s (a day)",
                         )
+                start, end = min(start, t), max(end, t)
                 if (
                     slice_.functions is not None
                     and name not in per_model
@@ -117,8 +120,6 @@ def read_csv_trace(
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 
-    start = min(min(times) for times, _ in per_model.values())
-    end = max(max(times) for times, _ in per_model.values())
     if not math.isfinite(end - start):
         raise TraceError(path, None, f"timestamps span {start:g} to {end:g}: too far apart")
     lo_s, hi_s = slice_.window_s()
