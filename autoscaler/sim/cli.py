@@ -7,7 +7,9 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_POLICIES = (
@@ -37,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--functions", type=int, help="only the first N functions (models)")
     parser.add_argument("--minutes", help="only minutes A:B of the trace (B excluded)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of every random draw (an integer >= 0)"
+    )
     parser.add_argument("--capacity", type=int, help="one capacity (requests/replica) for all")
     parser.add_argument(
         "--container-concurrency", type=int, default=0, help="containerConcurrency (0: none)"
@@ -61,6 +65,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="directory for the report")
 
 
+def prepare_out(out: Path) -> str | None:
+    """Make the ``--out`` directory and check it takes files; the problem, or None.
+
+    Run before the simulation, so a bad ``--out`` fails at once rather than after the run.
+    """
+    if out.exists() and not out.is_dir():
+        return f"--out {out}: not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        return f"--out {out}: cannot write there: {exc.strerror or exc}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     import time
 
@@ -68,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autoscaler.sim.fleet import SimSettings
-    from autoscaler.sim.model import ColdStart
+    from autoscaler.sim.model import MAX_SERVICE_S, ColdStart
     from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
     from autoscaler.sim.report import results_document, write_report
@@ -83,6 +103,18 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.jobs is not None and args.jobs < 1:
         print(f"modelscale simulate: --jobs {args.jobs}: must be >= 1", file=sys.stderr)
+        return 2
+    if args.seed < 0:
+        print(f"modelscale simulate: --seed {args.seed}: must be >= 0", file=sys.stderr)
+        return 2
+    if args.cold_start_s is not None and not (
+        math.isfinite(args.cold_start_s) and 0 <= args.cold_start_s <= MAX_SERVICE_S
+    ):
+        print(
+            f"modelscale simulate: --cold-start-s {args.cold_start_s}: must be a number of "
+            f"seconds, 0 to {MAX_SERVICE_S:g} (a day)",
+            file=sys.stderr,
+        )
         return 2
     try:
         minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
@@ -110,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 2
 
+    problem = prepare_out(args.out)
+    if problem is not None:
+        print(f"modelscale simulate: {problem}", file=sys.stderr)
+        return 2
+
     started = time.perf_counter()
     progress = Progress(
         TextColumn("{task.description:<18}"),
@@ -132,6 +169,16 @@ def run(args: argparse.Namespace) -> int:
         progress.stop()
     wall = time.perf_counter() - started
     document = results_document(workload, runs, settings, args.format, slice_)
-    write_report(args.out, document, runs, workload, wall)
+    try:
+        write_report(args.out, document, runs, workload, wall)
+    except OSError as exc:
+        print(
+            f"modelscale simulate: --out {args.out}: writing the report failed: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    except ValueError as exc:
+        print(f"modelscale simulate: {exc}", file=sys.stderr)
+        return 1
     console.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({wall:.1f} s)")
     return 0

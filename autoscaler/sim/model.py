@@ -18,6 +18,7 @@ figure to change when the runtime's benchmark measures one-machine mode's cold s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,11 @@ import numpy as np
 DEFAULT_COLD_START_MEDIAN_S = 1.5
 # Spread of that lognormal (sigma of the underlying normal): about +-20 % for one standard deviation.
 DEFAULT_COLD_START_SIGMA = 0.2
+
+# The longest cold start or request service time accepted from an option or a trace: a day.
+# The simulator ticks every in-flight request's revision (every 2 s), so a request that takes
+# longer than this costs tens of thousands of ticks, and a non-finite one never ends.
+MAX_SERVICE_S = 86400.0
 
 DEFAULT_OBJECTIVE_SLOWDOWN = 2.0
 DEFAULT_OBJECTIVE_FLOOR_S = 0.5
@@ -40,9 +46,12 @@ class ColdStart:
     sigma: float = DEFAULT_COLD_START_SIGMA
 
     def __post_init__(self) -> None:
-        if self.median_s < 0:
-            raise ValueError(f"cold start median_s={self.median_s}: must be >= 0")
-        if self.sigma < 0:
+        if not (math.isfinite(self.median_s) and 0 <= self.median_s <= MAX_SERVICE_S):
+            raise ValueError(
+                f"cold start median_s={self.median_s}: must be a number of seconds, "
+                f"0 to {MAX_SERVICE_S:g}"
+            )
+        if not (math.isfinite(self.sigma) and self.sigma >= 0):
             raise ValueError(f"cold start sigma={self.sigma}: must be >= 0")
 
     def sample(self, rng: np.random.Generator) -> float:

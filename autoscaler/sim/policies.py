@@ -265,7 +265,7 @@ POLICY_NAMES = (
 
 
 def make_policies(names: list[str] | tuple[str, ...], cold_start_s: float) -> list[Policy]:
-    """The named policies, in the order given."""
+    """The named policies, in the order given; a name given twice is an error."""
     makers: dict[str, Callable[[], Policy]] = {
         "knative-default": knative_default,
         "kserve-default": kserve_default,
@@ -275,8 +275,10 @@ def make_policies(names: list[str] | tuple[str, ...], cold_start_s: float) -> li
         "modelscale": lambda: TunerPolicy(cold_start_s=cold_start_s),
     }
     out: list[Policy] = []
-    for name in names:
+    for i, name in enumerate(names):
         if name not in makers:
             raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+        if name in names[:i]:
+            raise ValueError(f"--policies: {name} is given twice (the report has one per name)")
         out.append(makers[name]())
     return out

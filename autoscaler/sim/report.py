@@ -4,12 +4,15 @@ The layout of ``results.json`` is documented in ``autoscaler.sim.results``. The 
 table of figures per policy, modelscale's ratios to each baseline, how arrivals were made, the
 trace's citation and the plots: cold-start share against wasted memory for every policy
 (``coldstarts_vs_memory.png``), latency CDFs (``latency_cdf.png``) and replicas over time for
-the busiest models (``replicas_<model>.png``). Plots use matplotlib's Agg backend (no display).
+the busiest models (``replicas_<slug>-<hash>.png``, ``plot_name``: model names are free text).
+Plots use matplotlib's Agg backend (no display).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,23 @@ TABLE_COLUMNS = (
 )
 
 
+# A plot's file name holds at most this many characters of its model's name.
+PLOT_SLUG_CHARS = 40
+
+
+def plot_name(model: str) -> str:
+    """A safe, unique file name for a model's replicas plot.
+
+    The model name's letters, digits, ``.``, ``_`` and ``-`` (other runs of characters become
+    one ``-``; at most ``PLOT_SLUG_CHARS``) and 8 hex digits of its SHA-256, so names that
+    slug alike (or differ only in case) still get their own files. The plot's title keeps the
+    real name.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip(".-")[:PLOT_SLUG_CHARS].rstrip(".-")
+    digest = hashlib.sha256(model.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"replicas_{slug or 'model'}-{digest}.png"
+
+
 def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list[str]:
     import matplotlib
 
@@ -130,10 +150,10 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
             ax.step(ts, ns, where="post", label=r.policy, linewidth=1)
         ax.set_xlabel("minute")
         ax.set_ylabel("replicas")
-        ax.set_title(f"Replicas over time: {model}")
+        ax.set_title(f"Replicas over time: {model}", parse_math=False)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        name = f"replicas_{model}.png"
+        name = plot_name(model)
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         names.append(name)
@@ -148,8 +168,15 @@ def write_report(
     wall_s: float,
 ) -> None:
     """``results.json``, the plots and ``report.md`` into ``out``."""
+    try:
+        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError:
+        # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
+        raise ValueError(
+            "results.json: a figure is not a finite number (NaN or infinity); nothing written"
+        ) from None
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    (out / "results.json").write_text(text + "\n")
     plots = write_plots(out, runs, workload.duration_s)
     trace = document["trace"]
     lines = [

@@ -14,13 +14,16 @@ minute. Each request's service time is drawn from the function's execution-time 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from autoscaler.sim.model import ModelSpec, ServiceTime, capacity_from_name
+from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime, capacity_from_name
 from autoscaler.sim.traces.workload import (
     ARRIVALS,
     SERVICE,
@@ -37,6 +40,11 @@ MEM_FILE = "functions_mem.csv"
 
 RUN_PERCENTILES = (0, 1, 25, 50, 75, 99, 100)
 RUN_COLUMNS = tuple(f"percentile_Average_{p}" for p in RUN_PERCENTILES)
+# Invocations of one function in one minute above this are refused (about 16,700 a second; the
+# 2019 day's busiest minute has 7,687): each becomes a request held in memory.
+MAX_COUNT_PER_MINUTE = 1_000_000
+# An invocation count: ASCII digits, an optional sign, spaces around
+_COUNT = re.compile(r"\s*[-+]?[0-9]+\s*")
 # Service times below this are raised to it: the trace rounds to whole milliseconds and has zeros.
 MIN_SERVICE_S = 0.001
 
@@ -53,10 +61,12 @@ CITATION = (
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             yield from enumerate(csv.reader(f), start=1)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
 
@@ -71,6 +81,14 @@ def _header(path: Path, rows: Iterator[tuple[int, list[str]]], first: list[str])
     return header
 
 
+def _first_time(path: Path, number: int, column: str, key: str, lines: dict[str, int]) -> None:
+    """Note ``key``'s line in ``lines``; a key seen before is an error naming both lines."""
+    if key in lines:
+        short = key if len(key) <= 12 else key[:12] + "..."
+        raise TraceError(path, number, f"{column} {short} repeats line {lines[key]}")
+    lines[key] = number
+
+
 def _read_service(path: Path) -> dict[str, ServiceTime]:
     rows = _rows(path)
     header = _header(path, rows, ["HashFunction"])
@@ -79,17 +97,26 @@ def _read_service(path: Path) -> dict[str, ServiceTime]:
         raise TraceError(path, 1, f"missing columns {missing}")
     idx = [header.index(c) for c in RUN_COLUMNS]
     out: dict[str, ServiceTime] = {}
+    lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:  # a blank line, as the other readers skip
+            continue
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        _first_time(path, number, "HashFunction", row[0], lines)
         try:
             ms = np.array([float(row[i]) for i in idx])
         except ValueError as exc:
             raise TraceError(
                 path, number, f"execution-time percentile is not a number: {exc}"
             ) from None
-        if not np.all(np.isfinite(ms)) or np.any(ms < 0):
-            raise TraceError(path, number, "execution-time percentiles must be >= 0")
+        if not np.all(np.isfinite(ms)) or np.any(ms < 0) or np.any(ms > MAX_SERVICE_S * 1000):
+            raise TraceError(
+                path,
+                number,
+                "execution-time percentiles must be numbers of ms >= 0 and at most "
+                f"{MAX_SERVICE_S * 1000:,.0f} (a day)",
+            )
         q = np.maximum.accumulate(np.maximum(ms / 1000.0, MIN_SERVICE_S))
         probs = tuple(p / 100.0 for p in RUN_PERCENTILES)
         out[row[0]] = ServiceTime(probs, tuple(float(x) for x in q))
@@ -103,19 +130,52 @@ def _read_memory(path: Path) -> dict[str, float]:
         raise TraceError(path, 1, "missing column AverageAllocatedMb")
     i = header.index("AverageAllocatedMb")
     out: dict[str, float] = {}
+    lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:  # a blank line, as the other readers skip
+            continue
         if len(row) != len(header):
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
+        _first_time(path, number, "HashApp", row[0], lines)
         try:
             mb = float(row[i])
         except ValueError:
             raise TraceError(
                 path, number, f"AverageAllocatedMb {row[i]!r} is not a number"
             ) from None
-        if mb < 0:
-            raise TraceError(path, number, f"AverageAllocatedMb {mb} must be >= 0")
+        if not (math.isfinite(mb) and mb >= 0):
+            raise TraceError(
+                path, number, f"AverageAllocatedMb {row[i]!r} must be a finite number >= 0"
+            )
         out[row[0]] = mb
     return out
+
+
+def _counts(path: Path, number: int, values: list[str]) -> np.ndarray:
+    """A row's per-minute invocation counts, each an integer 0 to ``MAX_COUNT_PER_MINUTE``."""
+    counts = None
+    joined = "".join(values)
+    if joined.isascii() and "_" not in joined:  # int() also takes other scripts' digits and 1_0
+        with contextlib.suppress(ValueError, OverflowError):
+            counts = np.array(values, dtype=np.int64)
+    if counts is None:
+        for v in values:
+            if not _COUNT.fullmatch(v):
+                raise TraceError(path, number, f"invocation count {v!r} is not an integer")
+        # the row has a count too large for int64: clamp to one past the bounds, named below
+        clamped = [max(-1, min(int(v), MAX_COUNT_PER_MINUTE + 1)) for v in values]
+        counts = np.array(clamped, dtype=np.int64)
+    if np.any(counts < 0):
+        raise TraceError(path, number, "invocation counts must be >= 0")
+    over = np.flatnonzero(counts > MAX_COUNT_PER_MINUTE)
+    if over.size:
+        raise TraceError(
+            path,
+            number,
+            f"invocation count {values[over[0]].strip()!r} (minute {over[0] + 1}) is over "
+            f"{MAX_COUNT_PER_MINUTE:,} a minute",
+        )
+    return counts
 
 
 def _short_names(hashes: list[str]) -> list[str]:
@@ -138,7 +198,16 @@ def read_azure_functions(
     """Read the trace directory (or its ``functions_inv.csv``) into a workload."""
     slice_ = slice_ or TraceSlice()
     root = Path(path)
-    if root.is_file():
+    if not root.exists():
+        raise TraceError(root, None, "not found")
+    if not root.is_dir():
+        if root.name not in (INV_FILE, RUN_FILE, MEM_FILE):
+            raise TraceError(
+                root,
+                None,
+                f"not an Azure Functions trace directory ({INV_FILE}, {RUN_FILE}, {MEM_FILE}); "
+                "for one file of requests pass --format azure-llm or --format csv",
+            )
         root = root.parent
     inv_path, run_path, mem_path = root / INV_FILE, root / RUN_FILE, root / MEM_FILE
     service = _read_service(run_path)
@@ -153,30 +222,28 @@ def read_azure_functions(
     hi_s = min(hi_s, minutes * 60.0)
     if lo_s >= hi_s:
         raise TraceError(inv_path, None, f"minute range {slice_.minutes} is outside 0:{minutes}")
-    first_minute, last_minute = int(lo_s // 60), int(np.ceil(hi_s / 60.0))
+    # minutes before the window are drawn too, then dropped: a function's draws run through its
+    # minutes in order, so a window's arrivals and service times are the whole trace's
+    last_minute = int(np.ceil(hi_s / 60.0))
 
     raw: list[tuple[str, str, np.ndarray]] = []
+    lines: dict[str, int] = {}
     for number, row in rows:
+        if not row:
+            continue
         if slice_.functions is not None and len(raw) >= slice_.functions:
             break
         if len(row) != len(header):
             raise TraceError(inv_path, number, f"{len(row)} fields, the header has {len(header)}")
-        try:
-            counts = np.array(row[3:], dtype=np.int64)
-        except ValueError:
-            bad = next(v for v in row[3:] if not v.strip().lstrip("-").isdigit())
-            raise TraceError(
-                inv_path, number, f"invocation count {bad!r} is not an integer"
-            ) from None
-        if np.any(counts < 0):
-            raise TraceError(inv_path, number, "invocation counts must be >= 0")
+        _first_time(inv_path, number, "HashFunction", row[0], lines)
+        counts = _counts(inv_path, number, row[3:])
         if row[0] not in service:
             raise TraceError(
                 inv_path, number, f"function {row[0][:12]}... has no row in {RUN_FILE}"
             )
         if row[1] not in memory:
             raise TraceError(inv_path, number, f"app {row[1][:12]}... has no row in {MEM_FILE}")
-        raw.append((row[0], row[1], counts[first_minute:last_minute]))
+        raw.append((row[0], row[1], counts[:last_minute]))
     if not raw:
         raise TraceError(inv_path, None, "no functions in the file")
 
@@ -190,10 +257,10 @@ def read_azure_functions(
             container_concurrency=container_concurrency,
             memory_mb=memory[app],
         )
-        arrivals = _spread(counts, first_minute, model_rng(seed, ARRIVALS, index))
-        arrivals = arrivals[(arrivals >= lo_s) & (arrivals < hi_s)] - lo_s
+        arrivals = _spread(counts, model_rng(seed, ARRIVALS, index))
         service_s = spec.service.sample(model_rng(seed, SERVICE, index), arrivals.size)
-        traces.append(ModelTrace(spec, arrivals, service_s))
+        keep = (arrivals >= lo_s) & (arrivals < hi_s)
+        traces.append(ModelTrace(spec, arrivals[keep] - lo_s, service_s[keep]))
     return Workload(
         traces=traces,
         duration_s=hi_s - lo_s,
@@ -204,10 +271,10 @@ def read_azure_functions(
     )
 
 
-def _spread(counts: np.ndarray, first_minute: int, rng: np.random.Generator) -> np.ndarray:
+def _spread(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Arrival times (s) for per-minute counts: uniform within each minute, sorted."""
     total = int(counts.sum())
-    starts = (np.arange(counts.size, dtype=np.float64) + first_minute) * 60.0
+    starts = np.arange(counts.size, dtype=np.float64) * 60.0
     times = np.repeat(starts, counts) + rng.random(total) * 60.0
     times.sort()
     return times

@@ -15,6 +15,7 @@ token), the order of a 7B-parameter model on one data-centre GPU. A replica serv
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ LLM_DECODE_S_PER_TOKEN = 0.02
 LLM_CAPACITY = 8
 LLM_MEMORY_MB = 16384.0
 COLUMNS = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+# Token counts above this are refused: 1,000,000 generated tokens already take 20,000 s.
+MAX_TOKENS = 1_000_000
 
 ARRIVAL_NOTE = "Azure LLM inference trace: each request at its own recorded timestamp"
 CITATION = (
@@ -62,7 +65,7 @@ def read_azure_llm(
     ctx: list[int] = []
     gen: list[int] = []
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -86,17 +89,32 @@ def read_azure_llm(
                     raise TraceError(
                         path, number, f"token counts {row[1:]!r} must be integers"
                     ) from None
-                if c < 0 or g < 0:
-                    raise TraceError(path, number, f"token counts {row[1:]!r} must be >= 0")
+                if not (0 <= c <= MAX_TOKENS and 0 <= g <= MAX_TOKENS):
+                    raise TraceError(
+                        path, number, f"token counts {row[1:]!r} must be 0 to {MAX_TOKENS:,}"
+                    )
                 ctx.append(c)
                 gen.append(g)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise TraceError(
+            path,
+            None,
+            "is a directory; --format azure-llm reads one file (an Azure Functions "
+            "trace directory is --format azure-functions)",
+        ) from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
     if not stamps:
         raise TraceError(path, None, "no requests in the file")
 
+    if not math.isfinite(max(stamps) - min(stamps)):
+        raise TraceError(
+            path, None, f"timestamps span {min(stamps):g} to {max(stamps):g}: too far apart"
+        )
     t = np.asarray(stamps) - min(stamps)
     order = np.argsort(t, kind="stable")
     t = t[order]

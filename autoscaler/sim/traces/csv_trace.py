@@ -4,17 +4,19 @@ A header row names the columns: ``timestamp`` (required: seconds as a number, or
 date-time), ``model`` (optional: one revision per distinct name, in order of first
 appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
 (optional: the request's service time; without it every request takes ``default_service_s``).
-Times are taken relative to the earliest timestamp in the file.
+Times are taken relative to the earliest timestamp in the file, of every model, so ``--functions``
+does not move the origin that ``--minutes`` counts from.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 
-from autoscaler.sim.model import ModelSpec, ServiceTime
+from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import parse_timestamp
 from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload
 
@@ -40,8 +42,9 @@ def read_csv_trace(
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
+    start, end = math.inf, -math.inf  # over every row, kept or not
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = [h.strip().lower() for h in next(reader, [])]
             if not header:
@@ -84,8 +87,14 @@ def read_csv_trace(
                         raise TraceError(
                             path, number, f"duration {row[i_d]!r} is not a number"
                         ) from None
-                    if not d > 0:
-                        raise TraceError(path, number, f"duration {row[i_d]!r} must be > 0")
+                    if not (math.isfinite(d) and 0 < d <= MAX_SERVICE_S):
+                        raise TraceError(
+                            path,
+                            number,
+                            f"duration {row[i_d]!r} must be a number > 0 and at most "
+                            f"{MAX_SERVICE_S:g} s (a day)",
+                        )
+                start, end = min(start, t), max(end, t)
                 if (
                     slice_.functions is not None
                     and name not in per_model
@@ -97,13 +106,22 @@ def read_csv_trace(
                 durations.append(d)
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise TraceError(
+            path,
+            None,
+            "is a directory; --format csv reads one file (an Azure Functions "
+            "trace directory is --format azure-functions)",
+        ) from None
+    except OSError as exc:
+        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 
-    start = min(min(times) for times, _ in per_model.values())
-    end = max(max(times) for times, _ in per_model.values())
+    if not math.isfinite(end - start):
+        raise TraceError(path, None, f"timestamps span {start:g} to {end:g}: too far apart")
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
     if lo_s >= hi_s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 
@@ -9,13 +10,17 @@ def parse_timestamp(text: str) -> float:
     """Seconds: a plain number as is, a date-time as seconds since the Unix epoch (naive: UTC).
 
     Fractions of a second may have more than six digits (the Azure LLM trace has seven); the
-    digits past microseconds are dropped.
+    digits past microseconds are dropped. NaN and infinities raise ``ValueError``.
     """
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"timestamp {text!r} is not finite")
+        return seconds
     head, dot, frac = text.partition(".")
     tz = ""
     if dot:

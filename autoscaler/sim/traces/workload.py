@@ -8,6 +8,7 @@ service time at no load. ``arrival_note`` says how arrivals were made (reports p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class TraceSlice:
             raise ValueError(f"slice functions={self.functions}: must be >= 1")
         if self.minutes is not None:
             a, b = self.minutes
-            if a < 0 or b <= a:
+            if not (0 <= a < b):  # NaN fails too
                 raise ValueError(f"slice minutes={a}:{b}: need 0 <= start < end")
 
     @classmethod
@@ -56,7 +57,9 @@ class TraceSlice:
             b = float(parts[1]) if parts[1] else float("inf")
         except ValueError:
             raise ValueError(f"--minutes {text!r}: A and B must be numbers") from None
-        if a < 0 or b <= a:
+        if math.isnan(a) or math.isnan(b):
+            raise ValueError(f"--minutes {text!r}: A and B must be numbers")
+        if not (0 <= a < b):
             raise ValueError(f"--minutes {text!r}: need 0 <= A < B")
         return a, b
 

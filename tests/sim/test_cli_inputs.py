@@ -1,0 +1,374 @@
+"""Bad input to ``modelscale simulate``: a one-line error naming what was wrong, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autoscaler.sim import cli, parallel
+from autoscaler.sim.report import plot_name, write_report
+from autoscaler.sim.traces import (
+    TraceError,
+    TraceSlice,
+    read_azure_functions,
+    read_azure_llm,
+    read_csv_trace,
+)
+
+TINY_CSV = "timestamp,model\n0,a\n1,a\n30,a\n"
+
+
+INV = "HashFunction,HashApp,HashOwner,1,2,3,4,5\nf1,a1,o1,1,0,2,0,1\nf2,a2,o1,0,3,0,0,1\n"
+RUN = (
+    "HashFunction,HashApp,HashOwner,Count,Average,Minimum,Maximum,percentile_Average_0,"
+    "percentile_Average_1,percentile_Average_25,percentile_Average_50,percentile_Average_75,"
+    "percentile_Average_99,percentile_Average_100\n"
+    "f1,a1,o1,4,100,50,200,50,60,80,100,120,180,200\n"
+    "f2,a2,o1,4,100,50,200,50,60,80,100,120,180,200\n"
+)
+MEM = "HashApp,HashOwner,SampleCount,AverageAllocatedMb\na1,o1,10,256\na2,o1,10,128\n"
+LLM = "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+
+
+def _functions(tmp_path: Path, inv: str = INV, run: str = RUN, mem: str = MEM) -> Path:
+    root = tmp_path / "af"
+    root.mkdir()
+    for name, text in (("inv", inv), ("run", run), ("mem", mem)):
+        (root / f"functions_{name}.csv").write_text(text)
+    return root
+
+
+def _simulate(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--jobs", "1", "--policies", "knative-default", *argv])
+    return cli.run(args)
+
+
+def _tiny(tmp_path: Path, text: str = TINY_CSV, name: str = "log.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the simulation starts."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the simulation ran")
+
+    monkeypatch.setattr(parallel, "run_policies", refuse)
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [("afile", "--out {out}: not a directory"), ("afile/sub", "--out {out}: cannot write")],
+    ids=["existing-file", "under-a-file"],
+)
+def test_bad_out_is_refused_before_the_simulation(
+    tmp_path: Path, out: str, message: str, no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (tmp_path / "afile").write_text("hi\n")
+    trace = _tiny(tmp_path)
+    out_path = tmp_path / out
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out_path)) == 2
+    err = capsys.readouterr().err
+    assert message.format(out=out_path) in err
+    assert "Traceback" not in err
+
+
+def test_out_is_created_with_its_parents(tmp_path: Path) -> None:
+    trace = _tiny(tmp_path)
+    out = tmp_path / "a" / "b"
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+    assert json.loads((out / "results.json").read_text())["trace"]["requests"] == 3
+
+
+def test_model_names_make_safe_plot_names_and_working_links(tmp_path: Path) -> None:
+    # the report plots the three busiest models
+    names = ["meta-llama/Llama-3-8B", "my model (v2) $a^$", "fn-ab/../../" + "x" * 300]
+    rows = "".join(f'{t},"{name}"\n' for name in names for t in (0, 1, 2))
+    trace = _tiny(tmp_path, "timestamp,model\n" + rows)
+    out = tmp_path / "out"
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+    plots = sorted(p.name for p in out.glob("replicas_*.png"))
+    assert len(plots) == len(names)
+    assert {p.parent for p in out.rglob("*.png")} == {out}
+    assert all(len(p) <= 70 and re.fullmatch(r"[A-Za-z0-9._-]+", p) for p in plots)
+    report = (out / "report.md").read_text()
+    # CommonMark: a link destination has no spaces or unbalanced brackets
+    links = re.findall(r"!\[([^\]\s]+)\]\(([^()\s]+)\)", report)
+    assert sorted(dest for _, dest in links if dest.startswith("replicas_")) == plots
+    assert all((out / dest).is_file() for _, dest in links)
+
+
+def test_plot_names_stay_unique() -> None:
+    names = ["A", "a", "a/b", "a b", "a?b", "..", "", "x" * 300, "x" * 301]
+    plots = [plot_name(n) for n in names]
+    assert len(set(plots)) == len(names)
+    assert all(
+        len(p) <= 70 and re.fullmatch(r"replicas_[A-Za-z0-9][A-Za-z0-9._-]*\.png", p) for p in plots
+    )
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "1e9"])
+def test_cold_start_must_be_finite_and_at_most_a_day(
+    tmp_path: Path, value: str, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _tiny(tmp_path)
+    argv = ["--trace", str(trace), "--format", "csv", f"--cold-start-s={value}"]
+    assert _simulate(*argv, "--out", str(tmp_path / "out")) == 2
+    assert f"--cold-start-s {float(value)}: must be a number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timestamp,duration_s\n0,1\n1,inf\n", r"log\.csv:3: duration 'inf'"),
+        ("timestamp,duration_ms\n0,1\n1,1e400\n", r"log\.csv:3: duration '1e400'"),
+        ("timestamp,duration_s\n0,1\n1,1e9\n", r"log\.csv:3: duration '1e9' .* \(a day\)"),
+        ("timestamp\n0\nnan\n5\n", r"log\.csv:3: timestamp 'nan'"),
+        ("timestamp\nnan\n0\n5\n", r"log\.csv:2: timestamp 'nan'"),
+        ("timestamp\n0\n-inf\n", r"log\.csv:3: timestamp '-inf'"),
+        ("timestamp\n0\n1e400\n", r"log\.csv:3: timestamp '1e400'"),
+        ("timestamp\n-1e308\n1e308\n", r"log\.csv: timestamps span .* too far apart"),
+    ],
+    ids=["inf-s", "huge-ms", "over-a-day", "nan", "nan-first", "minus-inf", "overflow", "span"],
+)
+def test_csv_non_finite_or_huge_values_name_the_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(TraceError, match=message):
+        read_csv_trace(_tiny(tmp_path, text), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("2023-11-16 18:17:03,10,10\n2023-11-16 18:17:04,10,100000000000000000000\n",
+         r"llm\.csv:3: token counts .* must be 0 to 1,000,000"),
+        ("nan,10,10\n2023-11-16 18:17:04,10,10\n", r"llm\.csv:2: TIMESTAMP 'nan'"),
+        ("0,10,10\ninf,10,10\n", r"llm\.csv:3: TIMESTAMP 'inf'"),
+    ],
+    ids=["huge-tokens", "nan-first", "inf"],
+)  # fmt: skip
+def test_llm_non_finite_or_huge_values_name_the_line(
+    tmp_path: Path, rows: str, message: str
+) -> None:
+    with pytest.raises(TraceError, match=message):
+        read_azure_llm(_tiny(tmp_path, LLM + rows, "llm.csv"), seed=0)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_functions_memory_must_be_finite(tmp_path: Path, value: str) -> None:
+    root = _functions(tmp_path, mem=MEM.replace("a1,o1,10,256", f"a1,o1,10,{value}"))
+    with pytest.raises(TraceError, match=f"functions_mem.csv:2: AverageAllocatedMb '{value}'"):
+        read_azure_functions(root, seed=0)
+
+
+def test_functions_run_times_over_a_day_name_the_line(tmp_path: Path) -> None:
+    root = _functions(tmp_path, run=RUN.replace(",180,200\nf2", ",180,1e12\nf2"))
+    with pytest.raises(TraceError, match=r"functions_run\.csv:2: .* \(a day\)"):
+        read_azure_functions(root, seed=0)
+
+
+def test_results_json_never_holds_nan_or_infinity(tmp_path: Path) -> None:
+    document = {"trace": {"duration_s": float("inf")}, "policies": {"a": {"x": float("nan")}}}
+    with pytest.raises(ValueError, match="not a finite number"):
+        write_report(tmp_path, document, [], None, 0.0)  # type: ignore[arg-type]
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("reader", [read_csv_trace, read_azure_llm], ids=["csv", "azure-llm"])
+def test_a_directory_for_a_one_file_format_is_named(tmp_path: Path, reader: Any) -> None:
+    root = _functions(tmp_path)
+    with pytest.raises(TraceError, match=r"is a directory; --format .* reads one file"):
+        reader(root, seed=0)
+
+
+@pytest.mark.parametrize(
+    "reader", [read_csv_trace, read_azure_llm, read_azure_functions],
+    ids=["csv", "azure-llm", "azure-functions"],
+)  # fmt: skip
+def test_os_errors_are_trace_errors(
+    tmp_path: Path, reader: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _functions(tmp_path)
+    trace = _tiny(tmp_path)
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(TraceError, match="cannot read: Permission denied"):
+        reader(root if reader is read_azure_functions else trace, seed=0)
+
+
+def test_a_path_under_a_file_is_a_trace_error(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match="cannot read: Not a directory"):
+        read_csv_trace(_tiny(tmp_path) / "x.csv", seed=0)
+
+
+def test_a_directory_for_csv_exits_2_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _functions(tmp_path)
+    assert _simulate("--trace", str(root), "--format", "csv", "--out", str(tmp_path / "o")) == 2
+    assert f"modelscale simulate: {root}: is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        ("99999999999999999999", r"count '99999999999999999999' \(minute 2\) is over 1,000,000"),
+        ("1000001", r"count '1000001' \(minute 2\) is over 1,000,000 a minute"),
+        ("²", "count '²' is not an integer"),
+        ("٣", "count '٣' is not an integer"),
+        ("1_0", "count '1_0' is not an integer"),
+        ("-3", "invocation counts must be >= 0"),
+        ("-99999999999999999999", "invocation counts must be >= 0"),
+    ],
+    ids=[
+        "overflow",
+        "over-the-cap",
+        "superscript",
+        "arabic-indic",
+        "underscore",
+        "negative",
+        "negative-overflow",
+    ],
+)
+def test_invocation_counts_are_bounded_ascii_integers(
+    tmp_path: Path, count: str, message: str
+) -> None:
+    root = _functions(tmp_path, inv=INV.replace("f1,a1,o1,1,0,", f"f1,a1,o1,1,{count},"))
+    with pytest.raises(TraceError, match=f"functions_inv.csv:2: .*{message}"):
+        read_azure_functions(root, seed=0)
+
+
+def test_invocation_counts_with_spaces_and_signs_are_read(tmp_path: Path) -> None:
+    root = _functions(tmp_path, inv=INV.replace("f1,a1,o1,1,0,", "f1,a1,o1, 1 ,+0,"))
+    assert read_azure_functions(root, seed=0).traces[0].requests == 4
+
+
+@pytest.mark.parametrize("trace_format", ["csv", "azure-llm", "azure-functions"])
+def test_negative_seed_is_named_for_every_format(
+    tmp_path: Path, trace_format: str, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = {
+        "csv": lambda: _tiny(tmp_path),
+        "azure-llm": lambda: _tiny(tmp_path, LLM + "0,10,10\n1,10,10\n", "llm.csv"),
+        "azure-functions": lambda: _functions(tmp_path),
+    }[trace_format]()
+    argv = ["--trace", str(trace), "--format", trace_format, "--seed", "-1"]
+    assert _simulate(*argv, "--out", str(tmp_path / "out")) == 2
+    assert "modelscale simulate: --seed -1: must be >= 0" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_is_accepted_by_every_reader(tmp_path: Path) -> None:
+    bom = "\ufeff"
+    (trace,) = read_csv_trace(_tiny(tmp_path, bom + TINY_CSV), seed=0).traces
+    assert trace.requests == 3
+    llm = _tiny(tmp_path, bom + LLM + "0,10,10\n1,10,10\n", "llm.csv")
+    assert read_azure_llm(llm, seed=0).traces[0].requests == 2
+    root = _functions(tmp_path, inv=bom + INV, run=bom + RUN, mem=bom + MEM)
+    assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("run", r"functions_run\.csv:3: HashFunction f1 repeats line 2"),
+        ("mem", r"functions_mem\.csv:3: HashApp a1 repeats line 2"),
+        ("inv", r"functions_inv\.csv:3: HashFunction f1 repeats line 2"),
+    ],
+    ids=["run", "mem", "inv"],
+)
+def test_a_repeated_key_names_the_file_and_both_lines(
+    tmp_path: Path, file: str, message: str
+) -> None:
+    texts = {"inv": INV, "run": RUN, "mem": MEM}
+    texts[file] = texts[file].replace("f2,a2", "f1,a2") if file != "mem" else (
+        MEM.replace("a2,o1", "a1,o1")
+    )  # fmt: skip
+    with pytest.raises(TraceError, match=message):
+        read_azure_functions(_functions(tmp_path, **texts), seed=0)
+
+
+def test_a_policy_given_twice_is_refused(
+    tmp_path: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
+    assert _simulate(*argv, "--policies", "oracle", "knative-default", "oracle") == 2
+    assert "--policies: oracle is given twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["nan:5", "0:nan", "nan:nan", "inf:", "inf:inf"])
+def test_minutes_must_be_numbers(text: str) -> None:
+    with pytest.raises(ValueError, match="--minutes"):
+        TraceSlice.parse_minutes(text)
+    if "nan" in text:
+        with pytest.raises(ValueError, match="A and B must be numbers"):
+            TraceSlice.parse_minutes(text)
+
+
+def test_a_slice_with_nan_minutes_is_refused() -> None:
+    with pytest.raises(ValueError, match="need 0 <= start < end"):
+        TraceSlice(minutes=(float("nan"), 5.0))
+
+
+def test_blank_lines_in_the_functions_files_are_skipped(tmp_path: Path) -> None:
+    def blanks(text: str) -> str:
+        first, rest = text.split("\n", 1)
+        return first + "\n\n" + rest.replace("\n", "\n\n") + "\n"
+
+    root = _functions(tmp_path, inv=blanks(INV), run=blanks(RUN), mem=blanks(MEM))
+    assert [t.requests for t in read_azure_functions(root, seed=0).traces] == [4, 4]
+
+
+def test_one_csv_file_without_format_suggests_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _tiny(tmp_path)
+    assert _simulate("--trace", str(trace), "--out", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert f"{trace}: not an Azure Functions trace directory" in err
+    assert "--format azure-llm or --format csv" in err
+
+
+def test_a_functions_file_stands_for_its_directory(tmp_path: Path) -> None:
+    root = _functions(tmp_path)
+    assert len(read_azure_functions(root / "functions_inv.csv", seed=0).traces) == 2
+    with pytest.raises(TraceError, match="nope: not found"):
+        read_azure_functions(tmp_path / "nope", seed=0)
+
+
+@pytest.mark.parametrize("minutes", [(1, 3), (1.5, 4), (0, 2.5), (4, 5)])
+def test_a_minute_window_has_the_whole_traces_draws(
+    tmp_path: Path, minutes: tuple[float, float]
+) -> None:
+    inv = "HashFunction,HashApp,HashOwner,1,2,3,4,5\nf1,a1,o1,3,2,4,1,5\nf2,a2,o1,0,3,1,0,6\n"
+    root = _functions(tmp_path, inv=inv)
+    whole = read_azure_functions(root, seed=4)
+    window = read_azure_functions(root, seed=4, slice_=TraceSlice(minutes=minutes))
+    lo, hi = minutes[0] * 60, minutes[1] * 60
+    for full, part in zip(whole.traces, window.traces, strict=True):
+        keep = (full.arrivals_s >= lo) & (full.arrivals_s < hi)
+        np.testing.assert_array_equal(part.arrivals_s, full.arrivals_s[keep] - lo)
+        np.testing.assert_array_equal(part.service_s, full.service_s[keep])
+
+
+def test_csv_functions_slice_keeps_the_files_time_origin(tmp_path: Path) -> None:
+    trace = _tiny(tmp_path, "timestamp,model\n100,a\n0,b\n130,a\n200,b\n")
+    (a,) = read_csv_trace(trace, seed=0, slice_=TraceSlice(functions=1)).traces
+    assert a.arrivals_s.tolist() == [100.0, 130.0]
+    window = read_csv_trace(trace, seed=0, slice_=TraceSlice(functions=1, minutes=(0, 1)))
+    assert window.traces[0].requests == 0
