@@ -22,7 +22,7 @@ import numpy as np
 
 from autoscaler.sim.model import ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import parse_timestamp
-from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload
+from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
 
 LLM_BASE_S = 0.05
 LLM_PREFILL_S_PER_TOKEN = 0.0001
@@ -95,19 +95,8 @@ def read_azure_llm(
                     )
                 ctx.append(c)
                 gen.append(g)
-    except FileNotFoundError:
-        raise TraceError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise TraceError(
-            path,
-            None,
-            "is a directory; --format azure-llm reads one file (an Azure Functions "
-            "trace directory is --format azure-functions)",
-        ) from None
-    except OSError as exc:
-        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise TraceError(path, None, f"not a CSV file: {exc}") from None
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise unreadable(path, exc, "azure-llm") from None
     if not stamps:
         raise TraceError(path, None, "no requests in the file")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import parse_timestamp
-from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload
+from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
 
 DEFAULT_MODEL = "model"
 DEFAULT_SERVICE_S = 0.1
@@ -104,19 +104,8 @@ def read_csv_trace(
                 times, durations = per_model.setdefault(name, ([], []))
                 times.append(t)
                 durations.append(d)
-    except FileNotFoundError:
-        raise TraceError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise TraceError(
-            path,
-            None,
-            "is a directory; --format csv reads one file (an Azure Functions "
-            "trace directory is --format azure-functions)",
-        ) from None
-    except OSError as exc:
-        raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise TraceError(path, None, f"not a CSV file: {exc}") from None
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise unreadable(path, exc, "csv") from None
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 

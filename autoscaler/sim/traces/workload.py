@@ -8,6 +8,7 @@ service time at no load. ``arrival_note`` says how arrivals were made (reports p
 
 from __future__ import annotations
 
+import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,25 @@ class TraceError(ValueError):
         super().__init__(f"{where}: {message}")
         self.path = Path(path)
         self.line = line
+
+
+def unreadable(path: Path | str, exc: Exception, fmt: str) -> TraceError:
+    """The error for a one-file trace (``--format fmt``) that could not be read: not found, a
+    directory, another system error, or not a CSV file."""
+    if isinstance(exc, FileNotFoundError):
+        return TraceError(path, None, "file not found")
+    if isinstance(exc, IsADirectoryError):
+        return TraceError(
+            path,
+            None,
+            f"is a directory; --format {fmt} reads one file (an Azure Functions trace "
+            "directory is --format azure-functions)",
+        )
+    if isinstance(exc, OSError):
+        return TraceError(path, None, f"cannot read: {exc.strerror or exc}")
+    if isinstance(exc, csv.Error | UnicodeDecodeError):
+        return TraceError(path, None, f"not a CSV file: {exc}")
+    raise exc
 
 
 @dataclass(frozen=True)
