@@ -374,6 +374,7 @@ class Controller:
                         target_utilization_percentage=live.utilization_percentage,
                         replicas=await self._replicas(rev.namespace, rev.name),
                         ready_replicas=rev.ready_replicas,
+                        container_concurrency=rev.container_concurrency,
                     )
                 )
         self._observed = refs

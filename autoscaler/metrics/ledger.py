@@ -283,6 +283,7 @@ class ScrapeLedger:
             latency_sum_ms=sum_ms,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
+            container_concurrency=ref.container_concurrency,
             concurrency_from_completions=from_completions,
             sum_matches_counts=sum_ms is not None and native,
             in_flight_known=known,

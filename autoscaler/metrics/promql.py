@@ -289,6 +289,7 @@ def assemble_observations(
             latency_sum_ms=max(0.0, sums[key] * names.ms_per_unit) if key in sums else None,
             applied_target=ref.applied_target,
             target_utilization_percentage=ref.target_utilization_percentage,
+            container_concurrency=ref.container_concurrency,
             # from the latency histogram's _sum unless the gauge gave it
             concurrency_from_completions=from_completions,
             in_flight_known=known,

@@ -81,7 +81,8 @@ class RevisionRef:
     revision (copied into the observation so the tuner knows what the KPA aimed at).
     ``replicas`` are the scrape endpoints (direct source only). ``ready_replicas`` is the ready
     pod count the controller read from the API (None: unknown; the Prometheus source then counts
-    the pods that export request metrics).
+    the pods that export request metrics). ``container_concurrency`` is the revision's
+    ``containerConcurrency`` (0: none), copied into the observation: Knative caps the target at it.
     """
 
     namespace: str
@@ -92,6 +93,7 @@ class RevisionRef:
     target_utilization_percentage: float = KNATIVE_DEFAULT_UTILIZATION_PERCENTAGE
     replicas: tuple[ReplicaEndpoint, ...] = ()
     ready_replicas: int | None = None
+    container_concurrency: int = 0
 
     @property
     def key(self) -> RevisionKey:

@@ -627,6 +627,7 @@ class RevisionControl:
             latency_sum_ms=lat_sum_s * 1000.0,
             sum_matches_counts=True,
             concurrency_from_completions=from_completions,
+            container_concurrency=self.model.container_concurrency,
         )
         self._obs_start_s = now_s
         self._obs_insys_s = self._obs_ready_s = 0.0

@@ -50,6 +50,8 @@ class RevisionObservation:
     ``in_flight_known``: False when no request finished in the interval and the source could
     not tell whether any was in flight (its gauge of requests in flight had no sample); the
     tuner then neither starts nor restarts its count of how long requests have been in flight.
+    ``container_concurrency``: the revision's ``containerConcurrency`` (0: none). When non-zero
+    Knative caps the per-pod total at it: the target in force is ``min(target, cc)``.
     """
 
     t_s: float
@@ -65,6 +67,7 @@ class RevisionObservation:
     concurrency_from_completions: bool = False
     sum_matches_counts: bool = False
     in_flight_known: bool = True
+    container_concurrency: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,6 +99,8 @@ class RevisionObservation:
             problems.append(f"latency_sum_ms must be finite and >= 0, got {self.latency_sum_ms}")
         if self.applied_target is not None and not self.applied_target > 0:
             problems.append(f"applied_target must be > 0, got {self.applied_target}")
+        if self.container_concurrency < 0:
+            problems.append(f"container_concurrency must be >= 0, got {self.container_concurrency}")
         if not 1 <= self.target_utilization_percentage <= 100:
             problems.append(
                 "target_utilization_percentage must be in [1, 100], "
@@ -111,6 +116,11 @@ class RevisionObservation:
     @property
     def utilization(self) -> float:
         return self.target_utilization_percentage / 100.0
+
+    def target_in_force(self, target: float) -> float:
+        """The per-pod total Knative uses for ``target``: capped by containerConcurrency."""
+        cc = self.container_concurrency
+        return min(target, float(cc)) if cc > 0 else target
 
     @property
     def exact_sum_ms(self) -> float | None:

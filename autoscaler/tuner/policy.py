@@ -191,7 +191,7 @@ def recommend(
             lived_concurrency=lived,
         )  # fmt: skip
     reasons.append(decision.reason)
-    target = _guard_target(decision, current, spec, config, state, now_s, reasons)
+    target = _guard_target(obs, decision, current, spec, config, state, now_s, reasons)
 
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
@@ -331,6 +331,7 @@ def _current_target(obs: RevisionObservation | None, state: RevisionState) -> fl
 
 
 def _guard_target(
+    obs: RevisionObservation,
     decision: TargetDecision,
     current: float,
     spec: ModelScalerSpec,
@@ -344,8 +345,12 @@ def _guard_target(
     inherited_start = state.inherited_from is not None and state.applied is None
     # Recommend mode applies nothing, so it never sees a step's effect: the recommendation is
     # where the evidence points, not one bounded step from the live value.
-    if spec.update_mode == "Auto" and not inherited_start:
-        proposed, note = bound_step(current, proposed, ts.max_step_up_ratio, ts.max_step_down_ratio)
+    if spec.update_mode == "Auto" and not inherited_start and proposed != current:
+        # from the target in force: one above containerConcurrency acts as containerConcurrency
+        in_force = obs.target_in_force(current)
+        proposed, note = bound_step(
+            in_force, proposed, ts.max_step_up_ratio, ts.max_step_down_ratio
+        )
         if note:
             reasons.append(note)
     if proposed != current and not decision.urgent:

@@ -13,14 +13,20 @@ the latest interval (or the learned bin when the interval had too few requests) 
   share a replica, so a miss there is the model's own latency and **holds**, and such points
   stay out of the learned knee;
 - **meets with room** (percentile below objective x (1 - explore_room_fraction)) while the
-  target binds (more replicas than the floor) and a full interval ran at the current target:
-  explore one step up, but stay under the remembered knee minus the margin;
+  target binds and a full interval ran at the current target: explore one step up, but stay
+  under the remembered knee minus the margin, and never past the revision's containerConcurrency
+  (Knative caps the target at it). The target binds when there are more replicas than the floor
+  and the interval's per-replica concurrency reaches ``EXPLORE_BINDING_SHARE`` of the aim: with
+  ``n`` replicas sized by ``ceil(total / aim)`` each has at least ``aim x (n - 1) / n``, half the
+  aim for ``n >= 2``; under that something else holds the replicas (a scale-down delay, panic
+  mode, min-scale) and a latency measured there says nothing about a higher target;
 - meets with almost no room (under ``edge_room_fraction``): the edge, remembered as the knee,
   aim a margin below it;
 - otherwise **holds**, which is how it settles: the next step up would cross the knee.
 
 Everything is in per-replica concurrency ("aim"), converted to the annotation by dividing by
-the KPA's utilization: target 10 at 70 % aims at 7 concurrent requests per replica.
+the KPA's utilization: target 10 at 70 % aims at 7 concurrent requests per replica. The aim is
+the target in force: with containerConcurrency 4, target 10 at 70 % aims at 2.8.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from autoscaler.tuner.observation import RevisionObservation
 from autoscaler.tuner.percentile import percentile_from_counts
 from autoscaler.tuner.settings import TargetSettings
 from autoscaler.tuner.spec import ModelScalerSpec
+
+# Explore only while the interval's per-replica concurrency reaches this share of the aim.
+EXPLORE_BINDING_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +134,8 @@ def decide_target(
     q = spec.objective_percentile
     objective = spec.objective_latency_ms
     util = obs.utilization
-    aim = current_target * util
+    cc = obs.container_concurrency
+    aim = obs.target_in_force(current_target) * util
     c_now = obs.avg_concurrency_per_replica
     c = c_now if lived_concurrency is None else lived_concurrency
     hl = settings.latency_half_life_s
@@ -333,9 +343,25 @@ def decide_target(
         )
     if spec.replicas_max > 0 and obs.ready_replicas >= spec.replicas_max:
         return hold(f"{meets}; at max replicas {spec.replicas_max}: holding", latency)
+    if cc > 0 and current_target >= cc:
+        return hold(
+            f"{meets}; containerConcurrency {cc} caps the target (in force "
+            f"{min(current_target, cc):.3g}): not exploring past it, holding",
+            latency,
+        )
+    if c_now < EXPLORE_BINDING_SHARE * aim:
+        return hold(
+            f"{meets}; {c_now:.3g} conc/replica is under {EXPLORE_BINDING_SHARE:.0%} of the aim "
+            f"{aim:.3g}: the target does not bind ({obs.ready_replicas} replicas held by "
+            "something else: containerConcurrency, a scale-down delay, panic mode, min-scale), "
+            "holding",
+            latency,
+        )
     dest = aim * settings.explore_step_ratio
     if curve.safe is not None:
         dest = max(dest, with_margin(curve.safe, margin))
+    if cc > 0 and dest > cc * util:
+        dest = cc * util  # Knative caps the target at containerConcurrency
     if cap is not None and dest > cap:
         dest = cap
         if dest <= aim * (1.0 + settings.hysteresis_fraction):

@@ -1,0 +1,79 @@
+"""Edge cases of the policy: targets that do not bind, inherited starts, decayed histograms,
+short windows, tiny objectives, bad checkpoints, clocks stepping back and bounds."""
+
+from __future__ import annotations
+
+import pytest
+from tuner_plant import latency_counts
+
+from autoscaler.tuner import (
+    ModelScalerSpec,
+    RevisionObservation,
+    TunerConfig,
+    new_state,
+    recommend,
+)
+
+SPEC = ModelScalerSpec("m", objective_latency_ms=200)
+CONFIG = TunerConfig()
+
+
+def obs(
+    t: float,
+    c: float,
+    replicas: int,
+    p95: float,
+    target: float | None,
+    n: int = 400,
+    cc: int = 0,
+) -> RevisionObservation:
+    return RevisionObservation(
+        t_s=t,
+        interval_s=30.0,
+        ready_replicas=replicas,
+        avg_concurrency_per_replica=c,
+        request_count=n,
+        latency_counts=latency_counts(p95, n) if n else (0.0,) * 27,
+        applied_target=target,
+        container_concurrency=cc,
+    )
+
+
+# -- a target that does not bind is not explored ------------------------------------------
+
+
+def test_replicas_held_far_under_the_aim_do_not_explore() -> None:
+    # 8 replicas at 0.5 conc/replica against an aim of 7 (a scale-down delay holds them)
+    state = new_state("r")
+    target = 10.0
+    for i in range(30):
+        t = 30.0 * (i + 1)
+        rec, state = recommend(obs(t, 0.5, 8, 50, target), SPEC, CONFIG, state, t)
+        if rec.should_apply:
+            target = rec.target
+    assert target == 10.0
+    assert "does not bind" in rec.reasons[0]
+
+
+def test_a_target_that_binds_still_explores() -> None:
+    rec, _ = recommend(obs(30, 3.5, 4, 50, 5.0), SPEC, CONFIG, new_state("r"), 30)
+    assert rec.target == pytest.approx(6.25)
+    assert "exploring" in rec.reasons[0]
+
+
+def test_container_concurrency_caps_exploring() -> None:
+    # target 3.5 with containerConcurrency 4: exploring goes up to 4, not to 4.38
+    state = new_state("r")
+    rec, state = recommend(obs(30, 2.2, 4, 50, 3.5, cc=4), SPEC, CONFIG, state, 30)
+    assert rec.target == pytest.approx(4.0)
+    rec, state = recommend(obs(120, 2.7, 4, 50, 4.0, cc=4), SPEC, CONFIG, state, 120)
+    assert rec.target == pytest.approx(4.0)
+    assert "containerConcurrency 4 caps the target" in rec.reasons[0]
+
+
+def test_a_target_above_container_concurrency_backs_off_from_it() -> None:
+    # Knative's default target 100 with containerConcurrency 4 is 4 in force: a miss backs off
+    # one step from 4, not by halving 100
+    rec, _ = recommend(obs(30, 2.8, 8, 400, 100.0, cc=4), SPEC, CONFIG, new_state("r"), 30)
+    assert rec.target <= 4.0
+    assert rec.should_apply
