@@ -114,6 +114,8 @@ def _dump(s: RevisionState) -> dict[str, Any]:
         out["t"] = s.last_target
     if s.inherited_from is not None:
         out["h"] = s.inherited_from
+    if s.inherited_start_s is not None:
+        out["s"] = s.inherited_start_s
     if s.unfinished_since_s is not None:
         out["u"] = s.unfinished_since_s
     if s.history.spans:
@@ -235,6 +237,7 @@ def _load(r: dict[str, Any]) -> RevisionState:
         last_target_change_s=_opt(r.get("c"), "last change"),
         last_target=_opt(r.get("t"), "last target"),
         inherited_from=str(inherited) if inherited is not None else None,
+        inherited_start_s=_opt(r.get("s"), "inherited start"),
         unfinished_since_s=_opt(r.get("u"), "unfinished since"),
         history=ConcurrencyHistory(tuple(spans)),
         rate=_rate(r.get("q")),

@@ -178,7 +178,17 @@ def recommend(
     current = _current_target(obs, state)
     applied_min_scale = state.applied.min_scale if state.applied else 0
     floor = max(1, spec.replicas_min, applied_min_scale)
-    if state.inherited_from and state.applied is None and state.last_target is not None:
+    # The previous revision's target is a one-tick start: once proposed (and, in Auto mode,
+    # applied: a failed write keeps the previous state, so it is proposed again) the revision is
+    # judged on its own evidence, also where nothing is ever applied (Recommend, paused).
+    inherited_start = (
+        state.inherited_from is not None
+        and state.applied is None
+        and state.last_target is not None
+        and state.inherited_start_s is None
+    )
+    if inherited_start:
+        assert state.last_target is not None
         decision = TargetDecision(
             state.last_target, True, state.knee, 0.0, None,
             f"new revision: starting from {state.inherited_from}'s target {state.last_target:.3g}",
@@ -191,7 +201,9 @@ def recommend(
             lived_concurrency=lived,
         )  # fmt: skip
     reasons.append(decision.reason)
-    target = _guard_target(obs, decision, current, spec, config, state, now_s, reasons)
+    target = _guard_target(
+        obs, decision, current, spec, config, state, now_s, reasons, inherited_start
+    )
 
     # Stage 5: keep-alive and pre-warm.
     windows, cached_for, windows_policy = _windows(spec, config, idle, state, now_s)
@@ -271,6 +283,7 @@ def recommend(
         windows_samples=cached_for,
         windows_policy=windows_policy,
         inherited_from=state.inherited_from,
+        inherited_start_s=now_s if inherited_start else state.inherited_start_s,
         unfinished_since_s=unfinished_since,
         history=history,
         rate=rate,
@@ -339,10 +352,10 @@ def _guard_target(
     state: RevisionState,
     now_s: float,
     reasons: list[str],
+    inherited_start: bool = False,
 ) -> float:
     ts = config.target
     proposed = decision.target
-    inherited_start = state.inherited_from is not None and state.applied is None
     # Recommend mode applies nothing, so it never sees a step's effect: the recommendation is
     # where the evidence points, not one bounded step from the live value.
     if spec.update_mode == "Auto" and not inherited_start and proposed != current:

@@ -45,6 +45,9 @@ class RevisionState:
     windows_samples: int = -1
     windows_policy: LearnedKeepAlive | None = None
     inherited_from: str | None = None
+    # When the previous revision's target was proposed for this one (None: not yet): a
+    # one-tick start, after which the revision is judged on its own evidence.
+    inherited_start_s: float | None = None
     # End of the first of the intervals, up to now, that had requests in flight and none
     # finished: a request has been in flight at least since then (None: one finished).
     unfinished_since_s: float | None = None
@@ -84,7 +87,8 @@ def inherit_state(
     the new revision is routed (a canary at 10 %: a tenth; the previous revision is taken to
     have carried it all), so a canary of a busy model is not taken for busy itself.
     What was applied does not: the new revision has its own annotations; the policy proposes
-    the previous revision's last target for it at once.
+    the previous revision's last target for it at once, for one tick (until it is applied, in
+    Auto mode): from then on the revision is judged on its own latency.
     """
     if not 0.0 <= traffic_fraction <= 1.0:
         raise ValueError(f"traffic_fraction must be within 0..1, got {traffic_fraction}")
@@ -100,6 +104,7 @@ def inherit_state(
         windows_samples=-1,
         windows_policy=None,
         inherited_from=previous.revision,
+        inherited_start_s=None,
         unfinished_since_s=None,
         history=ConcurrencyHistory(),
         last_window_s=None,

@@ -10,6 +10,9 @@ from autoscaler.tuner import (
     ModelScalerSpec,
     RevisionObservation,
     TunerConfig,
+    decode_checkpoint,
+    encode_checkpoint,
+    inherit_state,
     new_state,
     recommend,
 )
@@ -77,3 +80,24 @@ def test_a_target_above_container_concurrency_backs_off_from_it() -> None:
     rec, _ = recommend(obs(30, 2.8, 8, 400, 100.0, cc=4), SPEC, CONFIG, new_state("r"), 30)
     assert rec.target <= 4.0
     assert rec.should_apply
+
+
+# -- a new revision's inherited target is a one-tick start ----------------------------------
+
+
+@pytest.mark.parametrize("mode", ["Recommend", "Auto"])
+def test_an_inherited_target_is_a_start_not_a_freeze(mode: str) -> None:
+    spec = ModelScalerSpec("m", objective_latency_ms=200, update_mode=mode)  # type: ignore[arg-type]
+    old = new_state("rev-1")
+    for t in (30.0, 60.0, 90.0):
+        rec, old = recommend(obs(t, 3, 4, 60, 10.0), spec, CONFIG, old, t)
+    new = inherit_state(old, "rev-2")
+    rec, new = recommend(obs(120, 7, 4, 2000, 10.0), spec, CONFIG, new, 120)
+    assert "new revision: starting from rev-1's target" in rec.reasons[0]
+    # the revision badly misses from then on: judged on its own latency, not frozen at 10
+    rec, new = recommend(obs(150, 7, 4, 2000, 10.0), spec, CONFIG, new, 150)
+    assert "misses the 200 ms objective" in rec.reasons[0]
+    assert rec.target < 10.0
+    # the start is remembered across a checkpoint
+    again = decode_checkpoint(encode_checkpoint({"rev-2": new}))["rev-2"]
+    assert again.inherited_start_s == new.inherited_start_s == 120.0
