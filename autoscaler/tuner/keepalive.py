@@ -55,14 +55,17 @@ class LearnedKeepAlive:
     def decide(self, hist: IdleHistogram, now_s: float) -> KeepAliveWindows:
         """The windows for the idle periods learned as of ``now_s``."""
         s = self.settings
-        if hist.count < s.min_idle_samples:
+        decayed = not hist.probabilities()  # every weight decayed to nothing
+        if hist.count < s.min_idle_samples or decayed:
             keep = max(self.floor_s, s.fallback_keep_alive_s)
+            seen = (
+                f"the {hist.count} idle period(s) seen have decayed to no weight (none for "
+                "the last thousand idle half-lives)"
+                if decayed and hist.count >= s.min_idle_samples
+                else f"{hist.count} idle period(s) seen, {s.min_idle_samples} needed"
+            )
             return KeepAliveWindows(
-                0.0,
-                keep,
-                "fallback",
-                f"{hist.count} idle period(s) seen, {s.min_idle_samples} needed: "
-                f"keep-alive {keep:.0f} s (fallback)",
+                0.0, keep, "fallback", f"{seen}: keep-alive {keep:.0f} s (fallback)"
             )
         price = self.cold_start_price(hist)
         p, lower, upper, overflow_known = idle_bins(hist, s.window_margin_fraction)

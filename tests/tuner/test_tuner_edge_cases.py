@@ -14,8 +14,11 @@ from autoscaler.tuner import (
     encode_checkpoint,
     inherit_state,
     new_state,
+    parse_tuner_config,
     recommend,
 )
+from autoscaler.tuner.idle import IdleHistogram
+from autoscaler.tuner.keepalive import LearnedKeepAlive
 
 SPEC = ModelScalerSpec("m", objective_latency_ms=200)
 CONFIG = TunerConfig()
@@ -101,3 +104,20 @@ def test_an_inherited_target_is_a_start_not_a_freeze(mode: str) -> None:
     # the start is remembered across a checkpoint
     again = decode_checkpoint(encode_checkpoint({"rev-2": new}))["rev-2"]
     assert again.inherited_start_s == new.inherited_start_s == 120.0
+
+
+# -- an idle histogram decayed to nothing falls back --------------------------------------
+
+
+def test_an_idle_histogram_decayed_to_no_weight_falls_back() -> None:
+    config = parse_tuner_config({"idle_half_life_s": "60"})
+    hist = IdleHistogram()
+    for i in range(6):
+        hist = hist.add(300.0 * (i + 1), 280.0, 60.0)
+    # a day of traffic with no idle period: the rebases decay every weight to 0.0
+    for i in range(2880):
+        hist = hist.count_requests(1800.0 + 30.0 * (i + 1), 50, 60.0)
+    assert hist.count == 6 and sum(hist.weights) == 0.0
+    windows = LearnedKeepAlive(config.keep_alive).decide(hist, 1800.0 + 86400.0)
+    assert windows.kind == "fallback"
+    assert "decayed to no weight" in windows.reason
