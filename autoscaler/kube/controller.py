@@ -256,10 +256,17 @@ class Controller:
             mem = self._memory.get(plan.key)
             if mem is None:
                 mem = self._memory[plan.key] = self._memory_from(plan.scaler)
-            reports[plan.key] = await self._reconciler.reconcile(
-                plan, mem, self.config, observations, metrics_error, now,
-                no_data_reasons=getattr(self._source, "last_reasons", None),
-            )  # fmt: skip
+            try:
+                reports[plan.key] = await self._reconciler.reconcile(
+                    plan, mem, self.config, observations, metrics_error, now,
+                    no_data_reasons=getattr(self._source, "last_reasons", None),
+                )  # fmt: skip
+            except Exception as exc:  # one model's failure must not stop the others' ticks
+                log.exception(
+                    "reconciling %s/%s failed", *plan.key,
+                    extra={"fields": {"error": repr(exc)}},
+                )  # fmt: skip
+                reports[plan.key] = await self._reconciler.failed(plan, mem, exc, now)
         for key in set(self._memory) - set(reports):
             del self._memory[key]  # the ModelScaler is gone
         self.metrics.tick_seconds.observe(max(0.0, self._clock.now() - started))

@@ -386,6 +386,17 @@ def not_ready_conditions(reason: str, message: str) -> list[Condition]:
     ]
 
 
+def failed_conditions(error: str) -> list[Condition]:
+    """The tuner raised for this model: nothing recommended or applied this tick."""
+    message = f"the tuner failed for this model, values in force left as they are: {error}"
+    return [
+        Condition("Invalid", False, "Valid"),
+        Condition("MetricsAvailable", None, "TunerError", "not judged: the tuner failed"),
+        Condition("RecommendationReady", False, "TunerError", message),
+        Condition("Applied", False, "TunerError", message),
+    ]
+
+
 def invalid_conditions(errors: Sequence[str]) -> list[Condition]:
     message = "; ".join(errors)
     return [

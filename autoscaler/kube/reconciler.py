@@ -220,6 +220,29 @@ class ModelReconciler:
             spec.update_mode, recs, tuple(writes.values()), tuple(errors), status_written
         )
 
+    async def failed(
+        self, plan: m.ModelPlan, mem: m.ModelMemory, error: BaseException, now: float
+    ) -> ModelReport:
+        """``reconcile`` raised for this model: its status says so (the checkpoint and what
+        was applied stay as they were), and the other models' ticks go on."""
+        text = _short(error)
+        self.metrics.errors.labels("reconcile").inc()
+        self._count(plan, "failed")
+        mode = plan.spec.update_mode if plan.spec is not None else "Invalid"
+        status = build_status(
+            previous=self._previous_status(plan, mem),
+            generation=plan.generation,
+            mode=mode,
+            conditions=m.failed_conditions(text),
+            now_wall_s=now,
+        )
+        try:
+            wrote = await self._write_status(plan, mem, status)
+        except Exception as exc:  # reported, and the tick goes on
+            log.warning("writing the failure status failed: %s", _short(exc))
+            wrote = False
+        return ModelReport(mode, errors=(text,), status_written=wrote)
+
     def _status(
         self,
         plan: m.ModelPlan,

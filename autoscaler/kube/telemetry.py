@@ -53,7 +53,7 @@ class ControllerMetrics:
         )
         self.errors = Counter(
             "modelscale_tuner_errors",
-            "Errors by kind (metrics, write, status, event, cloudevent, config, checkpoint)",
+            "Errors by kind (metrics, write, status, event, cloudevent, config, checkpoint, reconcile)",
             ["kind"],
             registry=r,
         )

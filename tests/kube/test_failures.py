@@ -101,3 +101,35 @@ async def test_survives_an_api_server_restart(
     finally:
         await ctl.stop()
         handle.call(new.stop())
+
+
+async def test_one_models_tuner_failure_does_not_stop_the_others(
+    cluster: Cluster, make_controller: Any, clock: Any, monkeypatch: Any
+) -> None:
+    from autoscaler.kube import reconciler
+
+    ctl = make_controller()
+    bad = await ready(cluster, ctl)
+    good = cluster.deploy("m2")
+    cluster.scaler("m2")
+    await sees(ctl, MSC, "m2")
+    await sees(ctl, REV, good)
+    await sees(ctl, ISVC, "m2", lambda o: bool((o.get("status") or {}).get("components")))
+    real = reconciler.recommend
+
+    def failing(obs: Any, spec: Any, config: Any, state: Any, now: float) -> Any:
+        if state.revision == bad:
+            raise ValueError("a broken histogram")
+        return real(obs, spec, config, state, now)
+
+    monkeypatch.setattr(reconciler, "recommend", failing)
+    clock.advance(TICK_S)
+    report = await ctl.tick()
+    assert report.leader
+    assert TARGET in annotations(cluster.get(REV, good)), "the other model is tuned"
+    assert TARGET not in annotations(cluster.get(REV, bad))
+    status = cluster.get(MSC, "m1")["status"]
+    applied = condition(status, "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "TunerError")
+    assert "ValueError: a broken histogram" in applied["message"]
+    assert ctl.metrics.value("modelscale_tuner_errors_total", {"kind": "reconcile"}) == 1
