@@ -9,7 +9,8 @@ and back to 0 a grace period before it closes; the retention stays at 0 so the r
 soon after the traffic stops.
 
 With a shorter stable window in force (``window_s``: the tuner's busy window,
-``autoscaler.tuner.busy_window``) the retention is longer by the difference, so a replica that
+``autoscaler.tuner.busy_window``) the wait after it, ``max(grace, retention)``, is longer by the
+difference (at Knative's floor a 15 s window gets a 75 s retention), so a replica that
 goes a window and a retention after the last request goes when it would on the default window
 (pre-warm's unloading included). A longer one (the user's) is planned on as Knative's own:
 keep-alive at least that window and the grace period, the retention what is left of it.
@@ -47,14 +48,18 @@ def plan(
     if window_s is None or window_s == settings.stable_window_s:
         return p
     extra = settings.stable_window_s - window_s
-    if extra < 0 or p.retention_s + extra > MAX_RETENTION_S:
+    # Knative waits max(grace, retention) after the window: a retention of 0 (or under the
+    # grace period) is the grace period, and that is what the shorter window lengthens
+    in_force = max(settings.scale_to_zero_grace_period_s, p.retention_s)
+    if extra < 0 or in_force + extra > MAX_RETENTION_S:
         # a longer window (the user's), or past Knative's 1 h retention on a shorter one (the
         # min-scale hold makes up the rest): planned on the window, as Knative counts from it
         on = _plan(windows, last_request_s, now_s, settings, tick_period_s, window_s)
         return replace(on, note=f"{on.note} (on the {window_s:g} s window)")
-    # after the last request a replica goes a window, then the retention, later: on a shorter
-    # window the retention is that much longer (whatever the default plan wrote, 0 included)
-    retention = clamp_retention(p.retention_s + extra)
+    # after the last request a replica goes a window, then max(grace, retention), later: on a
+    # shorter window that wait is longer by the difference (90 s at Knative's floor: a 15 s
+    # window and a 75 s retention)
+    retention = clamp_retention(in_force + extra)
     if retention == p.retention_s:
         return p
     return KeepAlivePlan(

@@ -75,21 +75,24 @@ def test_a_busy_window_under_six_seconds_is_refused() -> None:
     ("windows", "retention"),
     [
         (KeepAliveWindows(0.0, 600.0, "keep-alive", ""), 594.0),  # 6 + 594 = 60 + 540
-        (KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 54.0),  # 6 + 54 = 60 + 0
-        (KeepAliveWindows(1800.0, 2400.0, "pre-warm", ""), 54.0),  # unloaded as on 60 s
+        # Knative's floor: retention 0 on 60 s waits the 30 s grace: 6 + 84 = 60 + 30
+        (KeepAliveWindows(0.0, 90.0, "keep-alive", ""), 84.0),
+        (KeepAliveWindows(1800.0, 2400.0, "pre-warm", ""), 84.0),  # unloaded as on 60 s
         (KeepAliveWindows(0.0, 3640.0, "keep-alive", ""), 3600.0),  # Knative's 1 h limit
     ],
 )
 def test_the_retention_is_longer_by_what_the_window_is_shorter(
     windows: KeepAliveWindows, retention: float
 ) -> None:
-    """A replica goes a window, then the retention, after the last request (the activator
-    in the path, as when it has been at one replica a while): as on the default window."""
+    """A replica goes a window, then max(grace, retention), after the last request (the
+    activator in the path, as when it has been at one replica a while): as on the default
+    window, at Knative's floor too (90 s, not 36 s)."""
     default = plan(windows, 1000.0, 1010.0, KS, 30.0)
     short = plan(windows, 1000.0, 1010.0, KS, 30.0, window_s=6.0)
     assert short.retention_s == retention
+    grace = KS.scale_to_zero_grace_period_s
     if retention < 3600.0:
-        assert 6.0 + short.retention_s == 60.0 + default.retention_s
+        assert 6.0 + max(grace, short.retention_s) == 60.0 + max(grace, default.retention_s)
         assert (short.min_scale, short.prewarm_at_s) == (default.min_scale, default.prewarm_at_s)
     else:  # 6 s + 1 h falls short of 3,640 s: min-scale holds the replica the 34 s left
         assert short.min_scale == 1 and default.min_scale == 0
