@@ -27,6 +27,11 @@ MIN_TARGET = 0.01
 MAX_RETENTION_S = 3600.0
 # An hour: requests that run for minutes (batch inference) have objectives of minutes too.
 MAX_OBJECTIVE_LATENCY_MS = 3_600_000.0
+# Knative's first latency bucket is (0, 5] ms: an objective under its bound cannot be told
+# apart from the bucket's top (every interval would read as a miss).
+MIN_OBJECTIVE_LATENCY_MS = 5.0
+# Knative parses min-scale and max-scale as int32 (strconv.ParseInt(v, 10, 32)).
+MAX_SCALE_INT32 = 2_147_483_647
 
 
 class SpecError(ValueError):
@@ -78,12 +83,17 @@ def _number(d: Mapping[str, Any], path: str, msgs: list[str]) -> float | None:
     return float(v)
 
 
+def _n(v: float) -> str:
+    """A number as written: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return f"{v:.0f}" if v == int(v) and abs(v) < 1e15 else f"{v:g}"
+
+
 def _check_range(path: str, v: float | None, lo: float, hi: float | None, msgs: list[str]) -> None:
     if v is None:
         return
     if v < lo or (hi is not None and v > hi):
-        allowed = f"[{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
-        msgs.append(f"spec.{path}: {v:g} is out of range, allowed {allowed}")
+        allowed = f"[{_n(lo)}, {_n(hi)}]" if hi is not None else f">= {_n(lo)}"
+        msgs.append(f"spec.{path}: {_n(v)} is out of range, allowed {allowed}")
 
 
 def validate_spec(spec: Mapping[str, Any]) -> list[str]:
@@ -102,6 +112,13 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
     if latency is None and _get(spec, "objective.latencyMs") is None:
         msgs.append("spec.objective.latencyMs: required")
     _check_range("objective.latencyMs", latency, 1, MAX_OBJECTIVE_LATENCY_MS, msgs)
+    if latency is not None and 1 <= latency < MIN_OBJECTIVE_LATENCY_MS:
+        msgs.append(
+            f"spec.objective.latencyMs: {latency:g} is under {MIN_OBJECTIVE_LATENCY_MS:g} ms, the "
+            f"bound of Knative's first latency bucket (0, {MIN_OBJECTIVE_LATENCY_MS:g}] ms: "
+            "latencies under it cannot be told apart, so every interval would read as a miss; "
+            f"use at least {MIN_OBJECTIVE_LATENCY_MS:g}"
+        )
     _check_range(
         "objective.percentile", _number(spec, "objective.percentile", msgs), 50, 99.9, msgs
     )
@@ -124,7 +141,8 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
     for path, v in (("replicas.min", rmin), ("replicas.max", rmax)):
         if v is not None and v != int(v):
             msgs.append(f"spec.{path}: {v:g} is not an integer")
-        _check_range(path, v, 0, None, msgs)
+        # Knative's min-scale and max-scale are int32
+        _check_range(path, v, 0, MAX_SCALE_INT32, msgs)
     if rmin is not None and rmax is not None and rmax > 0 and rmin > rmax:
         msgs.append(
             f"spec.replicas.min ({rmin:g}) must be <= spec.replicas.max ({rmax:g}) "

@@ -133,6 +133,23 @@ def test_minimal_spec_parses_with_defaults() -> None:
             "spec.target.min: 0.001 is out of range, allowed >= 0.01",
             id="knative-target-floor",
         ),
+        pytest.param(
+            {"objective": {"latencyMs": 2}},
+            "spec.objective.latencyMs: 2 is under 5 ms, the bound of Knative's first latency "
+            "bucket (0, 5] ms: latencies under it cannot be told apart, so every interval would "
+            "read as a miss; use at least 5",
+            id="objective-under-the-first-bucket",
+        ),
+        pytest.param(
+            {"replicas": {"min": 3_000_000_000}},
+            "spec.replicas.min: 3000000000 is out of range, allowed [0, 2147483647]",
+            id="replicas-min-int32",
+        ),
+        pytest.param(
+            {"replicas": {"max": 2_147_483_648}},
+            "spec.replicas.max: 2147483648 is out of range, allowed [0, 2147483647]",
+            id="replicas-max-int32",
+        ),
     ],
 )
 def test_spec_validation_names_both_fields(extra: dict[str, Any], message: str) -> None:
