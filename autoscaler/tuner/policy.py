@@ -129,6 +129,7 @@ def recommend(
 
     # Stage 3: learn.
     ts, ks = config.target, config.keep_alive
+    state = _clock_stepped_back(state, now_s)
     in_flight = obs.request_count == 0 and obs.avg_concurrency_per_replica > 0
     unfinished_since: float | None = None
     if in_flight:
@@ -313,6 +314,21 @@ def recommend(
         window_reason=window_why,
     )
     return rec, new_state
+
+
+def _clock_stepped_back(state: RevisionState, now_s: float) -> RevisionState:
+    """A last change or knee dated after ``now_s`` (the clock stepped back, or a controller
+    whose clock is behind resumed the checkpoint) is taken as made now: it settles and holds
+    for one settle period and apply interval, not until the clock catches up."""
+    change = state.last_target_change_s
+    knee = state.knee
+    if (change is None or change <= now_s) and (knee is None or knee.at_s <= now_s):
+        return state
+    return replace(
+        state,
+        last_target_change_s=min(change, now_s) if change is not None else None,
+        knee=replace(knee, at_s=now_s) if knee is not None and knee.at_s > now_s else knee,
+    )
 
 
 def _replica_idle(

@@ -10,6 +10,7 @@ from autoscaler.tuner import (
     ModelScalerSpec,
     RevisionObservation,
     TunerConfig,
+    decay,
     decode_checkpoint,
     encode_checkpoint,
     inherit_state,
@@ -121,3 +122,33 @@ def test_an_idle_histogram_decayed_to_no_weight_falls_back() -> None:
     windows = LearnedKeepAlive(config.keep_alive).decide(hist, 1800.0 + 86400.0)
     assert windows.kind == "fallback"
     assert "decayed to no weight" in windows.reason
+
+
+# -- a clock that steps back ---------------------------------------------------------------
+
+
+def test_a_clock_an_hour_back_settles_once_then_judges() -> None:
+    state = new_state("r")
+    t = 100_000.0
+    rec, state = recommend(obs(t, 3.5, 4, 50, 5.0), SPEC, CONFIG, state, t)
+    assert state.last_target_change_s == t
+    written = rec.target
+    t -= 3600.0  # a controller whose clock is an hour behind resumes
+    rec, state = recommend(obs(t + 30, 9, 4, 3000, written), SPEC, CONFIG, state, t + 30)
+    assert state.last_target_change_s == t + 30, "a change dated in the future is taken as now"
+    rec, state = recommend(obs(t + 60, 9, 4, 3000, written), SPEC, CONFIG, state, t + 60)
+    assert "misses the 200 ms objective" in rec.reasons[0]
+    assert rec.target < written and rec.should_apply
+
+
+def test_a_clock_far_back_does_not_overflow_the_decay() -> None:
+    config = parse_tuner_config({"latency_half_life_s": "60", "idle_half_life_s": "60"})
+    state = new_state("r")
+    t = 200_000.0
+    for i in range(3):
+        _, state = recommend(obs(t + 30 * i, 3, 4, 50, 10.0), SPEC, config, state, t + 30 * i)
+    t -= 17 * 3600.0  # 2 ** 1020 at a 60 s half-life
+    for i in range(3):
+        _, state = recommend(obs(t + 30 * i, 3, 4, 50, 10.0), SPEC, config, state, t + 30 * i)
+    assert state.latency.ref_s <= t + 60, "the reference moved back with the clock"
+    assert decay.weight_now(1.0, 0.0, 1e12, 60.0) == 1.0  # ages clamped at zero
