@@ -4,7 +4,9 @@ Format ``v1:`` + base64 (URL-safe) of zlib-compressed JSON: ``{"revisions": [...
 short-keyed object per revision (see ``_dump``). A restarted tuner decodes it and resumes
 without relearning. The cached keep-alive decision is not stored (it is recomputed from the
 idle histogram). Anything that does not decode (another version, truncated, garbage) raises
-``CheckpointError`` naming what was wrong; the controller then starts from scratch.
+``CheckpointError`` naming what was wrong; the controller then starts from scratch. So do
+values the policy cannot work with: a bin ratio of 1 or less, negative weights, counts or
+sums, times past ``MAX_TIME_S``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from autoscaler.tuner.target import Knee
 
 VERSION = "v1"
 MAX_DECODED_BYTES = 4 * 1024 * 1024  # a checkpoint is kilobytes; refuse to inflate a bomb
+# Times are wall seconds (since 1970): one past the year 2286 is not a time the tuner wrote.
+MAX_TIME_S = 1e10
 
 
 class CheckpointError(ValueError):
@@ -145,6 +149,38 @@ def _opt(v: Any, what: str) -> float | None:
     return None if v is None else _num(v, what)
 
 
+def _nonneg(v: Any, what: str) -> float:
+    """A finite number >= 0 (weights, counts, sums, concurrencies)."""
+    x = _num(v, what)
+    if x < 0:
+        raise CheckpointError(f"checkpoint field {what}: {x!r} is negative")
+    return x
+
+
+def _time(v: Any, what: str) -> float:
+    """A time, not past ``MAX_TIME_S`` (decaying weights read at a time far before their
+    reference would not be weights)."""
+    x = _num(v, what)
+    if abs(x) > MAX_TIME_S:
+        raise CheckpointError(f"checkpoint field {what}: {x!r} is beyond +-{MAX_TIME_S:g} s")
+    return x
+
+
+def _opt_time(v: Any, what: str) -> float | None:
+    return None if v is None else _time(v, what)
+
+
+def _positive(v: Any, what: str) -> float:
+    x = _num(v, what)
+    if not x > 0:
+        raise CheckpointError(f"checkpoint field {what}: {x!r} must be > 0")
+    return x
+
+
+def _opt_positive(v: Any, what: str) -> float | None:
+    return None if v is None else _positive(v, what)
+
+
 def _load(r: dict[str, Any]) -> RevisionState:
     name = r["r"]
     if not isinstance(name, str):
@@ -155,18 +191,20 @@ def _load(r: dict[str, Any]) -> RevisionState:
         if len(fields) not in (4, 5, 6):
             raise CheckpointError(f"checkpoint latency bin of {name} has {len(fields)} fields")
         idx, w, cs, counts = fields[:4]
-        tail = _num(fields[4], "tail sum") if len(fields) >= 5 else 0.0
+        tail = _nonneg(fields[4], "tail sum") if len(fields) >= 5 else 0.0
         whole = _num(fields[5], "latency sum") if len(fields) == 6 else None
         if whole is not None and whole < 0:
             raise CheckpointError(f"checkpoint latency bin of {name} has latency sum {whole}")
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise CheckpointError(f"checkpoint field bin index: {idx!r} is not an integer")
         if len(counts) != N_LATENCY_COUNTS:
             raise CheckpointError(f"checkpoint latency bin of {name} has {len(counts)} counts")
         lat_bins.append(
             LatencyBin(
-                int(idx),
-                _num(w, "weight"),
-                _num(cs, "concurrency"),
-                tuple(_num(c, "count") for c in counts),
+                idx,
+                _nonneg(w, "weight"),
+                _nonneg(cs, "concurrency"),
+                tuple(_nonneg(c, "count") for c in counts),
                 tail,
                 whole,
             )
@@ -178,10 +216,10 @@ def _load(r: dict[str, Any]) -> RevisionState:
     if len(idle_fields) < 4:
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(idle_fields)} fields")
     weights, count, iref, recent = idle_fields[:4]
-    idle_weights = tuple(_num(w, "idle weight") for w in weights)
-    idle_requests = _num(idle_fields[4], "idle requests") if len(idle_fields) >= 5 else 0.0
+    idle_weights = tuple(_nonneg(w, "idle weight") for w in weights)
+    idle_requests = _nonneg(idle_fields[4], "idle requests") if len(idle_fields) >= 5 else 0.0
     idle_woken = (
-        _num(idle_fields[5], "idle woken requests")
+        _nonneg(idle_fields[5], "idle woken requests")
         if len(idle_fields) >= 6
         # written before it was kept: as many as keep the price it had then (one request per
         # idle period, or a fifth of those an idle period stands for, whichever is more)
@@ -189,6 +227,17 @@ def _load(r: dict[str, Any]) -> RevisionState:
     )
     if weights and len(weights) != len(idle_edges_s()):
         raise CheckpointError(f"checkpoint idle histogram of {name} has {len(weights)} bins")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise CheckpointError(f"checkpoint field idle count: {count!r} is not a count")
+    if not math.isfinite(sum(idle_weights)):
+        raise CheckpointError(
+            f"checkpoint field idle weight: the weights of {name} sum past floats"
+        )
+    if count and not weights:
+        raise CheckpointError(f"checkpoint idle histogram of {name}: {count} samples, no bins")
+    ratio_value = _num(ratio, "bin_ratio")
+    if not ratio_value > 1.0:
+        raise CheckpointError(f"checkpoint field bin_ratio: {ratio_value!r} must be > 1")
     k = r.get("k")
     p = r.get("p")
     last_req, last_end = r["a"]
@@ -210,35 +259,35 @@ def _load(r: dict[str, Any]) -> RevisionState:
         )
     return RevisionState(
         revision=name,
-        latency=LatencyModel(_num(ref, "ref"), _num(ratio, "bin_ratio"), tuple(lat_bins)),
+        latency=LatencyModel(_time(ref, "latency ref"), ratio_value, tuple(lat_bins)),
         idle=IdleHistogram(
             idle_weights,
-            int(count),
-            _num(iref, "idle ref"),
-            tuple(_num(x, "idle time") for x in recent),
+            count,
+            _time(iref, "idle ref"),
+            tuple(_time(_nonneg(x, "idle time"), "idle time") for x in recent),
             idle_requests,
             idle_woken,
         ),
-        activity=Activity(_opt(last_req, "last request"), _opt(last_end, "last active")),
-        knee=Knee(_num(k[0], "knee"), _num(k[1], "knee time"), bool(k[2]))
+        activity=Activity(_opt_time(last_req, "last request"), _opt_time(last_end, "last active")),
+        knee=Knee(_nonneg(k[0], "knee"), _time(k[1], "knee time"), bool(k[2]))
         if k is not None
         else None,
         applied=(
             AppliedValues(
-                _num(p[0], "target"),
-                _num(p[1], "retention"),
-                int(p[2]),
-                _num(p[3], "applied at"),
-                _num(p[4], "window") if len(p) > 4 else None,
+                _positive(p[0], "target"),
+                _nonneg(p[1], "retention"),
+                int(_nonneg(p[2], "min-scale")),
+                _time(p[3], "applied at"),
+                _positive(p[4], "window") if len(p) > 4 else None,
             )
             if p is not None
             else None
         ),
-        last_target_change_s=_opt(r.get("c"), "last change"),
-        last_target=_opt(r.get("t"), "last target"),
+        last_target_change_s=_opt_time(r.get("c"), "last change"),
+        last_target=_opt_positive(r.get("t"), "last target"),
         inherited_from=str(inherited) if inherited is not None else None,
-        inherited_start_s=_opt(r.get("s"), "inherited start"),
-        unfinished_since_s=_opt(r.get("u"), "unfinished since"),
+        inherited_start_s=_opt_time(r.get("s"), "inherited start"),
+        unfinished_since_s=_opt_time(r.get("u"), "unfinished since"),
         history=ConcurrencyHistory(tuple(spans)),
         rate=_rate(r.get("q")),
         last_window_s=_opt(r.get("w"), "last window"),
@@ -253,5 +302,5 @@ def _rate(q: Any) -> RequestRate:
     if not isinstance(q, list) or len(q) != 3:
         raise CheckpointError(f"checkpoint request rate {q!r}: expected [requests, seconds, last]")
     return RequestRate(
-        _num(q[0], "rate requests"), _num(q[1], "rate seconds"), _num(q[2], "rate time")
+        _nonneg(q[0], "rate requests"), _nonneg(q[1], "rate seconds"), _time(q[2], "rate time")
     )

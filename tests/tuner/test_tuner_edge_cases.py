@@ -3,10 +3,17 @@ short windows, tiny objectives, bad checkpoints, clocks stepping back and bounds
 
 from __future__ import annotations
 
+import base64
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from tuner_plant import latency_counts
 
 from autoscaler.tuner import (
+    CheckpointError,
     ModelScalerSpec,
     RevisionObservation,
     TunerConfig,
@@ -152,3 +159,55 @@ def test_a_clock_far_back_does_not_overflow_the_decay() -> None:
         _, state = recommend(obs(t + 30 * i, 3, 4, 50, 10.0), SPEC, config, state, t + 30 * i)
     assert state.latency.ref_s <= t + 60, "the reference moved back with the clock"
     assert decay.weight_now(1.0, 0.0, 1e12, 60.0) == 1.0  # ages clamped at zero
+
+
+# -- checkpoints with impossible values are refused on decode -------------------------------
+
+
+def _edited_checkpoint(edit: Callable[[dict[str, Any]], None]) -> str:
+    state = new_state("r")
+    t = 0.0
+    for _ in range(7):
+        t += 30
+        _, state = recommend(obs(t, 3, 2, 50, 10.0), SPEC, CONFIG, state, t)
+        t += 300
+        _, state = recommend(obs(t, 0, 0, 50, 10.0, n=0), SPEC, CONFIG, state, t)
+    text = encode_checkpoint({"r": state})
+    doc = json.loads(zlib.decompress(base64.urlsafe_b64decode(text[3:])))
+    edit(doc["revisions"][0])
+    raw = zlib.compress(json.dumps(doc).encode())
+    return "v1:" + base64.urlsafe_b64encode(raw).decode()
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(rev: dict[str, Any]) -> None:
+        cur: Any = rev
+        for key in path[:-1]:
+            cur = cur[key]
+        cur[path[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        pytest.param(_set(("l", 1), 1), "bin_ratio", id="bin-ratio-1"),
+        pytest.param(_set(("l", 1), -1.1), "bin_ratio", id="bin-ratio-negative"),
+        pytest.param(_set(("i", 0, 8), -1e308), "idle weight", id="idle-weight-negative"),
+        pytest.param(_set(("i", 0), []), "no bins", id="idle-samples-without-bins"),
+        pytest.param(_set(("l", 0), 1e12), "latency ref", id="latency-ref-far-ahead"),
+        pytest.param(_set(("l", 2, 0, 1), -5.0), "weight", id="latency-weight-negative"),
+        pytest.param(_set(("p", 0), 0), "target", id="applied-target-zero"),
+    ],
+)
+def test_a_checkpoint_with_impossible_values_is_refused(
+    edit: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    with pytest.raises(CheckpointError, match=field):
+        decode_checkpoint(_edited_checkpoint(edit))
+
+
+def test_an_unedited_checkpoint_still_decodes() -> None:
+    states = decode_checkpoint(_edited_checkpoint(lambda rev: None))
+    assert states["r"].idle.count >= 5
