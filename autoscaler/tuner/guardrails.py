@@ -9,7 +9,11 @@ latter is set.
 
 from __future__ import annotations
 
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
 from autoscaler.tuner.spec import MAX_RETENTION_S, MIN_TARGET
+
+TARGET_DIGITS = 3  # the target annotation's significant digits (policy.format_target)
 
 
 def bound_step(
@@ -42,6 +46,37 @@ def clamp_target(
     if target_max is not None and value > target_max:
         return target_max, f"capped at the upper bound {target_max:g}"
     return value, None
+
+
+def _significant(value: float, rounding: str) -> float:
+    d = Decimal(repr(value))
+    return float(d.quantize(Decimal(1).scaleb(d.adjusted() - TARGET_DIGITS + 1), rounding=rounding))
+
+
+def written_within(
+    value: float, target_min: float, target_max: float | None
+) -> tuple[float, str | None]:
+    """``value`` (within the bounds) as written, three significant digits, still within them:
+    rounded toward the inside where plain rounding would cross a bound (``target.max`` 12.46 is
+    written 12.4, not 12.5; ``target.min`` 1.005 is 1.01, not 1). Unchanged when plain rounding
+    stays inside. Bounds closer than one step of the third digit hold no such value: the
+    nearest is kept, and the note says so."""
+    lo = max(MIN_TARGET, target_min)
+    written = float(f"{value:.{TARGET_DIGITS}g}")
+    if lo <= written and (target_max is None or written <= target_max):
+        return value, None
+    inside = (
+        _significant(target_max, ROUND_FLOOR)
+        if target_max is not None and written > target_max
+        else _significant(lo, ROUND_CEILING)
+    )
+    if lo <= inside and (target_max is None or inside <= target_max):
+        return inside, None
+    bounds = f"[{lo:g}, {target_max:g}]" if target_max is not None else f">= {lo:g}"
+    return value, (
+        f"no {TARGET_DIGITS}-digit target lies within the bounds {bounds}: written "
+        f"{written:g}, the nearest"
+    )
 
 
 def apply_due(now_s: float, last_apply_s: float | None, min_interval_s: float) -> bool:

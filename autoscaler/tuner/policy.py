@@ -30,6 +30,7 @@ from autoscaler.tuner.guardrails import (
     clamp_min_scale,
     clamp_target,
     within_hysteresis,
+    written_within,
 )
 from autoscaler.tuner.idle import IdleHistogram, observe_idle_periods
 from autoscaler.tuner.keepalive import LearnedKeepAlive
@@ -396,6 +397,9 @@ def _guard_target(
             )
             proposed = current
     final, note = clamp_target(proposed, spec.target_min, spec.target_max)
+    if note:
+        reasons.append(f"target {note}")
+    final, note = written_within(final, spec.target_min, spec.target_max)
     if note:
         reasons.append(f"target {note}")
     return final

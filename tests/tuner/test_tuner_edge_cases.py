@@ -13,6 +13,7 @@ import pytest
 from tuner_plant import latency_counts
 
 from autoscaler.tuner import (
+    ANNOTATION_TARGET,
     CheckpointError,
     ModelScalerSpec,
     RevisionObservation,
@@ -22,9 +23,11 @@ from autoscaler.tuner import (
     encode_checkpoint,
     inherit_state,
     new_state,
+    parse_spec,
     parse_tuner_config,
     recommend,
 )
+from autoscaler.tuner.guardrails import written_within
 from autoscaler.tuner.idle import IdleHistogram
 from autoscaler.tuner.keepalive import LearnedKeepAlive
 
@@ -211,3 +214,31 @@ def test_a_checkpoint_with_impossible_values_is_refused(
 def test_an_unedited_checkpoint_still_decodes() -> None:
     states = decode_checkpoint(_edited_checkpoint(lambda rev: None))
     assert states["r"].idle.count >= 5
+
+
+# -- the written target stays within the user's bounds ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bounds", "c", "p95", "written"),
+    [
+        pytest.param({"max": 12.46}, 7.0, 50, "12.4", id="max-rounds-down"),  # not 12.5
+        # at target 1 the tuner holds: raised to the bound 1.005
+        pytest.param({"min": 1.005}, 0.1, 50, "1.01", id="min-rounds-up"),  # not 1
+    ],
+)
+def test_the_written_target_rounds_toward_the_inside_of_the_bounds(
+    bounds: dict[str, float], c: float, p95: float, written: str
+) -> None:
+    spec = parse_spec(
+        {"targetRef": {"name": "m"}, "objective": {"latencyMs": 200}, "target": bounds}
+    )
+    current = 10.0 if "max" in bounds else 1.0
+    rec, _ = recommend(obs(30, c, 4, p95, current), spec, CONFIG, new_state("r"), 30)
+    assert rec.annotations()[ANNOTATION_TARGET] == written
+    assert spec.target_min <= float(written) <= (spec.target_max or float("inf"))
+
+
+def test_bounds_closer_than_a_digit_keep_the_nearest_and_say_so() -> None:
+    value, note = written_within(12.43, 12.41, 12.46)
+    assert value == 12.43 and note is not None and "no 3-digit target" in note
