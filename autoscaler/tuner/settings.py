@@ -191,11 +191,20 @@ def _check_cross_fields(config: TunerConfig) -> None:
 
 
 def tuner_config_to_configmap(config: TunerConfig | None = None) -> dict[str, str]:
-    """The ConfigMap ``data`` that parses back to ``config`` (defaults when None)."""
+    """The ConfigMap ``data`` that parses back to ``config`` (defaults when None): whole
+    numbers in full (``"1234567"``), others as ``repr`` writes them (``"1.0000001"``), which
+    reads back as the same float."""
     config = config or TunerConfig()
     out: dict[str, str] = {}
     for section, _ in _SECTIONS:
         obj = getattr(config, section)
         for f in dataclasses.fields(obj):
-            out[f.name] = f"{getattr(obj, f.name):g}"
+            out[f.name] = _setting_text(getattr(obj, f.name))
     return out
+
+
+def _setting_text(value: float) -> str:
+    v = float(value)
+    if v.is_integer() and abs(v) < 2**53:
+        return str(int(v))
+    return repr(v)

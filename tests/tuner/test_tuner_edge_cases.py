@@ -26,6 +26,7 @@ from autoscaler.tuner import (
     parse_spec,
     parse_tuner_config,
     recommend,
+    tuner_config_to_configmap,
 )
 from autoscaler.tuner.guardrails import written_within
 from autoscaler.tuner.idle import IdleHistogram
@@ -242,3 +243,14 @@ def test_the_written_target_rounds_toward_the_inside_of_the_bounds(
 def test_bounds_closer_than_a_digit_keep_the_nearest_and_say_so() -> None:
     value, note = written_within(12.43, 12.41, 12.46)
     assert value == 12.43 and note is not None and "no 3-digit target" in note
+
+
+# -- the ConfigMap round-trips ------------------------------------------------------------
+
+
+def test_the_tuner_configmap_parses_back_to_the_same_config() -> None:
+    config = parse_tuner_config({"min_bin_requests": "1234567", "max_step_up_ratio": "1.0000001"})
+    data = tuner_config_to_configmap(config)
+    assert data["min_bin_requests"] == "1234567"
+    assert parse_tuner_config(data) == config
+    assert tuner_config_to_configmap()["tick_period_s"] == "30"  # whole numbers as written
