@@ -47,8 +47,11 @@ def test_two_500ms_requests_in_one_second_are_concurrency_one(make_exporter: Mak
     first = ledger.record(ref("p1"), {"p1": sample(pod)}, now_s=10.0)
     assert first.observation is None and "baseline" in first.reason
     pod.serve(500, times=2)
-    obs = ledger.record(ref("p1", applied_target=5.0), {"p1": sample(pod)}, now_s=11.0).observation
+    obs = ledger.record(
+        ref("p1", applied_target=5.0, container_concurrency=4), {"p1": sample(pod)}, now_s=11.0
+    ).observation
     assert obs is not None
+    assert obs.container_concurrency == 4  # the revision's, for the tuner
     assert obs.avg_concurrency_per_replica == pytest.approx(1.0)
     assert (obs.t_s, obs.interval_s, obs.ready_replicas, obs.request_count) == (11.0, 1.0, 1, 2)
     assert obs.latency_counts[bucket(500)] == 2.0 and sum(obs.latency_counts) == 2.0

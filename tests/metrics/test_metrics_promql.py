@@ -124,10 +124,11 @@ def test_requests_in_flight_all_through_an_interval_with_none_finished() -> None
         (3, 0.0, 0.0, 0.0, ""),
         (0, 0.0, 6.0, 0.0, ""),
     ):
-        ref = RevisionRef("models", "iris-00001", ready_replicas=ready)
+        ref = RevisionRef("models", "iris-00001", ready_replicas=ready, container_concurrency=4)
         got = assemble_observations(KNATIVE_OPENCENSUS, [ref], answers(requests, held), 30.0, 9.0)
         obs, reason = got[ref.key]
         assert obs is not None
+        assert obs.container_concurrency == 4  # the revision's, for the tuner
         assert obs.avg_concurrency_per_replica == pytest.approx(concurrency), reason
         assert (says in reason) if says else ("in flight" not in reason), reason
 
