@@ -250,6 +250,7 @@ class Controller:
             self._memory = await asyncio.to_thread(self._load_memory)
         self.config = await asyncio.to_thread(self._read_config, self.config)
         plans = [self._plan(obj) for obj in sorted(self._scalers.list(), key=m.key_of)]
+        self._adopt_resumed(plans)
         observations, metrics_error = await self._observe(plans, now)
         reports: dict[m.ModelKey, ModelReport] = {}
         for plan in plans:
@@ -271,6 +272,20 @@ class Controller:
             del self._memory[key]  # the ModelScaler is gone
         self.metrics.tick_seconds.observe(max(0.0, self._clock.now() - started))
         return self._reported(TickReport(now, True, reports, metrics_error))
+
+    def _adopt_resumed(self, plans: Sequence[m.ModelPlan]) -> None:
+        """Revisions resumed from the checkpoint take the values their object carries as
+        applied before anything reads them (``model.adopt``): the observations' target in force
+        too. Where the tuner writes the PodAutoscaler, the reconciler does it on reading it."""
+        assert self._memory is not None
+        for plan in plans:
+            mem = self._memory.get(plan.key)
+            if mem is None or plan.spec is None or plan.spec.apply_method != "revision":
+                continue
+            for rev in plan.revisions:
+                state = mem.known_state(rev) if rev.name in mem.resumed else None
+                if state is not None:
+                    mem.states[rev.name] = m.adopt(state, rev, rev.annotations)
 
     def _reported(self, report: TickReport) -> TickReport:
         self.last_report = report
@@ -322,6 +337,7 @@ class Controller:
                 self.metrics.errors.labels("checkpoint").inc()
         if mem.states:
             mem.live = max(mem.states, key=m._generation_key)
+            mem.resumed = set(mem.states)
         return mem
 
     def _read_config(self, current: TunerConfig) -> TunerConfig:

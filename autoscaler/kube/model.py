@@ -119,6 +119,10 @@ class ModelMemory:
     states: dict[str, RevisionState] = field(default_factory=dict)
     live: str | None = None  # the live revision last tick
     status: dict[str, Any] | None = None  # the status last written (or read)
+    # Revisions whose state came from the checkpoint and has not ticked since: the object may
+    # carry values written after the checkpoint (a leader stopped between its annotation write
+    # and its status write), so their first tick takes the live values as applied (``adopt``).
+    resumed: set[str] = field(default_factory=set)
 
     def state_for(
         self, rev: ServingRevision, config: TunerConfig, seed_applied: bool, now_s: float
@@ -171,6 +175,28 @@ class ModelMemory:
         self.states = {k: v for k, v in self.states.items() if k in keep}
         if serving:
             self.live = serving[-1]
+
+
+def adopt(
+    state: RevisionState, rev: ServingRevision, live: Mapping[str, str] | None
+) -> RevisionState:
+    """``state`` resumed from the checkpoint, with the tuner's values as the object carries
+    them counted as applied: what was written after the checkpoint is neither written again nor
+    taken for an edit to set back."""
+    if state.applied is None or live is None:
+        return state
+    found = replace(rev, annotations={**rev.annotations, **live})
+    if found.target is None:
+        return state
+    return replace(
+        state,
+        applied=replace(
+            state.applied,
+            target=found.target,
+            retention_s=found.retention_s,
+            min_scale=found.min_scale or 0,
+        ),
+    )
 
 
 def _replaced(state: RevisionState, rev: ServingRevision) -> bool:

@@ -147,14 +147,18 @@ class ModelReconciler:
             user_window = m.user_window_on(rev, state, spec.apply_method, now, settle)
             if user_window != mode_spec.user_window_s:
                 mode_spec = replace(mode_spec, user_window_s=user_window)
+            live[rev.name] = await self._live(spec.apply_method, spec.update_mode, plan, rev)
+            resuming = rev.name in mem.resumed
+            if resuming:
+                mem.resumed.discard(rev.name)
+                state = m.adopt(state, rev, live[rev.name])
             obs = observations.get(RevisionKey(rev.namespace, rev.name))
             rec, next_state = recommend(obs, mode_spec, self.config, state, now)
             if plan.paused:
                 rec = replace(rec, reasons=_paused_reasons(rec.reasons))
             recs[rev.name] = rec
-            live[rev.name] = await self._live(spec.apply_method, spec.update_mode, plan, rev)
             drift: tuple[str, ...] = ()
-            if mode_spec.update_mode == "Auto" and state.applied is not None:
+            if mode_spec.update_mode == "Auto" and state.applied is not None and not resuming:
                 found = live[rev.name]
                 drift = m.drifted(rec, found, user_window is not None) if found is not None else ()
             if not rec.should_apply and not drift:

@@ -178,3 +178,37 @@ async def test_an_annotation_removed_from_the_podautoscaler_is_written_again(
         {TARGET: before[TARGET], MIN_SCALE: before[MIN_SCALE]}
     ]
     assert cluster.get(MSC, "m1")["status"]["target"] == float(before[TARGET])
+
+
+async def test_a_leader_resuming_takes_what_the_object_carries_past_the_checkpoint(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    # A leader wrote a value and stopped before its status (and checkpoint) said so: the next
+    # leader resumes from the older checkpoint, and must not write the checkpoint's value back
+    # over the newer one (that would apply a change twice), nor take the newer one for an edit.
+    ctl = make_controller()
+    rev, before = await tuned_model(cluster, ctl, clock)
+    checkpoint = decode_checkpoint(cluster.get(MSC, "m1")["status"]["checkpoint"])
+    assert checkpoint[rev].applied is not None
+    assert checkpoint[rev].applied.target == float(before[TARGET])
+    newer = "20"
+    cluster.patch(REV, rev, {"metadata": {"annotations": {TARGET: newer}}})
+    events = len(cluster.events("TargetChanged"))
+
+    other = make_controller()  # a new leader: its memory comes from the checkpoint
+    await sees(other, MSC, "m1")
+    await sees(other, REV, rev, lambda o: annotations(o).get(TARGET) == newer)
+    await sees(other, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    clock.advance(TICK_S)
+    report = await other.tick()
+    model = report.models[("default", "m1")]
+    rec = model.recommendations[rev]
+    # judged at the value in force, and whatever it writes starts there: nothing set back
+    assert rec.observation is not None and rec.observation.applied_target == float(newer)
+    assert all(w.old.get(TARGET) == newer for w in model.written if TARGET in w.new)
+    assert not any("written again" in r for r in rec.reasons)
+    assert not any("written again" in e.message for e in cluster.events("TargetChanged")[events:])
+    status = cluster.get(MSC, "m1")["status"]
+    applied = decode_checkpoint(status["checkpoint"])[rev].applied
+    assert applied is not None
+    assert applied.target == float(annotations(cluster.get(REV, rev))[TARGET])
