@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoscaler.apiserver.errors import bad_request
+from autoscaler.protowire import fields
 
 MAGIC = b"k8s\x00"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -149,46 +150,6 @@ KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "DeleteOptions"): DELETE_OPTIONS,
     ("meta.k8s.io/v1", "DeleteOptions"): DELETE_OPTIONS,
 }
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        if i >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
-def fields(buf: bytes) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) for each field of a message."""
-    out: list[tuple[int, int, Any]] = []
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(buf, i)
-            out.append((num, wt, v))
-        elif wt == 2:
-            n, i = _varint(buf, i)
-            if i + n > len(buf):
-                raise ValueError(f"field {num} runs past the end of the message")
-            out.append((num, wt, buf[i : i + n]))
-            i += n
-        elif wt == 1:
-            out.append((num, wt, buf[i : i + 8]))
-            i += 8
-        elif wt == 5:
-            out.append((num, wt, buf[i : i + 4]))
-            i += 4
-        else:
-            raise ValueError(f"unsupported wire type {wt} for field {num}")
-    return out
 
 
 def _time(raw: bytes, micro: bool) -> str:

@@ -14,8 +14,8 @@ in a gauge it leaves that gauge out.
 
 Since Knative 1.6 the queue-proxy's port 9090 serves the same figures as the autoscaler's
 ``Stat`` message in protobuf (``application/protobuf``; knative.dev/serving
-pkg/autoscaler/metrics/stat.proto, proto3). ``parse_stat_protobuf`` decodes its wire format by
-hand (it is six scalar fields) into the gauges the text path yields.
+pkg/autoscaler/metrics/stat.proto, proto3). ``parse_stat_protobuf`` reads it with the project's
+wire-format reader (``autoscaler.protowire``) into the gauges the text path yields.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from autoscaler.metrics.names import (
     GAUGE_REVISION_LABEL,
     MetricNames,
 )
+from autoscaler.protowire import I64, LEN, fields
 
 __all__ = [
     "STAT_FIELDS",
@@ -63,7 +64,6 @@ STAT_FIELDS: dict[int, str] = {
     5: GAUGE_PROXIED_REQUESTS_PER_SECOND,  # proxied_request_count
     6: GAUGE_PROCESS_UPTIME,  # process_uptime
 }
-_WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_I32 = 0, 1, 2, 5
 
 
 def _usable(value: float) -> bool:
@@ -71,53 +71,24 @@ def _usable(value: float) -> bool:
     return math.isfinite(value) and value >= 0.0
 
 
-def _varint(body: bytes, at: int) -> tuple[int, int]:
-    """The varint at ``at`` and the offset after it."""
-    value = 0
-    for i in range(10):
-        if at + i >= len(body):
-            raise ValueError(f"truncated varint at byte {at}")
-        byte = body[at + i]
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            return value, at + i + 1
-    raise ValueError(f"varint longer than 10 bytes at byte {at}")
-
-
 def parse_stat_protobuf(body: bytes) -> dict[str, float]:
     """The gauges of a queue-proxy's protobuf ``Stat``, named as the text path names them.
 
     proto3 leaves out fields at zero, so every gauge is there (0 when absent) but one whose
-    value none can take (NaN, ±Inf, below zero); unknown fields are skipped. Raises ``ValueError`` when the body is not a well-formed message (truncated, a
-    field of the wrong wire type, a group, field number 0).
+    value none can take (NaN, ±Inf, below zero); unknown fields are skipped. Raises
+    ``ValueError`` when the body is not a well-formed message (truncated, a field of the wrong
+    wire type, a group, field number 0).
     """
     gauges = dict.fromkeys(STAT_FIELDS.values(), 0.0)
-    at = 0
-    while at < len(body):
-        key, at = _varint(body, at)
-        number, wire = key >> 3, key & 7
+    for number, wire, value in fields(body):
         if number == 0:
-            raise ValueError(f"field number 0 at byte {at}")
-        if number in STAT_FIELDS and wire != _WIRE_I64:
-            raise ValueError(f"field {number} has wire type {wire}, not a double")
-        if number == 1 and wire != _WIRE_LEN:
-            raise ValueError(f"field 1 (pod_name) has wire type {wire}, not a string")
-        if wire == _WIRE_VARINT:
-            _, at = _varint(body, at)
-            continue
-        if wire == _WIRE_I64:
-            size = 8
-        elif wire == _WIRE_I32:
-            size = 4
-        elif wire == _WIRE_LEN:
-            size, at = _varint(body, at)
-        else:
-            raise ValueError(f"wire type {wire} of field {number} is not supported")
-        if at + size > len(body):
-            raise ValueError(f"field {number} runs past the end ({at + size} > {len(body)} bytes)")
+            raise ValueError("field number 0")
         if number in STAT_FIELDS:
-            (gauges[STAT_FIELDS[number]],) = struct.unpack_from("<d", body, at)
-        at += size
+            if wire != I64:
+                raise ValueError(f"field {number} has wire type {wire}, not a double")
+            (gauges[STAT_FIELDS[number]],) = struct.unpack("<d", value)
+        elif number == 1 and wire != LEN:
+            raise ValueError(f"field 1 (pod_name) has wire type {wire}, not a string")
     return {name: value for name, value in gauges.items() if _usable(value)}
 
 
