@@ -10,13 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tuner_plant import latency_counts
+from tuner_plant import obs
 
 from autoscaler.tuner import (
     ANNOTATION_TARGET,
     CheckpointError,
     ModelScalerSpec,
-    RevisionObservation,
     TunerConfig,
     decay,
     decode_checkpoint,
@@ -34,27 +33,6 @@ from autoscaler.tuner.keepalive import LearnedKeepAlive
 
 SPEC = ModelScalerSpec("m", objective_latency_ms=200)
 CONFIG = TunerConfig()
-
-
-def obs(
-    t: float,
-    c: float,
-    replicas: int,
-    p95: float,
-    target: float | None,
-    n: int = 400,
-    cc: int = 0,
-) -> RevisionObservation:
-    return RevisionObservation(
-        t_s=t,
-        interval_s=30.0,
-        ready_replicas=replicas,
-        avg_concurrency_per_replica=c,
-        request_count=n,
-        latency_counts=latency_counts(p95, n) if n else (0.0,) * 27,
-        applied_target=target,
-        container_concurrency=cc,
-    )
 
 
 # -- a target that does not bind is not explored ------------------------------------------

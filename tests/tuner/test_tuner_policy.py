@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import pytest
-from tuner_plant import KneePlant, Loop, latency_counts
+from tuner_plant import KneePlant, Loop, obs
 
 from autoscaler.tuner import (
     ANNOTATION_MIN_SCALE,
@@ -27,20 +27,6 @@ from autoscaler.tuner import (
 
 SPEC = ModelScalerSpec("m", objective_latency_ms=200)
 CONFIG = TunerConfig()
-
-
-def obs(
-    t: float, c: float, replicas: int, p95: float, target: float | None, n: int = 400
-) -> RevisionObservation:
-    return RevisionObservation(
-        t_s=t,
-        interval_s=30.0,
-        ready_replicas=replicas,
-        avg_concurrency_per_replica=c,
-        request_count=n,
-        latency_counts=latency_counts(p95, n) if n else (0.0,) * 27,
-        applied_target=target,
-    )
 
 
 @dataclass(frozen=True)

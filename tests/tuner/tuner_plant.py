@@ -43,6 +43,28 @@ def latency_counts(p95_ms: float, n: int, low: float = 0.6) -> tuple[float, ...]
     return tuple(float(c) for c in counts)
 
 
+def obs(
+    t: float,
+    c: float,
+    replicas: int,
+    p95: float,
+    target: float | None,
+    n: int = 400,
+    cc: int = 0,
+) -> RevisionObservation:
+    """A 30 s interval: ``n`` requests at ``p95`` ms, ``c`` in flight per replica."""
+    return RevisionObservation(
+        t_s=t,
+        interval_s=30.0,
+        ready_replicas=replicas,
+        avg_concurrency_per_replica=c,
+        request_count=n,
+        latency_counts=latency_counts(p95, n) if n else (0.0,) * 27,
+        applied_target=target,
+        container_concurrency=cc,
+    )
+
+
 @dataclass
 class KneePlant:
     knee: float
