@@ -1,4 +1,4 @@
-"""The built-in kinds: Namespace, ConfigMap, Pod (stored, nothing runs it), Event (core/v1 and events.k8s.io/v1), Lease and
+"""The built-in kinds: Namespace, ConfigMap, Secret, Pod (stored, nothing runs it), Event (core/v1 and events.k8s.io/v1), Lease and
 CustomResourceDefinition (plus, from ``install_kinds``, the workload and RBAC kinds of an
 install), with OpenAPI v3 schemas carrying the patch strategies and merge keys of their lists
 (as in k8s.io/api, whose Go struct tags kubectl reads through OpenAPI).
@@ -88,6 +88,17 @@ def configmap_schema() -> dict[str, Any]:
         {
             "data": {"type": "object", "additionalProperties": _s()},
             "binaryData": {"type": "object", "additionalProperties": _s("byte")},
+            "immutable": {"type": "boolean"},
+        }
+    )
+
+
+def secret_schema() -> dict[str, Any]:
+    return _root(
+        {
+            "data": {"type": "object", "additionalProperties": _s("byte")},
+            "stringData": {"type": "object", "additionalProperties": _s()},
+            "type": {"type": "string", "default": "Opaque"},
             "immutable": {"type": "boolean"},
         }
     )
@@ -227,6 +238,10 @@ def builtin_types() -> list[ResourceType]:
         ResourceType(
             "", "v1", "configmaps", "configmap", "ConfigMap", True,
             short_names=("cm",), schema=configmap_schema(), storage_version="v1",
+        ),
+        ResourceType(
+            "", "v1", "secrets", "secret", "Secret", True,
+            schema=secret_schema(), storage_version="v1",
         ),
         # Stored and served like the install's workloads (nothing runs them): a controller's
         # watch of a revision's Pods (autoscaler.kube.endpoints) works against this server.

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.apiserver import codec, kinds, managed
+from autoscaler.apiserver import codec, configdata, kinds, managed
 from autoscaler.apiserver.errors import (
     APIError,
     Cause,
@@ -52,7 +52,6 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
-CONFIGMAP_STORAGE = ("", "configmaps")
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
 # (ConfigMap, Namespace, Pod, Event, Lease, Service, ServiceAccount, RBAC) never carry one.
@@ -137,7 +136,7 @@ def _has_generation(rt: ResourceType) -> bool:
 
 def _update_causes(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """What an update may not change (upstream ValidateObjectMetaUpdate and the kinds' update
-    validation): no finalizer added once deletion began; an immutable ConfigMap's contents."""
+    validation): no finalizer added once deletion began; ConfigMap and Secret rules."""
     causes = []
     m, old_m = new["metadata"], old["metadata"]
     if old_m.get("deletionTimestamp"):
@@ -152,13 +151,7 @@ def _update_causes(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -
                     "FieldValueForbidden",
                 )
             )
-    if rt.storage == CONFIGMAP_STORAGE and old.get("immutable") is True:
-        locked = "Forbidden: field is immutable when `immutable` is set"
-        if new.get("immutable") is not True:
-            causes.append(Cause("immutable", locked, "FieldValueForbidden"))
-        for key in ("data", "binaryData"):
-            if (new.get(key) or {}) != (old.get(key) or {}):
-                causes.append(Cause(key, locked, "FieldValueForbidden"))
+    causes.extend(configdata.update_causes(rt.storage, new, old))
     return causes
 
 
@@ -269,7 +262,10 @@ class Objects:
             if outcome.errors:
                 raise invalid(rt.kind, rt.group, name, outcome.errors)
             obj = outcome.value
+        if rt.storage == configdata.SECRET_STORAGE:
+            configdata.fold_string_data(obj)
         causes = self._metadata_causes(rt, _meta(obj))
+        causes.extend(configdata.causes(rt.storage, obj))
         if rt.storage == CRD_STORAGE:
             causes.extend(self._crd_causes(obj))
         admit = self.validators.get((rt.group, rt.kind))

@@ -25,6 +25,7 @@ from autoscaler.apiserver.schema import object_meta_schema
 _BUILTIN_NAMES = {
     ("", "Namespace"): "io.k8s.api.core.v1.Namespace",
     ("", "ConfigMap"): "io.k8s.api.core.v1.ConfigMap",
+    ("", "Secret"): "io.k8s.api.core.v1.Secret",
     ("", "Event"): "io.k8s.api.core.v1.Event",
     ("events.k8s.io", "Event"): "io.k8s.api.events.v1.Event",
     ("coordination.k8s.io", "Lease"): "io.k8s.api.coordination.v1.Lease",

@@ -1,6 +1,6 @@
 """Decoding the Kubernetes protobuf request encoding (``application/vnd.kubernetes.protobuf``).
 
-kubectl's typed clients (``kubectl create configmap``, ``kubectl create namespace``) send
+kubectl's typed clients (``kubectl create configmap``, ``kubectl create secret``, ``kubectl create namespace``) send
 built-in objects as protobuf: the magic ``k8s\\0`` then a ``runtime.Unknown`` envelope
 (k8s.io/apimachinery/pkg/runtime/generated.proto) whose ``raw`` bytes are the object's message
 (k8s.io/api/core/v1/generated.proto, coordination/v1). This module decodes those messages for
@@ -61,6 +61,13 @@ CONFIG_MAP: Schema = {
     2: ("data", "map", "string", False),
     3: ("binaryData", "map", "bytes", False),
     4: ("immutable", "bool", None, False),
+}
+SECRET: Schema = {
+    1: ("metadata", "msg", OBJECT_META, False),
+    2: ("data", "map", "bytes", False),
+    3: ("type", "string", None, False),
+    4: ("stringData", "map", "string", False),
+    5: ("immutable", "bool", None, False),
 }
 NAMESPACE: Schema = {
     1: ("metadata", "msg", OBJECT_META, False),
@@ -144,6 +151,7 @@ DELETE_OPTIONS: Schema = {
 }
 KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "ConfigMap"): CONFIG_MAP,
+    ("v1", "Secret"): SECRET,
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "Event"): EVENT,
     ("coordination.k8s.io/v1", "Lease"): LEASE,

@@ -4,7 +4,7 @@ Custom resources print a Name column and their CRD's ``additionalPrinterColumns`
 the object; ``date`` columns as an age, like
 k8s.io/apiextensions-apiserver/pkg/registry/customresource/tableconvertor); without columns they
 print Name and Age. Built-in kinds print the columns of k8s.io/kubernetes/pkg/printers/internalversion
-that matter here: Namespace STATUS, ConfigMap DATA, Lease HOLDER, Event LAST SEEN/TYPE/REASON/
+that matter here: Namespace STATUS, ConfigMap DATA, Secret TYPE/DATA, Lease HOLDER, Event LAST SEEN/TYPE/REASON/
 OBJECT/MESSAGE, CustomResourceDefinition CREATED AT.
 """
 
@@ -111,6 +111,15 @@ _BUILTIN: dict[tuple[str, str], tuple[list[Column], Printer]] = {
         lambda o, now: [
             _meta(o).get("name"),
             len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            age(_meta(o).get("creationTimestamp"), now),
+        ],
+    ),
+    ("", "secrets"): (
+        [_col("Name"), _col("Type"), _col("Data", "integer"), _col("Age")],
+        lambda o, now: [
+            _meta(o).get("name"),
+            o.get("type", ""),
+            len(o.get("data") or {}),
             age(_meta(o).get("creationTimestamp"), now),
         ],
     ),
