@@ -249,7 +249,10 @@ def run_fluid(
             if i < n_req and arr[i] < step_end and i == arrived_before:
                 control.busy(arr[i])
             if not control.ready and not starting and i < n_req and arr[i] < step_end:
-                # the activator wakes the revision
+                # the activator wakes the revision; with nothing before the arrival in this
+                # second, the step starts there, so the replica it starts is counted from then
+                if arr[i] > t and not n + q:
+                    t = arr[i]
                 control.poke(arr[i], n + q + 1.0)
             # sub-step up to the next replica becoming ready (or the end of the second); min
             # and max of two values are written out as comparisons in this loop (the same

@@ -155,3 +155,14 @@ def test_after_a_quiet_spell_both_engines_tick_on_the_grid() -> None:
     # (which identical ticks each skips differs: it hears of the last request at a step's end)
     assert all(t % 2.0 == 0.0 for t in kpa["fluid"]), [t for t in kpa["fluid"] if t % 2.0]
     assert {900.0, 902.0} <= set(kpa["fluid"]) & set(kpa["exact"])  # woken on the grid
+
+
+@pytest.mark.parametrize("offset_s", [0.05, 0.5, 0.95])
+def test_a_replica_woken_mid_second_is_counted_from_the_request(offset_s: float) -> None:
+    """The activator starts a replica at the arrival, not at the start of its second."""
+    model = ModelSpec("m", ServiceTime((0.0, 1.0), (0.1, 0.1)), capacity=1)
+    trace = ModelTrace(model, np.array([100.0 + offset_s]), np.array([0.1]))
+    exact = _run("exact", trace, {}, 400.0)
+    fluid = _run("fluid", trace, {}, 400.0)
+    assert fluid.stats.replica_s == pytest.approx(exact.stats.replica_s, abs=1e-9)
+    assert fluid.stats.timeline == exact.stats.timeline
