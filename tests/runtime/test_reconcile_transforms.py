@@ -86,66 +86,167 @@ class TestInferenceServiceToKnativeService:
         assert names.MAX_SCALE not in ann
 
     @pytest.mark.parametrize(
-        ("canary", "rolled_out", "expected"),
+        ("canary", "rolled_out", "tags", "expected"),
         [
             pytest.param(
                 None,
                 "iris-predictor-00001",
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="no-canary",
             ),
             pytest.param(
                 20,
                 None,
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="canary-before-first-rollout",
             ),
             pytest.param(
                 20,
                 "iris-predictor-00001",
+                False,
                 [
+                    {"latestRevision": True, "percent": 20},
                     {
                         "tag": "prev",
                         "revisionName": "iris-predictor-00001",
                         "latestRevision": False,
                         "percent": 80,
                     },
-                    {"tag": "latest", "latestRevision": True, "percent": 20},
                 ],
                 id="canary-20",
             ),
             pytest.param(
+                0,
+                "iris-predictor-00001",
+                True,
+                [
+                    {"latestRevision": True, "percent": 0, "tag": "latest"},
+                    {
+                        "tag": "prev",
+                        "revisionName": "iris-predictor-00001",
+                        "latestRevision": False,
+                        "percent": 100,
+                    },
+                ],
+                id="canary-0-tag-routing",
+            ),
+            pytest.param(
                 100,
                 "iris-predictor-00001",
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="canary-promoted",
+            ),
+            pytest.param(
+                None,
+                "iris-predictor-00001",
+                True,
+                [{"latestRevision": True, "percent": 100, "tag": "latest"}],
+                id="tag-routing-100",
             ),
         ],
     )
     def test_traffic_split(
-        self, canary: int | None, rolled_out: str | None, expected: list[dict[str, Any]]
+        self,
+        canary: int | None,
+        rolled_out: str | None,
+        tags: bool,
+        expected: list[dict[str, Any]],
     ) -> None:
-        assert kserve.traffic(canary, rolled_out) == expected
+        assert kserve.traffic(canary, rolled_out, tag_routing=tags) == expected
 
-    def test_rolled_out_follows_latest_ready_without_canary(self) -> None:
-        obj = isvc(
-            dict(SKLEARN),
-            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
-        )
-        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
-        assert kserve.rolled_out_revision(obj, ksvc) == (
-            "iris-predictor-00002",
-            "iris-predictor-00001",
+    def test_latest_tag_only_with_tag_routing_annotation(self) -> None:
+        rolled = {"latestRolledoutRevision": "iris-predictor-00001"}
+        obj = isvc({**SKLEARN, "canaryTrafficPercent": 20}, components={"predictor": rolled})
+        plain = kserve.desired_ksvc(obj, "iris-predictor-00001")["spec"]["traffic"]
+        assert [t.get("tag") for t in plain] == [None, "prev"]
+        obj["metadata"]["annotations"][kserve.TAG_ROUTING_ANNOTATION] = "true"
+        tagged = kserve.desired_ksvc(obj, "iris-predictor-00001")["spec"]["traffic"]
+        assert [t.get("tag") for t in tagged] == ["latest", "prev"]
+
+
+def ksvc_status(
+    latest_ready: str, traffic: list[tuple[str, int, bool]], created: str | None = None
+) -> dict[str, Any]:
+    """A Knative Service whose status observed its generation, with resolved traffic."""
+    return {
+        "metadata": {"name": "iris-predictor", "generation": 3},
+        "status": {
+            "observedGeneration": 3,
+            "latestReadyRevisionName": latest_ready,
+            "latestCreatedRevisionName": created or latest_ready,
+            "traffic": [
+                {"revisionName": r, "percent": p, "latestRevision": latest}
+                for r, p, latest in traffic
+            ],
+        },
+    }
+
+
+class TestRolledOutRevision:
+    R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
+
+    def obj(self, canary: int | None, current: str | None, previous: str | None) -> dict[str, Any]:
+        comp = {"latestRolledoutRevision": current, "previousRolledoutRevision": previous}
+        pred = {**SKLEARN, "canaryTrafficPercent": canary} if canary is not None else SKLEARN
+        return isvc(dict(pred), components={"predictor": {k: v for k, v in comp.items() if v}})
+
+    def test_first_revision_rolls_out_at_100(self) -> None:
+        ksvc = ksvc_status(self.R1, [(self.R1, 100, True)])
+        assert kserve.rolled_out_revision(self.obj(None, None, None), ksvc) == (self.R1, None)
+
+    def test_promotion_needs_the_status_at_100(self) -> None:
+        # ready but its traffic not yet at 100 % in the Knative Service's status: not rolled out
+        ksvc = ksvc_status(self.R2, [(self.R2, 20, True), (self.R1, 80, False)])
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (self.R1, None)
+        ksvc = ksvc_status(self.R2, [(self.R2, 100, True)])
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (
+            self.R2,
+            self.R1,
         )
 
-    def test_rolled_out_stays_while_canary(self) -> None:
-        obj = isvc(
-            {**SKLEARN, "canaryTrafficPercent": 20},
-            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
-        )
-        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
-        assert kserve.rolled_out_revision(obj, ksvc) == ("iris-predictor-00001", None)
+    def test_canary_keeps_the_rolled_out_revision(self) -> None:
+        ksvc = ksvc_status(self.R2, [(self.R2, 20, True), (self.R1, 80, False)])
+        assert kserve.rolled_out_revision(self.obj(20, self.R1, None), ksvc) == (self.R1, None)
 
+    def test_stale_status_changes_nothing(self) -> None:
+        ksvc = ksvc_status(self.R2, [(self.R2, 100, True)])
+        ksvc["metadata"]["generation"] = 4
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (self.R1, None)
+
+    @pytest.mark.parametrize("canary", [10, 0])
+    def test_rollback_after_promotion(self, canary: int) -> None:
+        # 00002 was promoted (rolled out at 100 %); canaryTrafficPercent set again with no spec
+        # change: the first split names 00002 twice (summed 100 %), so the previous rolled-out
+        # revision becomes the latest again and takes the rest of the traffic
+        obj = self.obj(canary, self.R2, self.R1)
+        assert kserve.desired_ksvc(obj, self.R2)["spec"]["traffic"][1]["revisionName"] == self.R2
+        ksvc = ksvc_status(self.R2, [(self.R2, canary, True), (self.R2, 100 - canary, False)])
+        rolled = kserve.rolled_out_revision(obj, ksvc)
+        assert rolled == (self.R1, self.R1)
+        traffic = kserve.desired_ksvc(obj, rolled[0])["spec"]["traffic"]
+        assert [(t.get("revisionName"), t["percent"]) for t in traffic] == [
+            (None, canary),
+            (self.R1, 100 - canary),
+        ]
+        # and it stays rolled back once the split takes effect
+        obj["status"]["components"]["predictor"]["latestRolledoutRevision"] = self.R1
+        ksvc = ksvc_status(self.R2, [(self.R2, canary, True), (self.R1, 100 - canary, False)])
+        assert kserve.rolled_out_revision(obj, ksvc) == (self.R1, self.R1)
+
+    def test_no_rollback_while_a_newer_revision_is_created(self) -> None:
+        ksvc = ksvc_status(
+            self.R2, [(self.R2, 10, True), (self.R2, 90, False)], created="iris-predictor-00003"
+        )
+        assert kserve.rolled_out_revision(self.obj(10, self.R2, self.R1), ksvc) == (
+            self.R2,
+            self.R1,
+        )
+
+
+class TestInferenceServiceStatus:
     def test_status_reads_as_in_a_cluster(self) -> None:
         ksvc = {
             "status": {
@@ -318,12 +419,12 @@ class TestRoute:
     CFGS = {"iris-predictor": {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}}
 
     def test_latest_resolves_to_latest_ready_and_tags_get_hosts(self) -> None:
-        rt = self.route(kserve.traffic(20, "iris-predictor-00001"))
+        rt = self.route(kserve.traffic(20, "iris-predictor-00001", tag_routing=True))
         res = route.resolve(rt, self.CFGS)
         assert res.problem == ""
         assert [(t.revision, t.percent, t.tag) for t in res.targets] == [
-            ("iris-predictor-00001", 80, "prev"),
             ("iris-predictor-00002", 20, "latest"),
+            ("iris-predictor-00001", 80, "prev"),
         ]
         hosts = route.hosts(rt, res, "example.com")
         assert set(hosts) == {
@@ -333,7 +434,7 @@ class TestRoute:
         }
         st = route.status(rt, res, domain="example.com", now_iso=NOW)
         assert st["url"] == "http://iris-predictor.models.example.com"
-        assert st["traffic"][1]["url"] == "http://latest-iris-predictor.models.example.com"
+        assert st["traffic"][0]["url"] == "http://latest-iris-predictor.models.example.com"
 
     @pytest.mark.parametrize(
         ("traffic", "cfgs", "words"),

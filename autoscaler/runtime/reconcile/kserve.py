@@ -5,8 +5,9 @@ the Knative Service is ``<isvc>-predictor``; ``minReplicas`` is always written a
 (unset means 1), ``maxReplicas`` as ``max-scale`` when non-zero, ``scaleTarget``/``scaleMetric`` as
 ``target``/``metric``, ``containerConcurrency`` and ``timeout`` onto the template; the
 InferenceService's annotations are copied onto the template except min-scale and max-scale; a
-``canaryTrafficPercent`` gives the latest revision that share (tag ``latest``) and the last
-rolled-out revision the rest (tag ``prev``).
+``canaryTrafficPercent`` gives the latest revision that share (tag ``latest`` only with
+``serving.kserve.io/enable-tag-routing: "true"``) and the last rolled-out revision the rest (tag
+``prev``); setting it again after a promotion rolls back to the revision rolled out before.
 
 One-machine mode runs two predictor kinds: sklearn (``predictor.sklearn`` or ``predictor.model`` with
 ``modelFormat.name: sklearn``) and a custom container that names a Python ``kserve.Model`` class.
@@ -26,6 +27,7 @@ SKLEARN_IMAGE = "kserve/sklearnserver:v0.21.0"
 STORAGE_URI_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
 MODEL_CLASS_ENV = "MODEL_CLASS"
 CANARY_ANNOTATION = "serving.kserve.io/canary-traffic-percent"
+TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 # KServe's framework keys; only sklearn runs on one machine.
 FRAMEWORK_KEYS = (
     "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm",
@@ -212,46 +214,93 @@ def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> di
                 "metadata": {"labels": labels, "annotations": annotations},
                 "spec": template_spec,
             },
-            "traffic": traffic(pred.get("canaryTrafficPercent"), rolled_out_revision),
+            "traffic": traffic(
+                pred.get("canaryTrafficPercent"),
+                rolled_out_revision,
+                tag_routing=annotations.get(TAG_ROUTING_ANNOTATION) == "true",
+            ),
         },
     }
 
 
-def traffic(canary_percent: int | None, rolled_out_revision: str | None) -> list[dict[str, Any]]:
+def traffic(
+    canary_percent: int | None, rolled_out_revision: str | None, *, tag_routing: bool = False
+) -> list[dict[str, Any]]:
     """KServe's split: the latest revision gets the canary share, the last rolled-out one the rest.
 
     Without a canary percent, or before anything has rolled out, the latest revision takes 100 %.
+    The rest always carries the tag ``prev``; the latest revision's target carries ``latest`` only
+    with tag routing on (annotation ``serving.kserve.io/enable-tag-routing: "true"``).
     """
-    if canary_percent is None or rolled_out_revision is None or canary_percent >= 100:
-        return [{"latestRevision": True, "percent": 100}]
-    return [
-        {
-            "tag": "prev",
-            "revisionName": rolled_out_revision,
-            "latestRevision": False,
-            "percent": 100 - canary_percent,
-        },
-        {"tag": "latest", "latestRevision": True, "percent": canary_percent},
-    ]
+    latest: dict[str, Any] = {"latestRevision": True, "percent": 100}
+    if tag_routing:
+        latest["tag"] = "latest"
+    if canary_percent is None or rolled_out_revision is None:
+        return [latest]
+    latest["percent"] = canary_percent
+    out = [latest]
+    if canary_percent < 100:
+        out.append(
+            {
+                "tag": "prev",
+                "revisionName": rolled_out_revision,
+                "latestRevision": False,
+                "percent": 100 - canary_percent,
+            }
+        )
+    return out
 
 
 def rolled_out_revision(
     isvc: Mapping[str, Any], ksvc: Mapping[str, Any] | None
 ) -> tuple[str | None, str | None]:
-    """(latest rolled-out, previous rolled-out) revision names as KServe tracks them.
+    """(latest rolled-out, previous rolled-out) revision names, as KServe's ``PropagateStatus``.
 
-    Without a canary percent the latest ready revision is rolled out; with one, the rolled-out
-    revision stays what it was until the canary is promoted (percent removed or 100).
+    A revision is rolled out once the Knative Service's status shows its latest-revision target,
+    resolved to the latest ready revision, at 100 %: the one rolled out before it becomes the
+    previous. A rollback after a promotion (the latest ready revision is the latest rolled-out
+    one, created equals ready, its latest-revision target is under 100 % and the revision's
+    summed traffic is 100 %, as when ``canaryTrafficPercent`` is set again with no spec change)
+    makes the previous rolled-out revision the latest again, so the ``prev`` share goes to it.
+    Only a status that observed the Knative Service's current generation counts.
     """
     comp = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
-    current = comp.get("latestRolledoutRevision")
-    previous = comp.get("previousRolledoutRevision")
-    latest_ready = ((ksvc or {}).get("status") or {}).get("latestReadyRevisionName")
-    canary = _predictor(isvc).get("canaryTrafficPercent")
-    promoted = current is None or canary is None or canary >= 100
-    if latest_ready and promoted and latest_ready != current:
-        return latest_ready, current
+    current: str | None = comp.get("latestRolledoutRevision") or None
+    previous: str | None = comp.get("previousRolledoutRevision") or None
+    if not observed(ksvc):
+        return current, previous
+    kst = (ksvc or {}).get("status") or {}
+    latest_ready = kst.get("latestReadyRevisionName")
+    summed: dict[str, int] = {}
+    for t in kst.get("traffic") or []:
+        if t.get("percent") is not None:
+            name = str(t.get("revisionName") or "")
+            summed[name] = summed.get(name, 0) + int(t["percent"])
+    for t in kst.get("traffic") or []:
+        if not latest_ready or t.get("revisionName") != latest_ready or not t.get("latestRevision"):
+            continue
+        percent = t.get("percent")
+        if current != latest_ready:
+            if percent == 100:
+                previous, current = current, latest_ready
+        elif (
+            latest_ready == kst.get("latestCreatedRevisionName")
+            and percent is not None
+            and percent < 100
+            and summed.get(latest_ready) == 100
+            and previous
+        ):
+            current = previous
     return current, previous
+
+
+def observed(obj: Mapping[str, Any] | None) -> bool:
+    """Whether ``obj``'s status was written for its current generation (spec)."""
+    if not obj:
+        return False
+    st = obj.get("status") or {}
+    gen = (obj.get("metadata") or {}).get("generation")
+    return "observedGeneration" in st and (gen is None or st["observedGeneration"] == gen)
 
 
 def status(
