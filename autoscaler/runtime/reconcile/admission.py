@@ -26,14 +26,35 @@ def _annotation_causes(
     autoscaling = {
         k: str(v) for k, v in annotations.items() if k.startswith(names.AUTOSCALING_PREFIX)
     }
-    return [
+    causes = []
+    cls = autoscaling.get(names.CLASS_ANNOTATION, names.KPA_CLASS)
+    if cls != names.KPA_CLASS:
+        causes.append(
+            Cause(
+                f"{path}[{names.CLASS_ANNOTATION}]",
+                f"Unsupported value: {cls!r}: one-machine mode runs the KPA only "
+                f"({names.KPA_CLASS})",
+            )
+        )
+    causes.extend(
         Cause(f"{path}[{p.key}]", f"Invalid value: {p.value!r}: {p.allowed}")
         for p in annotation_problems(autoscaling, container_concurrency)
-    ]
+        if p.key != names.CLASS_ANNOTATION
+    )
+    return causes
 
 
 def inference_service(obj: dict[str, Any]) -> list[Cause]:
     causes = [Cause(e.field, e.message) for e in kserve.validate(obj)]
+    mode = ((obj.get("metadata") or {}).get("annotations") or {}).get(kserve.DEPLOYMENT_MODE)
+    if mode is not None and mode not in kserve.SERVERLESS_MODES:
+        causes.append(
+            Cause(
+                f"metadata.annotations[{kserve.DEPLOYMENT_MODE}]",
+                f"Unsupported value: {mode!r}: one-machine mode runs the serverless (Knative) "
+                f"deployment mode only",
+            )
+        )
     pred = (obj.get("spec") or {}).get("predictor") or {}
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     cc = pred.get("containerConcurrency") or 0

@@ -208,14 +208,9 @@ class ServingController(WorkLoop):
         errors = kserve.validate(isvc)
         if errors:
             msg = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            failed = names.condition("Ready", False, "InvalidSpec", msg, self._now_iso())
-            st = {
-                **(isvc.get("status") or {}),
-                "conditions": names.merge_conditions(
-                    (isvc.get("status") or {}).get("conditions"), [failed]
-                ),
-            }
-            await self._write_status("isvc", isvc, st)
+            await self._write_status(
+                "isvc", isvc, kserve.failed_status(isvc, "InvalidSpec", msg, self._now_iso())
+            )
             return
         ksvc = self.informers["ksvc"].get(ns, ksvc_name)
         rolled = kserve.rolled_out_revision(isvc, ksvc)
@@ -224,6 +219,25 @@ class ServingController(WorkLoop):
             isvc, ksvc, rolled_out=rolled, domain=self.domain, now_iso=self._now_iso()
         )
         await self._write_status("isvc", isvc, st)
+
+    async def _report_failure(
+        self, kind: str, namespace: str, name: str, reason: str, message: str
+    ) -> None:
+        """Ready=False with the reason on an object whose reconcile the API server or a
+        transform refused (an InferenceService also says so in its model status)."""
+        obj = self.informers[kind].get(namespace, name)
+        if obj is None:
+            return
+        if kind == "isvc":
+            st = kserve.failed_status(obj, reason, message, self._now_iso())
+        else:
+            cond = names.condition("Ready", False, reason, message, self._now_iso())
+            prev = obj.get("status") or {}
+            st = {**prev, "conditions": names.merge_conditions(prev.get("conditions"), [cond])}
+            st["conditions"] += [
+                c for c in prev.get("conditions") or [] if c.get("type") != "Ready"
+            ]
+        await self._write_status(kind, obj, st)
 
     async def _delete_owned(self, kind: str, ns: str, name: str, label: str, owner: str) -> None:
         obj = self.informers[kind].get(ns, name)

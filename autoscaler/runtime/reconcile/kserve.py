@@ -27,12 +27,17 @@ SKLEARN_IMAGE = "kserve/sklearnserver:v0.21.0"
 STORAGE_URI_ANNOTATION = "internal.serving.kserve.io/storage-initializer-sourceuri"
 MODEL_CLASS_ENV = "MODEL_CLASS"
 CANARY_ANNOTATION = "serving.kserve.io/canary-traffic-percent"
+DEPLOYMENT_MODE = "serving.kserve.io/deploymentMode"
+SERVERLESS_MODES = ("Serverless", "Knative")
 TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 # KServe's framework keys; only sklearn runs on one machine.
 FRAMEWORK_KEYS = (
     "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm",
     "paddle", "huggingface",
 )  # fmt: skip
+KPA_METRICS = ("concurrency", "rps")
+TARGET_MIN = 0.01  # Knative's least target
+MAX_TIMEOUT_S = 600  # Knative's max-revision-timeout-seconds default
 SUPPORTED = (
     "predictor.sklearn, predictor.model with modelFormat.name sklearn, or predictor.containers"
 )
@@ -117,12 +122,65 @@ def validate(isvc: Mapping[str, Any]) -> list[FieldError]:
                         f"Invalid value: {value!r}: must be an integer {bound}",
                     )
                 )
+    errors.extend(_scaling_errors(pred))
     lo_r, hi_r = pred.get("minReplicas"), pred.get("maxReplicas")
     if isinstance(lo_r, int) and isinstance(hi_r, int) and hi_r > 0 and lo_r > hi_r:
         errors.append(
             FieldError(
                 "spec.predictor.minReplicas",
                 f"Invalid value: minReplicas {lo_r} is greater than maxReplicas {hi_r}",
+            )
+        )
+    return errors
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _scaling_errors(pred: Mapping[str, Any]) -> list[FieldError]:
+    """What KServe's webhook (KPA class) and Knative's refuse in the predictor's scaling fields."""
+    errors: list[FieldError] = []
+    metric = pred.get("scaleMetric")
+    if metric is not None and metric not in KPA_METRICS:
+        errors.append(
+            FieldError(
+                "spec.predictor.scaleMetric",
+                f"Unsupported value: {metric!r}: [{metric}] is not a supported metric "
+                f"(one-machine mode runs the KPA, which scales on {' or '.join(KPA_METRICS)})",
+            )
+        )
+    target = pred.get("scaleTarget")
+    if target is not None:
+        if not _is_number(target):
+            errors.append(
+                FieldError("spec.predictor.scaleTarget", f"Invalid value: {target!r}: not a number")
+            )
+        elif metric == "rps" and target < 1:
+            errors.append(
+                FieldError(
+                    "spec.predictor.scaleTarget",
+                    f"Invalid value: {target!r}: the target for metric rps must be at least 1",
+                )
+            )
+        elif target < TARGET_MIN:
+            errors.append(
+                FieldError(
+                    "spec.predictor.scaleTarget",
+                    f"Invalid value: {target!r}: must be at least {TARGET_MIN}",
+                )
+            )
+    timeout = pred.get("timeout")
+    if timeout is not None and (
+        not isinstance(timeout, int)
+        or isinstance(timeout, bool)
+        or not 0 <= timeout <= MAX_TIMEOUT_S
+    ):
+        errors.append(
+            FieldError(
+                "spec.predictor.timeout",
+                f"Invalid value: {timeout!r}: must be an integer number of seconds in "
+                f"[0, {MAX_TIMEOUT_S}] (Knative's max-revision-timeout-seconds)",
             )
         )
     return errors
@@ -352,5 +410,32 @@ def status(
                 "targetModelState": "Loaded",
             },
             "transitionStatus": "UpToDate" if ready else "InProgress",
+        },
+    }
+
+
+def failed_status(
+    isvc: Mapping[str, Any], reason: str, message: str, now_iso: str
+) -> dict[str, Any]:
+    """The status of an InferenceService whose spec cannot be reconciled: PredictorReady and
+    Ready False saying why, and KServe's model status for an invalid spec."""
+    prev = isvc.get("status") or {}
+    new = [names.condition(t, False, reason, message, now_iso) for t in ("PredictorReady", "Ready")]
+    kept = [
+        c for c in prev.get("conditions") or [] if c.get("type") not in ("PredictorReady", "Ready")
+    ]
+    states = dict((prev.get("modelStatus") or {}).get("states") or {})
+    states.setdefault("activeModelState", "Pending")
+    states["targetModelState"] = "FailedToLoad"
+    return {
+        **prev,
+        "conditions": sorted(
+            kept + names.merge_conditions(prev.get("conditions"), new), key=lambda c: c["type"]
+        ),
+        "modelStatus": {
+            **(prev.get("modelStatus") or {}),
+            "transitionStatus": "InvalidSpec",
+            "states": states,
+            "lastFailureInfo": {"reason": "InvalidPredictorSpec", "message": message},
         },
     }
