@@ -247,28 +247,104 @@ class TestRolledOutRevision:
 
 
 class TestInferenceServiceStatus:
-    def test_status_reads_as_in_a_cluster(self) -> None:
-        ksvc = {
+    R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
+
+    def ksvc(
+        self,
+        ready: str,
+        configs: str,
+        routes: str = "True",
+        created: str = "iris-predictor-00001",
+        observed: int = 3,
+        message: str = "",
+    ) -> dict[str, Any]:
+        def cond(t: str, s: str) -> dict[str, Any]:
+            c: dict[str, Any] = {"type": t, "status": s}
+            if s == "False" and message:
+                c.update(reason="ExitCode", message=message)
+            return c
+
+        return {
+            "metadata": {"name": "iris-predictor", "generation": 3},
             "status": {
+                "observedGeneration": observed,
                 "url": "http://iris-predictor.models.example.com",
-                "latestReadyRevisionName": "iris-predictor-00001",
-                "latestCreatedRevisionName": "iris-predictor-00001",
-                "traffic": [
-                    {"revisionName": "iris-predictor-00001", "percent": 100, "latestRevision": True}
+                "latestReadyRevisionName": self.R1,
+                "latestCreatedRevisionName": created,
+                "traffic": [{"revisionName": self.R1, "percent": 100, "latestRevision": True}],
+                "conditions": [
+                    cond("ConfigurationsReady", configs),
+                    cond("Ready", ready),
+                    cond("RoutesReady", routes),
                 ],
-                "conditions": [{"type": "Ready", "status": "True"}],
-            }
+            },
         }
-        st = kserve.status(
-            isvc(dict(SKLEARN)),
-            ksvc,
-            rolled_out=("iris-predictor-00001", None),
-            domain="example.com",
-            now_iso=NOW,
+
+    def status(self, ksvc: dict[str, Any], **prev: Any) -> dict[str, Any]:
+        obj = isvc(dict(SKLEARN), **prev)
+        obj["metadata"]["generation"] = 2
+        return kserve.status(
+            obj, ksvc, rolled_out=(self.R1, None), domain="example.com", now_iso=NOW
         )
+
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, str]:
+        return {c["type"]: c["status"] for c in st["conditions"]}
+
+    def test_status_reads_as_in_a_cluster(self) -> None:
+        st = self.status(self.ksvc("True", "True"))
         assert st["url"] == "http://iris.models.example.com"
-        assert names.is_ready({"status": st})
+        assert st["address"]["url"] == "http://iris.models.svc.cluster.local"
+        assert st["observedGeneration"] == 2
+        assert self.conds(st) == {
+            "IngressReady": "True",
+            "LatestDeploymentReady": "True",
+            "PredictorConfigurationReady": "True",
+            "PredictorReady": "True",
+            "PredictorRouteReady": "True",
+            "Ready": "True",
+            "RoutesReady": "True",
+        }
         assert st["components"]["predictor"]["traffic"][0]["percent"] == 100
+        assert st["modelStatus"] == {
+            "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
+            "transitionStatus": "UpToDate",
+        }
+
+    def test_healthy_rollout_is_unknown_not_false(self) -> None:
+        st = self.status(self.ksvc("Unknown", "Unknown", created=self.R2))
+        conds = self.conds(st)
+        assert conds["Ready"] == conds["PredictorReady"] == "Unknown"
+        assert conds["LatestDeploymentReady"] == conds["PredictorConfigurationReady"] == "Unknown"
+        assert conds["IngressReady"] == conds["RoutesReady"] == "True"
+        assert st["modelStatus"]["transitionStatus"] == "InProgress"
+        assert st["modelStatus"]["states"]["activeModelState"] == "Loaded"
+
+    def test_failed_rollout_blocks_while_the_old_revision_serves(self) -> None:
+        ksvc = self.ksvc("False", "False", created=self.R2, message="CrashLoopBackOff: no model")
+        st = self.status(ksvc)
+        conds = self.conds(st)
+        assert conds["Ready"] == conds["LatestDeploymentReady"] == "False"
+        assert conds["IngressReady"] == "True"
+        ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+        assert ready["message"] == "CrashLoopBackOff: no model"
+        assert st["modelStatus"]["states"] == {
+            "activeModelState": "Loaded",
+            "targetModelState": "FailedToLoad",
+        }
+        assert st["modelStatus"]["transitionStatus"] == "BlockedByFailedLoad"
+        assert st["modelStatus"]["lastFailureInfo"]["modelRevisionName"] == self.R2
+        assert st["components"]["predictor"]["traffic"][0]["revisionName"] == self.R1
+
+    def test_knative_service_that_has_not_observed_its_spec_says_nothing_yet(self) -> None:
+        # the spec just written (generation 3) is not what the status (generation 2) reflects:
+        # Ready is not True and observedGeneration stays, so kubectl wait keeps waiting
+        st = self.status(self.ksvc("True", "True", observed=2), observedGeneration=1, conditions=[])
+        assert self.conds(st)["Ready"] == "Unknown"
+        assert self.conds(st)["PredictorReady"] == "Unknown"
+        assert st["observedGeneration"] == 1
+        ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "OutOfDate"
 
 
 class TestInferenceServiceValidation:
@@ -407,6 +483,73 @@ class TestServiceConfigurationRevision:
         assert st["latestReadyRevisionName"] == "c-00002"
         st = configuration.status(named, [rev(2, None)], NOW)
         assert "latestReadyRevisionName" not in st
+
+
+class TestServiceStatus:
+    def children(
+        self, cfg_ready: str | None, cfg_observed: int = 2, route_rev: str = "c-00001"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        cfg: dict[str, Any] = {
+            "metadata": {"name": "c", "generation": 2},
+            "status": {
+                "observedGeneration": cfg_observed,
+                "latestReadyRevisionName": "c-00001",
+                "conditions": [names.condition("Ready", names.tri(cfg_ready), "Deploying")],
+            },
+        }
+        rt: dict[str, Any] = {
+            "metadata": {"name": "c", "generation": 1},
+            "spec": {
+                "traffic": [{"configurationName": "c", "latestRevision": True, "percent": 100}]
+            },
+            "status": {
+                "observedGeneration": 1,
+                "traffic": [{"revisionName": route_rev, "latestRevision": True, "percent": 100}],
+                "conditions": [names.condition("Ready", True)],
+            },
+        }
+        return cfg, rt
+
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+        return {c["type"]: (c["status"], c.get("reason")) for c in st["conditions"]}
+
+    def test_ready_when_both_children_are(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("True"), NOW
+        )
+        assert names.is_ready({"status": st})
+
+    def test_deploying_configuration_is_unknown(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("Unknown"), NOW
+        )
+        conds = self.conds(st)
+        assert conds["ConfigurationsReady"] == ("Unknown", "Deploying")
+        assert conds["RoutesReady"] == ("True", None)
+        assert conds["Ready"] == ("Unknown", "Deploying")
+
+    def test_failed_configuration_is_false(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("False"), NOW
+        )
+        assert self.conds(st)["Ready"][0] == "False"
+
+    def test_configuration_behind_its_generation_is_out_of_date(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}},
+            *self.children("True", cfg_observed=1),
+            NOW,
+        )
+        conds = self.conds(st)
+        assert conds["ConfigurationsReady"] == ("Unknown", "OutOfDate")
+        assert conds["Ready"] == ("Unknown", "OutOfDate")
+
+    def test_route_not_yet_at_the_latest_ready_revision(self) -> None:
+        cfg, rt = self.children("True", route_rev="c-00000")
+        st = serving.status({"metadata": {"name": "c", "generation": 2}}, cfg, rt, NOW)
+        assert self.conds(st)["RoutesReady"] == ("Unknown", "TrafficNotMigrated")
+        assert self.conds(st)["Ready"][0] == "Unknown"
 
 
 class TestRoute:

@@ -325,7 +325,7 @@ def rolled_out_revision(
     comp = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
     current: str | None = comp.get("latestRolledoutRevision") or None
     previous: str | None = comp.get("previousRolledoutRevision") or None
-    if not observed(ksvc):
+    if not names.observed(ksvc):
         return current, previous
     kst = (ksvc or {}).get("status") or {}
     latest_ready = kst.get("latestReadyRevisionName")
@@ -352,13 +352,55 @@ def rolled_out_revision(
     return current, previous
 
 
-def observed(obj: Mapping[str, Any] | None) -> bool:
-    """Whether ``obj``'s status was written for its current generation (spec)."""
-    if not obj:
-        return False
-    st = obj.get("status") or {}
-    gen = (obj.get("metadata") or {}).get("generation")
-    return "observedGeneration" in st and (gen is None or st["observedGeneration"] == gen)
+OUT_OF_DATE = (
+    "OutOfDate",
+    "The predictor's Knative Service is still working to reflect the latest desired specification.",
+)
+
+
+def _cross(type_: str, part: dict[str, Any], now_iso: str) -> dict[str, Any]:
+    """KServe's ``PropagateCrossComponentStatus`` over the one component, the predictor."""
+    if part["status"] == "True":
+        return names.condition(type_, True, now_iso=now_iso)
+    return names.condition(
+        type_, names.tri(part["status"]), f"{part['type']} not ready", now_iso=now_iso
+    )
+
+
+def _model_status(
+    prev: Mapping[str, Any], kst: Mapping[str, Any], ready: bool, config: dict[str, Any]
+) -> dict[str, Any]:
+    """KServe's model status: Loaded and UpToDate once the latest revision serves; FailedToLoad
+    and BlockedByFailedLoad while the latest revision fails (an older one may still serve, and
+    the active model stays Loaded); otherwise Loading (a revision is starting) or Pending."""
+    prev_states = (prev.get("modelStatus") or {}).get("states") or {}
+    created, latest_ready = kst.get("latestCreatedRevisionName"), kst.get("latestReadyRevisionName")
+    active = (
+        "Loaded" if latest_ready or prev_states.get("activeModelState") == "Loaded" else "Pending"
+    )
+    if ready and created == latest_ready:
+        return {
+            "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
+            "transitionStatus": "UpToDate",
+        }
+    if config["status"] == "False":
+        failure: dict[str, Any] = {"reason": "ModelLoadFailed"}
+        if config.get("message"):
+            failure["message"] = config["message"]
+        if created:
+            failure["modelRevisionName"] = created
+        return {
+            "states": {"activeModelState": active, "targetModelState": "FailedToLoad"},
+            "transitionStatus": "BlockedByFailedLoad",
+            "lastFailureInfo": failure,
+        }
+    return {
+        "states": {
+            "activeModelState": active,
+            "targetModelState": "Loading" if created else "Pending",
+        },
+        "transitionStatus": "InProgress",
+    }
 
 
 def status(
@@ -369,13 +411,45 @@ def status(
     domain: str,
     now_iso: str,
 ) -> dict[str, Any]:
-    """The InferenceService status KServe derives from its predictor's Knative Service."""
+    """The InferenceService status KServe derives from its predictor's Knative Service.
+
+    PredictorReady, PredictorRouteReady and PredictorConfigurationReady carry the Knative
+    Service's Ready, RoutesReady and ConfigurationsReady (True, False or Unknown); RoutesReady and
+    LatestDeploymentReady aggregate them; IngressReady follows the routes (the ingress serves
+    what the Route says); Ready needs PredictorReady and IngressReady. A Knative Service whose
+    status has not observed its current spec says nothing yet: the predictor's conditions are
+    Unknown (OutOfDate) and observedGeneration stays where it was, so ``kubectl wait
+    --for=condition=Ready`` after an apply waits for the new revision.
+    """
     meta = isvc["metadata"]
     ns = meta.get("namespace", "default")
-    url = f"http://{names.host(meta['name'], ns, domain)}"
+    prev = isvc.get("status") or {}
     kst = (ksvc or {}).get("status") or {}
-    ready = names.is_ready(ksvc)
-    ks_ready = names.get_condition(ksvc or {}, "Ready")
+    current = names.observed(ksvc)
+
+    def propagated(type_: str, source: str) -> dict[str, Any]:
+        if not current:
+            return names.condition(type_, None, *OUT_OF_DATE, now_iso)
+        cond = names.get_condition(ksvc or {}, source) or {}
+        return names.condition(
+            type_,
+            names.tri(cond.get("status")),
+            cond.get("reason", ""),
+            cond.get("message", ""),
+            now_iso,
+        )
+
+    predictor = propagated("PredictorReady", "Ready")
+    pred_route = propagated("PredictorRouteReady", "RoutesReady")
+    pred_config = propagated("PredictorConfigurationReady", "ConfigurationsReady")
+    routes = _cross("RoutesReady", pred_route, now_iso)
+    deployment = _cross("LatestDeploymentReady", pred_config, now_iso)
+    ingress = names.condition("IngressReady", names.tri(routes["status"]), now_iso=now_iso)
+    ready = names.aggregate("Ready", [predictor, ingress], now_iso)
+    conditions = sorted(
+        [predictor, pred_route, pred_config, routes, deployment, ingress, ready],
+        key=lambda c: c["type"],
+    )
     comp: dict[str, Any] = {
         "url": kst.get("url")
         or f"http://{names.host(names.predictor_service_name(meta['name']), ns, domain)}",
@@ -386,32 +460,19 @@ def status(
         "traffic": kst.get("traffic") or [],
     }
     comp = {k: v for k, v in comp.items() if v is not None}
-    reason = (ks_ready or {}).get("reason", "") if not ready else ""
-    message = (ks_ready or {}).get("message", "") if not ready else ""
-    conditions = [
-        names.condition("IngressReady", ready, now_iso=now_iso),
-        names.condition("LatestDeploymentReady", ready, reason, message, now_iso),
-        names.condition("PredictorReady", ready, reason, message, now_iso),
-        names.condition("Ready", ready, reason, message, now_iso),
-    ]
-    prev_conditions = (isvc.get("status") or {}).get("conditions")
-    return {
-        "url": url,
-        "address": {
-            "url": f"http://{names.predictor_service_name(meta['name'])}.{ns}.svc.cluster.local"
-        },
+    out: dict[str, Any] = {
+        "url": f"http://{names.host(meta['name'], ns, domain)}",
+        "address": {"url": f"http://{meta['name']}.{ns}.svc.cluster.local"},
         "components": {"predictor": comp},
-        "conditions": names.merge_conditions(prev_conditions, conditions),
-        "observedGeneration": meta.get("generation", 1),
+        "conditions": names.merge_conditions(prev.get("conditions"), conditions),
         "deploymentMode": "Serverless",
-        "modelStatus": {
-            "states": {
-                "activeModelState": "Loaded" if ready else "Pending",
-                "targetModelState": "Loaded",
-            },
-            "transitionStatus": "UpToDate" if ready else "InProgress",
-        },
+        "modelStatus": _model_status(prev, kst, ready["status"] == "True", pred_config),
     }
+    if current:
+        out["observedGeneration"] = meta.get("generation", 1)
+    elif prev.get("observedGeneration") is not None:
+        out["observedGeneration"] = prev["observedGeneration"]
+    return out
 
 
 def failed_status(
