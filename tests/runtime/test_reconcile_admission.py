@@ -187,3 +187,93 @@ async def test_refused_spec_is_reported_and_retried_with_backoff(
     finally:
         worker.cancel()
         await loop.stop_work()
+
+
+class TestPredictorAnnotationsAndFields:
+    def test_predictor_annotation_checked_at_its_own_path(self) -> None:
+        obj = isvc({"annotations": {names.TARGET: "-5"}})
+        causes = fields(admission.inference_service(obj))
+        assert f"spec.predictor.annotations[{names.TARGET}]" in causes, causes
+
+    @pytest.mark.parametrize(
+        ("validator", "obj", "field"),
+        [
+            pytest.param(
+                admission.inference_service,
+                isvc({"containerConcurrency": 5000}),
+                "spec.predictor.containerConcurrency",
+                id="isvc",
+            ),
+            pytest.param(
+                admission.knative_service,
+                {
+                    "metadata": {"name": "s"},
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "containerConcurrency": 5000,
+                                "containers": [{"image": kserve.SKLEARN_IMAGE}],
+                            }
+                        }
+                    },
+                },
+                "spec.template.spec.containerConcurrency",
+                id="ksvc",
+            ),
+            pytest.param(
+                admission.revision,
+                {"metadata": {"name": "r"}, "spec": {"containerConcurrency": 5000}},
+                "spec.containerConcurrency",
+                id="revision",
+            ),
+        ],
+    )
+    def test_container_concurrency_cause_names_the_spec_field(
+        self, validator: Any, obj: dict[str, Any], field: str
+    ) -> None:
+        causes = fields(validator(obj))
+        assert field in causes and "[0, 1000]" in causes[field], causes
+        assert not any("[containerConcurrency]" in f for f in causes)
+
+    @pytest.mark.parametrize(
+        ("predictor", "field"),
+        [
+            pytest.param({"logger": {"mode": "all"}}, "spec.predictor.logger", id="logger"),
+            pytest.param({"batcher": {"maxBatchSize": 4}}, "spec.predictor.batcher", id="batcher"),
+            pytest.param(
+                {"sklearn": {"storageUri": "/m", "protocolVersion": "grpc-v2"}},
+                "spec.predictor.sklearn.protocolVersion",
+                id="grpc",
+            ),
+            pytest.param(
+                {"sklearn": {"storageUri": "/m", "image": "my/sklearn:1"}},
+                "spec.predictor.sklearn.image",
+                id="image",
+            ),
+            pytest.param(
+                {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "/m", "runtime": "x"}},
+                "spec.predictor.model.runtime",
+                id="runtime",
+            ),
+        ],
+    )
+    def test_fields_one_machine_cannot_honour_are_refused(
+        self, predictor: dict[str, Any], field: str
+    ) -> None:
+        obj = isvc(predictor)
+        if "model" in predictor:
+            del obj["spec"]["predictor"]["sklearn"]
+        assert field in fields(admission.inference_service(obj))
+
+
+class TestInferenceServiceName:
+    @pytest.mark.parametrize("name", ["my.model", "9iris", "-a", "a-"])
+    def test_refused_as_kserve_does(self, name: str) -> None:
+        causes = fields(admission.inference_service(isvc({}, name=name)))
+        assert "metadata.name" in causes
+        assert "must start with alphabetical character" in causes["metadata.name"]
+        assert "[a-z]([-a-z0-9]*[a-z0-9])?" in causes["metadata.name"]
+
+    @pytest.mark.parametrize("name", ["iris", "my-model-2", "a"])
+    def test_accepted(self, name: str) -> None:
+        assert admission.inference_service(isvc({}, name=name)) == []

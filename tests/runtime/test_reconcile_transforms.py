@@ -185,6 +185,64 @@ def ksvc_status(
     }
 
 
+class TestPredictorFieldsOnTheTemplate:
+    def test_predictor_annotations_and_labels_merged_as_kserve(self) -> None:
+        pred = {
+            **SKLEARN,
+            "annotations": {names.TARGET: "7", "team": "p", names.MIN_SCALE: "5"},
+            "labels": {"team": "blue", "networking.knative.dev/visibility": "cluster-local"},
+        }
+        obj = isvc(pred, {"team": "i", "other": "x"})
+        obj["metadata"]["labels"] = {"team": "isvc", "app": "iris"}
+        ksvc = kserve.desired_ksvc(obj, None)
+        ann = template_annotations(ksvc)
+        assert (ann[names.TARGET], ann["team"], ann["other"]) == ("7", "p", "x")
+        assert ann[names.MIN_SCALE] == "1"  # disallowed: minReplicas decides
+        labels = ksvc["spec"]["template"]["metadata"]["labels"]
+        assert (labels["team"], labels["app"]) == ("blue", "iris")
+        assert "networking.knative.dev/visibility" not in labels
+        assert ksvc["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+
+    @pytest.mark.parametrize(
+        ("change", "where"),
+        [
+            pytest.param({"sklearn": {"args": ["--workers=2"]}}, "args", id="args"),
+            pytest.param({"sklearn": {"command": ["python", "-m", "x"]}}, "command", id="command"),
+            pytest.param({"sklearn": {"protocolVersion": "v2"}}, "env", id="protocol"),
+            pytest.param({"serviceAccountName": "sa-x"}, "serviceAccountName", id="sa"),
+            pytest.param({"nodeSelector": {"gpu": "a"}}, "nodeSelector", id="node-selector"),
+        ],
+    )
+    def test_spec_change_changes_the_template(self, change: dict[str, Any], where: str) -> None:
+        base = kserve.desired_ksvc(isvc(dict(SKLEARN)), None)["spec"]["template"]
+        pred: dict[str, Any] = {**SKLEARN}
+        for key, value in change.items():
+            pred[key] = {**pred[key], **value} if key == "sklearn" else value
+        changed = kserve.desired_ksvc(isvc(pred), None)["spec"]["template"]
+        assert changed != base  # so the configuration stamps a new revision
+        container = changed["spec"]["containers"][0]
+        if where == "args":
+            assert container["args"][:3] == base["spec"]["containers"][0]["args"]
+            assert container["args"][-1] == "--workers=2"  # appended, as KServe merges
+        elif where == "command":
+            assert container["command"] == ["python", "-m", "x"]
+        elif where == "env":
+            assert {"name": "PROTOCOL", "value": "v2"} in container["env"]
+        else:
+            assert changed["spec"][where] == change[where]
+
+    def test_custom_predictor_keeps_every_container(self) -> None:
+        pred = {
+            "containers": [
+                {"env": [{"name": "MODEL_CLASS", "value": "m:C"}], "command": ["run"]},
+                {"name": "sidecar", "image": "s"},
+            ]
+        }
+        spec = kserve.desired_ksvc(isvc(pred), None)["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec["containers"]] == ["kserve-container", "sidecar"]
+        assert spec["containers"][0]["command"] == ["run"]
+
+
 class TestRolledOutRevision:
     R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
 

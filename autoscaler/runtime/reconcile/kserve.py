@@ -4,7 +4,11 @@ Mirrors KServe's ``pkg/controller/v1beta1/inferenceservice/reconcilers/knative``
 the Knative Service is ``<isvc>-predictor``; ``minReplicas`` is always written as ``min-scale``
 (unset means 1), ``maxReplicas`` as ``max-scale`` when non-zero, ``scaleTarget``/``scaleMetric`` as
 ``target``/``metric``, ``containerConcurrency`` and ``timeout`` onto the template; the
-InferenceService's annotations are copied onto the template except min-scale and max-scale; a
+InferenceService's annotations with ``spec.predictor.annotations`` over them are copied onto the
+template except KServe's disallowed ones (min-scale, max-scale, ...), its labels with the
+predictor's likewise; the predictor's container fields (``args`` appended to the server's) and pod
+fields go onto the template too, so a change to any of them makes a new revision, and those
+one-machine mode cannot honour (logger, batcher, gRPC, another image, ...) are refused; a
 ``canaryTrafficPercent`` gives the latest revision that share (tag ``latest`` only with
 ``serving.kserve.io/enable-tag-routing: "true"``) and the last rolled-out revision the rest (tag
 ``prev``); setting it again after a promotion rolls back to the revision rolled out before.
@@ -35,6 +39,41 @@ FRAMEWORK_KEYS = (
     "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm",
     "paddle", "huggingface",
 )  # fmt: skip
+# KServe's ServiceAnnotationDisallowedList and RevisionTemplateLabelDisallowedList defaults.
+ANNOTATIONS_DISALLOWED = (
+    "autoscaling.knative.dev/min-scale",
+    "autoscaling.knative.dev/max-scale",
+    STORAGE_URI_ANNOTATION,
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+TEMPLATE_LABELS_DISALLOWED = ("networking.knative.dev/visibility",)
+# The Pod spec fields of spec.predictor: KServe puts them on the revision template as given.
+POD_SPEC_KEYS = (
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "dnsConfig", "dnsPolicy",
+    "enableServiceLinks", "hostAliases", "hostIPC", "hostNetwork", "hostPID", "hostUsers",
+    "hostname", "hostnameOverride", "imagePullSecrets", "initContainers", "nodeName",
+    "nodeSelector", "os", "overhead", "preemptionPolicy", "priority", "priorityClassName",
+    "readinessGates", "resourceClaims", "resources", "restartPolicy", "runtimeClassName",
+    "schedulerName", "schedulingGates", "securityContext", "serviceAccount", "serviceAccountName",
+    "setHostnameAsFQDN", "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds",
+    "tolerations", "topologySpreadConstraints", "volumes",
+)  # fmt: skip
+# Predictor fields one-machine mode cannot honour (each adds machinery it does not run).
+UNSUPPORTED_PREDICTOR_KEYS = {
+    "logger": "the request logger agent",
+    "batcher": "the batcher agent",
+    "workerSpec": "multi-node workers",
+    "deploymentStrategy": "a deployment strategy (KServe allows it in raw deployment mode only)",
+    "autoScaling": "HPA/KEDA autoscaling (one-machine mode runs the KPA)",
+    "scaleMetricType": "a metric type (used by the HPA autoscaler class only)",
+    "storageUris": "several storage URIs",
+    "storageContainerName": "a storage initializer container",
+}
+# Fields of spec.predictor.sklearn / .model that are not container fields.
+IMPL_KEYS = ("storageUri", "storage", "runtimeVersion", "protocolVersion", "modelFormat", "runtime")
+PROTOCOL_ENV = "PROTOCOL"  # KServe's CustomSpecProtocolEnvVarKey
+PROTOCOLS = ("v1", "v2")  # the model server answers both over REST; no gRPC here
+SKLEARN_RUNTIME = "kserve-sklearnserver"
 KPA_METRICS = ("concurrency", "rps")
 TARGET_MIN = 0.01  # Knative's least target
 MAX_TIMEOUT_S = 600  # Knative's max-revision-timeout-seconds default
@@ -123,6 +162,7 @@ def validate(isvc: Mapping[str, Any]) -> list[FieldError]:
                     )
                 )
     errors.extend(_scaling_errors(pred))
+    errors.extend(_unsupported_errors(pred))
     lo_r, hi_r = pred.get("minReplicas"), pred.get("maxReplicas")
     if isinstance(lo_r, int) and isinstance(hi_r, int) and hi_r > 0 and lo_r > hi_r:
         errors.append(
@@ -131,6 +171,59 @@ def validate(isvc: Mapping[str, Any]) -> list[FieldError]:
                 f"Invalid value: minReplicas {lo_r} is greater than maxReplicas {hi_r}",
             )
         )
+    return errors
+
+
+def _unsupported_errors(pred: Mapping[str, Any]) -> list[FieldError]:
+    """Fields KServe would turn into machinery one-machine mode does not run: refused, never
+    silently dropped."""
+    errors = [
+        FieldError(
+            f"spec.predictor.{key}",
+            f"Forbidden: {what} does not run in one-machine mode",
+        )
+        for key, what in UNSUPPORTED_PREDICTOR_KEYS.items()
+        if pred.get(key) not in (None, [], {})
+    ]
+    for path in ("sklearn", "model"):
+        impl = pred.get(path)
+        if not isinstance(impl, Mapping):
+            continue
+        image = impl.get("image")
+        if image not in (None, "", SKLEARN_IMAGE):
+            errors.append(
+                FieldError(
+                    f"spec.predictor.{path}.image",
+                    f"Unsupported value: {image!r}: one-machine mode runs the sklearn server of "
+                    f"its kserve package ({SKLEARN_IMAGE})",
+                )
+            )
+        version = impl.get("runtimeVersion")
+        if version not in (None, "", SKLEARN_IMAGE.rsplit(":", 1)[1]):
+            errors.append(
+                FieldError(
+                    f"spec.predictor.{path}.runtimeVersion",
+                    f"Unsupported value: {version!r}: one-machine mode runs "
+                    f"{SKLEARN_IMAGE.rsplit(':', 1)[1]}",
+                )
+            )
+        protocol = impl.get("protocolVersion")
+        if protocol not in (None, *PROTOCOLS):
+            errors.append(
+                FieldError(
+                    f"spec.predictor.{path}.protocolVersion",
+                    f"Unsupported value: {protocol!r}: one-machine mode serves "
+                    f"{' and '.join(PROTOCOLS)} over REST",
+                )
+            )
+        runtime = impl.get("runtime")
+        if runtime not in (None, "", SKLEARN_RUNTIME):
+            errors.append(
+                FieldError(
+                    f"spec.predictor.{path}.runtime",
+                    f"Unsupported value: {runtime!r}: one-machine mode runs {SKLEARN_RUNTIME}",
+                )
+            )
     return errors
 
 
@@ -204,8 +297,14 @@ def model_name(isvc: Mapping[str, Any]) -> str:
     return str(isvc["metadata"]["name"])
 
 
-def predictor_container(isvc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The predictor's container and the template annotations it needs (storage URI)."""
+def predictor_container(isvc: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The predictor's containers and the template annotations they need (storage URI).
+
+    For sklearn the user's container fields are merged onto the runtime's container as KServe
+    does: ``args`` appended to the server's, ``command``, ``env``, ``resources`` and the rest
+    carried, ``protocolVersion`` as env ``PROTOCOL``; a custom predictor's containers are taken
+    as given (``--model_name`` added to the first), so any change to them makes a new revision.
+    """
     pred = _predictor(isvc)
     name = model_name(isvc)
     impl = pred.get("sklearn") or pred.get("model")
@@ -215,28 +314,35 @@ def predictor_container(isvc: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
             "image": SKLEARN_IMAGE,
             "args": [f"--model_name={name}", "--model_dir=/mnt/models", "--http_port=8080"],
         }
-        for key in ("env", "resources"):
-            if impl.get(key):
-                container[key] = copy.deepcopy(impl[key])
-        return container, {STORAGE_URI_ANNOTATION: str(impl["storageUri"])}
-    container = copy.deepcopy((pred.get("containers") or [{}])[0])
-    container.setdefault("name", "kserve-container")
-    if not any(str(a).startswith("--model_name") for a in container.get("args") or []):
-        container["args"] = [*(container.get("args") or []), f"--model_name={name}"]
-    return container, {}
+        for key, value in impl.items():
+            if key in IMPL_KEYS or key in ("name", "image") or value is None:
+                continue
+            if key == "args":
+                container["args"] = [*container["args"], *(str(a) for a in value)]
+            else:
+                container[key] = copy.deepcopy(value)
+        protocol = impl.get("protocolVersion")
+        if protocol:
+            env = [e for e in container.get("env") or [] if e.get("name") != PROTOCOL_ENV]
+            container["env"] = [*env, {"name": PROTOCOL_ENV, "value": str(protocol)}]
+        return [container], {STORAGE_URI_ANNOTATION: str(impl["storageUri"])}
+    containers = copy.deepcopy(pred.get("containers") or [{}])
+    first = containers[0]
+    first.setdefault("name", "kserve-container")
+    if not any(str(a).startswith("--model_name") for a in first.get("args") or []):
+        first["args"] = [*(first.get("args") or []), f"--model_name={name}"]
+    return containers, {}
 
 
 def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> dict[str, Any]:
     """The Knative Service KServe would write for this InferenceService's predictor."""
     meta = isvc["metadata"]
     pred = _predictor(isvc)
-    container, extra_annotations = predictor_container(isvc)
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k not in (names.MIN_SCALE, names.MAX_SCALE)
-        and k != "kubectl.kubernetes.io/last-applied-configuration"
-    }
+    containers, extra_annotations = predictor_container(isvc)
+    # KServe: the InferenceService's annotations with the predictor's over them, less the
+    # disallowed ones; labels likewise (the template drops the visibility label)
+    merged = {**(meta.get("annotations") or {}), **(pred.get("annotations") or {})}
+    annotations = {k: str(v) for k, v in merged.items() if k not in ANNOTATIONS_DISALLOWED}
     annotations.update(extra_annotations)
     annotations.setdefault(names.CLASS_ANNOTATION, names.KPA_CLASS)
     min_replicas = pred.get("minReplicas")
@@ -247,7 +353,10 @@ def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> di
         annotations[names.TARGET] = str(pred["scaleTarget"])
     if pred.get("scaleMetric"):
         annotations[names.METRIC] = str(pred["scaleMetric"])
-    template_spec: dict[str, Any] = {"containers": [container]}
+    template_spec: dict[str, Any] = {
+        key: copy.deepcopy(pred[key]) for key in POD_SPEC_KEYS if pred.get(key) is not None
+    }
+    template_spec["containers"] = containers
     if pred.get("containerConcurrency") is not None:
         template_spec["containerConcurrency"] = int(pred["containerConcurrency"])
     if pred.get("timeout") is not None:
@@ -255,9 +364,11 @@ def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> di
         template_spec["responseStartTimeoutSeconds"] = int(pred["timeout"])
     labels = {
         **(meta.get("labels") or {}),
+        **{k: str(v) for k, v in (pred.get("labels") or {}).items()},
         names.ISVC_LABEL: meta["name"],
         names.COMPONENT_LABEL: "predictor",
     }
+    template_labels = {k: v for k, v in labels.items() if k not in TEMPLATE_LABELS_DISALLOWED}
     return {
         "apiVersion": f"{names.KNATIVE_SERVING_GROUP}/v1",
         "kind": "Service",
@@ -269,7 +380,7 @@ def desired_ksvc(isvc: Mapping[str, Any], rolled_out_revision: str | None) -> di
         },
         "spec": {
             "template": {
-                "metadata": {"labels": labels, "annotations": annotations},
+                "metadata": {"labels": template_labels, "annotations": annotations},
                 "spec": template_spec,
             },
             "traffic": traffic(
