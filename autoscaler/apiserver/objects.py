@@ -247,9 +247,18 @@ class Objects:
     # --- validation -------------------------------------------------------------------------
 
     def _validate(
-        self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions, warnings: list[str]
+        self,
+        rt: ResourceType,
+        obj: dict[str, Any],
+        opts: WriteOptions,
+        warnings: list[str],
+        *,
+        admit: bool = True,
     ) -> dict[str, Any]:
-        """Schema check, pruning, defaulting and metadata rules; the cleaned object."""
+        """Schema check, pruning, defaulting and metadata rules; the cleaned object.
+
+        ``admit``: also the kind's admission validator, which (like a validating webhook
+        registered for the resource, not its ``/status``) does not see status writes."""
         name = str(_meta(obj).get("name") or _meta(obj).get("generateName") or "")
         node = rt.node()
         if node is not None:
@@ -268,9 +277,9 @@ class Objects:
         causes.extend(configdata.causes(rt.storage, obj))
         if rt.storage == CRD_STORAGE:
             causes.extend(self._crd_causes(obj))
-        admit = self.validators.get((rt.group, rt.kind))
-        if admit is not None:
-            causes.extend(admit(obj))
+        validator = self.validators.get((rt.group, rt.kind)) if admit else None
+        if validator is not None:
+            causes.extend(validator(obj))
         if causes:
             raise invalid(rt.kind, rt.group, name, causes)
         return obj
@@ -631,7 +640,7 @@ class Objects:
                 obj["status"] = copy.deepcopy(old_view["status"])
             else:
                 obj.pop("status", None)
-        obj = self._validate(rt, obj, opts, warnings)
+        obj = self._validate(rt, obj, opts, warnings, admit=subresource != "status")
         if managed_fields is None:
             self._record(rt, old_view, obj, opts, subresource)
         elif managed_fields:

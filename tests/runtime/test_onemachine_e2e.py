@@ -370,3 +370,45 @@ def test_tuner_reads_replica_metrics_and_recommends(om: RunningOneMachine) -> No
     assert table.returncode == 0 and "Recommend" in table.stdout, table.stdout
     explained = om.kubectl("get", "modelscaler", "gpu", "-o", "json")
     assert json.loads(explained.stdout)["status"].get("mode") == "Recommend"
+
+
+def test_wait_after_apply_waits_for_the_new_revision_and_canary_rolls_back(
+    om: RunningOneMachine, iris_uri: str
+) -> None:
+    # iris: revision 2 at 20 % (test_changed_spec_makes_revision_2_and_canary_split)
+    def predictor(**extra: Any) -> dict[str, Any]:
+        return {"minReplicas": 1, "sklearn": {"storageUri": iris_uri}, **extra}
+
+    def component() -> dict[str, Any]:
+        st = get_obj(om, "isvc", "iris").get("status", {})
+        return dict(st.get("components", {}).get("predictor", {}))
+
+    def split() -> list[tuple[str, int]]:
+        return sorted((t["revisionName"], t["percent"]) for t in component().get("traffic", []))
+
+    def apply_and_wait(pred: dict[str, Any]) -> None:
+        assert om.kubectl("apply", "-f", "-", input=isvc_yaml("iris", pred)).returncode == 0
+        out = om.kubectl("wait", "--for=condition=Ready", "isvc/iris", "--timeout=90s")
+        assert out.returncode == 0, out.stderr
+
+    # promotion: no canary; once rolled out, canaryTrafficPercent again rolls back to 00001
+    apply_and_wait(predictor())
+    om.wait(lambda: component().get("latestRolledoutRevision") == "iris-predictor-00002", 30, "")
+    assert (
+        om.kubectl(
+            "apply", "-f", "-", input=isvc_yaml("iris", predictor(canaryTrafficPercent=10))
+        ).returncode
+        == 0
+    )
+    om.wait(
+        lambda: split() == [("iris-predictor-00001", 90), ("iris-predictor-00002", 10)],
+        30,
+        "rollback: 90 % to the revision rolled out before",
+    )
+    # a spec change: kubectl wait right after the apply returns only once revision 3 serves
+    apply_and_wait(
+        predictor(sklearn={"storageUri": iris_uri, "env": [{"name": "X", "value": "1"}]})
+    )
+    comp = component()
+    assert comp["latestCreatedRevision"] == comp["latestReadyRevision"] == "iris-predictor-00003"
+    assert split() == [("iris-predictor-00003", 100)]

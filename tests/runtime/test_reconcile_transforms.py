@@ -86,88 +86,323 @@ class TestInferenceServiceToKnativeService:
         assert names.MAX_SCALE not in ann
 
     @pytest.mark.parametrize(
-        ("canary", "rolled_out", "expected"),
+        ("canary", "rolled_out", "tags", "expected"),
         [
             pytest.param(
                 None,
                 "iris-predictor-00001",
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="no-canary",
             ),
             pytest.param(
                 20,
                 None,
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="canary-before-first-rollout",
             ),
             pytest.param(
                 20,
                 "iris-predictor-00001",
+                False,
                 [
+                    {"latestRevision": True, "percent": 20},
                     {
                         "tag": "prev",
                         "revisionName": "iris-predictor-00001",
                         "latestRevision": False,
                         "percent": 80,
                     },
-                    {"tag": "latest", "latestRevision": True, "percent": 20},
                 ],
                 id="canary-20",
             ),
             pytest.param(
+                0,
+                "iris-predictor-00001",
+                True,
+                [
+                    {"latestRevision": True, "percent": 0, "tag": "latest"},
+                    {
+                        "tag": "prev",
+                        "revisionName": "iris-predictor-00001",
+                        "latestRevision": False,
+                        "percent": 100,
+                    },
+                ],
+                id="canary-0-tag-routing",
+            ),
+            pytest.param(
                 100,
                 "iris-predictor-00001",
+                False,
                 [{"latestRevision": True, "percent": 100}],
                 id="canary-promoted",
+            ),
+            pytest.param(
+                None,
+                "iris-predictor-00001",
+                True,
+                [{"latestRevision": True, "percent": 100, "tag": "latest"}],
+                id="tag-routing-100",
             ),
         ],
     )
     def test_traffic_split(
-        self, canary: int | None, rolled_out: str | None, expected: list[dict[str, Any]]
+        self,
+        canary: int | None,
+        rolled_out: str | None,
+        tags: bool,
+        expected: list[dict[str, Any]],
     ) -> None:
-        assert kserve.traffic(canary, rolled_out) == expected
+        assert kserve.traffic(canary, rolled_out, tag_routing=tags) == expected
 
-    def test_rolled_out_follows_latest_ready_without_canary(self) -> None:
-        obj = isvc(
-            dict(SKLEARN),
-            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
-        )
-        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
-        assert kserve.rolled_out_revision(obj, ksvc) == (
-            "iris-predictor-00002",
-            "iris-predictor-00001",
+    def test_latest_tag_only_with_tag_routing_annotation(self) -> None:
+        rolled = {"latestRolledoutRevision": "iris-predictor-00001"}
+        obj = isvc({**SKLEARN, "canaryTrafficPercent": 20}, components={"predictor": rolled})
+        plain = kserve.desired_ksvc(obj, "iris-predictor-00001")["spec"]["traffic"]
+        assert [t.get("tag") for t in plain] == [None, "prev"]
+        obj["metadata"]["annotations"][kserve.TAG_ROUTING_ANNOTATION] = "true"
+        tagged = kserve.desired_ksvc(obj, "iris-predictor-00001")["spec"]["traffic"]
+        assert [t.get("tag") for t in tagged] == ["latest", "prev"]
+
+
+def ksvc_status(
+    latest_ready: str, traffic: list[tuple[str, int, bool]], created: str | None = None
+) -> dict[str, Any]:
+    """A Knative Service whose status observed its generation, with resolved traffic."""
+    return {
+        "metadata": {"name": "iris-predictor", "generation": 3},
+        "status": {
+            "observedGeneration": 3,
+            "latestReadyRevisionName": latest_ready,
+            "latestCreatedRevisionName": created or latest_ready,
+            "traffic": [
+                {"revisionName": r, "percent": p, "latestRevision": latest}
+                for r, p, latest in traffic
+            ],
+        },
+    }
+
+
+class TestPredictorFieldsOnTheTemplate:
+    def test_predictor_annotations_and_labels_merged_as_kserve(self) -> None:
+        pred = {
+            **SKLEARN,
+            "annotations": {names.TARGET: "7", "team": "p", names.MIN_SCALE: "5"},
+            "labels": {"team": "blue", "networking.knative.dev/visibility": "cluster-local"},
+        }
+        obj = isvc(pred, {"team": "i", "other": "x"})
+        obj["metadata"]["labels"] = {"team": "isvc", "app": "iris"}
+        ksvc = kserve.desired_ksvc(obj, None)
+        ann = template_annotations(ksvc)
+        assert (ann[names.TARGET], ann["team"], ann["other"]) == ("7", "p", "x")
+        assert ann[names.MIN_SCALE] == "1"  # disallowed: minReplicas decides
+        labels = ksvc["spec"]["template"]["metadata"]["labels"]
+        assert (labels["team"], labels["app"]) == ("blue", "iris")
+        assert "networking.knative.dev/visibility" not in labels
+        assert ksvc["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+
+    @pytest.mark.parametrize(
+        ("change", "where"),
+        [
+            pytest.param({"sklearn": {"args": ["--workers=2"]}}, "args", id="args"),
+            pytest.param({"sklearn": {"command": ["python", "-m", "x"]}}, "command", id="command"),
+            pytest.param({"sklearn": {"protocolVersion": "v2"}}, "env", id="protocol"),
+            pytest.param({"serviceAccountName": "sa-x"}, "serviceAccountName", id="sa"),
+            pytest.param({"nodeSelector": {"gpu": "a"}}, "nodeSelector", id="node-selector"),
+        ],
+    )
+    def test_spec_change_changes_the_template(self, change: dict[str, Any], where: str) -> None:
+        base = kserve.desired_ksvc(isvc(dict(SKLEARN)), None)["spec"]["template"]
+        pred: dict[str, Any] = {**SKLEARN}
+        for key, value in change.items():
+            pred[key] = {**pred[key], **value} if key == "sklearn" else value
+        changed = kserve.desired_ksvc(isvc(pred), None)["spec"]["template"]
+        assert changed != base  # so the configuration stamps a new revision
+        container = changed["spec"]["containers"][0]
+        if where == "args":
+            assert container["args"][:3] == base["spec"]["containers"][0]["args"]
+            assert container["args"][-1] == "--workers=2"  # appended, as KServe merges
+        elif where == "command":
+            assert container["command"] == ["python", "-m", "x"]
+        elif where == "env":
+            assert {"name": "PROTOCOL", "value": "v2"} in container["env"]
+        else:
+            assert changed["spec"][where] == change[where]
+
+    def test_custom_predictor_keeps_every_container(self) -> None:
+        pred = {
+            "containers": [
+                {"env": [{"name": "MODEL_CLASS", "value": "m:C"}], "command": ["run"]},
+                {"name": "sidecar", "image": "s"},
+            ]
+        }
+        spec = kserve.desired_ksvc(isvc(pred), None)["spec"]["template"]["spec"]
+        assert [c["name"] for c in spec["containers"]] == ["kserve-container", "sidecar"]
+        assert spec["containers"][0]["command"] == ["run"]
+
+
+class TestRolledOutRevision:
+    R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
+
+    def obj(self, canary: int | None, current: str | None, previous: str | None) -> dict[str, Any]:
+        comp = {"latestRolledoutRevision": current, "previousRolledoutRevision": previous}
+        pred = {**SKLEARN, "canaryTrafficPercent": canary} if canary is not None else SKLEARN
+        return isvc(dict(pred), components={"predictor": {k: v for k, v in comp.items() if v}})
+
+    def test_first_revision_rolls_out_at_100(self) -> None:
+        ksvc = ksvc_status(self.R1, [(self.R1, 100, True)])
+        assert kserve.rolled_out_revision(self.obj(None, None, None), ksvc) == (self.R1, None)
+
+    def test_promotion_needs_the_status_at_100(self) -> None:
+        # ready but its traffic not yet at 100 % in the Knative Service's status: not rolled out
+        ksvc = ksvc_status(self.R2, [(self.R2, 20, True), (self.R1, 80, False)])
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (self.R1, None)
+        ksvc = ksvc_status(self.R2, [(self.R2, 100, True)])
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (
+            self.R2,
+            self.R1,
         )
 
-    def test_rolled_out_stays_while_canary(self) -> None:
-        obj = isvc(
-            {**SKLEARN, "canaryTrafficPercent": 20},
-            components={"predictor": {"latestRolledoutRevision": "iris-predictor-00001"}},
+    def test_canary_keeps_the_rolled_out_revision(self) -> None:
+        ksvc = ksvc_status(self.R2, [(self.R2, 20, True), (self.R1, 80, False)])
+        assert kserve.rolled_out_revision(self.obj(20, self.R1, None), ksvc) == (self.R1, None)
+
+    def test_stale_status_changes_nothing(self) -> None:
+        ksvc = ksvc_status(self.R2, [(self.R2, 100, True)])
+        ksvc["metadata"]["generation"] = 4
+        assert kserve.rolled_out_revision(self.obj(None, self.R1, None), ksvc) == (self.R1, None)
+
+    @pytest.mark.parametrize("canary", [10, 0])
+    def test_rollback_after_promotion(self, canary: int) -> None:
+        # 00002 was promoted (rolled out at 100 %); canaryTrafficPercent set again with no spec
+        # change: the first split names 00002 twice (summed 100 %), so the previous rolled-out
+        # revision becomes the latest again and takes the rest of the traffic
+        obj = self.obj(canary, self.R2, self.R1)
+        assert kserve.desired_ksvc(obj, self.R2)["spec"]["traffic"][1]["revisionName"] == self.R2
+        ksvc = ksvc_status(self.R2, [(self.R2, canary, True), (self.R2, 100 - canary, False)])
+        rolled = kserve.rolled_out_revision(obj, ksvc)
+        assert rolled == (self.R1, self.R1)
+        traffic = kserve.desired_ksvc(obj, rolled[0])["spec"]["traffic"]
+        assert [(t.get("revisionName"), t["percent"]) for t in traffic] == [
+            (None, canary),
+            (self.R1, 100 - canary),
+        ]
+        # and it stays rolled back once the split takes effect
+        obj["status"]["components"]["predictor"]["latestRolledoutRevision"] = self.R1
+        ksvc = ksvc_status(self.R2, [(self.R2, canary, True), (self.R1, 100 - canary, False)])
+        assert kserve.rolled_out_revision(obj, ksvc) == (self.R1, self.R1)
+
+    def test_no_rollback_while_a_newer_revision_is_created(self) -> None:
+        ksvc = ksvc_status(
+            self.R2, [(self.R2, 10, True), (self.R2, 90, False)], created="iris-predictor-00003"
         )
-        ksvc = {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}
-        assert kserve.rolled_out_revision(obj, ksvc) == ("iris-predictor-00001", None)
+        assert kserve.rolled_out_revision(self.obj(10, self.R2, self.R1), ksvc) == (
+            self.R2,
+            self.R1,
+        )
+
+
+class TestInferenceServiceStatus:
+    R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
+
+    def ksvc(
+        self,
+        ready: str,
+        configs: str,
+        routes: str = "True",
+        created: str = "iris-predictor-00001",
+        observed: int = 3,
+        message: str = "",
+    ) -> dict[str, Any]:
+        def cond(t: str, s: str) -> dict[str, Any]:
+            c: dict[str, Any] = {"type": t, "status": s}
+            if s == "False" and message:
+                c.update(reason="ExitCode", message=message)
+            return c
+
+        return {
+            "metadata": {"name": "iris-predictor", "generation": 3},
+            "status": {
+                "observedGeneration": observed,
+                "url": "http://iris-predictor.models.example.com",
+                "latestReadyRevisionName": self.R1,
+                "latestCreatedRevisionName": created,
+                "traffic": [{"revisionName": self.R1, "percent": 100, "latestRevision": True}],
+                "conditions": [
+                    cond("ConfigurationsReady", configs),
+                    cond("Ready", ready),
+                    cond("RoutesReady", routes),
+                ],
+            },
+        }
+
+    def status(self, ksvc: dict[str, Any], **prev: Any) -> dict[str, Any]:
+        obj = isvc(dict(SKLEARN), **prev)
+        obj["metadata"]["generation"] = 2
+        return kserve.status(
+            obj, ksvc, rolled_out=(self.R1, None), domain="example.com", now_iso=NOW
+        )
+
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, str]:
+        return {c["type"]: c["status"] for c in st["conditions"]}
 
     def test_status_reads_as_in_a_cluster(self) -> None:
-        ksvc = {
-            "status": {
-                "url": "http://iris-predictor.models.example.com",
-                "latestReadyRevisionName": "iris-predictor-00001",
-                "latestCreatedRevisionName": "iris-predictor-00001",
-                "traffic": [
-                    {"revisionName": "iris-predictor-00001", "percent": 100, "latestRevision": True}
-                ],
-                "conditions": [{"type": "Ready", "status": "True"}],
-            }
-        }
-        st = kserve.status(
-            isvc(dict(SKLEARN)),
-            ksvc,
-            rolled_out=("iris-predictor-00001", None),
-            domain="example.com",
-            now_iso=NOW,
-        )
+        st = self.status(self.ksvc("True", "True"))
         assert st["url"] == "http://iris.models.example.com"
-        assert names.is_ready({"status": st})
+        assert st["address"]["url"] == "http://iris.models.svc.cluster.local"
+        assert st["observedGeneration"] == 2
+        assert self.conds(st) == {
+            "IngressReady": "True",
+            "LatestDeploymentReady": "True",
+            "PredictorConfigurationReady": "True",
+            "PredictorReady": "True",
+            "PredictorRouteReady": "True",
+            "Ready": "True",
+            "RoutesReady": "True",
+        }
         assert st["components"]["predictor"]["traffic"][0]["percent"] == 100
+        assert st["modelStatus"] == {
+            "states": {"activeModelState": "Loaded", "targetModelState": "Loaded"},
+            "transitionStatus": "UpToDate",
+        }
+
+    def test_healthy_rollout_is_unknown_not_false(self) -> None:
+        st = self.status(self.ksvc("Unknown", "Unknown", created=self.R2))
+        conds = self.conds(st)
+        assert conds["Ready"] == conds["PredictorReady"] == "Unknown"
+        assert conds["LatestDeploymentReady"] == conds["PredictorConfigurationReady"] == "Unknown"
+        assert conds["IngressReady"] == conds["RoutesReady"] == "True"
+        assert st["modelStatus"]["transitionStatus"] == "InProgress"
+        assert st["modelStatus"]["states"]["activeModelState"] == "Loaded"
+
+    def test_failed_rollout_blocks_while_the_old_revision_serves(self) -> None:
+        ksvc = self.ksvc("False", "False", created=self.R2, message="CrashLoopBackOff: no model")
+        st = self.status(ksvc)
+        conds = self.conds(st)
+        assert conds["Ready"] == conds["LatestDeploymentReady"] == "False"
+        assert conds["IngressReady"] == "True"
+        ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+        assert ready["message"] == "CrashLoopBackOff: no model"
+        assert st["modelStatus"]["states"] == {
+            "activeModelState": "Loaded",
+            "targetModelState": "FailedToLoad",
+        }
+        assert st["modelStatus"]["transitionStatus"] == "BlockedByFailedLoad"
+        assert st["modelStatus"]["lastFailureInfo"]["modelRevisionName"] == self.R2
+        assert st["components"]["predictor"]["traffic"][0]["revisionName"] == self.R1
+
+    def test_knative_service_that_has_not_observed_its_spec_says_nothing_yet(self) -> None:
+        # the spec just written (generation 3) is not what the status (generation 2) reflects:
+        # Ready is not True and observedGeneration stays, so kubectl wait keeps waiting
+        st = self.status(self.ksvc("True", "True", observed=2), observedGeneration=1, conditions=[])
+        assert self.conds(st)["Ready"] == "Unknown"
+        assert self.conds(st)["PredictorReady"] == "Unknown"
+        assert st["observedGeneration"] == 1
+        ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "OutOfDate"
 
 
 class TestInferenceServiceValidation:
@@ -308,6 +543,73 @@ class TestServiceConfigurationRevision:
         assert "latestReadyRevisionName" not in st
 
 
+class TestServiceStatus:
+    def children(
+        self, cfg_ready: str | None, cfg_observed: int = 2, route_rev: str = "c-00001"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        cfg: dict[str, Any] = {
+            "metadata": {"name": "c", "generation": 2},
+            "status": {
+                "observedGeneration": cfg_observed,
+                "latestReadyRevisionName": "c-00001",
+                "conditions": [names.condition("Ready", names.tri(cfg_ready), "Deploying")],
+            },
+        }
+        rt: dict[str, Any] = {
+            "metadata": {"name": "c", "generation": 1},
+            "spec": {
+                "traffic": [{"configurationName": "c", "latestRevision": True, "percent": 100}]
+            },
+            "status": {
+                "observedGeneration": 1,
+                "traffic": [{"revisionName": route_rev, "latestRevision": True, "percent": 100}],
+                "conditions": [names.condition("Ready", True)],
+            },
+        }
+        return cfg, rt
+
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+        return {c["type"]: (c["status"], c.get("reason")) for c in st["conditions"]}
+
+    def test_ready_when_both_children_are(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("True"), NOW
+        )
+        assert names.is_ready({"status": st})
+
+    def test_deploying_configuration_is_unknown(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("Unknown"), NOW
+        )
+        conds = self.conds(st)
+        assert conds["ConfigurationsReady"] == ("Unknown", "Deploying")
+        assert conds["RoutesReady"] == ("True", None)
+        assert conds["Ready"] == ("Unknown", "Deploying")
+
+    def test_failed_configuration_is_false(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}}, *self.children("False"), NOW
+        )
+        assert self.conds(st)["Ready"][0] == "False"
+
+    def test_configuration_behind_its_generation_is_out_of_date(self) -> None:
+        st = serving.status(
+            {"metadata": {"name": "c", "generation": 2}},
+            *self.children("True", cfg_observed=1),
+            NOW,
+        )
+        conds = self.conds(st)
+        assert conds["ConfigurationsReady"] == ("Unknown", "OutOfDate")
+        assert conds["Ready"] == ("Unknown", "OutOfDate")
+
+    def test_route_not_yet_at_the_latest_ready_revision(self) -> None:
+        cfg, rt = self.children("True", route_rev="c-00000")
+        st = serving.status({"metadata": {"name": "c", "generation": 2}}, cfg, rt, NOW)
+        assert self.conds(st)["RoutesReady"] == ("Unknown", "TrafficNotMigrated")
+        assert self.conds(st)["Ready"][0] == "Unknown"
+
+
 class TestRoute:
     def route(self, traffic: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -318,12 +620,12 @@ class TestRoute:
     CFGS = {"iris-predictor": {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}}
 
     def test_latest_resolves_to_latest_ready_and_tags_get_hosts(self) -> None:
-        rt = self.route(kserve.traffic(20, "iris-predictor-00001"))
+        rt = self.route(kserve.traffic(20, "iris-predictor-00001", tag_routing=True))
         res = route.resolve(rt, self.CFGS)
         assert res.problem == ""
         assert [(t.revision, t.percent, t.tag) for t in res.targets] == [
-            ("iris-predictor-00001", 80, "prev"),
             ("iris-predictor-00002", 20, "latest"),
+            ("iris-predictor-00001", 80, "prev"),
         ]
         hosts = route.hosts(rt, res, "example.com")
         assert set(hosts) == {
@@ -333,7 +635,7 @@ class TestRoute:
         }
         st = route.status(rt, res, domain="example.com", now_iso=NOW)
         assert st["url"] == "http://iris-predictor.models.example.com"
-        assert st["traffic"][1]["url"] == "http://latest-iris-predictor.models.example.com"
+        assert st["traffic"][0]["url"] == "http://latest-iris-predictor.models.example.com"
 
     @pytest.mark.parametrize(
         ("traffic", "cfgs", "words"),

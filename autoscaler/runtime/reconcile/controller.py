@@ -129,26 +129,32 @@ class ServingController(WorkLoop):
             self.enqueue("ksvc", ns, labels[names.SERVICE_LABEL])
 
     # -- API writes ------------------------------------------------------------------------------
-    async def _create(self, kind: str, obj: dict[str, Any]) -> None:
+    async def _create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The object as created (None when it was already there: the informer will tell us)."""
         r = KINDS[kind]
         ns = obj["metadata"]["namespace"]
         try:
-            await asyncio.to_thread(
+            created = await asyncio.to_thread(
                 self._api.create_namespaced_custom_object, r.group, r.version, ns, r.plural, obj
             )
         except ApiException as exc:
-            if exc.status != 409:  # already there: the informer will tell us
+            if exc.status != 409:
                 raise
+            return None
+        return created if isinstance(created, dict) else None
 
-    async def _replace(self, kind: str, current: dict[str, Any], desired: dict[str, Any]) -> None:
-        """Write ``desired``'s spec, labels, annotations and owners over ``current``."""
+    async def _replace(
+        self, kind: str, current: dict[str, Any], desired: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Write ``desired``'s spec, labels, annotations and owners over ``current``; the object
+        as written (its generation moved on, its status not yet)."""
         r = KINDS[kind]
         meta = dict(current["metadata"])
         for field in ("labels", "annotations", "ownerReferences"):
             if field in desired["metadata"]:
                 meta[field] = desired["metadata"][field]
         body = {**current, "metadata": meta, "spec": desired["spec"]}
-        await asyncio.to_thread(
+        written = await asyncio.to_thread(
             self._api.replace_namespaced_custom_object,
             r.group,
             r.version,
@@ -157,6 +163,7 @@ class ServingController(WorkLoop):
             meta["name"],
             body,
         )
+        return written if isinstance(written, dict) else body
 
     async def _delete(self, kind: str, namespace: str, name: str) -> None:
         r = KINDS[kind]
@@ -176,11 +183,15 @@ class ServingController(WorkLoop):
     async def _ensure(
         self, kind: str, desired: dict[str, Any], compare_annotations: bool = True
     ) -> dict[str, Any] | None:
+        """Create or update ``kind`` to ``desired``; the object as it now stands, when known.
+
+        After a write that is the API server's answer, so a status computed from it sees that
+        the object has not yet observed the spec just written (not the informer's older copy).
+        """
         meta = desired["metadata"]
         current = self.informers[kind].get(meta["namespace"], meta["name"])
         if current is None:
-            await self._create(kind, desired)
-            return None
+            return await self._create(kind, desired)
         cmeta = current["metadata"]
         stale = (
             current.get("spec") != desired["spec"]
@@ -192,7 +203,7 @@ class ServingController(WorkLoop):
             )
         )
         if stale:
-            await self._replace(kind, current, desired)
+            return await self._replace(kind, current, desired)
         return current
 
     def _now_iso(self) -> str:
@@ -208,22 +219,36 @@ class ServingController(WorkLoop):
         errors = kserve.validate(isvc)
         if errors:
             msg = "; ".join(f"{e.field}: {e.message}" for e in errors)
-            failed = names.condition("Ready", False, "InvalidSpec", msg, self._now_iso())
-            st = {
-                **(isvc.get("status") or {}),
-                "conditions": names.merge_conditions(
-                    (isvc.get("status") or {}).get("conditions"), [failed]
-                ),
-            }
-            await self._write_status("isvc", isvc, st)
+            await self._write_status(
+                "isvc", isvc, kserve.failed_status(isvc, "InvalidSpec", msg, self._now_iso())
+            )
             return
         ksvc = self.informers["ksvc"].get(ns, ksvc_name)
         rolled = kserve.rolled_out_revision(isvc, ksvc)
-        await self._ensure("ksvc", kserve.desired_ksvc(isvc, rolled[0]))
+        ksvc = await self._ensure("ksvc", kserve.desired_ksvc(isvc, rolled[0])) or ksvc
         st = kserve.status(
             isvc, ksvc, rolled_out=rolled, domain=self.domain, now_iso=self._now_iso()
         )
         await self._write_status("isvc", isvc, st)
+
+    async def _report_failure(
+        self, kind: str, namespace: str, name: str, reason: str, message: str
+    ) -> None:
+        """Ready=False with the reason on an object whose reconcile the API server or a
+        transform refused (an InferenceService also says so in its model status)."""
+        obj = self.informers[kind].get(namespace, name)
+        if obj is None:
+            return
+        if kind == "isvc":
+            st = kserve.failed_status(obj, reason, message, self._now_iso())
+        else:
+            cond = names.condition("Ready", False, reason, message, self._now_iso())
+            prev = obj.get("status") or {}
+            st = {**prev, "conditions": names.merge_conditions(prev.get("conditions"), [cond])}
+            st["conditions"] += [
+                c for c in prev.get("conditions") or [] if c.get("type") != "Ready"
+            ]
+        await self._write_status(kind, obj, st)
 
     async def _delete_owned(self, kind: str, ns: str, name: str, label: str, owner: str) -> None:
         obj = self.informers[kind].get(ns, name)
@@ -237,10 +262,10 @@ class ServingController(WorkLoop):
             await self._delete_owned("cfg", ns, name, names.SERVICE_LABEL, name)
             await self._delete_owned("route", ns, name, names.SERVICE_LABEL, name)
             return
-        await self._ensure("cfg", serving.desired_configuration(ksvc))
-        await self._ensure("route", serving.desired_route(ksvc))
-        cfg = self.informers["cfg"].get(ns, name)
-        rt = self.informers["route"].get(ns, name)
+        cfg = await self._ensure("cfg", serving.desired_configuration(ksvc))
+        rt = await self._ensure("route", serving.desired_route(ksvc))
+        cfg = cfg or self.informers["cfg"].get(ns, name)
+        rt = rt or self.informers["route"].get(ns, name)
         await self._write_status("ksvc", ksvc, serving.status(ksvc, cfg, rt, self._now_iso()))
 
     # -- Configuration ---------------------------------------------------------------------------

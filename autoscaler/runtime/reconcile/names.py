@@ -86,6 +86,36 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
+def tri(status: Any) -> bool | None:
+    """A condition's status string as True, False or None (Unknown, or none at all)."""
+    return {"True": True, "False": False}.get(str(status)) if status is not None else None
+
+
+def observed(obj: Mapping[str, Any] | None) -> bool:
+    """Whether ``obj``'s status was written for its current generation (its spec)."""
+    if not obj:
+        return False
+    st = obj.get("status") or {}
+    gen = (obj.get("metadata") or {}).get("generation")
+    return "observedGeneration" in st and (gen is None or st["observedGeneration"] == gen)
+
+
+def aggregate(type_: str, parts: list[dict[str, Any]], now_iso: str = "") -> dict[str, Any]:
+    """A living condition over ``parts``: True when all are, False (with the first False's
+    reason) when any is, else Unknown with the first not-True one's reason."""
+    if all(c["status"] == "True" for c in parts):
+        return condition(type_, True, now_iso=now_iso)
+    bad = next((c for c in parts if c["status"] == "False"), None)
+    bad = bad or next(c for c in parts if c["status"] != "True")
+    return condition(
+        type_,
+        tri(bad["status"]),
+        bad.get("reason", ""),
+        bad.get("message", ""),
+        now_iso,
+    )
+
+
 def merge_conditions(
     old: list[Mapping[str, Any]] | None, new: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:

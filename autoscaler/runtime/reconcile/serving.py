@@ -48,43 +48,69 @@ def desired_route(ksvc: Mapping[str, Any]) -> dict[str, Any]:
     return _child(ksvc, "Route", {"traffic": traffic})
 
 
+def _propagated(child: Mapping[str, Any] | None, type_: str, now_iso: str) -> dict[str, Any]:
+    """A child's Ready as the Service's ``type_`` condition, three-valued; Unknown (OutOfDate)
+    while the child has not observed its current generation, as Knative's service reconciler."""
+    if not names.observed(child):
+        kind = "Configuration" if type_ == "ConfigurationsReady" else "Route"
+        return names.condition(
+            type_,
+            None,
+            "OutOfDate",
+            f"The {kind} is still working to reflect the latest desired specification.",
+            now_iso,
+        )
+    ready = names.get_condition(child or {}, "Ready") or {}
+    return names.condition(
+        type_,
+        names.tri(ready.get("status")),
+        ready.get("reason", ""),
+        ready.get("message", ""),
+        now_iso,
+    )
+
+
+def _traffic_migrated(
+    configuration: Mapping[str, Any] | None, route: Mapping[str, Any] | None
+) -> bool:
+    """Whether the Route's status serves its spec, latest targets at the latest ready revision."""
+    want = ((route or {}).get("spec") or {}).get("traffic") or DEFAULT_TRAFFIC
+    got = ((route or {}).get("status") or {}).get("traffic") or []
+    if len(want) != len(got):
+        return False
+    latest_ready = ((configuration or {}).get("status") or {}).get("latestReadyRevisionName")
+    for w, g in zip(want, got, strict=True):
+        if w.get("latestRevision") and g.get("revisionName") != latest_ready:
+            return False
+        if (w.get("percent") or 0) != (g.get("percent") or 0) or w.get("tag") != g.get("tag"):
+            return False
+    return True
+
+
 def status(
     ksvc: Mapping[str, Any],
     configuration: Mapping[str, Any] | None,
     route: Mapping[str, Any] | None,
     now_iso: str,
 ) -> dict[str, Any]:
+    """The Service's status from its Configuration's and Route's (knative/serving
+    ``pkg/reconciler/service``): ConfigurationsReady and RoutesReady carry each child's Ready
+    (True, False or Unknown), OutOfDate while a child has not observed its spec, and RoutesReady
+    is Unknown (TrafficNotMigrated) until the Route serves the latest ready revision; Ready is
+    True when both are, False when either is, Unknown otherwise."""
     cst = (configuration or {}).get("status") or {}
     rst = (route or {}).get("status") or {}
-    cfg_ready = names.get_condition(configuration or {}, "Ready")
-    rt_ready = names.get_condition(route or {}, "Ready")
-    both = names.is_ready(configuration) and names.is_ready(route)
-    failing = next(
-        (c for c in (cfg_ready, rt_ready) if c is not None and c.get("status") != "True"), None
-    )
-    conditions = [
-        names.condition(
-            "ConfigurationsReady",
-            None if cfg_ready is None else cfg_ready.get("status") == "True",
-            (cfg_ready or {}).get("reason", ""),
-            (cfg_ready or {}).get("message", ""),
-            now_iso,
-        ),
-        names.condition(
+    cfg_cond = _propagated(configuration, "ConfigurationsReady", now_iso)
+    rt_cond = _propagated(route, "RoutesReady", now_iso)
+    if rt_cond["status"] == "True" and not _traffic_migrated(configuration, route):
+        rt_cond = names.condition(
             "RoutesReady",
-            None if rt_ready is None else rt_ready.get("status") == "True",
-            (rt_ready or {}).get("reason", ""),
-            (rt_ready or {}).get("message", ""),
+            None,
+            "TrafficNotMigrated",
+            "Traffic is not yet migrated to the latest revision.",
             now_iso,
-        ),
-        names.condition(
-            "Ready",
-            True if both else (None if failing is None else failing.get("status") == "True"),
-            "" if both else (failing or {}).get("reason", ""),
-            "" if both else (failing or {}).get("message", ""),
-            now_iso,
-        ),
-    ]
+        )
+    conditions = [cfg_cond, rt_cond, names.aggregate("Ready", [cfg_cond, rt_cond], now_iso)]
     out: dict[str, Any] = {
         "observedGeneration": ksvc["metadata"].get("generation", 1),
         "conditions": names.merge_conditions(

@@ -5,13 +5,17 @@ the status subresource (``_write_status``).
 This is the shape of a Knative or KServe controller (a workqueue keyed by object, fed by informer
 events, with requeue on failure): an informer event may enqueue related objects too
 (``enqueue_related``), a key already waiting is not queued twice, and a failed reconcile comes back
-after a short delay — shortly for an API conflict or a missing object (the cache catches up), after
-a second for anything else. Subclasses define ``_reconcile_<kind>(namespace, name)``.
+later, backing off per key (doubling up to a minute, reset by a success): from 0.2 s for an API
+conflict or a missing object (the cache catches up), from a second for anything else. A spec the
+API server refuses (422) or a reconciler cannot use (ValueError) is reported on the object itself
+(``_report_failure``: a Ready=False condition saying why), and logged once, not at every retry.
+Subclasses define ``_reconcile_<kind>(namespace, name)``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +31,18 @@ log = logging.getLogger(__name__)
 WorkKey = tuple[str, str, str]  # (kind, namespace, name)
 API_RETRY_DELAY_S = 0.2
 ERROR_RETRY_DELAY_S = 1.0
+MAX_RETRY_DELAY_S = 60.0
+
+
+def api_error_message(exc: ApiException) -> str:
+    """The message of the Kubernetes Status an API error carries (its reason without one)."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return f"{exc.status} {exc.reason}"
 
 
 class WorkLoop:
@@ -40,6 +56,8 @@ class WorkLoop:
         self._name = name
         self._queue: asyncio.Queue[WorkKey] = asyncio.Queue()
         self._pending: set[WorkKey] = set()
+        self._failures: dict[WorkKey, int] = {}  # consecutive failed reconciles per key
+        self._retrying: set[WorkKey] = set()  # keys with a retry scheduled
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -114,16 +132,60 @@ class WorkLoop:
             try:
                 await getattr(self, f"_reconcile_{key[0]}")(key[1], key[2])
             except ApiException as exc:
-                level = logging.DEBUG if exc.status in (404, 409) else logging.WARNING
-                log.log(level, "reconciling %s: %s %s; again shortly", key, exc.status, exc.reason)
-                self.retry_later(key, API_RETRY_DELAY_S)
+                if exc.status == 422:
+                    await self._failed(key, "InvalidSpec", api_error_message(exc))
+                    continue
+                quiet = exc.status in (404, 409) or self._failures.get(key, 0) > 0
+                log.log(
+                    logging.DEBUG if quiet else logging.WARNING,
+                    "reconciling %s: %s %s; again later",
+                    key,
+                    exc.status,
+                    exc.reason,
+                )
+                self._backoff(key, API_RETRY_DELAY_S)
+            except ValueError as exc:
+                await self._failed(key, "InvalidSpec", str(exc))
             except Exception:
-                log.exception("reconciling %s failed; again in %ss", key, ERROR_RETRY_DELAY_S)
-                self.retry_later(key, ERROR_RETRY_DELAY_S)
+                if self._failures.get(key, 0) == 0:
+                    log.exception("reconciling %s failed; again later", key)
+                else:
+                    log.debug("reconciling %s failed again", key, exc_info=True)
+                self._backoff(key, ERROR_RETRY_DELAY_S)
+            else:
+                self._failures.pop(key, None)
+
+    async def _failed(self, key: WorkKey, reason: str, message: str) -> None:
+        """A spec that cannot be reconciled: say so on the object, try again after a while."""
+        level = logging.DEBUG if self._failures.get(key, 0) else logging.WARNING
+        log.log(level, "reconciling %s: %s: %s", key, reason, message)
+        try:
+            await self._report_failure(key[0], key[1], key[2], reason, message)
+        except ApiException as exc:
+            log.debug("reporting the failure of %s: %s %s", key, exc.status, exc.reason)
+        self._backoff(key, ERROR_RETRY_DELAY_S)
+
+    async def _report_failure(
+        self, kind: str, namespace: str, name: str, reason: str, message: str
+    ) -> None:
+        """Record on the object why it cannot be reconciled (subclasses write its status)."""
+
+    def _backoff(self, key: WorkKey, base_s: float) -> None:
+        """Retry ``key`` after ``base_s`` doubled per consecutive failure, up to a minute."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        if key in self._retrying:
+            return
+        self.retry_later(key, min(base_s * 2**failures, MAX_RETRY_DELAY_S))
 
     def retry_later(self, key: WorkKey, delay_s: float) -> None:
+        self._retrying.add(key)
+
         async def later() -> None:
-            await self.clock.sleep(delay_s)
+            try:
+                await self.clock.sleep(delay_s)
+            finally:
+                self._retrying.discard(key)
             self.enqueue(*key)
 
         self.spawn(later())
