@@ -2,7 +2,8 @@
 
 Runs the baselines and modelscale side by side in one run, prints each policy's figures,
 modelscale's ratio to each baseline and the wall time per policy. Traces are read from
-``$MODELSCALE_SHARED`` (default ``<repo>/../shared``)::
+``$MODELSCALE_SHARED/traces`` (default ``<repo>/../shared/traces``); a missing one is named on
+one line, exit code 2::
 
     .venv/bin/python bench/policies.py [--functions N] [--minutes A:B] [--seed S]
                                        [--policies ...] [--skip-llm] [--skip-functions]
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +25,13 @@ from autoscaler.sim.fleet import TUNER_CONCURRENCY, SimSettings
 from autoscaler.sim.parallel import default_jobs, run_policies
 from autoscaler.sim.policies import POLICY_NAMES, make_policies
 from autoscaler.sim.results import RATIO_KEYS, aims, ratios
-from autoscaler.sim.traces import TraceSlice, Workload, read_azure_functions, read_azure_llm
+from autoscaler.sim.traces import (
+    TraceError,
+    TraceSlice,
+    Workload,
+    read_azure_functions,
+    read_azure_llm,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHOWN = (
@@ -39,8 +47,24 @@ SHOWN = (
 )
 
 
+FUNCTIONS_TRACE = Path("traces") / "azure_functions_2019"
+LLM_TRACE = Path("traces") / "AzureLLMInferenceTrace_code.csv"
+
+
 def shared() -> Path:
     return Path(os.environ.get("MODELSCALE_SHARED", REPO / ".." / "shared")).resolve()
+
+
+def missing_trace(paths: list[Path]) -> str | None:
+    """The one-line error for the first trace in ``paths`` that is not there (None: all are)."""
+    for path in paths:
+        if not path.exists():
+            return (
+                f"policies.py: trace not found: {path} (traces are read from "
+                "$MODELSCALE_SHARED/traces, default <repo>/../shared/traces; set "
+                "MODELSCALE_SHARED to the directory that holds traces/)"
+            )
+    return None
 
 
 def compare(
@@ -123,10 +147,27 @@ def main() -> int:
     console = Console(width=200)
     minutes = TraceSlice.parse_minutes(args.minutes) if args.minutes else None
     slice_ = TraceSlice(functions=args.functions, minutes=minutes)
+    wanted = [] if args.skip_functions else [shared() / FUNCTIONS_TRACE]
+    wanted += [] if args.skip_llm else [shared() / LLM_TRACE]
+    problem = missing_trace(wanted)
+    if problem is not None:  # before any run: a missing second trace must not cost the first
+        print(problem, file=sys.stderr)
+        return 2
+    try:
+        return run(args, console, slice_, minutes)
+    except TraceError as exc:
+        print(f"policies.py: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(
+    args: argparse.Namespace,
+    console: Console,
+    slice_: TraceSlice,
+    minutes: tuple[float, float] | None,
+) -> int:
     if not args.skip_functions:
-        w = read_azure_functions(
-            shared() / "traces" / "azure_functions_2019", seed=args.seed, slice_=slice_
-        )
+        w = read_azure_functions(shared() / FUNCTIONS_TRACE, seed=args.seed, slice_=slice_)
         compare(
             console,
             "Azure Functions 2019",
@@ -138,7 +179,7 @@ def main() -> int:
         )
     if not args.skip_llm:
         llm = read_azure_llm(
-            shared() / "traces" / "AzureLLMInferenceTrace_code.csv",
+            shared() / LLM_TRACE,
             seed=args.seed,
             slice_=TraceSlice(minutes=minutes),
         )

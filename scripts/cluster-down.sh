@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
     --uninstall) uninstall=1; shift ;;
     --context) [ $# -ge 2 ] || die "--context needs a kubeconfig context"; context="$2"; shift 2 ;;
     --overlay) [ $# -ge 2 ] || die "--overlay needs a name"; overlay="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done

@@ -23,6 +23,9 @@ KNATIVE_SERVING_VERSION="knative-v1.21.2"
 KOURIER_VERSION="knative-v1.21.0"
 KNATIVE_EVENTING_VERSION="knative-v1.21.0"
 KSERVE_VERSION="v0.20.0"
+# The oldest kubectl the scripts are used with (README.md, "Prerequisites"): the kind node's
+# Kubernetes minor version.
+KUBECTL_MIN_VERSION="1.33"
 
 # --- images built here and loaded into kind ------------------------------------------------
 IMAGE_TAG="0.1.0"
@@ -56,7 +59,7 @@ done
 case "$overlay" in
   base) manifests="$root/manifests/base" ;;
   prometheus|knative-legacy-pa|recommend-only) manifests="$root/manifests/overlays/$overlay" ;;
-  *) die "unknown overlay '$overlay' (known: base, prometheus, knative-legacy-pa, recommend-only)" ;;
+  *) die "unknown overlay '$overlay' (known: base, knative-legacy-pa, recommend-only)" ;;
 esac
 # The prometheus overlay points the controller at a Prometheus, which this script does not
 # install: without one (and its scrape jobs) the controller rolls out and then finds no metrics
@@ -76,7 +79,20 @@ need() {
 }
 need docker "install Docker Engine (https://docs.docker.com/engine/install/) and start it"
 need kind "install kind ${KIND_VERSION} (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
-need kubectl "install kubectl 1.33 or newer (https://kubernetes.io/docs/tasks/tools/)"
+need kubectl "install kubectl ${KUBECTL_MIN_VERSION} or newer (https://kubernetes.io/docs/tasks/tools/)"
+# kubectl prints "Client Version: v1.33.1" (or, before 1.28, a version.Info with GitVersion:"v1.27.4").
+kubectl_version="$(kubectl version --client 2>/dev/null |
+  awk 'match($0, /v[0-9]+\.[0-9]+/) { print substr($0, RSTART + 1, RLENGTH - 1); exit }')" || true
+if [ -z "$kubectl_version" ]; then
+  say "warning: could not read kubectl's version; these scripts need ${KUBECTL_MIN_VERSION} or newer"
+else
+  IFS=. read -r have_major have_minor <<<"$kubectl_version"
+  IFS=. read -r min_major min_minor <<<"$KUBECTL_MIN_VERSION"
+  if [ "$have_major" -lt "$min_major" ] ||
+    { [ "$have_major" -eq "$min_major" ] && [ "$have_minor" -lt "$min_minor" ]; }; then
+    die "kubectl ${kubectl_version} is older than ${KUBECTL_MIN_VERSION}: install kubectl ${KUBECTL_MIN_VERSION} or newer (https://kubernetes.io/docs/tasks/tools/)"
+  fi
+fi
 docker info >/dev/null 2>&1 || die "docker is installed but its engine does not answer: start Docker (or check your permissions on its socket)"
 kind_version="$(kind version 2>/dev/null | awk '{print $2}')"
 if [ "$kind_version" != "$KIND_VERSION" ]; then

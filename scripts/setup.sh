@@ -58,16 +58,21 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pybin="$venv/bin/python"
 
-# 2. The package and its dependencies, reinstalled only when pyproject.toml changed.
-extras="."
-[ "$with_tests" -eq 1 ] && extras=".[dev]"
-stamp="$venv/.modelscale-$( (cat "$root/pyproject.toml"; echo "$extras") | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
+# 2. The package and its dependencies: installed when pyproject.toml changed since the last install
+#    or when an extra asked for is not in yet (scripts/install_state.py keeps the record in the
+#    virtual environment), so alternating setup.sh and setup.sh --tests installs nothing again.
+extras=()
+[ "$with_tests" -eq 1 ] && extras=(dev)
+state="$venv/.install-state-modelscale.json"
+if ! "$pybin" "$root/scripts/install_state.py" check "$state" "$root/pyproject.toml" "${extras[@]}"; then
+  spec="."
+  [ "${#extras[@]}" -gt 0 ] && spec=".[$(IFS=,; echo "${extras[*]}")]"
   say "installing modelscale$( [ "$with_tests" -eq 1 ] && echo ' with test tools') into $venv (a few minutes the first time)"
-  "$pybin" -m pip install -q --upgrade pip >/dev/null
-  (cd "$root" && "$pybin" -m pip install -q -e "$extras")
-  rm -f "$venv"/.modelscale-*
-  touch "$stamp"
+  # -qq: errors only (pip's warnings about the machine's package indexes are not ours to fix)
+  "$pybin" -m pip install -qq --upgrade pip >/dev/null
+  (cd "$root" && "$pybin" -m pip install -qq -e "$spec")
+  rm -f "$venv"/.modelscale-*  # the stamps earlier versions of this script left
+  "$pybin" "$root/scripts/install_state.py" record "$state" "$root/pyproject.toml" "${extras[@]}"
 fi
 
 # 3. kubectl: the one on PATH, else Debian's package.

@@ -23,3 +23,13 @@ def test_controller_metric_name_choices_are_the_metric_presets() -> None:
     assert tuple(PRESETS) == METRIC_NAME_PRESETS
     args = cli.build_parser().parse_args(["controller", "--metric-names", "knative-opentelemetry"])
     assert args.metric_names == "knative-opentelemetry"
+
+
+def test_simulate_help_says_what_each_tuner_concurrency_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the direct scrape, from its samples between ticks" in text
+    assert "completions (the direct scrape with sampling off" in text

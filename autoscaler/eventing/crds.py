@@ -28,11 +28,15 @@ def shared_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def upstream_crds(environ: Mapping[str, str] | None = None) -> list[Path]:
-    """The upstream Broker and Trigger CRD files, or none (with a warning) when not found."""
-    folder = shared_dir(environ) / "crds"
+    """The upstream Broker and Trigger CRD files, or none when not found: logged at info in a
+    plain checkout (no ``../shared``, the usual case), as a warning when ``MODELSCALE_SHARED``
+    names a directory that lacks them."""
+    env = os.environ if environ is None else environ
+    folder = shared_dir(env) / "crds"
     paths = [folder / name for name in UPSTREAM_CRD_FILES]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
-        log.warning("upstream eventing CRDs not found (%s): serving the built-in ones", missing)
+        level = logging.WARNING if env.get("MODELSCALE_SHARED") else logging.INFO
+        log.log(level, "upstream eventing CRDs not found (%s): serving the built-in ones", missing)
         return []
     return paths

@@ -115,6 +115,31 @@ def is_whole_seconds(seconds: float) -> bool:
 
 T = TypeVar("T")
 
+# Every ``config-autoscaler`` key ``AutoscalerConfig.from_configmap`` reads (a test keeps them
+# equal); other keys of Knative's ConfigMap are not modelled and are ignored there.
+CONFIG_KEYS = (
+    "enable-scale-to-zero",
+    "allow-zero-initial-scale",
+    "max-scale-up-rate",
+    "max-scale-down-rate",
+    "panic-window-percentage",
+    "panic-threshold-percentage",
+    "container-concurrency-target-default",
+    "target-burst-capacity",
+    "activator-capacity",
+    "requests-per-second-target-default",
+    "container-concurrency-target-percentage",
+    "initial-scale",
+    "min-scale",
+    "max-scale",
+    "max-scale-limit",
+    "activation-scale",
+    "stable-window",
+    "scale-to-zero-grace-period",
+    "scale-to-zero-pod-retention-period",
+    "scale-down-delay",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AutoscalerConfig:

@@ -3,8 +3,8 @@ and a CloudEvent ``modelscale.scaling.changed`` to an optional sink.
 
 The Event is a core/v1 Event (involvedObject the ModelScaler, reason ``TargetChanged``,
 ``KeepAliveChanged`` or ``MinScaleChanged``), as ``kubectl describe`` and ``kubectl get events``
-show them. The CloudEvent goes in binary mode (``ce-*`` headers, JSON body) with the cloudevents
-SDK; it is sent on its own task with a short timeout, so a slow or absent sink never holds up a
+show them. The CloudEvent goes in binary mode (``ce-*`` headers, ``Content-Type: application/json``,
+JSON body) with the cloudevents SDK; it is sent on its own task with a short timeout, so a slow or absent sink never holds up a
 tick. Failures of either are logged and counted, never raised.
 """
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPE = "modelscale.scaling.changed"
 EVENT_SOURCE = "modelscale/tuner"
+CONTENT_TYPE = "application/json"  # binary mode: carried as the Content-Type header
 COMPONENT = "modelscale-tuner"
 
 REASONS: dict[str, str] = {
@@ -145,7 +146,10 @@ class Notifier:
     async def _send(self, data: dict[str, Any]) -> None:
         assert self.sink_url is not None
         try:
-            event = CloudEvent({"type": EVENT_TYPE, "source": EVENT_SOURCE}, data)
+            event = CloudEvent(
+                {"type": EVENT_TYPE, "source": EVENT_SOURCE, "datacontenttype": CONTENT_TYPE},
+                data,
+            )
             headers, body = to_binary(event)
             if self._session is None:
                 self._session = aiohttp.ClientSession()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from autoscaler.runtime import eventloop
@@ -57,12 +58,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the tuner sends modelscale.scaling.changed CloudEvents (default: nowhere)",
     )
     parser.add_argument(
+        "--autoscaler-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Knative config-autoscaler setting for every revision, e.g. "
+        "scale-to-zero-grace-period=6s or stable-window=30s (repeatable)",
+    )
+    parser.add_argument(
         "--loop",
         choices=eventloop.CHOICES,
         default="auto",
         help="event loop: uvloop when installed (auto, the default) or the standard asyncio loop",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every decision")
+
+
+def parse_autoscaler_config(items: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` settings as ``config-autoscaler`` data, checked as Knative checks the
+    ConfigMap: a key the runtime does not model or a bad value raises ``ValueError`` naming it."""
+    from autoscaler.kpa.settings import CONFIG_KEYS, AutoscalerConfig, InvalidConfig
+
+    data: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValueError(f"--autoscaler-config {item!r}: not KEY=VALUE")
+        if key not in CONFIG_KEYS:
+            raise ValueError(
+                f"--autoscaler-config {key}: not a config-autoscaler key this runtime supports "
+                f"(supported: {', '.join(CONFIG_KEYS)})"
+            )
+        data[key] = value
+    try:
+        AutoscalerConfig.from_configmap(data)
+    except InvalidConfig as exc:
+        raise ValueError(f"--autoscaler-config {exc}") from None
+    return data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"modelscale up: {path}: no such file")
             return 2
+    try:
+        autoscaler_config = parse_autoscaler_config(args.autoscaler_config)
+    except ValueError as exc:
+        print(f"modelscale up: {exc}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
         settings = OneMachineSettings(
@@ -91,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             eventing=not args.no_eventing,
             broker_port=args.broker_port,
             tuner_sink_url=args.sink,
+            autoscaler_config=autoscaler_config,
         )
         machine = OneMachine(settings)
         await machine.start()

@@ -47,8 +47,10 @@ class OneMachineSettings:
     # empty is the direct scrape; {"source": "prometheus", "prometheus_url": ...} reads PromQL.
     tuner_metrics: dict[str, str] = field(default_factory=dict)
     tuner_identity: str = "modelscale-up"
-    # Take part in leader election on the tuner Lease (for several controllers on one API).
-    tuner_leader_election: bool = False
+    # Take part in leader election on the tuner Lease, the one `modelscale controller` uses
+    # (``modelscale-tuner`` in ``default``): a controller started against this API server
+    # then stands by while this tuner leads, and leads when it stops.
+    tuner_leader_election: bool = True
     # Written as the tuner ConfigMap before the tuner starts (its keys: autoscaler.tuner
     # settings, e.g. tick_period_s), so even the first tick runs on them. Empty: left alone.
     tuner_config: dict[str, str] = field(default_factory=dict)
@@ -188,6 +190,13 @@ class OneMachine:
         if self.settings.tuner_leader_election:
             election = ElectionConfig(settings.namespace, settings.lease_name, settings.identity)
             elector = LeaderElector(api, election, self.clock)
+            # One attempt now, so the first tick already leads when the Lease is free.
+            if not await asyncio.to_thread(elector.try_acquire_or_renew):
+                log.info(
+                    "tuner standing by: another controller holds Lease %s/%s",
+                    election.namespace,
+                    election.name,
+                )
         direct = metrics_config.source == "direct"
         self.tuner = Controller(
             api,

@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("time-weighted", "completions"),
         default="time-weighted",
         help="how the tuner's metrics source counts concurrency: time-weighted (the Prometheus "
-        "source, from the autoscaler's gauge; default) or completions (the direct scrape)",
+        "source, from the Knative autoscaler's gauge; the direct scrape, from its samples "
+        "between ticks; default) or completions (the direct scrape with sampling off: a "
+        "finished request's whole time at its finish)",
     )
     parser.add_argument(
         "--jobs",

@@ -27,9 +27,9 @@ from autoscaler.sim.traces.workload import ModelTrace, Workload, model_rng
 COLD_START_RNG = 3
 ENGINES = ("auto", "exact", "fluid")
 # How the tuner's metrics source counts a revision's concurrency (RevisionObservation):
-# "time-weighted", as the Prometheus source reads it from the Knative autoscaler's gauge, or
-# "completions", as the direct scrape of the queue-proxies reads it (each finished request's
-# whole time, at its finish: the histogram's _sum).
+# "time-weighted", as the Prometheus source reads it from the Knative autoscaler's gauge (and the
+# direct scrape from its samples between ticks), or "completions", as the direct scrape with
+# sampling off reads it (each finished request's whole time, at its finish: the histogram's _sum).
 TUNER_CONCURRENCY = ("time-weighted", "completions")
 
 

@@ -230,6 +230,59 @@ def test_cluster_scripts_refuse_an_unknown_overlay(bare_path: dict[str, str]) ->
         assert result.returncode != 0 and "unknown overlay 'nope'" in result.stderr, script.name
 
 
+def test_cluster_up_lists_only_the_overlays_it_accepts(bare_path: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP), "--overlay", "nope"], env=bare_path, capture_output=True,
+        text=True, timeout=30, check=False,
+    )  # fmt: skip
+    listed = result.stderr.split("(known: ", 1)[1].split(")", 1)[0].split(", ")
+    assert listed == ["base", "knative-legacy-pa", "recommend-only"]
+    assert "prometheus" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "Client Version: v1.30.2\nKustomize Version: v5.0.4",
+        'Client Version: version.Info{Major:"1", Minor:"27", GitVersion:"v1.27.4"}',
+    ],
+    ids=["1.30", "1.27-format"],
+)
+def test_cluster_up_stops_on_a_kubectl_older_than_the_readme_asks(
+    bare_path: dict[str, str], printed: str
+) -> None:
+    _stub(bare_path, "docker")
+    _stub(bare_path, "kind")
+    _stub(bare_path, "kubectl", f"printf '{printed}\\n'")
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    minimum = pins()["KUBECTL_MIN_VERSION"]
+    assert result.returncode != 0
+    assert "is older than " + minimum in result.stderr
+    assert f"install kubectl {minimum} or newer" in result.stderr
+
+
+@pytest.mark.parametrize("version", ["v1.33.1", "v1.34.0", "v2.0.0"])
+def test_cluster_up_goes_on_with_a_recent_enough_kubectl(
+    bare_path: dict[str, str], version: str
+) -> None:
+    _stub(bare_path, "docker", "exit 1")  # the next check stops the run
+    _stub(bare_path, "kind")
+    _stub(bare_path, "kubectl", f"echo 'Client Version: {version}'")
+    result = subprocess.run(
+        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert "older than" not in result.stderr and "engine does not answer" in result.stderr
+
+
+def test_the_kubectl_minimum_is_the_readmes() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert f"kubectl {pins()['KUBECTL_MIN_VERSION']} or newer" in readme
+
+
 def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
     result = subprocess.run(
         ["bash", str(SCRIPTS / "cluster-down.sh")], env=bare_path, capture_output=True,
@@ -265,6 +318,16 @@ def test_cluster_up_help_is_the_whole_header() -> None:
     assert "prometheus" in result.stdout and "refused" in result.stdout
 
 
+def test_cluster_down_help_is_the_whole_header() -> None:
+    script = SCRIPTS / "cluster-down.sh"
+    result = subprocess.run(
+        ["bash", str(script), "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    header = script.read_text().split("\nset -euo pipefail", 1)[0].splitlines()[1:]
+    assert result.returncode == 0 and result.stdout.splitlines() == header
+    assert "set -euo" not in result.stdout
+
+
 # --- cluster-up's run with every tool stubbed: the KServe apply through cert-manager's webhook ---
 
 WEBHOOK_REFUSAL = (
@@ -295,6 +358,7 @@ case "$*" in
       echo $((n + 1)) > {count}; echo '{quoted}' >&2; exit 1
     fi ;;
   *jsonpath*) printf '%s' '{{"disableIstioVirtualHost": true}}' ;;
+  "version --client") echo "Client Version: v1.33.1" ;;
 esac
 exit 0"""
     _stub(env, "kubectl", kubectl)

@@ -94,6 +94,8 @@ async def test_cloudevent_reaches_the_sink(
     assert len(recorder.received) == 1
     headers, event = recorder.received[0]
     assert headers["ce-specversion"] == "1.0", "binary mode"
+    assert headers["Content-Type"] == "application/json"
+    assert event["datacontenttype"] == "application/json", "a subscriber sees JSON data"
     assert event["type"] == "modelscale.scaling.changed"
     assert event["source"] == "modelscale/tuner"
     data = event.data
