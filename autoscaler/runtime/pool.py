@@ -222,6 +222,10 @@ class RevisionPool:
         except (ReplicaStartError, OSError) as exc:
             await self._start_failed(replica, str(exc))
             return
+        except Exception as exc:  # whatever went wrong, the slot must come back
+            log.exception("starting replica %s of %s failed", replica.name, self.key)
+            await self._start_failed(replica, f"{type(exc).__name__}: {exc}")
+            return
         if replica.stopping:  # scaled down while starting: it never took traffic
             await replica.stop(0.0, self.settings.term_timeout_s)
             self._forget(replica)

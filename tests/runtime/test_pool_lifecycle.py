@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from dataplane_testkit import requests_served
 
 from autoscaler.runtime.capacity import replica_cap_for
 from autoscaler.runtime.dataplane import DataPlane
+from autoscaler.runtime.launcher import ZygoteLauncher
 from autoscaler.runtime.spec import RevisionKey
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -182,3 +184,31 @@ async def test_scale_down_drains_in_flight_requests(capped: DataPlane) -> None:
 )
 async def test_default_cap_from_free_memory(available_mb: int, expected: int) -> None:
     assert replica_cap_for(available_mb * MB) == expected
+
+
+async def test_a_killed_zygote_is_restarted_and_replicas_start_again(
+    tmp_path: Path, iris_dir: Path
+) -> None:
+    """The zygote dies (its replicas die with it): the next replica start forks from a new one,
+    the revision serves again, and no replica is left holding a slot of the budget."""
+    async with DataPlane(pool_settings=FAST_POOL, log_dir=tmp_path, max_replicas=2) as dp:
+        assert isinstance(dp.launcher, ZygoteLauncher)
+        key = RevisionKey("default", "zdeath-00001")
+        dp.ensure_revision(key, iris_spec(iris_dir, key.name))
+        dp.set_route(host_of(key.name), [(key, 100, None)])
+        dp.set_desired(key, 1)
+        await wait_until(lambda: dp.status(key).ready == 1, what="ready")
+        first = dp.pool(key).replicas[0]
+        zygote = dp.launcher.pid
+        assert zygote is not None and first.process is not None
+        os.kill(zygote, signal.SIGKILL)
+        assert await asyncio.wait_for(first.process.exited, 10) == -signal.SIGKILL
+
+        def replaced() -> bool:
+            replicas = dp.pool(key).replicas
+            return dp.status(key).ready == 1 and replicas[0] is not first
+
+        await wait_until(replaced, what="a replica forked from a new zygote")
+        assert dp.launcher.pid not in (None, zygote)
+        assert await load(dp, host_of(key.name), "iris", 5, 2) == [200] * 5
+        assert dp.budget.used == 1
