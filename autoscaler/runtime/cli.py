@@ -69,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
     import signal
+    import sys
 
+    from autoscaler.apiserver.server import DataDirInUse
     from autoscaler.runtime.onemachine import OneMachine, OneMachineSettings
 
     logging.basicConfig(
@@ -93,7 +95,11 @@ def run(args: argparse.Namespace) -> int:
             tuner_sink_url=args.sink,
         )
         machine = OneMachine(settings)
-        await machine.start()
+        try:
+            await machine.start()
+        except (OSError, DataDirInUse) as exc:  # a port in use, another instance on the dir
+            print(f"modelscale up: {start_error(exc, args)}", file=sys.stderr, flush=True)
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,6 +134,25 @@ def run(args: argparse.Namespace) -> int:
             await machine.stop()
 
     return eventloop.run(main(), args.loop)
+
+
+def start_error(exc: Exception, args: argparse.Namespace) -> str:
+    """One line for a failed start: a port in use is named with the option that chose it."""
+    import errno
+    import re
+
+    match = re.search(r"(\d+)\)?: address already in use", str(exc), re.IGNORECASE)
+    if not isinstance(exc, OSError) or exc.errno != errno.EADDRINUSE or match is None:
+        return str(exc)
+    port = int(match[1])
+    options = [
+        ("--api-port", args.api_port),
+        ("--ingress-port", args.ingress_port),
+        ("--admin-port", args.admin_port),
+        ("--broker-port", args.broker_port),
+    ]
+    named = [option for option, value in options if value == port]
+    return f"port {port} on 127.0.0.1 is in use" + (f" ({named[0]})" if named else "")
 
 
 async def apply(kubeconfig: Path, path: Path) -> int:
