@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from autoscaler.runtime import eventloop
 
@@ -69,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
     import signal
-    import sys
 
     from autoscaler.apiserver.server import DataDirInUse
     from autoscaler.runtime.onemachine import OneMachine, OneMachineSettings
@@ -102,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
             return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        on_signal = StopOnSignal(stop)  # a second Ctrl-C exits at once
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             for path in args.filename:
                 rc = await apply(machine.kubeconfig_path, path)
@@ -134,6 +139,38 @@ def run(args: argparse.Namespace) -> int:
             await machine.stop()
 
     return eventloop.run(main(), args.loop)
+
+
+class StopOnSignal:
+    """The first SIGINT or SIGTERM stops everything in order; a second one exits at once, the
+    child processes killed first, with the shell's code for the signal (130 for SIGINT)."""
+
+    def __init__(
+        self,
+        stop: Any,
+        kill: Callable[[], None] | None = None,
+        exit: Callable[[int], object] = os._exit,
+    ) -> None:
+        self.stop = stop  # an asyncio.Event
+        self.kill = kill or kill_children
+        self.exit = exit
+
+    def __call__(self, sig: int) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            return
+        print("modelscale up: second signal, exiting now", file=sys.stderr, flush=True)
+        self.kill()
+        self.exit(128 + sig)
+
+
+def kill_children() -> None:
+    """SIGKILL every process this one started (the zygote, replicas, local functions)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
 def start_error(exc: Exception, args: argparse.Namespace) -> str:

@@ -285,11 +285,11 @@ class ZygoteLauncher:
             ) from exc
         try:
             event = await asyncio.wait_for(fut, START_TIMEOUT_S)
+        except asyncio.CancelledError:  # the caller gave up (closing): the fork must not live on
+            self._kill_spawned(token)
+            raise
         except TimeoutError:
-            pid = self._token_pid.get(token)
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            self._kill_spawned(token)
             raise ReplicaStartError(
                 f"replica of {spec.key} not bound within {START_TIMEOUT_S}s"
             ) from None
@@ -308,12 +308,19 @@ class ZygoteLauncher:
             self._exits[pid] = exited
         return ReplicaProcess(pid=pid, port=int(event["port"]), exited=exited)
 
+    def _kill_spawned(self, token: str) -> None:
+        pid = self._token_pid.get(token)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     async def close(self) -> None:
         self._closed = True
         if self._proc is None:
             return
         proc, self._proc = self._proc, None
-        for pid in list(self._exits):
+        # Bound replicas and those still starting (loading their model: pid from "spawned").
+        for pid in {*self._exits, *self._token_pid.values()}:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if proc.stdin is not None:

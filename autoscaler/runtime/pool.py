@@ -86,6 +86,7 @@ class RevisionPool:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._starting: dict[Replica, asyncio.Task[None]] = {}
         self._closed = False
         self._seq = 0
         budget.subscribe(self.wake)
@@ -213,12 +214,18 @@ class RevisionPool:
             serve_http=self.settings.serve_queue_proxy_http,
         )
         self.replicas.append(replica)
-        self._spawn(self._start(replica))
+        self._starting[replica] = self._spawn(self._start(replica))
 
     async def _start(self, replica: Replica) -> None:
         log_path = str(self.log_dir / f"{replica.name}.log") if self.log_dir else None
         try:
             await replica.start(self.launcher, self.settings.ready_timeout_s, log_path)
+        except asyncio.CancelledError:  # closing: a replica still loading is killed, not awaited
+            replica.kill()
+            replica.state = ReplicaState.GONE
+            self._forget(replica)
+            await replica.close_proxy()
+            raise
         except (ReplicaStartError, OSError) as exc:
             await self._start_failed(replica, str(exc))
             return
@@ -226,6 +233,8 @@ class RevisionPool:
             log.exception("starting replica %s of %s failed", replica.name, self.key)
             await self._start_failed(replica, f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            self._starting.pop(replica, None)
         if replica.stopping:  # scaled down while starting: it never took traffic
             await replica.stop(0.0, self.settings.term_timeout_s)
             self._forget(replica)
@@ -290,10 +299,11 @@ class RevisionPool:
         if self.on_change is not None:
             self.on_change(self)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -312,6 +322,10 @@ class RevisionPool:
             if r.state is not ReplicaState.GONE:
                 r.state = ReplicaState.DRAINING
         self._changed()
+        # Replicas still starting never took traffic: a model load is not waited for (it can
+        # take minutes); cancelling the start kills the process.
+        for task in list(self._starting.values()):
+            task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.gather(

@@ -1,12 +1,12 @@
-"""``modelscale up`` refusing to start: a port in use, a data dir another instance holds.
-
-Either way one line on stderr that names the port or the dir, exit code 1, no traceback and no
-kubeconfig written.
-"""
+"""``modelscale up`` refusing to start (a port in use, a data dir another instance holds: one
+line on stderr naming it, exit code 1, no traceback, no kubeconfig written) and stopping (a
+second Ctrl-C exits at once)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from autoscaler.apiserver.testing import running_apiserver
-
-pytestmark = pytest.mark.slow
+from autoscaler.runtime.cli import StopOnSignal
 
 
 def up(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,6 +23,7 @@ def up(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with socket.socket() as taken:
@@ -38,6 +38,7 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path) -> None:
     assert not (data / "kubeconfig").exists()
 
 
+@pytest.mark.slow
 def test_a_second_instance_on_the_data_dir_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running_apiserver(tmp_path, data_dir=data) as first:
@@ -48,3 +49,14 @@ def test_a_second_instance_on_the_data_dir_is_refused(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"modelscale up: data dir {data} is in use by pid {os.getpid()}"
     ]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_the_second_signal_kills_the_children_and_exits_at_once(sig: int, code: int) -> None:
+    calls: list[object] = []
+    stop = asyncio.Event()
+    on_signal = StopOnSignal(stop, kill=lambda: calls.append("kill"), exit=calls.append)
+    on_signal(sig)
+    assert stop.is_set() and calls == []  # the first one stops in order
+    on_signal(sig)
+    assert calls == ["kill", code]
