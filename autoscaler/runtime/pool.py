@@ -39,6 +39,7 @@ class PoolSettings:
     backoff_max_s: float = 30.0
     revision_timeout_s: float = 300.0
     serve_queue_proxy_http: bool = True
+    keep_logs: int = 20  # replica log files kept per revision (the newest; live ones always)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,10 @@ class RevisionPool:
         self._starting[replica] = self._spawn(self._start(replica))
 
     async def _start(self, replica: Replica) -> None:
-        log_path = str(self.log_dir / f"{replica.name}.log") if self.log_dir else None
+        log_path = None
+        if self.log_dir is not None:
+            log_path = str(self.log_dir / f"{replica.name}.log")
+            self._prune_logs()
         try:
             await replica.start(self.launcher, self.settings.ready_timeout_s, log_path)
         except asyncio.CancelledError:  # closing: a replica still loading is killed, not awaited
@@ -245,6 +249,23 @@ class RevisionPool:
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
         self._changed()
         self.wake()
+
+    def _prune_logs(self) -> None:
+        """Remove this revision's oldest replica logs beyond ``keep_logs`` (live replicas' stay)."""
+        assert self.log_dir is not None
+        live = {f"{r.name}.log" for r in self.replicas}
+        try:
+            old = [
+                p
+                for p in self.log_dir.glob(f"{self.key.name}-deployment-*.log")
+                if p.name not in live
+            ]
+            old.sort(key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return  # a file went while listing: prune on the next start
+        for path in old[: max(0, len(old) + len(live) - self.settings.keep_logs)]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     async def _start_failed(self, replica: Replica, error: str) -> None:
         replica.kill()
