@@ -25,16 +25,20 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from autoscaler.apiserver.server import APIServer
+    from autoscaler.apiserver.server import APIServer, DataDirInUse
 
     for path in args.crd:
         if not Path(path).is_file():
             print(f"modelscale server: --crd {path}: no such file", file=sys.stderr)
             return 2
 
-    async def main() -> None:
+    async def main() -> int:
         server = APIServer(args.data_dir, host=args.host, port=args.port, extra_crds=args.crd)
-        await server.start()
+        try:
+            await server.start()
+        except (OSError, DataDirInUse) as exc:  # the port in use, another server on the dir
+            print(f"modelscale server: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(
             f"modelscale API server serving on {server.url} (kubeconfig {server.kubeconfig_path})",
             flush=True,
@@ -47,6 +51,6 @@ def run(args: argparse.Namespace) -> int:
             await done.wait()
         finally:
             await server.stop()
+        return 0
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())

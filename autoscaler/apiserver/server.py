@@ -1,11 +1,14 @@
 """``APIServer``: the embedded Kubernetes-compatible API server's lifecycle.
 
 The server speaks HTTPS with a self-signed certificate (see ``tls``): Kubernetes clients send
-a bearer token only over TLS. Start opens the store in ``data_dir`` (``store.db``), creates or reads the bearer token
+a bearer token only over TLS. Start locks ``data_dir`` (an exclusive ``flock`` on
+``data_dir/lock``, which holds the owner's pid: one server per data dir, a second one gets
+``DataDirInUse``), opens the store in ``data_dir`` (``store.db``), creates or reads the bearer token
 (``data_dir/token``, mode 0600), registers the stored CRDs, creates the project's CRDs from
 ``autoscaler/apiserver/crds`` when they are not there yet, applies ``extra_crds`` (create or
 replace), creates the usual namespaces, serves HTTP on ``host:port`` (port 0 picks a free one)
-and writes ``data_dir/kubeconfig`` (mode 0600) for kubectl and the kubernetes client.
+and writes ``data_dir/kubeconfig`` (mode 0600) for kubectl and the kubernetes client, last, once
+everything else started (``start(write_kubeconfig=False)`` leaves that to the caller).
 ``record_requests()`` (or ``audit_hooks``) sees every authenticated request as RBAC would.
 """
 
@@ -13,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import errno
+import fcntl
 import logging
 import os
 import secrets
@@ -39,6 +45,30 @@ log = logging.getLogger(__name__)
 
 PROJECT_CRDS_DIR = Path(__file__).resolve().parent / "crds"
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class DataDirInUse(RuntimeError):
+    """Another server (``modelscale up`` or ``modelscale server``) has the data dir open."""
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """An exclusive lock on ``data_dir/lock`` (held until the fd is closed, or the process ends).
+
+    Raises ``DataDirInUse`` naming the dir and the pid that holds it.
+    """
+    path = data_dir / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise DataDirInUse(f"data dir {data_dir} is in use by pid {holder}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -83,6 +113,7 @@ class APIServer:
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
         self._handlers: Handlers | None = None
+        self._lock_fd: int | None = None
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[Cause]]] = {}
         # Called with every authenticated request (the same list object the handlers read).
         self.audit_hooks: list[AuditHook] = []
@@ -115,8 +146,19 @@ class APIServer:
         _write_private(path, token + "\n")
         return token
 
-    async def start(self) -> None:
+    async def start(self, *, write_kubeconfig: bool = True) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_data_dir(self.data_dir)
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        if write_kubeconfig:
+            self.write_kubeconfig()
+        log.info("API server listening on %s (kubeconfig %s)", self.url, self.kubeconfig_path)
+
+    async def _start(self) -> None:
         self.token = self._token()
         cert, key = ensure_certificate(self.data_dir, self.host)
         self.ca_path = cert
@@ -136,22 +178,26 @@ class APIServer:
         handlers.users = self.users
         app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", handlers.handle)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise OSError(
+                exc.errno, f"API server: cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
         site = web.SockSite(runner, sock, ssl_context=server_context(cert, key))
         await site.start()
-        self._runner = runner
         self._handlers = handlers
         self.port = sock.getsockname()[1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"https://{host}:{self.port}"
         handlers.address = f"{self.host}:{self.port}"
-        self._write_kubeconfig()
-        log.info("API server listening on %s (kubeconfig %s)", self.url, self.kubeconfig_path)
 
     def _seed(self, objects: Objects, registry: Registry) -> None:
         ns_type = registry.get("", "v1", "namespaces")
@@ -180,8 +226,12 @@ class APIServer:
                     }
                     objects.update(crd_type, "", name, body, opts)
 
-    def _write_kubeconfig(self) -> None:
-        config = {
+    def write_kubeconfig(self) -> None:
+        _write_private(self.kubeconfig_path, yaml.safe_dump(self.kubeconfig(), sort_keys=False))
+
+    def kubeconfig(self) -> dict[str, Any]:
+        """The kubeconfig of this server (what ``write_kubeconfig`` writes)."""
+        return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
@@ -209,7 +259,6 @@ class APIServer:
             "current-context": "modelscale",
             "preferences": {},
         }
-        _write_private(self.kubeconfig_path, yaml.safe_dump(config, sort_keys=False))
 
     async def stop(self) -> None:
         if self._handlers is not None:
@@ -221,6 +270,10 @@ class APIServer:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     async def __aenter__(self) -> APIServer:
         await self.start()

@@ -24,6 +24,7 @@ from autoscaler.kpa.decider import Decider, initial_excess_burst_capacity
 from autoscaler.kpa.decision import ScaleDecision
 from autoscaler.kpa.scaler import (
     DEFAULT_ACTIVATION_TIMEOUT_S,
+    INACTIVE,
     SCALE_UNKNOWN,
     ScalerState,
     new_scaler_state,
@@ -198,6 +199,16 @@ class RevisionAutoscaler:
             spec.metric,
             values is not None,  # has_data
         )
+
+    def restore(self, now: float, *, active: bool) -> None:
+        """Resume a revision initialized before a restart (its PodAutoscaler says
+        ScaleTargetInitialized=True): initial-scale does not apply to it again. One that was
+        inactive resumes as it was: no pods, the activator in the path, the decider's last
+        count 0, so it stays at zero until a request (or min-scale) asks for pods."""
+        self._scaler.initialized = True
+        if not active:
+            self._scaler = ScalerState(INACTIVE, now, 0, initialized=True)
+            self._desired = 0
 
     def update_scaling(self, scaling: RevisionScaling, now: float | None = None) -> None:
         """Annotations changed on the live revision: new targets and bounds, windows kept."""

@@ -99,14 +99,25 @@ class ScalingLoop:
 
     # -- revisions -------------------------------------------------------------------------------
     def add_revision(
-        self, key: RevisionKey, scaling: RevisionScaling, *, configuration: str, reachable: bool
+        self,
+        key: RevisionKey,
+        scaling: RevisionScaling,
+        *,
+        configuration: str,
+        reachable: bool,
+        initialized: bool = False,
+        active: bool = True,
     ) -> None:
-        """Start autoscaling a revision (it begins activating, at initial-scale)."""
+        """Start autoscaling a revision: it begins activating, at initial-scale, unless it was
+        ``initialized`` before a restart (``RevisionAutoscaler.restore``; not ``active``: at
+        zero). Already known: its scaling and reachability are updated."""
         if key in self._revisions:
             self.update_scaling(key, scaling)
             self.set_reachable(key, reachable)
             return
         kpa = RevisionAutoscaler(self.config, scaling, now=self._clock.now())
+        if initialized:
+            kpa.restore(self._clock.now(), active=active)
         self._revisions[key] = _Revision(kpa, configuration, reachable)
         self.poke(key)
 

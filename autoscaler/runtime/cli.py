@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from autoscaler.runtime import eventloop
 
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
+    from autoscaler.apiserver.server import DataDirInUse
     from autoscaler.runtime.onemachine import OneMachine, OneMachineSettings
 
     logging.basicConfig(
@@ -132,11 +137,16 @@ def run(args: argparse.Namespace) -> int:
             autoscaler_config=autoscaler_config,
         )
         machine = OneMachine(settings)
-        await machine.start()
+        try:
+            await machine.start()
+        except (OSError, DataDirInUse) as exc:  # a port in use, another instance on the dir
+            print(f"modelscale up: {start_error(exc, args)}", file=sys.stderr, flush=True)
+            return 1
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        on_signal = StopOnSignal(stop)  # a second Ctrl-C exits at once
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             for path in args.filename:
                 rc = await apply(machine.kubeconfig_path, path)
@@ -167,6 +177,57 @@ def run(args: argparse.Namespace) -> int:
             await machine.stop()
 
     return eventloop.run(main(), args.loop)
+
+
+class StopOnSignal:
+    """The first SIGINT or SIGTERM stops everything in order; a second one exits at once, the
+    child processes killed first, with the shell's code for the signal (130 for SIGINT)."""
+
+    def __init__(
+        self,
+        stop: Any,
+        kill: Callable[[], None] | None = None,
+        exit: Callable[[int], object] = os._exit,
+    ) -> None:
+        self.stop = stop  # an asyncio.Event
+        self.kill = kill or kill_children
+        self.exit = exit
+
+    def __call__(self, sig: int) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            return
+        print("modelscale up: second signal, exiting now", file=sys.stderr, flush=True)
+        self.kill()
+        self.exit(128 + sig)
+
+
+def kill_children() -> None:
+    """SIGKILL every process this one started (the zygote, replicas, local functions)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+
+
+def start_error(exc: Exception, args: argparse.Namespace) -> str:
+    """One line for a failed start: a port in use is named with the option that chose it."""
+    import errno
+    import re
+
+    match = re.search(r"(\d+)\)?: address already in use", str(exc), re.IGNORECASE)
+    if not isinstance(exc, OSError) or exc.errno != errno.EADDRINUSE or match is None:
+        return str(exc)
+    port = int(match[1])
+    options = [
+        ("--api-port", args.api_port),
+        ("--ingress-port", args.ingress_port),
+        ("--admin-port", args.admin_port),
+        ("--broker-port", args.broker_port),
+    ]
+    named = [option for option, value in options if value == port]
+    return f"port {port} on 127.0.0.1 is in use" + (f" ({named[0]})" if named else "")
 
 
 async def apply(kubeconfig: Path, path: Path) -> int:

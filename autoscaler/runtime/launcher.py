@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import os
 import signal
 import socket
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from autoscaler.runtime.spec import PredictorKind, ReplicaSpec
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 
@@ -133,11 +136,24 @@ class ZygoteLauncher:
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early_exits: dict[int, int] = {}
         self._lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
         self._closed = False
 
+    @property
+    def pid(self) -> int | None:
+        """The running zygote's pid (None before start, after close, or once it died)."""
+        return None if self._proc is None else self._proc.pid
+
     async def start(self) -> None:
-        if self._proc is not None:
-            return
+        self._closed = False
+        await self._ensure_zygote()
+
+    async def _ensure_zygote(self) -> None:
+        async with self._start_lock:
+            if self._proc is None:
+                await self._start_zygote()
+
+    async def _start_zygote(self) -> None:
         cmd = [self.python, "-m", "autoscaler.runtime.zygote"]
         for name in self.preload:
             cmd += ["--preload", name]
@@ -145,7 +161,7 @@ class ZygoteLauncher:
         if self.log_path:
             stderr = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
-            self._proc = await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 *cmd,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
@@ -156,31 +172,66 @@ class ZygoteLauncher:
         finally:
             if self.log_path:
                 stderr.close()
-        assert self._proc.stdout is not None
-        line = await asyncio.wait_for(self._proc.stdout.readline(), START_TIMEOUT_S)
-        if not line or json.loads(line).get("event") != "ready":
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
+            ok = bool(line) and json.loads(line).get("event") == "ready"
+        except (TimeoutError, ValueError) as exc:
+            line, ok = repr(exc).encode(), False
+        except BaseException:
+            await _kill_and_wait(proc)
+            raise
+        if not ok:
+            await _kill_and_wait(proc)
             raise ReplicaStartError(f"zygote did not start (got {line!r})")
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        self._proc = proc
+        self._reader = asyncio.get_running_loop().create_task(self._read(proc))
 
-    async def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        stdout = self._proc.stdout  # close() drops self._proc while this task drains the pipe
-        while True:
-            line = await stdout.readline()
-            if not line:
-                break
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            self._dispatch(event)
-        # The zygote is gone: its children died with it (PR_SET_PDEATHSIG).
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        stdout = proc.stdout  # close() drops self._proc while this task drains the pipe
+        try:
+            while True:
+                line = await stdout.readline()
+                if not line:
+                    break
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                self._dispatch(event)
+        except Exception:
+            log.exception("reading the zygote's events failed")
+        finally:
+            died = self._zygote_gone(proc)
+        if died:
+            # Reap it (its stdout is closed: it is exiting) so the log can say how it ended.
+            code: int | None = None
+            with contextlib.suppress(TimeoutError):
+                code = await asyncio.wait_for(proc.wait(), 5)
+            log.warning(
+                "zygote %d exited (%s); the next replica start restarts it",
+                proc.pid,
+                "still exiting" if code is None else f"returncode {code}",
+            )
+
+    def _zygote_gone(self, proc: asyncio.subprocess.Process) -> bool:
+        """Settle everything that waited on ``proc``; True when it died (was not closed)."""
+        # Its children died with it (PR_SET_PDEATHSIG).
         for fut in list(self._exits.values()):
             if not fut.done():
                 fut.set_result(-signal.SIGKILL)
+        self._exits.clear()
+        self._early_exits.clear()
         for pending in self._pending.values():
             if not pending.done():
                 pending.set_exception(ReplicaStartError("zygote exited"))
+        if self._proc is not proc:
+            return False  # closed on purpose
+        self._proc = None  # the next launch starts a new one
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()  # its stdout closed but it lingers: make sure it goes
+        return not self._closed
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -207,9 +258,12 @@ class ZygoteLauncher:
                         pending.set_result({"event": "failed", "error": f"exited with {code}"})
 
     async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
-        if self._proc is None:
-            await self.start()
-        assert self._proc is not None and self._proc.stdin is not None
+        if self._closed:
+            raise ReplicaStartError(f"replica of {spec.key}: the launcher is closed")
+        await self._ensure_zygote()  # (re)starts the zygote when there is none (it died)
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise ReplicaStartError(f"replica of {spec.key}: the zygote is not running")
         token = f"t{next(self._tokens)}"
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -220,16 +274,22 @@ class ZygoteLauncher:
             "spec": json.loads(spec.to_json()),
             "log": log_path,
         }
-        async with self._lock:
-            self._proc.stdin.write((json.dumps(request) + "\n").encode())
-            await self._proc.stdin.drain()
+        try:
+            async with self._lock:
+                proc.stdin.write((json.dumps(request) + "\n").encode())
+                await proc.stdin.drain()
+        except Exception as exc:  # the pipe of a zygote that died (transports differ in what)
+            self._pending.pop(token, None)
+            raise ReplicaStartError(
+                f"replica of {spec.key}: could not ask the zygote: {type(exc).__name__}: {exc}"
+            ) from exc
         try:
             event = await asyncio.wait_for(fut, START_TIMEOUT_S)
+        except asyncio.CancelledError:  # the caller gave up (closing): the fork must not live on
+            self._kill_spawned(token)
+            raise
         except TimeoutError:
-            pid = self._token_pid.get(token)
-            if pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            self._kill_spawned(token)
             raise ReplicaStartError(
                 f"replica of {spec.key} not bound within {START_TIMEOUT_S}s"
             ) from None
@@ -242,15 +302,25 @@ class ZygoteLauncher:
         exited: asyncio.Future[int] = loop.create_future()
         if pid in self._early_exits:
             exited.set_result(self._early_exits.pop(pid))
+        elif self._proc is not proc:  # the zygote died just after it bound: so did the replica
+            exited.set_result(-signal.SIGKILL)
         else:
             self._exits[pid] = exited
         return ReplicaProcess(pid=pid, port=int(event["port"]), exited=exited)
 
+    def _kill_spawned(self, token: str) -> None:
+        pid = self._token_pid.get(token)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     async def close(self) -> None:
+        self._closed = True
         if self._proc is None:
             return
         proc, self._proc = self._proc, None
-        for pid in list(self._exits):
+        # Bound replicas and those still starting (loading their model: pid from "spawned").
+        for pid in {*self._exits, *self._token_pid.values()}:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if proc.stdin is not None:
@@ -282,6 +352,12 @@ def _watch_exit(
     watcher = loop.create_task(watch())
     exited.add_done_callback(lambda _: watcher)  # keep a reference to the watcher
     return exited
+
+
+async def _kill_and_wait(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
 
 
 async def _kill_all(procs: set[asyncio.subprocess.Process]) -> None:

@@ -11,6 +11,7 @@ scraper finds every queue-proxy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,17 +123,29 @@ class OneMachine:
         from kubernetes import client, config
 
         configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=str(self.kubeconfig_path), client_configuration=configuration
+        # From memory: the kubeconfig file is written only once start-up has succeeded.
+        config.load_kube_config_from_dict(
+            self.apiserver.kubeconfig(), client_configuration=configuration
         )
         return client.ApiClient(configuration)
 
     async def start(self) -> None:
+        """Start every part; the kubeconfig is written last, so it names a running server.
+        If a part fails to start (a port in use), what did start is stopped again."""
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+        self.apiserver.write_kubeconfig()
+
+    async def _start(self) -> None:
         if self.settings.eventing:
             from autoscaler.eventing.crds import upstream_crds
 
             self.apiserver.extra_crds.extend(upstream_crds())
-        await self.apiserver.start()
+        await self.apiserver.start(write_kubeconfig=False)
         await self.dataplane.start()
         self.controller = ServingController(
             self.api_client(),

@@ -39,6 +39,7 @@ class PoolSettings:
     backoff_max_s: float = 30.0
     revision_timeout_s: float = 300.0
     serve_queue_proxy_http: bool = True
+    keep_logs: int = 20  # replica log files kept per revision (the newest; live ones always)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class RevisionPool:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._starting: dict[Replica, asyncio.Task[None]] = {}
         self._closed = False
         self._seq = 0
         budget.subscribe(self.wake)
@@ -213,15 +215,30 @@ class RevisionPool:
             serve_http=self.settings.serve_queue_proxy_http,
         )
         self.replicas.append(replica)
-        self._spawn(self._start(replica))
+        self._starting[replica] = self._spawn(self._start(replica))
 
     async def _start(self, replica: Replica) -> None:
-        log_path = str(self.log_dir / f"{replica.name}.log") if self.log_dir else None
+        log_path = None
+        if self.log_dir is not None:
+            log_path = str(self.log_dir / f"{replica.name}.log")
+            self._prune_logs()
         try:
             await replica.start(self.launcher, self.settings.ready_timeout_s, log_path)
+        except asyncio.CancelledError:  # closing: a replica still loading is killed, not awaited
+            replica.kill()
+            replica.state = ReplicaState.GONE
+            self._forget(replica)
+            await replica.close_proxy()
+            raise
         except (ReplicaStartError, OSError) as exc:
             await self._start_failed(replica, str(exc))
             return
+        except Exception as exc:  # whatever went wrong, the slot must come back
+            log.exception("starting replica %s of %s failed", replica.name, self.key)
+            await self._start_failed(replica, f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self._starting.pop(replica, None)
         if replica.stopping:  # scaled down while starting: it never took traffic
             await replica.stop(0.0, self.settings.term_timeout_s)
             self._forget(replica)
@@ -232,6 +249,23 @@ class RevisionPool:
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
         self._changed()
         self.wake()
+
+    def _prune_logs(self) -> None:
+        """Remove this revision's oldest replica logs beyond ``keep_logs`` (live replicas' stay)."""
+        assert self.log_dir is not None
+        live = {f"{r.name}.log" for r in self.replicas}
+        try:
+            old = [
+                p
+                for p in self.log_dir.glob(f"{self.key.name}-deployment-*.log")
+                if p.name not in live
+            ]
+            old.sort(key=lambda p: p.stat().st_mtime)
+        except OSError:
+            return  # a file went while listing: prune on the next start
+        for path in old[: max(0, len(old) + len(live) - self.settings.keep_logs)]:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     async def _start_failed(self, replica: Replica, error: str) -> None:
         replica.kill()
@@ -286,10 +320,11 @@ class RevisionPool:
         if self.on_change is not None:
             self.on_change(self)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+    def _spawn(self, coro: object) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     # -- shutdown ------------------------------------------------------------------------------
 
@@ -308,6 +343,10 @@ class RevisionPool:
             if r.state is not ReplicaState.GONE:
                 r.state = ReplicaState.DRAINING
         self._changed()
+        # Replicas still starting never took traffic: a model load is not waited for (it can
+        # take minutes); cancelling the start kills the process.
+        for task in list(self._starting.values()):
+            task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.gather(

@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +94,11 @@ def _child(
         spec = ReplicaSpec.from_json(json.dumps(request["spec"]))
         serve(spec, bind_loopback(), report, prepared)
     except BaseException as exc:
+        # The whole story goes to the replica's log (stderr is it, once redirected); the
+        # runtime only hears the one line.
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
         report({"event": "failed", "pid": os.getpid(), "error": f"{type(exc).__name__}: {exc}"})
         code = 1
     os._exit(code)

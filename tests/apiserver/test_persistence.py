@@ -16,6 +16,7 @@ import pytest
 import requests
 from kubernetes import client, watch
 
+from autoscaler.apiserver.server import APIServer, DataDirInUse
 from autoscaler.apiserver.testing import running_apiserver
 
 WIDGETS_CRD = {
@@ -217,4 +218,41 @@ def test_a_data_directory_without_previous_states_is_migrated(tmp_path: Path) ->
     assert _selector_watch_after_restart(tmp_path, drop_old_column=True) == [
         ("DELETED", "a"),
         ("MODIFIED", "b"),
+    ]
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    """One server per data dir: the second is refused naming the dir and the holder's pid, and
+    leaves the first's store and kubeconfig alone; once the first stops the dir is free."""
+    data = tmp_path / "data"
+    with running_apiserver(tmp_path, data_dir=data) as first:
+        kubeconfig = first.kubeconfig_path.read_text()
+        second = APIServer(data)
+        message = rf"data dir {re.escape(str(data))} is in use by pid {os.getpid()}$"
+        with pytest.raises(DataDirInUse, match=message):
+            first.call(second.start())
+        assert first.kubeconfig_path.read_text() == kubeconfig
+        api = first.api_client()
+        client.CoreV1Api(api).create_namespaced_config_map(
+            "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="still-mine"))
+        )
+        api.close()
+    with running_apiserver(tmp_path, data_dir=data) as third:
+        api = third.api_client()
+        assert client.CoreV1Api(api).read_namespaced_config_map("still-mine", "default")
+        api.close()
+
+
+def test_modelscale_server_on_a_held_data_dir_exits_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_apiserver(tmp_path, data_dir=data):
+        proc = subprocess.run(
+            [sys.executable, "-m", "autoscaler.cli", "server", "--data-dir", str(data)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"modelscale server: data dir {data} is in use by pid {os.getpid()}"
     ]

@@ -284,6 +284,31 @@ def test_zero_initial_scale_starts_inactive() -> None:
     assert (d.desired_pods, d.state, d.activator_in_path) == (0, INACTIVE, True)
 
 
+def test_restored_at_zero_after_a_restart_stays_at_zero_until_asked() -> None:
+    """Initialized before a restart and inactive then: no initial-scale pod, the activator in
+    the path; a request (a poke) or min-scale brings pods as for any revision at zero."""
+    kpa = RevisionAutoscaler(AutoscalerConfig(), RevisionScaling(initial_scale=2), now=100)
+    kpa.restore(100, active=False)
+    d = kpa.tick(100, ready_pods=0)
+    assert (d.desired_pods, d.state, d.activator_in_path) == (0, INACTIVE, True)
+    assert kpa.tick(700, ready_pods=0).desired_pods == 0  # no activation timeout either
+    poke = Stat(ACTIVATOR, average_concurrent_requests=1.0)
+    assert kpa.should_poke(poke)
+    kpa.record(701, poke)
+    assert kpa.tick(701, ready_pods=0).desired_pods == 1  # not initial-scale 2: spent
+    held = RevisionAutoscaler(AutoscalerConfig(), RevisionScaling(min_scale=2), now=0)
+    held.restore(0, active=False)
+    assert held.tick(0, ready_pods=0).desired_pods == 2
+
+
+def test_restored_active_after_a_restart_comes_back_activating_and_initialized() -> None:
+    """It had pods when it stopped: they come back (the pods a Deployment would have kept)."""
+    kpa = RevisionAutoscaler(AutoscalerConfig(), RevisionScaling(initial_scale=3), now=0)
+    kpa.restore(0, active=True)
+    assert kpa.scaler_state.initialized
+    assert kpa.tick(0, ready_pods=0).state == ACTIVATING
+
+
 # ----------------------------------------------------------------------------- activator in path
 
 # (name, config, scaling, ready pods held by min-scale, activator in path)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import psutil
 import pytest
 import pytest_asyncio
 from conftest import FAST_POOL, capacity_spec, host_of, iris_spec, wait_until
@@ -15,7 +17,8 @@ from dataplane_testkit import requests_served
 
 from autoscaler.runtime.capacity import replica_cap_for
 from autoscaler.runtime.dataplane import DataPlane
-from autoscaler.runtime.spec import RevisionKey
+from autoscaler.runtime.launcher import ZygoteLauncher
+from autoscaler.runtime.spec import PredictorKind, ReplicaSpec, RevisionKey
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -182,3 +185,68 @@ async def test_scale_down_drains_in_flight_requests(capped: DataPlane) -> None:
 )
 async def test_default_cap_from_free_memory(available_mb: int, expected: int) -> None:
     assert replica_cap_for(available_mb * MB) == expected
+
+
+async def test_a_killed_zygote_is_restarted_and_replicas_start_again(
+    tmp_path: Path, iris_dir: Path
+) -> None:
+    """The zygote dies (its replicas die with it): the next replica start forks from a new one,
+    the revision serves again, and no replica is left holding a slot of the budget."""
+    async with DataPlane(pool_settings=FAST_POOL, log_dir=tmp_path, max_replicas=2) as dp:
+        assert isinstance(dp.launcher, ZygoteLauncher)
+        key = RevisionKey("default", "zdeath-00001")
+        dp.ensure_revision(key, iris_spec(iris_dir, key.name))
+        dp.set_route(host_of(key.name), [(key, 100, None)])
+        dp.set_desired(key, 1)
+        await wait_until(lambda: dp.status(key).ready == 1, what="ready")
+        first = dp.pool(key).replicas[0]
+        zygote = dp.launcher.pid
+        assert zygote is not None and first.process is not None
+        os.kill(zygote, signal.SIGKILL)
+        assert await asyncio.wait_for(first.process.exited, 10) == -signal.SIGKILL
+
+        def replaced() -> bool:
+            replicas = dp.pool(key).replicas
+            return dp.status(key).ready == 1 and replicas[0] is not first
+
+        await wait_until(replaced, what="a replica forked from a new zygote")
+        assert dp.launcher.pid not in (None, zygote)
+        assert await load(dp, host_of(key.name), "iris", 5, 2) == [200] * 5
+        assert dp.budget.used == 1
+
+
+async def test_closing_while_a_model_loads_kills_it_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a replica loads its model: the load is killed, not waited for."""
+    here = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    )
+    dp = DataPlane(pool_settings=FAST_POOL, log_dir=tmp_path)
+    await dp.start()
+    try:
+        assert isinstance(dp.launcher, ZygoteLauncher) and dp.launcher.pid is not None
+        zygote = psutil.Process(dp.launcher.pid)
+        key = RevisionKey("default", "slow-00001")
+        spec = ReplicaSpec(
+            "default", key.name, "slow", PredictorKind.CUSTOM, model_class="slowload_model:SlowLoad"
+        )
+        dp.ensure_revision(key, spec)
+        dp.set_desired(key, 1)
+        await wait_until(lambda: len(zygote.children()) == 1, what="the replica forked")
+        (loading,) = zygote.children()
+    finally:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(dp.close(), 10)
+        assert loop.time() - started < 5
+    assert gone(loading) and gone(zygote)
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Exited (a zombie waiting for a reaper that is not us counts: it runs no more)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

@@ -149,3 +149,15 @@ async def test_spec_validation_names_the_field() -> None:
         ReplicaSpec("default", "r", "m", PredictorKind.CUSTOM, model_class="nocolon")
     spec = capacity_spec("gpu-1")
     assert ReplicaSpec.from_json(spec.to_json()) == spec
+
+
+async def test_a_model_that_fails_to_load_leaves_its_traceback_in_the_log(
+    zygote: ZygoteLauncher, tmp_path: Path
+) -> None:
+    log = tmp_path / "replica.log"
+    spec = ReplicaSpec("default", "bad-3", "m", PredictorKind.SKLEARN, storage_uri="/nonexistent")
+    with pytest.raises(ReplicaStartError, match="no such file or directory"):
+        await zygote.launch(spec, str(log))
+    text = log.read_text()
+    assert "Traceback (most recent call last):" in text
+    assert "/nonexistent" in text and "predictors.py" in text

@@ -361,6 +361,11 @@ class ServingController(WorkLoop):
             return
         labels = rev["metadata"].get("labels") or {}
         cc = int((rev.get("spec") or {}).get("containerConcurrency") or 0)
+        pa_current = self.informers["pa"].get(ns, name)
+        restored = None if self.scaling.has(key) else _restored(pa_current)
+        if restored is not None:
+            # First seen since start-up and initialized before: initial-scale is spent.
+            self._ever_ready.add(key)
         if key not in self.dataplane.revisions():
             try:
                 spec = replica_spec(rev)
@@ -379,7 +384,6 @@ class ServingController(WorkLoop):
                 kserve_paths=names.ISVC_LABEL in labels,
             )
         reachable = self._reachable(key)
-        pa_current = self.informers["pa"].get(ns, name)
         pa = revision.desired_pa(
             rev,
             reachable=reachable,
@@ -399,6 +403,8 @@ class ServingController(WorkLoop):
             scaling,
             configuration=labels.get(names.CONFIGURATION_LABEL, name),
             reachable=reachable,
+            initialized=restored is not None,
+            active=bool(restored),
         )
         await self._write_revision_status(key, rev, pa_current)
 
@@ -451,3 +457,16 @@ class ServingController(WorkLoop):
         shown = (state.desired, state.actual, state.ever_ready, state.limited or state.failure)
         if self._shown.get(key) != shown:
             self.enqueue("rev", key.namespace, key.name)
+
+
+def _restored(pa: dict[str, Any] | None) -> bool | None:
+    """What a stored PodAutoscaler says of a revision seen again after a restart: None when it
+    never reached its initial scale (``ScaleTargetInitialized`` not True), else whether it was
+    active then (Knative applies initial-scale only until the first time it is reached)."""
+    if pa is None:
+        return None
+    initialized = names.get_condition(pa, "ScaleTargetInitialized")
+    if initialized is None or initialized.get("status") != "True":
+        return None
+    active = names.get_condition(pa, "Active")
+    return active is not None and active.get("status") == "True"

@@ -1,0 +1,92 @@
+"""RevisionPool with a scripted launcher: what happens to a replica whose start goes wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from conftest import capacity_spec, wait_until
+
+from autoscaler.clock import ManualClock
+from autoscaler.runtime.capacity import ReplicaBudget
+from autoscaler.runtime.launcher import ReplicaProcess, ReplicaStartError
+from autoscaler.runtime.pool import PoolSettings, RevisionPool
+from autoscaler.runtime.spec import ReplicaSpec
+
+SETTINGS = PoolSettings(backoff_initial_s=1.0)
+
+
+class RaisingLauncher:
+    """``launch`` fails the way a closed pipe transport does (not a ReplicaStartError)."""
+
+    def __init__(self) -> None:
+        self.launches = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+        self.launches += 1
+        raise RuntimeError("unable to perform operation on <WriteUnixTransport>; closed")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_unexpected_start_error_frees_the_slot_and_backs_off() -> None:
+    clock = ManualClock()
+    budget = ReplicaBudget(1)
+    launcher = RaisingLauncher()
+    pool = RevisionPool(capacity_spec("gpu-00001"), 0, launcher, clock, budget, settings=SETTINGS)
+    pool.start()
+    try:
+        pool.set_desired(1)
+        await wait_until(lambda: launcher.launches == 1 and not pool.replicas, what="forgotten")
+        assert budget.used == 0
+        status = pool.status()
+        assert (status.actual, status.restarts) == (0, 1)
+        assert status.reason is not None and status.reason.startswith("CrashLoopBackOff")
+        assert "RuntimeError" in status.reason
+        await wait_until(lambda: clock.sleepers() == 1, what="backing off")
+        clock.advance(1.0)
+        await wait_until(lambda: launcher.launches == 2, what="the retry after the backoff")
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 5)
+    assert budget.used == 0
+
+
+class LoggingLauncher(RaisingLauncher):
+    """Writes the replica's log, then fails as a model that does not load."""
+
+    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+        self.launches += 1
+        assert log_path is not None
+        Path(log_path).write_text("Traceback ...\n")
+        raise ReplicaStartError("replica failed: ValueError: bad model")
+
+
+async def test_only_the_newest_replica_logs_of_a_revision_are_kept(tmp_path: Path) -> None:
+    spec = capacity_spec("gpu-00001")
+    ours = [tmp_path / f"gpu-00001-deployment-{i:06x}-{i}.log" for i in range(25)]
+    other = tmp_path / "gpu-00002-deployment-000000-1.log"
+    for i, path in enumerate([*ours, other]):
+        path.write_text("old\n")
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+    launcher = LoggingLauncher()
+    budget = ReplicaBudget(1)
+    settings = PoolSettings(keep_logs=20)
+    pool = RevisionPool(
+        spec, 0, launcher, ManualClock(), budget, settings=settings, log_dir=tmp_path
+    )
+    pool.start()
+    try:
+        pool.set_desired(1)
+        await wait_until(lambda: launcher.launches == 1 and not pool.replicas, what="a failure")
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 5)
+    kept = sorted(tmp_path.glob("gpu-00001-deployment-*.log"))
+    assert len(kept) == 20
+    assert set(ours[-19:]) < set(kept)  # the newest old ones and the new one
+    assert not any(path.exists() for path in ours[:6])
+    assert other.exists()  # another revision's logs are its own pool's business
