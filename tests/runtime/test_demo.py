@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_clean_and_the_tuner_lowers_the_target(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "autoscaler.cli", "demo", "--data-dir", str(tmp_path),
-         "--load-seconds", "25"],
+         "--load-seconds", "15"],
         capture_output=True, text=True, timeout=420, check=False,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
