@@ -117,9 +117,8 @@ T = TypeVar("T")
 
 # Every ``config-autoscaler`` key ``AutoscalerConfig.from_configmap`` reads (a test keeps them
 # equal); other keys of Knative's ConfigMap are not modelled and are ignored there.
-CONFIG_KEYS = (
-    "enable-scale-to-zero",
-    "allow-zero-initial-scale",
+# The keys read as plain numbers into the field of the same name (dashes as underscores).
+_FLOAT_KEYS = (
     "max-scale-up-rate",
     "max-scale-down-rate",
     "panic-window-percentage",
@@ -127,6 +126,11 @@ CONFIG_KEYS = (
     "container-concurrency-target-default",
     "target-burst-capacity",
     "activator-capacity",
+)
+CONFIG_KEYS = (
+    "enable-scale-to-zero",
+    "allow-zero-initial-scale",
+    *_FLOAT_KEYS,
     "requests-per-second-target-default",
     "container-concurrency-target-percentage",
     "initial-scale",
@@ -187,15 +191,7 @@ class AutoscalerConfig:
 
         take("enable-scale-to-zero", "enable_scale_to_zero", parse_bool, "a boolean")
         take("allow-zero-initial-scale", "allow_zero_initial_scale", parse_bool, "a boolean")
-        for key in (
-            "max-scale-up-rate",
-            "max-scale-down-rate",
-            "panic-window-percentage",
-            "panic-threshold-percentage",
-            "container-concurrency-target-default",
-            "target-burst-capacity",
-            "activator-capacity",
-        ):
+        for key in _FLOAT_KEYS:
             take(key, key.replace("-", "_"), parse_float, "a number")
         take("requests-per-second-target-default", "rps_target_default", parse_float, "a number")
         take(

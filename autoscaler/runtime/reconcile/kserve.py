@@ -541,14 +541,7 @@ def status(
     def propagated(type_: str, source: str) -> dict[str, Any]:
         if not current:
             return names.condition(type_, None, *OUT_OF_DATE, now_iso)
-        cond = names.get_condition(ksvc or {}, source) or {}
-        return names.condition(
-            type_,
-            names.tri(cond.get("status")),
-            cond.get("reason", ""),
-            cond.get("message", ""),
-            now_iso,
-        )
+        return names.copied_condition(type_, names.get_condition(ksvc or {}, source), now_iso)
 
     predictor = propagated("PredictorReady", "Ready")
     pred_route = propagated("PredictorRouteReady", "RoutesReady")

@@ -86,6 +86,21 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
+def copied_condition(
+    type_: str, source: Mapping[str, Any] | None, now_iso: str = ""
+) -> dict[str, Any]:
+    """Condition ``type_`` with a child's condition's status, reason and message (Unknown
+    when the child has none)."""
+    cond = source or {}
+    return condition(
+        type_,
+        tri(cond.get("status")),
+        cond.get("reason", ""),
+        cond.get("message", ""),
+        now_iso,
+    )
+
+
 def tri(status: Any) -> bool | None:
     """A condition's status string as True, False or None (Unknown, or none at all)."""
     return {"True": True, "False": False}.get(str(status)) if status is not None else None

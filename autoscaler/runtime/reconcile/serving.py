@@ -60,14 +60,7 @@ def _propagated(child: Mapping[str, Any] | None, type_: str, now_iso: str) -> di
             f"The {kind} is still working to reflect the latest desired specification.",
             now_iso,
         )
-    ready = names.get_condition(child or {}, "Ready") or {}
-    return names.condition(
-        type_,
-        names.tri(ready.get("status")),
-        ready.get("reason", ""),
-        ready.get("message", ""),
-        now_iso,
-    )
+    return names.copied_condition(type_, names.get_condition(child or {}, "Ready"), now_iso)
 
 
 def _traffic_migrated(
