@@ -201,10 +201,7 @@ def test_cluster_up_names_the_missing_tool(
 ) -> None:
     for name in present:
         _stub(bare_path, name)
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path)
     assert result.returncode != 0
     assert f"{missing} is not installed or not on PATH" in result.stderr
 
@@ -213,28 +210,19 @@ def test_cluster_up_says_when_the_docker_engine_is_down(bare_path: dict[str, str
     _stub(bare_path, "docker", "exit 1")
     _stub(bare_path, "kind")
     _stub(bare_path, "kubectl")
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path)
     assert result.returncode != 0 and "engine does not answer" in result.stderr
 
 
 def test_cluster_scripts_refuse_an_unknown_overlay(bare_path: dict[str, str]) -> None:
     for script in (CLUSTER_UP, SCRIPTS / "cluster-down.sh"):
         args = ["--overlay", "nope"] + (["--uninstall"] if "down" in script.name else [])
-        result = subprocess.run(
-            ["bash", str(script), *args], env=bare_path, capture_output=True, text=True,
-            timeout=30, check=False,
-        )  # fmt: skip
+        result = _bash(script, bare_path, *args)
         assert result.returncode != 0 and "unknown overlay 'nope'" in result.stderr, script.name
 
 
 def test_cluster_up_lists_only_the_overlays_it_accepts(bare_path: dict[str, str]) -> None:
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP), "--overlay", "nope"], env=bare_path, capture_output=True,
-        text=True, timeout=30, check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path, "--overlay", "nope")
     listed = result.stderr.split("(known: ", 1)[1].split(")", 1)[0].split(", ")
     assert listed == ["base", "knative-legacy-pa", "recommend-only"]
     assert "prometheus" not in result.stderr
@@ -254,10 +242,7 @@ def test_cluster_up_stops_on_a_kubectl_older_than_the_readme_asks(
     _stub(bare_path, "docker")
     _stub(bare_path, "kind")
     _stub(bare_path, "kubectl", f"printf '{printed}\\n'")
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path)
     minimum = pins()["KUBECTL_MIN_VERSION"]
     assert result.returncode != 0
     assert "is older than " + minimum in result.stderr
@@ -271,10 +256,7 @@ def test_cluster_up_goes_on_with_a_recent_enough_kubectl(
     _stub(bare_path, "docker", "exit 1")  # the next check stops the run
     _stub(bare_path, "kind")
     _stub(bare_path, "kubectl", f"echo 'Client Version: {version}'")
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP)], env=bare_path, capture_output=True, text=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path)
     assert "older than" not in result.stderr and "engine does not answer" in result.stderr
 
 
@@ -284,10 +266,7 @@ def test_the_kubectl_minimum_is_the_readmes() -> None:
 
 
 def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
-    result = subprocess.run(
-        ["bash", str(SCRIPTS / "cluster-down.sh")], env=bare_path, capture_output=True,
-        text=True, timeout=30, check=False,
-    )  # fmt: skip
+    result = _bash(SCRIPTS / "cluster-down.sh", bare_path)
     assert result.returncode != 0 and "kind is not installed or not on PATH" in result.stderr
 
 
@@ -295,10 +274,7 @@ def test_cluster_up_refuses_the_prometheus_overlay_and_names_what_to_provide(
     bare_path: dict[str, str],
 ) -> None:
     # Refused before any tool is needed: nothing here installs the Prometheus it reads.
-    result = subprocess.run(
-        ["bash", str(CLUSTER_UP), "--overlay", "prometheus"], env=bare_path, capture_output=True,
-        text=True, timeout=30, check=False,
-    )  # fmt: skip
+    result = _bash(CLUSTER_UP, bare_path, "--overlay", "prometheus")
     assert result.returncode != 0
     err = result.stderr
     assert "needs a Prometheus that you provide" in err
@@ -365,6 +341,14 @@ exit 0"""
     return log
 
 
+def _bash(script: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a script with ``args`` in ``env``; never raises on a non-zero exit."""
+    return subprocess.run(
+        ["bash", str(script), *args], env=env, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+
+
 def _run_cluster_up(env: dict[str, str], **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(CLUSTER_UP), "--no-samples"], env={**env, **extra}, capture_output=True,
@@ -421,10 +405,7 @@ def test_cluster_down_uninstall_passes_the_context_only_when_given(
     log = tmp_path / "calls.log"
     _stub(bare_path, "kubectl", f'printf "%s|" "$@" >> {log}; echo >> {log}')
     args = ["--uninstall", *(["--context", context] if context else [])]
-    result = subprocess.run(
-        ["bash", str(SCRIPTS / "cluster-down.sh"), *args], env=bare_path, capture_output=True,
-        text=True, timeout=30, check=False,
-    )  # fmt: skip
+    result = _bash(SCRIPTS / "cluster-down.sh", bare_path, *args)
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert len(calls) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tuner_plant import latency_counts
+from tuner_plant import obs
 
 from autoscaler.tuner import (
     LATENCY_BUCKETS_MS,
@@ -36,14 +36,8 @@ def long_obs(
 ) -> RevisionObservation:
     """30 s intervals whose ``n`` completions each took ``latency_s`` (beyond 100 s they are
     in the +Inf bucket; the sum tells how long)."""
-    return RevisionObservation(
-        t_s=t,
-        interval_s=30.0,
-        ready_replicas=replicas,
-        avg_concurrency_per_replica=c,
-        request_count=n,
-        latency_counts=latency_counts(latency_s * 1000.0, n) if n else (0.0,) * 27,
-        applied_target=target,
+    return replace(
+        obs(t, c, replicas, latency_s * 1000.0, target, n),
         latency_sum_ms=latency_s * 1000.0 * n if n else None,
     )
 
