@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import capacity_spec, host_of, iris_spec, wait_until
+from dataplane_testkit import capacity_spec, host_of, iris_spec, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from autoscaler.runtime.dataplane import DataPlane

@@ -11,8 +11,7 @@ import aiohttp
 import numpy as np
 import pytest
 import pytest_asyncio
-from conftest import FAST_POOL, host_of, iris_spec, wait_until
-from dataplane_testkit import requests_served
+from dataplane_testkit import FAST_POOL, host_of, iris_spec, requests_served, wait_until
 
 from autoscaler.runtime.dataplane import DataPlane
 from autoscaler.runtime.spec import RevisionKey

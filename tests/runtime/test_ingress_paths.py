@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
-from conftest import wait_until
 from dataplane_testkit import RecordingTarget as BufferedTarget
+from dataplane_testkit import wait_until
 from multidict import CIMultiDict
 
 from autoscaler.clock import ManualClock

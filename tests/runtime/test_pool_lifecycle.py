@@ -12,8 +12,14 @@ import aiohttp
 import psutil
 import pytest
 import pytest_asyncio
-from conftest import FAST_POOL, capacity_spec, host_of, iris_spec, wait_until
-from dataplane_testkit import requests_served
+from dataplane_testkit import (
+    FAST_POOL,
+    capacity_spec,
+    host_of,
+    iris_spec,
+    requests_served,
+    wait_until,
+)
 
 from autoscaler.runtime.capacity import replica_cap_for
 from autoscaler.runtime.dataplane import DataPlane

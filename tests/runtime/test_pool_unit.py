@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from conftest import capacity_spec, wait_until
+from dataplane_testkit import capacity_spec, wait_until
 
 from autoscaler.clock import ManualClock
 from autoscaler.runtime.capacity import ReplicaBudget

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import wait_until
-from dataplane_testkit import request
+from dataplane_testkit import request, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
 from autoscaler.clock import ManualClock

@@ -12,7 +12,7 @@ import numpy as np
 import psutil
 import pytest
 import pytest_asyncio
-from conftest import capacity_spec, iris_spec
+from dataplane_testkit import capacity_spec, iris_spec
 
 from autoscaler.runtime.launcher import (
     ExecLauncher,
