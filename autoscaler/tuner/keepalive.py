@@ -19,8 +19,9 @@ each widened by ``window_margin_fraction``, and takes the one with the least exp
 per idle period (keep-alive on a tie). The best pre-warm's cost also counts a few pseudo idle
 periods that end in its unloaded gap (``prewarm_gap_prior``): a few idle periods with none in
 the gap do not show that none will end there, and each that does is a cold start the pre-warm
-added. With too few idle periods it falls back to ``fallback_keep_alive_s``, never below
-Knative's default: no scale-to-zero for lack of data.
+added. With too few idle periods (and those not regular, as a timer's: ``regular``) it falls
+back to ``fallback_keep_alive_s``, never below Knative's default: no scale-to-zero for lack of
+data.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class LearnedKeepAlive:
         """The windows for the idle periods learned as of ``now_s``."""
         s = self.settings
         decayed = not hist.probabilities()  # every weight decayed to nothing
-        if hist.count < s.min_idle_samples or decayed:
+        regular = hist.count < s.min_idle_samples and self.regular(hist)
+        if (hist.count < s.min_idle_samples and not regular) or decayed:
             keep = max(self.floor_s, s.fallback_keep_alive_s)
             seen = (
                 f"the {hist.count} idle period(s) seen have decayed to no weight (none for "
@@ -67,6 +69,30 @@ class LearnedKeepAlive:
             return KeepAliveWindows(
                 0.0, keep, "fallback", f"{seen}: keep-alive {keep:.0f} s (fallback)"
             )
+        windows = self._learned(hist, now_s)
+        if regular:
+            windows = replace(
+                windows,
+                reason=f"{hist.count} idle periods seen, within "
+                f"{s.regular_idle_spread:.0%} of each other (regular, as a timer's): "
+                f"{windows.reason}",
+            )
+        return windows
+
+    def regular(self, hist: IdleHistogram) -> bool:
+        """Whether every idle period seen (``regular_idle_samples`` or more, all of them among
+        the recent ones kept) is past Knative's floor and within ``regular_idle_spread`` of the
+        shortest: a timer's, worth learning from before ``min_idle_samples``."""
+        s = self.settings
+        seen = hist.recent_s
+        if s.regular_idle_samples <= 0 or not s.regular_idle_samples <= hist.count <= len(seen):
+            return False
+        shortest = min(seen)
+        return shortest > self.floor_s and max(seen) <= shortest * (1 + s.regular_idle_spread)
+
+    def _learned(self, hist: IdleHistogram, now_s: float) -> KeepAliveWindows:
+        """The cheapest windows for the idle periods learned as of ``now_s``."""
+        s = self.settings
         price = self.cold_start_price(hist)
         p, lower, upper, overflow_known = idle_bins(hist, s.window_margin_fraction)
         grid = _candidate_grid(

@@ -83,6 +83,12 @@ class KeepAliveSettings:
     # Gaps shorter than this are not idle periods (they never let a revision scale to zero).
     min_idle_s: float = field(default=60.0, metadata=_range(0, 3600))
     min_idle_samples: int = field(default=5, metadata=_range(1, 10000, integer=True))
+    # Fewer idle periods than min_idle_samples are learned from at once when there are at
+    # least regular_idle_samples of them, all longer than Knative's floor (stable window +
+    # grace) and none longer than the shortest by more than regular_idle_spread: a timer's
+    # (a model called every hour learns it after two hours, not five). 0: off.
+    regular_idle_samples: int = field(default=2, metadata=_range(0, 10000, integer=True))
+    regular_idle_spread: float = field(default=0.1, metadata=_range(0, 1))
     idle_half_life_s: float = field(default=86400.0, metadata=_range(60, 365 * 86400))
     # The cost of one cold start, in seconds of one idle replica's memory, when it delays one
     # request in cold_start_share_requests. A cold start weighs the share of the model's

@@ -196,7 +196,10 @@ def learned(idle_s: list[float], prewarm: bool = True, **settings: float) -> Kee
         pytest.param([285.0] * 60, True, "pre-warm", 285.0, id="periodic-prewarm-covers-gap"),
         pytest.param([1800.0] * 10, True, "pre-warm", 1800.0, id="half-hourly-prewarm"),
         pytest.param([1800.0] * 10, False, "keep-alive", None, id="half-hourly-cold-is-cheaper"),
-        pytest.param([285.0] * 3, True, "fallback", None, id="thin-history-fallback"),
+        pytest.param([285.0, 900.0, 2000.0], True, "fallback", None, id="thin-history-fallback"),
+        # two or more all within 10 % of each other (a timer's) are learned from at once
+        pytest.param([285.0] * 3, True, "keep-alive", 285.0, id="thin-but-regular"),
+        pytest.param([3600.0, 3630.0], True, "pre-warm", 3615.0, id="hourly-timer-twice"),
     ],
 )
 def test_learned_keep_alive(
@@ -208,6 +211,34 @@ def test_learned_keep_alive(
         assert w.is_warm(covers)
     if kind == "fallback":
         assert (w.warm_from_s, w.warm_until_s) == (0.0, 600.0)  # the common fixed 10 minutes
+
+
+@pytest.mark.parametrize(
+    ("idle_s", "settings"),
+    [
+        pytest.param([3600.0], {}, id="one-is-not-enough"),
+        pytest.param([3600.0, 4000.0], {}, id="spread-over-10-percent"),
+        pytest.param([3600.0, 3600.0, 7200.0], {}, id="one-of-three-apart"),
+        pytest.param([80.0, 80.0, 80.0], {}, id="within-knatives-floor"),
+        pytest.param([3600.0] * 3, {"regular_idle_samples": 0}, id="turned-off"),
+        pytest.param([3600.0] * 3, {"regular_idle_samples": 4}, id="fewer-than-asked"),
+    ],
+)
+def test_thin_history_falls_back_unless_regular(
+    idle_s: list[float], settings: dict[str, float]
+) -> None:
+    w = learned(idle_s, True, **settings)
+    assert w.kind == "fallback", w
+    assert "needed" in w.reason
+
+
+def test_regular_thin_history_says_why_it_is_learned_from() -> None:
+    w = learned([3600.0, 3630.0], True)
+    assert w.kind == "pre-warm" and w.reason.startswith(
+        "2 idle periods seen, within 10% of each other (regular, as a timer's): pre-warm"
+    ), w.reason
+    # the idle periods are kept as seen: five of them learn as before, regular or not
+    assert learned([3600.0] * 5, True).reason.startswith("pre-warm"), learned([3600.0] * 5)
 
 
 def test_requests_per_idle_period_are_counted_from_the_first_idle_period() -> None:
