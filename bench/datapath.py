@@ -177,7 +177,7 @@ async def bench(seconds: float, concurrency: int) -> int:
             f"{r['rps'] / base['rps']:.2f}" if base["rps"] else "-",
             f"{r['p50_ms'] - base['p50_ms']:+.2f}",
         )
-    Console().print(table)
+    Console(width=130).print(table)
     print("req/s, latencies and ratios count only the requests answered 200.")
     failed = {name: r for name, r in results.items() if r["errors"]}
     for name, r in failed.items():
