@@ -7,6 +7,11 @@ no-op subscriber (a separate process, so it does not share the event loop with t
 - broker: POST to the broker ingress (202 after the SQLite commit), timed until the subscriber
   has received every event (ingress + durable store + delivery loop + delivery POST).
 
+The broker (its ingress and its delivery loop) runs in this process, on the same event loop as
+the load generator's ``--concurrency`` clients, so in the broker run they share one loop and
+one core; in the direct run the clients have the loop to themselves. This counts against the
+broker (the subscriber has a process of its own, the broker has not).
+
 Run: ``.venv/bin/python bench/broker.py [--events 2000] [--concurrency 32]``.
 """
 
