@@ -21,7 +21,11 @@ Mirrors pkg/activator of knative/serving (handler, net/throttler.go, concurrency
   (killed mid-request) is retried too when ``retry_sent`` is on (the default, since inference is
   side-effect free); Knative retries only the former.
 - each ``stat_period_s`` it reports its own per-revision ``Stat`` (pod name ``activator``; the
-  time-weighted concurrency of the requests it holds, buffered ones included) to ``on_stat``.
+  time-weighted concurrency of the requests it holds, buffered ones included) to ``on_stat``;
+  the first request of a revision with nothing reported for it (none in flight at the last
+  report, none since) is reported at once, as concurrency 1 and one request, and taken off the
+  period's report, as Knative's activator does: the KPA then scales a revision at zero from it,
+  not a report period later.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from autoscaler.clock import Clock
@@ -107,7 +111,10 @@ class _Revision:
     waiters: deque[_Waiter] = field(default_factory=deque)
     rr: itertools.count[int] = field(default_factory=itertools.count)
     poked_at: float | None = None
-    active: bool = False  # had traffic since the last report
+    # reported each period from its first request until a period with none in flight at all
+    # (Knative's stats entry for the revision), and whether that first request went out at once
+    active: bool = False
+    first_reported: float = 0.0
 
     def pick(self, exclude: frozenset[str] = frozenset()) -> Target | None:
         cc = self.container_concurrency
@@ -231,7 +238,16 @@ class Activator:
         rev = self._revision(key)
         now = self.clock.now()
         rev.stats.request_in(now)
-        rev.active = True
+        if not rev.active:
+            rev.active = True
+            rev.first_reported = 1.0
+            self._send_stat(key, Stat(
+                ACTIVATOR_POD_NAME,
+                average_concurrent_requests=1.0,
+                request_count=1.0,
+                process_uptime_s=now - self.started_at,
+                timestamp=self.clock.wall(),
+            ))  # fmt: skip
         timeout_s = self.settings.request_timeout_s if rev.timeout_s is None else rev.timeout_s
         deadline = now + timeout_s
         exclude: set[str] = set()
@@ -307,23 +323,37 @@ class Activator:
     # -- the per-second Stat -----------------------------------------------------------------
 
     def report(self) -> dict[RevisionKey, Stat]:
-        """Close the period for every revision that had traffic in it."""
+        """Close the period for every revision with traffic since the last period that had
+        none (that one is reported too, as zero)."""
         now = self.clock.now()
         out: dict[RevisionKey, Stat] = {}
         for key, rev in list(self._revisions.items()):
-            if not rev.active and rev.stats.in_flight == 0:
+            if not rev.active:
                 continue
-            rev.active = rev.stats.in_flight > 0
             stat = rev.stats.report(
                 now, ACTIVATOR_POD_NAME, now - self.started_at, self.clock.wall()
             )
+            if stat.average_concurrent_requests == 0:
+                rev.active = False  # a period with nothing in flight: its last report
+            if rev.first_reported:
+                # the first request went out at once: not counted twice (concurrency at
+                # least 0, as the period's average may be under the 1 reported)
+                first, rev.first_reported = rev.first_reported, 0.0
+                stat = replace(
+                    stat,
+                    average_concurrent_requests=max(stat.average_concurrent_requests - first, 0.0),
+                    request_count=stat.request_count - first,
+                )
             out[key] = stat
-            if self.on_stat is not None:
-                try:
-                    self.on_stat(key, stat)
-                except Exception:
-                    log.exception("stat sink failed for %s", key)
+            self._send_stat(key, stat)
         return out
+
+    def _send_stat(self, key: RevisionKey, stat: Stat) -> None:
+        if self.on_stat is not None:
+            try:
+                self.on_stat(key, stat)
+            except Exception:
+                log.exception("stat sink failed for %s", key)
 
     async def start(self) -> None:
         if self._reporter is None:

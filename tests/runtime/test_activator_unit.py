@@ -8,8 +8,10 @@ import json
 from dataplane_testkit import RecordingTarget, request
 
 from autoscaler.clock import ManualClock
+from autoscaler.kpa import AutoscalerConfig, RevisionAutoscaler, RevisionScaling
 from autoscaler.runtime.activator import Activator, ActivatorSettings
 from autoscaler.runtime.spec import RevisionKey
+from autoscaler.runtime.stats import Stat
 
 KEY = RevisionKey("default", "m-00001")
 
@@ -138,10 +140,73 @@ async def test_reports_time_weighted_stat_for_active_revisions() -> None:
     await task
     clock.advance(0.5)
     act.report()
-    ((key, stat),) = stats
+    (_, first), (key, stat) = stats  # the first request's own report, then the period's
+    assert (first.average_concurrent_requests, first.request_count) == (1, 1)
     assert key == KEY and stat.pod_name == "activator"
-    assert stat.average_concurrent_requests == 0.5
-    assert stat.request_count == 1
+    # the period's: 0.5 and one request, less the first request already reported
+    assert stat.average_concurrent_requests == 0
+    assert stat.request_count == 0
+    for _ in range(2):  # a later period: nothing taken off
+        task = asyncio.create_task(act.handle(KEY, request()))
+        target.release.clear()
+        await asyncio.sleep(0)
+        clock.advance(0.25)
+        target.release.set()
+        await task
+    clock.advance(0.5)
+    act.report()
+    assert len(stats) == 3  # no report at once: the revision was reported the period before
+    assert stats[-1][1].average_concurrent_requests == 0.5
+    assert stats[-1][1].request_count == 2
+    clock.advance(1)
+    act.report()  # a period with nothing in flight: reported as zero, and the last
+    assert len(stats) == 4 and stats[-1][1].average_concurrent_requests == 0
     clock.advance(1)
     act.report()
-    assert len(stats) == 1  # idle revisions are not reported
+    assert len(stats) == 4  # idle revisions are not reported
+
+
+async def test_the_first_request_is_reported_at_once_so_the_kpa_wakes_from_zero() -> None:
+    # Knative's activator reports a revision's first request at once (concurrency 1, one
+    # request), so the autoscaler scales from zero on it, not a report period later.
+    clock = ManualClock(start=10.0)
+    config = AutoscalerConfig(allow_zero_initial_scale=True)
+    ann = {"autoscaling.knative.dev/initial-scale": "0"}
+    kpa = RevisionAutoscaler(config, RevisionScaling.from_annotations(ann, config=config), now=0.0)
+    kpa.record(9.5, Stat("m-00001-pod", 0.0))  # the last report before the quiet spell
+    assert kpa.tick(10.0, ready_pods=0).desired_pods == 0
+    stats: list[tuple[RevisionKey, Stat]] = []
+
+    def sink(key: RevisionKey, stat: Stat) -> None:
+        stats.append((key, stat))
+        kpa.record(clock.now(), stat)
+
+    act = Activator(clock, on_stat=sink)
+    act.set_targets(KEY, [], 0)
+    first = asyncio.create_task(act.handle(KEY, request()))
+    second = asyncio.create_task(act.handle(KEY, request()))
+    await asyncio.sleep(0)
+    ((key, stat),) = stats  # one for the first request, none for the second
+    assert key == KEY and stat.pod_name == "activator"
+    assert (stat.average_concurrent_requests, stat.request_count) == (1.0, 1.0)
+    # no report period has closed, and the KPA already wants a replica
+    assert kpa.should_poke(stat)
+    assert kpa.tick(clock.now(), ready_pods=0).desired_pods == 1
+    target = RecordingTarget("a")
+    target.release.clear()
+    act.set_targets(KEY, [target], 0)
+    await asyncio.sleep(0)
+    clock.advance(0.5)
+    target.release.set()
+    assert [r.status for r in await asyncio.gather(first, second)] == [200, 200]
+    clock.advance(0.5)
+    act.report()  # the period with both requests, less the first already reported
+    assert len(stats) == 2 and stats[-1][1].request_count == 1
+    clock.advance(1)
+    act.report()  # a period with none in flight: its last report, as zero
+    assert len(stats) == 3 and stats[-1][1].request_count == 0
+    clock.advance(1)
+    act.report()
+    assert len(stats) == 3
+    await act.handle(KEY, request())  # the next request is a first again: at once
+    assert len(stats) == 4 and stats[-1][1].average_concurrent_requests == 1.0
