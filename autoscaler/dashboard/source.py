@@ -4,12 +4,13 @@
   InferenceServices and Revisions from its informer caches, replica counts from the Revisions'
   status, history from its tick reports.
 - ``OneMachineSource``: the same, plus the data plane's live replica counts, looked at every
-  ``sample_period_s`` so replica charts do not wait for a tuner tick, and the activator's pokes, so
-  a cold start is a request that waited on a revision with no ready replica (not a pre-warm). A
-  look costs one read of the live counts; only when they changed (or a cold start waits to be
-  recorded) does it read the objects, index them and record the models that changed, so a page
-  nobody polls costs next to nothing. It reads the API server directly when the machine runs no
-  tuner.
+  ``sample_period_s`` while the page is read (within ``WATCHED_S`` of the last read) so replica
+  charts do not wait for a tuner tick, and the activator's pokes, so a cold start is a request
+  that waited on a revision with no ready replica (not a pre-warm). A look costs one read of the
+  live counts; only when they changed (or a cold start waits to be recorded) does it read the
+  objects, index them and record the models that changed. While nobody reads the page it only
+  records the cold starts (the tuner's ticks still record replicas), so it costs next to nothing.
+  It reads the API server directly when the machine runs no tuner.
 
 ``feed_tick`` turns one ``TickReport`` into recorder samples and decisions. Every pass indexes
 the objects once (``World.index``), so its work is linear in the number of models.
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from autoscaler.clock import Clock, SystemClock
+from autoscaler.runtime.spec import RevisionKey
 from autoscaler.tuner.percentile import percentile_from_counts
 
 from . import view
@@ -32,7 +34,6 @@ from .view import World
 if TYPE_CHECKING:
     from autoscaler.kube.controller import Controller, TickReport
     from autoscaler.runtime.onemachine import OneMachine
-    from autoscaler.runtime.spec import RevisionKey
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,9 @@ class ControllerSource:
         return None
 
 
+WATCHED_S = 60.0  # the page counts as open this long after its last read
+
+
 class OneMachineSource:
     """One-machine mode: the tuner's caches (or the API server when there is no tuner), the data
     plane's live replica counts and the activator's pokes."""
@@ -184,6 +188,7 @@ class OneMachineSource:
         # revisions at zero ready replicas whose cold start is counted (until one is ready)
         self._waiting: set[tuple[str, str]] = set()
         self._pending: list[tuple[tuple[str, str], float]] = []  # cold starts not yet recorded
+        self._read_at: float | None = None  # monotonic time of the page's last read
         on_poke = getattr(getattr(machine, "dataplane", None), "on_poke", None)
         self.sees_waiting = callable(on_poke)
         if callable(on_poke):
@@ -264,11 +269,33 @@ class OneMachineSource:
         return self._make_world(tuner, lists, live)
 
     async def world(self) -> World:
+        """The objects as a page read sees them (this also marks the page as being read)."""
+        self._read_at = self.machine.clock.now()
         return await self._world(self._live())
 
+    def _watched(self) -> bool:
+        read_at = self._read_at
+        return read_at is not None and self.machine.clock.now() - read_at <= WATCHED_S
+
     async def sample(self) -> None:
-        """Record the models whose live replica counts changed since the last look, and the cold
-        starts the activator reported; nothing else when nothing changed."""
+        """Record the cold starts the activator reported and, while the page is read, the models
+        whose live replica counts changed since the last look; nothing else."""
+        if not self._watched():
+            self._last_live = {}  # the next look while watched records every model afresh
+            if not self._pending and not self._waiting:
+                return
+            live = {}
+            for rev in list(self._waiting):  # only the revisions waiting: a few reads
+                try:
+                    st = self.machine.dataplane.status(RevisionKey(*rev))
+                except KeyError:
+                    continue
+                live[rev] = (st.desired, st.ready)
+            for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
+                self._waiting.discard(rev)
+            if self._pending:
+                self._record_pending(await self._world(live), live)
+            return
         live = self._live()
         for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
             self._waiting.discard(rev)  # ready again (or gone): its next wait is a cold start
@@ -286,13 +313,16 @@ class OneMachineSource:
             if key in index.isvcs:
                 desired, actual = view.model_replicas(world, key)
                 self.recorder.record_replicas(key, world.now_s, desired, actual)
+        self._record_pending(world, live)
+        self._revision_model = index.revision_model
+        self._last_live = live
+
+    def _record_pending(self, world: World, live: Mapping[tuple[str, str], Any]) -> None:
         pending = []
         for rev, t_s in self._pending:
-            model = index.revision_model.get(rev)
+            model = world.index.revision_model.get(rev)
             if model is not None:
                 self.recorder.record_cold_start(model, t_s)
             elif rev in live:  # not in the objects read yet: the next look records it
                 pending.append((rev, t_s))
         self._pending = pending
-        self._revision_model = index.revision_model
-        self._last_live = live

@@ -11,6 +11,7 @@ from typing import Any
 
 from autoscaler.clock import ManualClock
 from autoscaler.dashboard import OneMachineSource, Recorder, World, feed_tick, view
+from autoscaler.dashboard.source import WATCHED_S
 from autoscaler.kube.controller import TickReport
 from autoscaler.kube.reconciler import ModelReport
 from autoscaler.runtime.spec import RevisionKey
@@ -142,6 +143,7 @@ def machine_of(models: list[str]) -> Any:
 async def test_sampler_reads_no_objects_while_nothing_changes() -> None:
     machine = machine_of([f"m{i}" for i in range(50)])
     source = OneMachineSource(machine)
+    await source.world()  # the page is read
     await source.sample()
     assert len(source.recorder.models()) == 50
     reads = machine.tuner.reads
@@ -158,35 +160,54 @@ async def test_sampler_reads_no_objects_while_nothing_changes() -> None:
     assert [s.t_s for s in source.recorder.replicas((NS, "m4"))] == [T0], "only what changed"
 
 
+async def test_sampler_costs_nothing_while_nobody_reads_the_page() -> None:
+    machine = machine_of([f"m{i}" for i in range(50)])
+    source = OneMachineSource(machine)
+    await source.world()
+    await source.sample()
+    machine.clock.advance(WATCHED_S + 1.0)  # the page was closed
+    dp_reads, tuner_reads = machine.dataplane.reads, machine.tuner.reads
+    machine.dataplane.counts[(NS, "m3-00001")] = (2, 1)
+    for _ in range(5):
+        machine.clock.advance(1.0)
+        await source.sample()
+    assert (machine.dataplane.reads, machine.tuner.reads) == (dp_reads, tuner_reads)
+    await source.world()  # opened again: the next look records what changed
+    await source.sample()
+    assert source.recorder.replicas((NS, "m3"))[-1].desired == 2
+
+
 async def test_cold_start_is_a_request_waiting_not_a_prewarm() -> None:
     machine = machine_of(["m"])
-    dp, rev = machine.dataplane, (NS, "m-00001")
+    dp, rev, key = machine.dataplane, (NS, "m-00001"), (NS, "m")
     source = OneMachineSource(machine)
+
+    async def look() -> None:  # with the page open
+        await source.world()
+        await source.sample()
+
     dp.counts[rev] = (0, 0)
-    await source.sample()
+    await look()
     dp.counts[rev] = (1, 0)  # the tuner's pre-warm raises min-scale: no request waits
-    await source.sample()
+    await look()
     dp.counts[rev] = (1, 1)
     machine.clock.advance(5.0)
-    await source.sample()
+    await look()
     dp.counts[rev] = (0, 0)
     machine.clock.advance(60.0)
-    await source.sample()
-    key = (NS, "m")
+    await look()
     assert source.recorder.scale_ups_from_zero(key, machine.clock.wall()) == 1
     assert source.recorder.cold_starts(key, machine.clock.wall()) == 0
-    # a request arrives at zero: the activator pokes (again and again while it waits)
-    machine.clock.advance(10.0)
+    # nobody reads the page; a request arrives at zero: the activator pokes while it waits
+    machine.clock.advance(WATCHED_S + 10.0)
     for _ in range(3):
         dp.poke(RevisionKey(*rev))
     dp.counts[rev] = (1, 1)
     await source.sample()
-    now = machine.clock.wall()
-    assert source.recorder.cold_starts(key, now) == 1
-    assert source.recorder.scale_ups_from_zero(key, now) == 2
+    assert source.recorder.cold_starts(key, machine.clock.wall()) == 1
     row = view.overview(await source.world())["models"][0]
     assert (row["coldStartsLastHour"], row["coldStartsCount"]) == (1, "waited")
-    assert row["scaleUpsFromZeroLastHour"] == 2
+    assert row["scaleUpsFromZeroLastHour"] == 1
     # with a ready replica a poke is no cold start; the next zero period's is a new one
     dp.poke(RevisionKey(*rev))
     dp.counts[rev] = (0, 0)
@@ -200,6 +221,7 @@ async def test_sampler_forgets_models_that_are_gone_without_a_leading_tuner() ->
     machine = machine_of(["a", "b"])
     machine.tuner.leader = False
     source = OneMachineSource(machine)
+    await source.world()
     await source.sample()
     assert source.recorder.models() == [(NS, "a"), (NS, "b")]
     del machine.dataplane.counts[(NS, "b-00001")]
