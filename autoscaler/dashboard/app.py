@@ -12,8 +12,10 @@ encode. Every chart on the page reads one of these routes (relative to the mount
     GET /api/v1/models/{namespace}/{model}/decisions    recent decisions with reasons
     GET /api/v1/models/{namespace}/{model}/traffic      traffic split across revisions
 
-An unknown model is a 404 with ``{"error": ...}``; no data yet is a 200 with empty lists. In
-one-machine mode a background task samples live replica counts every ``sample_period_s``.
+An unknown model is a 404 with ``{"error": ...}``; no data yet is a 200 with empty lists. When the
+objects cannot be read (the API server is unreachable) the answer is a 503, and any other failure
+a 500, both with ``{"error": ...}``. In one-machine mode a background task looks at the live
+replica counts every ``sample_period_s``.
 """
 
 from __future__ import annotations
@@ -46,13 +48,43 @@ def _static(name: str) -> bytes:
     return resources.files("autoscaler.dashboard").joinpath("static", name).read_bytes()
 
 
+class SourceUnavailable(Exception):
+    """The source could not read the objects (the API server is restarting or unreachable)."""
+
+
+async def _read(source: DashboardSource) -> view.World:
+    try:
+        return await source.world()
+    except Exception as exc:
+        raise SourceUnavailable(f"reading the objects: {exc or type(exc).__name__}") from exc
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure as ``{"error": ...}`` with its status, so the page can show the cause."""
+    try:
+        return await handler(request)
+    except SourceUnavailable as exc:
+        log.warning("dashboard %s: %s", request.path, exc)
+        return web.json_response({"error": str(exc)}, status=503)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    except Exception as exc:
+        log.exception("dashboard %s failed", request.path)
+        return web.json_response({"error": f"internal error: {exc!r}"}, status=500)
+
+
 def _model_view(
     source: DashboardSource, fn: Callable[[view.World, view.ModelKey], Any]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         key = (request.match_info["namespace"], request.match_info["model"])
-        world = await source.world()
-        if key not in set(view.model_keys(world)):
+        world = await _read(source)
+        if key not in world.index.keys_set:
             return web.json_response(
                 {
                     "error": f"model {key[0]}/{key[1]} not found (no InferenceService or ModelScaler)"
@@ -67,7 +99,7 @@ def _model_view(
 def make_dashboard_app(source: DashboardSource, clock: Clock | None = None) -> web.Application:
     """The dashboard; mount it with ``mount_dashboard`` (or ``app.add_subapp``)."""
     sleeper: Clock = clock or SystemClock()
-    app = web.Application()
+    app = web.Application(middlewares=[_json_errors])
 
     async def index(_: web.Request) -> web.Response:
         return web.Response(body=_static("index.html"), content_type="text/html", charset="utf-8")
@@ -79,7 +111,7 @@ def make_dashboard_app(source: DashboardSource, clock: Clock | None = None) -> w
         return web.Response(body=_static(name), content_type=STATIC_FILES[name], charset="utf-8")
 
     async def overview(_: web.Request) -> web.Response:
-        return web.json_response(view.overview(await source.world()))
+        return web.json_response(view.overview(await _read(source)))
 
     async def sampler(_: web.Application) -> AsyncIterator[None]:
         async def loop() -> None:

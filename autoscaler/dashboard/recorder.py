@@ -2,8 +2,15 @@
 mode, the data plane) showed, so the time-series charts have history and cold starts can be counted.
 
 Pure bookkeeping: every call takes the sample's time (wall seconds) as an argument; nothing here
-reads a clock or does I/O. A cold start is a transition of a model's actual replicas from 0 to at
-least 1 that the recorder saw; the first sample of a model is never one (its past is unknown).
+reads a clock or does I/O. Two counts over the last hour, bounded by the window whether or not
+anyone reads them:
+
+- a scale-up from zero is a transition of a model's actual replicas from 0 to at least 1 that the
+  recorder saw (the first sample of a model is never one: its past is unknown). It includes the
+  tuner's pre-warms and any scale-up no request waited for.
+- a cold start is a request that waited on a revision with no ready replica, as the source saw it
+  (``record_cold_start``: one-machine mode's activator); a source that cannot see requests wait
+  records none.
 """
 
 from __future__ import annotations
@@ -92,18 +99,25 @@ class _ModelHistory:
     replicas: deque[ReplicaSample]
     ticks: deque[TickSample]
     decisions: deque[Decision]
+    scale_ups: deque[float] = field(default_factory=deque)
     cold_starts: deque[float] = field(default_factory=deque)
     last_actual: int | None = None
 
 
 class Recorder:
-    """Bounded per-model history. ``capacity`` samples per series (at a 2 s tick, 900 is 30 min)."""
+    """Bounded per-model history: ``capacity`` samples per series (the tuner ticks every 30 s by
+    default, so 900 ticks are 7.5 h; replica samples come with each tick and, in one-machine mode,
+    with each change of the live counts, flat runs folded), ``decisions`` decisions, and the
+    scale-ups and cold starts of the last ``window_s``."""
 
-    def __init__(self, capacity: int = 900, decisions: int = 50) -> None:
+    def __init__(
+        self, capacity: int = 900, decisions: int = 50, window_s: float = COLD_START_WINDOW_S
+    ) -> None:
         if capacity < 1 or decisions < 1:
             raise ValueError(f"capacity ({capacity}) and decisions ({decisions}) must be >= 1")
         self.capacity = capacity
         self.decision_capacity = decisions
+        self.window_s = window_s
         self._models: dict[ModelKey, _ModelHistory] = {}
 
     def _history(self, key: ModelKey) -> _ModelHistory:
@@ -127,11 +141,16 @@ class Recorder:
 
     # -- writing -------------------------------------------------------------------------------
     def record_replicas(self, key: ModelKey, t_s: float, desired: int, actual: int) -> None:
+        """One reading of the model's replicas; one older than the last recorded is ignored, so
+        the series never goes back in time."""
         h = self._history(key)
-        if h.last_actual == 0 and actual >= 1:
-            h.cold_starts.append(t_s)
-        h.last_actual = actual
         last = h.replicas[-1] if h.replicas else None
+        if last is not None and t_s < last.t_s:
+            return
+        if h.last_actual == 0 and actual >= 1:
+            h.scale_ups.append(t_s)
+        _prune(h.scale_ups, t_s - self.window_s)
+        h.last_actual = actual
         if (
             last is not None
             and (last.desired, last.actual) == (desired, actual)
@@ -144,6 +163,12 @@ class Recorder:
             h.replicas[-1] = ReplicaSample(t_s, desired, actual)
             return
         h.replicas.append(ReplicaSample(t_s, desired, actual))
+
+    def record_cold_start(self, key: ModelKey, t_s: float) -> None:
+        """A request waited on a revision of the model with no ready replica, at ``t_s``."""
+        h = self._history(key)
+        h.cold_starts.append(t_s)
+        _prune(h.cold_starts, t_s - self.window_s)
 
     def record_tick(self, key: ModelKey, sample: TickSample) -> None:
         self._history(key).ticks.append(sample)
@@ -180,16 +205,24 @@ class Recorder:
         h = self._models.get(key)
         return h.ticks[-1] if h and h.ticks else None
 
-    def cold_starts(
-        self, key: ModelKey, now_s: float, window_s: float = COLD_START_WINDOW_S
-    ) -> int:
-        """Cold starts seen in ``(now_s - window_s, now_s]``."""
+    def cold_starts(self, key: ModelKey, now_s: float) -> int:
+        """Cold starts (requests that waited on no ready replica) in ``(now_s - window, now_s]``."""
         h = self._models.get(key)
-        if h is None:
-            return 0
-        while h.cold_starts and h.cold_starts[0] <= now_s - window_s:
-            h.cold_starts.popleft()
-        return sum(1 for t in h.cold_starts if t <= now_s)
+        return _count(h.cold_starts, now_s, self.window_s) if h else 0
+
+    def scale_ups_from_zero(self, key: ModelKey, now_s: float) -> int:
+        """0 -> 1 transitions of actual replicas seen in ``(now_s - window, now_s]``."""
+        h = self._models.get(key)
+        return _count(h.scale_ups, now_s, self.window_s) if h else 0
+
+
+def _prune(times: deque[float], before_s: float) -> None:
+    while times and times[0] <= before_s:
+        times.popleft()
+
+
+def _count(times: deque[float], now_s: float, window_s: float) -> int:
+    return sum(1 for t in times if now_s - window_s < t <= now_s)
 
 
 def finite(x: float | None) -> float | None:

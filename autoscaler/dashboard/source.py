@@ -3,11 +3,17 @@
 - ``ControllerSource``: the tuner controller's view, for a cluster: ModelScalers,
   InferenceServices and Revisions from its informer caches, replica counts from the Revisions'
   status, history from its tick reports.
-- ``OneMachineSource``: the same, plus the data plane's live replica counts, sampled every
-  ``sample_period_s`` so replica charts and cold starts do not wait for a tuner tick. It reads the
-  API server directly when the machine runs no tuner.
+- ``OneMachineSource``: the same, plus the data plane's live replica counts, looked at every
+  ``sample_period_s`` while the page is read (within ``WATCHED_S`` of the last read) so replica
+  charts do not wait for a tuner tick, and the activator's pokes, so a cold start is a request
+  that waited on a revision with no ready replica (not a pre-warm). A look costs one read of the
+  live counts; only when they changed (or a cold start waits to be recorded) does it read the
+  objects, index them and record the models that changed. While nobody reads the page it only
+  records the cold starts (the tuner's ticks still record replicas), so it costs next to nothing.
+  It reads the API server directly when the machine runs no tuner.
 
-``feed_tick`` turns one ``TickReport`` into recorder samples and decisions.
+``feed_tick`` turns one ``TickReport`` into recorder samples and decisions. Every pass indexes
+the objects once (``World.index``), so its work is linear in the number of models.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from autoscaler.clock import Clock, SystemClock
+from autoscaler.runtime.spec import RevisionKey
 from autoscaler.tuner.percentile import percentile_from_counts
 
 from . import view
@@ -62,13 +69,14 @@ def _controller_lists(controller: Controller) -> dict[str, list[dict[str, Any]]]
 
 
 def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
-    """Record one tick: per model, replicas, what was observed of the live revision and the
-    decision on it. A stand-by's report (not leader) carries nothing."""
+    """Record one tick: per model, replicas (as read at ``world.now_s``), what was observed of
+    the live revision and the decision on it (at the tick's time). A stand-by's report (not
+    leader) carries nothing."""
     from autoscaler.tuner.explain import explain
 
     if not report.leader:
         return
-    recorder.forget(view.model_keys(world))  # deleted models take their history with them
+    recorder.forget(world.index.keys)  # deleted models take their history with them
     scalers = {view._key(s): s for s in world.scalers}
     for scaler_key, model_report in report.models.items():
         scaler = scalers.get(scaler_key)
@@ -77,7 +85,7 @@ def feed_tick(recorder: Recorder, report: TickReport, world: World) -> None:
             continue
         key: ModelKey = (scaler_key[0], str(target_name))
         desired, actual = view.model_replicas(world, key)
-        recorder.record_replicas(key, report.now_s, desired, actual)
+        recorder.record_replicas(key, world.now_s, desired, actual)
         revision, rec = list(model_report.recommendations.items())[-1]  # the live one is last
         objective_ms, percentile = view.objective(scaler)
         status_target = ((scaler or {}).get("status") or {}).get("target")
@@ -141,15 +149,17 @@ class ControllerSource:
         self.clock: Clock = clock or SystemClock()
         controller.add_tick_listener(self._on_tick)
 
-    def _world(self, now_s: float | None = None) -> World:
-        lists = _controller_lists(self.controller)
+    def _world(self) -> World:
+        ctl = self.controller
+        lists = _controller_lists(ctl)
         return World(
-            self.clock.wall() if now_s is None else now_s,
-            lists["isvcs"], lists["scalers"], lists["revisions"], {}, self.recorder,
+            self.clock.wall(), lists["isvcs"], lists["scalers"], lists["revisions"], {},
+            self.recorder, leading=ctl.is_leader(), tick_period_s=ctl.config.loop.tick_period_s,
         )  # fmt: skip
 
     def _on_tick(self, report: TickReport) -> None:
-        feed_tick(self.recorder, report, self._world(report.now_s))
+        # the replica counts are read now, after the tick: they are recorded at this time
+        feed_tick(self.recorder, report, self._world())
 
     async def world(self) -> World:
         return self._world()
@@ -158,9 +168,12 @@ class ControllerSource:
         return None
 
 
+WATCHED_S = 60.0  # the page counts as open this long after its last read
+
+
 class OneMachineSource:
-    """One-machine mode: the tuner's caches (or the API server when there is no tuner) and the
-    data plane's live replica counts."""
+    """One-machine mode: the tuner's caches (or the API server when there is no tuner), the data
+    plane's live replica counts and the activator's pokes."""
 
     def __init__(
         self, machine: OneMachine, recorder: Recorder | None = None, sample_period_s: float = 1.0
@@ -170,6 +183,16 @@ class OneMachineSource:
         self.sample_period_s = sample_period_s
         self._attached: Any = None
         self._api: Any = None
+        self._last_live: dict[tuple[str, str], tuple[int, int]] = {}
+        self._revision_model: Mapping[tuple[str, str], ModelKey] = {}
+        # revisions at zero ready replicas whose cold start is counted (until one is ready)
+        self._waiting: set[tuple[str, str]] = set()
+        self._pending: list[tuple[tuple[str, str], float]] = []  # cold starts not yet recorded
+        self._read_at: float | None = None  # monotonic time of the page's last read
+        on_poke = getattr(getattr(machine, "dataplane", None), "on_poke", None)
+        self.sees_waiting = callable(on_poke)
+        if callable(on_poke):
+            on_poke(self._on_poke)
 
     def _live(self) -> dict[tuple[str, str], tuple[int, int]]:
         dp = self.machine.dataplane
@@ -182,6 +205,20 @@ class OneMachineSource:
             out[(key.namespace, key.name)] = (st.desired, st.ready)
         return out
 
+    def _on_poke(self, key: RevisionKey) -> None:
+        """The activator holds a request for ``key`` with no ready replica to send it to: a cold
+        start, counted once until the revision has a ready replica again."""
+        rev = (key.namespace, key.name)
+        if rev in self._waiting:
+            return
+        try:
+            ready = self.machine.dataplane.status(key).ready
+        except KeyError:
+            return
+        if ready == 0:
+            self._waiting.add(rev)
+            self._pending.append((rev, self.machine.clock.wall()))
+
     def _attach(self) -> Any:
         """The machine's tuner controller, hooked to the recorder once (None: no tuner)."""
         tuner = self.machine.tuner
@@ -193,9 +230,7 @@ class OneMachineSource:
     def _on_tick(self, report: TickReport) -> None:
         tuner = self._attached
         lists = _controller_lists(tuner)
-        world = World(report.now_s, lists["isvcs"], lists["scalers"], lists["revisions"],
-                      self._live(), self.recorder)  # fmt: skip
-        feed_tick(self.recorder, report, world)
+        feed_tick(self.recorder, report, self._make_world(tuner, lists, self._live()))
 
     def _list_api(self) -> dict[str, list[dict[str, Any]]]:
         from kubernetes import client
@@ -208,19 +243,86 @@ class OneMachineSource:
             out[name] = list(cast(Mapping[str, Any], listing).get("items") or [])
         return out
 
-    async def world(self) -> World:
+    def _make_world(
+        self,
+        tuner: Any,
+        lists: Mapping[str, list[dict[str, Any]]],
+        live: Mapping[tuple[str, str], tuple[int, int]],
+    ) -> World:
+        return World(
+            self.machine.clock.wall(), lists["isvcs"], lists["scalers"], lists["revisions"],
+            live, self.recorder,
+            leading=tuner is None or tuner.is_leader(),
+            tick_period_s=(
+                tuner.config.loop.tick_period_s if tuner is not None
+                else view.DEFAULT_TICK_PERIOD_S
+            ),
+            sees_waiting=self.sees_waiting,
+        )  # fmt: skip
+
+    async def _world(self, live: Mapping[tuple[str, str], tuple[int, int]]) -> World:
         tuner = self._attach()
         if tuner is not None and tuner.ready():
             lists = _controller_lists(tuner)
         else:
             lists = await asyncio.to_thread(self._list_api)
-        return World(self.machine.clock.wall(), lists["isvcs"], lists["scalers"],
-                     lists["revisions"], self._live(), self.recorder)  # fmt: skip
+        return self._make_world(tuner, lists, live)
+
+    async def world(self) -> World:
+        """The objects as a page read sees them (this also marks the page as being read)."""
+        self._read_at = self.machine.clock.now()
+        return await self._world(self._live())
+
+    def _watched(self) -> bool:
+        read_at = self._read_at
+        return read_at is not None and self.machine.clock.now() - read_at <= WATCHED_S
 
     async def sample(self) -> None:
-        world = await self.world()
-        for key in view.model_keys(world):
-            if view.isvc_for(world, key) is None:
-                continue
-            desired, actual = view.model_replicas(world, key)
-            self.recorder.record_replicas(key, world.now_s, desired, actual)
+        """Record the cold starts the activator reported and, while the page is read, the models
+        whose live replica counts changed since the last look; nothing else."""
+        if not self._watched():
+            self._last_live = {}  # the next look while watched records every model afresh
+            if not self._pending and not self._waiting:
+                return
+            live = {}
+            for rev in list(self._waiting):  # only the revisions waiting: a few reads
+                try:
+                    st = self.machine.dataplane.status(RevisionKey(*rev))
+                except KeyError:
+                    continue
+                live[rev] = (st.desired, st.ready)
+            for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
+                self._waiting.discard(rev)
+            if self._pending:
+                self._record_pending(await self._world(live), live)
+            return
+        live = self._live()
+        for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
+            self._waiting.discard(rev)  # ready again (or gone): its next wait is a cold start
+        last = self._last_live
+        changed = [r for r in live.keys() | last.keys() if live.get(r) != last.get(r)]
+        if not changed and not self._pending:
+            return
+        world = await self._world(live)
+        index = world.index
+        self.recorder.forget(index.keys)  # deleted models take their history with them
+        models = {index.revision_model.get(r) or self._revision_model.get(r) for r in changed} - {
+            None
+        }
+        for key in sorted(k for k in models if k is not None):
+            if key in index.isvcs:
+                desired, actual = view.model_replicas(world, key)
+                self.recorder.record_replicas(key, world.now_s, desired, actual)
+        self._record_pending(world, live)
+        self._revision_model = index.revision_model
+        self._last_live = live
+
+    def _record_pending(self, world: World, live: Mapping[tuple[str, str], Any]) -> None:
+        pending = []
+        for rev, t_s in self._pending:
+            model = world.index.revision_model.get(rev)
+            if model is not None:
+                self.recorder.record_cold_start(model, t_s)
+            elif rev in live:  # not in the objects read yet: the next look records it
+                pending.append((rev, t_s))
+        self._pending = pending

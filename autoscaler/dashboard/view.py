@@ -8,15 +8,74 @@ it, amber from 90 % up to the objective, red beyond it, grey when nothing was ob
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from autoscaler.runtime.reconcile.names import ISVC_LABEL
+from autoscaler.tuner.idle import idle_edges_s
+from autoscaler.tuner.status import BEYOND_LAST_BUCKET_MS
 
-from .recorder import ModelKey, Recorder, ReplicaSample, series
+from .recorder import ModelKey, Recorder, ReplicaSample, TickSample, series
 
 AMBER_FRACTION = 0.9
+
+
+# Figures (request rate, latency) from a tick older than this many tick periods are not shown:
+# the tuner stopped observing the model (it is gone, or this process stands by).
+STALE_AFTER_TICKS = 2.5
+DEFAULT_TICK_PERIOD_S = 30.0
+# What ``coldStartsLastHour`` counts: requests that waited on a revision with no ready replica
+# (the source sees the activator), or only 0 -> 1 transitions of ready replicas (it does not).
+COLD_STARTS_WAITED = "waited"
+COLD_STARTS_FROM_ZERO = "scaleUpsFromZero"
+
+
+@dataclass(frozen=True)
+class Index:
+    """A ``World``'s objects by model, built once (linear) so every view is linear too."""
+
+    keys: tuple[ModelKey, ...]  # every InferenceService and every model a ModelScaler names
+    isvcs: Mapping[ModelKey, Mapping[str, Any]]
+    scalers: Mapping[ModelKey, Mapping[str, Any]]  # the governing ModelScaler per model
+    revisions: Mapping[ModelKey, list[Mapping[str, Any]]]  # by name, per model
+    revision_model: Mapping[tuple[str, str], ModelKey]  # (namespace, revision) -> model
+
+    @cached_property
+    def keys_set(self) -> frozenset[ModelKey]:
+        return frozenset(self.keys)
+
+    @classmethod
+    def of(cls, world: World) -> Index:
+        isvcs: dict[ModelKey, Mapping[str, Any]] = {}
+        for i in world.isvcs:
+            isvcs.setdefault(_key(i), i)
+        scalers: dict[ModelKey, Mapping[str, Any]] = {}
+        for s in world.scalers:
+            target = _target(s)
+            if not target:
+                continue
+            key = (_key(s)[0], target)
+            held = scalers.get(key)
+            # one of the model's own name first, then by name
+            if held is None or _rank(s, target) < _rank(held, target):
+                scalers[key] = s
+        revisions: dict[ModelKey, list[Mapping[str, Any]]] = {}
+        revision_model: dict[tuple[str, str], ModelKey] = {}
+        for r in world.revisions:
+            model = (_meta(r).get("labels") or {}).get(ISVC_LABEL)
+            if not model:
+                continue
+            ns, name = _key(r)
+            revisions.setdefault((ns, str(model)), []).append(r)
+            revision_model[(ns, name)] = (ns, str(model))
+        for revs in revisions.values():
+            revs.sort(key=lambda r: _key(r)[1])
+        keys = tuple(sorted(set(isvcs) | set(scalers)))
+        return cls(keys, isvcs, scalers, revisions, revision_model)
 
 
 @dataclass(frozen=True)
@@ -30,6 +89,16 @@ class World:
     # (namespace, revision) -> (desired, actual) from the data plane (one-machine mode)
     live: Mapping[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     recorder: Recorder = field(default_factory=Recorder)
+    # False: this process's tuner stands by (another holds the Lease), so it records no history
+    leading: bool = True
+    tick_period_s: float = DEFAULT_TICK_PERIOD_S
+    # the source sees requests wait on a revision at zero (one-machine mode's activator)
+    sees_waiting: bool = False
+
+    @cached_property
+    def index(self) -> Index:
+        """The objects by model, built on first use and kept for this World's life."""
+        return Index.of(self)
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -41,49 +110,36 @@ def _key(obj: Mapping[str, Any]) -> ModelKey:
     return (meta.get("namespace") or "default", meta.get("name") or "")
 
 
+def _target(scaler: Mapping[str, Any]) -> str:
+    target = ((scaler.get("spec") or {}).get("targetRef") or {}).get("name")
+    return str(target) if target else ""
+
+
+def _rank(scaler: Mapping[str, Any], model: str) -> tuple[bool, str]:
+    name = _key(scaler)[1]
+    return (name != model, name)
+
+
 def _predictor(isvc: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (((isvc or {}).get("status") or {}).get("components") or {}).get("predictor") or {}
 
 
 def scaler_for(world: World, key: ModelKey) -> Mapping[str, Any] | None:
     """The ModelScaler governing the InferenceService ``key`` (one of the same name first)."""
-    ns, model = key
-    governing = [
-        s
-        for s in world.scalers
-        if _key(s)[0] == ns and ((s.get("spec") or {}).get("targetRef") or {}).get("name") == model
-    ]
-    governing.sort(key=lambda s: (_key(s)[1] != model, _key(s)[1]))
-    return governing[0] if governing else None
+    return world.index.scalers.get(key)
 
 
 def model_keys(world: World) -> list[ModelKey]:
     """Every InferenceService, and every model a ModelScaler names, sorted."""
-    keys = {_key(i) for i in world.isvcs}
-    for s in world.scalers:
-        target = ((s.get("spec") or {}).get("targetRef") or {}).get("name")
-        if target:
-            keys.add((_key(s)[0], str(target)))
-    return sorted(keys)
+    return list(world.index.keys)
 
 
 def isvc_for(world: World, key: ModelKey) -> Mapping[str, Any] | None:
-    for i in world.isvcs:
-        if _key(i) == key:
-            return i
-    return None
+    return world.index.isvcs.get(key)
 
 
 def revisions_of(world: World, key: ModelKey) -> list[Mapping[str, Any]]:
-    ns, model = key
-    return sorted(
-        (
-            r
-            for r in world.revisions
-            if _key(r)[0] == ns and (_meta(r).get("labels") or {}).get(ISVC_LABEL) == model
-        ),
-        key=lambda r: _key(r)[1],
-    )
+    return list(world.index.revisions.get(key, ()))
 
 
 def revision_replicas(world: World, ns: str, rev: Mapping[str, Any]) -> tuple[int, int]:
@@ -97,7 +153,7 @@ def revision_replicas(world: World, ns: str, rev: Mapping[str, Any]) -> tuple[in
 
 def model_replicas(world: World, key: ModelKey) -> tuple[int, int]:
     desired = actual = 0
-    for rev in revisions_of(world, key):
+    for rev in world.index.revisions.get(key, ()):
         d, a = revision_replicas(world, key[0], rev)
         desired, actual = desired + d, actual + a
     return desired, actual
@@ -118,6 +174,16 @@ def latency_state(latency_ms: float | None, objective_ms: float | None) -> str:
     return "amber" if latency_ms >= AMBER_FRACTION * objective_ms else "green"
 
 
+def fresh_tick(world: World, key: ModelKey, has_isvc: bool = True) -> TickSample | None:
+    """The model's last tick, if its figures are still current: None when the InferenceService
+    is gone, when this process stands by, or when the tick is older than ``STALE_AFTER_TICKS``
+    tick periods (the tuner no longer observes the model)."""
+    last = world.recorder.last_tick(key)
+    if last is None or not has_isvc or not world.leading:
+        return None
+    return last if world.now_s - last.t_s <= STALE_AFTER_TICKS * world.tick_period_s else None
+
+
 def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
     ns, model = key
     isvc = isvc_for(world, key)
@@ -128,10 +194,12 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
         "revision"
     )
     desired, actual = model_replicas(world, key)
-    last = world.recorder.last_tick(key)
+    last = fresh_tick(world, key, isvc is not None)
     objective_ms, percentile = objective(scaler)
     latency = last.latency_ms if last else None
     mode = status.get("mode") or ("untuned" if scaler is None else "pending")
+    scale_ups = world.recorder.scale_ups_from_zero(key, world.now_s)
+    cold_starts = world.recorder.cold_starts(key, world.now_s) if world.sees_waiting else scale_ups
     target = status.get("target")
     return {
         "namespace": ns,
@@ -144,7 +212,9 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
         "latencyPercentile": percentile,
         "objectiveMs": objective_ms,
         "latencyState": latency_state(latency, objective_ms),
-        "coldStartsLastHour": world.recorder.cold_starts(key, world.now_s),
+        "coldStartsLastHour": cold_starts,
+        "coldStartsCount": COLD_STARTS_WAITED if world.sees_waiting else COLD_STARTS_FROM_ZERO,
+        "scaleUpsFromZeroLastHour": scale_ups,
         "mode": mode,
         "modelScaler": _key(scaler)[1] if scaler else None,
         "hasInferenceService": isvc is not None,
@@ -156,7 +226,11 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
 
 
 def overview(world: World) -> dict[str, Any]:
-    return {"now": world.now_s, "models": [overview_row(world, k) for k in model_keys(world)]}
+    return {
+        "now": world.now_s,
+        "leading": world.leading,
+        "models": [overview_row(world, k) for k in world.index.keys],
+    }
 
 
 def traffic(world: World, key: ModelKey) -> list[dict[str, Any]]:
@@ -230,7 +304,13 @@ def capacity(world: World, key: ModelKey) -> dict[str, Any]:
     return {
         "revision": entry.get("name"),
         "points": [
-            {"concurrency": p[0], "latencyMs": p[1] if p[1] < 1e6 else None, "requests": p[2]}
+            {
+                "concurrency": p[0],
+                "latencyMs": p[1] if p[1] < BEYOND_LAST_BUCKET_MS else None,
+                "requests": p[2],
+                # the percentile lies beyond the last latency bucket (over 100 s): overload
+                "beyondLastBucket": p[1] >= BEYOND_LAST_BUCKET_MS,
+            }
             for p in entry.get("points") or []
         ],
         "kneeConcurrency": entry.get("kneeConcurrency"),
@@ -238,6 +318,13 @@ def capacity(world: World, key: ModelKey) -> dict[str, Any]:
         "objectiveMs": objective_ms,
         "percentile": percentile,
     }
+
+
+def _bin_end(from_s: float) -> float | None:
+    """The upper edge of the idle-time bin starting at ``from_s`` (None: the last, open bin)."""
+    edges = idle_edges_s()
+    i = bisect.bisect_right(edges, from_s)
+    return edges[i] if i < len(edges) else None
 
 
 def idle(world: World, key: ModelKey) -> dict[str, Any]:
@@ -252,9 +339,11 @@ def idle(world: World, key: ModelKey) -> dict[str, Any]:
     return {
         "revision": entry.get("name"),
         "samples": hist.get("samples", 0),
-        "bins": [{"fromS": b[0], "share": b[1]} for b in hist.get("bins") or []],
+        "bins": [
+            {"fromS": b[0], "toS": _bin_end(b[0]), "share": b[1]} for b in hist.get("bins") or []
+        ],
         "keepAliveS": rec.get("keepAliveSeconds"),
-        "prewarmFromS": decisions[0].warm_from_s if decisions else None,
+        "prewarmFromS": decisions[0].warm_from_s if decisions else rec.get("warmFromSeconds"),
         "prewarmAt": rec.get("prewarmAt"),
         "windowKind": rec.get("windowKind"),
     }
@@ -269,17 +358,30 @@ def decisions(world: World, key: ModelKey) -> list[dict[str, Any]]:
     rec = status.get("recommendation")
     if not rec:
         return []
+    t_s = _unix(rec.get("time"))
     return [{
-        "time": rec.get("time"), "revision": rec.get("revision"), "mode": status.get("mode"),
+        "t_s": t_s, "first_t_s": t_s, "revision": rec.get("revision"), "mode": status.get("mode"),
         "target": rec.get("target"), "keep_alive_s": rec.get("keepAliveSeconds"),
         "min_scale": rec.get("minScale"), "confidence": rec.get("confidence"),
-        "fail_static": rec.get("failStatic"), "reasons": list(rec.get("reasons") or []),
+        "fail_static": rec.get("failStatic"), "warm_from_s": rec.get("warmFromSeconds"),
+        "written": [], "reasons": list(rec.get("reasons") or []), "explain": [], "repeats": 1,
+        "time": rec.get("time"),
     }]  # fmt: skip
+
+
+def _unix(stamp: object) -> float | None:
+    """An RFC 3339 time from a status as Unix seconds (None when absent or unreadable)."""
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def detail(world: World, key: ModelKey) -> dict[str, Any] | None:
     """Everything the model page shows; None when the model is unknown."""
-    if key not in set(model_keys(world)):
+    if key not in world.index.keys_set:
         return None
     from autoscaler.kube.explain import render
 
@@ -289,6 +391,7 @@ def detail(world: World, key: ModelKey) -> dict[str, Any] | None:
     recent = decisions(world, key)
     return {
         "now": world.now_s,
+        "leading": world.leading,
         "overview": overview_row(world, key),
         "conditions": [
             {k: c.get(k) for k in ("type", "status", "reason", "message")}

@@ -6,7 +6,9 @@ Read from the API, the table shows what the objects say: the live revision, repl
 desired, the target and keep-alive in force, the update mode and when the tuner last changed
 something. With ``--url`` it reads a running dashboard's ``/api/v1/overview`` instead and adds
 what only a running controller knows: request rate, the latency percentile against the objective
-(green, amber, red) and cold starts in the last hour.
+(green, amber, red) and cold starts in the last hour (scale-ups from zero where the dashboard
+cannot see requests wait: its column says which). A URL copied from the browser works too: its
+``#/...`` fragment is dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -30,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", help="one namespace only (default: all)")
     parser.add_argument(
         "--url",
-        help="a running dashboard (e.g. http://127.0.0.1:PORT/dashboard/): read its overview "
-        "API, with request rates, latency and cold starts",
+        help="a running dashboard (e.g. http://127.0.0.1:PORT/dashboard/, or a page's URL from "
+        "the browser): read its overview API, with request rates, latency and cold starts",
     )
 
 
@@ -109,9 +112,17 @@ def rows(
 
 def fetch_overview(url: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The models of a running dashboard's overview API (``url`` is the dashboard's page)."""
-    api = url.rstrip("/") + "/api/v1/overview"
+    page = urllib.parse.urldefrag(url).url  # a browser URL's "#/models/..." is the page's own
+    api = page.split("?", 1)[0].rstrip("/") + "/api/v1/overview"
     with urllib.request.urlopen(api, timeout=timeout_s) as resp:
-        return list(json.loads(resp.read())["models"])
+        body = resp.read()
+    try:
+        models = json.loads(body)["models"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{api} is not a dashboard's overview API") from None
+    if not isinstance(models, list):
+        raise ValueError(f"{api} is not a dashboard's overview API")
+    return models
 
 
 def print_table(columns: Sequence[str], found: Sequence[tuple[str, ...]], markup: bool) -> None:
@@ -140,7 +151,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         if args.namespace:
             models = [m for m in models if m.get("namespace") == args.namespace]
-        print_table(LIVE_COLUMNS, [format_live_row(m) for m in models], markup=True)
+        columns: tuple[str, ...] = LIVE_COLUMNS
+        if any(m.get("coldStartsCount", "waited") != "waited" for m in models):
+            columns = tuple("FROM ZERO 1H" if c == "COLD STARTS 1H" else c for c in LIVE_COLUMNS)
+        print_table(columns, [format_live_row(m) for m in models], markup=True)
         return 0
 
     from kubernetes import client

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--admin-port",
         type=int,
         default=0,
-        help="port of /metrics and /sd/replicas (default: a free one)",
+        help="port of /metrics, /sd/replicas and the dashboard (/dashboard/) (default: a free one)",
     )
     parser.add_argument(
         "--max-replicas",

@@ -68,6 +68,8 @@ def recommendation_status(rec: Recommendation) -> dict[str, Any]:
     }
     if rec.windows is not None:
         out["windowKind"] = rec.windows.kind
+        if rec.windows.prewarm:  # how long after the last request min-scale goes up
+            out["warmFromSeconds"] = round(rec.windows.warm_from_s)
     if rec.window_s is not None:  # the stable window the tuner has on the revision
         out["stableWindowSeconds"] = round(rec.window_s)
     if rec.latency_ms is not None:

@@ -43,10 +43,14 @@ class StaticSource:
     now_s: float = T0
     recorder: Recorder = field(default_factory=Recorder)
     sample_period_s: float = 0.0
+    leading: bool = True
+    tick_period_s: float = TICK_S
+    sees_waiting: bool = False
 
     def snapshot(self) -> World:
         return World(self.now_s, self.isvcs, self.scalers, self.revisions, self.live,
-                     self.recorder)  # fmt: skip
+                     self.recorder, leading=self.leading, tick_period_s=self.tick_period_s,
+                     sees_waiting=self.sees_waiting)  # fmt: skip
 
     async def world(self) -> World:
         return self.snapshot()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -73,7 +74,7 @@ def tuned(source: StaticSource) -> Scenario:
 
 
 async def test_empty_state_is_200_with_empty_lists(api: Client) -> None:
-    assert await api.get("/api/v1/overview") == (200, {"now": T0, "models": []})
+    assert await api.get("/api/v1/overview") == (200, {"now": T0, "leading": True, "models": []})
 
 
 @pytest.mark.parametrize("route", MODEL_ROUTES, ids=lambda r: r or "detail")
@@ -217,3 +218,103 @@ async def test_replica_series_ends_with_the_counts_now(api: Client, source: Stat
     _, ts = await api.get(f"/api/v1/models/{NS}/gpu/timeseries")
     assert (ts["replicas"]["t"][-1], ts["replicas"]["desired"][-1]) == (source.now_s, 5)
     assert ts["replicas"]["actual"][-2:] == [3, 4]
+
+
+FIGURES = ("requestRatePerS", "latencyMs", "latencyState")
+
+
+async def figures(api: Client) -> tuple[Any, ...]:
+    _, body = await api.get("/api/v1/overview")
+    row = body["models"][0]
+    return tuple(row[k] for k in FIGURES)
+
+
+async def test_figures_not_observed_once_stale_gone_or_standing_by(
+    api: Client, source: StaticSource
+) -> None:
+    tuned(source)
+    last_tick = T0 + 5 * TICK_S
+    source.now_s = last_tick + 2 * TICK_S
+    assert await figures(api) == (pytest.approx(40.0), pytest.approx(99.0), "green")
+    source.now_s = last_tick + 3 * TICK_S  # the tuner stopped observing it
+    assert await figures(api) == (None, None, "unknown")
+    source.now_s = last_tick
+    source.leading = False  # a stand-by: what it recorded when it led is no longer current
+    assert await figures(api) == (None, None, "unknown")
+    _, body = await api.get("/api/v1/overview")
+    assert body["leading"] is False
+    _, detail = await api.get(f"/api/v1/models/{NS}/gpu")
+    assert detail["leading"] is False and detail["overview"]["latencyMs"] is None
+    source.leading = True
+    source.isvcs.pop(0)  # the InferenceService is deleted; its ModelScaler remains
+    source.revisions[:2] = []
+    _, body = await api.get("/api/v1/overview")
+    gpu = next(m for m in body["models"] if m["model"] == "gpu")
+    assert gpu["hasInferenceService"] is False
+    assert (gpu["requestRatePerS"], gpu["latencyMs"], gpu["latencyState"]) == (
+        None,
+        None,
+        "unknown",
+    )
+
+
+async def test_idle_bins_carry_their_real_ends(api: Client, source: StaticSource) -> None:
+    tuned(source)
+    learned = source.scalers[0]["status"]["revisions"][0]
+    learned["idleHistogram"] = {"samples": 12, "bins": [[0.0, 0.5], [600.0, 0.25],
+                                                         [7200.0, 0.2], [14400.0, 0.05]]}  # fmt: skip
+    _, idle = await api.get(f"/api/v1/models/{NS}/gpu/idle")
+    assert [(b["fromS"], b["toS"]) for b in idle["bins"]] == [
+        (0.0, 10.0), (600.0, 720.0), (7200.0, 8100.0), (14400.0, None),
+    ]  # fmt: skip
+
+
+async def test_capacity_points_beyond_the_last_bucket_are_kept(
+    api: Client, source: StaticSource
+) -> None:
+    tuned(source)
+    learned = source.scalers[0]["status"]["revisions"][0]
+    learned["points"] = [[1.0, 20.0, 100.0], [8.0, 1e6, 50.0]]
+    _, cap = await api.get(f"/api/v1/models/{NS}/gpu/capacity")
+    assert cap["points"] == [
+        {"concurrency": 1.0, "latencyMs": 20.0, "requests": 100.0, "beyondLastBucket": False},
+        {"concurrency": 8.0, "latencyMs": None, "requests": 50.0, "beyondLastBucket": True},
+    ]
+
+
+async def test_decisions_without_history_have_the_documented_shape(
+    api: Client, source: StaticSource
+) -> None:
+    tuned(source)
+    _, recorded = await api.get(f"/api/v1/models/{NS}/gpu/decisions")
+    source.recorder = type(source.recorder)()  # a restart: the status is all there is
+    status = source.scalers[0]["status"]
+    status["recommendation"]["time"] = "2027-01-15T08:00:00Z"
+    status["recommendation"]["warmFromSeconds"] = 1200
+    _, body = await api.get(f"/api/v1/models/{NS}/gpu/decisions")
+    (only,) = body["decisions"]
+    assert set(recorded["decisions"][0]) <= set(only)
+    stamp = datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp()
+    assert only["t_s"] == only["first_t_s"] == stamp
+    assert (only["repeats"], only["written"], only["explain"]) == (1, [], [])
+    assert only["reasons"] == status["recommendation"]["reasons"]
+    _, idle = await api.get(f"/api/v1/models/{NS}/gpu/idle")
+    assert idle["prewarmFromS"] == 1200, "the pre-warm mark survives a restart (from the status)"
+
+
+class Unreachable(StaticSource):
+    async def world(self) -> Any:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+@pytest.mark.parametrize("route", ["/api/v1/overview", f"/api/v1/models/{NS}/gpu"])
+async def test_unreadable_objects_are_a_503_with_the_cause_as_json(route: str) -> None:
+    server = TestServer(make_dashboard_app(Unreachable()), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session, session.get(server.make_url(route)) as resp:
+            assert (resp.status, resp.content_type) == (503, "application/json")
+            body = await resp.json()
+        assert body == {"error": "reading the objects: [Errno 111] Connection refused"}
+    finally:
+        await server.close()

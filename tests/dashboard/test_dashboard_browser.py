@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from autoscaler.dashboard import TickSample, World, make_dashboard_app
 from autoscaler.runtime.testing import RunningOneMachine, running_onemachine
+from tests.dashboard.dashkit import T0, StaticSource, isvc, revision
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -212,3 +214,116 @@ def test_dashboard_overview_model_page_and_live_updates(
     wait_js(browser, "return document.querySelector('tr[data-model]') !== null;", 30, "overview")
     browser.save_screenshot(str(artifacts_dir() / "dashboard-overview.png"))
     traffic.join(60)
+
+
+# --- the page's drawing, over a fixed source ----------------------------------------------------
+class Switchable(StaticSource):
+    """A static source whose reads can be made to fail (the API server unreachable)."""
+
+    failing = False
+
+    async def world(self) -> World:
+        if self.failing:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return self.snapshot()
+
+
+def drawn_source() -> Switchable:
+    """Model ``m``: objective p99.9, one observed tick, idle bins in [0,10), [600,720) and
+    [7200,8100), and a capacity point beyond the last latency bucket."""
+    src = Switchable()
+    src.isvcs.append(isvc("m", [("m-00001", 100)]))
+    src.revisions.append(revision("m", "m-00001", 1, 1))
+    src.scalers.append({
+        "metadata": {"name": "m", "namespace": "default"},
+        "spec": {"targetRef": {"name": "m"}, "objective": {"percentile": 99.9, "latencyMs": 200}},
+        "status": {
+            "mode": "Auto", "target": 4.0, "keepAlive": "36s",
+            "recommendation": {"revision": "m-00001", "target": 4.0, "keepAliveSeconds": 36,
+                               "reasons": ["why"]},
+            "revisions": [{"name": "m-00001",
+                           "points": [[1.0, 20.0, 100.0], [2.0, 40.0, 100.0], [8.0, 1e6, 50.0]],
+                           "idleHistogram": {"samples": 12, "bins": [[0.0, 0.5], [600.0, 0.25],
+                                                                     [7200.0, 0.25]]}}],
+        },
+    })  # fmt: skip
+    src.now_s = T0 + 60
+    src.recorder.record_replicas(("default", "m"), T0, 1, 1)
+    src.recorder.record_tick(
+        ("default", "m"), TickSample(T0 + 30, "m-00001", 2.5, 4.0, 10.0, 40.0, 200.0)
+    )
+    return src
+
+
+@pytest.fixture
+def drawn() -> Iterator[tuple[Switchable, str]]:
+    """The real dashboard app over ``drawn_source()`` on 127.0.0.1, on a loop in a thread."""
+    import asyncio
+
+    from aiohttp import web
+
+    source = drawn_source()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    runner = web.AppRunner(make_dashboard_app(source))
+
+    async def start() -> int:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return int(runner.addresses[0][1])
+
+    port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    try:
+        yield source, f"http://127.0.0.1:{port}/"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_model_page_draws_what_the_api_says(drawn: tuple[Switchable, str], browser: Any) -> None:
+    source, url = drawn
+    browser.get(url + "?poll=300#/models/default/m")
+    wait_js(browser, "return Number(document.body.dataset.updates || 0) >= 1;", 30, "a page")
+    legend = browser.execute_script(
+        "return [...document.querySelectorAll('#chart-latency .legend span, "
+        "#chart-capacity .legend span')].map((s) => s.textContent);"
+    )
+    assert legend == ["p99.9 latency (ms)", "p99.9 latency (ms)"]
+    # one observation is still drawn (a dot)
+    assert (
+        browser.execute_script(
+            "return document.querySelectorAll('#chart-concurrency svg circle').length;"
+        )
+        >= 1
+    )
+    # each idle bar spans its bin: widths in the ratio of the bins' widths (10, 120, 900 s)
+    widths = browser.execute_script(
+        "return [...document.querySelectorAll('#chart-idle rect')]"
+        ".map((r) => Number(r.getAttribute('width')) + 1);"
+    )
+    assert len(widths) == 3
+    assert widths[2] / widths[1] == pytest.approx(900 / 120, rel=0.02)
+    # the overload point beyond the last bucket is pinned to the top, marked
+    assert browser.execute_script(
+        "return [...document.querySelectorAll('#chart-capacity text')]"
+        ".some((t) => t.textContent === '> 100 s') && "
+        "document.querySelectorAll('#chart-capacity circle.top').length === 1;"
+    )
+    assert browser.execute_script(
+        "return document.getElementById('m-cold-label').textContent;"
+    ) == ("Scale-ups from zero (1 h)")
+    assert browser.execute_script("return document.getElementById('standby').hidden;")
+    source.leading = False
+    wait_js(browser, "return !document.getElementById('standby').hidden;", 10, "stand-by")
+    source.failing = True
+    shown = wait_js(
+        browser,
+        "const t = document.getElementById('updated').textContent;"
+        "return t.startsWith('error') && t;",
+        10,
+        "the error on the page",
+    )
+    assert shown == "error: reading the objects: [Errno 111] Connection refused"

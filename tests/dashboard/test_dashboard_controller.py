@@ -71,7 +71,10 @@ async def get(url: str) -> tuple[int, Any]:
 async def test_no_data_yet_is_an_empty_state(served: tuple[Controller, str]) -> None:
     ctl, base = served
     clock = ManualClock(start=1000.0)
-    assert await get(base + "/api/v1/overview") == (200, {"now": clock.wall(), "models": []})
+    assert await get(base + "/api/v1/overview") == (
+        200,
+        {"now": clock.wall(), "leading": True, "models": []},
+    )
     await ctl.tick()
     assert (await get(base + "/api/v1/overview"))[1]["models"] == []
     status, body = await get(base + "/api/v1/models/default/m1/decisions")

@@ -22,11 +22,13 @@ KEY = ("default", "m")
         pytest.param([(0, 0), (3600, 1)], 7200, 0, id="exactly-an-hour-ago-is-out"),
     ],
 )
-def test_cold_starts(timeline: list[tuple[float, int]], now_s: float, expected: int) -> None:
+def test_scale_ups_from_zero(
+    timeline: list[tuple[float, int]], now_s: float, expected: int
+) -> None:
     rec = Recorder()
     for t, actual in timeline:
         rec.record_replicas(KEY, t, actual, actual)
-    assert rec.cold_starts(KEY, now_s) == expected
+    assert rec.scale_ups_from_zero(KEY, now_s) == expected
 
 
 def test_flat_replica_runs_keep_their_ends_and_the_ring_is_bounded() -> None:
@@ -79,3 +81,23 @@ def test_latency_light(latency_ms: float | None, objective_ms: float | None, sta
 def test_recorder_settings_are_checked() -> None:
     with pytest.raises(ValueError, match=r"capacity \(0\)"):
         Recorder(capacity=0)
+
+
+def test_replica_series_never_goes_back_in_time() -> None:
+    rec = Recorder()
+    rec.record_replicas(KEY, 999.0, 0, 0)
+    rec.record_replicas(KEY, 1000.4, 1, 1)
+    rec.record_replicas(KEY, 1000.0, 1, 1)  # read earlier, recorded later: ignored
+    rec.record_replicas(KEY, 1000.5, 2, 2)
+    assert [s.t_s for s in rec.replicas(KEY)] == [999.0, 1000.4, 1000.5]
+
+
+def test_scale_ups_and_cold_starts_are_bounded_with_no_reader() -> None:
+    rec = Recorder(window_s=100.0)
+    for i in range(10_000):
+        rec.record_replicas(KEY, float(i), i % 2, i % 2)
+        rec.record_cold_start(KEY, float(i))
+    h = rec._models[KEY]
+    assert len(h.scale_ups) <= 50 and len(h.cold_starts) <= 100
+    assert rec.scale_ups_from_zero(KEY, 9999.0) == 50
+    assert rec.cold_starts(KEY, 9999.0) == 100

@@ -99,3 +99,23 @@ def test_url_unreachable_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
     args = argparse.Namespace(url="http://127.0.0.1:9/dashboard/", namespace=None, kubeconfig=None)
     assert status.run(args) == 1
     assert "modelscale status: reading http://127.0.0.1:9/dashboard/" in capsys.readouterr().err
+
+
+def test_url_copied_from_the_browser_works(
+    dashboard_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = dashboard_url + "?poll=500#/models/default/gpu"
+    assert status.run(argparse.Namespace(url=url, namespace=None, kubeconfig=None)) == 0
+    out = capsys.readouterr().out
+    assert " gpu " in out
+    # a cluster's dashboard cannot see requests wait: its column says what it counts
+    assert "FROM ZERO 1H" in out.splitlines()[0] and "COLD STARTS" not in out
+
+
+def test_url_that_is_not_a_dashboard_is_a_one_line_error(
+    dashboard_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = dashboard_url + "static"  # the server answers, but has no overview there
+    assert status.run(argparse.Namespace(url=url, namespace=None, kubeconfig=None)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"modelscale status: reading {url}: ")

@@ -2,7 +2,9 @@
 // No external assets; every chart reads one documented route.
 "use strict";
 
-const POLL_MS = Number(new URLSearchParams(location.search).get("poll")) || 2000;
+// ?poll=MS: how often the page reads the API; never faster than MIN_POLL_MS.
+const MIN_POLL_MS = 250;
+const POLL_MS = Math.max(MIN_POLL_MS, Number(new URLSearchParams(location.search).get("poll")) || 2000);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLORS = { blue: "#2f6fdb", green: "#2e9b57", amber: "#d99a1e", red: "#d1423a", violet: "#7a4fd0", grey: "#8a90a0" };
 
@@ -12,13 +14,18 @@ function fmt(x, digits) {
   if (typeof x !== "number") return String(x);
   return x.toFixed(digits === undefined ? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2) : digits);
 }
+// A percentile as written in the objective: 95 -> "p95", 99.9 -> "p99.9" (never rounded up).
+function pct(x) { return typeof x === "number" ? `p${Number(x.toFixed(2))}` : "p–"; }
 function text(el, value) { el.textContent = value; }
 function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
 async function getJSON(path) {
   const resp = await fetch(path, { cache: "no-store" });
-  const body = await resp.json();
-  if (!resp.ok) throw new Error(body.error || resp.statusText);
-  return body;
+  if (!resp.ok) {
+    let message = `${resp.status} ${resp.statusText}`;
+    try { message = (await resp.json()).error || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return resp.json();
 }
 function svg(tag, attrs, parent) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -35,12 +42,16 @@ function niceMax(v) {
 
 // A chart: series of points (optionally stepped), horizontal and vertical marks, bars.
 // opts: {series:[{label,color,points:[[x,y]],step,dots}], hlines:[{y,label,color}],
-//        vlines:[{x,label,color}], bars:[{x0,x1,y}], xTicks:fn, xLabel, yLabel, xMin, xMax}
+//        vlines:[{x,label,color}], bars:[{x0,x1,y}], tops:[{x,label,color}], xTicks:fn, xLabel,
+//        yLabel, xMin, xMax}
+// A series with a single point is drawn as a dot. ``tops`` are points beyond the y range (over
+// the last latency bucket), drawn pinned to the top as open circles with their label.
 function chart(container, opts) {
   container.innerHTML = "";
   const pts = (opts.series || []).flatMap((s) => s.points.filter((p) => p[1] !== null));
   const bars = opts.bars || [];
-  if (!pts.length && !bars.length) {
+  const tops = opts.tops || [];
+  if (!pts.length && !bars.length && !tops.length) {
     const div = document.createElement("div");
     div.className = "empty";
     div.textContent = opts.empty || "no data yet";
@@ -48,7 +59,8 @@ function chart(container, opts) {
     return;
   }
   const W = 480, H = 200, L = 42, R = 12, T = 10, B = 28;
-  const xs = pts.map((p) => p[0]).concat(bars.flatMap((b) => [b.x0, b.x1]), (opts.vlines || []).map((v) => v.x));
+  const xs = pts.map((p) => p[0]).concat(bars.flatMap((b) => [b.x0, b.x1]), tops.map((t) => t.x),
+    (opts.vlines || []).map((v) => v.x).filter((x) => x !== null && x !== undefined));
   const ys = pts.map((p) => p[1]).concat(bars.map((b) => b.y), (opts.hlines || []).map((h) => h.y));
   let x0 = opts.xMin !== undefined ? opts.xMin : Math.min(...xs);
   let x1 = opts.xMax !== undefined ? opts.xMax : Math.max(...xs);
@@ -83,7 +95,11 @@ function chart(container, opts) {
     const attrs = { d, fill: "none", stroke: s.color, "stroke-width": 2, class: "series", "data-label": s.label };
     if (s.dash) attrs["stroke-dasharray"] = "6 4";
     svg("path", attrs, root);
-    if (s.dots) for (const [x, y] of p) svg("circle", { cx: sx(x), cy: sy(y), r: 3, fill: s.color }, root);
+    if (s.dots || p.length < 2) for (const [x, y] of p) svg("circle", { cx: sx(x), cy: sy(y), r: 3, fill: s.color, class: "dot" }, root);
+  }
+  for (const t of tops) {
+    svg("circle", { cx: sx(t.x), cy: T + 4, r: 4, fill: "none", stroke: t.color || COLORS.red, "stroke-width": 1.5, class: "top" }, root);
+    svg("text", { x: sx(t.x), y: T + 16, "text-anchor": "middle", style: `fill:${t.color || COLORS.red}` }, root).textContent = t.label;
   }
   for (const h of opts.hlines || []) {
     if (h.y === null || h.y === undefined) continue;
@@ -107,6 +123,11 @@ function chart(container, opts) {
 
 function agoTicks(now) { return (x) => `-${fmt(Math.max(0, now - x), 0)}s`; }
 
+// What the cold-start figures count: requests that waited on no ready replica, or (where the
+// source cannot see requests wait) every 0 -> 1 scale-up, pre-warms included.
+function coldLabel(row) { return row.coldStartsCount === "waited" ? "Cold starts" : "Scale-ups from zero"; }
+function standBy(leading) { $("standby").hidden = leading !== false; }
+
 // --- overview -------------------------------------------------------------------------------
 async function showOverview() {
   const data = await getJSON("api/v1/overview");
@@ -121,7 +142,7 @@ async function showOverview() {
       `<td>${esc(m.revision || "–")}</td>` +
       `<td class="num replicas">${m.replicasActual} / ${m.replicasDesired}</td>` +
       `<td class="num">${fmt(m.requestRatePerS)}</td>` +
-      `<td class="num"><span class="light ${m.latencyState}" title="${m.latencyState}"></span>${fmt(m.latencyMs, 0)} / ${fmt(m.objectiveMs, 0)} ms <small class="muted">p${fmt(m.latencyPercentile, 0)}</small></td>` +
+      `<td class="num"><span class="light ${m.latencyState}" title="${m.latencyState}"></span>${fmt(m.latencyMs, 0)} / ${fmt(m.objectiveMs, 0)} ms <small class="muted">${pct(m.latencyPercentile)}</small></td>` +
       `<td class="num">${m.coldStartsLastHour}</td>` +
       `<td class="num">${fmt(m.target)}</td>` +
       `<td>${esc(m.keepAlive || "–")}</td>` +
@@ -129,6 +150,8 @@ async function showOverview() {
     body.appendChild(tr);
   }
   $("overview-empty").hidden = data.models.length > 0;
+  if (data.models.length) text($("cold-head"), coldLabel(data.models[0]));
+  standBy(data.leading);
   return data.now;
 }
 
@@ -146,6 +169,8 @@ async function showModel(ns, model) {
   text($("m-rate"), fmt(o.requestRatePerS));
   $("m-latency").innerHTML = `<span class="light ${o.latencyState}"></span>${fmt(o.latencyMs, 0)} / ${fmt(o.objectiveMs, 0)} ms`;
   text($("m-cold"), String(o.coldStartsLastHour));
+  text($("m-cold-label"), `${coldLabel(o)} (1 h)`);
+  standBy(detail.leading);
   text($("m-mode"), o.mode);
   const reasons = $("last-reason");
   reasons.innerHTML = detail.lastReasons.length
@@ -153,7 +178,7 @@ async function showModel(ns, model) {
     : `<li class="muted">no decision yet</li>`;
   text($("explain"), detail.explain.length ? detail.explain.join("\n") : "no ModelScaler status yet");
 
-  const now = Math.max(o.now || 0, ...ts.replicas.t, ...ts.ticks.t);
+  const now = Math.max(detail.now || 0, ...ts.replicas.t, ...ts.ticks.t);
   const xMin = Math.min(...ts.replicas.t, ...ts.ticks.t, now);
   const zip = (xs, ys) => xs.map((x, i) => [x, ys[i]]);
   chart($("chart-replicas"), {
@@ -173,20 +198,22 @@ async function showModel(ns, model) {
   const objective = ts.ticks.objectiveMs.filter((v) => v !== null).pop();
   chart($("chart-latency"), {
     xTicks: agoTicks(now), xMin, xMax: now,
-    series: [{ label: `p${fmt(o.latencyPercentile, 0)} latency (ms)`, color: COLORS.blue, points: zip(ts.ticks.t, ts.ticks.latencyMs), dots: true }],
+    series: [{ label: `${pct(o.latencyPercentile)} latency (ms)`, color: COLORS.blue, points: zip(ts.ticks.t, ts.ticks.latencyMs), dots: true }],
     hlines: objective ? [{ y: objective, label: `objective ${fmt(objective, 0)} ms`, color: COLORS.red }] : [],
   });
   chart($("chart-capacity"), {
     xLabel: "concurrent requests per replica", xMin: 0,
     empty: "nothing learned yet",
-    series: [{ label: `p${fmt(cap.percentile, 0)} latency (ms)`, color: COLORS.blue, points: cap.points.map((p) => [p.concurrency, p.latencyMs]), dots: true }],
+    series: [{ label: `${pct(cap.percentile)} latency (ms)`, color: COLORS.blue, points: cap.points.map((p) => [p.concurrency, p.latencyMs]), dots: true }],
+    tops: cap.points.filter((p) => p.beyondLastBucket).map((p) => ({ x: p.concurrency, label: "> 100 s", color: COLORS.red })),
     hlines: cap.objectiveMs ? [{ y: cap.objectiveMs, label: `objective ${fmt(cap.objectiveMs, 0)} ms`, color: COLORS.red }] : [],
     vlines: [
       { x: cap.target, label: `target ${fmt(cap.target)}`, color: COLORS.amber },
       { x: cap.kneeConcurrency, label: "knee", color: COLORS.grey },
     ],
   });
-  const bins = idle.bins.map((b, i) => ({ x0: b.fromS, x1: i + 1 < idle.bins.length ? Math.min(idle.bins[i + 1].fromS, b.fromS + 60) : b.fromS + 30, y: b.share }));
+  // each bar over its bin [fromS, toS); the last bin is open (toS null): drawn 900 s wide
+  const bins = idle.bins.map((b) => ({ x0: b.fromS, x1: b.toS === null || b.toS === undefined ? b.fromS + 900 : b.toS, y: b.share }));
   chart($("chart-idle"), {
     xLabel: "seconds idle (since the last request)", xMin: 0, empty: `no idle periods yet (${idle.samples} samples)`,
     bars: bins,
@@ -228,9 +255,11 @@ async function refresh() {
   try {
     if (r) await showModel(r.ns, r.model); else await showOverview();
     text($("updated"), `updated ${new Date().toLocaleTimeString()}`);
+    $("updated").classList.remove("error");
     document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
   } catch (err) {
     text($("updated"), `error: ${err.message}`);
+    $("updated").classList.add("error");
   }
   timer = setTimeout(refresh, POLL_MS);
 }
