@@ -38,11 +38,48 @@ class CheckpointError(ValueError):
     """A checkpoint string that cannot be decoded."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# Where a revision's bins go in the text encoded without them (a NUL: in no Kubernetes name).
+_BINS = "\x00bins"
+_BINS_TEXT = _ENCODE(_BINS)
+
+
 def encode_checkpoint(states: Mapping[str, RevisionState]) -> str:
-    """Encode the states of a model's revisions (keyed by revision name)."""
-    doc = {"revisions": [_dump(states[name]) for name in sorted(states)]}
-    raw = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    """Encode the states of a model's revisions (keyed by revision name).
+
+    The text is ``json.dumps(doc, separators=(",", ":"), allow_nan=False)`` of the document
+    ``_dump`` describes; each latency bin's part is encoded once and kept with the bin (see
+    ``LatencyBin.encoded``), the rest each time, and the bins put in their places."""
+    names = sorted(states)
+    docs = []
+    bins = []
+    for name in names:
+        s = states[name]
+        docs.append(_dump(s, _BINS))
+        bins.append("[" + ",".join([_bin_text(b) for b in s.latency.bins]) + "]")
+    text = _ENCODE({"revisions": docs})
+    pieces = text.split(_BINS_TEXT)
+    if len(pieces) == len(bins) + 1:
+        text = pieces[0] + "".join([b + p for b, p in zip(bins, pieces[1:], strict=True)])
+    else:  # the mark in a name: encoded whole
+        text = _ENCODE({"revisions": [_dump(states[name]) for name in names]})
+    raw = text.encode()
     return f"{VERSION}:" + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _bin_fields(b: LatencyBin) -> list[Any]:
+    # older bins: no tail (loads as 0), no whole sum (loads as unknown)
+    return (
+        [b.index, b.weight, b.concurrency_sum, list(b.counts)]
+        + ([b.tail_sum] if b.tail_sum or b.latency_sum is not None else [])
+        + ([b.latency_sum] if b.latency_sum is not None else [])
+    )
+
+
+def _bin_text(b: LatencyBin) -> str:
+    if not b.encoded:
+        b.encoded.append(_ENCODE(_bin_fields(b)))
+    return b.encoded[0]
 
 
 def decode_checkpoint(text: str) -> dict[str, RevisionState]:
@@ -84,20 +121,15 @@ def decode_checkpoint(text: str) -> dict[str, RevisionState]:
     return {s.revision: s for s in states}
 
 
-def _dump(s: RevisionState) -> dict[str, Any]:
+def _dump(s: RevisionState, bins: Any = None) -> dict[str, Any]:
+    """One revision's object; ``bins`` stands in for its latency bins if given."""
     lat = s.latency
     out: dict[str, Any] = {
         "r": s.revision,
         "l": [
             lat.ref_s,
             lat.bin_ratio,
-            [
-                [b.index, b.weight, b.concurrency_sum, list(b.counts)]
-                # older bins: no tail (loads as 0), no whole sum (loads as unknown)
-                + ([b.tail_sum] if b.tail_sum or b.latency_sum is not None else [])
-                + ([b.latency_sum] if b.latency_sum is not None else [])
-                for b in lat.bins
-            ],
+            [_bin_fields(b) for b in lat.bins] if bins is None else bins,
         ],
         "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)]
         # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
