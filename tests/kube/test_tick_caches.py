@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from autoscaler.kube import model as km
+from autoscaler.kube import world
 from autoscaler.kube.scaler_status import _without_times, build_status, iso, same_status
 from autoscaler.tuner import (
     ModelScalerSpec,
@@ -215,3 +216,24 @@ def test_unchanged_spec_objects_parse_once() -> None:
     first = cache.parsed(spec)
     assert cache.parsed(copy.deepcopy(spec))[0] is first[0]  # same text: the same result
     assert isinstance(first[0], ModelScalerSpec)
+
+
+@pytest.mark.parametrize(
+    "raw", ["90s", "1h2m3s", "5m", "12", " 7 ", "abc", "", "0", "-1", "inf", "nan", None, 3.5, 0.0]
+)
+def test_annotation_values_read_the_same_from_the_cache(raw: Any) -> None:
+    first = (world.parse_duration_s(raw), world._positive(raw))
+    again = (world.parse_duration_s(raw), world._positive(raw))
+    text = None if raw is None else str(raw)
+    expected = (world._duration_of(raw), world._positive_of(raw))
+    assert repr(first) == repr(again) == repr(expected)
+    if text is not None:
+        assert repr(world._positive(text)) == repr(world._positive_of(text))
+
+
+def test_the_annotation_caches_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(world, "READ_KEPT", 8)
+    for i in range(50):
+        assert world.parse_duration_s(f"{i}s") == float(i)
+        assert world._positive(f"{i}.5") == i + 0.5
+    assert len(world._durations) <= 8 and len(world._read_strings) <= 8
