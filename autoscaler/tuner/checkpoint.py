@@ -39,32 +39,51 @@ class CheckpointError(ValueError):
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-# Where a revision's bins go in the text encoded without them (a NUL: in no Kubernetes name).
-_BINS = "\x00bins"
-_BINS_TEXT = _ENCODE(_BINS)
+# Where a revision's bins and idle histogram go in the text encoded without them (a NUL: in no
+# Kubernetes name).
+_MARK = "\x00part"
+_MARK_TEXT = _ENCODE(_MARK)
 
 
 def encode_checkpoint(states: Mapping[str, RevisionState]) -> str:
     """Encode the states of a model's revisions (keyed by revision name).
 
     The text is ``json.dumps(doc, separators=(",", ":"), allow_nan=False)`` of the document
-    ``_dump`` describes; each latency bin's part is encoded once and kept with the bin (see
-    ``LatencyBin.encoded``), the rest each time, and the bins put in their places."""
+    ``_dump`` describes; the parts of each latency bin and of the idle histogram are encoded
+    once and kept with them (``LatencyBin.encoded``, ``IdleHistogram.encoded``: most are the
+    same objects from one tick to the next), the rest each time, and the parts put in their
+    places."""
     names = sorted(states)
     docs = []
-    bins = []
+    parts = []  # in the order the marks come in the text: bins, then idle, per revision
     for name in names:
         s = states[name]
-        docs.append(_dump(s, _BINS))
-        bins.append("[" + ",".join([_bin_text(b) for b in s.latency.bins]) + "]")
+        docs.append(_dump(s, _MARK, _MARK))
+        parts.append("[" + ",".join([_bin_text(b) for b in s.latency.bins]) + "]")
+        parts.append(_idle_text(s.idle))
     text = _ENCODE({"revisions": docs})
-    pieces = text.split(_BINS_TEXT)
-    if len(pieces) == len(bins) + 1:
-        text = pieces[0] + "".join([b + p for b, p in zip(bins, pieces[1:], strict=True)])
+    pieces = text.split(_MARK_TEXT)
+    if len(pieces) == len(parts) + 1:
+        text = pieces[0] + "".join([b + p for b, p in zip(parts, pieces[1:], strict=True)])
     else:  # the mark in a name: encoded whole
         text = _ENCODE({"revisions": [_dump(states[name]) for name in names]})
     raw = text.encode()
     return f"{VERSION}:" + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _idle_fields(idle: IdleHistogram) -> list[Any]:
+    # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
+    return (
+        [list(idle.weights), idle.count, idle.ref_s, list(idle.recent_s)]
+        + ([idle.requests] if idle.requests or idle.woken else [])
+        + ([idle.woken] if idle.woken else [])
+    )
+
+
+def _idle_text(idle: IdleHistogram) -> str:
+    if not idle.encoded:
+        idle.encoded.append(_ENCODE(_idle_fields(idle)))
+    return idle.encoded[0]
 
 
 def _bin_fields(b: LatencyBin) -> list[Any]:
@@ -121,8 +140,9 @@ def decode_checkpoint(text: str) -> dict[str, RevisionState]:
     return {s.revision: s for s in states}
 
 
-def _dump(s: RevisionState, bins: Any = None) -> dict[str, Any]:
-    """One revision's object; ``bins`` stands in for its latency bins if given."""
+def _dump(s: RevisionState, bins: Any = None, idle: Any = None) -> dict[str, Any]:
+    """One revision's object; ``bins`` and ``idle`` stand in for its latency bins and idle
+    histogram if given."""
     lat = s.latency
     out: dict[str, Any] = {
         "r": s.revision,
@@ -131,10 +151,7 @@ def _dump(s: RevisionState, bins: Any = None) -> dict[str, Any]:
             lat.bin_ratio,
             [_bin_fields(b) for b in lat.bins] if bins is None else bins,
         ],
-        "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)]
-        # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
-        + ([s.idle.requests] if s.idle.requests or s.idle.woken else [])
-        + ([s.idle.woken] if s.idle.woken else []),
+        "i": _idle_fields(s.idle) if idle is None else idle,
         "a": [s.activity.last_request_s, s.activity.last_active_end_s],
     }
     if s.knee is not None:

@@ -26,7 +26,7 @@ from autoscaler.tuner import (
     new_state,
     parse_spec,
 )
-from autoscaler.tuner.checkpoint import _dump
+from autoscaler.tuner.checkpoint import _MARK, _dump
 from autoscaler.tuner.latency_model import LatencyModel
 
 
@@ -119,9 +119,23 @@ def test_the_checkpoint_text_is_what_encoding_it_whole_gives() -> None:
     )
     assert encode_checkpoint({"rev-1": grown}) == _old_encode({"rev-1": grown})
     assert decode_checkpoint(encode_checkpoint({"rev-1": grown}))["rev-1"].latency == grown.latency
-    # a revision name holding the bins' mark is encoded whole
-    marked = {"a\x00bins": _learned("a\x00bins"), "b": _learned("b")}
+    # a revision name holding the parts' mark is encoded whole
+    name = "a" + _MARK
+    marked = {name: _learned(name), "b": _learned("b")}
     assert encode_checkpoint(marked) == _old_encode(marked)
+
+
+def test_the_idle_histograms_text_is_kept_and_a_new_histogram_gets_its_own() -> None:
+    state = _learned()
+    idle = state.idle.add(100.0, 300.0, 3600.0).add(900.0, 120.0, 3600.0, woken=2.0)
+    state = replace(state, idle=idle)
+    assert encode_checkpoint({"r": state}) == _old_encode({"r": state})
+    assert idle.encoded
+    later = replace(state, idle=idle.add(2000.0, 600.0, 3600.0))
+    assert not later.idle.encoded
+    assert encode_checkpoint({"r": later}) == _old_encode({"r": later})
+    assert decode_checkpoint(encode_checkpoint({"r": later}))["rev-1"].idle == later.idle
+    assert replace(idle, count=idle.count).encoded == []  # a copy is encoded afresh
 
 
 def test_a_replaced_bin_does_not_take_the_old_bins_text() -> None:
