@@ -81,9 +81,11 @@ def _idle_fields(idle: IdleHistogram) -> list[Any]:
 
 
 def _idle_text(idle: IdleHistogram) -> str:
-    if not idle.encoded:
-        idle.encoded.append(_ENCODE(_idle_fields(idle)))
-    return idle.encoded[0]
+    text = idle.encoded
+    if text is None:
+        text = _ENCODE(_idle_fields(idle))
+        object.__setattr__(idle, "encoded", text)  # frozen: its own text, set once
+    return text
 
 
 def _bin_fields(b: LatencyBin) -> list[Any]:
@@ -96,9 +98,11 @@ def _bin_fields(b: LatencyBin) -> list[Any]:
 
 
 def _bin_text(b: LatencyBin) -> str:
-    if not b.encoded:
-        b.encoded.append(_ENCODE(_bin_fields(b)))
-    return b.encoded[0]
+    text = b.encoded
+    if text is None:
+        text = _ENCODE(_bin_fields(b))
+        object.__setattr__(b, "encoded", text)  # frozen: its own text, set once
+    return text
 
 
 def decode_checkpoint(text: str) -> dict[str, RevisionState]:

@@ -54,7 +54,7 @@ class IdleHistogram:
     woken: float = 0.0
     # its text in the checkpoint, once written (``checkpoint.encode_checkpoint``): most ticks
     # end no idle period, and the histogram is the same object from one tick to the next
-    encoded: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
+    encoded: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def add(
         self, t_s: float, idle_s: float, half_life_s: float, woken: float = 1.0

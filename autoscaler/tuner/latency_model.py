@@ -40,7 +40,7 @@ class LatencyBin:
     )
     # its text in the checkpoint, once written (``checkpoint.encode_checkpoint``): a bin is
     # never changed, and most bins of a curve are the same from one tick to the next
-    encoded: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
+    encoded: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
