@@ -12,7 +12,9 @@ diffed into its patch, not sent), the Events and CloudEvents (a stub), the metri
 parsing (each revision's observation is given), and the dashboard's recording of the tick.
 
 A few warm-up ticks first, so each state holds a learned curve and idle history. Then, measured
-with ``time.process_time`` over the same tick's inputs:
+with ``time.process_time`` over the same tick's inputs, each part after a full garbage
+collection (else a collection the warm-up owes, most of a second at 10,000 models, falls into
+whichever part happens to trigger it):
 
 - floor: copy each observation and iterate its histogram, the least any per-model pass does
   (not a competing controller; it says what the loop itself costs at this count);
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import math
 import random
 import threading
@@ -284,6 +287,7 @@ async def run(n: int, seed: int) -> None:
         RevisionKey("default", m.revision_name): s for m, s in zip(models, snapshots, strict=True)
     }
 
+    gc.collect()  # each timed part starts with no collection owed by what came before it
     t0 = time.process_time()
     copied = 0.0
     for snap in snapshots:
@@ -298,11 +302,13 @@ async def run(n: int, seed: int) -> None:
         spec = m.plan().spec
         assert spec is not None
         inputs.append((snap, spec, m.memory.states[m.revision_name]))
+    gc.collect()  # each timed part starts with no collection owed by what came before it
     t0 = time.process_time()
     for snap, spec, state in inputs:
         recommend(snap, spec, config, state, now)
     policy_s = time.process_time() - t0
 
+    gc.collect()  # each timed part starts with no collection owed by what came before it
     t0 = time.process_time()
     writes, annotations = await reconcile_all(rec, models, config, observations, now)
     tick_s = time.process_time() - t0

@@ -4,6 +4,9 @@ pure renderings of a tick's outcome into conditions and summary fields. No I/O h
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -70,15 +73,9 @@ def plan_model(
     (None: not found) and the serving revisions among ``labelled_revisions``."""
     key = key_of(scaler)
     raw_spec = scaler.get("spec") or {}
-    errors = validate_spec(raw_spec)
-    spec = None
-    if not errors:
-        try:
-            spec = parse_spec(raw_spec)
-        except SpecError as exc:
-            errors = exc.messages
+    spec, errors = _parsed(raw_spec)
     if spec is None:
-        return ModelPlan(key, scaler, None, tuple(errors), None, (), False)
+        return ModelPlan(key, scaler, None, errors, None, (), False)
     revisions: tuple[ServingRevision, ...] = ()
     if isvc is not None:
         revisions = tuple(serving_revisions(isvc, labelled_revisions))
@@ -87,6 +84,67 @@ def plan_model(
     if floor > spec.replicas_min:
         spec = replace(spec, replicas_min=floor)
     return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
+
+
+def _parse(raw_spec: Mapping[str, Any]) -> tuple[ModelScalerSpec | None, tuple[str, ...]]:
+    """The spec parsed, or every problem with it."""
+    errors = validate_spec(raw_spec)
+    if errors:
+        return None, tuple(errors)
+    try:
+        return parse_spec(raw_spec), ()
+    except SpecError as exc:
+        return None, tuple(exc.messages)
+
+
+class SpecCache:
+    """Parsed specs by the spec's JSON text, the ``maxsize`` most recently used.
+
+    A spec is a JSON document (the API's): its text is its content, so a changed spec, changed
+    in place or not, is another key, and an unchanged one parses once however often the object
+    around it (its status, every tick) is written. The text tells apart what the checks tell
+    apart (``true`` from ``1``, ``1.0`` from ``1``, ``-0.0`` from ``0.0``). A spec that is not
+    JSON (not a dict, or holding other types) is parsed each time; one built in code with a
+    tuple shares the text of the same spec with a list (the API's specs hold no tuples)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, tuple[ModelScalerSpec | None, tuple[str, ...]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def parsed(self, raw_spec: Mapping[str, Any]) -> tuple[ModelScalerSpec | None, tuple[str, ...]]:
+        """``_parse(raw_spec)``, from the cache when the same text was parsed before."""
+        if type(raw_spec) is not dict:
+            return _parse(raw_spec)
+        try:
+            text = json.dumps(raw_spec)
+        except (TypeError, ValueError):  # not JSON
+            return _parse(raw_spec)
+        with self._lock:
+            hit = self._entries.get(text)
+            if hit is not None:
+                self._entries.move_to_end(text)
+                return hit
+        result = _parse(raw_spec)
+        with self._lock:
+            self._entries[text] = result
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return result
+
+
+# One entry per distinct spec: room for every ModelScaler of a large cluster (an entry is a few
+# hundred bytes); past it, the least recently used are parsed again.
+SPECS = SpecCache(maxsize=16_384)
+
+
+def _parsed(raw_spec: Mapping[str, Any]) -> tuple[ModelScalerSpec | None, tuple[str, ...]]:
+    return SPECS.parsed(raw_spec)
 
 
 def user_min_replicas(

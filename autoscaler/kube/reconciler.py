@@ -47,6 +47,9 @@ from .world import WINDOW_ANNOTATION
 
 log = logging.getLogger(__name__)
 
+# Metric children kept by label values: four per model (three gauges and its decisions' outcome).
+CHILDREN_KEPT = 65_536
+
 MODELSCALERS = Resource("modelscale.dev", "v1alpha1", "modelscalers", "ModelScaler")
 
 
@@ -77,6 +80,7 @@ class ModelReconciler:
         self.notifier = notifier
         self.is_leader = is_leader
         self.config = TunerConfig()
+        self._children: dict[tuple[Any, ...], Any] = {}  # see _child
         self._custom = client.CustomObjectsApi(api_client)
         self._writer = Writer(
             api_client,
@@ -391,13 +395,24 @@ class ModelReconciler:
 
     def _count(self, plan: m.ModelPlan, outcome: str) -> None:
         model = plan.model or plan.key[1]
-        self.metrics.decisions.labels(plan.namespace, model, outcome).inc()
+        self._child(self.metrics.decisions, plan.namespace, model, outcome).inc()
 
     def _set_gauges(self, plan: m.ModelPlan, live: Any) -> None:
         labels = (plan.namespace, plan.model)
-        self.metrics.applied_target.labels(*labels).set(live.effective_target)
-        self.metrics.applied_retention_seconds.labels(*labels).set(live.retention_s)
-        self.metrics.applied_min_scale.labels(*labels).set(live.min_scale or 0)
+        self._child(self.metrics.applied_target, *labels).set(live.effective_target)
+        self._child(self.metrics.applied_retention_seconds, *labels).set(live.retention_s)
+        self._child(self.metrics.applied_min_scale, *labels).set(live.min_scale or 0)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once (the metrics' children are never
+        removed); at most ``CHILDREN_KEPT`` kept, then looked up afresh."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= CHILDREN_KEPT:
+                self._children.clear()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 def _reapplied(state: RevisionState, restored: Sequence[str], now: float) -> RevisionState:

@@ -22,7 +22,16 @@ CONDITION_TYPES = ("MetricsAvailable", "RecommendationReady", "Applied", "Invali
 
 def iso(wall_s: float) -> str:
     """RFC 3339 in UTC, whole seconds (what Kubernetes' metav1.Time carries)."""
-    return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_iso
+    last = _last_iso  # a tick's models share its time: formatted once
+    if last[0] == wall_s and type(last[0]) is type(wall_s):
+        return last[1]
+    text = dt.datetime.fromtimestamp(wall_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_iso = (wall_s, text)
+    return text
+
+
+_last_iso: tuple[Any, str] = (None, "")  # the last time formatted, and its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,7 @@ def build_status(
     if applied is not None:
         out["applied"] = {**applied, "time": now_iso}
     elif prev.get("applied"):
-        out["applied"] = copy.deepcopy(prev["applied"])
+        out["applied"] = _copied(prev["applied"])
     if revisions:
         out["revisions"] = [dict(r) for r in revisions]
     if checkpoint is not None:
@@ -81,6 +90,21 @@ def build_status(
         out["checkpoint"] = prev["checkpoint"]
     out["conditions"] = conditions_block(prev, conditions, generation, now_iso)
     return out
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists and scalars), other objects ``copy.deepcopy``'s."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if kind is list:
+        return [_copied(v) for v in value]
+    if kind in _ATOMS:
+        return value
+    return copy.deepcopy(value)
 
 
 def _without_times(status: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -94,9 +118,47 @@ def _without_times(status: Mapping[str, Any] | None) -> dict[str, Any]:
     return s
 
 
+class _Other(Exception):
+    """A status of another shape than the controller's: ``_without_times`` compares it."""
+
+
+def _drop(value: Any, key: str) -> Any:
+    """``value`` without ``key`` when it is a dict that has it (a shallow copy), else itself."""
+    if isinstance(value, dict):
+        if type(value) is not dict:  # a subclass (ordered, say) compares its own way
+            raise _Other
+        if key in value:
+            value = dict(value)
+            del value[key]
+    return value
+
+
+def _shallow_without_times(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What ``_without_times`` gives, comparing equal to it, copying only the blocks it drops a
+    time from (a deep copy keeps the leaf objects: equality is the same either way). Raises
+    ``_Other`` where the conditions are no list or a block is a dict subclass."""
+    s = dict(status or {})
+    for block in ("recommendation", "applied"):
+        if block in s:
+            s[block] = _drop(s[block], "time")
+    conditions = s.get("conditions")
+    if conditions:
+        if type(conditions) is not list:
+            raise _Other
+        s["conditions"] = [_drop(c, "lastTransitionTime") for c in conditions]
+    return s
+
+
 def same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    """Equal but for timestamps."""
-    return _without_times(a) == _without_times(b)
+    """Equal but for timestamps (compared without copying what holds none)."""
+    if a and b:  # the checkpoint changes whenever a model learned: told apart at once
+        ca, cb = a.get("checkpoint"), b.get("checkpoint")
+        if type(ca) is str and type(cb) is str and ca != cb:
+            return False
+    try:
+        return _shallow_without_times(a) == _shallow_without_times(b)
+    except _Other:
+        return _without_times(a) == _without_times(b)
 
 
 def status_patch(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:

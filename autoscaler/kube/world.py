@@ -96,6 +96,19 @@ class ServingRevision:
 
 
 def _positive(raw: object) -> float | None:
+    if type(raw) is str:  # an annotation: the same few values on every revision, every tick
+        try:
+            return _read_strings[raw]
+        except KeyError:
+            return _remember(raw, _positive_of(raw))
+    if raw is None:  # an annotation not set (float("None") raises)
+        return None
+    if type(raw) is float:  # float(str(x)) is x for a float
+        return raw if raw > 0 and raw != float("inf") else None
+    return _positive_of(raw)
+
+
+def _positive_of(raw: object) -> float | None:
     try:
         value = float(str(raw))
     except ValueError:
@@ -106,6 +119,33 @@ def _positive(raw: object) -> float | None:
 def parse_duration_s(raw: str | None) -> float | None:
     """A Go-style duration as Knative's annotations carry it (``90s``, ``5m``, ``1h2m3s``); a
     bare number counts as seconds. None when absent or unreadable."""
+    if type(raw) is str:
+        try:
+            return _durations[raw]
+        except KeyError:
+            value = _duration_of(raw)
+            if len(_durations) >= READ_KEPT:
+                _durations.clear()
+            _durations[raw] = value
+            return value
+    return _duration_of(raw)
+
+
+# Annotation values read before, and what they read as (both pure functions of the text): a
+# few per model (its target, its durations); at most READ_KEPT of each, then all forgotten.
+READ_KEPT = 32_768
+_read_strings: dict[str, float | None] = {}
+_durations: dict[str, float | None] = {}
+
+
+def _remember(raw: str, value: float | None) -> float | None:
+    if len(_read_strings) >= READ_KEPT:
+        _read_strings.clear()
+    _read_strings[raw] = value
+    return value
+
+
+def _duration_of(raw: str | None) -> float | None:
     if raw is None:
         return None
     text = str(raw).strip()

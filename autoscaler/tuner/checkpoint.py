@@ -38,11 +38,71 @@ class CheckpointError(ValueError):
     """A checkpoint string that cannot be decoded."""
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# Where a revision's bins and idle histogram go in the text encoded without them (a NUL: in no
+# Kubernetes name).
+_MARK = "\x00part"
+_MARK_TEXT = _ENCODE(_MARK)
+
+
 def encode_checkpoint(states: Mapping[str, RevisionState]) -> str:
-    """Encode the states of a model's revisions (keyed by revision name)."""
-    doc = {"revisions": [_dump(states[name]) for name in sorted(states)]}
-    raw = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+    """Encode the states of a model's revisions (keyed by revision name).
+
+    The text is ``json.dumps(doc, separators=(",", ":"), allow_nan=False)`` of the document
+    ``_dump`` describes; the parts of each latency bin and of the idle histogram are encoded
+    once and kept with them (``LatencyBin.encoded``, ``IdleHistogram.encoded``: most are the
+    same objects from one tick to the next), the rest each time, and the parts put in their
+    places."""
+    names = sorted(states)
+    docs = []
+    parts = []  # in the order the marks come in the text: bins, then idle, per revision
+    for name in names:
+        s = states[name]
+        docs.append(_dump(s, _MARK, _MARK))
+        parts.append("[" + ",".join([_bin_text(b) for b in s.latency.bins]) + "]")
+        parts.append(_idle_text(s.idle))
+    text = _ENCODE({"revisions": docs})
+    pieces = text.split(_MARK_TEXT)
+    if len(pieces) == len(parts) + 1:
+        text = pieces[0] + "".join([b + p for b, p in zip(parts, pieces[1:], strict=True)])
+    else:  # the mark in a name: encoded whole
+        text = _ENCODE({"revisions": [_dump(states[name]) for name in names]})
+    raw = text.encode()
     return f"{VERSION}:" + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+
+def _idle_fields(idle: IdleHistogram) -> list[Any]:
+    # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
+    return (
+        [list(idle.weights), idle.count, idle.ref_s, list(idle.recent_s)]
+        + ([idle.requests] if idle.requests or idle.woken else [])
+        + ([idle.woken] if idle.woken else [])
+    )
+
+
+def _idle_text(idle: IdleHistogram) -> str:
+    text = idle.encoded
+    if text is None:
+        text = _ENCODE(_idle_fields(idle))
+        object.__setattr__(idle, "encoded", text)  # frozen: its own text, set once
+    return text
+
+
+def _bin_fields(b: LatencyBin) -> list[Any]:
+    # older bins: no tail (loads as 0), no whole sum (loads as unknown)
+    return (
+        [b.index, b.weight, b.concurrency_sum, list(b.counts)]
+        + ([b.tail_sum] if b.tail_sum or b.latency_sum is not None else [])
+        + ([b.latency_sum] if b.latency_sum is not None else [])
+    )
+
+
+def _bin_text(b: LatencyBin) -> str:
+    text = b.encoded
+    if text is None:
+        text = _ENCODE(_bin_fields(b))
+        object.__setattr__(b, "encoded", text)  # frozen: its own text, set once
+    return text
 
 
 def decode_checkpoint(text: str) -> dict[str, RevisionState]:
@@ -84,25 +144,18 @@ def decode_checkpoint(text: str) -> dict[str, RevisionState]:
     return {s.revision: s for s in states}
 
 
-def _dump(s: RevisionState) -> dict[str, Any]:
+def _dump(s: RevisionState, bins: Any = None, idle: Any = None) -> dict[str, Any]:
+    """One revision's object; ``bins`` and ``idle`` stand in for its latency bins and idle
+    histogram if given."""
     lat = s.latency
     out: dict[str, Any] = {
         "r": s.revision,
         "l": [
             lat.ref_s,
             lat.bin_ratio,
-            [
-                [b.index, b.weight, b.concurrency_sum, list(b.counts)]
-                # older bins: no tail (loads as 0), no whole sum (loads as unknown)
-                + ([b.tail_sum] if b.tail_sum or b.latency_sum is not None else [])
-                + ([b.latency_sum] if b.latency_sum is not None else [])
-                for b in lat.bins
-            ],
+            [_bin_fields(b) for b in lat.bins] if bins is None else bins,
         ],
-        "i": [list(s.idle.weights), s.idle.count, s.idle.ref_s, list(s.idle.recent_s)]
-        # older checkpoints: 4 fields, then 5 (no requests woken at idle periods' ends)
-        + ([s.idle.requests] if s.idle.requests or s.idle.woken else [])
-        + ([s.idle.woken] if s.idle.woken else []),
+        "i": _idle_fields(s.idle) if idle is None else idle,
         "a": [s.activity.last_request_s, s.activity.last_active_end_s],
     }
     if s.knee is not None:

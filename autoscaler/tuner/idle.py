@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from autoscaler.tuner import decay
@@ -52,6 +52,9 @@ class IdleHistogram:
     # requests that arrived within a cold start of an idle period's end, decayed like the
     # weights: how many requests a cold start there would delay (``woken_per_idle``)
     woken: float = 0.0
+    # its text in the checkpoint, once written (``checkpoint.encode_checkpoint``): most ticks
+    # end no idle period, and the histogram is the same object from one tick to the next
+    encoded: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def add(
         self, t_s: float, idle_s: float, half_life_s: float, woken: float = 1.0

@@ -38,6 +38,9 @@ class LatencyBin:
     read: dict[float, tuple[float | None, float | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # its text in the checkpoint, once written (``checkpoint.encode_checkpoint``): a bin is
+    # never changed, and most bins of a curve are the same from one tick to the next
+    encoded: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,11 @@ BEYOND_LAST_BUCKET_MS = 1e6
 
 
 def _r(x: float, digits: int = 4) -> float:
-    return float(f"{x:.{digits}g}")
+    spec = _G.get(digits)
+    return float(format(x, spec if spec is not None else f".{digits}g"))
+
+
+_G = {d: f".{d}g" for d in range(1, 7)}  # format specs, built once
 
 
 def learned_status(
