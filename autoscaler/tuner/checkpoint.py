@@ -17,8 +17,8 @@ import itertools
 import json
 import math
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from autoscaler.tuner.busy_window import RequestRate
 from autoscaler.tuner.idle import Activity, IdleHistogram, idle_edges_s
@@ -27,6 +27,8 @@ from autoscaler.tuner.lived import MAX_SPANS, ConcurrencyHistory
 from autoscaler.tuner.observation import N_LATENCY_COUNTS
 from autoscaler.tuner.state import AppliedValues, RevisionState
 from autoscaler.tuner.target import Knee
+
+_T = TypeVar("_T", LatencyBin, IdleHistogram)
 
 VERSION = "v1"
 MAX_DECODED_BYTES = 4 * 1024 * 1024  # a checkpoint is kilobytes; refuse to inflate a bomb
@@ -59,8 +61,8 @@ def encode_checkpoint(states: Mapping[str, RevisionState]) -> str:
     for name in names:
         s = states[name]
         docs.append(_dump(s, _MARK, _MARK))
-        parts.append("[" + ",".join([_bin_text(b) for b in s.latency.bins]) + "]")
-        parts.append(_idle_text(s.idle))
+        parts.append("[" + ",".join([_kept_text(b, _bin_fields) for b in s.latency.bins]) + "]")
+        parts.append(_kept_text(s.idle, _idle_fields))
     text = _ENCODE({"revisions": docs})
     pieces = text.split(_MARK_TEXT)
     if len(pieces) == len(parts) + 1:
@@ -80,14 +82,6 @@ def _idle_fields(idle: IdleHistogram) -> list[Any]:
     )
 
 
-def _idle_text(idle: IdleHistogram) -> str:
-    text = idle.encoded
-    if text is None:
-        text = _ENCODE(_idle_fields(idle))
-        object.__setattr__(idle, "encoded", text)  # frozen: its own text, set once
-    return text
-
-
 def _bin_fields(b: LatencyBin) -> list[Any]:
     # older bins: no tail (loads as 0), no whole sum (loads as unknown)
     return (
@@ -97,11 +91,12 @@ def _bin_fields(b: LatencyBin) -> list[Any]:
     )
 
 
-def _bin_text(b: LatencyBin) -> str:
-    text = b.encoded
+def _kept_text(part: _T, fields: Callable[[_T], list[Any]]) -> str:
+    """``part``'s JSON text (of ``fields(part)``), encoded once and kept on it."""
+    text = part.encoded
     if text is None:
-        text = _ENCODE(_bin_fields(b))
-        object.__setattr__(b, "encoded", text)  # frozen: its own text, set once
+        text = _ENCODE(fields(part))
+        object.__setattr__(part, "encoded", text)  # frozen: its own text, set once
     return text
 
 
