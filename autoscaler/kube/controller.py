@@ -91,7 +91,9 @@ class Controller:
         ns = settings.watch_namespace
         self._scalers = Informer(api_client, MODELSCALERS, namespace=ns)
         self._isvcs = Informer(api_client, INFERENCESERVICES, namespace=ns)
-        self._revisions = Informer(api_client, REVISIONS, namespace=ns, label_selector=ISVC_LABEL)
+        self._revisions = Informer(
+            api_client, REVISIONS, namespace=ns, label_selector=ISVC_LABEL, index=_isvc_of
+        )
         self.notifier = Notifier(
             api_client,
             sink_url=settings.sink_url,
@@ -369,11 +371,8 @@ class Controller:
         ns = m.key_of(scaler)[0]
         target = ((scaler.get("spec") or {}).get("targetRef") or {}).get("name")
         isvc = self._isvcs.get(ns, target) if isinstance(target, str) and target else None
-        labelled = [
-            r
-            for r in self._revisions.list(ns)
-            if ((r.get("metadata") or {}).get("labels") or {}).get(ISVC_LABEL) == target
-        ]
+        # filed by the label: a model's own revisions, not every one in the namespace
+        labelled = self._revisions.indexed(ns, target) if isinstance(target, str) else []
         return m.plan_model(scaler, isvc, labelled)
 
     async def _observe(
@@ -414,3 +413,10 @@ class Controller:
         if self._endpoints is None:
             return ()
         return await asyncio.to_thread(self._endpoints.replicas, namespace, revision)
+
+
+def _isvc_of(revision: dict[str, Any]) -> str | None:
+    """The InferenceService a Revision belongs to (its ``ISVC_LABEL``), the index of
+    ``Controller._revisions``."""
+    value = ((revision.get("metadata") or {}).get("labels") or {}).get(ISVC_LABEL)
+    return str(value) if value is not None else None

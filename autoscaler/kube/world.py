@@ -213,7 +213,8 @@ def serving_revisions(
     if not wanted:
         ready = [r for r in by_name.values() if names.is_ready(r)]
         if ready:
-            newest = max(ready, key=_generation)
+            # a tie in generation (not one Configuration's) goes to the name, not to order
+            newest = max(ready, key=lambda r: (_generation(r), str(r["metadata"].get("name"))))
             wanted = {str(newest["metadata"]["name"]): None}
     out = []
     for name, percent in wanted.items():

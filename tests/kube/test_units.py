@@ -74,6 +74,13 @@ def test_serving_revisions(case: str) -> None:
     assert [(r.name, r.percent) for r in got] == expected
 
 
+def test_with_no_traffic_status_a_tie_in_generation_goes_to_the_name_in_any_order() -> None:
+    tied = [rev("m-predictor-00004", 4), rev("m-predictor-00005", 4)]
+    for order in (tied, tied[::-1]):
+        (got,) = serving_revisions(isvc(None), order)
+        assert got.name == "m-predictor-00005"
+
+
 EFFECTIVE_TARGET_CASES = {
     "knative-default": ({}, 0, 100.0),
     "annotation": ({TARGET: "7.5"}, 0, 7.5),
