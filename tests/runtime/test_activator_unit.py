@@ -126,18 +126,25 @@ async def test_request_waits_when_every_replica_refused_until_a_new_one() -> Non
     assert (await task).status == 200
 
 
+async def held_request(
+    act: Activator, target: RecordingTarget, clock: ManualClock, held_s: float
+) -> None:
+    """One request through ``act`` that ``target`` holds for ``held_s`` of the manual clock."""
+    target.release.clear()
+    task = asyncio.create_task(act.handle(KEY, request()))
+    await asyncio.sleep(0)
+    clock.advance(held_s)
+    target.release.set()
+    await task
+
+
 async def test_reports_time_weighted_stat_for_active_revisions() -> None:
     clock = ManualClock()
     stats = []
     act = Activator(clock, on_stat=lambda k, s: stats.append((k, s)))
     target = RecordingTarget("a")
-    target.release.clear()
     act.set_targets(KEY, [target], 0)
-    task = asyncio.create_task(act.handle(KEY, request()))
-    await asyncio.sleep(0)
-    clock.advance(0.5)
-    target.release.set()
-    await task
+    await held_request(act, target, clock, 0.5)
     clock.advance(0.5)
     act.report()
     (_, first), (key, stat) = stats  # the first request's own report, then the period's
@@ -147,12 +154,7 @@ async def test_reports_time_weighted_stat_for_active_revisions() -> None:
     assert stat.average_concurrent_requests == 0
     assert stat.request_count == 0
     for _ in range(2):  # a later period: nothing taken off
-        task = asyncio.create_task(act.handle(KEY, request()))
-        target.release.clear()
-        await asyncio.sleep(0)
-        clock.advance(0.25)
-        target.release.set()
-        await task
+        await held_request(act, target, clock, 0.25)
     clock.advance(0.5)
     act.report()
     assert len(stats) == 3  # no report at once: the revision was reported the period before
