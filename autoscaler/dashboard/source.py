@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from autoscaler.clock import Clock, SystemClock
@@ -194,10 +194,13 @@ class OneMachineSource:
         if callable(on_poke):
             on_poke(self._on_poke)
 
-    def _live(self) -> dict[tuple[str, str], tuple[int, int]]:
+    def _live(
+        self, revisions: Iterable[RevisionKey] | None = None
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """(desired, ready) of ``revisions`` (None: every revision of the data plane)."""
         dp = self.machine.dataplane
         out: dict[tuple[str, str], tuple[int, int]] = {}
-        for key in dp.revisions():
+        for key in dp.revisions() if revisions is None else revisions:
             try:
                 st = dp.status(key)
             except KeyError:  # removed meanwhile
@@ -284,21 +287,14 @@ class OneMachineSource:
             self._last_live = {}  # the next look while watched records every model afresh
             if not self._pending and not self._waiting:
                 return
-            live = {}
-            for rev in list(self._waiting):  # only the revisions waiting: a few reads
-                try:
-                    st = self.machine.dataplane.status(RevisionKey(*rev))
-                except KeyError:
-                    continue
-                live[rev] = (st.desired, st.ready)
-            for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
-                self._waiting.discard(rev)
+            # only the revisions waiting: a few reads
+            live = self._live([RevisionKey(*rev) for rev in self._waiting])
+            self._release_ready(live)
             if self._pending:
                 self._record_pending(await self._world(live), live)
             return
         live = self._live()
-        for rev in [r for r in self._waiting if live.get(r, (0, 1))[1] >= 1]:
-            self._waiting.discard(rev)  # ready again (or gone): its next wait is a cold start
+        self._release_ready(live)
         last = self._last_live
         changed = [r for r in live.keys() | last.keys() if live.get(r) != last.get(r)]
         if not changed and not self._pending:
@@ -306,9 +302,8 @@ class OneMachineSource:
         world = await self._world(live)
         index = world.index
         self.recorder.forget(index.keys)  # deleted models take their history with them
-        models = {index.revision_model.get(r) or self._revision_model.get(r) for r in changed} - {
-            None
-        }
+        # a revision gone since the last look is found in that look's objects
+        models = {index.revision_model.get(r) or self._revision_model.get(r) for r in changed}
         for key in sorted(k for k in models if k is not None):
             if key in index.isvcs:
                 desired, actual = view.model_replicas(world, key)
@@ -316,6 +311,10 @@ class OneMachineSource:
         self._record_pending(world, live)
         self._revision_model = index.revision_model
         self._last_live = live
+
+    def _release_ready(self, live: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        """Revisions ready again (or gone) stop waiting: their next wait is a cold start."""
+        self._waiting -= {r for r in self._waiting if live.get(r, (0, 1))[1] >= 1}
 
     def _record_pending(self, world: World, live: Mapping[tuple[str, str], Any]) -> None:
         pending = []

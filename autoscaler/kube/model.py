@@ -73,7 +73,7 @@ def plan_model(
     (None: not found) and the serving revisions among ``labelled_revisions``."""
     key = key_of(scaler)
     raw_spec = scaler.get("spec") or {}
-    spec, errors = _parsed(raw_spec)
+    spec, errors = SPECS.parsed(raw_spec)
     if spec is None:
         return ModelPlan(key, scaler, None, errors, None, (), False)
     revisions: tuple[ServingRevision, ...] = ()
@@ -141,10 +141,6 @@ class SpecCache:
 # One entry per distinct spec: room for every ModelScaler of a large cluster (an entry is a few
 # hundred bytes); past it, the least recently used are parsed again.
 SPECS = SpecCache(maxsize=16_384)
-
-
-def _parsed(raw_spec: Mapping[str, Any]) -> tuple[ModelScalerSpec | None, tuple[str, ...]]:
-    return SPECS.parsed(raw_spec)
 
 
 def user_min_replicas(

@@ -12,7 +12,7 @@ stands in. The values in force are the Revision's own ``autoscaling.knative.dev/
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,10 +97,7 @@ class ServingRevision:
 
 def _positive(raw: object) -> float | None:
     if type(raw) is str:  # an annotation: the same few values on every revision, every tick
-        try:
-            return _read_strings[raw]
-        except KeyError:
-            return _remember(raw, _positive_of(raw))
+        return _read_once(_read_strings, raw, _positive_of)
     if raw is None:  # an annotation not set (float("None") raises)
         return None
     if type(raw) is float:  # float(str(x)) is x for a float
@@ -120,14 +117,7 @@ def parse_duration_s(raw: str | None) -> float | None:
     """A Go-style duration as Knative's annotations carry it (``90s``, ``5m``, ``1h2m3s``); a
     bare number counts as seconds. None when absent or unreadable."""
     if type(raw) is str:
-        try:
-            return _durations[raw]
-        except KeyError:
-            value = _duration_of(raw)
-            if len(_durations) >= READ_KEPT:
-                _durations.clear()
-            _durations[raw] = value
-            return value
+        return _read_once(_durations, raw, _duration_of)
     return _duration_of(raw)
 
 
@@ -138,11 +128,18 @@ _read_strings: dict[str, float | None] = {}
 _durations: dict[str, float | None] = {}
 
 
-def _remember(raw: str, value: float | None) -> float | None:
-    if len(_read_strings) >= READ_KEPT:
-        _read_strings.clear()
-    _read_strings[raw] = value
-    return value
+def _read_once(
+    kept: dict[str, float | None], raw: str, read: Callable[[str], float | None]
+) -> float | None:
+    """``read(raw)``, kept in ``kept`` (emptied once it holds ``READ_KEPT``)."""
+    try:
+        return kept[raw]
+    except KeyError:
+        value = read(raw)
+        if len(kept) >= READ_KEPT:
+            kept.clear()
+        kept[raw] = value
+        return value
 
 
 def _duration_of(raw: str | None) -> float | None:

@@ -57,8 +57,9 @@ class LearnedKeepAlive:
         """The windows for the idle periods learned as of ``now_s``."""
         s = self.settings
         decayed = not hist.probabilities()  # every weight decayed to nothing
-        regular = hist.count < s.min_idle_samples and self.regular(hist)
-        if (hist.count < s.min_idle_samples and not regular) or decayed:
+        thin = hist.count < s.min_idle_samples
+        regular = thin and self.regular(hist)
+        if (thin and not regular) or decayed:
             keep = max(self.floor_s, s.fallback_keep_alive_s)
             seen = (
                 f"the {hist.count} idle period(s) seen have decayed to no weight (none for "
