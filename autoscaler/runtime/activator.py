@@ -47,7 +47,12 @@ from autoscaler.runtime.proxy import (
     error_response,
 )
 from autoscaler.runtime.spec import RevisionKey
-from autoscaler.runtime.stats import ACTIVATOR_POD_NAME, RequestStats, Stat
+from autoscaler.runtime.stats import (
+    ACTIVATOR_FIRST_POD_NAME,
+    ACTIVATOR_POD_NAME,
+    RequestStats,
+    Stat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -237,12 +242,15 @@ class Activator:
     async def handle(self, key: RevisionKey, request: ProxyRequest) -> ProxyResponse:
         rev = self._revision(key)
         now = self.clock.now()
+        first = not rev.active
+        if first:  # the period starts with it, not at the revision's last report
+            rev.stats.begin(now)
         rev.stats.request_in(now)
-        if not rev.active:
+        if first:
             rev.active = True
             rev.first_reported = 1.0
             self._send_stat(key, Stat(
-                ACTIVATOR_POD_NAME,
+                ACTIVATOR_FIRST_POD_NAME,
                 average_concurrent_requests=1.0,
                 request_count=1.0,
                 process_uptime_s=now - self.started_at,
@@ -333,7 +341,7 @@ class Activator:
             stat = rev.stats.report(
                 now, ACTIVATOR_POD_NAME, now - self.started_at, self.clock.wall()
             )
-            if stat.average_concurrent_requests == 0:
+            if stat.average_concurrent_requests == 0 and rev.stats.in_flight == 0:
                 rev.active = False  # a period with nothing in flight: its last report
             if rev.first_reported:
                 # the first request went out at once: not counted twice (concurrency at

@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from autoscaler.kpa import Stat
 
-__all__ = ["ACTIVATOR_POD_NAME", "RequestStats", "Stat"]
+__all__ = ["ACTIVATOR_FIRST_POD_NAME", "ACTIVATOR_POD_NAME", "RequestStats", "Stat"]
 
 ACTIVATOR_POD_NAME = "activator"
+# The name the activator's report of a revision's first request goes under. Knative's collector
+# adds every report in a 1 s bucket, so the first request (reported at once) and the period's
+# report less that request sum to the period's concurrency. Ours averages one pod's reports
+# within a bucket (a pod scraped twice in a second counts once), so the first request's report
+# goes under a name of its own, and the two are added as Knative adds them.
+ACTIVATOR_FIRST_POD_NAME = "activator-first-request"
 
 
 class RequestStats:
@@ -38,6 +44,15 @@ class RequestStats:
             self._area += self.in_flight * dt
             self._proxied_area += self.proxied_in_flight * dt
             self._last = now
+
+    def begin(self, now: float) -> None:
+        """Start a new period at ``now`` with nothing counted in it (requests in flight stay):
+        a revision's first request after a quiet spell, whose period covers the time since it,
+        as Knative's activator makes a revision's stats at its first request."""
+        self._advance(now)
+        self._period_start = now
+        self._area = self._proxied_area = 0.0
+        self._count = self._proxied_count = 0
 
     def request_in(self, now: float, proxied: bool = False) -> None:
         self._advance(now)

@@ -11,7 +11,8 @@ from autoscaler.clock import ManualClock
 from autoscaler.kpa import AutoscalerConfig, RevisionAutoscaler, RevisionScaling
 from autoscaler.runtime.activator import Activator, ActivatorSettings
 from autoscaler.runtime.spec import RevisionKey
-from autoscaler.runtime.stats import Stat
+from autoscaler.kpa.collector import MetricCollector
+from autoscaler.runtime.stats import ACTIVATOR_FIRST_POD_NAME, Stat
 
 KEY = RevisionKey("default", "m-00001")
 
@@ -189,7 +190,7 @@ async def test_the_first_request_is_reported_at_once_so_the_kpa_wakes_from_zero(
     second = asyncio.create_task(act.handle(KEY, request()))
     await asyncio.sleep(0)
     ((key, stat),) = stats  # one for the first request, none for the second
-    assert key == KEY and stat.pod_name == "activator"
+    assert key == KEY and stat.pod_name == ACTIVATOR_FIRST_POD_NAME
     assert (stat.average_concurrent_requests, stat.request_count) == (1.0, 1.0)
     # no report period has closed, and the KPA already wants a replica
     assert kpa.should_poke(stat)
@@ -212,3 +213,73 @@ async def test_the_first_request_is_reported_at_once_so_the_kpa_wakes_from_zero(
     assert len(stats) == 3
     await act.handle(KEY, request())  # the next request is a first again: at once
     assert len(stats) == 4 and stats[-1][1].average_concurrent_requests == 1.0
+
+
+async def test_the_first_requests_report_and_its_periods_add_up_in_one_second() -> None:
+    # Knative's collector adds the reports of a 1 s bucket: the first request (1 at once) and
+    # the period's report less it sum to the period's concurrency, whichever second each lands in.
+    clock = ManualClock(start=100.0)
+    collector = MetricCollector(60.0, 6.0)
+    act = Activator(clock, on_stat=lambda k, s: collector.record(clock.now(), s))
+    target = RecordingTarget("a")
+    target.release.clear()
+    act.set_targets(KEY, [target], 0)
+    clock.advance(0.1)
+    held = [asyncio.create_task(act.handle(KEY, request())) for _ in range(6)]
+    await asyncio.sleep(0)
+    clock.advance(0.8)
+    act.report()  # the period closes in the second the first request was reported in
+    target.release.set()
+    await asyncio.gather(*held)
+    _, panic = collector.stable_and_panic_concurrency(100.95)
+    assert abs(panic - 6.0) < 1e-9  # six in flight since the first of them
+    assert collector.stable_and_panic_rps(100.95)[1] == 6.0
+
+
+async def test_the_first_period_after_a_quiet_spell_starts_at_its_first_request() -> None:
+    # Knative makes a revision's stats at its first request: a burst after an hour at zero is
+    # averaged over the time since it came, not over the hour.
+    clock = ManualClock(start=0.0)
+    stats: list[Stat] = []
+    act = Activator(clock, on_stat=lambda k, s: stats.append(s))
+    target = RecordingTarget("a")
+    act.set_targets(KEY, [target], 0)
+    await held_request(act, target, clock, 0.2)
+    clock.set(1.0)
+    act.report()
+    clock.set(2.0)
+    act.report()  # nothing in flight: the revision's last report
+    target.release.clear()
+    clock.set(3602.5)
+    burst = [asyncio.create_task(act.handle(KEY, request())) for _ in range(10)]
+    await asyncio.sleep(0)
+    clock.set(3603.0)
+    act.report()
+    first, period = stats[-2:]
+    assert first.pod_name == ACTIVATOR_FIRST_POD_NAME and first.average_concurrent_requests == 1
+    # ten in flight for all of the 0.5 s since the first of them, less the one reported
+    assert period.average_concurrent_requests == 9.0 and period.request_count == 9
+    target.release.set()
+    await asyncio.gather(*burst)
+
+
+async def test_a_request_in_flight_keeps_its_revision_reported() -> None:
+    # a request that comes as a period with nothing in it closes is reported every period it
+    # is in flight, as Knative keeps a revision's stats while a request holds them
+    clock = ManualClock(start=4.0)
+    stats: list[tuple[float, Stat]] = []
+    act = Activator(clock, on_stat=lambda k, s: stats.append((clock.now(), s)))
+    target = RecordingTarget("a")
+    target.release.clear()
+    act.set_targets(KEY, [target], 0)
+    clock.set(5.0)
+    held = asyncio.create_task(act.handle(KEY, request()))
+    await asyncio.sleep(0)
+    act.report()  # at the same reading as the request
+    for t in (6.0, 7.0):
+        clock.set(t)
+        act.report()
+    later = [s.average_concurrent_requests for t, s in stats if t > 5.0]
+    assert later == [1.0, 1.0]
+    target.release.set()
+    await held
