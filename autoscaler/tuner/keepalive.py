@@ -81,12 +81,14 @@ class LearnedKeepAlive:
         return windows
 
     def regular(self, hist: IdleHistogram) -> bool:
-        """Whether every idle period seen (``regular_idle_samples`` or more, all of them among
-        the recent ones kept) is past Knative's floor and within ``regular_idle_spread`` of the
-        shortest: a timer's, worth learning from before ``min_idle_samples``."""
+        """Whether the recent idle periods kept (``regular_idle_samples`` or more: every one
+        seen, or the last ``RECENT_IDLE_KEPT`` when more were) are past Knative's floor and
+        within ``regular_idle_spread`` of the shortest: a timer's, worth learning from before
+        ``min_idle_samples``. Judged on the recent ones alone past that, so a timer learned
+        early stays learned while ``min_idle_samples`` is above the count kept."""
         s = self.settings
         seen = hist.recent_s
-        if s.regular_idle_samples <= 0 or not s.regular_idle_samples <= hist.count <= len(seen):
+        if s.regular_idle_samples <= 0 or len(seen) < s.regular_idle_samples:
             return False
         shortest = min(seen)
         return shortest > self.floor_s and max(seen) <= shortest * (1 + s.regular_idle_spread)

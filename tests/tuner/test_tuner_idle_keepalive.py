@@ -23,6 +23,7 @@ from autoscaler.tuner import (
     recommend,
 )
 from autoscaler.tuner.idle import (
+    RECENT_IDLE_KEPT,
     Activity,
     bin_of,
     idle_edges_s,
@@ -239,6 +240,16 @@ def test_regular_thin_history_says_why_it_is_learned_from() -> None:
     ), w.reason
     # the idle periods are kept as seen: five of them learn as before, regular or not
     assert learned([3600.0] * 5, True).reason.startswith("pre-warm"), learned([3600.0] * 5)
+
+
+def test_a_timer_learned_early_stays_learned_past_the_recent_idle_periods_kept() -> None:
+    # more idle periods than are kept, all of a timer's, with min_idle_samples still ahead:
+    # judged on the recent ones kept, not dropped back to the fallback
+    many = RECENT_IDLE_KEPT + 4
+    kinds = [learned([3600.0] * n, True, min_idle_samples=20).kind for n in range(2, many + 1)]
+    assert kinds == ["pre-warm"] * (many - 1), kinds
+    # and an irregular recent period still sends it back
+    assert learned([3600.0] * many + [9000.0], True, min_idle_samples=20).kind == "fallback"
 
 
 def test_requests_per_idle_period_are_counted_from_the_first_idle_period() -> None:
