@@ -9,9 +9,9 @@ from dataplane_testkit import RecordingTarget, request
 
 from autoscaler.clock import ManualClock
 from autoscaler.kpa import AutoscalerConfig, RevisionAutoscaler, RevisionScaling
+from autoscaler.kpa.collector import MetricCollector
 from autoscaler.runtime.activator import Activator, ActivatorSettings
 from autoscaler.runtime.spec import RevisionKey
-from autoscaler.kpa.collector import MetricCollector
 from autoscaler.runtime.stats import ACTIVATOR_FIRST_POD_NAME, Stat
 
 KEY = RevisionKey("default", "m-00001")
