@@ -23,9 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# One-machine mode's cold start (replica process start to ready), seconds: the median of the
-# lognormal every simulated replica start draws from. The reference measured 1.1 to 1.5 s.
-DEFAULT_COLD_START_MEDIAN_S = 1.5
+# One-machine mode's cold start, seconds: the median of the lognormal every simulated replica
+# start draws from. `bench/coldstart.py --runs 6` measures a request's first response from zero
+# through `modelscale up` (activator report, KPA decision, replica forked with its model loaded,
+# ready, answered): medians of 102 ms (92 to 113) and 67 ms (56 to 75) in two runs. A cluster's
+# cold start (pod scheduling, image pull, model download) is longer: pass it with
+# `modelscale simulate --cold-start-s`.
+DEFAULT_COLD_START_MEDIAN_S = 0.1
 # Spread of that lognormal (sigma of the underlying normal): about +-20 % for one standard deviation.
 DEFAULT_COLD_START_SIGMA = 0.2
 

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from autoscaler.sim.model import ModelSpec
+from autoscaler.sim.model import DEFAULT_COLD_START_MEDIAN_S, ModelSpec
 from autoscaler.sim.seams import Policy, RevisionPolicy
 from autoscaler.tuner import HybridHistogram, HybridHistogramPolicy, plan
 from autoscaler.tuner.idle import Activity, observe_activity
@@ -180,7 +180,7 @@ class TunerPolicy:
     """modelscale's tuner with the simulator's cold start and its default settings."""
 
     name: str = "modelscale"
-    cold_start_s: float = 1.5
+    cold_start_s: float = DEFAULT_COLD_START_MEDIAN_S
     config: TunerConfig | None = None
 
     def for_revision(self, model: ModelSpec) -> RevisionPolicy:
@@ -243,7 +243,7 @@ class HybridRevision:
 @dataclass(frozen=True)
 class HybridHistogramKeepAlive:
     name: str = "hybrid-histogram"
-    cold_start_s: float = 1.5
+    cold_start_s: float = DEFAULT_COLD_START_MEDIAN_S
     tick_period_s: float = 30.0
 
     def for_revision(self, model: ModelSpec) -> RevisionPolicy:

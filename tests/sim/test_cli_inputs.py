@@ -372,3 +372,11 @@ def test_csv_functions_slice_keeps_the_files_time_origin(tmp_path: Path) -> None
     assert a.arrivals_s.tolist() == [100.0, 130.0]
     window = read_csv_trace(trace, seed=0, slice_=TraceSlice(functions=1, minutes=(0, 1)))
     assert window.traces[0].requests == 0
+
+
+def test_cold_start_help_names_the_default() -> None:
+    from autoscaler.sim.model import DEFAULT_COLD_START_MEDIAN_S
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    assert f"measured, {DEFAULT_COLD_START_MEDIAN_S} s" in parser.format_help()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from autoscaler.sim.fleet import SimSettings, run_revision
-from autoscaler.sim.model import ModelSpec, ServiceTime
+from autoscaler.sim.model import ColdStart, ModelSpec, ServiceTime
 from autoscaler.sim.policies import HybridHistogramKeepAlive, TunerPolicy, make_policies
 from autoscaler.sim.traces.workload import ModelTrace
 from autoscaler.tuner.observation import N_LATENCY_COUNTS, RevisionObservation
@@ -125,7 +125,9 @@ def test_a_busy_model_gets_the_short_window_and_sheds_replicas_sooner(engine: st
     for name, busy in (("short", 15.0), ("default", 0.0)):
         config = TunerConfig(keep_alive=KeepAliveSettings(cold_start_s=1.5, busy_window_s=busy))
         watching = WindowsWritten(TunerPolicy(cold_start_s=1.5, config=config))
-        runs[name] = run_revision(trace, 0, watching, SimSettings(engine=engine), 0, 3660.0)  # type: ignore[arg-type]
+        # replicas that take 1.5 s to start, as the tuner is told
+        settings = SimSettings(engine=engine, cold_start=ColdStart(median_s=1.5))
+        runs[name] = run_revision(trace, 0, watching, settings, 0, 3660.0)  # type: ignore[arg-type]
         windows[name] = watching.seen
     assert windows == {"short": {"15s"}, "default": set()}
     short, default = runs["short"], runs["default"]
