@@ -165,14 +165,17 @@ class Dispatcher:
         last_prune = self._clock.now()
         while not self._stopping:
             self._wakeup.clear()
+            # One reading of the clock per round, for the fetch and the timer alike: a row due
+            # is either fetched (due at ``now``) or timed (due after it), never neither.
+            now = self._clock.wall() + _DUE_SLACK_S
             capacity = self._settings.max_inflight_deliveries - len(self._inflight)
             if capacity > 0:
-                for row in await self._fetch_due(capacity):
+                for row in await self._fetch_due(capacity, now):
                     self._start(row)
             if self._clock.now() - last_prune >= self._settings.prune_interval_s:
                 last_prune = self._clock.now()
                 await self._committer.call(lambda s: s.prune())
-            await self._wait_for_work()
+            await self._wait_for_work(now)
 
     def _start(self, row: DeliveryRow) -> None:
         key = (row.event_seq, row.trigger_key)
@@ -185,23 +188,27 @@ class Dispatcher:
 
         task.add_done_callback(finished)
 
-    async def _wait_for_work(self) -> None:
-        now = self._clock.wall() + _DUE_SLACK_S
+    async def _wait_for_work(self, now: float) -> None:
+        """Wait for a wake-up or the first row due after ``now``, the round's fetch time."""
         keys = self._routes.keys()
-        # Rows due now are in flight or wait for capacity; a finishing task wakes us for
-        # those. Only future rows need a timer.
+        # Rows due at ``now`` were fetched, or wait for capacity: a finishing task wakes us for
+        # those. Rows due after it need a timer, also one that fell due since ``now`` was read
+        # (its timer fires at once).
         next_at = await self._committer.call(lambda s: s.next_due_at(keys, after=now))
         waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wakeup.wait())]
         if next_at is not None:
-            waiters.append(asyncio.ensure_future(self._clock.sleep(next_at - now)))
+            delay = next_at - self._clock.wall()
+            waiters.append(asyncio.ensure_future(self._clock.sleep(delay)))
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def _fetch_due(self, limit: int) -> list[DeliveryRow]:
-        now = self._clock.wall() + _DUE_SLACK_S
+    async def _fetch_due(self, limit: int, now: float | None = None) -> list[DeliveryRow]:
+        """Up to ``limit`` rows due at ``now`` (default: the clock's time) not in flight."""
+        if now is None:
+            now = self._clock.wall() + _DUE_SLACK_S
         keys = self._routes.keys()
         skip = len(self._inflight)
         rows = await self._committer.call(lambda s: s.due(now, keys, limit + skip))

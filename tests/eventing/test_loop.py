@@ -96,3 +96,50 @@ async def test_loop_delivers_a_burst_on_the_system_clock(tmp_path: Path) -> None
         await core.stop()
         await sub.stop()
     assert len(sub.received) == 50
+
+
+class SteppingClock(ManualClock):
+    """A manual clock whose wall time moves on by ``step`` at every reading once ``stepping``
+    is set: time that passes between two readings (a slow commit, a busy machine)."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.step = step
+        self.stepping = False
+
+    def wall(self) -> float:
+        if self.stepping:
+            self.advance(self.step)
+        return super().wall()
+
+
+async def test_loop_times_a_retry_that_falls_due_while_it_goes_round(tmp_path: Path) -> None:
+    """A retry falling due between the loop's fetch and its wait is timed, not left waiting
+    for an unrelated wake-up: with the clock 0.6 s further at every reading, the retry due
+    1 s after the first attempt is neither due at the fetch (0.6 s) nor after the wait's
+    reading (1.2 s) when each reads the clock on its own."""
+    db = tmp_path / "b.db"
+    clock = SteppingClock(step=0.6)
+    sub = await Subscriber(clock=clock, statuses=[503]).start()
+    delivery = {"retry": 1, "backoffPolicy": "exponential", "backoffDelay": "PT1S"}
+    first = BrokerCore(db, no_refs, clock=clock)
+    first.apply_broker(broker_obj())
+    first.apply_trigger(trigger_obj("t", sub.url, delivery=delivery))
+    await first.start(deliver=False)
+    try:
+        await post_many(first, 1)
+        await first.deliver_due()  # 503: the retry is due 1 s later
+        assert await first.delivery_counts() == {"subscriber": 1}
+    finally:
+        await first.stop()
+    second = BrokerCore(db, no_refs, clock=clock)
+    second.apply_broker(broker_obj())
+    second.apply_trigger(trigger_obj("t", sub.url, delivery=delivery))
+    clock.stepping = True
+    await second.start()
+    try:
+        await sub.wait_for(2, timeout_s=5.0)
+        assert await second.delivery_counts() == {"delivered": 1}
+    finally:
+        await second.stop()
+        await sub.stop()
