@@ -5,7 +5,7 @@ callback; see ``BrokerCore``. Status for those objects comes from the pure funct
 ``autoscaler.eventing.status``.
 """
 
-from autoscaler.eventing.broker import BrokerCore, UnknownBroker
+from autoscaler.eventing.broker import BrokerCore, BrokerStarting, UnknownBroker
 from autoscaler.eventing.delivery import (
     DeliveryConfigError,
     DeliveryPolicy,
@@ -24,6 +24,7 @@ from autoscaler.eventing.status import broker_status, broker_url, trigger_status
 __all__ = [
     "BrokerCore",
     "BrokerSettings",
+    "BrokerStarting",
     "DeliveryConfigError",
     "DeliveryPolicy",
     "DurationError",

@@ -25,20 +25,24 @@ from autoscaler.eventing.committer import Committer
 from autoscaler.eventing.destination import Resolver
 from autoscaler.eventing.dispatcher import Dispatcher
 from autoscaler.eventing.events import TTL_ATTRIBUTE
-from autoscaler.eventing.ingress import make_ingress_app
+from autoscaler.eventing.ingress import Unavailable, make_ingress_app
 from autoscaler.eventing.metrics import BrokerMetrics
 from autoscaler.eventing.routes import RouteTable
 from autoscaler.eventing.settings import BrokerSettings
 from autoscaler.eventing.status import broker_url
 from autoscaler.eventing.store import EventStore
 
-__all__ = ["BrokerCore", "UnknownBroker"]
+__all__ = ["BrokerCore", "BrokerStarting", "UnknownBroker"]
 
 log = logging.getLogger(__name__)
 
 
 class UnknownBroker(LookupError):
     """An event for a Broker that does not exist."""
+
+
+class BrokerStarting(Unavailable):
+    """An event sent while the core is held: its Brokers and Triggers are not all loaded."""
 
 
 class BrokerCore:
@@ -70,6 +74,8 @@ class BrokerCore:
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._url: str | None = None
+        self._held = False
+        self._deliver = False
 
     # -- objects --------------------------------------------------------------------------
 
@@ -94,11 +100,13 @@ class BrokerCore:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, *, deliver: bool = True) -> None:
+    async def start(self, *, deliver: bool = True, hold: bool = False) -> None:
         """Open the store, bind the ingress and (unless ``deliver=False``) run the loop.
 
         With ``deliver=False`` nothing is sent until ``deliver_due()`` is called: the tick that
-        tests drive with a ``ManualClock``.
+        tests drive with a ``ManualClock``. With ``hold=True`` the ingress answers 503 and the
+        loop does not run until ``release()``: the reconciler loads every Broker and Trigger
+        in between, so no event is routed, and no stored one delivered, on a partial table.
         """
         store = EventStore(self.db_path, synchronous=self.settings.sqlite_synchronous)
         self._committer = Committer(store)
@@ -120,9 +128,29 @@ class BrokerCore:
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self._url = f"http://{host}:{port}"
-        if deliver:
-            self._loop_task = asyncio.get_running_loop().create_task(self._dispatcher.run())
+        self._held = hold
+        self._deliver = deliver
+        if not hold:
+            self._run_loop()
         log.info("broker ingress on %s, store %s", self._url, self.db_path)
+
+    def release(self) -> None:
+        """End the hold of ``start(hold=True)``: take events and (with ``deliver``) deliver."""
+        if self._dispatcher is None:
+            raise RuntimeError("the broker core is not started")
+        if self._held:
+            self._held = False
+            self._run_loop()
+            log.info("broker ingress %s takes events", self._url)
+
+    @property
+    def held(self) -> bool:
+        """Whether the core is started and held (``start(hold=True)``, not yet released)."""
+        return self._held
+
+    def _run_loop(self) -> None:
+        if self._deliver and self._dispatcher is not None and self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._dispatcher.run())
 
     async def stop(self) -> None:
         """Stop taking events, finish deliveries in flight, close the store."""
@@ -140,6 +168,7 @@ class BrokerCore:
             await self._committer.close()
             self._committer = None
         self._url = None
+        self._held = False
 
     @property
     def url(self) -> str:
@@ -155,7 +184,13 @@ class BrokerCore:
     # -- data path ------------------------------------------------------------------------
 
     async def accept(self, namespace: str, broker: str, event: CloudEvent) -> None:
-        """Store an event for a Broker (committed when this returns); ``UnknownBroker``."""
+        """Store an event for a Broker (committed when this returns); ``UnknownBroker``,
+        ``BrokerStarting`` while held."""
+        if self._held:
+            raise BrokerStarting(
+                "the broker is starting and has not loaded its Brokers and Triggers yet; "
+                "send the event again shortly"
+            )
         if not self.routes.has_broker(namespace, broker):
             raise UnknownBroker(f"{namespace}/{broker}")
         if TTL_ATTRIBUTE not in event.get_attributes():

@@ -3,8 +3,9 @@
 Mirrors Knative Eventing's broker ingress (``pkg/broker/ingress/ingress_handler.go``): binary or
 structured mode, 202 Accepted once the event is stored (here: committed to SQLite), 400 with
 the reason for an event that is not valid, 404 for a broker that does not exist, 405 for a
-method other than POST, 413 past the size limit. Errors are JSON ``{"error": reason}``. The app
-also serves ``GET /healthz`` and the broker's ``GET /metrics``.
+method other than POST, 413 past the size limit, 503 (with ``Retry-After``) while the broker is
+starting and has not loaded its Brokers and Triggers yet. Errors are JSON
+``{"error": reason}``. The app also serves ``GET /healthz`` and the broker's ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from autoscaler.eventing.events import InvalidEvent, decode_event
 from autoscaler.eventing.metrics import BrokerMetrics
 
-__all__ = ["Accept", "make_ingress_app"]
+__all__ = ["Accept", "Unavailable", "make_ingress_app"]
 
 log = logging.getLogger(__name__)
 
-# accept(namespace, broker, event) -> None once stored; raises LookupError for an unknown broker.
+# accept(namespace, broker, event) -> None once stored; raises LookupError for an unknown broker,
+# Unavailable when no event can be taken yet.
 Accept = Callable[[str, str, CloudEvent], Awaitable[None]]
+# Seconds a sender is asked to wait before trying again after a 503.
+RETRY_AFTER_S = 1
+
+
+class Unavailable(Exception):
+    """No event can be taken for now (answered 503); the message says why."""
 
 
 def make_ingress_app(
@@ -58,6 +66,10 @@ def make_ingress_app(
             await accept(namespace, broker, event)
         except LookupError:
             return reject(404, f"broker {namespace}/{broker} does not exist")
+        except Unavailable as exc:
+            response = reject(503, str(exc))
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return response
         metrics.accepted.labels(namespace, broker).inc()
         return web.Response(status=202)
 

@@ -97,9 +97,17 @@ class EventingController(WorkLoop):
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, sync_timeout_s: float = 30.0) -> None:
-        """Bind the ingress, list and watch, then reconcile until ``stop()``."""
-        await self.core.start()
+        """Bind the ingress, list and watch, then reconcile until ``stop()``.
+
+        The core is held (ingress 503, no delivery) until the informers have listed and every
+        listed Broker and Trigger is loaded into it, Brokers first: an event is never routed on
+        a partial table (accepted for nobody) and a stored one never tried under a Trigger
+        route that lacks its Broker's ``delivery`` (retry, dead-letter sink).
+        """
+        await self.core.start(hold=True)  # bound first: a Broker's status has its address
         await self.start_work(sync_timeout_s)
+        self._load_listed()
+        self.core.release()
 
     async def stop(self) -> None:
         """Stop reconciling and watching; the core finishes deliveries in flight and closes."""
@@ -110,6 +118,22 @@ class EventingController(WorkLoop):
     def url(self) -> str:
         """The broker ingress, ``http://127.0.0.1:<port>``."""
         return self.core.url
+
+    def _load_listed(self) -> None:
+        """Apply every Broker, then every Trigger, of the informers' caches to the core; the
+        work loop reconciles each of them (and writes its status) after."""
+        for kind, apply in (
+            ("broker", self.core.apply_broker),
+            ("trigger", lambda obj: self.core.apply_trigger(with_default_paths(obj))),
+        ):
+            for obj in self.informers[kind].list():
+                meta = obj.get("metadata") or {}
+                key = (kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
+                try:
+                    apply(obj)
+                    self._applied.add(key)
+                except InvalidObject as exc:
+                    log.debug("%s (its reconcile reports it)", exc)
 
     # -- resolving -------------------------------------------------------------------------------
     def resolve(self, ref: Mapping[str, Any], namespace: str) -> str | None:

@@ -3,6 +3,7 @@ and a subscriber that already answered 2xx does not get them again."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,54 @@ async def test_deleting_a_trigger_abandons_its_pending_deliveries(
     assert await core.deliver_due() == 0
     assert await core.delivery_counts() == {"abandoned": 1}
     assert sub.received == []
+
+
+async def test_a_held_core_takes_no_event_and_delivers_none_until_released(
+    tmp_path: Path, clock: ManualClock, subscribers: Any
+) -> None:
+    """While a restarted core is held (its Brokers and Triggers being loaded) the ingress
+    answers 503 with the reason and stores nothing, and stored events wait; once released,
+    both go on."""
+    db = tmp_path / "broker.db"
+    sub = await subscribers()
+    first = BrokerCore(db, no_refs, clock=clock)
+    first.apply_broker(broker_obj())
+    first.apply_trigger(trigger_obj("t", sub.url))
+    await first.start(deliver=False)
+    async with aiohttp.ClientSession() as session:
+        headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "kept"}, b"x"))
+        async with session.post(
+            first.broker_url(NAMESPACE, "default"), headers=headers, data=body
+        ) as r:
+            assert r.status == 202
+    await first.stop()
+
+    second = BrokerCore(db, no_refs, clock=clock)
+    await second.start(hold=True)
+    try:
+        second.apply_broker(broker_obj())  # loaded during the hold, before its Trigger
+        async with aiohttp.ClientSession() as session:
+            headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "early"}, b""))
+            async with session.post(
+                second.broker_url(NAMESPACE, "default"), headers=headers, data=body
+            ) as r:
+                assert r.status == 503
+                assert r.headers["Retry-After"] == "1"
+                error = (await r.json())["error"]
+            assert "starting" in error and "Brokers and Triggers" in error
+            second.apply_trigger(trigger_obj("t", sub.url))
+            for _ in range(50):  # let a running loop (there must be none) get going
+                await asyncio.sleep(0)
+            assert sub.received == []
+            assert await second.delivery_counts() == {"subscriber": 1}  # "early" not stored
+            second.release()
+            await sub.wait_for(1)
+            headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "late"}, b""))
+            async with session.post(
+                second.broker_url(NAMESPACE, "default"), headers=headers, data=body
+            ) as r:
+                assert r.status == 202
+            await sub.wait_for(2)
+        assert sub.ids() == ["kept", "late"]
+    finally:
+        await second.stop()
