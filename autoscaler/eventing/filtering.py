@@ -3,10 +3,11 @@
 Mirrors Knative Eventing's attribute filter (``pkg/eventfilter/attributes``): ``filter.attributes``
 is an exact, case-sensitive match of string values against the event's context attributes and
 extensions; every listed attribute must be present and equal; an empty or missing filter
-matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``): an
-extension must still be present, while a core attribute is read as the event's value, where an
-absent optional one is ``""``, so it always passes. The newer ``filters`` (SQL and prefix
-expressions) are not implemented.
+matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``) of an
+attribute the event has: an event without the attribute (an extension, or an optional core
+attribute such as ``subject``), or with it empty, does not pass, as in Knative's current filter
+(``pkg/eventfilter/attributes/filter.go``). The newer ``filters`` (SQL and prefix expressions)
+are not implemented.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from autoscaler.eventing.events import CORE_ATTRIBUTES, canonical_string
+from autoscaler.eventing.events import canonical_string
 
 __all__ = ["ANY_VALUE", "FilterConfigError", "attribute_filter", "matches"]
 
@@ -51,9 +52,10 @@ def matches(filter_attributes: Mapping[str, str], event_attributes: Mapping[str,
     """Whether an event with ``event_attributes`` passes an exact-match attribute filter."""
     for name, wanted in filter_attributes.items():
         actual = event_attributes.get(name)
-        if wanted == ANY_VALUE and (actual is not None or name in CORE_ATTRIBUTES):
-            continue
-        if actual is None or _as_string(actual) != wanted:
+        if actual is None:
+            return False  # absent, with any filter value
+        value = _as_string(actual)
+        if value == "" if wanted == ANY_VALUE else value != wanted:
             return False
     return True
 

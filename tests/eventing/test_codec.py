@@ -134,15 +134,26 @@ def test_invalid_events_have_a_reason(headers: dict[str, str], body: bytes, reas
         pytest.param({"missing": "x"}, False, id="absent-attribute"),
         pytest.param({"type": "", "model": ""}, True, id="any-value-of-present-attributes"),
         pytest.param({"missing": ""}, False, id="any-value-of-an-absent-extension"),
-        pytest.param({"subject": ""}, True, id="any-value-of-an-absent-core-attribute"),
+        pytest.param({"subject": ""}, False, id="any-value-of-an-absent-core-attribute"),
+        pytest.param({"empty": ""}, False, id="any-value-of-an-empty-extension"),
+        pytest.param({"empty": "x"}, False, id="empty-extension-is-not-x"),
         pytest.param({"subject": "x"}, False, id="absent-core-attribute-is-empty"),
     ],
 )
 def test_exact_attribute_filter(filter_attributes: dict[str, str], passes: bool) -> None:
     event = CloudEvent.create(
-        {"id": "1", "source": "/s", "type": "t", "model": "iris", "priority": 1}, None
+        {"id": "1", "source": "/s", "type": "t", "model": "iris", "priority": 1, "empty": ""},
+        None,
     )
     assert matches(filter_attributes, event.get_attributes()) is passes
+
+
+def test_the_any_filter_needs_a_binary_mode_extension_with_a_value() -> None:
+    """``""`` (any value) passes an extension header with a value, not an empty one."""
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
+    assert matches({"myext": ""}, decode_event({**headers, "ce-myext": "v"}, b"").get_attributes())
+    empty = decode_event({**headers, "ce-myext": ""}, b"")
+    assert matches({"myext": ""}, empty.get_attributes()) is False
 
 
 def test_dead_letter_extensions_record_the_failure() -> None:
