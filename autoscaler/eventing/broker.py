@@ -24,7 +24,7 @@ from autoscaler.clock import Clock, SystemClock
 from autoscaler.eventing.committer import Committer
 from autoscaler.eventing.destination import Resolver
 from autoscaler.eventing.dispatcher import Dispatcher
-from autoscaler.eventing.events import TTL_ATTRIBUTE
+from autoscaler.eventing.events import TTL_ATTRIBUTE, InvalidEvent, canonical_string
 from autoscaler.eventing.ingress import Unavailable, make_ingress_app
 from autoscaler.eventing.metrics import BrokerMetrics
 from autoscaler.eventing.routes import RouteTable
@@ -193,7 +193,9 @@ class BrokerCore:
             )
         if not self.routes.has_broker(namespace, broker):
             raise UnknownBroker(f"{namespace}/{broker}")
-        if TTL_ATTRIBUTE not in event.get_attributes():
+        if TTL_ATTRIBUTE in event.get_attributes():
+            _check_ttl(event[TTL_ATTRIBUTE])
+        else:
             event[TTL_ATTRIBUTE] = str(self.settings.default_ttl)
         record = self.routes.plan(namespace, broker, event)
         now = self.clock.wall()
@@ -229,3 +231,14 @@ class BrokerCore:
             return 0
         now = self.clock.wall()
         return await self._committer.call(lambda s: s.abandon(keys, now))
+
+
+def _check_ttl(value: Any) -> None:
+    """``InvalidEvent`` unless a ``knativebrokerttl`` sent in is a whole number above 0: as
+    Knative's ingress, an event whose hops are used up (or unreadable) is refused, not stored."""
+    text = canonical_string(value)
+    if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        raise InvalidEvent(
+            f"extension {TTL_ATTRIBUTE} must be an integer above 0 (the hops the event has "
+            f"left), got {text!r}"
+        )

@@ -26,7 +26,7 @@ __all__ = ["Accept", "Unavailable", "make_ingress_app"]
 log = logging.getLogger(__name__)
 
 # accept(namespace, broker, event) -> None once stored; raises LookupError for an unknown broker,
-# Unavailable when no event can be taken yet.
+# InvalidEvent for an event it refuses, Unavailable when no event can be taken yet.
 Accept = Callable[[str, str, CloudEvent], Awaitable[None]]
 # Seconds a sender is asked to wait before trying again after a 503.
 RETRY_AFTER_S = 1
@@ -64,6 +64,8 @@ def make_ingress_app(
             return reject(400, f"invalid CloudEvent: {exc}")
         try:
             await accept(namespace, broker, event)
+        except InvalidEvent as exc:  # what only the broker checks (knativebrokerttl)
+            return reject(400, f"invalid CloudEvent: {exc}")
         except LookupError:
             return reject(404, f"broker {namespace}/{broker} does not exist")
         except Unavailable as exc:

@@ -11,7 +11,7 @@ import pytest
 
 from autoscaler.clock import ManualClock
 from autoscaler.eventing import BrokerCore, BrokerSettings
-from tests.eventing.fakes import NAMESPACE, broker_obj, no_refs
+from tests.eventing.fakes import NAMESPACE, broker_obj, no_refs, trigger_obj
 
 GOOD = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
 
@@ -117,3 +117,37 @@ async def test_metrics_and_health_are_served(core: BrokerCore) -> None:
         'modelscale_broker_events_accepted_total{broker="default",namespace="models"} 1.0' in text
     )
     assert (await send(core.url + "/healthz", {}, b"", method="GET"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("ttl", "structured"),
+    [
+        pytest.param("0", False, id="zero"),
+        pytest.param("-1", False, id="negative"),
+        pytest.param("many", False, id="not-a-number"),
+        pytest.param("1.5", False, id="fraction"),
+        pytest.param(0, True, id="structured-zero"),
+    ],
+)
+async def test_event_with_used_up_or_unreadable_ttl_is_400_and_not_stored(
+    core: BrokerCore, ttl: Any, structured: bool
+) -> None:
+    core.apply_trigger(trigger_obj("t", "http://127.0.0.1:9/"))
+    if structured:
+        attributes = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+        headers = {"Content-Type": "application/cloudevents+json"}
+        body = json.dumps({**attributes, "knativebrokerttl": ttl}).encode()
+    else:
+        headers, body = {**GOOD, "ce-knativebrokerttl": ttl}, b""
+    status, answer = await send(core.broker_url(NAMESPACE, "default"), headers, body)
+    assert status == 400
+    assert "knativebrokerttl must be an integer above 0" in answer["error"]
+    assert repr(str(ttl)) in answer["error"]
+    assert await core.delivery_counts() == {}
+
+
+async def test_event_with_hops_left_is_accepted(core: BrokerCore) -> None:
+    core.apply_trigger(trigger_obj("t", "http://127.0.0.1:9/"))
+    headers = {**GOOD, "ce-knativebrokerttl": "1"}
+    assert (await send(core.broker_url(NAMESPACE, "default"), headers, b""))[0] == 202
+    assert await core.delivery_counts() == {"subscriber": 1}
