@@ -2,7 +2,8 @@
 
 Mirrors Knative Eventing's broker ingress (``pkg/broker/ingress/ingress_handler.go``): binary or
 structured mode, 202 Accepted once the event is stored (here: committed to SQLite), 400 with
-the reason for an event that is not valid, 404 for a broker that does not exist, 405 for a
+the reason for an event that is not valid or a path that is not ``/<namespace>/<broker>`` (one
+trailing slash is dropped), 404 for a broker that does not exist, 405 for a
 method other than POST, 413 past the size limit, 503 (with ``Retry-After``) while the broker is
 starting and has not loaded its Brokers and Triggers yet. Errors are JSON
 ``{"error": reason}``. The app also serves ``GET /healthz`` and the broker's ``GET /metrics``.
@@ -42,8 +43,16 @@ def make_ingress_app(
     """The aiohttp application of the ingress."""
 
     async def post_event(request: web.Request) -> web.Response:
-        namespace = request.match_info["namespace"]
-        broker = request.match_info["broker"]
+        # As Knative's ingress: one trailing slash is dropped, and the rest must be exactly
+        # /<namespace>/<broker>; any other path is malformed (not counted: its labels would be
+        # whatever a client sent).
+        parts = request.path.removesuffix("/").split("/")
+        if len(parts) != 3 or not all(parts[1:]):
+            return _error(
+                400,
+                f"malformed URI {request.path!r}: an event is sent to /<namespace>/<broker>",
+            )
+        namespace, broker = parts[1], parts[2]
 
         def reject(code: int, reason: str) -> web.Response:
             metrics.rejected.labels(namespace, broker, str(code)).inc()
@@ -84,9 +93,9 @@ def make_ingress_app(
         return response
 
     app = web.Application(client_max_size=max_event_bytes)
-    app.router.add_post("/{namespace}/{broker}", post_event)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
+    app.router.add_post("/{path:.*}", post_event)  # checked by post_event
     return app
 
 

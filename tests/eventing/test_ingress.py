@@ -151,3 +151,28 @@ async def test_event_with_hops_left_is_accepted(core: BrokerCore) -> None:
     headers = {**GOOD, "ce-knativebrokerttl": "1"}
     assert (await send(core.broker_url(NAMESPACE, "default"), headers, b""))[0] == 202
     assert await core.delivery_counts() == {"subscriber": 1}
+
+
+async def test_a_trailing_slash_on_the_broker_address_is_accepted(core: BrokerCore) -> None:
+    core.apply_trigger(trigger_obj("t", "http://127.0.0.1:9/"))
+    status, _ = await send(f"{core.url}/{NAMESPACE}/default/", GOOD, b"")
+    assert status == 202
+    assert await core.delivery_counts() == {"subscriber": 1}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(f"/{NAMESPACE}/default/extra", id="extra-segment"),
+        pytest.param(f"/{NAMESPACE}/default//", id="two-trailing-slashes"),
+        pytest.param(f"/{NAMESPACE}", id="namespace-only"),
+        pytest.param(f"/{NAMESPACE}//", id="empty-broker"),
+        pytest.param("/", id="root"),
+    ],
+)
+async def test_a_path_other_than_namespace_and_broker_is_400(core: BrokerCore, path: str) -> None:
+    core.apply_trigger(trigger_obj("t", "http://127.0.0.1:9/"))
+    status, answer = await send(core.url + path, GOOD, b"")
+    assert status == 400
+    assert answer == {"error": f"malformed URI {path!r}: an event is sent to /<namespace>/<broker>"}
+    assert await core.delivery_counts() == {}
