@@ -2,8 +2,9 @@
 
 Mirrors Knative Eventing's attribute filter (``pkg/eventfilter/attributes``): ``filter.attributes``
 is an exact, case-sensitive match of string values against the event's context attributes and
-extensions; every listed attribute must be present and equal; an empty or missing filter
-matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``) of an
+extensions, whose names must be CloudEvents attribute names (``^[a-z][a-z0-9]*$``, as Knative's
+webhook requires: ``Type`` is refused, not read as ``type``); every listed attribute must be
+present and equal; an empty or missing filter matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``) of an
 attribute the event has: an event without the attribute (an extension, or an optional core
 attribute such as ``subject``), or with it empty, does not pass, as in Knative's current filter
 (``pkg/eventfilter/attributes/filter.go``). The newer ``filters`` (SQL and prefix expressions)
@@ -12,6 +13,7 @@ are not implemented.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +23,8 @@ __all__ = ["ANY_VALUE", "FilterConfigError", "attribute_filter", "matches"]
 
 # A filter value that matches any value of the attribute (Knative's TriggerAnyFilter).
 ANY_VALUE = ""
+# What Knative's Trigger webhook allows as a filter attribute name ("Invalid attribute name").
+_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 
 class FilterConfigError(ValueError):
@@ -44,7 +48,13 @@ def attribute_filter(trigger: Mapping[str, Any]) -> dict[str, str]:
             raise FilterConfigError(
                 f"spec.filter.attributes.{name}: only string values are supported, got {value!r}"
             )
-        checked[str(name).lower()] = value
+        if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
+            raise FilterConfigError(
+                f"spec.filter.attributes: invalid attribute name {name!r}: a CloudEvents "
+                "attribute name is lowercase letters and digits, starting with a letter "
+                "(^[a-z][a-z0-9]*$)"
+            )
+        checked[name] = value
     return checked
 
 

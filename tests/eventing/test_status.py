@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from autoscaler.eventing import broker_status, trigger_status
+from autoscaler.eventing.routes import InvalidObject, RouteTable
 from autoscaler.eventing.status import condition_status
 from tests.eventing.fakes import broker_obj, trigger_obj
 
@@ -132,3 +133,25 @@ def test_unknown_delivery_format_is_named_in_the_trigger_condition() -> None:
     assert ready["status"] == "False"
     assert ready["reason"] == "InvalidDelivery"
     assert ready["message"] == "spec.delivery.format: 'avro' is not one of json, binary"
+
+
+@pytest.mark.parametrize("name", ["Type", "my-ext", "1st", "my_ext"])
+def test_a_filter_attribute_name_that_is_not_a_cloudevents_name_is_refused(name: str) -> None:
+    """Knative's webhook refuses names not matching ^[a-z][a-z0-9]*$: the Trigger is refused
+    with the name, and says so on its FilterValid condition; it is not matched lower-cased."""
+    trigger = trigger_obj("t", "http://127.0.0.1:9/", filter_attributes={name: "x"})
+    table = RouteTable()
+    table.apply_broker(broker_obj())
+    with pytest.raises(InvalidObject, match=f"invalid attribute name {name!r}"):
+        table.apply_trigger(trigger)
+    assert table.route("models/t") is None
+    status = trigger_status(
+        trigger,
+        broker=ready_broker(),
+        subscriber_uri="http://127.0.0.1:9/",
+        dead_letter_uri=None,
+        now=NOW,
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidFilter")
+    assert f"invalid attribute name {name!r}" in ready["message"]
