@@ -27,7 +27,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
+import urllib3
 from aiohttp import web
+from kubernetes.client.rest import ApiException
 
 from autoscaler.clock import Clock, SystemClock
 
@@ -52,10 +54,22 @@ class SourceUnavailable(Exception):
     """The source could not read the objects (the API server is restarting or unreachable)."""
 
 
+# What reading the objects raises when they cannot be read: an API error answer, and a
+# connection that fails or times out (urllib3's own errors, ``OSError`` and timeouts below the
+# client, which one-machine mode's source lists the API server with). Anything else is a bug,
+# answered 500.
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    ApiException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+    TimeoutError,
+)
+
+
 async def _read(source: DashboardSource) -> view.World:
     try:
         return await source.world()
-    except Exception as exc:
+    except _UNREADABLE as exc:
         raise SourceUnavailable(f"reading the objects: {exc or type(exc).__name__}") from exc
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from kubernetes.client.rest import ApiException
 
 from autoscaler.dashboard import make_dashboard_app, mount_dashboard
 from autoscaler.kube.telemetry import ControllerMetrics, make_app
@@ -316,5 +318,45 @@ async def test_unreadable_objects_are_a_503_with_the_cause_as_json(route: str) -
             assert (resp.status, resp.content_type) == (503, "application/json")
             body = await resp.json()
         assert body == {"error": "reading the objects: [Errno 111] Connection refused"}
+    finally:
+        await server.close()
+
+
+class Failing(StaticSource):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    async def world(self) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        pytest.param(ApiException(status=503, reason="Service Unavailable"), 503, id="api-error"),
+        pytest.param(
+            urllib3.exceptions.MaxRetryError(None, "/apis", "refused"), 503, id="no-connection"
+        ),
+        pytest.param(TimeoutError("read timed out"), 503, id="timeout"),
+        pytest.param(AttributeError("'NoneType' object has no attribute 'config'"), 500, id="bug"),
+        pytest.param(KeyError("isvcs"), 500, id="another-bug"),
+    ],
+)
+async def test_only_objects_that_cannot_be_read_are_a_503_any_other_failure_a_500(
+    error: BaseException, status: int
+) -> None:
+    server = TestServer(make_dashboard_app(Failing(error)), host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(server.make_url("/api/v1/overview")) as resp,
+        ):
+            assert (resp.status, resp.content_type) == (status, "application/json")
+            body = await resp.json()
+        expected = "reading the objects: " if status == 503 else "internal error: "
+        assert body["error"].startswith(expected), body
+        assert type(error).__name__ in body["error"] or str(error) in body["error"]
     finally:
         await server.close()
