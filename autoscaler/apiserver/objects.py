@@ -52,6 +52,7 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
 # (ConfigMap, Namespace, Pod, Event, Lease, Service, ServiceAccount, RBAC) never carry one.
@@ -528,8 +529,14 @@ class Objects:
     def _server_status(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        """Status the server itself owns: Namespace phase, CRD conditions."""
+        """What the server itself sets: a Namespace's phase and its ``kubernetes.io/metadata.name``
+        label (its name, put back on every write as upstream's namespace strategy does), CRD
+        conditions."""
         if rt.storage == NS_STORAGE:
+            labels = _meta(obj).get("labels")
+            if not isinstance(labels, dict):
+                labels = _meta(obj)["labels"] = {}
+            labels[NAMESPACE_NAME_LABEL] = _meta(obj)["name"]
             status = obj.setdefault("status", {})
             status.setdefault("phase", "Active")
         elif rt.storage == CRD_STORAGE:
@@ -675,7 +682,11 @@ class Objects:
             return Written(self.view(rt, current), 200, warnings)  # no-op: no new version
         if opts.dry_run:
             return Written(self.view(rt, stored), 200, warnings)
-        if m.get("deletionTimestamp") and not m.get("finalizers"):
+        if (
+            m.get("deletionTimestamp")
+            and not m.get("finalizers")
+            and not (rt.storage == NS_STORAGE and self._namespace_has_content(m["name"]))
+        ):
             self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
             return Written(self.view(rt, stored), 200, warnings)
         self.store.put(rt.storage, stored, created=False)

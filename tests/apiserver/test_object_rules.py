@@ -5,6 +5,7 @@ lists read from one snapshot."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,60 @@ def test_continue_token_beyond_the_history_is_410(tmp_path: Path) -> None:
             core.list_namespaced_config_map("default", limit=1, _continue=p1.metadata._continue)
         assert err.value.status == 410 and json.loads(err.value.body)["reason"] == "Expired"
         api.close()
+
+
+def test_namespaces_carry_their_name_label(server: RunningAPIServer) -> None:
+    """Every namespace is labelled kubernetes.io/metadata.name=<name>, the initial ones too; a
+    write that changes or removes the label gets it back."""
+    assert server.kubectl("create", "namespace", "team-a").returncode == 0
+    for ns in ("team-a", "default", "kube-system"):
+        out = server.kubectl("get", "ns", "-l", f"kubernetes.io/metadata.name={ns}", "-o", "name")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [f"namespace/{ns}"]
+    out = server.kubectl("label", "ns", "team-a", "--overwrite", "kubernetes.io/metadata.name=x")
+    assert out.returncode == 0, out.stderr
+    out = server.kubectl("label", "ns", "team-a", "kubernetes.io/metadata.name-", "other=1")
+    assert out.returncode == 0, out.stderr
+    got = server.kubectl("get", "ns", "team-a", "-o", "jsonpath={.metadata.labels}")
+    assert json.loads(got.stdout) == {"kubernetes.io/metadata.name": "team-a", "other": "1"}
+
+
+def test_namespaces_stored_without_the_name_label_get_it_on_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_apiserver(tmp_path, data_dir=data) as first:
+        assert first.kubectl("create", "namespace", "older").returncode == 0
+    conn = sqlite3.connect(str(data / "store.db"))
+    with conn:
+        for name, body in conn.execute(
+            "SELECT name, body FROM objects WHERE grp='' AND plural='namespaces'"
+        ).fetchall():
+            obj = json.loads(body)
+            obj["metadata"].pop("labels")
+            conn.execute(
+                "UPDATE objects SET body=? WHERE grp='' AND plural='namespaces' AND name=?",
+                (json.dumps(obj), name),
+            )
+    conn.close()
+    with running_apiserver(tmp_path, data_dir=data) as second:
+        out = second.kubectl("get", "ns", "-l", "kubernetes.io/metadata.name=older", "-o", "name")
+        assert out.stdout.split() == ["namespace/older"]
+        out = second.kubectl("get", "ns", "-l", "kubernetes.io/metadata.name=default", "-o", "name")
+        assert out.stdout.split() == ["namespace/default"]
+
+
+def test_patching_a_terminating_namespace_keeps_it_while_it_has_content(
+    core: client.CoreV1Api,
+) -> None:
+    ns = _namespace(core, "terminating-label")
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    )
+    core.delete_namespace(ns)
+    core.patch_namespace(ns, {"metadata": {"labels": {"touched": "yes"}}})
+    got = core.read_namespace(ns)
+    assert got.status.phase == "Terminating"
+    assert got.metadata.labels["touched"] == "yes"
+    core.patch_namespaced_config_map("held", ns, {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespace(ns)
+    assert gone.value.status == 404
