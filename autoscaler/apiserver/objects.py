@@ -4,7 +4,7 @@ Mirrors the generic registry (k8s.io/apiserver/pkg/registry/generic/registry/sto
 custom-resource strategy: system metadata (uid, creationTimestamp, generation,
 resourceVersion), optimistic concurrency, the status subresource (status-only writes; main
 writes keep the stored status; ``metadata.generation`` moves only when something other than
-metadata and status changes), finalizers (``deletionTimestamp`` first, removal when the last
+metadata and status changes), finalizers (``deletionTimestamp`` first, with a new ``generation``, removal when the last
 finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
 unknown fields, and the 256 KiB limit on annotations.
 
@@ -875,6 +875,8 @@ class Objects:
             obj = json.loads(json.dumps(current))
             obj["metadata"]["deletionTimestamp"] = utc_now_text(self.clock.wall())
             obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            if _has_generation(rt):  # as upstream's markAsDeleting, so controllers notice
+                obj["metadata"]["generation"] = int(m.get("generation", 1) or 1) + 1
             if rt.storage == NS_STORAGE:
                 obj.setdefault("status", {})["phase"] = "Terminating"
             if dry_run:

@@ -211,3 +211,70 @@ def test_patching_a_terminating_namespace_keeps_it_while_it_has_content(
     with pytest.raises(ApiException) as gone:
         core.read_namespace(ns)
     assert gone.value.status == 404
+
+
+def test_delete_that_marks_an_object_bumps_its_generation(server: RunningAPIServer) -> None:
+    """A delete that leaves the object for its finalizers sets deletionTimestamp and moves
+    metadata.generation on (kinds with a generation only); a second delete changes nothing."""
+    api = server.api_client()
+    try:
+        ext = client.ApiextensionsV1Api(api)
+        ext.create_custom_resource_definition(
+            {
+                "metadata": {"name": "gadgets.example.com"},
+                "spec": {
+                    "group": "example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": "gadgets", "kind": "Gadget"},
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+        custom = client.CustomObjectsApi(api)
+        args = ("example.com", "v1", "default", "gadgets")
+        custom.create_namespaced_custom_object(
+            *args,
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Gadget",
+                "metadata": {"name": "g1", "finalizers": ["example.com/hold"]},
+                "spec": {"a": 1},
+            },
+        )
+        custom.patch_namespaced_custom_object(*args, "g1", {"spec": {"a": 2}})
+        assert custom.get_namespaced_custom_object(*args, "g1")["metadata"]["generation"] == 2
+        custom.delete_namespaced_custom_object(*args, "g1")
+        marked = custom.get_namespaced_custom_object(*args, "g1")["metadata"]
+        assert marked["deletionTimestamp"]
+        assert marked["generation"] == 3
+        custom.delete_namespaced_custom_object(*args, "g1")
+        again = custom.get_namespaced_custom_object(*args, "g1")["metadata"]
+        assert again["generation"] == 3
+        assert again["resourceVersion"] == marked["resourceVersion"]
+        core = client.CoreV1Api(api)
+        core.create_namespaced_config_map(
+            "default", {"metadata": {"name": "gen-del", "finalizers": ["example.com/hold"]}}
+        )
+        core.delete_namespaced_config_map("gen-del", "default")
+        cm = core.read_namespaced_config_map("gen-del", "default")
+        assert cm.metadata.deletion_timestamp is not None
+        assert cm.metadata.generation is None
+        core.patch_namespaced_config_map("gen-del", "default", {"metadata": {"finalizers": None}})
+        custom.patch_namespaced_custom_object(*args, "g1", {"metadata": {"finalizers": None}})
+        with pytest.raises(ApiException) as gone:
+            custom.get_namespaced_custom_object(*args, "g1")
+        assert gone.value.status == 404
+    finally:
+        api.close()
