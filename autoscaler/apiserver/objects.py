@@ -598,6 +598,14 @@ class Objects:
         current = self.store.get(rt.storage, ns_key, name)
         if current is None:
             raise not_found(rt.plural, rt.group, name)
+        uid, cur_uid = meta.get("uid"), current["metadata"].get("uid")
+        if uid and uid != cur_uid:  # the body's uid is a precondition, as upstream's
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_uid}",
+            )
         rv = meta.get("resourceVersion")
         cur_rv = current["metadata"]["resourceVersion"]
         if rv and rv != cur_rv:
@@ -656,6 +664,13 @@ class Objects:
             _meta(obj).pop("managedFields", None)
         stored = kinds.to_storage(rt, obj)
         m, old_m = stored["metadata"], current["metadata"]
+        if m.get("uid") and m["uid"] != old_m.get("uid"):  # a patch or apply changing it
+            raise invalid(
+                rt.kind,
+                rt.group,
+                m["name"],
+                [Cause("metadata.uid", f'Invalid value: "{m["uid"]}": field is immutable')],
+            )
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if k in old_m:
                 m[k] = old_m[k]

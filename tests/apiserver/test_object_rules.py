@@ -278,3 +278,64 @@ def test_delete_that_marks_an_object_bumps_its_generation(server: RunningAPIServ
         assert gone.value.status == 404
     finally:
         api.close()
+
+
+def test_uid_in_an_update_is_a_precondition_and_immutable(core: client.CoreV1Api) -> None:
+    """A PUT whose body names another uid (a saved copy of a since recreated object) is a 409
+    precondition failure; a patch changing metadata.uid is a 422 (field is immutable)."""
+    saved = core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "uid-pre"}, "data": {"who": "first"}}
+    )
+    core.delete_namespaced_config_map("uid-pre", "default")
+    again = core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "uid-pre"}, "data": {"who": "recreated"}}
+    )
+    saved.metadata.resource_version = None
+    saved.data = {"who": "stale copy"}
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("uid-pre", "default", saved)
+    assert err.value.status == 409
+    body = json.loads(err.value.body)
+    assert body["reason"] == "Conflict"
+    assert body["message"] == (
+        'Operation cannot be fulfilled on configmaps "uid-pre": Precondition failed: UID in '
+        f"precondition: {saved.metadata.uid}, UID in object meta: {again.metadata.uid}"
+    )
+    assert core.read_namespaced_config_map("uid-pre", "default").data == {"who": "recreated"}
+    # the right uid, or none, goes through
+    again.metadata.resource_version = None
+    again.data = {"who": "replaced"}
+    assert core.replace_namespaced_config_map("uid-pre", "default", again).data["who"] == (
+        "replaced"
+    )
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_config_map(
+            "uid-pre", "default", {"metadata": {"uid": "11111111-1111-1111-1111-111111111111"}}
+        )
+    assert err.value.status == 422
+    body = json.loads(err.value.body)
+    assert body["reason"] == "Invalid"
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "11111111-1111-1111-1111-111111111111": field is immutable',
+            "field": "metadata.uid",
+        }
+    ]
+    assert core.read_namespaced_config_map("uid-pre", "default").metadata.uid == again.metadata.uid
+
+
+def test_kubectl_replace_of_a_saved_copy_over_a_recreated_object_is_refused(
+    server: RunningAPIServer,
+) -> None:
+    out = server.kubectl("create", "configmap", "uid-kubectl", "--from-literal=who=first")
+    assert out.returncode == 0, out.stderr
+    saved = json.loads(server.kubectl("get", "cm", "uid-kubectl", "-o", "json").stdout)
+    assert server.kubectl("delete", "cm", "uid-kubectl").returncode == 0
+    assert server.kubectl("create", "cm", "uid-kubectl", "--from-literal=who=new").returncode == 0
+    del saved["metadata"]["resourceVersion"]
+    out = server.kubectl("replace", "-f", "-", input=json.dumps(saved))
+    assert out.returncode != 0
+    assert "Precondition failed: UID in precondition" in out.stderr
+    got = server.kubectl("get", "cm", "uid-kubectl", "-o", "jsonpath={.data.who}")
+    assert got.stdout == "new"
