@@ -472,7 +472,7 @@ class Handlers:
         q = request.query
         labels = parse_label_selector(q.get("labelSelector", ""))
         fields = parse_field_selector(
-            q.get("fieldSelector", ""), supported_fields(rt.group, rt.plural)
+            q.get("fieldSelector", ""), supported_fields(rt.group, rt.plural, rt.selectable_fields)
         )
         return predicate(labels, fields)
 
