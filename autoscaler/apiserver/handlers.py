@@ -514,6 +514,7 @@ class Handlers:
             limit,
             q.get("continue", ""),
             count_remaining=not q.get("labelSelector") and not q.get("fieldSelector"),
+            at=int(rv) if rv_match == "Exact" else 0,
         )
         if accept.table:
             include = q.get("includeObject", "Metadata") or "Metadata"

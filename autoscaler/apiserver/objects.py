@@ -195,8 +195,12 @@ class Objects:
         limit: int = 0,
         cont: str = "",
         count_remaining: bool = True,
+        at: int = 0,
     ) -> tuple[list[dict[str, Any]], str, str, int | None]:
         """Matching objects in (namespace, name) order: items, rv, continue token, remaining.
+
+        ``at``: the list as of that resourceVersion (``resourceVersionMatch=Exact``), 410 Expired
+        once the history no longer covers it.
 
         Every page of a paged list is read from the snapshot of its first page: a continue
         token carries that resourceVersion, later pages undo the changes made since (objects
@@ -222,6 +226,12 @@ class Objects:
                 source = iter(list(self.store.items_at(rt.storage, list_rv, ns)))
             except Expired as exc:
                 raise too_old from exc
+        elif at:
+            list_rv = at
+            try:
+                source = iter(list(self.store.items_at(rt.storage, at, ns)))
+            except Expired as exc:
+                raise expired(f"too old resource version: {at} ({exc.oldest})") from exc
         else:
             source = ((key, obj) for key, obj, _text in self.store.items(rt.storage, ns))
         items: list[dict[str, Any]] = []

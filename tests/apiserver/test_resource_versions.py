@@ -1,5 +1,6 @@
 """Lists at a given resourceVersion: one the server has not reached waits for it and then is a
-504 "Too large resource version" (as upstream's watch cache answers)."""
+504 "Too large resource version" (as upstream's watch cache answers); with
+resourceVersionMatch=Exact the list is the state at that resourceVersion (410 once compacted)."""
 
 from __future__ import annotations
 
@@ -79,4 +80,57 @@ def test_list_at_a_resource_version_waits_for_it(tmp_path: Path) -> None:
             got = pending.result(timeout=30)
         assert int(got.metadata.resource_version) >= want
         assert [i.metadata.name for i in got.items] == ["later-1", "later-2"]
+        api.close()
+
+
+def test_exact_list_is_the_state_at_that_resource_version(tmp_path: Path) -> None:
+    with running_apiserver(tmp_path, history=6) as server:
+        api = server.api_client()
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": "exact"}})
+        for name in ("a", "c"):
+            core.create_namespaced_config_map(
+                "exact", {"metadata": {"name": name}, "data": {"v": "old"}}
+            )
+        rv = core.list_namespaced_config_map("exact").metadata.resource_version
+        core.create_namespaced_config_map("exact", {"metadata": {"name": "b"}})
+        core.patch_namespaced_config_map("a", "exact", {"data": {"v": "new"}})
+        core.delete_namespaced_config_map("c", "exact")
+        got = core.list_namespaced_config_map(
+            "exact", resource_version=rv, resource_version_match="Exact"
+        )
+        assert got.metadata.resource_version == rv
+        assert [(i.metadata.name, i.data["v"]) for i in got.items] == [("a", "old"), ("c", "old")]
+        # paged: the second page is read from the same snapshot
+        first = core.list_namespaced_config_map(
+            "exact", resource_version=rv, resource_version_match="Exact", limit=1
+        )
+        assert [i.metadata.name for i in first.items] == ["a"]
+        assert first.metadata.resource_version == rv
+        second = core.list_namespaced_config_map(
+            "exact", limit=1, _continue=first.metadata._continue
+        )
+        assert [(i.metadata.name, i.data["v"]) for i in second.items] == [("c", "old")]
+        assert second.metadata.resource_version == rv
+        # the current one is the current state; other lists are not affected
+        now = core.list_namespaced_config_map("exact")
+        assert [i.metadata.name for i in now.items] == ["a", "b"]
+        assert [
+            i.metadata.name
+            for i in core.list_namespaced_config_map(
+                "exact",
+                resource_version=now.metadata.resource_version,
+                resource_version_match="Exact",
+            ).items
+        ] == ["a", "b"]
+        for n in range(8):  # pushes rv out of the history
+            core.patch_namespaced_config_map("a", "exact", {"data": {"v": str(n)}})
+        with pytest.raises(ApiException) as err:
+            core.list_namespaced_config_map(
+                "exact", resource_version=rv, resource_version_match="Exact"
+            )
+        assert err.value.status == 410
+        body = json.loads(err.value.body)
+        assert body["reason"] == "Expired"
+        assert body["message"].startswith(f"too old resource version: {rv} (")
         api.close()
