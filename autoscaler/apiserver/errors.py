@@ -20,7 +20,10 @@ class Cause:
     reason: str = "FieldValueInvalid"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "message": self.message, "field": self.field}
+        out = {"reason": self.reason, "message": self.message, "field": self.field}
+        if not self.field:  # a cause about no field in particular, as upstream omits it
+            del out["field"]
+        return out
 
 
 @dataclass
@@ -34,6 +37,7 @@ class APIError(Exception):
     group: str = ""
     kind: str = ""
     causes: list[Cause] = field(default_factory=list)
+    retry_after_s: int = 0  # details.retryAfterSeconds and the Retry-After header
 
     def __str__(self) -> str:
         return f"{self.code} {self.reason}: {self.message}"
@@ -62,6 +66,8 @@ def status_body(err: APIError) -> dict[str, Any]:
         details["kind"] = err.kind
     if err.causes:
         details["causes"] = [c.to_dict() for c in err.causes]
+    if err.retry_after_s:
+        details["retryAfterSeconds"] = err.retry_after_s
     if details:
         body["details"] = details
     return body
@@ -137,4 +143,16 @@ def unauthorized() -> APIError:
 def too_large(limit_bytes: int) -> APIError:
     return APIError(
         413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit_bytes}"
+    )
+
+
+def too_large_resource_version(requested: int, current: int) -> APIError:
+    """504 for a read at a resourceVersion the server has not reached (upstream's
+    storage.NewTooLargeResourceVersionError as the watch cache answers it, retry after 1 s)."""
+    return APIError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        causes=[Cause("", "Too large resource version", "ResourceVersionTooLarge")],
+        retry_after_s=1,
     )

@@ -9,6 +9,7 @@ Every request needs ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from autoscaler.apiserver.errors import (
     invalid,
     method_not_allowed,
     too_large,
+    too_large_resource_version,
     unauthorized,
 )
 from autoscaler.apiserver.objects import Objects, WriteOptions, Written
@@ -51,6 +53,9 @@ class Settings:
     max_body_bytes: int = 3 * 1024 * 1024
     bookmark_interval_s: float = 10.0
     watch_timeout_s: float = WATCH_DEFAULT_TIMEOUT_S
+    # how long a list at a resourceVersion the server has not reached waits for it before the
+    # 504 "Too large resource version" (upstream's watch cache waits 3 s)
+    fresh_wait_s: float = 3.0
 
 
 def json_response(
@@ -67,7 +72,10 @@ def json_response(
 
 
 def error_response(err: APIError) -> web.Response:
-    return json_response(err.status(), err.code)
+    resp = json_response(err.status(), err.code)
+    if err.retry_after_s:
+        resp.headers["Retry-After"] = str(err.retry_after_s)
+    return resp
 
 
 def _resource_version(q: Any) -> str:
@@ -359,7 +367,7 @@ class Handlers:
                 q = request.query
                 if watch_prefix or q.get("watch") in ("true", "1"):
                     return await self._watch(request, t, accept)
-                return self._list(request, t, accept)
+                return await self._list(request, t, accept)
             if m == "POST":
                 opts = self._write_options(request)
                 body = codec.decode_body(
@@ -464,11 +472,25 @@ class Handlers:
         q = request.query
         labels = parse_label_selector(q.get("labelSelector", ""))
         fields = parse_field_selector(
-            q.get("fieldSelector", ""), supported_fields(rt.group, rt.plural)
+            q.get("fieldSelector", ""), supported_fields(rt.group, rt.plural, rt.selectable_fields)
         )
         return predicate(labels, fields)
 
-    def _list(self, request: web.Request, t: Target, accept: Accept) -> web.Response:
+    async def _fresh(self, rv: str) -> None:
+        """Wait until the store reaches ``rv``, up to ``settings.fresh_wait_s``; then 504."""
+        want = int(rv or 0)
+        if want <= self.store.rv:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.fresh_wait_s
+        while self.store.rv < want:
+            left = deadline - loop.time()
+            if left <= 0:
+                raise too_large_resource_version(want, self.store.rv)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.store.next_change(), left)
+
+    async def _list(self, request: web.Request, t: Target, accept: Accept) -> web.Response:
         rt = t.rt
         q = request.query
         match = self._predicate(request, rt)
@@ -479,6 +501,8 @@ class Handlers:
         rv_match = q.get("resourceVersionMatch", "")
         rv = _resource_version(q)
         _check_rv_match(rv_match, rv, q.get("continue", ""))
+        if not q.get("continue"):
+            await self._fresh(rv)
         if rv_match == "Exact" and rv and int(rv) < self.store.compacted:
             raise APIError(
                 410, "Expired", f"too old resource version: {rv} ({self.store.compacted + 1})"
@@ -490,6 +514,7 @@ class Handlers:
             limit,
             q.get("continue", ""),
             count_remaining=not q.get("labelSelector") and not q.get("fieldSelector"),
+            at=int(rv) if rv_match == "Exact" else 0,
         )
         if accept.table:
             include = q.get("includeObject", "Metadata") or "Metadata"

@@ -4,7 +4,7 @@ Mirrors the generic registry (k8s.io/apiserver/pkg/registry/generic/registry/sto
 custom-resource strategy: system metadata (uid, creationTimestamp, generation,
 resourceVersion), optimistic concurrency, the status subresource (status-only writes; main
 writes keep the stored status; ``metadata.generation`` moves only when something other than
-metadata and status changes), finalizers (``deletionTimestamp`` first, removal when the last
+metadata and status changes), finalizers (``deletionTimestamp`` first, with a new ``generation``, removal when the last
 finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
 unknown fields, and the 256 KiB limit on annotations.
 
@@ -52,6 +52,7 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
 # (ConfigMap, Namespace, Pod, Event, Lease, Service, ServiceAccount, RBAC) never carry one.
@@ -194,8 +195,12 @@ class Objects:
         limit: int = 0,
         cont: str = "",
         count_remaining: bool = True,
+        at: int = 0,
     ) -> tuple[list[dict[str, Any]], str, str, int | None]:
         """Matching objects in (namespace, name) order: items, rv, continue token, remaining.
+
+        ``at``: the list as of that resourceVersion (``resourceVersionMatch=Exact``), 410 Expired
+        once the history no longer covers it.
 
         Every page of a paged list is read from the snapshot of its first page: a continue
         token carries that resourceVersion, later pages undo the changes made since (objects
@@ -221,6 +226,12 @@ class Objects:
                 source = iter(list(self.store.items_at(rt.storage, list_rv, ns)))
             except Expired as exc:
                 raise too_old from exc
+        elif at:
+            list_rv = at
+            try:
+                source = iter(list(self.store.items_at(rt.storage, at, ns)))
+            except Expired as exc:
+                raise expired(f"too old resource version: {at} ({exc.oldest})") from exc
         else:
             source = ((key, obj) for key, obj, _text in self.store.items(rt.storage, ns))
         items: list[dict[str, Any]] = []
@@ -528,8 +539,14 @@ class Objects:
     def _server_status(
         self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        """Status the server itself owns: Namespace phase, CRD conditions."""
+        """What the server itself sets: a Namespace's phase and its ``kubernetes.io/metadata.name``
+        label (its name, put back on every write as upstream's namespace strategy does), CRD
+        conditions."""
         if rt.storage == NS_STORAGE:
+            labels = _meta(obj).get("labels")
+            if not isinstance(labels, dict):
+                labels = _meta(obj)["labels"] = {}
+            labels[NAMESPACE_NAME_LABEL] = _meta(obj)["name"]
             status = obj.setdefault("status", {})
             status.setdefault("phase", "Active")
         elif rt.storage == CRD_STORAGE:
@@ -591,6 +608,14 @@ class Objects:
         current = self.store.get(rt.storage, ns_key, name)
         if current is None:
             raise not_found(rt.plural, rt.group, name)
+        uid, cur_uid = meta.get("uid"), current["metadata"].get("uid")
+        if uid and uid != cur_uid:  # the body's uid is a precondition, as upstream's
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_uid}",
+            )
         rv = meta.get("resourceVersion")
         cur_rv = current["metadata"]["resourceVersion"]
         if rv and rv != cur_rv:
@@ -649,6 +674,13 @@ class Objects:
             _meta(obj).pop("managedFields", None)
         stored = kinds.to_storage(rt, obj)
         m, old_m = stored["metadata"], current["metadata"]
+        if m.get("uid") and m["uid"] != old_m.get("uid"):  # a patch or apply changing it
+            raise invalid(
+                rt.kind,
+                rt.group,
+                m["name"],
+                [Cause("metadata.uid", f'Invalid value: "{m["uid"]}": field is immutable')],
+            )
         for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
             if k in old_m:
                 m[k] = old_m[k]
@@ -675,7 +707,11 @@ class Objects:
             return Written(self.view(rt, current), 200, warnings)  # no-op: no new version
         if opts.dry_run:
             return Written(self.view(rt, stored), 200, warnings)
-        if m.get("deletionTimestamp") and not m.get("finalizers"):
+        if (
+            m.get("deletionTimestamp")
+            and not m.get("finalizers")
+            and not (rt.storage == NS_STORAGE and self._namespace_has_content(m["name"]))
+        ):
             self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
             return Written(self.view(rt, stored), 200, warnings)
         self.store.put(rt.storage, stored, created=False)
@@ -864,6 +900,8 @@ class Objects:
             obj = json.loads(json.dumps(current))
             obj["metadata"]["deletionTimestamp"] = utc_now_text(self.clock.wall())
             obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            if _has_generation(rt):  # as upstream's markAsDeleting, so controllers notice
+                obj["metadata"]["generation"] = int(m.get("generation", 1) or 1) + 1
             if rt.storage == NS_STORAGE:
                 obj.setdefault("status", {})["phase"] = "Terminating"
             if dry_run:

@@ -3,9 +3,11 @@
 kubectl's typed clients (``kubectl create configmap``, ``kubectl create secret``, ``kubectl create namespace``) send
 built-in objects as protobuf: the magic ``k8s\\0`` then a ``runtime.Unknown`` envelope
 (k8s.io/apimachinery/pkg/runtime/generated.proto) whose ``raw`` bytes are the object's message
-(k8s.io/api/core/v1/generated.proto, coordination/v1). This module decodes those messages for
-the built-in kinds into the same JSON form the rest of the server handles; answers stay JSON
-(every such client also accepts JSON).
+(k8s.io/api/core/v1/generated.proto, coordination/v1, rbac/v1, policy/v1). This module decodes
+those messages for the built-in kinds into the same JSON form the rest of the server handles;
+answers stay JSON (every such client also accepts JSON). A kind it has no message for (a
+Deployment, a Service, a custom resource) is a 415 Unsupported Media Type, as upstream answers
+protobuf for custom resources.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from autoscaler.apiserver.errors import bad_request
+from autoscaler.apiserver.errors import APIError, bad_request
 from autoscaler.protowire import fields
 
 MAGIC = b"k8s\x00"
@@ -137,6 +139,100 @@ EVENT: Schema = {
     14: ("reportingComponent", "string", None, False),
     15: ("reportingInstance", "string", None, False),
 }
+_LABEL_SELECTOR: Schema = {
+    1: ("matchLabels", "map", "string", False),
+    2: (
+        "matchExpressions",
+        "msg",
+        {
+            1: ("key", "string", None, False),
+            2: ("operator", "string", None, False),
+            3: ("values", "string", None, True),
+        },
+        True,
+    ),
+}
+SERVICE_ACCOUNT: Schema = {
+    1: ("metadata", "msg", OBJECT_META, False),
+    2: ("secrets", "msg", _OBJECT_REF, True),
+    3: ("imagePullSecrets", "msg", {1: ("name", "string", None, False)}, True),
+    4: ("automountServiceAccountToken", "bool", None, False),
+}
+_POLICY_RULE: Schema = {
+    1: ("verbs", "string", None, True),
+    2: ("apiGroups", "string", None, True),
+    3: ("resources", "string", None, True),
+    4: ("resourceNames", "string", None, True),
+    5: ("nonResourceURLs", "string", None, True),
+}
+_SUBJECT: Schema = {
+    1: ("kind", "string", None, False),
+    2: ("apiGroup", "string", None, False),
+    3: ("name", "string", None, False),
+    4: ("namespace", "string", None, False),
+}
+_ROLE_REF: Schema = {
+    1: ("apiGroup", "string", None, False),
+    2: ("kind", "string", None, False),
+    3: ("name", "string", None, False),
+}
+ROLE: Schema = {
+    1: ("metadata", "msg", OBJECT_META, False),
+    2: ("rules", "msg", _POLICY_RULE, True),
+}
+CLUSTER_ROLE: Schema = {
+    **ROLE,
+    3: (
+        "aggregationRule",
+        "msg",
+        {1: ("clusterRoleSelectors", "msg", _LABEL_SELECTOR, True)},
+        False,
+    ),
+}
+ROLE_BINDING: Schema = {
+    1: ("metadata", "msg", OBJECT_META, False),
+    2: ("subjects", "msg", _SUBJECT, True),
+    3: ("roleRef", "msg", _ROLE_REF, False),
+}
+POD_DISRUPTION_BUDGET: Schema = {
+    1: ("metadata", "msg", OBJECT_META, False),
+    2: (
+        "spec",
+        "msg",
+        {
+            1: ("minAvailable", "intorstring", None, False),
+            2: ("selector", "msg", _LABEL_SELECTOR, False),
+            3: ("maxUnavailable", "intorstring", None, False),
+            4: ("unhealthyPodEvictionPolicy", "string", None, False),
+        },
+        False,
+    ),
+    3: (
+        "status",
+        "msg",
+        {
+            1: ("observedGeneration", "int", None, False),
+            3: ("disruptionsAllowed", "int", None, False),
+            4: ("currentHealthy", "int", None, False),
+            5: ("desiredHealthy", "int", None, False),
+            6: ("expectedPods", "int", None, False),
+            7: (
+                "conditions",
+                "msg",
+                {
+                    1: ("type", "string", None, False),
+                    2: ("status", "string", None, False),
+                    3: ("observedGeneration", "int", None, False),
+                    4: ("lastTransitionTime", "time", None, False),
+                    5: ("reason", "string", None, False),
+                    6: ("message", "string", None, False),
+                },
+                True,
+            ),
+        },
+        False,
+    ),
+}
 DELETE_OPTIONS: Schema = {
     1: ("gracePeriodSeconds", "int", None, False),
     2: (
@@ -155,6 +251,12 @@ KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "Namespace"): NAMESPACE,
     ("v1", "Event"): EVENT,
     ("coordination.k8s.io/v1", "Lease"): LEASE,
+    ("v1", "ServiceAccount"): SERVICE_ACCOUNT,
+    ("rbac.authorization.k8s.io/v1", "Role"): ROLE,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): CLUSTER_ROLE,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ROLE_BINDING,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ROLE_BINDING,
+    ("policy/v1", "PodDisruptionBudget"): POD_DISRUPTION_BUDGET,
     ("v1", "DeleteOptions"): DELETE_OPTIONS,
     ("meta.k8s.io/v1", "DeleteOptions"): DELETE_OPTIONS,
 }
@@ -203,6 +305,9 @@ def decode_message(buf: bytes, schema: Schema) -> dict[str, Any]:
             value = _time(v, kind == "microtime")
         elif kind == "msg":
             value = decode_message(v, sub)
+        elif kind == "intorstring":  # intstr.IntOrString: type (0 int, 1 string), intVal, strVal
+            parts = {n2: v2 for n2, _w2, v2 in fields(v)}
+            value = parts.get(3, b"").decode() if parts.get(1) == 1 else _signed(parts.get(2, 0))
         elif kind == "map":
             key = val = b""
             for n2, _w2, v2 in fields(v):
@@ -235,8 +340,11 @@ def decode(raw: bytes) -> dict[str, Any]:
         kind = type_meta.get(2, b"").decode()
         schema = KINDS.get((api_version, kind))
         if schema is None:
-            raise bad_request(
-                f"protobuf bodies are not accepted for {api_version} {kind}; send JSON"
+            raise APIError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json, application/yaml",
             )
         obj = decode_message(env.get(2, b""), schema)
     except (ValueError, UnicodeDecodeError) as exc:

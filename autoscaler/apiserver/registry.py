@@ -39,6 +39,9 @@ class ResourceType:
     storage_group: str | None = None  # another group's storage (events.k8s.io -> core events)
     # DELETE answers with the object rather than a Status (as Kubernetes does for Pods)
     returns_deleted_object: bool = False
+    # field paths a field selector may use besides the kind's own (a CRD version's
+    # selectableFields, ``spec.color`` for jsonPath ``.spec.color``)
+    selectable_fields: tuple[str, ...] = ()
     _compiled: list[Node] = field(default_factory=list, compare=False, repr=False)
 
     @property
@@ -98,6 +101,11 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
                 schema=schema,
                 builtin=False,
                 storage_version=storage or v["name"],
+                selectable_fields=tuple(
+                    str(f.get("jsonPath", "")).lstrip(".")
+                    for f in v.get("selectableFields") or ()
+                    if isinstance(f, dict) and f.get("jsonPath")
+                ),
             )
         )
     return out

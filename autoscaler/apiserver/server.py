@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import errno
 import fcntl
 import logging
@@ -34,7 +35,13 @@ from autoscaler.apiserver import kinds
 from autoscaler.apiserver.audit import AuditHook, RequestRecord
 from autoscaler.apiserver.errors import Cause
 from autoscaler.apiserver.handlers import Handlers, Settings
-from autoscaler.apiserver.objects import CRD_STORAGE, NS_STORAGE, Objects, WriteOptions
+from autoscaler.apiserver.objects import (
+    CRD_STORAGE,
+    NAMESPACE_NAME_LABEL,
+    NS_STORAGE,
+    Objects,
+    WriteOptions,
+)
 from autoscaler.apiserver.openapi import OpenAPICache
 from autoscaler.apiserver.registry import Registry, types_from_crd
 from autoscaler.apiserver.store import Store
@@ -208,6 +215,10 @@ class APIServer:
         for ns in INITIAL_NAMESPACES:
             if self.store.get(NS_STORAGE, "", ns) is None:
                 objects.create(ns_type, "", {"metadata": {"name": ns}}, opts)
+        # namespaces stored before the server labelled them get kubernetes.io/metadata.name
+        for (_, name), stored, _text in list(self.store.items(NS_STORAGE)):
+            if (stored["metadata"].get("labels") or {}).get(NAMESPACE_NAME_LABEL) != name:
+                objects.update(ns_type, "", name, copy.deepcopy(stored), opts)
         for path in sorted(PROJECT_CRDS_DIR.glob("*.yaml")):
             for crd in load_crd_file(path):
                 if self.store.get(CRD_STORAGE, "", crd["metadata"]["name"]) is None:

@@ -117,6 +117,7 @@ class Store:
         self._objects: dict[StorageKey, dict[ObjKey, tuple[dict[str, Any], str]]] = {}
         self._history: deque[Change] = deque()
         self._watchers: dict[StorageKey, set[Watcher]] = {}
+        self._change_waiters: list[asyncio.Future[None]] = []
         self.rv = 0
         self.compacted = 0  # every change with rv > compacted is in the history
         self._load()
@@ -295,6 +296,10 @@ class Store:
             self.compacted = gone.rv
         for w in list(self._watchers.get(ch.storage, ())):
             w.offer(ch)
+        waiters, self._change_waiters = self._change_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
         return ch
 
     # --- watching -----------------------------------------------------------------------------
@@ -304,6 +309,12 @@ class Store:
 
     def unsubscribe(self, watcher: Watcher) -> None:
         self._watchers.get(watcher.storage, set()).discard(watcher)
+
+    def next_change(self) -> asyncio.Future[None]:
+        """A future done at the next change to any storage (the running loop's)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._change_waiters.append(fut)
+        return fut
 
     def watcher_count(self) -> int:
         return sum(len(ws) for ws in self._watchers.values())

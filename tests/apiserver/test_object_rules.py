@@ -5,6 +5,7 @@ lists read from one snapshot."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,188 @@ def test_continue_token_beyond_the_history_is_410(tmp_path: Path) -> None:
             core.list_namespaced_config_map("default", limit=1, _continue=p1.metadata._continue)
         assert err.value.status == 410 and json.loads(err.value.body)["reason"] == "Expired"
         api.close()
+
+
+def test_namespaces_carry_their_name_label(server: RunningAPIServer) -> None:
+    """Every namespace is labelled kubernetes.io/metadata.name=<name>, the initial ones too; a
+    write that changes or removes the label gets it back."""
+    assert server.kubectl("create", "namespace", "team-a").returncode == 0
+    for ns in ("team-a", "default", "kube-system"):
+        out = server.kubectl("get", "ns", "-l", f"kubernetes.io/metadata.name={ns}", "-o", "name")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [f"namespace/{ns}"]
+    out = server.kubectl("label", "ns", "team-a", "--overwrite", "kubernetes.io/metadata.name=x")
+    assert out.returncode == 0, out.stderr
+    out = server.kubectl("label", "ns", "team-a", "kubernetes.io/metadata.name-", "other=1")
+    assert out.returncode == 0, out.stderr
+    got = server.kubectl("get", "ns", "team-a", "-o", "jsonpath={.metadata.labels}")
+    assert json.loads(got.stdout) == {"kubernetes.io/metadata.name": "team-a", "other": "1"}
+
+
+def test_namespaces_stored_without_the_name_label_get_it_on_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_apiserver(tmp_path, data_dir=data) as first:
+        assert first.kubectl("create", "namespace", "older").returncode == 0
+    conn = sqlite3.connect(str(data / "store.db"))
+    with conn:
+        for name, body in conn.execute(
+            "SELECT name, body FROM objects WHERE grp='' AND plural='namespaces'"
+        ).fetchall():
+            obj = json.loads(body)
+            obj["metadata"].pop("labels")
+            conn.execute(
+                "UPDATE objects SET body=? WHERE grp='' AND plural='namespaces' AND name=?",
+                (json.dumps(obj), name),
+            )
+    conn.close()
+    with running_apiserver(tmp_path, data_dir=data) as second:
+        out = second.kubectl("get", "ns", "-l", "kubernetes.io/metadata.name=older", "-o", "name")
+        assert out.stdout.split() == ["namespace/older"]
+        out = second.kubectl("get", "ns", "-l", "kubernetes.io/metadata.name=default", "-o", "name")
+        assert out.stdout.split() == ["namespace/default"]
+
+
+def test_patching_a_terminating_namespace_keeps_it_while_it_has_content(
+    core: client.CoreV1Api,
+) -> None:
+    ns = _namespace(core, "terminating-label")
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    )
+    core.delete_namespace(ns)
+    core.patch_namespace(ns, {"metadata": {"labels": {"touched": "yes"}}})
+    got = core.read_namespace(ns)
+    assert got.status.phase == "Terminating"
+    assert got.metadata.labels["touched"] == "yes"
+    core.patch_namespaced_config_map("held", ns, {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespace(ns)
+    assert gone.value.status == 404
+
+
+def test_delete_that_marks_an_object_bumps_its_generation(server: RunningAPIServer) -> None:
+    """A delete that leaves the object for its finalizers sets deletionTimestamp and moves
+    metadata.generation on (kinds with a generation only); a second delete changes nothing."""
+    api = server.api_client()
+    try:
+        ext = client.ApiextensionsV1Api(api)
+        ext.create_custom_resource_definition(
+            {
+                "metadata": {"name": "gadgets.example.com"},
+                "spec": {
+                    "group": "example.com",
+                    "scope": "Namespaced",
+                    "names": {"plural": "gadgets", "kind": "Gadget"},
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+        custom = client.CustomObjectsApi(api)
+        args = ("example.com", "v1", "default", "gadgets")
+        custom.create_namespaced_custom_object(
+            *args,
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Gadget",
+                "metadata": {"name": "g1", "finalizers": ["example.com/hold"]},
+                "spec": {"a": 1},
+            },
+        )
+        custom.patch_namespaced_custom_object(*args, "g1", {"spec": {"a": 2}})
+        assert custom.get_namespaced_custom_object(*args, "g1")["metadata"]["generation"] == 2
+        custom.delete_namespaced_custom_object(*args, "g1")
+        marked = custom.get_namespaced_custom_object(*args, "g1")["metadata"]
+        assert marked["deletionTimestamp"]
+        assert marked["generation"] == 3
+        custom.delete_namespaced_custom_object(*args, "g1")
+        again = custom.get_namespaced_custom_object(*args, "g1")["metadata"]
+        assert again["generation"] == 3
+        assert again["resourceVersion"] == marked["resourceVersion"]
+        core = client.CoreV1Api(api)
+        core.create_namespaced_config_map(
+            "default", {"metadata": {"name": "gen-del", "finalizers": ["example.com/hold"]}}
+        )
+        core.delete_namespaced_config_map("gen-del", "default")
+        cm = core.read_namespaced_config_map("gen-del", "default")
+        assert cm.metadata.deletion_timestamp is not None
+        assert cm.metadata.generation is None
+        core.patch_namespaced_config_map("gen-del", "default", {"metadata": {"finalizers": None}})
+        custom.patch_namespaced_custom_object(*args, "g1", {"metadata": {"finalizers": None}})
+        with pytest.raises(ApiException) as gone:
+            custom.get_namespaced_custom_object(*args, "g1")
+        assert gone.value.status == 404
+    finally:
+        api.close()
+
+
+def test_uid_in_an_update_is_a_precondition_and_immutable(core: client.CoreV1Api) -> None:
+    """A PUT whose body names another uid (a saved copy of a since recreated object) is a 409
+    precondition failure; a patch changing metadata.uid is a 422 (field is immutable)."""
+    saved = core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "uid-pre"}, "data": {"who": "first"}}
+    )
+    core.delete_namespaced_config_map("uid-pre", "default")
+    again = core.create_namespaced_config_map(
+        "default", {"metadata": {"name": "uid-pre"}, "data": {"who": "recreated"}}
+    )
+    saved.metadata.resource_version = None
+    saved.data = {"who": "stale copy"}
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("uid-pre", "default", saved)
+    assert err.value.status == 409
+    body = json.loads(err.value.body)
+    assert body["reason"] == "Conflict"
+    assert body["message"] == (
+        'Operation cannot be fulfilled on configmaps "uid-pre": Precondition failed: UID in '
+        f"precondition: {saved.metadata.uid}, UID in object meta: {again.metadata.uid}"
+    )
+    assert core.read_namespaced_config_map("uid-pre", "default").data == {"who": "recreated"}
+    # the right uid, or none, goes through
+    again.metadata.resource_version = None
+    again.data = {"who": "replaced"}
+    assert core.replace_namespaced_config_map("uid-pre", "default", again).data["who"] == (
+        "replaced"
+    )
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_config_map(
+            "uid-pre", "default", {"metadata": {"uid": "11111111-1111-1111-1111-111111111111"}}
+        )
+    assert err.value.status == 422
+    body = json.loads(err.value.body)
+    assert body["reason"] == "Invalid"
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "message": 'Invalid value: "11111111-1111-1111-1111-111111111111": field is immutable',
+            "field": "metadata.uid",
+        }
+    ]
+    assert core.read_namespaced_config_map("uid-pre", "default").metadata.uid == again.metadata.uid
+
+
+def test_kubectl_replace_of_a_saved_copy_over_a_recreated_object_is_refused(
+    server: RunningAPIServer,
+) -> None:
+    out = server.kubectl("create", "configmap", "uid-kubectl", "--from-literal=who=first")
+    assert out.returncode == 0, out.stderr
+    saved = json.loads(server.kubectl("get", "cm", "uid-kubectl", "-o", "json").stdout)
+    assert server.kubectl("delete", "cm", "uid-kubectl").returncode == 0
+    assert server.kubectl("create", "cm", "uid-kubectl", "--from-literal=who=new").returncode == 0
+    del saved["metadata"]["resourceVersion"]
+    out = server.kubectl("replace", "-f", "-", input=json.dumps(saved))
+    assert out.returncode != 0
+    assert "Precondition failed: UID in precondition" in out.stderr
+    got = server.kubectl("get", "cm", "uid-kubectl", "-o", "jsonpath={.data.who}")
+    assert got.stdout == "new"
