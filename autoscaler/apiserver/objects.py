@@ -38,6 +38,7 @@ from autoscaler.apiserver.errors import (
     conflict,
     expired,
     invalid,
+    method_not_allowed,
     not_found,
     qualified,
 )
@@ -466,6 +467,11 @@ class Objects:
                 random.choice(_NAME_CHARS) for _ in range(5)
             )
         self._require_namespace(rt, ns)
+        crd = self._terminating_crd(rt)
+        if crd is not None:
+            raise method_not_allowed(
+                "create not allowed while custom resource definition is terminating"
+            )
         if rt.status_subresource and rt.storage != NS_STORAGE:
             obj.pop("status", None)
         warnings: list[str] = []
@@ -568,6 +574,19 @@ class Objects:
                         "lastTransitionTime": since or now,
                         "reason": reason,
                         "message": msg,
+                    }
+                )
+            if _meta(obj).get("deletionTimestamp"):  # its custom resources are being deleted
+                conds.append(
+                    {
+                        "type": "Terminating",
+                        "status": "True",
+                        "lastTransitionTime": (prior.get("Terminating") or {}).get(
+                            "lastTransitionTime"
+                        )
+                        or now,
+                        "reason": "InstanceDeletionInProgress",
+                        "message": "CustomResource deletion is in progress",
                     }
                 )
             status["conditions"] = conds
@@ -711,6 +730,7 @@ class Objects:
             m.get("deletionTimestamp")
             and not m.get("finalizers")
             and not (rt.storage == NS_STORAGE and self._namespace_has_content(m["name"]))
+            and not (rt.storage == CRD_STORAGE and self._crd_has_content(m["name"]))
         ):
             self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
             return Written(self.view(rt, stored), 200, warnings)
@@ -891,8 +911,10 @@ class Objects:
                 name,
                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {m.get('resourceVersion')}",
             )
-        pending = bool(m.get("finalizers")) or (
-            rt.storage == NS_STORAGE and self._namespace_has_content(name)
+        pending = (
+            bool(m.get("finalizers"))
+            or (rt.storage == NS_STORAGE and self._namespace_has_content(name))
+            or (rt.storage == CRD_STORAGE and self._crd_has_content(name))
         )
         if pending:
             if m.get("deletionTimestamp"):
@@ -904,12 +926,20 @@ class Objects:
                 obj["metadata"]["generation"] = int(m.get("generation", 1) or 1) + 1
             if rt.storage == NS_STORAGE:
                 obj.setdefault("status", {})["phase"] = "Terminating"
+            if rt.storage == CRD_STORAGE:
+                self._server_status(rt, obj, current)  # the Terminating condition
             if dry_run:
                 return Written(self.view(rt, obj), 200)
             self.store.put(rt.storage, obj, created=False)
             if rt.storage == NS_STORAGE:
                 self._empty_namespace(name)
                 if not self._namespace_has_content(name) and not obj["metadata"].get("finalizers"):
+                    self._remove(rt, "", name)
+            elif rt.storage == CRD_STORAGE:
+                # as upstream's custom resource cleanup: each one deleted as a client would
+                # (those with finalizers wait for them); the CRD goes with the last one
+                self._empty_crd(name)
+                if not self._crd_has_content(name) and not obj["metadata"].get("finalizers"):
                     self._remove(rt, "", name)
             return Written(self.view(rt, obj), 200)
         if dry_run:
@@ -942,6 +972,15 @@ class Objects:
             return
         if rt.storage == CRD_STORAGE:
             self._crd_gone(name, ch.obj)
+        crd = self._terminating_crd(rt)
+        if (
+            crd is not None
+            and not _meta(crd).get("finalizers")
+            and not self._crd_has_content(_meta(crd)["name"])
+        ):
+            crd_rt = self.registry.get(kinds.CRD_GROUP, "v1", "customresourcedefinitions")
+            if crd_rt is not None:
+                self._remove(crd_rt, "", _meta(crd)["name"])
         if ns:
             parent = self.store.get(NS_STORAGE, "", ns)
             if (
@@ -960,6 +999,28 @@ class Objects:
                 continue
             for (ns, obj_name), _obj, _text in list(self.store.items(storage)):
                 self.store.delete(storage, ns, obj_name)
+
+    def _crd_of(self, rt: ResourceType) -> dict[str, Any] | None:
+        """The stored CRD that serves ``rt`` (None for a built-in kind)."""
+        name = f"{rt.plural}.{rt.group}"
+        if not any(t.storage == rt.storage for t in self.registry.crd_types(name)):
+            return None
+        return self.store.get(CRD_STORAGE, "", name)
+
+    def _terminating_crd(self, rt: ResourceType) -> dict[str, Any] | None:
+        crd = self._crd_of(rt)
+        return crd if crd is not None and _meta(crd).get("deletionTimestamp") else None
+
+    def _crd_has_content(self, name: str) -> bool:
+        return any(self.store.count(t.storage) for t in self.registry.crd_types(name))
+
+    def _empty_crd(self, name: str) -> None:
+        """Delete each custom resource of the CRD ``name`` through the usual delete."""
+        types = {t.storage: t for t in self.registry.crd_types(name)}
+        for storage, rt in types.items():
+            for (obj_ns, obj_name), _obj, _text in list(self.store.items(storage)):
+                if self.store.get(storage, obj_ns, obj_name) is not None:
+                    self.delete(rt, obj_ns, obj_name, {}, dry_run=False)
 
     def _namespaced_storages(self) -> set[tuple[str, str]]:
         return {rt.storage for rt in self.registry.all() if rt.namespaced}

@@ -1,0 +1,90 @@
+"""Deleting a CRD deletes its custom resources as a client would: one with a finalizer waits
+for it, the CRD stays Terminating (no new custom resources) until the last is gone, as
+upstream's custom resource cleanup does."""
+
+from __future__ import annotations
+
+import json
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from autoscaler.apiserver.testing import RunningAPIServer
+
+CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+GADGETS = """
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: kept, finalizers: [example.com/cleanup]}
+---
+apiVersion: example.com/v1
+kind: Gadget
+metadata: {name: plain}
+"""
+
+
+def test_a_crd_waits_for_its_custom_resources_finalizers(server: RunningAPIServer) -> None:
+    for text in (CRD, GADGETS):
+        out = server.kubectl("apply", "-f", "-", input=text)
+        assert out.returncode == 0, out.stderr
+    api = server.api_client()
+    try:
+        ext = client.ApiextensionsV1Api(api)
+        objs = client.CustomObjectsApi(api)
+        ext.delete_custom_resource_definition("gadgets.example.com")
+        crd = ext.read_custom_resource_definition("gadgets.example.com")
+        assert crd.metadata.deletion_timestamp is not None
+        terminating = [c for c in crd.status.conditions if c.type == "Terminating"]
+        assert [(c.status, c.reason) for c in terminating] == [
+            ("True", "InstanceDeletionInProgress")
+        ]
+        # the one without a finalizer is gone; the other is being deleted, and still served
+        names = [
+            o["metadata"]["name"]
+            for o in objs.list_namespaced_custom_object("example.com", "v1", "default", "gadgets")[
+                "items"
+            ]
+        ]
+        assert names == ["kept"]
+        kept = objs.get_namespaced_custom_object("example.com", "v1", "default", "gadgets", "kept")
+        assert kept["metadata"].get("deletionTimestamp")
+        try:
+            objs.create_namespaced_custom_object(
+                "example.com",
+                "v1",
+                "default",
+                "gadgets",
+                {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "new"}},
+            )
+            raise AssertionError("created a custom resource of a terminating CRD")
+        except ApiException as exc:
+            assert exc.status == 405
+            assert "custom resource definition is terminating" in json.loads(exc.body)["message"]
+        # its controller finishes: the last custom resource goes, and the CRD with it
+        objs.patch_namespaced_custom_object(
+            "example.com", "v1", "default", "gadgets", "kept", {"metadata": {"finalizers": None}}
+        )
+        try:
+            ext.read_custom_resource_definition("gadgets.example.com")
+            raise AssertionError("the CRD outlived its last custom resource")
+        except ApiException as exc:
+            assert exc.status == 404
+        out = server.kubectl("api-resources", "--api-group=example.com", "-o", "name")
+        assert "gadgets" not in out.stdout
+    finally:
+        api.close()
