@@ -106,3 +106,32 @@ def running_apiserver(tmp_path: Path, **kw: Any) -> Iterator[RunningAPIServer]:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=10)
             loop.close()
+
+
+def open_crd(plural: str, kind: str, group: str = "example.com") -> dict[str, Any]:
+    """A namespaced CRD of one served and stored version, ``v1``, that keeps any field (its
+    schema preserves unknown fields): for tests of what the server does with custom resources
+    whatever their content."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"plural": plural, "kind": kind},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }

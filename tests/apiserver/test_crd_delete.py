@@ -9,23 +9,7 @@ import json
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from autoscaler.apiserver.testing import RunningAPIServer
-
-CRD = """
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-"""
+from autoscaler.apiserver.testing import RunningAPIServer, open_crd
 
 GADGETS = """
 apiVersion: example.com/v1
@@ -39,12 +23,12 @@ metadata: {name: plain}
 
 
 def test_a_crd_waits_for_its_custom_resources_finalizers(server: RunningAPIServer) -> None:
-    for text in (CRD, GADGETS):
-        out = server.kubectl("apply", "-f", "-", input=text)
-        assert out.returncode == 0, out.stderr
     api = server.api_client()
     try:
         ext = client.ApiextensionsV1Api(api)
+        ext.create_custom_resource_definition(open_crd("gadgets", "Gadget"))
+        out = server.kubectl("apply", "-f", "-", input=GADGETS)
+        assert out.returncode == 0, out.stderr
         objs = client.CustomObjectsApi(api)
         ext.delete_custom_resource_definition("gadgets.example.com")
         crd = ext.read_custom_resource_definition("gadgets.example.com")

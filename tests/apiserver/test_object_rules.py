@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
+from autoscaler.apiserver.testing import RunningAPIServer, open_crd, running_apiserver
 
 
 @pytest.fixture
@@ -219,29 +219,7 @@ def test_delete_that_marks_an_object_bumps_its_generation(server: RunningAPIServ
     api = server.api_client()
     try:
         ext = client.ApiextensionsV1Api(api)
-        ext.create_custom_resource_definition(
-            {
-                "metadata": {"name": "gadgets.example.com"},
-                "spec": {
-                    "group": "example.com",
-                    "scope": "Namespaced",
-                    "names": {"plural": "gadgets", "kind": "Gadget"},
-                    "versions": [
-                        {
-                            "name": "v1",
-                            "served": True,
-                            "storage": True,
-                            "schema": {
-                                "openAPIV3Schema": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                }
-                            },
-                        }
-                    ],
-                },
-            }
-        )
+        ext.create_custom_resource_definition(open_crd("gadgets", "Gadget"))
         custom = client.CustomObjectsApi(api)
         args = ("example.com", "v1", "default", "gadgets")
         custom.create_namespaced_custom_object(

@@ -17,31 +17,9 @@ import requests
 from kubernetes import client, watch
 
 from autoscaler.apiserver.server import APIServer, DataDirInUse
-from autoscaler.apiserver.testing import running_apiserver
+from autoscaler.apiserver.testing import open_crd, running_apiserver
 
-WIDGETS_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {
-        "group": "example.com",
-        "names": {"plural": "widgets", "kind": "Widget"},
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-            }
-        ],
-    },
-}
+WIDGETS_CRD = open_crd("widgets", "Widget")
 
 
 def test_restart_keeps_objects_version_crds_and_token(tmp_path: Path) -> None:

@@ -125,11 +125,8 @@ async def test_a_held_core_takes_no_event_and_delivers_none_until_released(
     first.apply_trigger(trigger_obj("t", sub.url))
     await first.start(deliver=False)
     async with aiohttp.ClientSession() as session:
-        headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "kept"}, b"x"))
-        async with session.post(
-            first.broker_url(NAMESPACE, "default"), headers=headers, data=body
-        ) as r:
-            assert r.status == 202
+        status, _, _ = await post(session, first.broker_url(NAMESPACE, "default"), "kept", b"x")
+        assert status == 202
     await first.stop()
 
     second = BrokerCore(db, no_refs, clock=clock)
@@ -137,13 +134,11 @@ async def test_a_held_core_takes_no_event_and_delivers_none_until_released(
     try:
         second.apply_broker(broker_obj())  # loaded during the hold, before its Trigger
         async with aiohttp.ClientSession() as session:
-            headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "early"}, b""))
-            async with session.post(
-                second.broker_url(NAMESPACE, "default"), headers=headers, data=body
-            ) as r:
-                assert r.status == 503
-                assert r.headers["Retry-After"] == "1"
-                error = (await r.json())["error"]
+            status, headers, answer = await post(
+                session, second.broker_url(NAMESPACE, "default"), "early"
+            )
+            assert (status, headers["Retry-After"]) == (503, "1")
+            error = answer["error"]
             assert "starting" in error and "Brokers and Triggers" in error
             second.apply_trigger(trigger_obj("t", sub.url))
             for _ in range(50):  # let a running loop (there must be none) get going
@@ -152,12 +147,19 @@ async def test_a_held_core_takes_no_event_and_delivers_none_until_released(
             assert await second.delivery_counts() == {"subscriber": 1}  # "early" not stored
             second.release()
             await sub.wait_for(1)
-            headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": "late"}, b""))
-            async with session.post(
-                second.broker_url(NAMESPACE, "default"), headers=headers, data=body
-            ) as r:
-                assert r.status == 202
+            status, _, _ = await post(session, second.broker_url(NAMESPACE, "default"), "late")
+            assert status == 202
             await sub.wait_for(2)
         assert sub.ids() == ["kept", "late"]
     finally:
         await second.stop()
+
+
+async def post(
+    session: aiohttp.ClientSession, url: str, event_id: str, data: bytes = b""
+) -> tuple[int, dict[str, str], Any]:
+    """POST one binary-mode event; its status, headers and body (JSON when it is JSON)."""
+    headers, body = to_binary(CloudEvent({"type": "t", "source": "/s", "id": event_id}, data))
+    async with session.post(url, headers=headers, data=body) as r:
+        answer = await r.json() if r.content_type == "application/json" else await r.text()
+        return r.status, dict(r.headers), answer

@@ -121,15 +121,7 @@ def test_unchanged_conditions_keep_their_transition_time() -> None:
 
 
 def test_unknown_delivery_format_is_named_in_the_trigger_condition() -> None:
-    trigger = trigger_obj("t", "http://127.0.0.1:9/", delivery={"format": "avro"})
-    status = trigger_status(
-        trigger,
-        broker=ready_broker(),
-        subscriber_uri="http://127.0.0.1:9/",
-        dead_letter_uri=None,
-        now=NOW,
-    )
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    ready = ready_of(trigger_obj("t", "http://127.0.0.1:9/", delivery={"format": "avro"}))
     assert ready["status"] == "False"
     assert ready["reason"] == "InvalidDelivery"
     assert ready["message"] == "spec.delivery.format: 'avro' is not one of json, binary"
@@ -145,6 +137,13 @@ def test_a_filter_attribute_name_that_is_not_a_cloudevents_name_is_refused(name:
     with pytest.raises(InvalidObject, match=f"invalid attribute name {name!r}"):
         table.apply_trigger(trigger)
     assert table.route("models/t") is None
+    ready = ready_of(trigger)
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidFilter")
+    assert f"invalid attribute name {name!r}" in ready["message"]
+
+
+def ready_of(trigger: dict[str, Any]) -> dict[str, Any]:
+    """The Ready condition of ``trigger``'s status on a ready Broker with its subscriber found."""
     status = trigger_status(
         trigger,
         broker=ready_broker(),
@@ -152,6 +151,4 @@ def test_a_filter_attribute_name_that_is_not_a_cloudevents_name_is_refused(name:
         dead_letter_uri=None,
         now=NOW,
     )
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", "InvalidFilter")
-    assert f"invalid attribute name {name!r}" in ready["message"]
+    return next(c for c in status["conditions"] if c["type"] == "Ready")
