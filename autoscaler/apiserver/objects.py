@@ -4,8 +4,8 @@ Mirrors the generic registry (k8s.io/apiserver/pkg/registry/generic/registry/sto
 custom-resource strategy: system metadata (uid, creationTimestamp, generation,
 resourceVersion), optimistic concurrency, the status subresource (status-only writes; main
 writes keep the stored status; ``metadata.generation`` moves only when something other than
-metadata and status changes), finalizers (``deletionTimestamp`` first, with a new ``generation``, removal when the last
-finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
+metadata and status changes), finalizers (``deletionTimestamp`` first, with a new
+``generation``, removal when the last finalizer goes), ``dryRun``, ``fieldValidation`` (Strict, Warn, Ignore) with pruning of
 unknown fields, and the 256 KiB limit on annotations.
 
 Every write records field ownership in ``metadata.managedFields`` (see ``managed``): server-side
@@ -729,8 +729,7 @@ class Objects:
         if (
             m.get("deletionTimestamp")
             and not m.get("finalizers")
-            and not (rt.storage == NS_STORAGE and self._namespace_has_content(m["name"]))
-            and not (rt.storage == CRD_STORAGE and self._crd_has_content(m["name"]))
+            and not self._has_content(rt, m["name"])
         ):
             self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
             return Written(self.view(rt, stored), 200, warnings)
@@ -911,11 +910,7 @@ class Objects:
                 name,
                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {m.get('resourceVersion')}",
             )
-        pending = (
-            bool(m.get("finalizers"))
-            or (rt.storage == NS_STORAGE and self._namespace_has_content(name))
-            or (rt.storage == CRD_STORAGE and self._crd_has_content(name))
-        )
+        pending = bool(m.get("finalizers")) or self._has_content(rt, name)
         if pending:
             if m.get("deletionTimestamp"):
                 return Written(self.view(rt, current), 200)
@@ -933,14 +928,12 @@ class Objects:
             self.store.put(rt.storage, obj, created=False)
             if rt.storage == NS_STORAGE:
                 self._empty_namespace(name)
-                if not self._namespace_has_content(name) and not obj["metadata"].get("finalizers"):
-                    self._remove(rt, "", name)
             elif rt.storage == CRD_STORAGE:
                 # as upstream's custom resource cleanup: each one deleted as a client would
                 # (those with finalizers wait for them); the CRD goes with the last one
                 self._empty_crd(name)
-                if not self._crd_has_content(name) and not obj["metadata"].get("finalizers"):
-                    self._remove(rt, "", name)
+            if not obj["metadata"].get("finalizers") and not self._has_content(rt, name):
+                self._remove(rt, "", name)
             return Written(self.view(rt, obj), 200)
         if dry_run:
             return Written(self._deleted_answer(rt, current), 200)
@@ -1000,16 +993,20 @@ class Objects:
             for (ns, obj_name), _obj, _text in list(self.store.items(storage)):
                 self.store.delete(storage, ns, obj_name)
 
-    def _crd_of(self, rt: ResourceType) -> dict[str, Any] | None:
-        """The stored CRD that serves ``rt`` (None for a built-in kind)."""
-        name = f"{rt.plural}.{rt.group}"
-        if not any(t.storage == rt.storage for t in self.registry.crd_types(name)):
-            return None
-        return self.store.get(CRD_STORAGE, "", name)
-
     def _terminating_crd(self, rt: ResourceType) -> dict[str, Any] | None:
-        crd = self._crd_of(rt)
+        """The stored CRD that serves ``rt`` when it is being deleted (None for a built-in kind)."""
+        if rt.builtin:
+            return None
+        crd = self.store.get(CRD_STORAGE, "", f"{rt.plural}.{rt.group}")
         return crd if crd is not None and _meta(crd).get("deletionTimestamp") else None
+
+    def _has_content(self, rt: ResourceType, name: str) -> bool:
+        """Whether the Namespace or CRD ``name`` still holds objects (any other kind: no)."""
+        if rt.storage == NS_STORAGE:
+            return self._namespace_has_content(name)
+        if rt.storage == CRD_STORAGE:
+            return self._crd_has_content(name)
+        return False
 
     def _crd_has_content(self, name: str) -> bool:
         return any(self.store.count(t.storage) for t in self.registry.crd_types(name))

@@ -4,11 +4,11 @@ Mirrors Knative Eventing's attribute filter (``pkg/eventfilter/attributes``): ``
 is an exact, case-sensitive match of string values against the event's context attributes and
 extensions, whose names must be CloudEvents attribute names (``^[a-z][a-z0-9]*$``, as Knative's
 webhook requires: ``Type`` is refused, not read as ``type``); every listed attribute must be
-present and equal; an empty or missing filter matches every event. The value ``""`` matches any value (Knative's ``TriggerAnyFilter``) of an
-attribute the event has: an event without the attribute (an extension, or an optional core
-attribute such as ``subject``), or with it empty, does not pass, as in Knative's current filter
-(``pkg/eventfilter/attributes/filter.go``). The newer ``filters`` (SQL and prefix expressions)
-are not implemented.
+present and equal; an empty or missing filter matches every event. The value ``""`` matches
+any value (Knative's ``TriggerAnyFilter``) of an attribute the event has: an event without the
+attribute (an extension, or an optional core attribute such as ``subject``), or with it empty,
+does not pass, as in Knative's current filter (``pkg/eventfilter/attributes/filter.go``). The
+newer ``filters`` (SQL and prefix expressions) are not implemented.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def matches(filter_attributes: Mapping[str, str], event_attributes: Mapping[str,
         if actual is None:
             return False  # absent, with any filter value
         value = _as_string(actual)
-        if value == "" if wanted == ANY_VALUE else value != wanted:
+        if not (value != "" if wanted == ANY_VALUE else value == wanted):
             return False
     return True
 

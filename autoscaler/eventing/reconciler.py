@@ -19,7 +19,7 @@ reached without a Trigger update.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +127,23 @@ class EventingController(WorkLoop):
             ("trigger", lambda obj: self.core.apply_trigger(with_default_paths(obj))),
         ):
             for obj in self.informers[kind].list():
-                meta = obj.get("metadata") or {}
-                key = (kind, str(meta.get("namespace") or "default"), str(meta.get("name") or ""))
-                try:
-                    apply(obj)
-                    self._applied.add(key)
-                except InvalidObject as exc:
-                    log.debug("%s (its reconcile reports it)", exc)
+                # its reconcile, queued by the informer, reports it if it is invalid
+                self._apply((kind, *_names(obj)), apply, obj, logging.DEBUG)
+
+    def _apply(
+        self,
+        key: WorkKey,
+        apply: Callable[[dict[str, Any]], None],
+        obj: dict[str, Any],
+        level: int = logging.WARNING,
+    ) -> None:
+        """Load ``obj`` into the core with ``apply`` and remember it loaded; an invalid one is
+        logged at ``level`` (its conditions say the same) and not loaded."""
+        try:
+            apply(obj)
+            self._applied.add(key)
+        except InvalidObject as exc:
+            log.log(level, "%s", exc)
 
     # -- resolving -------------------------------------------------------------------------------
     def resolve(self, ref: Mapping[str, Any], namespace: str) -> str | None:
@@ -148,8 +158,7 @@ class EventingController(WorkLoop):
 
     # -- queueing --------------------------------------------------------------------------------
     def enqueue_related(self, kind: str, obj: dict[str, Any]) -> None:
-        meta = obj.get("metadata") or {}
-        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+        ns, name = _names(obj)
         if kind in ("broker", "trigger"):
             self.enqueue(kind, ns, name)
         # A Broker's or a subscriber's change can change any Trigger of the namespace (its
@@ -173,11 +182,7 @@ class EventingController(WorkLoop):
                     "broker %s/%s deleted; %d pending deliveries abandoned", ns, name, abandoned
                 )
             return
-        try:
-            self.core.apply_broker(broker)
-            self._applied.add(key)
-        except InvalidObject as exc:
-            log.warning("%s", exc)  # the DeliveryValid condition says the same
+        self._apply(key, self.core.apply_broker, broker)  # else its DeliveryValid condition
         spec = broker.get("spec") or {}
         dead_letter = resolve_destination(
             (spec.get("delivery") or {}).get("deadLetterSink"), ns, self.resolve
@@ -200,11 +205,7 @@ class EventingController(WorkLoop):
                 await self.core.delete_trigger(ns, name)
             return
         effective = with_default_paths(trigger)
-        try:
-            self.core.apply_trigger(effective)
-            self._applied.add(key)
-        except InvalidObject as exc:
-            log.warning("%s", exc)  # the conditions say the same
+        self._apply(key, self.core.apply_trigger, effective)
         spec = effective.get("spec") or {}
         broker = self.informers["broker"].get(ns, str(spec.get("broker") or ""))
         subscriber = spec.get("subscriber")
@@ -241,3 +242,9 @@ async def start_onemachine_eventing(machine: Any) -> EventingController:
     await controller.start()
     log.info("broker ingress on %s", controller.url)
     return controller
+
+
+def _names(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """An object's namespace (``default`` when it has none) and name."""
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
