@@ -79,6 +79,11 @@ def parse_label_selector(text: str) -> Selector:
         if m:
             key, op, raw = m.group(1), m.group(3), m.group(4)
             values = tuple(v.strip() for v in raw.split(",") if v.strip())
+            if not values:  # as k8s.io/apimachinery/pkg/labels.NewRequirement
+                raise bad_request(
+                    f"unable to parse requirement: {clause.strip()!r}: for 'in', 'notin' "
+                    "operators, values set can't be empty"
+                )
             reqs.append(Requirement(key, op, values))
             continue
         m = _CMP.match(clause)

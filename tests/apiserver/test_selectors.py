@@ -54,6 +54,15 @@ def test_malformed_label_selector_is_bad_request(text: str) -> None:
     assert info.value.code == 400
 
 
+@pytest.mark.parametrize("text", ["env in ()", "env notin ( )", "app=web,env in ()"])
+def test_an_empty_value_set_is_bad_request(text: str) -> None:
+    # kube-apiserver refuses it; matching nothing (in) or everything (notin) would hide the typo
+    with pytest.raises(APIError) as info:
+        parse_label_selector(text)
+    assert info.value.code == 400
+    assert "values set can't be empty" in str(info.value)
+
+
 EVENT = {
     "metadata": {"name": "e1", "namespace": "default"},
     "involvedObject": {"kind": "InferenceService", "name": "m1", "namespace": "default"},
