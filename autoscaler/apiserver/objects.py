@@ -53,6 +53,9 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+# What holds a deleted CRD while its custom resources are deleted (upstream's name): removed when
+# the last is gone; a client that removes it first drops the CRD and its custom resources.
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
@@ -729,7 +732,8 @@ class Objects:
         if (
             m.get("deletionTimestamp")
             and not m.get("finalizers")
-            and not self._has_content(rt, m["name"])
+            # a CRD's custom resources hold it through the cleanup finalizer alone
+            and (rt.storage == CRD_STORAGE or not self._has_content(rt, m["name"]))
         ):
             self._remove(rt, stored["metadata"].get("namespace", ""), m["name"])
             return Written(self.view(rt, stored), 200, warnings)
@@ -923,6 +927,10 @@ class Objects:
                 obj.setdefault("status", {})["phase"] = "Terminating"
             if rt.storage == CRD_STORAGE:
                 self._server_status(rt, obj, current)  # the Terminating condition
+                if self._has_content(rt, name):
+                    fins = obj["metadata"].setdefault("finalizers", [])
+                    if CRD_CLEANUP_FINALIZER not in fins:
+                        fins.append(CRD_CLEANUP_FINALIZER)
             if dry_run:
                 return Written(self.view(rt, obj), 200)
             self.store.put(rt.storage, obj, created=False)
@@ -966,14 +974,8 @@ class Objects:
         if rt.storage == CRD_STORAGE:
             self._crd_gone(name, ch.obj)
         crd = self._terminating_crd(rt)
-        if (
-            crd is not None
-            and not _meta(crd).get("finalizers")
-            and not self._crd_has_content(_meta(crd)["name"])
-        ):
-            crd_rt = self.registry.get(kinds.CRD_GROUP, "v1", "customresourcedefinitions")
-            if crd_rt is not None:
-                self._remove(crd_rt, "", _meta(crd)["name"])
+        if crd is not None and not self._crd_has_content(_meta(crd)["name"]):
+            self._cleaned_up(crd)
         if ns:
             parent = self.store.get(NS_STORAGE, "", ns)
             if (
@@ -992,6 +994,21 @@ class Objects:
                 continue
             for (ns, obj_name), _obj, _text in list(self.store.items(storage)):
                 self.store.delete(storage, ns, obj_name)
+
+    def _cleaned_up(self, crd: dict[str, Any]) -> None:
+        """The last custom resource of the terminating ``crd`` is gone: its cleanup finalizer
+        goes, and the CRD with it unless other finalizers hold it."""
+        crd_rt = self.registry.get(kinds.CRD_GROUP, "v1", "customresourcedefinitions")
+        if crd_rt is None:
+            return
+        fins = [f for f in _meta(crd).get("finalizers") or [] if f != CRD_CLEANUP_FINALIZER]
+        if fins:
+            if len(fins) != len(_meta(crd).get("finalizers") or []):
+                done = copy.deepcopy(crd)
+                done["metadata"]["finalizers"] = fins
+                self.store.put(CRD_STORAGE, done, created=False)
+            return
+        self._remove(crd_rt, "", _meta(crd)["name"])
 
     def _terminating_crd(self, rt: ResourceType) -> dict[str, Any] | None:
         """The stored CRD that serves ``rt`` when it is being deleted (None for a built-in kind)."""
