@@ -2,13 +2,15 @@
 
 In a cluster the replicas are the Pods labelled ``serving.knative.dev/revision=<name>``; their
 queue-proxy serves the autoscaling gauges on port 9090 (the autoscaler's ``Stat`` in protobuf
-since Knative 1.6, Prometheus text before) and the request metrics on 9091 (``pkg/queue``). ``PodEndpoints`` keeps a watch of those Pods (every Pod with the label,
-in the namespace the controller tunes) in a cache once started, so a tick and the sampling
-rounds between ticks read replicas without a request to the API; until the watch has listed
-(and while it fails: a role without ``watch``, an API without Pods, an outage), each call lists
-the revision's Pods. The cache files each Pod under its revision and keeps of it only what a
-replica's endpoint needs (thousands of Pods: a call reads its revision's, and no Pod's spec is
-held). One-machine mode passes its own ``EndpointResolver`` instead.
+since Knative 1.6, Prometheus text before) and the request metrics on 9091 (``pkg/queue``), or
+at the ports a Pod declares under Knative's names for them. ``PodEndpoints`` keeps a watch of
+those Pods (every Pod with the label, in the namespace the controller tunes) in a cache once
+started, so a tick and the sampling rounds between ticks read replicas without a request to the
+API; until the watch has listed (and while it fails: a role without ``watch``, an API without
+Pods, an outage), each call lists the revision's Pods. The cache files each Pod under its
+revision and keeps of it only what a replica's endpoint needs (thousands of Pods: a call reads
+its revision's, and of a Pod's spec only those named ports are held). One-machine mode passes
+its own ``EndpointResolver`` instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,26 @@ from .informer import PODS, Informer
 log = logging.getLogger(__name__)
 
 QUEUE_PROXY_PORTS = (9090, 9091)
+# The names Knative gives those two ports on the queue-proxy container (serving's
+# AutoscalingQueueMetricsPortName and UserQueueMetricsPortName). A Pod that declares them is
+# read at the ports it declares (one-machine mode's replicas listen on loopback ports of their
+# own); one that does not, at Knative's numbers.
+QUEUE_PROXY_PORT_NAMES = ("http-autometric", "http-usermetric")
+
+
+def _metric_ports(pod: Mapping[str, Any]) -> tuple[int, ...]:
+    """The gauge port and the request-metrics port (once when they are the same)."""
+    declared: dict[str, int] = {}
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            name, number = port.get("name"), port.get("containerPort")
+            if name in QUEUE_PROXY_PORT_NAMES and isinstance(number, int):
+                declared.setdefault(name, number)
+    ports = tuple(
+        declared.get(name, default)
+        for name, default in zip(QUEUE_PROXY_PORT_NAMES, QUEUE_PROXY_PORTS, strict=True)
+    )
+    return tuple(dict.fromkeys(ports))
 
 
 class EndpointResolver(Protocol):
@@ -46,9 +68,11 @@ def replica_endpoints(pods: Iterable[Mapping[str, Any]]) -> tuple[ReplicaEndpoin
         if not ip or status.get("phase") != "Running" or not meta.get("name"):
             continue
         host = f"[{ip}]" if ":" in ip else ip
-        urls = tuple(f"http://{host}:{port}/metrics" for port in QUEUE_PROXY_PORTS)
-        # the sampling rounds between ticks read only the gauges (port 9090)
-        out.append(ReplicaEndpoint(str(meta["name"]), urls, gauge_urls=urls[:1]))
+        urls = tuple(f"http://{host}:{port}/metrics" for port in _metric_ports(pod))
+        # the sampling rounds between ticks read only the gauges (port 9090); one URL serving
+        # both is read whole
+        gauges = urls[:1] if len(urls) > 1 else ()
+        out.append(ReplicaEndpoint(str(meta["name"]), urls, gauge_urls=gauges))
     return tuple(out)
 
 
@@ -63,12 +87,21 @@ def endpoint_fields(pod: dict[str, Any]) -> dict[str, Any]:
     """What ``replica_endpoints`` and the cache read of a Pod."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     keep = ("name", "namespace", "labels", "resourceVersion")
-    return {
+    out = {
         "apiVersion": pod.get("apiVersion"),
         "kind": pod.get("kind"),
         "metadata": {k: meta[k] for k in keep if k in meta},
         "status": {k: status[k] for k in ("phase", "podIP") if k in status},
     }
+    ports = [
+        {"name": p.get("name"), "containerPort": p.get("containerPort")}
+        for c in (pod.get("spec") or {}).get("containers") or []
+        for p in c.get("ports") or []
+        if p.get("name") in QUEUE_PROXY_PORT_NAMES
+    ]
+    if ports:
+        out["spec"] = {"containers": [{"name": "queue-proxy", "ports": ports}]}
+    return out
 
 
 class PodEndpoints:

@@ -342,3 +342,44 @@ def test_a_failing_list_falls_back_to_the_cache(
         assert names_of(unwatched, "r1") == []  # no cache to fall back to
     finally:
         pe.stop()
+
+
+def _running(name: str, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {names.REVISION_LABEL: "r1"}},
+        "spec": {"containers": [{"name": "kserve-container"}, {"name": "queue-proxy", "ports": ports}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.1"},
+    }  # fmt: skip
+
+
+def test_declared_queue_proxy_ports_are_read_where_declared() -> None:
+    """Knative's port names say where the queue-proxy serves: Knative's own numbers when a Pod
+    does not name them, the named ones when it does (a replica on a loopback port of its own),
+    and one URL read whole when both names give one port."""
+    admin = {"name": "http-queueadm", "containerPort": 8022}
+    pods = [
+        _running("knative", [admin]),
+        _running("split", [
+            {"name": "http-autometric", "containerPort": 41001},
+            {"name": "http-usermetric", "containerPort": 41002},
+        ]),
+        _running("one", [
+            {"name": "http-autometric", "containerPort": 41003},
+            {"name": "http-usermetric", "containerPort": 41003},
+        ]),
+    ]  # fmt: skip
+    got = {r.pod: r for r in replica_endpoints(pods)}
+    assert got["knative"].urls == (
+        "http://127.0.0.1:9090/metrics",
+        "http://127.0.0.1:9091/metrics",
+    )
+    assert got["knative"].gauge_urls == ("http://127.0.0.1:9090/metrics",)
+    assert got["split"].urls == (
+        "http://127.0.0.1:41001/metrics",
+        "http://127.0.0.1:41002/metrics",
+    )
+    assert got["split"].gauge_urls == ("http://127.0.0.1:41001/metrics",)
+    assert got["one"].urls == ("http://127.0.0.1:41003/metrics",)
+    assert got["one"].gauge_urls == ()
+    # the watch's cache keeps the named ports, so both paths agree
+    assert replica_endpoints([endpoint_fields(p) for p in pods]) == replica_endpoints(pods)
