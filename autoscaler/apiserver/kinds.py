@@ -249,6 +249,7 @@ def builtin_types() -> list[ResourceType]:
             "", "v1", "pods", "pod", "Pod", True,
             short_names=("po",), categories=("all",), status_subresource=True,
             schema=pod_schema(), storage_version="v1", returns_deleted_object=True,
+            get_subresources=("log",),
         ),
         ResourceType(
             "", "v1", "events", "event", "Event", True,
