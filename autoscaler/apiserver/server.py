@@ -186,7 +186,7 @@ class APIServer:
         )
         handlers.audit_hooks = self.audit_hooks
         handlers.users = self.users
-        handlers.log_source = self.log_source
+        handlers.log_source = self._log_path
         app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", handlers.handle)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -240,6 +240,9 @@ class APIServer:
                         "resourceVersion": current["metadata"]["resourceVersion"],
                     }
                     objects.update(crd_type, "", name, body, opts)
+
+    def _log_path(self, namespace: str, pod: str, container: str) -> Path | None:
+        return None if self.log_source is None else self.log_source(namespace, pod, container)
 
     def write_kubeconfig(self) -> None:
         _write_private(self.kubeconfig_path, yaml.safe_dump(self.kubeconfig(), sort_keys=False))
