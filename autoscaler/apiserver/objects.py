@@ -53,6 +53,7 @@ from autoscaler.clock import Clock
 ANNOTATIONS_LIMIT_BYTES = 262_144
 CRD_STORAGE = (kinds.CRD_GROUP, "customresourcedefinitions")
 NS_STORAGE = ("", "namespaces")
+POD_STORAGE = ("", "pods")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
@@ -547,8 +548,10 @@ class Objects:
     ) -> None:
         """What the server itself sets: a Namespace's phase and its ``kubernetes.io/metadata.name``
         label (its name, put back on every write as upstream's namespace strategy does), CRD
-        conditions."""
-        if rt.storage == NS_STORAGE:
+        conditions, a new Pod's phase (``Pending``, as upstream's pod strategy creates one)."""
+        if rt.storage == POD_STORAGE and old is None:
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
+        elif rt.storage == NS_STORAGE:
             labels = _meta(obj).get("labels")
             if not isinstance(labels, dict):
                 labels = _meta(obj)["labels"] = {}

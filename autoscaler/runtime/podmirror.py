@@ -584,6 +584,9 @@ class PodMirror:
         revision = None if view.closed else self._revision_of(key)
         if revision is not None:
             await self._ensure_deployment(key, revision, view)
+        elif not view.closed and key not in self._deployments:
+            # the serving controller's cache has not seen the revision yet: again after a while
+            raise LookupError(f"revision {key} is not known yet")
         deployment = self._deployments.get(key)
         for replica in view.replicas:
             if replica.name not in present:
@@ -639,9 +642,9 @@ class PodMirror:
     ) -> None:
         record = records.get(replica.name)
         if replica.terminating:
-            self._draining.setdefault(replica.name, self.clock.wall())
             if record is None:
                 return  # never shown: nothing to terminate
+            self._draining.setdefault(replica.name, self.clock.wall())
         if record is None:
             if deployment is None:
                 return  # the Deployment first (the revision is not in the cache yet)

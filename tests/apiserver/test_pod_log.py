@@ -42,7 +42,9 @@ def log_url(name: str, query: str = "") -> str:
 
 
 def test_a_containers_log_with_its_options(raw: Raw, logs: Path) -> None:
-    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("one", "app")).status_code == 201
+    created = raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("one", "app"))
+    assert created.status_code == 201
+    assert created.json()["status"] == {"phase": "Pending"}  # as a new Pod starts, upstream
     (logs / "one.app.log").write_text("a\nb\nc\n")
     whole = raw("GET", log_url("one"))  # the only container needs no name
     assert (whole.status_code, whole.text) == (200, "a\nb\nc\n")

@@ -157,6 +157,9 @@ async def test_a_replica_shows_as_a_pod_from_creating_to_gone(harness: Harness) 
     assert h.get("pods")["items"] == []
     assert h.deleted == []  # the runtime's own deletions stop no replica
 
+    await h.show(0, closed=True)  # the revision was deleted: no garbage collector removes it
+    assert h.get("deploy", f"{REV}-deployment") is None
+
 
 async def test_api_errors_back_off_and_a_burst_is_written_once(harness: Harness) -> None:
     h, clock = harness, harness.clock
