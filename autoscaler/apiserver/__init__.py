@@ -2,7 +2,7 @@
 
 kubectl and the official ``kubernetes`` Python client work against it unchanged: discovery
 (plain and aggregated), OpenAPI v3, Tables, watch, the four patch types, the status
-subresource, finalizers, dryRun and fieldValidation, with objects kept in SQLite. Built-in
+subresource, a Pod's ``log`` (from the runtime's log files), finalizers, dryRun and fieldValidation, with objects kept in SQLite. Built-in
 kinds: Namespace, ConfigMap, Secret, Event (core/v1 and events.k8s.io/v1), Lease,
 CustomResourceDefinition, and (stored, not run) Deployment, Service, ServiceAccount, the RBAC
 kinds and PodDisruptionBudget; a CRD registers its resource and its schema is enforced on writes

@@ -87,6 +87,16 @@ def resource_list(reg: Registry, group: str, version: str) -> dict[str, Any] | N
                     "verbs": SUB_VERBS,
                 }
             )
+        for sub in rt.get_subresources:
+            resources.append(
+                {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": ["get"],
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -107,14 +117,25 @@ def _discovery_resource(rt: ResourceType) -> dict[str, Any]:
         out["shortNames"] = list(rt.short_names)
     if rt.categories:
         out["categories"] = list(rt.categories)
+    subresources = []
     if rt.status_subresource:
-        out["subresources"] = [
+        subresources.append(
             {
                 "subresource": "status",
                 "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
                 "verbs": SUB_VERBS,
             }
-        ]
+        )
+    for sub in rt.get_subresources:
+        subresources.append(
+            {
+                "subresource": sub,
+                "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+                "verbs": ["get"],
+            }
+        )
+    if subresources:
+        out["subresources"] = subresources
     return out
 
 

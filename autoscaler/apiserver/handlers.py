@@ -2,7 +2,8 @@
 body and query, calls ``Objects`` and encodes the answer (JSON, Table or a Status on error).
 
 Paths follow the Kubernetes layout: ``/api/v1/...`` for the core group and
-``/apis/<group>/<version>/...``; ``[namespaces/<ns>/]<plural>[/<name>[/status]]``.
+``/apis/<group>/<version>/...``; ``[namespaces/<ns>/]<plural>[/<name>[/status]]``, and a Pod's
+``log`` (see ``podlog``).
 Every request needs ``Authorization: Bearer <token>``.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from autoscaler.apiserver import codec, discovery, tables
+from autoscaler.apiserver import codec, discovery, podlog, tables
 from autoscaler.apiserver.audit import TOKEN_USER, AuditHook, request_record
 from autoscaler.apiserver.codec import Accept, dumps, parse_accept
 from autoscaler.apiserver.errors import (
@@ -167,6 +168,7 @@ class Handlers:
         self.audit_hooks: list[AuditHook] = []  # called with each authenticated request
         self.users: dict[str, str] = {}  # further bearer tokens -> the user each stands for
         self._lines: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self.log_source: podlog.LogSource | None = None  # where a Pod's container logs are
 
     # --- entry point --------------------------------------------------------------------------
 
@@ -285,7 +287,8 @@ class Handlers:
             raise APIError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else ""
         sub = rest[2] if len(rest) > 2 else ""
-        if len(rest) > 3 or (sub and (sub != "status" or not rt.status_subresource)):
+        known = sub in rt.get_subresources or (sub == "status" and rt.status_subresource)
+        if len(rest) > 3 or (sub and not known):
             raise APIError(404, "NotFound", "the server could not find the requested resource")
         return Target(rt, namespace, name, sub)
 
@@ -360,6 +363,12 @@ class Handlers:
         ns = t.namespace or ""
         if rt.namespaced and t.namespace is None and (t.name or m not in ("GET", "DELETE")):
             raise APIError(404, "NotFound", "the server could not find the requested resource")
+        if t.subresource in rt.get_subresources:
+            if m != "GET":
+                raise method_not_allowed(
+                    f"the server does not allow this method on the requested resource: {m}"
+                )
+            return await self._pod_log(request, rt, ns, t.name)
         if not accept.acceptable:
             raise APIError(406, "NotAcceptable", "only application/json responses are served")
         if not t.name:
@@ -442,6 +451,20 @@ class Handlers:
         raise method_not_allowed(
             f"the server does not allow this method on the requested resource: {m}"
         )
+
+    async def _pod_log(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str
+    ) -> web.StreamResponse:
+        pod = self.objects.get(rt, ns, name)  # 404 for an unknown Pod
+        opts = podlog.options(pod, request.query)
+        path = self.log_source(ns, name, opts.container) if self.log_source else None
+        uid = (pod.get("metadata") or {}).get("uid")
+
+        def still_there() -> bool:
+            current = self.store.get(rt.storage, ns, name)
+            return current is not None and current["metadata"].get("uid") == uid
+
+        return await podlog.serve(request, path, opts, still_there, self.stopping)
 
     def _dry(self, request: web.Request, options: dict[str, Any]) -> bool:
         dry = list(request.query.getall("dryRun", [])) + list(options.get("dryRun") or [])

@@ -243,12 +243,14 @@ def builtin_types() -> list[ResourceType]:
             "", "v1", "secrets", "secret", "Secret", True,
             schema=secret_schema(), storage_version="v1",
         ),
-        # Stored and served like the install's workloads (nothing runs them): a controller's
-        # watch of a revision's Pods (autoscaler.kube.endpoints) works against this server.
+        # Stored and served like the install's workloads (one-machine mode writes its replicas'
+        # Pods; the server runs none): a controller's watch of a revision's Pods
+        # (autoscaler.kube.endpoints) works against this server. ``log`` reads the log source.
         ResourceType(
             "", "v1", "pods", "pod", "Pod", True,
             short_names=("po",), categories=("all",), status_subresource=True,
             schema=pod_schema(), storage_version="v1", returns_deleted_object=True,
+            get_subresources=("log",),
         ),
         ResourceType(
             "", "v1", "events", "event", "Event", True,

@@ -56,6 +56,7 @@ NS_STORAGE = ("", "namespaces")
 # What holds a deleted CRD while its custom resources are deleted (upstream's name): removed when
 # the last is gone; a client that removes it first drops the CRD and its custom resources.
 CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+POD_STORAGE = ("", "pods")
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Built-in kinds whose strategy keeps ``metadata.generation`` (k8s.io/kubernetes/pkg/registry:
 # PrepareForCreate sets it to 1 for these); every custom resource has one too. The others
@@ -550,8 +551,10 @@ class Objects:
     ) -> None:
         """What the server itself sets: a Namespace's phase and its ``kubernetes.io/metadata.name``
         label (its name, put back on every write as upstream's namespace strategy does), CRD
-        conditions."""
-        if rt.storage == NS_STORAGE:
+        conditions, a new Pod's phase (``Pending``, as upstream's pod strategy creates one)."""
+        if rt.storage == POD_STORAGE and old is None:
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
+        elif rt.storage == NS_STORAGE:
             labels = _meta(obj).get("labels")
             if not isinstance(labels, dict):
                 labels = _meta(obj)["labels"] = {}

@@ -39,6 +39,8 @@ class ResourceType:
     storage_group: str | None = None  # another group's storage (events.k8s.io -> core events)
     # DELETE answers with the object rather than a Status (as Kubernetes does for Pods)
     returns_deleted_object: bool = False
+    # read-only subresources served besides status (a Pod's ``log``)
+    get_subresources: tuple[str, ...] = ()
     # field paths a field selector may use besides the kind's own (a CRD version's
     # selectableFields, ``spec.color`` for jsonPath ``.spec.color``)
     selectable_fields: tuple[str, ...] = ()

@@ -43,6 +43,7 @@ from autoscaler.apiserver.objects import (
     WriteOptions,
 )
 from autoscaler.apiserver.openapi import OpenAPICache
+from autoscaler.apiserver.podlog import LogSource
 from autoscaler.apiserver.registry import Registry, types_from_crd
 from autoscaler.apiserver.store import Store
 from autoscaler.apiserver.tls import ensure_certificate, server_context
@@ -126,6 +127,8 @@ class APIServer:
         self.audit_hooks: list[AuditHook] = []
         # Further bearer tokens, each naming a user for the request log (no authorization).
         self.users: dict[str, str] = {}
+        # Where a Pod's container logs are (what runs the Pods says; None: every log is empty).
+        self.log_source: LogSource | None = None
 
     def add_user(self, user: str) -> str:
         """A new bearer token whose requests are logged as ``user``'s."""
@@ -183,6 +186,7 @@ class APIServer:
         )
         handlers.audit_hooks = self.audit_hooks
         handlers.users = self.users
+        handlers.log_source = self._log_path
         app = web.Application(client_max_size=self.settings.max_body_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", handlers.handle)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -236,6 +240,9 @@ class APIServer:
                         "resourceVersion": current["metadata"]["resourceVersion"],
                     }
                     objects.update(crd_type, "", name, body, opts)
+
+    def _log_path(self, namespace: str, pod: str, container: str) -> Path | None:
+        return None if self.log_source is None else self.log_source(namespace, pod, container)
 
     def write_kubeconfig(self) -> None:
         _write_private(self.kubeconfig_path, yaml.safe_dump(self.kubeconfig(), sort_keys=False))

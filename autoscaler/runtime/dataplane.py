@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 StatCallback = Callable[[RevisionKey, Stat], None]
 PokeCallback = Callable[[RevisionKey], None]
+ReplicasCallback = Callable[[RevisionPool], None]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class DataPlane:
         self._revisions: dict[RevisionKey, _Revision] = {}
         self._stat_callbacks: list[StatCallback] = []
         self._poke_callbacks: list[PokeCallback] = []
+        self._replicas_callbacks: list[ReplicasCallback] = []
         self.activator = Activator(
             self.clock, activator_settings, on_poke=self._poke, on_stat=self._stat
         )
@@ -142,6 +144,19 @@ class DataPlane:
 
     def on_poke(self, callback: PokeCallback) -> None:
         self._poke_callbacks.append(callback)
+
+    def on_replicas(self, callback: ReplicasCallback) -> None:
+        """``callback(pool)`` on every step of a revision's replicas (see ``RevisionPool``),
+        when a revision's pool is added, and when it is removed (``pool.closed``). It runs on the
+        data path: it must only note the change."""
+        self._replicas_callbacks.append(callback)
+
+    def _replicas(self, pool: RevisionPool) -> None:
+        for cb in self._replicas_callbacks:
+            try:
+                cb(pool)
+            except Exception:
+                log.exception("replicas callback failed for %s", pool.key)
 
     def _stat(self, key: RevisionKey, stat: Stat) -> None:
         for cb in self._stat_callbacks:
@@ -217,6 +232,7 @@ class DataPlane:
             service=service,
             configuration=configuration,
             log_dir=self.log_dir,
+            on_replicas=self._replicas,
         )
         if kserve_paths is None:
             kserve_paths = spec.predictor is not PredictorKind.FUNCTION
@@ -226,6 +242,7 @@ class DataPlane:
             key, [], container_concurrency, timeout_s=settings.revision_timeout_s
         )
         pool.start()
+        self._replicas(pool)
 
     async def remove_revision(self, key: RevisionKey, graceful: bool = True) -> None:
         rev = self._revisions.pop(key, None)
@@ -234,12 +251,18 @@ class DataPlane:
         self.activator.remove_revision(key)
         with contextlib.suppress(Exception):
             await rev.pool.close(graceful=graceful)
+        self._replicas(rev.pool)
 
     def set_activator_in_path(self, key: RevisionKey, in_path: bool) -> None:
         self._get(key).activator_in_path = in_path
 
     def set_desired(self, key: RevisionKey, n: int) -> None:
         self._get(key).pool.set_desired(n)
+
+    def delete_replica(self, key: RevisionKey, name: str) -> bool:
+        """Stop the live replica ``name`` of ``key``; its pool starts a replacement."""
+        rev = self._revisions.get(key)
+        return rev is not None and rev.pool.delete_replica(name)
 
     def status(self, key: RevisionKey) -> RevisionStatus:
         rev = self._get(key)

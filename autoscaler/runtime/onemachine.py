@@ -2,7 +2,9 @@
 and (when present) the tuner, on one event loop.
 
 ``OneMachine`` is what ``modelscale up``, the demo and the end-to-end tests start. Every part talks to
-the API server over real HTTP with the official client, exactly as it would in a cluster. An admin
+the API server over real HTTP with the official client, exactly as it would in a cluster; the
+replicas show there as each revision's Deployment and Pods (``PodMirror``), whose ``kubectl logs``
+are the replica logs under ``data_dir/logs``. An admin
 server on 127.0.0.1 serves the autoscaler gauges (``/metrics``) and the replicas' metrics endpoints
 as Prometheus HTTP service discovery (``/sd/replicas``), so a Prometheus server or the tuner's direct
 scraper finds every queue-proxy.
@@ -24,8 +26,10 @@ from autoscaler.apiserver import APIServer
 from autoscaler.clock import Clock, SystemClock
 from autoscaler.kpa import AutoscalerConfig
 from autoscaler.runtime.dataplane import DataPlane
+from autoscaler.runtime.podmirror import QUEUE_PROXY, PodMirror
 from autoscaler.runtime.reconcile import admission
 from autoscaler.runtime.reconcile.controller import ServingController
+from autoscaler.runtime.spec import RevisionKey
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,9 @@ class OneMachine:
             log_dir=settings.data_dir / "logs",
             ingress_port=settings.ingress_port,
         )
+        self.apiserver.log_source = self._log_path
         self.controller: ServingController | None = None
+        self.mirror: PodMirror | None = None
         self.eventing: Any = None  # autoscaler.eventing.EventingController when started
         self.tuner: Any = None
         self._tuner_task: asyncio.Task[None] | None = None
@@ -147,6 +153,11 @@ class OneMachine:
             self.apiserver.extra_crds.extend(upstream_crds())
         await self.apiserver.start(write_kubeconfig=False)
         await self.dataplane.start()
+        self.mirror = PodMirror(
+            self.api_client(), self.clock, self._revision, self.dataplane.delete_replica
+        )
+        self.dataplane.on_replicas(self.mirror.on_pool)
+        await self.mirror.start()
         self.controller = ServingController(
             self.api_client(),
             self.dataplane,
@@ -233,6 +244,8 @@ class OneMachine:
             await self.eventing.stop()
         if self.controller is not None:
             await self.controller.stop()
+        if self.mirror is not None:  # the replicas' Pods left go at the next start
+            await self.mirror.stop()
         await self.dataplane.close()
         await self.apiserver.stop()
 
@@ -242,6 +255,19 @@ class OneMachine:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+    def _revision(self, key: RevisionKey) -> dict[str, Any] | None:
+        if self.controller is None:
+            return None
+        return self.controller.informers["rev"].get(key.namespace, key.name)
+
+    def _log_path(self, namespace: str, pod: str, container: str) -> Path | None:
+        """A replica Pod's user container logs to the replica's log file (the queue-proxy runs
+        in this process: its log is empty)."""
+        if container == QUEUE_PROXY or self.dataplane.log_dir is None:
+            return None
+        path = self.dataplane.log_dir / f"{pod}.log"
+        return path if path.is_file() else None
 
     # -- admin endpoints -------------------------------------------------------------------------
     def replica_targets(self) -> list[dict[str, Any]]:

@@ -6,15 +6,22 @@ one it waits, and ``reason`` says why), drains surplus ones (starting ones first
 busy ready ones), and replaces replicas that exit on their own, counting each as a restart. A
 replica that keeps failing to start backs off exponentially, as Kubernetes' CrashLoopBackOff
 does. Whenever the set of ready replicas changes, ``on_change`` is called so the activator and
-the ingress route to exactly the ready ones.
+the ingress route to exactly the ready ones; ``on_replicas`` is told of every other step too (a
+replica launched, up, ready, draining or gone, a new desired count), for observers that show
+the replicas (it must not block: it only notes that something changed).
+
+Replicas are named as a Deployment's Pods are, ``<revision>-deployment-<pod-template-hash>-<5
+random characters>``: the hash is the replica spec's, so every replica of a revision shares it.
+A replica that exits is replaced by a new one with a new name (``restarts`` counts them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-import os
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,18 @@ from autoscaler.runtime.replica import Replica, ReplicaState
 from autoscaler.runtime.spec import ReplicaSpec
 
 log = logging.getLogger(__name__)
+
+# The characters Kubernetes uses in generated names and pod-template hashes (no vowels, no
+# look-alikes: k8s.io/apimachinery/pkg/util/rand).
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_rng = random.SystemRandom()
+
+
+def pod_template_hash(spec: ReplicaSpec) -> str:
+    """A revision's pod-template hash, as upstream writes one: a 32-bit hash of the template
+    (here the replica spec) printed in decimal, each digit mapped into ``NAME_ALPHABET``."""
+    value = int.from_bytes(hashlib.sha256(spec.to_json().encode()).digest()[:4], "big")
+    return "".join(NAME_ALPHABET[ord(c) % len(NAME_ALPHABET)] for c in str(value))
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,7 @@ class RevisionPool:
         service: str | None = None,
         configuration: str | None = None,
         log_dir: Path | None = None,
+        on_replicas: Callable[[RevisionPool], None] | None = None,
     ) -> None:
         self.spec = spec
         self.key = spec.key
@@ -78,6 +98,8 @@ class RevisionPool:
         self.service = service or spec.model_name
         self.configuration = configuration or self.service
         self.log_dir = log_dir
+        self.on_replicas = on_replicas
+        self.template_hash = pod_template_hash(spec)
         self.desired = 0
         self.restarts = 0
         self.replicas: list[Replica] = []
@@ -89,7 +111,6 @@ class RevisionPool:
         self._background: set[asyncio.Task[None]] = set()
         self._starting: dict[Replica, asyncio.Task[None]] = {}
         self._closed = False
-        self._seq = 0
         budget.subscribe(self.wake)
 
     # -- inputs --------------------------------------------------------------------------------
@@ -101,8 +122,28 @@ class RevisionPool:
     def set_desired(self, n: int) -> None:
         if n < 0:
             raise ValueError(f"desired replicas={n}: must be >= 0")
-        self.desired = n
+        if n != self.desired:
+            self.desired = n
+            self._notify()
         self.wake()
+
+    def delete_replica(self, name: str) -> bool:
+        """Stop the live replica ``name`` (drained, as on a scale-down) and let reconcile start
+        a replacement, as a Deployment replaces a deleted Pod. False when no live one has it."""
+        for r in self.replicas:
+            if r.name == name and not r.stopping and r.state is not ReplicaState.GONE:
+                r.stopping = True
+                r.state = ReplicaState.DRAINING
+                self._changed()  # stop routing before draining
+                self._notify()
+                self._spawn(self._stop(r))
+                self.wake()
+                return True
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def wake(self) -> None:
         self._wake.set()
@@ -189,12 +230,20 @@ class RevisionPool:
             r.stopping = True
             r.state = ReplicaState.DRAINING
         self._changed()  # stop routing before draining
+        self._notify()
         for r in victims:
             self._spawn(self._stop(r))
 
     def _next_name(self) -> str:
-        self._seq += 1
-        return f"{self.key.name}-deployment-{os.urandom(3).hex()}-{self._seq}"
+        taken = {r.name for r in self.replicas}
+        while True:
+            suffix = "".join(_rng.choice(NAME_ALPHABET) for _ in range(5))
+            name = f"{self.key.name}-deployment-{self.template_hash}-{suffix}"
+            if name in taken:
+                continue
+            if self.log_dir is not None and (self.log_dir / f"{name}.log").exists():
+                continue  # an earlier run's replica of that name: its log is not appended to
+            return name
 
     def _launch(self) -> None:
         name = self._next_name()
@@ -213,9 +262,11 @@ class RevisionPool:
             on_stat=self.on_stat,
             timeout_s=self.settings.revision_timeout_s,
             serve_http=self.settings.serve_queue_proxy_http,
+            on_update=self._notify,
         )
         self.replicas.append(replica)
         self._starting[replica] = self._spawn(self._start(replica))
+        self._notify()
 
     async def _start(self, replica: Replica) -> None:
         log_path = None
@@ -296,6 +347,7 @@ class RevisionPool:
         replica.state = ReplicaState.GONE
         self.restarts += 1
         self._changed()
+        self._notify()
         self._spawn(self._reap(replica))
         self.wake()
 
@@ -315,10 +367,18 @@ class RevisionPool:
         if replica in self.replicas:
             self.replicas.remove(replica)
             self.budget.release()
+            self._notify()
 
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change(self)
+
+    def _notify(self) -> None:
+        if self.on_replicas is not None:
+            try:
+                self.on_replicas(self)
+            except Exception:
+                log.exception("replica observer of %s failed", self.key)
 
     def _spawn(self, coro: object) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -343,6 +403,7 @@ class RevisionPool:
             if r.state is not ReplicaState.GONE:
                 r.state = ReplicaState.DRAINING
         self._changed()
+        self._notify()
         # Replicas still starting never took traffic: a model load is not waited for (it can
         # take minutes); cancelling the start kills the process.
         for task in list(self._starting.values()):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from enum import StrEnum
 
 import aiohttp
@@ -43,6 +44,7 @@ class Replica:
         on_stat: StatSink | None = None,
         timeout_s: float = 300.0,
         serve_http: bool = True,
+        on_update: Callable[[], None] | None = None,
     ) -> None:
         self.pod = pod
         self.name = pod.pod
@@ -57,7 +59,15 @@ class Replica:
         self.queue_proxy: QueueProxy | None = None
         self.stopping = False  # asked to go: its exit is not a crash
         self.started_at = clock.now()
+        self.launched_at: float | None = None  # the process is up (its port known)
         self.ready_at: float | None = None
+        # Told of every step of the lifecycle (process up, ready, draining, gone); it must not
+        # block: it only notes that something changed.
+        self.on_update = on_update
+
+    def _updated(self) -> None:
+        if self.on_update is not None:
+            self.on_update()
 
     @property
     def exited(self) -> asyncio.Future[int] | None:
@@ -66,6 +76,7 @@ class Replica:
     async def start(self, launcher: Launcher, ready_timeout_s: float, log_path: str | None) -> None:
         """Launch, attach a queue-proxy and wait until ready. Raises ReplicaStartError."""
         self.process = await launcher.launch(self.spec, log_path)
+        self.launched_at = self.clock.now()
         self.queue_proxy = QueueProxy(
             self.spec.key,
             self.pod,
@@ -76,10 +87,12 @@ class Replica:
             timeout_s=self.timeout_s,
         )
         await self.queue_proxy.start(serve_http=self.serve_http)
+        self._updated()
         await self._wait_ready(ready_timeout_s)
         if not self.stopping:
             self.state = ReplicaState.READY
             self.ready_at = self.clock.now()
+            self._updated()
 
     async def _wait_ready(self, timeout_s: float) -> None:
         assert self.process is not None
@@ -102,6 +115,7 @@ class Replica:
         """Drain, SIGTERM, then SIGKILL. The caller has already stopped routing to it."""
         self.stopping = True
         self.state = ReplicaState.DRAINING
+        self._updated()
         if self.queue_proxy is not None and self.process is not None and self.process.running:
             await self.queue_proxy.wait_idle(drain_timeout_s)
         if self.process is not None and self.process.running:
@@ -113,6 +127,7 @@ class Replica:
                 await self.process.exited
         await self.close_proxy()
         self.state = ReplicaState.GONE
+        self._updated()
 
     async def close_proxy(self) -> None:
         if self.queue_proxy is not None:

@@ -1,0 +1,694 @@
+"""Each revision's replicas as Kubernetes objects: a Deployment per revision, a Pod per replica.
+
+In a cluster a Knative revision runs as the Deployment ``<revision>-deployment`` and its Pods;
+one-machine mode runs replica processes instead (``RevisionPool``). ``PodMirror`` writes what a
+cluster would show for them to the API server, so ``kubectl get pods -w``, ``kubectl get deploy``,
+``kubectl logs`` and ``kubectl delete pod`` work as they do there:
+
+- the Deployment carries the labels Knative puts on a revision's Deployment (the revision's,
+  without its routing state, plus ``serving.knative.dev/revision``, ``revisionUID`` and ``app``),
+  is controlled by the Revision, has the pool's desired count as ``spec.replicas`` and the ready
+  ones in its status, with ``Available`` and ``Progressing`` conditions;
+- each replica is a Pod named as the replica (``<revision>-deployment-<hash>-<5 chars>``) with
+  the Deployment's labels plus ``pod-template-hash``, controlled by the Deployment, with the user
+  container (``kserve-container`` for an InferenceService) and ``queue-proxy`` naming their real
+  loopback ports once the process has bound them. It is ``Pending`` (``ContainerCreating`` until
+  the process is up) while the model loads and ``Running`` once ready; a replica draining on a
+  scale-down is deleted with the runtime's finalizer on it, so it shows ``Terminating`` until the
+  process has exited, and the finalizer's removal then removes the Pod;
+- a Pod someone deletes (``kubectl delete pod``) stops its replica, and the pool starts a
+  replacement to keep its desired count, as a Deployment's ReplicaSet would. A replica that
+  crashes is replaced by a new replica, so by a new Pod (restartCount stays 0).
+
+The API server has no garbage collector: the Deployment is deleted when its revision's pool is
+gone. Pods are owned by the Deployment directly (there is no ReplicaSet in between).
+
+None of this is on the data path. The pool notes each change with ``observe`` (a snapshot of the
+revision's replicas, no I/O); one task writes the latest snapshot of each changed revision, so a
+burst of changes becomes one write per object; API errors are logged and retried with backoff
+(serving goes on while the API server is away). At start, Pods of an earlier run (their processes
+are gone with it) are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from autoscaler.clock import Clock
+from autoscaler.kube.informer import PODS, Informer
+from autoscaler.runtime.reconcile import names
+from autoscaler.runtime.replica import ReplicaState
+from autoscaler.runtime.spec import RevisionKey
+
+if TYPE_CHECKING:
+    from autoscaler.runtime.pool import RevisionPool
+
+log = logging.getLogger(__name__)
+
+# Put on every Pod the runtime writes; the runtime removes it once the replica's process exited.
+FINALIZER = "modelscale.dev/replica-process"
+REVISION_UID_LABEL = "serving.knative.dev/revisionUID"
+ROUTING_STATE_LABEL = "serving.knative.dev/routingState"
+POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
+APP_LABEL = "app"
+QUEUE_PROXY = "queue-proxy"
+QUEUE_PROXY_IMAGE = "modelscale/queue-proxy"  # in the runtime's process, not an image
+DEFAULT_USER_CONTAINER = "user-container"
+LOOPBACK = "127.0.0.1"
+PROGRESS_DEADLINE_S = 600  # Knative's progress-deadline default
+
+
+def iso(wall_s: float) -> str:
+    return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deployment_name(revision: str) -> str:
+    """Knative's name for a revision's Deployment."""
+    return f"{revision}-deployment"
+
+
+# -- what the pool says ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """One replica as the mirror sees it; times are wall-clock seconds."""
+
+    name: str
+    state: ReplicaState
+    stopping: bool
+    created: float
+    launched: float | None = None  # the process is up
+    ready: float | None = None
+    user_port: int | None = None
+    proxy_port: int | None = None
+    metrics_port: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return not self.stopping and self.state in (ReplicaState.STARTING, ReplicaState.READY)
+
+    @property
+    def terminating(self) -> bool:
+        return self.state is ReplicaState.DRAINING or (
+            self.stopping and self.state is not ReplicaState.GONE
+        )
+
+
+@dataclass(frozen=True)
+class PoolView:
+    key: RevisionKey
+    desired: int
+    template_hash: str
+    replicas: tuple[ReplicaView, ...] = ()
+    closed: bool = False  # the revision's pool is gone (its replicas are still stopping)
+
+
+def view_of(pool: RevisionPool, wall_offset: float) -> PoolView:
+    """A snapshot of ``pool``; ``wall_offset`` turns its monotonic times into wall times."""
+
+    def wall(t: float | None) -> float | None:
+        return None if t is None else t + wall_offset
+
+    replicas = []
+    for r in pool.replicas:
+        qp = r.queue_proxy
+        replicas.append(
+            ReplicaView(
+                name=r.name,
+                state=r.state,
+                stopping=r.stopping,
+                created=r.started_at + wall_offset,
+                launched=wall(r.launched_at),
+                ready=wall(r.ready_at),
+                user_port=r.process.port if r.process is not None else None,
+                proxy_port=qp.port if qp is not None else None,
+                metrics_port=qp.metrics_port if qp is not None else None,
+            )
+        )
+    return PoolView(pool.key, pool.desired, pool.template_hash, tuple(replicas), pool.closed)
+
+
+# -- the objects ---------------------------------------------------------------------------------
+
+
+def revision_labels(revision: Mapping[str, Any]) -> dict[str, str]:
+    """The labels Knative puts on a revision's Deployment and Pods (its ``makeLabels``)."""
+    meta = revision["metadata"]
+    labels = {
+        str(k): str(v) for k, v in (meta.get("labels") or {}).items() if k != ROUTING_STATE_LABEL
+    }
+    labels[names.REVISION_LABEL] = meta["name"]
+    labels[REVISION_UID_LABEL] = str(meta.get("uid", ""))
+    labels.setdefault(APP_LABEL, meta["name"])
+    return labels
+
+
+def user_container(revision: Mapping[str, Any]) -> dict[str, Any]:
+    """The revision's container as the Pods show it (named ``user-container`` when unnamed)."""
+    containers = (revision.get("spec") or {}).get("containers") or [{}]
+    c = containers[0]
+    out: dict[str, Any] = {"name": c.get("name") or DEFAULT_USER_CONTAINER}
+    for k in ("image", "command", "args", "env", "workingDir", "resources"):
+        if c.get(k):
+            out[k] = c[k]
+    return out
+
+
+def _queue_proxy_container() -> dict[str, Any]:
+    return {"name": QUEUE_PROXY, "image": QUEUE_PROXY_IMAGE}
+
+
+def desired_deployment(revision: Mapping[str, Any], view: PoolView) -> dict[str, Any]:
+    """The revision's Deployment without its status."""
+    meta = revision["metadata"]
+    labels = revision_labels(revision)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(meta["name"]),
+            "namespace": meta.get("namespace", "default"),
+            "labels": labels,
+            "ownerReferences": [names.owner_reference(revision)],
+        },
+        "spec": {
+            "replicas": view.desired,
+            "selector": {"matchLabels": {names.REVISION_LABEL: meta["name"]}},
+            "progressDeadlineSeconds": PROGRESS_DEADLINE_S,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [user_container(revision), _queue_proxy_container()],
+                    "enableServiceLinks": False,
+                },
+            },
+        },
+    }
+
+
+def _port(name: str, port: int | None) -> list[dict[str, Any]]:
+    return [] if port is None else [{"name": name, "containerPort": port, "protocol": "TCP"}]
+
+
+def desired_pod(
+    deployment: Mapping[str, Any],
+    replica: ReplicaView,
+    template_hash: str,
+    node_name: str,
+) -> dict[str, Any]:
+    """A replica's Pod without its status (``deployment`` as written: it has its uid)."""
+    dmeta = deployment["metadata"]
+    template = deployment["spec"]["template"]
+    labels = {**template["metadata"]["labels"], POD_TEMPLATE_HASH_LABEL: template_hash}
+    user, _queue = template["spec"]["containers"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": replica.name,
+            "namespace": dmeta["namespace"],
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": dmeta["name"],
+                    "uid": dmeta.get("uid", ""),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+            "finalizers": [FINALIZER],
+        },
+        "spec": {
+            "containers": [
+                {**user, "ports": _port("user-port", replica.user_port)},
+                {
+                    **_queue_proxy_container(),
+                    "ports": _port("http1", replica.proxy_port)
+                    + _port("http-autometric", replica.metrics_port),
+                },
+            ],
+            "enableServiceLinks": False,
+            "nodeName": node_name,
+            "restartPolicy": "Always",
+        },
+    }
+
+
+def _container_status(name: str, image: str, replica: ReplicaView, ready: bool) -> dict[str, Any]:
+    state: dict[str, Any]
+    if replica.launched is None:
+        state = {"waiting": {"reason": "ContainerCreating"}}
+    else:
+        state = {"running": {"startedAt": iso(replica.launched)}}
+    return {
+        "name": name,
+        "image": image,
+        "imageID": "",
+        "ready": ready,
+        "started": replica.launched is not None,
+        "restartCount": 0,
+        "state": state,
+    }
+
+
+def pod_status(
+    pod: Mapping[str, Any], replica: ReplicaView, draining_since: float | None
+) -> dict[str, Any]:
+    """What the runtime knows of a replica, as a Pod's status. ``draining_since``: when it was
+    seen to drain (its queue-proxy takes no more requests from then)."""
+    user, queue = pod["spec"]["containers"]
+    created = iso(replica.created)
+    serving = replica.ready is not None and draining_since is None
+    if replica.ready is None:
+        ready_cond = {"status": "False", "reason": "ContainersNotReady", "at": created}
+    elif draining_since is not None:
+        ready_cond = {"status": "False", "reason": "ContainersNotReady", "at": iso(draining_since)}
+    else:
+        ready_cond = {"status": "True", "reason": "", "at": iso(replica.ready)}
+    not_ready = [
+        n for n, r in ((user["name"], replica.ready is not None), (QUEUE_PROXY, serving)) if not r
+    ]
+
+    def cond(type_: str, status: str, at: str, reason: str = "") -> dict[str, Any]:
+        out = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": at}
+        if reason:
+            out["reason"] = reason
+            out["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
+        return out
+
+    conditions = [
+        cond("PodReadyToStartContainers", "True" if replica.launched else "False", created),
+        cond("Initialized", "True", created),
+        cond("Ready", ready_cond["status"], ready_cond["at"], ready_cond["reason"]),
+        cond("ContainersReady", ready_cond["status"], ready_cond["at"], ready_cond["reason"]),
+        cond("PodScheduled", "True", created),
+    ]
+    return {
+        "phase": "Running" if replica.ready is not None else "Pending",
+        "conditions": conditions,
+        "hostIP": LOOPBACK,
+        "hostIPs": [{"ip": LOOPBACK}],
+        "podIP": LOOPBACK,
+        "podIPs": [{"ip": LOOPBACK}],
+        "startTime": created,
+        "qosClass": "BestEffort",
+        "containerStatuses": [
+            _container_status(
+                user["name"], user.get("image", ""), replica, replica.ready is not None
+            ),
+            _container_status(QUEUE_PROXY, queue.get("image", ""), replica, serving),
+        ],
+    }
+
+
+def deployment_status(
+    deployment: Mapping[str, Any], view: PoolView, now_wall: float
+) -> dict[str, Any]:
+    """The Deployment's status for ``view`` (``deployment`` as written: its generation and its
+    conditions so far, whose transition times stay while their status does)."""
+    live = [r for r in view.replicas if r.live]
+    ready = sum(1 for r in live if r.ready is not None)
+    desired = view.desired
+    max_unavailable = desired // 4  # the default rolling update's 25 %, rounded down
+    available = ready >= desired - max_unavailable
+    rs_name = f"{deployment['metadata']['name']}-{view.template_hash}"
+    done = ready >= desired and len(live) == desired
+    now = iso(now_wall)
+    previous = {c.get("type"): c for c in (deployment.get("status") or {}).get("conditions") or []}
+
+    def cond(type_: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+        text = "True" if status else "False"
+        old = previous.get(type_) or {}
+        same = old.get("status") == text
+        kept = same and old.get("reason") == reason
+        return {
+            "type": type_,
+            "status": text,
+            "lastUpdateTime": old.get("lastUpdateTime", now) if kept else now,
+            "lastTransitionTime": old.get("lastTransitionTime", now) if same else now,
+            "reason": reason,
+            "message": message,
+        }
+
+    status: dict[str, Any] = {
+        "observedGeneration": int(deployment["metadata"].get("generation", 1) or 1),
+        "replicas": len(live),
+        "updatedReplicas": len(live),
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "conditions": [
+            cond(
+                "Available",
+                available,
+                "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                "Deployment has minimum availability."
+                if available
+                else "Deployment does not have minimum availability.",
+            ),
+            cond(
+                "Progressing",
+                True,
+                "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                f'ReplicaSet "{rs_name}" has successfully progressed.'
+                if done
+                else f'ReplicaSet "{rs_name}" is progressing.',
+            ),
+        ],
+    }
+    if desired - ready > 0:
+        status["unavailableReplicas"] = desired - ready
+    for k in ("readyReplicas", "availableReplicas", "replicas", "updatedReplicas"):
+        if status[k] == 0:
+            del status[k]  # upstream omits zero counts
+    return status
+
+
+# -- the driver ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pod:
+    body: dict[str, Any]  # metadata and spec as last written
+    status: dict[str, Any] | None = None
+    deleting: bool = False
+
+
+@dataclass
+class _Deployment:
+    obj: dict[str, Any]  # as the API server answered the last write (its uid and generation)
+    body: dict[str, Any]  # metadata and spec as last written
+    status: dict[str, Any] | None = None
+
+
+def _json(resp: Any) -> dict[str, Any]:
+    data = json.loads(resp.data or b"{}")
+    return data if isinstance(data, dict) else {}
+
+
+def _with_status(obj: Mapping[str, Any], status: Any) -> dict[str, Any]:
+    """``obj`` carrying ``status``, for a write of its status subresource (which takes only the
+    status from it; no resourceVersion: the runtime alone writes these statuses)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+    return {**obj, "metadata": meta, "status": status}
+
+
+class PodMirror:
+    """Writes the Deployments and Pods of the revisions it observes (see the module doc).
+
+    ``revision_of(key)`` reads a Revision (the serving controller's cache); ``delete_replica(key,
+    name)`` stops a live replica whose Pod was deleted (True when there was one).
+    """
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        clock: Clock,
+        revision_of: Callable[[RevisionKey], Mapping[str, Any] | None],
+        delete_replica: Callable[[RevisionKey, str], bool],
+        *,
+        node_name: str | None = None,
+        backoff_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.clock = clock
+        self._api_client = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._apps = client.AppsV1Api(api_client)
+        self._revision_of = revision_of
+        self._delete_replica = delete_replica
+        self.node_name = node_name or socket.gethostname()
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.wall_offset = clock.wall() - clock.now()
+        self.failures = 0  # failed rounds in a row (the backoff's exponent)
+        self._views: dict[RevisionKey, PoolView] = {}
+        self._dirty: set[RevisionKey] = set()
+        self._wake = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._deployments: dict[RevisionKey, _Deployment] = {}
+        self._pods: dict[RevisionKey, dict[str, _Pod]] = {}
+        self._draining: dict[str, float] = {}  # replica -> when it was seen draining
+        self._task: asyncio.Task[None] | None = None
+        self._informer: Informer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- inputs (on the data path: no I/O) -------------------------------------------------------
+    def on_pool(self, pool: RevisionPool) -> None:
+        """The ``DataPlane.on_replicas`` callback."""
+        self.observe(view_of(pool, self.wall_offset))
+
+    def observe(self, view: PoolView) -> None:
+        self._views[view.key] = view
+        self._dirty.add(view.key)
+        self._settled.clear()
+        self._wake.set()
+
+    async def settled(self) -> None:
+        """Wait until every observed change is written, or the writes wait out a backoff."""
+        await self._settled.wait()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Remove an earlier run's Pods, watch Pods for deletions, start writing."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self._remove_stale()
+        except Exception as exc:  # the API server answers later: the Pods stay until next start
+            log.warning("removing the Pods of an earlier run failed: %s", exc)
+        self._informer = Informer(self._api_client, PODS, label_selector=names.REVISION_LABEL)
+        self._informer.add_handler(self._pod_event)
+        self._informer.start()
+        self._task = asyncio.create_task(self._run(), name="pod-mirror")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._informer is not None:
+            await asyncio.to_thread(self._informer.stop)
+            self._informer = None
+
+    async def _remove_stale(self) -> None:
+        pods = _json(
+            await asyncio.to_thread(
+                self._core.list_pod_for_all_namespaces,
+                label_selector=names.REVISION_LABEL,
+                _preload_content=False,
+            )
+        ).get("items", [])
+        for pod in pods:
+            meta = pod.get("metadata") or {}
+            if FINALIZER in (meta.get("finalizers") or []):
+                await self._remove_pod(meta["namespace"], meta["name"], deleting=False)
+                log.info("removed Pod %s/%s of an earlier run", meta["namespace"], meta["name"])
+
+    # -- Pod deletions by others -----------------------------------------------------------------
+    def _pod_event(self, kind: str, pod: dict[str, Any]) -> None:  # on the informer's thread
+        meta = pod.get("metadata") or {}
+        if kind != "DELETED" and not meta.get("deletionTimestamp"):
+            return
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._pod_deleted, pod)
+
+    def _pod_deleted(self, pod: dict[str, Any]) -> None:
+        meta = pod.get("metadata") or {}
+        revision = (meta.get("labels") or {}).get(names.REVISION_LABEL)
+        if not revision:
+            return
+        key = RevisionKey(meta.get("namespace", ""), str(revision))
+        view = self._views.get(key)
+        name = meta.get("name", "")
+        if view is None or not any(r.name == name and r.live for r in view.replicas):
+            return
+        record = (self._pods.get(key) or {}).get(name)
+        if record is not None:
+            record.deleting = True
+        if self._delete_replica(key, name):
+            log.info("Pod %s/%s deleted: stopping its replica", key.namespace, name)
+
+    # -- writing ---------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            keys, self._dirty = self._dirty, set()
+            failed = set()
+            for key in sorted(keys):
+                try:
+                    await self._sync(key)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    failed.add(key)
+                    level = logging.WARNING if self.failures == 0 else logging.DEBUG
+                    log.log(level, "writing the Pods of %s failed (again later): %s", key, exc)
+            if failed:
+                self._dirty |= failed
+                self.failures += 1
+                delay = min(self.backoff_max_s, self.backoff_s * 2 ** (self.failures - 1))
+                self._settled.set()
+                await self.clock.sleep(delay)
+                continue
+            self.failures = 0
+            if self._dirty:
+                continue
+            self._settled.set()
+            await self._wake.wait()
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, missing_ok: bool = False) -> Any:
+        """An API call in a thread; its JSON answer (None: 404 and ``missing_ok``)."""
+        try:
+            resp = await asyncio.to_thread(fn, *args, _preload_content=False)
+        except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            raise
+        return _json(resp)
+
+    async def _sync(self, key: RevisionKey) -> None:
+        view = self._views.get(key)
+        if view is None:
+            return
+        records = self._pods.setdefault(key, {})
+        present = {r.name: r for r in view.replicas if r.live or r.terminating}
+        # Pods whose process has exited go first.
+        for name in [n for n in records if n not in present]:
+            await self._remove_pod(key.namespace, name, deleting=records[name].deleting)
+            del records[name]
+            self._draining.pop(name, None)
+        if view.closed and not view.replicas:
+            await self._call(
+                self._apps.delete_namespaced_deployment,
+                deployment_name(key.name),
+                key.namespace,
+                missing_ok=True,
+            )
+            self._deployments.pop(key, None)
+            self._pods.pop(key, None)
+            if self._views.get(key) is view:
+                del self._views[key]
+            return
+        revision = None if view.closed else self._revision_of(key)
+        if revision is not None:
+            await self._ensure_deployment(key, revision, view)
+        elif not view.closed and key not in self._deployments:
+            # the serving controller's cache has not seen the revision yet: again after a while
+            raise LookupError(f"revision {key} is not known yet")
+        deployment = self._deployments.get(key)
+        for replica in view.replicas:
+            if replica.name not in present:
+                continue
+            await self._sync_pod(
+                key, replica, view, deployment.obj if deployment else None, records
+            )
+        if deployment is not None and not view.closed:
+            shown = {**deployment.obj, "status": deployment.status or {}}
+            status = deployment_status(shown, view, self.clock.wall())
+            if deployment.status != status:
+                meta = deployment.obj["metadata"]
+                await self._call(
+                    self._apps.replace_namespaced_deployment_status,
+                    meta["name"],
+                    meta["namespace"],
+                    _with_status(deployment.obj, status),
+                )
+                deployment.status = status
+
+    async def _ensure_deployment(
+        self, key: RevisionKey, revision: Mapping[str, Any], view: PoolView
+    ) -> None:
+        desired = desired_deployment(revision, view)
+        known = self._deployments.get(key)
+        if known is not None and known.body == desired:
+            return
+        name, ns = desired["metadata"]["name"], key.namespace
+        written = None
+        if known is not None:
+            written = await self._call(
+                self._apps.replace_namespaced_deployment, name, ns, desired, missing_ok=True
+            )
+        if written is None:  # new, or deleted by someone: (re)created
+            try:
+                written = await self._call(self._apps.create_namespaced_deployment, ns, desired)
+            except ApiException as exc:
+                if exc.status != 409:  # an earlier run's: taken over
+                    raise
+                written = await self._call(
+                    self._apps.replace_namespaced_deployment, name, ns, desired
+                )
+            known = None
+        self._deployments[key] = _Deployment(written, desired, known.status if known else None)
+
+    async def _sync_pod(
+        self,
+        key: RevisionKey,
+        replica: ReplicaView,
+        view: PoolView,
+        deployment: dict[str, Any] | None,
+        records: dict[str, _Pod],
+    ) -> None:
+        record = records.get(replica.name)
+        if replica.terminating:
+            if record is None:
+                return  # never shown: nothing to terminate
+            self._draining.setdefault(replica.name, self.clock.wall())
+        if record is None:
+            if deployment is None:
+                return  # the Deployment first (the revision is not in the cache yet)
+            body = desired_pod(deployment, replica, view.template_hash, self.node_name)
+            try:
+                await self._call(self._core.create_namespaced_pod, key.namespace, body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                await self._call(
+                    self._core.replace_namespaced_pod, replica.name, key.namespace, body
+                )
+            record = records[replica.name] = _Pod(body)
+        elif deployment is not None and not record.deleting:
+            body = desired_pod(deployment, replica, view.template_hash, self.node_name)
+            if body != record.body:  # the process bound its ports
+                await self._call(
+                    self._core.replace_namespaced_pod, replica.name, key.namespace, body
+                )
+                record.body = body
+        status = pod_status(record.body, replica, self._draining.get(replica.name))
+        if status != record.status:
+            written = await self._call(
+                self._core.replace_namespaced_pod_status,
+                replica.name,
+                key.namespace,
+                _with_status(record.body, status),
+                missing_ok=True,
+            )
+            record.status = status if written is not None else None
+        if replica.terminating and not record.deleting:
+            await self._call(
+                self._core.delete_namespaced_pod, replica.name, key.namespace, missing_ok=True
+            )
+            record.deleting = True
+
+    async def _remove_pod(self, namespace: str, name: str, *, deleting: bool) -> None:
+        """The replica's process has exited: its Pod goes (deleted, then the finalizer off)."""
+        if not deleting:
+            await self._call(self._core.delete_namespaced_pod, name, namespace, missing_ok=True)
+        await self._call(
+            self._core.patch_namespaced_pod,
+            name,
+            namespace,
+            {"metadata": {"finalizers": None}},
+            missing_ok=True,
+        )

@@ -1,0 +1,193 @@
+"""The pods/log subresource (what ``kubectl logs`` reads) and kubectl's Pod and Deployment
+columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autoscaler.apiserver.tables import pod_status_text
+from autoscaler.apiserver.testing import RunningAPIServer
+
+from .conftest import Raw
+
+NS = "logs"
+
+
+def pod(name: str, *containers: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"containers": [{"name": c, "image": "x"} for c in containers]},
+    }
+
+
+@pytest.fixture
+def logs(server: RunningAPIServer, raw: Raw, tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path/<pod>.<container>.log`` is each container's log."""
+    raw("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
+    server.server.log_source = lambda ns, name, c: tmp_path / f"{name}.{c}.log"
+    try:
+        yield tmp_path
+    finally:
+        server.server.log_source = None
+
+
+def log_url(name: str, query: str = "") -> str:
+    return f"/api/v1/namespaces/{NS}/pods/{name}/log{query}"
+
+
+def test_a_containers_log_with_its_options(raw: Raw, logs: Path) -> None:
+    created = raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("one", "app"))
+    assert created.status_code == 201
+    assert created.json()["status"] == {"phase": "Pending"}  # as a new Pod starts, upstream
+    (logs / "one.app.log").write_text("a\nb\nc\n")
+    whole = raw("GET", log_url("one"))  # the only container needs no name
+    assert (whole.status_code, whole.text) == (200, "a\nb\nc\n")
+    assert whole.headers["Content-Type"].startswith("text/plain")
+    assert raw("GET", log_url("one", "?container=app&tailLines=2")).text == "b\nc\n"
+    assert raw("GET", log_url("one", "?tailLines=0")).text == ""
+    assert raw("GET", log_url("one", "?limitBytes=3")).text == "a\nb"
+    bad = raw("GET", log_url("one", "?tailLines=-1"))
+    assert bad.status_code == 422 and "tailLines" in bad.json()["message"]
+
+
+def test_unknown_pods_and_containers_are_refused_as_upstream(raw: Raw, logs: Path) -> None:
+    assert (
+        raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("two", "a", "b")).status_code == 201
+    )
+    missing = raw("GET", log_url("nope"))
+    assert missing.status_code == 404
+    assert missing.json()["kind"] == "Status" and missing.json()["reason"] == "NotFound"
+    unnamed = raw("GET", log_url("two"))
+    assert unnamed.status_code == 400
+    assert unnamed.json()["message"] == (
+        "a container name must be specified for pod two, choose one of: [a b]"
+    )
+    wrong = raw("GET", log_url("two", "?container=c"))
+    assert (wrong.status_code, wrong.json()["message"]) == (
+        400,
+        "container c is not valid for pod two",
+    )
+    assert raw("GET", log_url("two", "?container=b")).text == ""  # no log file yet
+    assert raw("POST", log_url("two")).status_code == 405
+
+
+def test_follow_streams_what_the_log_gains_until_the_pod_is_gone(raw: Raw, logs: Path) -> None:
+    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("three", "app")).status_code == 201
+    path = logs / "three.app.log"
+    path.write_text("first\n")
+    with raw("GET", log_url("three", "?follow=true"), stream=True) as resp:
+        lines = resp.iter_lines()
+        assert next(lines) == b"first"
+        with path.open("a") as f:
+            f.write("second\n")
+        assert next(lines) == b"second"
+        assert raw("DELETE", f"/api/v1/namespaces/{NS}/pods/three").status_code == 200
+        assert list(lines) == []  # the stream ends with the Pod
+
+
+def test_kubectl_columns_of_pods_and_deployments(server: RunningAPIServer, raw: Raw) -> None:
+    raw("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
+    body = pod("web", "app", "sidecar")
+    body["spec"]["nodeName"] = "node-1"
+    raw("POST", f"/api/v1/namespaces/{NS}/pods", json=body)
+    running = {"running": {"startedAt": "2024-01-01T00:00:00Z"}}
+    status = {
+        "phase": "Running",
+        "podIP": "10.0.0.7",
+        "containerStatuses": [
+            {"name": "app", "ready": True, "restartCount": 2, "state": running},
+            {"name": "sidecar", "ready": False, "restartCount": 1, "state": running},
+        ],
+    }
+    put = raw("PUT", f"/api/v1/namespaces/{NS}/pods/web/status", json={**body, "status": status})
+    assert put.status_code == 200, put.text
+    out = server.kubectl("get", "pod", "web", "-n", NS, "-o", "wide")
+    header, row = (line.split() for line in out.stdout.splitlines())
+    assert header[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row[:4] + row[5:7] == ["web", "1/2", "Running", "3", "10.0.0.7", "node-1"]
+    deploy = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "img:1"}]},
+            },
+        },
+    }
+    raw("POST", f"/apis/apps/v1/namespaces/{NS}/deployments", json=deploy)
+    counts = {"replicas": 3, "readyReplicas": 2, "updatedReplicas": 3, "availableReplicas": 2}
+    put = raw(
+        "PUT",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/web/status",
+        json={**deploy, "status": counts},
+    )
+    assert put.status_code == 200, put.text
+    out = server.kubectl("get", "deploy", "web", "-n", NS, "-o", "wide")
+    header, row = (line.split() for line in out.stdout.splitlines())
+    assert header == [
+        "NAME",
+        "READY",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    assert row[:4] + row[5:] == ["web", "2/3", "3", "2", "app", "img:1", "app=web"]
+
+
+@pytest.mark.parametrize(
+    ("status", "deleting", "shown"),
+    [
+        (
+            {
+                "phase": "Pending",
+                "containerStatuses": [{"state": {"waiting": {"reason": "ContainerCreating"}}}],
+            },
+            False,
+            "ContainerCreating",
+        ),
+        ({"phase": "Pending", "containerStatuses": [{"state": {"running": {}}}]}, False, "Pending"),
+        (
+            {"phase": "Running", "containerStatuses": [{"ready": True, "state": {"running": {}}}]},
+            True,
+            "Terminating",
+        ),
+        (
+            {
+                "phase": "Running",
+                "containerStatuses": [{"state": {"terminated": {"exitCode": 137}}}],
+            },
+            False,
+            "ExitCode:137",
+        ),
+        (
+            {
+                "phase": "Pending",
+                "initContainerStatuses": [{"state": {"waiting": {"reason": "PodInitializing"}}}],
+            },
+            False,
+            "Init:0/1",
+        ),
+    ],
+)
+def test_the_status_column_as_kubectl_works_it_out(
+    status: dict[str, Any], deleting: bool, shown: str
+) -> None:
+    obj: dict[str, Any] = {
+        "metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"} if deleting else {},
+        "spec": {"containers": [{"name": "a"}], "initContainers": [{"name": "i"}]},
+        "status": status,
+    }
+    assert pod_status_text(obj)[0] == shown

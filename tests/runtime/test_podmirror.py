@@ -1,0 +1,216 @@
+"""PodMirror driven by pool snapshots against a real API server, with a hand-driven clock: what
+kubectl shows of a replica at each step, the Deployment, coalesced writes with backoff while the
+API refuses them, deleted Pods stopping their replica, and an earlier run's Pods removed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from kubernetes import client
+
+from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
+from autoscaler.clock import ManualClock
+from autoscaler.runtime.podmirror import FINALIZER, PodMirror, PoolView, ReplicaView
+from autoscaler.runtime.replica import ReplicaState
+from autoscaler.runtime.spec import RevisionKey
+
+REV = "iris-predictor-00001"
+HASH = "5d875957c9"
+POD = f"{REV}-deployment-{HASH}-x2k4b"
+
+
+def revision(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Revision",
+        "metadata": {
+            "name": REV,
+            "namespace": namespace,
+            "uid": "rev-uid-1",
+            "labels": {
+                "serving.knative.dev/configuration": "iris-predictor",
+                "serving.knative.dev/routingState": "active",
+                "serving.kserve.io/inferenceservice": "iris",
+            },
+        },
+        "spec": {
+            "containers": [{"name": "kserve-container", "image": "kserve/sklearnserver:v0.21.0"}]
+        },
+    }
+
+
+def replica(state: ReplicaState, clock: ManualClock, **kw: Any) -> ReplicaView:
+    return ReplicaView(POD, state, kw.pop("stopping", False), clock.wall() - 5, **kw)
+
+
+STARTING = {"state": ReplicaState.STARTING}
+UP = {"launched": 1_700_000_000.0, "user_port": 40001, "proxy_port": 40002, "metrics_port": 40003}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningAPIServer]:
+    with running_apiserver(tmp_path_factory.mktemp("mirror")) as handle:
+        yield handle
+
+
+class Harness:
+    def __init__(self, api: RunningAPIServer, namespace: str) -> None:
+        self.api = api
+        self.ns = namespace
+        self.key = RevisionKey(namespace, REV)
+        self.clock = ManualClock()
+        self.deleted: list[tuple[RevisionKey, str]] = []
+        self.deleted_event = asyncio.Event()
+        self.client = api.api_client()
+        self.core = client.CoreV1Api(self.client)
+        self.mirror = PodMirror(
+            self.client,
+            self.clock,
+            lambda key: revision(key.namespace) if key == self.key else None,
+            self._delete_replica,
+            node_name="node-1",
+        )
+
+    def _delete_replica(self, key: RevisionKey, name: str) -> bool:
+        self.deleted.append((key, name))
+        self.deleted_event.set()
+        return True
+
+    async def show(self, desired: int, *replicas: ReplicaView, closed: bool = False) -> None:
+        self.mirror.observe(PoolView(self.key, desired, HASH, replicas, closed))
+        await asyncio.wait_for(self.mirror.settled(), 20)
+
+    def get(self, *args: str) -> Any:
+        out = self.api.kubectl("get", "-n", self.ns, *args, "-o", "json")
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def table(self, *args: str) -> list[list[str]]:
+        """kubectl's rows without AGE (the server's clock, not the one driven here)."""
+        out = self.api.kubectl("get", "-n", self.ns, *args)
+        assert out.returncode == 0, out.stderr
+        header = out.stdout.splitlines()[0].split()
+        age = header.index("AGE")
+        return [
+            line.split()[:age] + line.split()[age + 1 :] for line in out.stdout.splitlines()[1:]
+        ]
+
+
+@pytest_asyncio.fixture
+async def harness(api: RunningAPIServer, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    ns = request.node.name.replace("_", "-")[5:40].strip("-")
+    api.kubectl("create", "namespace", ns)
+    h = Harness(api, ns)
+    await h.mirror.start()
+    try:
+        yield h
+    finally:
+        await h.mirror.stop()
+
+
+async def test_a_replica_shows_as_a_pod_from_creating_to_gone(harness: Harness) -> None:
+    h, clock = harness, harness.clock
+    await h.show(1, replica(clock=clock, **STARTING))
+    assert h.table("pods") == [[POD, "0/2", "ContainerCreating", "0"]]
+    pod = h.get("pod", POD)
+    assert pod["metadata"]["labels"] == {
+        "serving.knative.dev/configuration": "iris-predictor",
+        "serving.kserve.io/inferenceservice": "iris",
+        "serving.knative.dev/revision": REV,
+        "serving.knative.dev/revisionUID": "rev-uid-1",
+        "app": REV,
+        "pod-template-hash": HASH,
+    }
+    assert pod["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+    assert pod["metadata"]["finalizers"] == [FINALIZER]
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["kserve-container", "queue-proxy"]
+    assert pod["status"]["phase"] == "Pending"
+
+    await h.show(1, replica(clock=clock, **STARTING, **UP))  # the model loads
+    assert h.table("pods") == [[POD, "0/2", "Pending", "0"]]
+    ports = [
+        [p["containerPort"] for p in c["ports"]] for c in h.get("pod", POD)["spec"]["containers"]
+    ]
+    assert ports == [[40001], [40002, 40003]]
+
+    await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    wide = h.table("pods", "-o", "wide", "-l", f"serving.knative.dev/revision={REV}")
+    assert [row[:6] for row in wide] == [[POD, "2/2", "Running", "0", "127.0.0.1", "node-1"]]
+    assert h.table("deploy") == [[f"{REV}-deployment", "1/1", "1", "1"]]
+    deploy = h.get("deploy", f"{REV}-deployment")
+    assert deploy["spec"]["selector"] == {"matchLabels": {"serving.knative.dev/revision": REV}}
+    owner = deploy["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("Revision", REV, True)
+    available = {c["type"]: c["status"] for c in deploy["status"]["conditions"]}
+    assert available == {"Available": "True", "Progressing": "True"}
+
+    draining = replica(ReplicaState.DRAINING, clock, stopping=True, **UP, ready=clock.wall())
+    await h.show(0, draining)  # scaled down: it drains
+    assert h.table("pods")[0][:3] == [POD, "1/2", "Terminating"]
+    assert h.table("deploy")[0][:2] == [f"{REV}-deployment", "0/0"]
+
+    await h.show(0)  # the process has exited
+    assert h.get("pods")["items"] == []
+    assert h.deleted == []  # the runtime's own deletions stop no replica
+
+    await h.show(0, closed=True)  # the revision was deleted: no garbage collector removes it
+    assert h.get("deploy", f"{REV}-deployment") is None
+
+
+async def test_api_errors_back_off_and_a_burst_is_written_once(harness: Harness) -> None:
+    h, clock = harness, harness.clock
+    h.key = RevisionKey("not-yet", REV)
+    h.ns = "not-yet"
+    await h.show(1, replica(clock=clock, **STARTING))  # no such namespace: refused
+    assert h.mirror.failures == 1 and clock.sleepers() == 1
+    for step in (UP, {**UP, "ready": clock.wall()}):
+        state = ReplicaState.READY if "ready" in step else ReplicaState.STARTING
+        h.mirror.observe(PoolView(h.key, 1, HASH, (replica(state, clock, **step),)))
+    assert h.api.kubectl("create", "namespace", "not-yet").returncode == 0
+    requests = h.api.server.record_requests()
+    clock.advance(0.2)  # the first backoff
+    await asyncio.wait_for(h.mirror.settled(), 20)
+    assert h.mirror.failures == 0
+    assert h.table("pods")[0][:3] == [POD, "2/2", "Running"]
+    writes = [(r.verb, r.resource, r.subresource) for r in requests if r.verb != "list"]
+    # the three steps observed while refused are one Pod create and one status write
+    assert writes.count(("create", "pods", "")) == 1
+    assert writes.count(("update", "pods", "status")) == 1
+
+
+async def test_a_deleted_pod_stops_its_replica_and_stale_pods_go_at_start(
+    harness: Harness,
+) -> None:
+    h, clock = harness, harness.clock
+    stale = f"{REV}-deployment-{HASH}-old00"
+    h.core.create_namespaced_pod(
+        h.ns,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": stale,
+                "labels": {"serving.knative.dev/revision": REV},
+                "finalizers": [FINALIZER],
+            },
+            "spec": {"containers": [{"name": "kserve-container", "image": "x"}]},
+        },
+    )
+    await h.mirror.stop()
+    h.mirror = PodMirror(h.client, clock, lambda key: revision(key.namespace), h._delete_replica)
+    await h.mirror.start()  # a new run: the old Pod's process is gone
+    assert h.get("pod", stale) is None
+
+    await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    await asyncio.to_thread(h.core.delete_namespaced_pod, POD, h.ns)  # as kubectl delete pod
+    await asyncio.wait_for(h.deleted_event.wait(), 20)
+    assert h.deleted == [(h.key, POD)]
+    assert h.table("pods")[0][:3] == [POD, "2/2", "Terminating"]  # until the process exits
+    draining = replica(ReplicaState.DRAINING, clock, stopping=True, **UP, ready=clock.wall())
+    await h.show(1, draining)
+    await h.show(1)
+    assert h.get("pods")["items"] == []
