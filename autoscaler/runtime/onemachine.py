@@ -1,13 +1,14 @@
 """One-machine mode put together: the embedded API server, the data plane, the serving controller,
 and (when present) the tuner, on one event loop.
 
-``OneMachine`` is what ``modelscale up``, the demo and the end-to-end tests start. Every part talks to
-the API server over real HTTP with the official client, exactly as it would in a cluster; the
-replicas show there as each revision's Deployment and Pods (``PodMirror``), whose ``kubectl logs``
-are the replica logs under ``data_dir/logs``. An admin
-server on 127.0.0.1 serves the autoscaler gauges (``/metrics``) and the replicas' metrics endpoints
-as Prometheus HTTP service discovery (``/sd/replicas``), so a Prometheus server or the tuner's direct
-scraper finds every queue-proxy.
+``OneMachine`` is what ``modelscale up``, the demo and the end-to-end tests start. Every part
+talks to the API server over real HTTP with the official client, exactly as it would in a
+cluster; the replicas show there as each revision's Deployment and Pods (``PodMirror``), whose
+``kubectl logs`` are the replica logs under ``data_dir/logs``. The tuner's direct metric source
+finds each replica's queue-proxy through those Pods, as in a cluster (the ports they declare
+under Knative's names). An admin server on 127.0.0.1 serves the autoscaler gauges
+(``/metrics``) and the replicas' metrics endpoints as Prometheus HTTP service discovery
+(``/sd/replicas``), so a Prometheus server finds every queue-proxy.
 """
 
 from __future__ import annotations
@@ -65,27 +66,6 @@ class OneMachineSettings:
 MODELSCALER_CRD = (
     Path(__file__).resolve().parents[2] / "manifests" / "crds" / "modelscale.dev_modelscalers.yaml"
 )
-
-
-class DataPlaneEndpoints:
-    """The tuner's direct metric source finds each replica's queue-proxy metrics here (a cluster
-    uses Pods instead)."""
-
-    def __init__(self, dataplane: DataPlane) -> None:
-        self._dp = dataplane
-
-    def replicas(self, namespace: str, revision: str) -> tuple[Any, ...]:
-        from autoscaler.metrics import ReplicaEndpoint
-        from autoscaler.runtime.spec import RevisionKey
-
-        key = RevisionKey(namespace, revision)
-        if key not in self._dp.revisions():
-            return ()
-        return tuple(
-            ReplicaEndpoint(pod=qp.name, urls=(f"http://127.0.0.1:{qp.metrics_port}/metrics",))
-            for qp in self._dp.pool(key).ready_targets()
-            if qp.metrics_port is not None
-        )
 
 
 class OneMachine:
@@ -177,6 +157,7 @@ class OneMachine:
 
     async def _start_tuner(self) -> None:
         from autoscaler.kube.controller import Controller
+        from autoscaler.kube.endpoints import PodEndpoints
         from autoscaler.kube.leader import ElectionConfig, LeaderElector
         from autoscaler.kube.settings import ControllerSettings
         from autoscaler.metrics import make_source, parse_metrics_config
@@ -228,7 +209,8 @@ class OneMachine:
             settings,
             self.clock,
             elector=elector,
-            endpoints=DataPlaneEndpoints(self.dataplane) if direct else None,
+            # the replicas' Pods, watched through the API as in a cluster
+            endpoints=PodEndpoints(api, namespace=settings.watch_namespace) if direct else None,
             owns_source=True,
         )
         self._tuner_task = asyncio.create_task(self.tuner.run(), name="tuner")

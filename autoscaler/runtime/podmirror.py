@@ -236,8 +236,11 @@ def desired_pod(
                 {**user, "ports": _port("user-port", replica.user_port)},
                 {
                     **_queue_proxy_container(),
+                    # one port serves the gauges and the request metrics (both Knative's
+                    # names, so the tuner's Pod resolver reads it once)
                     "ports": _port("http1", replica.proxy_port)
-                    + _port("http-autometric", replica.metrics_port),
+                    + _port("http-autometric", replica.metrics_port)
+                    + _port("http-usermetric", replica.metrics_port),
                 },
             ],
             "enableServiceLinks": False,

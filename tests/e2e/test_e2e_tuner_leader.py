@@ -20,10 +20,10 @@ import pytest
 
 from autoscaler.clock import SystemClock
 from autoscaler.kube.controller import Controller
+from autoscaler.kube.endpoints import PodEndpoints
 from autoscaler.kube.leader import ElectionConfig, LeaderElector
 from autoscaler.kube.settings import ControllerSettings
 from autoscaler.metrics import DirectScrapeSource
-from autoscaler.runtime.onemachine import DataPlaneEndpoints
 from autoscaler.runtime.testing import RunningOneMachine, running_onemachine
 from tests.e2e.e2e_kit import (
     ClosedLoad,
@@ -70,7 +70,7 @@ class Replica:
             ControllerSettings(identity=identity, metrics_port=0),
             clock,
             elector=LeaderElector(api, election, clock),
-            endpoints=DataPlaneEndpoints(om.machine.dataplane),
+            endpoints=PodEndpoints(api),
         )
         self.task: asyncio.Task[None] | None = None
 

@@ -15,6 +15,7 @@ from kubernetes import client
 
 from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
 from autoscaler.clock import ManualClock
+from autoscaler.kube.endpoints import replica_endpoints
 from autoscaler.runtime.podmirror import FINALIZER, PodMirror, PoolView, ReplicaView
 from autoscaler.runtime.replica import ReplicaState
 from autoscaler.runtime.spec import RevisionKey
@@ -132,10 +133,17 @@ async def test_a_replica_shows_as_a_pod_from_creating_to_gone(harness: Harness) 
 
     await h.show(1, replica(clock=clock, **STARTING, **UP))  # the model loads
     assert h.table("pods") == [[POD, "0/2", "Pending", "0"]]
+    up = h.get("pod", POD)
     ports = [
-        [p["containerPort"] for p in c["ports"]] for c in h.get("pod", POD)["spec"]["containers"]
+        [(p["name"], p["containerPort"]) for p in c["ports"]] for c in up["spec"]["containers"]
     ]
-    assert ports == [[40001], [40002, 40003]]
+    assert ports == [
+        [("user-port", 40001)],
+        [("http1", 40002), ("http-autometric", 40003), ("http-usermetric", 40003)],
+    ]
+    # the tuner's Pod resolver reads the one metrics port once, when the Pod runs
+    up["status"]["phase"] = "Running"
+    assert [e.urls for e in replica_endpoints([up])] == [("http://127.0.0.1:40003/metrics",)]
 
     await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
     wide = h.table("pods", "-o", "wide", "-l", f"serving.knative.dev/revision={REV}")
