@@ -39,18 +39,29 @@ QUEUE_PROXY_PORT_NAMES = ("http-autometric", "http-usermetric")
 
 
 def _metric_ports(pod: Mapping[str, Any]) -> tuple[int, ...]:
-    """The gauge port and the request-metrics port (once when they are the same)."""
+    """The gauge port, then the request-metrics port: those the Pod declares under Knative's
+    names (one port that serves both is declared once), else Knative's numbers."""
     declared: dict[str, int] = {}
     for container in (pod.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
             name, number = port.get("name"), port.get("containerPort")
             if name in QUEUE_PROXY_PORT_NAMES and isinstance(number, int):
                 declared.setdefault(name, number)
-    ports = tuple(
-        declared.get(name, default)
-        for name, default in zip(QUEUE_PROXY_PORT_NAMES, QUEUE_PROXY_PORTS, strict=True)
-    )
-    return tuple(dict.fromkeys(ports))
+    if not declared:
+        return QUEUE_PROXY_PORTS
+    return tuple(dict.fromkeys(declared[n] for n in QUEUE_PROXY_PORT_NAMES if n in declared))
+
+
+def _serving(pod: Mapping[str, Any]) -> bool:
+    """Running with an IP, not being deleted, and Ready when it says (a Pod starting up or
+    draining is not an endpoint, as in a Service's Endpoints)."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    if not status.get("podIP") or status.get("phase") != "Running" or not meta.get("name"):
+        return False
+    if meta.get("deletionTimestamp"):
+        return False
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    return not ready or ready[0].get("status") == "True"
 
 
 class EndpointResolver(Protocol):
@@ -63,10 +74,10 @@ def replica_endpoints(pods: Iterable[Mapping[str, Any]]) -> tuple[ReplicaEndpoin
     """The running Pods with an IP, as the queue-proxy's metric URLs, by Pod name."""
     out = []
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name") or "")):
-        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-        ip = status.get("podIP")
-        if not ip or status.get("phase") != "Running" or not meta.get("name"):
+        if not _serving(pod):
             continue
+        meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+        ip = status["podIP"]
         host = f"[{ip}]" if ":" in ip else ip
         urls = tuple(f"http://{host}:{port}/metrics" for port in _metric_ports(pod))
         # the sampling rounds between ticks read only the gauges (port 9090); one URL serving
@@ -86,12 +97,16 @@ def revision_of(pod: Mapping[str, Any]) -> str | None:
 def endpoint_fields(pod: dict[str, Any]) -> dict[str, Any]:
     """What ``replica_endpoints`` and the cache read of a Pod."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    keep = ("name", "namespace", "labels", "resourceVersion")
-    out = {
+    keep = ("name", "namespace", "labels", "resourceVersion", "deletionTimestamp")
+    kept_status: dict[str, Any] = {k: status[k] for k in ("phase", "podIP") if k in status}
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    if ready:
+        kept_status["conditions"] = [{"type": "Ready", "status": ready[0].get("status")}]
+    out: dict[str, Any] = {
         "apiVersion": pod.get("apiVersion"),
         "kind": pod.get("kind"),
         "metadata": {k: meta[k] for k in keep if k in meta},
-        "status": {k: status[k] for k in ("phase", "podIP") if k in status},
+        "status": kept_status,
     }
     ports = [
         {"name": p.get("name"), "containerPort": p.get("containerPort")}

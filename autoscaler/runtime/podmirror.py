@@ -7,13 +7,15 @@ cluster would show for them to the API server, so ``kubectl get pods -w``, ``kub
 
 - the Deployment carries the labels Knative puts on a revision's Deployment (the revision's,
   without its routing state, plus ``serving.knative.dev/revision``, ``revisionUID`` and ``app``),
-  is controlled by the Revision, has the pool's desired count as ``spec.replicas`` and the ready
+  is controlled by the Revision, selects its Pods by ``revisionUID`` as Knative's does, has the
+  pool's desired count as ``spec.replicas`` and the ready
   ones in its status, with ``Available`` and ``Progressing`` conditions;
 - each replica is a Pod named as the replica (``<revision>-deployment-<hash>-<5 chars>``) with
   the Deployment's labels plus ``pod-template-hash``, controlled by the Deployment, with the user
   container (``kserve-container`` for an InferenceService) and ``queue-proxy`` naming their real
-  loopback ports once the process has bound them. It is ``Pending`` (``ContainerCreating`` until
-  the process is up) while the model loads and ``Running`` once ready; a replica draining on a
+  loopback ports once the process has bound them. It is ``Pending`` (``ContainerCreating``) while
+  the process starts and loads its model, ``Running`` once the process is up (READY 0/2 as its
+  containers start) and READY 2/2 once ready; a replica draining on a
   scale-down is deleted with the runtime's finalizer on it, so it shows ``Terminating`` until the
   process has exited, and the finalizer's removal then removes the Pod;
 - a Pod someone deletes (``kubectl delete pod``) stops its replica, and the pool starts a
@@ -21,7 +23,8 @@ cluster would show for them to the API server, so ``kubectl get pods -w``, ``kub
   crashes is replaced by a new replica, so by a new Pod (restartCount stays 0).
 
 The API server has no garbage collector: the Deployment is deleted when its revision's pool is
-gone. Pods are owned by the Deployment directly (there is no ReplicaSet in between).
+gone. A Deployment someone deletes is made again (watched), as Knative's revision reconciler
+does. Pods are owned by the Deployment directly (there is no ReplicaSet in between).
 
 None of this is on the data path. The pool notes each change with ``observe`` (a snapshot of the
 revision's replicas, no I/O); one task writes the latest snapshot of each changed revision, so a
@@ -45,7 +48,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from autoscaler.clock import Clock
-from autoscaler.kube.informer import PODS, Informer
+from autoscaler.kube.informer import PODS, Informer, Resource
 from autoscaler.runtime.reconcile import names
 from autoscaler.runtime.replica import ReplicaState
 from autoscaler.runtime.spec import RevisionKey
@@ -58,6 +61,7 @@ log = logging.getLogger(__name__)
 # Put on every Pod the runtime writes; the runtime removes it once the replica's process exited.
 FINALIZER = "modelscale.dev/replica-process"
 REVISION_UID_LABEL = "serving.knative.dev/revisionUID"
+DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 ROUTING_STATE_LABEL = "serving.knative.dev/routingState"
 POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 APP_LABEL = "app"
@@ -184,7 +188,7 @@ def desired_deployment(revision: Mapping[str, Any], view: PoolView) -> dict[str,
         },
         "spec": {
             "replicas": view.desired,
-            "selector": {"matchLabels": {names.REVISION_LABEL: meta["name"]}},
+            "selector": {"matchLabels": {REVISION_UID_LABEL: labels[REVISION_UID_LABEL]}},
             "progressDeadlineSeconds": PROGRESS_DEADLINE_S,
             "template": {
                 "metadata": {"labels": labels},
@@ -236,11 +240,10 @@ def desired_pod(
                 {**user, "ports": _port("user-port", replica.user_port)},
                 {
                     **_queue_proxy_container(),
-                    # one port serves the gauges and the request metrics (both Knative's
-                    # names, so the tuner's Pod resolver reads it once)
+                    # one port serves the gauges and the request metrics: declared once, under
+                    # the gauges' name (the tuner's Pod resolver reads the declared ones)
                     "ports": _port("http1", replica.proxy_port)
-                    + _port("http-autometric", replica.metrics_port)
-                    + _port("http-usermetric", replica.metrics_port),
+                    + _port("http-autometric", replica.metrics_port),
                 },
             ],
             "enableServiceLinks": False,
@@ -300,7 +303,8 @@ def pod_status(
         cond("PodScheduled", "True", created),
     ]
     return {
-        "phase": "Running" if replica.ready is not None else "Pending",
+        # as a Pod whose containers have started: Running, ready or not
+        "phase": "Running" if replica.launched is not None else "Pending",
         "conditions": conditions,
         "hostIP": LOOPBACK,
         "hostIPs": [{"ip": LOOPBACK}],
@@ -436,7 +440,10 @@ class PodMirror:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.wall_offset = clock.wall() - clock.now()
-        self.failures = 0  # failed rounds in a row (the backoff's exponent)
+        # failed writes in a row, per revision (its backoff's exponent), and when to try again:
+        # one revision's failing writes hold up no other's
+        self._failures: dict[RevisionKey, int] = {}
+        self._retry_at: dict[RevisionKey, float] = {}
         self._views: dict[RevisionKey, PoolView] = {}
         self._dirty: set[RevisionKey] = set()
         self._wake = asyncio.Event()
@@ -446,6 +453,7 @@ class PodMirror:
         self._draining: dict[str, float] = {}  # replica -> when it was seen draining
         self._task: asyncio.Task[None] | None = None
         self._informer: Informer | None = None
+        self._deployment_informer: Informer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- inputs (on the data path: no I/O) -------------------------------------------------------
@@ -474,6 +482,11 @@ class PodMirror:
         self._informer = Informer(self._api_client, PODS, label_selector=names.REVISION_LABEL)
         self._informer.add_handler(self._pod_event)
         self._informer.start()
+        self._deployment_informer = Informer(
+            self._api_client, DEPLOYMENTS, label_selector=names.REVISION_LABEL
+        )
+        self._deployment_informer.add_handler(self._deployment_event)
+        self._deployment_informer.start()
         self._task = asyncio.create_task(self._run(), name="pod-mirror")
 
     async def stop(self) -> None:
@@ -481,9 +494,10 @@ class PodMirror:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        if self._informer is not None:
-            await asyncio.to_thread(self._informer.stop)
-            self._informer = None
+        for informer in (self._informer, self._deployment_informer):
+            if informer is not None:
+                await asyncio.to_thread(informer.stop)
+        self._informer = self._deployment_informer = None
 
     async def _remove_stale(self) -> None:
         pods = _json(
@@ -523,33 +537,64 @@ class PodMirror:
         if self._delete_replica(key, name):
             log.info("Pod %s/%s deleted: stopping its replica", key.namespace, name)
 
+    def _deployment_event(self, kind: str, obj: dict[str, Any]) -> None:  # informer's thread
+        if kind != "DELETED" or self._loop is None:
+            return
+        meta = obj.get("metadata") or {}
+        revision = (meta.get("labels") or {}).get(names.REVISION_LABEL)
+        if revision:
+            key = RevisionKey(meta.get("namespace", ""), str(revision))
+            self._loop.call_soon_threadsafe(self._forget_deployment, key, meta.get("uid"))
+
     # -- writing ---------------------------------------------------------------------------------
+    @property
+    def failures(self) -> int:
+        """The most failed writes in a row of any revision (0: none is backing off)."""
+        return max(self._failures.values(), default=0)
+
+    def _due(self, key: RevisionKey, now: float) -> bool:
+        return self._retry_at.get(key, now) <= now
+
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            keys, self._dirty = self._dirty, set()
-            failed = set()
+            now = self.clock.now()
+            keys = {k for k in self._dirty if self._due(k, now)}
+            self._dirty -= keys
             for key in sorted(keys):
                 try:
                     await self._sync(key)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    failed.add(key)
-                    level = logging.WARNING if self.failures == 0 else logging.DEBUG
+                    n = self._failures.get(key, 0)
+                    level = logging.WARNING if n == 0 else logging.DEBUG
                     log.log(level, "writing the Pods of %s failed (again later): %s", key, exc)
-            if failed:
-                self._dirty |= failed
-                self.failures += 1
-                delay = min(self.backoff_max_s, self.backoff_s * 2 ** (self.failures - 1))
-                self._settled.set()
-                await self.clock.sleep(delay)
-                continue
-            self.failures = 0
-            if self._dirty:
+                    self._failures[key] = n + 1
+                    delay = min(self.backoff_max_s, self.backoff_s * 2**n)
+                    self._retry_at[key] = self.clock.now() + delay
+                    self._dirty.add(key)
+                else:
+                    self._failures.pop(key, None)
+                    self._retry_at.pop(key, None)
+            now = self.clock.now()
+            if any(self._due(k, now) for k in self._dirty):
                 continue
             self._settled.set()
-            await self._wake.wait()
+            if not self._dirty:
+                await self._wake.wait()
+                continue
+            # the next retry, unless a change comes first
+            delay = min(self._retry_at[k] for k in self._dirty) - now
+            waits = [
+                asyncio.ensure_future(self.clock.sleep(delay)),
+                asyncio.ensure_future(self._wake.wait()),
+            ]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
 
     async def _call(self, fn: Callable[..., Any], *args: Any, missing_ok: bool = False) -> Any:
         """An API call in a thread; its JSON answer (None: 404 and ``missing_ok``)."""
@@ -602,13 +647,27 @@ class PodMirror:
             status = deployment_status(shown, view, self.clock.wall())
             if deployment.status != status:
                 meta = deployment.obj["metadata"]
-                await self._call(
+                written = await self._call(
                     self._apps.replace_namespaced_deployment_status,
                     meta["name"],
                     meta["namespace"],
                     _with_status(deployment.obj, status),
+                    missing_ok=True,
                 )
+                if written is None:  # deleted by someone: made again, as a revision's would be
+                    self._forget_deployment(key)
+                    return
                 deployment.status = status
+
+    def _forget_deployment(self, key: RevisionKey, uid: str | None = None) -> None:
+        """The Deployment of ``key`` is gone (of that ``uid``, if given): written anew next."""
+        known = self._deployments.get(key)
+        if known is None or (uid is not None and known.obj["metadata"].get("uid") != uid):
+            return
+        del self._deployments[key]
+        self._dirty.add(key)
+        self._settled.clear()
+        self._wake.set()
 
     async def _ensure_deployment(
         self, key: RevisionKey, revision: Mapping[str, Any], view: PoolView

@@ -367,6 +367,7 @@ def test_declared_queue_proxy_ports_are_read_where_declared() -> None:
             {"name": "http-autometric", "containerPort": 41003},
             {"name": "http-usermetric", "containerPort": 41003},
         ]),
+        _running("gauges", [{"name": "http-autometric", "containerPort": 41004}]),
     ]  # fmt: skip
     got = {r.pod: r for r in replica_endpoints(pods)}
     assert got["knative"].urls == (
@@ -381,5 +382,21 @@ def test_declared_queue_proxy_ports_are_read_where_declared() -> None:
     assert got["split"].gauge_urls == ("http://127.0.0.1:41001/metrics",)
     assert got["one"].urls == ("http://127.0.0.1:41003/metrics",)
     assert got["one"].gauge_urls == ()
+    assert got["gauges"].urls == ("http://127.0.0.1:41004/metrics",)
     # the watch's cache keeps the named ports, so both paths agree
     assert replica_endpoints([endpoint_fields(p) for p in pods]) == replica_endpoints(pods)
+
+
+def test_pods_starting_or_draining_are_no_endpoints() -> None:
+    """As a Service's Endpoints: a Pod that says it is not Ready, or is being deleted, is not
+    scraped; one that says nothing of readiness is judged by its phase."""
+    ready = {"type": "Ready", "status": "True"}
+    unready = {"type": "Ready", "status": "False"}
+    pods = [_running(n, []) for n in ("ready", "starting", "draining", "silent")]
+    pods[0]["status"]["conditions"] = [ready]
+    pods[1]["status"]["conditions"] = [unready]
+    pods[2]["status"]["conditions"] = [ready]
+    pods[2]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert [r.pod for r in replica_endpoints(pods)] == ["ready", "silent"]
+    trimmed = [endpoint_fields(p) for p in pods]
+    assert [r.pod for r in replica_endpoints(trimmed)] == ["ready", "silent"]

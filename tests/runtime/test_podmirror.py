@@ -132,25 +132,29 @@ async def test_a_replica_shows_as_a_pod_from_creating_to_gone(harness: Harness) 
     assert pod["status"]["phase"] == "Pending"
 
     await h.show(1, replica(clock=clock, **STARTING, **UP))  # the model loads
-    assert h.table("pods") == [[POD, "0/2", "Pending", "0"]]
+    assert h.table("pods") == [[POD, "0/2", "Running", "0"]]  # up: its containers started
     up = h.get("pod", POD)
     ports = [
         [(p["name"], p["containerPort"]) for p in c["ports"]] for c in up["spec"]["containers"]
     ]
     assert ports == [
         [("user-port", 40001)],
-        [("http1", 40002), ("http-autometric", 40003), ("http-usermetric", 40003)],
+        [("http1", 40002), ("http-autometric", 40003)],
     ]
-    # the tuner's Pod resolver reads the one metrics port once, when the Pod runs
-    up["status"]["phase"] = "Running"
-    assert [e.urls for e in replica_endpoints([up])] == [("http://127.0.0.1:40003/metrics",)]
+    assert replica_endpoints([up]) == ()  # not ready: the tuner's Pod resolver leaves it out
 
     await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    # ready: the resolver reads its one metrics port once
+    ready = h.get("pod", POD)
+    assert [e.urls for e in replica_endpoints([ready])] == [("http://127.0.0.1:40003/metrics",)]
     wide = h.table("pods", "-o", "wide", "-l", f"serving.knative.dev/revision={REV}")
     assert [row[:6] for row in wide] == [[POD, "2/2", "Running", "0", "127.0.0.1", "node-1"]]
     assert h.table("deploy") == [[f"{REV}-deployment", "1/1", "1", "1"]]
     deploy = h.get("deploy", f"{REV}-deployment")
-    assert deploy["spec"]["selector"] == {"matchLabels": {"serving.knative.dev/revision": REV}}
+    # as Knative's: by the revision's uid
+    assert deploy["spec"]["selector"] == {
+        "matchLabels": {"serving.knative.dev/revisionUID": "rev-uid-1"}
+    }
     owner = deploy["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Revision", REV, True)
     available = {c["type"]: c["status"] for c in deploy["status"]["conditions"]}
@@ -222,3 +226,41 @@ async def test_a_deleted_pod_stops_its_replica_and_stale_pods_go_at_start(
     await h.show(1, draining)
     await h.show(1)
     assert h.get("pods")["items"] == []
+
+
+async def _until(check: Any, timeout_s: float = 10.0) -> None:
+    """Poll ``check`` (a real watch's event arrives on its own thread) until true or timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_deleted_deployment_is_made_again_and_one_revisions_backoff_holds_up_no_other(
+    harness: Harness,
+) -> None:
+    h, clock = harness, harness.clock
+    await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    name = f"{REV}-deployment"
+    first = h.get("deploy", name)["metadata"]["uid"]
+
+    # another revision the mirror cannot write yet backs off, alone
+    other = RevisionKey(h.ns, "unknown-00001")
+    h.mirror.observe(PoolView(other, 1, HASH))
+    await asyncio.wait_for(h.mirror.settled(), 20)
+    assert h.mirror.failures == 1
+    await h.show(2, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    assert h.table("deploy")[0][:2] == [name, "1/2"]  # written with no clock moved
+
+    # someone deletes the Deployment: it is made again, as a revision's would be
+    assert h.api.kubectl("delete", "deploy", "-n", h.ns, name).returncode == 0
+    await _until(
+        lambda: (h.get("deploy", name) or {}).get("metadata", {}).get("uid") not in (None, first)
+    )
+    await asyncio.wait_for(h.mirror.settled(), 20)
+    again = h.get("deploy", name)
+    assert again["status"].get("readyReplicas") == 1
+    # its Pod follows the new owner
+    pod = h.get("pod", POD)
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == again["metadata"]["uid"]
