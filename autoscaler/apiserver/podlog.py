@@ -8,6 +8,11 @@ than one, a name the Pod does not have is a 400 naming it): ``container``, ``tai
 a replica that exits is replaced by a new Pod, so no container has a previous instance.
 ``timestamps``, ``sinceSeconds`` and ``sinceTime`` are accepted and not applied (the log file
 has no per-line times). Without a source, or for a container with no log file, the log is empty.
+
+A replica's log grows with its traffic and this server shares the data plane's event loop, so the
+file is read off the loop, in chunks, and only as far as asked: ``tailLines`` from the end back
+(a newline ends a line), ``limitBytes`` no further than the limit; ``follow`` sends all the file
+has gained at each poll.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -27,7 +32,8 @@ from autoscaler.apiserver.errors import Cause, bad_request, invalid
 # (namespace, pod, container) -> the container's log file, or None (no log)
 LogSource = Callable[[str, str, str], Path | None]
 FOLLOW_POLL_S = 0.2
-CHUNK = 64 * 1024
+CHUNK = 1024 * 1024  # the most read at once
+TAIL_BLOCK = 64 * 1024  # read back from the end in blocks this big to find the tail
 
 
 @dataclass(frozen=True)
@@ -84,19 +90,81 @@ def options(pod: dict[str, Any], q: Any) -> LogOptions:
     )
 
 
-def read_log(path: Path | None, tail_lines: int | None) -> tuple[bytes, int]:
-    """The log's text (its last ``tail_lines`` lines) and the offset its end was read at."""
+def log_span(path: Path | None, tail_lines: int | None) -> tuple[int, int]:
+    """Where the log's text starts (its last ``tail_lines`` lines) and the offset its end was
+    read at. Only the end is read: back from it in blocks until enough lines are found.
+    Blocking; run off the event loop."""
     if path is None:
-        return b"", 0
+        return 0, 0
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            if tail_lines is None:
+                return 0, end
+            if tail_lines == 0:
+                return end, end
+            return _tail_start(f, end, tail_lines), end
     except OSError:
-        return b"", 0
-    end = len(data)
-    if tail_lines is not None:
-        lines = data.splitlines(keepends=True)
-        data = b"".join(lines[len(lines) - tail_lines :]) if tail_lines else b""
-    return data, end
+        return 0, 0
+
+
+def _tail_start(f: BinaryIO, end: int, lines: int) -> int:
+    """The offset of the first of the last ``lines`` lines of ``f[:end]``; a newline ends a line,
+    and a last line without one is a line."""
+    # the byte before the end ends the last line whatever it is, so the search starts before it
+    pos = end - 1
+    while pos > 0:
+        block = min(TAIL_BLOCK, pos)
+        f.seek(pos - block)
+        data = f.read(block)
+        if len(data) < block:  # the file shrank under us
+            return 0
+        i = len(data)
+        while True:
+            i = data.rfind(b"\n", 0, i)
+            if i < 0:
+                break
+            lines -= 1
+            if lines == 0:
+                return pos - block + i + 1
+        pos -= block
+    return 0
+
+
+def read_chunk(path: Path | None, offset: int, size: int) -> bytes:
+    """Up to ``size`` bytes of the log from ``offset``; nothing if it has no more. Blocking; run
+    off the event loop."""
+    if path is None or size <= 0:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size <= offset:
+                return b""
+            f.seek(offset)
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+async def _copy(
+    resp: web.StreamResponse, path: Path | None, offset: int, end: int | None, budget: int | None
+) -> tuple[int, int | None]:
+    """Write the log from ``offset`` to ``end`` (to what it has, without one) in chunks read off
+    the loop, at most ``budget`` bytes; the offset reached and the budget left."""
+    while budget is None or budget > 0:
+        size = CHUNK if end is None else min(CHUNK, end - offset)
+        if budget is not None:
+            size = min(size, budget)
+        chunk = await asyncio.to_thread(read_chunk, path, offset, size)
+        if not chunk:
+            break
+        offset += len(chunk)
+        if budget is not None:
+            budget -= len(chunk)
+        await resp.write(chunk)
+        if len(chunk) < size:  # caught up with the file
+            break
+    return offset, budget
 
 
 async def serve(
@@ -106,43 +174,20 @@ async def serve(
     still_there: Callable[[], bool],
     stopping: asyncio.Event,
 ) -> web.StreamResponse:
-    """The log as text/plain; with ``follow``, what the file gains until the Pod is gone."""
-    data, offset = read_log(path, opts.tail_lines)
-    budget = opts.limit_bytes
-    if budget is not None:
-        data = data[:budget]
-        budget -= len(data)
-    if not opts.follow:
-        return web.Response(body=data, content_type="text/plain")
+    """The log as text/plain, streamed in chunks read off the event loop (a replica's log can be
+    big); with ``follow``, what the file gains until the Pod is gone."""
+    start, end = await asyncio.to_thread(log_span, path, opts.tail_lines)
     resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
     await resp.prepare(request)
-    await resp.write(data)
-    while (budget is None or budget > 0) and still_there() and not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), FOLLOW_POLL_S)
-        chunk = _read_from(path, offset)
-        if chunk:
-            offset += len(chunk)
-            if budget is not None:
-                chunk = chunk[:budget]
-                budget -= len(chunk)
-            await resp.write(chunk)
-    # the rest written before the Pod went
-    chunk = _read_from(path, offset)
-    if chunk and (budget is None or budget > 0):
-        await resp.write(chunk if budget is None else chunk[:budget])
+    offset, budget = await _copy(resp, path, start, end, opts.limit_bytes)
+    if opts.follow:
+        offset = max(offset, end)  # a limit met before the end: nothing more is written anyway
+        while (budget is None or budget > 0) and still_there() and not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), FOLLOW_POLL_S)
+            # all the log has gained, so a fast-growing log does not leave the stream behind
+            offset, budget = await _copy(resp, path, offset, None, budget)
+        # the rest written before the Pod went
+        offset, budget = await _copy(resp, path, offset, None, budget)
     await resp.write_eof()
     return resp
-
-
-def _read_from(path: Path | None, offset: int) -> bytes:
-    if path is None:
-        return b""
-    try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size <= offset:
-                return b""
-            f.seek(offset)
-            return f.read(CHUNK)
-    except OSError:
-        return b""

@@ -14,6 +14,12 @@ right revision, as cluster DNS would. Readiness is the replica's health probe, n
 All hand back a ``ReplicaProcess``: its pid, its loopback port, a future for its exit code, and
 ``send_signal``. Replicas forked by the zygote are not our children, so their exit is reported by
 the zygote; either way ``exited`` resolves exactly once.
+
+A launch can be given up on (cancelled) while the replica loads its model, as a Pod is deleted
+while its container starts: the child it was starting is stopped as a container is, SIGTERM at
+once and SIGKILL after ``term_timeout_s`` (``terminate``), and the cancelled ``launch`` returns
+once that child is gone. A zygote fork asked for and not reported yet is waited for and stopped
+the same way: no child of a launch given up on is left running.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from autoscaler.runtime.spec import PredictorKind, ReplicaSpec
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+TERM_TIMEOUT_S = 10.0  # SIGTERM to SIGKILL, unless the caller says
 
 
 class ReplicaStartError(RuntimeError):
@@ -59,10 +66,34 @@ class ReplicaProcess:
         return not self.exited.done()
 
 
+async def terminate(proc: ReplicaProcess, term_timeout_s: float) -> None:
+    """Stop ``proc`` as Kubernetes stops a container: SIGTERM, SIGKILL after ``term_timeout_s``;
+    return once it is gone. Cancelled while waiting, it kills at once (and is still cancelled)."""
+    try:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.exited), term_timeout_s)
+        except TimeoutError:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.shield(proc.exited)
+    except asyncio.CancelledError:
+        proc.send_signal(signal.SIGKILL)
+        raise
+
+
 class Launcher(Protocol):
     async def start(self) -> None: ...
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess: ...
+    async def launch(
+        self,
+        spec: ReplicaSpec,
+        log_path: str | None = None,
+        *,
+        term_timeout_s: float = TERM_TIMEOUT_S,
+    ) -> ReplicaProcess:
+        """Start a replica of ``spec``; cancelled, stop the child it was starting (``terminate``
+        with ``term_timeout_s``) before it ends."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -84,7 +115,13 @@ class ExecLauncher:
     async def start(self) -> None:
         return None
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+    async def launch(
+        self,
+        spec: ReplicaSpec,
+        log_path: str | None = None,
+        *,
+        term_timeout_s: float = TERM_TIMEOUT_S,
+    ) -> ReplicaProcess:
         cmd = [self.python, "-m", "autoscaler.runtime.replica_main", "--spec", spec.to_json()]
         cmd.append("--die-with-parent")
         if log_path:
@@ -104,6 +141,9 @@ class ExecLauncher:
             raise ReplicaStartError(
                 f"replica of {spec.key} not bound within {START_TIMEOUT_S}s"
             ) from None
+        except asyncio.CancelledError:  # given up on while it loads its model
+            await terminate(ReplicaProcess(pid=proc.pid, port=0, exited=exited), term_timeout_s)
+            raise
         if not line:
             code = await exited
             raise ReplicaStartError(f"replica of {spec.key} exited with {code} before serving")
@@ -133,6 +173,9 @@ class ZygoteLauncher:
         self._tokens = itertools.count(1)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._token_pid: dict[str, int] = {}
+        # token -> its fork's pid, once the zygote reports it (None: the zygote died)
+        self._spawn_waiters: dict[str, asyncio.Future[int | None]] = {}
+        self._abandoned: set[str] = set()  # given up on before their fork was reported
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early_exits: dict[int, int] = {}
         self._lock = asyncio.Lock()
@@ -223,9 +266,13 @@ class ZygoteLauncher:
                 fut.set_result(-signal.SIGKILL)
         self._exits.clear()
         self._early_exits.clear()
+        self._abandoned.clear()
         for pending in self._pending.values():
             if not pending.done():
                 pending.set_exception(ReplicaStartError("zygote exited"))
+        for waiter in self._spawn_waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
         if self._proc is not proc:
             return False  # closed on purpose
         self._proc = None  # the next launch starts a new one
@@ -237,7 +284,16 @@ class ZygoteLauncher:
         kind = event.get("event")
         token = event.get("token")
         if kind == "spawned" and token in self._pending:
-            self._token_pid[token] = int(event["pid"])
+            pid = int(event["pid"])
+            self._token_pid[token] = pid
+            waiter = self._spawn_waiters.get(token)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(pid)
+        elif kind == "spawned" and token in self._abandoned:
+            # its launch was given up on before the fork was reported: it must not run
+            self._abandoned.discard(token)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(event["pid"]), signal.SIGKILL)
         elif kind in ("bound", "failed") and token in self._pending:
             fut = self._pending.pop(token)
             if not fut.done():
@@ -245,19 +301,26 @@ class ZygoteLauncher:
         elif kind == "exited":
             pid = int(event["pid"])
             code = int(event["returncode"])
-            exit_fut = self._exits.get(pid)
+            exit_fut = self._exits.pop(pid, None)
             if exit_fut is not None:
                 if not exit_fut.done():
                     exit_fut.set_result(code)
-                del self._exits[pid]
-            else:
-                self._early_exits[pid] = code
-                for tok, tpid in self._token_pid.items():
-                    pending = self._pending.get(tok)
-                    if tpid == pid and pending is not None and not pending.done():
-                        pending.set_result({"event": "failed", "error": f"exited with {code}"})
+                return
+            for tok, tpid in self._token_pid.items():
+                if tpid != pid:
+                    continue
+                self._early_exits[pid] = code  # for its launch (nobody else waits for it)
+                pending = self._pending.get(tok)
+                if pending is not None and not pending.done():
+                    pending.set_result({"event": "failed", "error": f"exited with {code}"})
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+    async def launch(
+        self,
+        spec: ReplicaSpec,
+        log_path: str | None = None,
+        *,
+        term_timeout_s: float = TERM_TIMEOUT_S,
+    ) -> ReplicaProcess:
         if self._closed:
             raise ReplicaStartError(f"replica of {spec.key}: the launcher is closed")
         await self._ensure_zygote()  # (re)starts the zygote when there is none (it died)
@@ -268,25 +331,28 @@ class ZygoteLauncher:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending[token] = fut
+        self._spawn_waiters[token] = loop.create_future()
         request = {
             "op": "spawn",
             "token": token,
             "spec": json.loads(spec.to_json()),
             "log": log_path,
         }
+        asked = False
         try:
-            async with self._lock:
-                proc.stdin.write((json.dumps(request) + "\n").encode())
-                await proc.stdin.drain()
-        except Exception as exc:  # the pipe of a zygote that died (transports differ in what)
-            self._pending.pop(token, None)
-            raise ReplicaStartError(
-                f"replica of {spec.key}: could not ask the zygote: {type(exc).__name__}: {exc}"
-            ) from exc
-        try:
+            try:
+                async with self._lock:
+                    proc.stdin.write((json.dumps(request) + "\n").encode())
+                    asked = True
+                    await proc.stdin.drain()
+            except Exception as exc:  # the pipe of a zygote that died (transports differ in what)
+                raise ReplicaStartError(
+                    f"replica of {spec.key}: could not ask the zygote: {type(exc).__name__}: {exc}"
+                ) from exc
             event = await asyncio.wait_for(fut, START_TIMEOUT_S)
-        except asyncio.CancelledError:  # the caller gave up (closing): the fork must not live on
-            self._kill_spawned(token)
+        except asyncio.CancelledError:  # given up on (deleted, scaled down, closing) while loading
+            if asked:
+                await self._give_up(token, term_timeout_s)
             raise
         except TimeoutError:
             self._kill_spawned(token)
@@ -296,6 +362,7 @@ class ZygoteLauncher:
         finally:
             self._pending.pop(token, None)
             self._token_pid.pop(token, None)
+            self._spawn_waiters.pop(token, None)
         if event.get("event") != "bound":
             raise ReplicaStartError(f"replica of {spec.key} failed: {event.get('error')}")
         pid = int(event["pid"])
@@ -307,6 +374,38 @@ class ZygoteLauncher:
         else:
             self._exits[pid] = exited
         return ReplicaProcess(pid=pid, port=int(event["port"]), exited=exited)
+
+    async def _give_up(self, token: str, term_timeout_s: float) -> None:
+        """Stop the child asked for with ``token``, its launch given up on: SIGTERM, SIGKILL after
+        ``term_timeout_s``; return once it is gone. A fork the zygote has not reported yet is
+        waited for within that time, and killed when it is reported if it comes later."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + term_timeout_s
+        spawned = self._spawn_waiters[token]
+        try:
+            pid = await asyncio.wait_for(asyncio.shield(spawned), term_timeout_s)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            pid = spawned.result() if spawned.done() else None
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            elif not spawned.done():
+                self._abandoned.add(token)  # killed when the zygote reports it
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if pid is None:  # the zygote died, and its children with it
+            return
+        exited = self._exits.get(pid)
+        if exited is None:
+            exited = loop.create_future()
+            if pid in self._early_exits:
+                exited.set_result(self._early_exits.pop(pid))
+            else:
+                self._exits[pid] = exited  # the zygote reports its exit
+        await terminate(
+            ReplicaProcess(pid=pid, port=0, exited=exited), max(0.0, deadline - loop.time())
+        )
 
     def _kill_spawned(self, token: str) -> None:
         pid = self._token_pid.get(token)
@@ -404,7 +503,15 @@ class FunctionLauncher:
                 env[name] = "127.0.0.1,localhost"
         return env
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+    async def launch(
+        self,
+        spec: ReplicaSpec,
+        log_path: str | None = None,
+        *,
+        term_timeout_s: float = TERM_TIMEOUT_S,
+    ) -> ReplicaProcess:
+        # The process is handed back as soon as it runs (its load is waited for by its health
+        # probe); one being spawned when cancelled is killed by asyncio's subprocess transport.
         if spec.predictor is not PredictorKind.FUNCTION:
             raise ReplicaStartError(f"{spec.key}: not a function replica ({spec.predictor})")
         port = free_loopback_port()

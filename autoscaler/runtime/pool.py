@@ -4,11 +4,15 @@
 acts: it starts replicas (each takes a slot of the machine-wide ``ReplicaBudget`` first; without
 one it waits, and ``reason`` says why), drains surplus ones (starting ones first, then the least
 busy ready ones), and replaces replicas that exit on their own, counting each as a restart. A
-replica that keeps failing to start backs off exponentially, as Kubernetes' CrashLoopBackOff
-does. Whenever the set of ready replicas changes, ``on_change`` is called so the activator and
-the ingress route to exactly the ready ones; ``on_replicas`` is told of every other step too (a
-replica launched, up, ready, draining or gone, a new desired count), for observers that show
-the replicas (it must not block: it only notes that something changed).
+replica stopped while it starts (scaled down, or its Pod deleted, while its model loads) is not
+waited for: its start is cancelled and its process stopped at once (SIGTERM, SIGKILL after
+``term_timeout_s``), as Kubernetes stops a container whatever its readiness; its slot comes back
+when the process is gone, and it is no restart. A replica that keeps failing to start backs off
+exponentially, as Kubernetes' CrashLoopBackOff does. Whenever the set of ready replicas
+changes, ``on_change`` is called so the activator and the ingress route to exactly the ready
+ones; ``on_replicas`` is told of every other step too (a replica launched, up, ready, draining
+or gone, a new desired count), for observers that show the replicas (it must not block: it only
+notes that something changed).
 
 Replicas are named as a Deployment's Pods are, ``<revision>-deployment-<pod-template-hash>-<5
 random characters>``: the hash is the replica spec's, so every replica of a revision shares it.
@@ -274,12 +278,15 @@ class RevisionPool:
             log_path = str(self.log_dir / f"{replica.name}.log")
             self._prune_logs()
         try:
-            await replica.start(self.launcher, self.settings.ready_timeout_s, log_path)
-        except asyncio.CancelledError:  # closing: a replica still loading is killed, not awaited
-            replica.kill()
+            await replica.start(
+                self.launcher,
+                self.settings.ready_timeout_s,
+                log_path,
+                self.settings.term_timeout_s,
+            )
+        except asyncio.CancelledError:  # stopped while starting: ``start`` stopped its process
             replica.state = ReplicaState.GONE
             self._forget(replica)
-            await replica.close_proxy()
             raise
         except (ReplicaStartError, OSError) as exc:
             await self._start_failed(replica, str(exc))
@@ -356,8 +363,18 @@ class RevisionPool:
         self._forget(replica)
 
     async def _stop(self, replica: Replica) -> None:
-        if replica.ready_at is None:
-            return  # still starting: ``_start`` sees ``stopping`` and stops it
+        start = self._starting.get(replica)
+        if start is not None:
+            # Still starting: its model load (minutes, for a big one) is not waited for; it never
+            # took traffic, so cancelling its start stops its process at once.
+            start.cancel()
+            await asyncio.wait({start})
+            self._starting.pop(replica, None)  # a start cancelled before it ran did not
+            try:  # nothing to do, unless the start had just finished and was stopping it
+                await replica.stop(0.0, self.settings.term_timeout_s)
+            finally:
+                self._forget(replica)
+            return
         try:
             await replica.stop(self.settings.drain_timeout_s, self.settings.term_timeout_s)
         finally:
@@ -405,9 +422,11 @@ class RevisionPool:
         self._changed()
         self._notify()
         # Replicas still starting never took traffic: a model load is not waited for (it can
-        # take minutes); cancelling the start kills the process.
+        # take minutes); cancelling the start stops the process (those being stopped already
+        # are left to finish, awaited with the background tasks).
         for task in list(self._starting.values()):
-            task.cancel()
+            if not task.cancelling():
+                task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.gather(

@@ -5,7 +5,9 @@ its queue-proxy start together; it is ready once ``GET /v2/health/ready`` (a fun
 readiness path, ``ReplicaSpec.health_path``) answers 200. Stopping
 is a graceful drain: the pool stops routing to it first, then we wait for the requests in its
 queue-proxy to finish (up to ``drain_timeout_s``), send SIGTERM (uvicorn finishes what is left),
-and SIGKILL after ``term_timeout_s``.
+and SIGKILL after ``term_timeout_s``. One stopped while it starts (its model loading) has its
+start cancelled: its process gets SIGTERM at once and SIGKILL after ``term_timeout_s``, as
+Kubernetes stops a container whatever its readiness.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from enum import StrEnum
 import aiohttp
 
 from autoscaler.clock import Clock
-from autoscaler.runtime.launcher import Launcher, ReplicaProcess, ReplicaStartError
+from autoscaler.runtime.launcher import (
+    TERM_TIMEOUT_S,
+    Launcher,
+    ReplicaProcess,
+    ReplicaStartError,
+    terminate,
+)
 from autoscaler.runtime.qpmetrics import PodIdentity
 from autoscaler.runtime.queueproxy import QueueProxy, StatSink
 from autoscaler.runtime.spec import ReplicaSpec
@@ -73,22 +81,43 @@ class Replica:
     def exited(self) -> asyncio.Future[int] | None:
         return None if self.process is None else self.process.exited
 
-    async def start(self, launcher: Launcher, ready_timeout_s: float, log_path: str | None) -> None:
-        """Launch, attach a queue-proxy and wait until ready. Raises ReplicaStartError."""
-        self.process = await launcher.launch(self.spec, log_path)
-        self.launched_at = self.clock.now()
-        self.queue_proxy = QueueProxy(
-            self.spec.key,
-            self.pod,
-            self.process.port,
-            self.container_concurrency,
-            self.clock,
-            on_stat=self.on_stat,
-            timeout_s=self.timeout_s,
-        )
-        await self.queue_proxy.start(serve_http=self.serve_http)
-        self._updated()
-        await self._wait_ready(ready_timeout_s)
+    async def start(
+        self,
+        launcher: Launcher,
+        ready_timeout_s: float,
+        log_path: str | None,
+        term_timeout_s: float = TERM_TIMEOUT_S,
+    ) -> None:
+        """Launch, attach a queue-proxy and wait until ready. Raises ReplicaStartError.
+
+        Cancelled, the process is stopped (SIGTERM, SIGKILL after ``term_timeout_s``: by the
+        launcher while it has not handed it over) and the replica is gone when this returns."""
+        try:
+            self.process = await launcher.launch(self.spec, log_path, term_timeout_s=term_timeout_s)
+            self.launched_at = self.clock.now()
+            self.queue_proxy = QueueProxy(
+                self.spec.key,
+                self.pod,
+                self.process.port,
+                self.container_concurrency,
+                self.clock,
+                on_stat=self.on_stat,
+                timeout_s=self.timeout_s,
+            )
+            await self.queue_proxy.start(serve_http=self.serve_http)
+            self._updated()
+            await self._wait_ready(ready_timeout_s)
+        except asyncio.CancelledError:
+            self.stopping = True
+            try:
+                if self.process is not None:
+                    await terminate(self.process, term_timeout_s)
+            finally:
+                self.state = ReplicaState.GONE
+                self._updated()
+                with contextlib.suppress(Exception):
+                    await self.close_proxy()
+            raise
         if not self.stopping:
             self.state = ReplicaState.READY
             self.ready_at = self.clock.now()
@@ -119,12 +148,7 @@ class Replica:
         if self.queue_proxy is not None and self.process is not None and self.process.running:
             await self.queue_proxy.wait_idle(drain_timeout_s)
         if self.process is not None and self.process.running:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(self.process.exited), term_timeout_s)
-            except TimeoutError:
-                self.process.send_signal(signal.SIGKILL)
-                await self.process.exited
+            await terminate(self.process, term_timeout_s)
         await self.close_proxy()
         self.state = ReplicaState.GONE
         self._updated()

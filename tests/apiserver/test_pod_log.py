@@ -3,6 +3,8 @@ columns."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,76 @@ def test_follow_streams_what_the_log_gains_until_the_pod_is_gone(raw: Raw, logs:
         assert next(lines) == b"second"
         assert raw("DELETE", f"/api/v1/namespaces/{NS}/pods/three").status_code == 200
         assert list(lines) == []  # the stream ends with the Pod
+
+
+class LoopGaps:
+    """The longest the server's event loop went without running a task that wakes every 5 ms."""
+
+    def __init__(self, server: RunningAPIServer) -> None:
+        self.worst = 0.0
+        self._stop = asyncio.Event()
+        self._done = asyncio.run_coroutine_threadsafe(self._beat(), server.loop)
+        self._server = server
+
+    async def _beat(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            self.worst = max(self.worst, now - last - 0.005)
+            last = now
+
+    def close(self) -> None:
+        self._server.loop.call_soon_threadsafe(self._stop.set)
+        self._done.result(5)
+
+
+def test_a_big_log_is_read_off_the_event_loop(
+    server: RunningAPIServer, raw: Raw, logs: Path
+) -> None:
+    """A replica's log grows with its traffic; reading it must not stall the loop the data plane
+    shares: the tail is found from the end, a limit reads no more than it, the whole log is
+    streamed in chunks."""
+    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("big", "app")).status_code == 201
+    line = b'INFO:     127.0.0.1:5555 - "POST /v1/models/m:predict HTTP/1.1" 200 OK\n'
+    path = logs / "big.app.log"
+    with path.open("wb") as f:
+        block = line * 10_000
+        for _ in range(40 * 1024 * 1024 // len(block)):
+            f.write(block)
+        f.write(b"".join(b"line %d\n" % i for i in range(6)) + b"unended")
+    size = path.stat().st_size
+    gaps = LoopGaps(server)
+    try:
+        tail = raw("GET", log_url("big", "?tailLines=5"))
+        assert tail.text == "line 2\nline 3\nline 4\nline 5\nunended"
+        assert raw("GET", log_url("big", "?tailLines=2&limitBytes=3")).text == "lin"
+        assert raw("GET", log_url("big", "?limitBytes=100")).content == (line * 2)[:100]
+        whole = raw("GET", log_url("big"))
+        assert len(whole.content) == size and whole.content.endswith(b"line 5\nunended")
+    finally:
+        gaps.close()
+    assert gaps.worst < 0.1, f"the event loop stalled {gaps.worst * 1000:.0f} ms"
+
+
+def test_follow_keeps_up_with_a_fast_growing_log(raw: Raw, logs: Path) -> None:
+    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=pod("fast", "app")).status_code == 201
+    path = logs / "fast.app.log"
+    path.write_bytes(b"")
+    gained = b"x" * 1023 + b"\n"
+    with raw("GET", log_url("fast", "?follow=true"), stream=True) as resp:
+        with path.open("ab") as f:
+            f.write(gained * 8 * 1024)  # 8 MB at once
+        t0 = time.perf_counter()
+        got = 0
+        for chunk in resp.iter_content(chunk_size=None):
+            got += len(chunk)
+            if got >= 8 * 1024 * 1024:
+                break
+        took = time.perf_counter() - t0
+    assert got == 8 * 1024 * 1024
+    # read at 64 KB a poll, 8 MB took 25 s
+    assert took < 3, f"8 MB followed in {took:.1f} s"
 
 
 def test_kubectl_columns_of_pods_and_deployments(server: RunningAPIServer, raw: Raw) -> None:

@@ -250,6 +250,67 @@ async def test_closing_while_a_model_loads_kills_it_at_once(
     assert gone(loading) and gone(zygote)
 
 
+async def test_a_replica_stopped_while_its_model_loads_goes_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its Pod deleted, or scaled down, while the model loads: the process is stopped at once
+    (SIGTERM), not after the load; its slot comes back for the replacement, which loads and
+    serves; neither stop is a restart."""
+    here = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    )
+    hold = tmp_path / "hold"
+    hold.touch()
+    loop = asyncio.get_running_loop()
+    # one slot: the replacement can start only once the deleted replica has given its slot back
+    async with DataPlane(pool_settings=FAST_POOL, log_dir=tmp_path, max_replicas=1) as dp:
+        assert isinstance(dp.launcher, ZygoteLauncher) and dp.launcher.pid is not None
+        zygote = psutil.Process(dp.launcher.pid)
+        key = RevisionKey("default", "held-00001")
+        spec = ReplicaSpec(
+            "default",
+            key.name,
+            "held",
+            PredictorKind.CUSTOM,
+            model_class="slowload_model:HeldLoad",
+            env=(("HOLD_FILE", str(hold)),),
+        )
+        dp.ensure_revision(key, spec)
+        dp.set_route(host_of(key.name), [(key, 100, None)])
+        pool = dp.pool(key)
+        dp.set_desired(key, 1)
+        await wait_until(lambda: len(zygote.children()) == 1, what="the replica forked")
+        (loading,) = zygote.children()
+        first = pool.replicas[0]
+
+        started = loop.time()
+        assert pool.delete_replica(first.name)  # kubectl delete pod
+        await wait_until(lambda: gone(loading), timeout_s=10, what="the deleted replica gone")
+        assert loop.time() - started < FAST_POOL.term_timeout_s
+
+        def replacement_forked() -> bool:
+            children = zygote.children()
+            return len(children) == 1 and children[0].pid != loading.pid
+
+        await wait_until(replacement_forked, what="the replacement forked")
+        (replacement,) = zygote.children()
+        assert [r.name for r in pool.replicas] != [first.name] and dp.budget.used == 1
+
+        started = loop.time()
+        dp.set_desired(key, 0)  # scaled down while it loads
+        await wait_until(lambda: gone(replacement), timeout_s=10, what="the replacement gone")
+        await wait_until(lambda: not pool.replicas, what="the replacement forgotten")
+        assert loop.time() - started < FAST_POOL.term_timeout_s
+        assert dp.budget.used == 0 and dp.status(key).restarts == 0
+
+        hold.unlink()
+        dp.set_desired(key, 1)
+        await wait_until(lambda: dp.status(key).ready == 1, what="a replica serving")
+        assert await load(dp, host_of(key.name), "held", 2, 1) == [200] * 2
+        assert dp.status(key).restarts == 0
+
+
 def gone(proc: psutil.Process) -> bool:
     """Exited (a zombie waiting for a reaper that is not us counts: it runs no more)."""
     try:

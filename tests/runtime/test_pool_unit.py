@@ -26,7 +26,9 @@ class RaisingLauncher:
     async def start(self) -> None:
         return None
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+    async def launch(
+        self, spec: ReplicaSpec, log_path: str | None = None, *, term_timeout_s: float = 10.0
+    ) -> ReplicaProcess:
         self.launches += 1
         raise RuntimeError("unable to perform operation on <WriteUnixTransport>; closed")
 
@@ -59,7 +61,9 @@ async def test_an_unexpected_start_error_frees_the_slot_and_backs_off() -> None:
 class LoggingLauncher(RaisingLauncher):
     """Writes the replica's log, then fails as a model that does not load."""
 
-    async def launch(self, spec: ReplicaSpec, log_path: str | None = None) -> ReplicaProcess:
+    async def launch(
+        self, spec: ReplicaSpec, log_path: str | None = None, *, term_timeout_s: float = 10.0
+    ) -> ReplicaProcess:
         self.launches += 1
         assert log_path is not None
         Path(log_path).write_text("Traceback ...\n")
@@ -90,3 +94,50 @@ async def test_only_the_newest_replica_logs_of_a_revision_are_kept(tmp_path: Pat
     assert set(ours[-19:]) < set(kept)  # the newest old ones and the new one
     assert not any(path.exists() for path in ours[:6])
     assert other.exists()  # another revision's logs are its own pool's business
+
+
+class LoadingLauncher(RaisingLauncher):
+    """Each launch loads its model until the test gives up on it; notes the stops it is asked
+    for (their SIGTERM-to-SIGKILL time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped: list[float] = []
+        self._never = asyncio.Event()
+
+    async def launch(
+        self, spec: ReplicaSpec, log_path: str | None = None, *, term_timeout_s: float = 10.0
+    ) -> ReplicaProcess:
+        self.launches += 1
+        try:
+            await self._never.wait()
+        except asyncio.CancelledError:
+            self.stopped.append(term_timeout_s)
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_a_replica_stopped_while_starting_is_not_waited_for() -> None:
+    """Deleted or scaled down while its model loads: its start is given up at once (the launcher
+    stops the process), its slot comes back for the replacement, and it is no restart."""
+    clock = ManualClock()
+    budget = ReplicaBudget(1)
+    launcher = LoadingLauncher()
+    settings = PoolSettings(term_timeout_s=3.0)
+    pool = RevisionPool(capacity_spec("gpu-00001"), 0, launcher, clock, budget, settings=settings)
+    pool.start()
+    try:
+        pool.set_desired(1)
+        await wait_until(lambda: launcher.launches == 1, what="loading")
+        (first,) = pool.replicas
+        assert pool.delete_replica(first.name)
+        await wait_until(lambda: launcher.stopped == [3.0], what="the deleted replica stopped")
+        await wait_until(lambda: launcher.launches == 2, what="the replacement, in the one slot")
+        assert first not in pool.replicas and budget.used == 1
+        pool.set_desired(0)
+        await wait_until(lambda: not pool.replicas, what="scaled down while loading")
+        assert launcher.stopped == [3.0, 3.0] and budget.used == 0
+        assert pool.status().restarts == 0 and pool.status().reason is None
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 5)
+    assert budget.used == 0

@@ -12,7 +12,7 @@ import numpy as np
 import psutil
 import pytest
 import pytest_asyncio
-from dataplane_testkit import capacity_spec, iris_spec
+from dataplane_testkit import capacity_spec, iris_spec, wait_until
 
 from autoscaler.runtime.launcher import (
     ExecLauncher,
@@ -106,6 +106,56 @@ async def test_custom_replica_gets_its_args_and_env(zygote: ZygoteLauncher) -> N
         assert len(r2.outputs[0].data) == 2  # type: ignore[attr-defined]
     finally:
         await stop(proc)
+
+
+@pytest.mark.parametrize(
+    "term_timeout_s", [5.0, 0.05], ids=["forked-within-the-grace", "forked-after-it"]
+)
+async def test_a_launch_given_up_before_the_fork_leaves_no_replica_running(
+    zygote: ZygoteLauncher, iris_dir: Path, term_timeout_s: float
+) -> None:
+    """Cancelled before the zygote forked (here: it is stopped), a launch still stops the child
+    the zygote forks later: waited for and stopped within the grace, or killed when it comes."""
+    assert zygote.pid is not None
+    parent = psutil.Process(zygote.pid)
+    parent.suspend()
+    try:
+        launch = asyncio.ensure_future(
+            zygote.launch(iris_spec(iris_dir, "iris-00001"), term_timeout_s=term_timeout_s)
+        )
+        await wait_until(lambda: bool(zygote._pending), what="the fork asked for")
+        launch.cancel()
+        if term_timeout_s < 1:
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(launch, 5)  # it gave up waiting for the fork
+    finally:
+        parent.resume()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(launch, 10)
+    # The zygote forks in order: once this one is bound, the earlier fork has happened.
+    other = await zygote.launch(iris_spec(iris_dir, "iris-00001"))
+    try:
+        await wait_until(
+            lambda: [c.pid for c in parent.children()] == [other.pid], 10, "the first fork gone"
+        )
+    finally:
+        await stop(other)
+
+
+async def test_an_exec_launch_given_up_stops_its_process(iris_dir: Path) -> None:
+    launcher = ExecLauncher()
+    try:
+        launch = asyncio.ensure_future(
+            launcher.launch(iris_spec(iris_dir, "iris-00001"), term_timeout_s=5)
+        )
+        await wait_until(lambda: bool(launcher._procs), what="the replica process loading")
+        (child,) = (psutil.Process(p.pid) for p in launcher._procs)
+        launch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(launch, 10)
+        assert not child.is_running()
+    finally:
+        await launcher.close()
 
 
 async def test_exec_launcher_replica_binds_loopback(iris_dir: Path) -> None:
