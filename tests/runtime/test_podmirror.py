@@ -75,6 +75,7 @@ class Harness:
             lambda key: revision(key.namespace) if key == self.key else None,
             self._delete_replica,
             node_name="node-1",
+            coalesce_s=0.0,  # each step written at once: the steps are checked one by one
         )
 
     def _delete_replica(self, key: RevisionKey, name: str) -> bool:
@@ -213,7 +214,9 @@ async def test_a_deleted_pod_stops_its_replica_and_stale_pods_go_at_start(
         },
     )
     await h.mirror.stop()
-    h.mirror = PodMirror(h.client, clock, lambda key: revision(key.namespace), h._delete_replica)
+    h.mirror = PodMirror(
+        h.client, clock, lambda key: revision(key.namespace), h._delete_replica, coalesce_s=0.0
+    )
     await h.mirror.start()  # a new run: the old Pod's process is gone
     assert h.get("pod", stale) is None
 
@@ -264,3 +267,32 @@ async def test_a_deleted_deployment_is_made_again_and_one_revisions_backoff_hold
     # its Pod follows the new owner
     pod = h.get("pod", POD)
     assert pod["metadata"]["ownerReferences"][0]["uid"] == again["metadata"]["uid"]
+
+
+async def test_a_replicas_start_is_written_once_it_has_gathered(harness: Harness) -> None:
+    """Steps observed within the coalescing time are one round of writes after it: nothing is
+    written on the loop while a replica wakes from zero."""
+    h, clock = harness, harness.clock
+    await h.mirror.stop()
+    h.mirror = PodMirror(
+        h.client, clock, lambda key: revision(key.namespace), h._delete_replica, coalesce_s=0.25
+    )
+    await h.mirror.start()
+    requests = h.api.server.record_requests()
+    for view in (
+        replica(clock=clock, **STARTING),
+        replica(clock=clock, **STARTING, **UP),
+        replica(ReplicaState.READY, clock, **UP, ready=clock.wall()),
+    ):
+        h.mirror.observe(PoolView(h.key, 1, HASH, (view,)))
+        await asyncio.sleep(0)
+    await _until(lambda: clock.sleepers() == 1)
+    assert [r for r in requests if r.verb not in ("list", "watch")] == []
+    clock.advance(0.25)
+    await asyncio.wait_for(h.mirror.settled(), 20)
+    writes = [
+        (r.verb, r.resource, r.subresource) for r in requests if r.verb not in ("list", "watch")
+    ]
+    assert writes.count(("create", "pods", "")) == 1
+    assert writes.count(("update", "pods", "status")) == 1
+    assert h.table("pods")[0][:3] == [POD, "2/2", "Running"]
