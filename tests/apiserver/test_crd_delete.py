@@ -22,15 +22,20 @@ metadata: {name: plain}
 """
 
 
+def delete_gadgets_crd(server: RunningAPIServer, ext: client.ApiextensionsV1Api) -> None:
+    """The gadgets CRD made, its two custom resources applied, and the CRD deleted."""
+    ext.create_custom_resource_definition(open_crd("gadgets", "Gadget"))
+    out = server.kubectl("apply", "-f", "-", input=GADGETS)
+    assert out.returncode == 0, out.stderr
+    ext.delete_custom_resource_definition("gadgets.example.com")
+
+
 def test_a_crd_waits_for_its_custom_resources_finalizers(server: RunningAPIServer) -> None:
     api = server.api_client()
     try:
         ext = client.ApiextensionsV1Api(api)
-        ext.create_custom_resource_definition(open_crd("gadgets", "Gadget"))
-        out = server.kubectl("apply", "-f", "-", input=GADGETS)
-        assert out.returncode == 0, out.stderr
+        delete_gadgets_crd(server, ext)
         objs = client.CustomObjectsApi(api)
-        ext.delete_custom_resource_definition("gadgets.example.com")
         crd = ext.read_custom_resource_definition("gadgets.example.com")
         assert crd.metadata.deletion_timestamp is not None
         assert crd.metadata.finalizers == ["customresourcecleanup.apiextensions.k8s.io"]
@@ -81,10 +86,7 @@ def test_removing_the_cleanup_finalizer_drops_the_crd_and_its_custom_resources(
     api = server.api_client()
     try:
         ext = client.ApiextensionsV1Api(api)
-        ext.create_custom_resource_definition(open_crd("gadgets", "Gadget"))
-        out = server.kubectl("apply", "-f", "-", input=GADGETS)
-        assert out.returncode == 0, out.stderr
-        ext.delete_custom_resource_definition("gadgets.example.com")
+        delete_gadgets_crd(server, ext)
         # a client gives up on the cleanup (the usual way out of a stuck Terminating CRD)
         out = server.kubectl(
             "patch",
