@@ -120,6 +120,7 @@ class PoolView:
     template_hash: str
     replicas: tuple[ReplicaView, ...] = ()
     closed: bool = False  # the revision's pool is gone (its replicas are still stopping)
+    failed: tuple[str, str] | None = None  # the last replica that failed, and why (its Pod stays)
 
 
 def view_of(pool: RevisionPool, wall_offset: float) -> PoolView:
@@ -144,7 +145,9 @@ def view_of(pool: RevisionPool, wall_offset: float) -> PoolView:
                 metrics_port=qp.metrics_port if qp is not None else None,
             )
         )
-    return PoolView(pool.key, pool.desired, pool.template_hash, tuple(replicas), pool.closed)
+    return PoolView(
+        pool.key, pool.desired, pool.template_hash, tuple(replicas), pool.closed, pool.last_failed
+    )
 
 
 # -- the objects ---------------------------------------------------------------------------------
@@ -321,6 +324,60 @@ def pod_status(
                 user["name"], user.get("image", ""), replica, replica.ready is not None
             ),
             _container_status(QUEUE_PROXY, queue.get("image", ""), replica, serving),
+        ],
+    }
+
+
+def failed_status(
+    pod: Mapping[str, Any], since_wall: float, why: str, previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The Pod of a replica that failed to start or crashed: phase Failed, its user container
+    terminated with an error saying why (kubectl: STATUS Error), as a Pod that is not restarted
+    in place (each attempt here is a new Pod). ``previous``: its status so far (times kept)."""
+    user, queue = pod["spec"]["containers"]
+    at = iso(since_wall)
+    started = ((previous or {}).get("startTime")) or at
+    not_ready = f"containers with unready status: [{user['name']} {QUEUE_PROXY}]"
+
+    def cond(type_: str, status: str, reason: str = "") -> dict[str, Any]:
+        out = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": at}
+        if reason:
+            out["reason"] = reason
+            out["message"] = not_ready
+        return out
+
+    def terminated(
+        name: str, image: str, code: int, reason: str, message: str = ""
+    ) -> dict[str, Any]:
+        state: dict[str, Any] = {"exitCode": code, "reason": reason, "finishedAt": at}
+        if message:
+            state["message"] = message
+        return {
+            "name": name,
+            "image": image,
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": 0,
+            "state": {"terminated": state},
+        }
+
+    return {
+        "phase": "Failed",
+        "conditions": [
+            cond("PodReadyToStartContainers", "False"),
+            cond("Initialized", "True"),
+            cond("Ready", "False", "PodFailed"),
+            cond("ContainersReady", "False", "PodFailed"),
+            cond("PodScheduled", "True"),
+        ],
+        "hostIP": LOOPBACK,
+        "hostIPs": [{"ip": LOOPBACK}],
+        "startTime": started,
+        "qosClass": "BestEffort",
+        "containerStatuses": [
+            terminated(user["name"], user.get("image", ""), 1, "Error", why),
+            terminated(QUEUE_PROXY, queue.get("image", ""), 0, "Completed"),
         ],
     }
 
@@ -535,7 +592,9 @@ class PodMirror:
         key = RevisionKey(meta.get("namespace", ""), str(revision))
         view = self._views.get(key)
         name = meta.get("name", "")
-        if view is None or not any(r.name == name and r.live for r in view.replicas):
+        live = view is not None and any(r.name == name and r.live for r in view.replicas)
+        failed = view is not None and view.failed is not None and view.failed[0] == name
+        if view is None or not (live or failed):
             return
         record = (self._pods.get(key) or {}).get(name)
         if record is not None:
@@ -622,8 +681,10 @@ class PodMirror:
             return
         records = self._pods.setdefault(key, {})
         present = {r.name: r for r in view.replicas if r.live or r.terminating}
-        # Pods whose process has exited go first.
-        for name in [n for n in records if n not in present]:
+        failed = view.failed if view.failed and view.failed[0] not in present else None
+        # Pods whose process has exited go first (the last failed one stays, Failed).
+        gone = [n for n in records if n not in present and (failed is None or n != failed[0])]
+        for name in gone:
             await self._remove_pod(key.namespace, name, deleting=records[name].deleting)
             del records[name]
             self._draining.pop(name, None)
@@ -652,6 +713,8 @@ class PodMirror:
             await self._sync_pod(
                 key, replica, view, deployment.obj if deployment else None, records
             )
+        if failed is not None and not view.closed:
+            await self._show_failed(key, failed, view, deployment, records)
         if deployment is not None and not view.closed:
             shown = {**deployment.obj, "status": deployment.status or {}}
             status = deployment_status(shown, view, self.clock.wall())
@@ -752,6 +815,42 @@ class PodMirror:
                 self._core.delete_namespaced_pod, replica.name, key.namespace, missing_ok=True
             )
             record.deleting = True
+
+    async def _show_failed(
+        self,
+        key: RevisionKey,
+        failed: tuple[str, str],
+        view: PoolView,
+        deployment: _Deployment | None,
+        records: dict[str, _Pod],
+    ) -> None:
+        """The Pod of the last replica that failed: Failed, saying why (written even when the
+        replica came and went between two writes, so its log can be read)."""
+        name, why = failed
+        record = records.get(name)
+        if record is None:
+            if deployment is None:
+                return
+            gone = ReplicaView(name, ReplicaState.GONE, False, self.clock.wall())
+            body = desired_pod(deployment.obj, gone, view.template_hash, self.node_name)
+            try:
+                await self._call(self._core.create_namespaced_pod, key.namespace, body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                await self._call(self._core.replace_namespaced_pod, name, key.namespace, body)
+            record = records[name] = _Pod(body)
+        if record.deleting or (record.status or {}).get("phase") == "Failed":
+            return
+        status = failed_status(record.body, self.clock.wall(), why, record.status)
+        written = await self._call(
+            self._core.replace_namespaced_pod_status,
+            name,
+            key.namespace,
+            _with_status(record.body, status),
+            missing_ok=True,
+        )
+        record.status = status if written is not None else None
 
     async def _remove_pod(self, namespace: str, name: str, *, deleting: bool) -> None:
         """The replica's process has exited: its Pod goes (deleted, then the finalizer off)."""

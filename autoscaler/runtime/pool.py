@@ -16,7 +16,9 @@ notes that something changed).
 
 Replicas are named as a Deployment's Pods are, ``<revision>-deployment-<pod-template-hash>-<5
 random characters>``: the hash is the replica spec's, so every replica of a revision shares it.
-A replica that exits is replaced by a new one with a new name (``restarts`` counts them).
+A replica that exits is replaced by a new one with a new name (``restarts`` counts them); the
+last one that failed stays named in ``last_failed`` until a replica is ready again or none is
+wanted, so its failed Pod and log can be read.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ class RevisionPool:
         self.desired = 0
         self.restarts = 0
         self.replicas: list[Replica] = []
+        # The last replica that failed to start or crashed, and why, until one is ready again or
+        # none is wanted (shown as its failed Pod, whose log says what went wrong).
+        self.last_failed: tuple[str, str] | None = None
         self.reason: str | None = None
         self._failures = 0
         self._retry_at: float | None = None
@@ -133,7 +138,11 @@ class RevisionPool:
 
     def delete_replica(self, name: str) -> bool:
         """Stop the live replica ``name`` (drained, as on a scale-down) and let reconcile start
-        a replacement, as a Deployment replaces a deleted Pod. False when no live one has it."""
+        a replacement, as a Deployment replaces a deleted Pod; the last failed one is forgotten.
+        False when none has it."""
+        if self.last_failed is not None and self.last_failed[0] == name:
+            self._failed(None)
+            return True
         for r in self.replicas:
             if r.name == name and not r.stopping and r.state is not ReplicaState.GONE:
                 r.stopping = True
@@ -195,7 +204,14 @@ class RevisionPool:
                 for w in waits:
                     w.cancel()
 
+    def _failed(self, failure: tuple[str, str] | None) -> None:
+        if failure != self.last_failed:
+            self.last_failed = failure
+            self._notify()
+
     def _reconcile(self) -> None:
+        if self.desired == 0:
+            self._failed(None)
         live = [r for r in self.replicas if r.state in (ReplicaState.STARTING, ReplicaState.READY)]
         surplus = len(live) - self.desired
         if surplus > 0:
@@ -303,6 +319,7 @@ class RevisionPool:
             return
         self._failures = 0
         self.reason = None
+        self._failed(None)
         assert replica.exited is not None
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
         self._changed()
@@ -311,7 +328,10 @@ class RevisionPool:
     def _prune_logs(self) -> None:
         """Remove this revision's oldest replica logs beyond ``keep_logs`` (live replicas' stay)."""
         assert self.log_dir is not None
-        live = {f"{r.name}.log" for r in self.replicas}
+        names = [r.name for r in self.replicas]
+        if self.last_failed is not None:
+            names.append(self.last_failed[0])
+        live = {f"{n}.log" for n in names}
         try:
             old = [
                 p
@@ -343,6 +363,7 @@ class RevisionPool:
         )
         self._retry_at = self.clock.now() + backoff
         self.reason = f"CrashLoopBackOff: {error} (retry in {backoff:g}s)"
+        self._failed((replica.name, error))
         log.warning("replica %s of %s failed to start: %s", replica.name, self.key, error)
         self.wake()
 
@@ -353,6 +374,11 @@ class RevisionPool:
         log.warning("replica %s of %s exited unexpectedly", replica.name, self.key)
         replica.state = ReplicaState.GONE
         self.restarts += 1
+        exited = replica.exited
+        code = None
+        if exited is not None and exited.done() and not exited.cancelled():
+            code = exited.result() if exited.exception() is None else None
+        self._failed((replica.name, f"exited unexpectedly (code {code})"))
         self._changed()
         self._notify()
         self._spawn(self._reap(replica))
@@ -409,6 +435,7 @@ class RevisionPool:
         """Stop every replica (drained when ``graceful``) and the reconcile task."""
         self.desired = 0
         self._closed = True
+        self.last_failed = None
         self.budget.unsubscribe(self.wake)
         if self._task is not None:
             self._task.cancel()

@@ -83,8 +83,14 @@ class Harness:
         self.deleted_event.set()
         return True
 
-    async def show(self, desired: int, *replicas: ReplicaView, closed: bool = False) -> None:
-        self.mirror.observe(PoolView(self.key, desired, HASH, replicas, closed))
+    async def show(
+        self,
+        desired: int,
+        *replicas: ReplicaView,
+        closed: bool = False,
+        failed: tuple[str, str] | None = None,
+    ) -> None:
+        self.mirror.observe(PoolView(self.key, desired, HASH, replicas, closed, failed))
         await asyncio.wait_for(self.mirror.settled(), 20)
 
     def get(self, *args: str) -> Any:
@@ -296,3 +302,25 @@ async def test_a_replicas_start_is_written_once_it_has_gathered(harness: Harness
     assert writes.count(("create", "pods", "")) == 1
     assert writes.count(("update", "pods", "status")) == 1
     assert h.table("pods")[0][:3] == [POD, "2/2", "Running"]
+
+
+async def test_the_last_failed_replica_shows_as_a_failed_pod_until_given_up(
+    harness: Harness,
+) -> None:
+    """Its Pod is written even if the replica came and went between two writes: Failed, its
+    container terminated with why (kubectl: Error), so `kubectl logs` can read what went wrong;
+    deleting it gives it up in the pool, and then it goes."""
+    h = harness
+    why = "replica failed: ValueError: bad model"
+    await h.show(1, failed=(POD, why))
+    assert h.table("pods") == [[POD, "0/2", "Error", "0"]]
+    pod = h.get("pod", POD)
+    assert pod["status"]["phase"] == "Failed"
+    user = pod["status"]["containerStatuses"][0]
+    assert user["state"]["terminated"]["message"] == why
+    assert replica_endpoints([pod]) == ()
+    assert h.api.kubectl("delete", "pod", "-n", h.ns, POD, "--wait=false").returncode == 0
+    await asyncio.wait_for(h.deleted_event.wait(), 20)
+    assert h.deleted == [(h.key, POD)]
+    await h.show(1)  # the pool gave it up
+    assert h.get("pods")["items"] == []

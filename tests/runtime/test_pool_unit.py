@@ -141,3 +141,35 @@ async def test_a_replica_stopped_while_starting_is_not_waited_for() -> None:
     finally:
         await asyncio.wait_for(pool.close(graceful=False), 5)
     assert budget.used == 0
+
+
+async def test_the_last_failed_replica_is_named_until_none_is_wanted(tmp_path: Path) -> None:
+    """A replica that fails to start stays named, with why, for its failed Pod and its log (kept
+    by the pruning); given up when none is wanted, or when its Pod is deleted."""
+    launcher = LoggingLauncher()
+    clock = ManualClock()
+    pool = RevisionPool(
+        capacity_spec("gpu-00001"), 0, launcher, clock, ReplicaBudget(1),
+        settings=PoolSettings(keep_logs=1), log_dir=tmp_path,
+    )  # fmt: skip
+    pool.start()
+    try:
+        pool.set_desired(1)
+        await wait_until(lambda: pool.last_failed is not None, what="a failure")
+        assert pool.last_failed is not None
+        name, why = pool.last_failed
+        assert why == "replica failed: ValueError: bad model"
+        assert (tmp_path / f"{name}.log").read_text() == "Traceback ...\n"
+        await wait_until(lambda: clock.sleepers() == 1, what="backing off")
+        clock.advance(1.0)  # the retry fails too: the newer one is named, its log kept
+        await wait_until(lambda: launcher.launches == 2 and not pool.replicas, what="again")
+        assert pool.last_failed is not None and pool.last_failed[0] != name
+        assert (tmp_path / f"{pool.last_failed[0]}.log").exists()
+        assert pool.delete_replica(pool.last_failed[0])  # its Pod deleted: forgotten
+        assert pool.last_failed is None
+        clock.advance(2.0)
+        await wait_until(lambda: launcher.launches == 3 and pool.last_failed, what="a third")
+        pool.set_desired(0)
+        await wait_until(lambda: pool.last_failed is None, what="none wanted")
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 5)
