@@ -277,6 +277,20 @@ def _container_status(name: str, image: str, replica: ReplicaView, ready: bool) 
     }
 
 
+def _pod_condition(type_: str, status: str, at: str, reason: str, message: str) -> dict[str, Any]:
+    """A Pod condition; a reason (a not-ready one) comes with the message naming the containers."""
+    out: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "lastProbeTime": None,
+        "lastTransitionTime": at,
+    }
+    if reason:
+        out["reason"] = reason
+        out["message"] = message
+    return out
+
+
 def pod_status(
     pod: Mapping[str, Any], replica: ReplicaView, draining_since: float | None
 ) -> dict[str, Any]:
@@ -295,12 +309,10 @@ def pod_status(
         n for n, r in ((user["name"], replica.ready is not None), (QUEUE_PROXY, serving)) if not r
     ]
 
+    message = f"containers with unready status: [{' '.join(not_ready)}]"
+
     def cond(type_: str, status: str, at: str, reason: str = "") -> dict[str, Any]:
-        out = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": at}
-        if reason:
-            out["reason"] = reason
-            out["message"] = f"containers with unready status: [{' '.join(not_ready)}]"
-        return out
+        return _pod_condition(type_, status, at, reason, message)
 
     conditions = [
         cond("PodReadyToStartContainers", "True" if replica.launched else "False", created),
@@ -340,11 +352,7 @@ def failed_status(
     not_ready = f"containers with unready status: [{user['name']} {QUEUE_PROXY}]"
 
     def cond(type_: str, status: str, reason: str = "") -> dict[str, Any]:
-        out = {"type": type_, "status": status, "lastProbeTime": None, "lastTransitionTime": at}
-        if reason:
-            out["reason"] = reason
-            out["message"] = not_ready
-        return out
+        return _pod_condition(type_, status, at, reason, not_ready)
 
     def terminated(
         name: str, image: str, code: int, reason: str, message: str = ""
@@ -784,15 +792,7 @@ class PodMirror:
             if deployment is None:
                 return  # the Deployment first (the revision is not in the cache yet)
             body = desired_pod(deployment, replica, view.template_hash, self.node_name)
-            try:
-                await self._call(self._core.create_namespaced_pod, key.namespace, body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                await self._call(
-                    self._core.replace_namespaced_pod, replica.name, key.namespace, body
-                )
-            record = records[replica.name] = _Pod(body)
+            record = records[replica.name] = await self._create_pod(key, body)
         elif deployment is not None and not record.deleting:
             body = desired_pod(deployment, replica, view.template_hash, self.node_name)
             if body != record.body:  # the process bound its ports
@@ -816,6 +816,17 @@ class PodMirror:
             )
             record.deleting = True
 
+    async def _create_pod(self, key: RevisionKey, body: dict[str, Any]) -> _Pod:
+        """Create a replica's Pod (one of that name left by an earlier run is taken over)."""
+        try:
+            await self._call(self._core.create_namespaced_pod, key.namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            name = body["metadata"]["name"]
+            await self._call(self._core.replace_namespaced_pod, name, key.namespace, body)
+        return _Pod(body)
+
     async def _show_failed(
         self,
         key: RevisionKey,
@@ -833,13 +844,7 @@ class PodMirror:
                 return
             gone = ReplicaView(name, ReplicaState.GONE, False, self.clock.wall())
             body = desired_pod(deployment.obj, gone, view.template_hash, self.node_name)
-            try:
-                await self._call(self._core.create_namespaced_pod, key.namespace, body)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-                await self._call(self._core.replace_namespaced_pod, name, key.namespace, body)
-            record = records[name] = _Pod(body)
+            record = records[name] = await self._create_pod(key, body)
         if record.deleting or (record.status or {}).get("phase") == "Failed":
             return
         status = failed_status(record.body, self.clock.wall(), why, record.status)
