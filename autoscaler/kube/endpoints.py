@@ -60,8 +60,16 @@ def _serving(pod: Mapping[str, Any]) -> bool:
         return False
     if meta.get("deletionTimestamp"):
         return False
-    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-    return not ready or ready[0].get("status") == "True"
+    ready = _ready_status(status)
+    return ready is None or ready == "True"
+
+
+def _ready_status(status: Mapping[str, Any]) -> str | None:
+    """A Pod status's Ready condition's status (None: it says nothing of readiness)."""
+    for c in status.get("conditions") or []:
+        if c.get("type") == "Ready":
+            return str(c.get("status"))
+    return None
 
 
 class EndpointResolver(Protocol):
@@ -99,9 +107,9 @@ def endpoint_fields(pod: dict[str, Any]) -> dict[str, Any]:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     keep = ("name", "namespace", "labels", "resourceVersion", "deletionTimestamp")
     kept_status: dict[str, Any] = {k: status[k] for k in ("phase", "podIP") if k in status}
-    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-    if ready:
-        kept_status["conditions"] = [{"type": "Ready", "status": ready[0].get("status")}]
+    ready = _ready_status(status)
+    if ready is not None:
+        kept_status["conditions"] = [{"type": "Ready", "status": ready}]
     out: dict[str, Any] = {
         "apiVersion": pod.get("apiVersion"),
         "kind": pod.get("kind"),

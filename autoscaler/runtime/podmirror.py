@@ -48,6 +48,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from autoscaler.clock import Clock
+from autoscaler.kube.endpoints import revision_of
 from autoscaler.kube.informer import PODS, Informer, Resource
 from autoscaler.runtime.reconcile import names
 from autoscaler.runtime.replica import ReplicaState
@@ -469,6 +470,14 @@ class _Deployment:
     status: dict[str, Any] | None = None
 
 
+def _revision_key(obj: Mapping[str, Any]) -> RevisionKey | None:
+    """The revision a Pod or Deployment belongs to (its revision label), or None."""
+    revision = revision_of(obj)
+    if revision is None:
+        return None
+    return RevisionKey((obj.get("metadata") or {}).get("namespace", ""), revision)
+
+
 def _json(resp: Any) -> dict[str, Any]:
     data = json.loads(resp.data or b"{}")
     return data if isinstance(data, dict) else {}
@@ -534,7 +543,11 @@ class PodMirror:
 
     def observe(self, view: PoolView) -> None:
         self._views[view.key] = view
-        self._dirty.add(view.key)
+        self._mark(view.key)
+
+    def _mark(self, key: RevisionKey) -> None:
+        """``key``'s objects are to be written (again)."""
+        self._dirty.add(key)
         self._settled.clear()
         self._wake.set()
 
@@ -593,16 +606,13 @@ class PodMirror:
             self._loop.call_soon_threadsafe(self._pod_deleted, pod)
 
     def _pod_deleted(self, pod: dict[str, Any]) -> None:
-        meta = pod.get("metadata") or {}
-        revision = (meta.get("labels") or {}).get(names.REVISION_LABEL)
-        if not revision:
+        key = _revision_key(pod)
+        view = self._views.get(key) if key is not None else None
+        if key is None or view is None:
             return
-        key = RevisionKey(meta.get("namespace", ""), str(revision))
-        view = self._views.get(key)
-        name = meta.get("name", "")
-        live = view is not None and any(r.name == name and r.live for r in view.replicas)
-        failed = view is not None and view.failed is not None and view.failed[0] == name
-        if view is None or not (live or failed):
+        name = (pod.get("metadata") or {}).get("name", "")
+        live = any(r.name == name and r.live for r in view.replicas)
+        if not live and (view.failed is None or view.failed[0] != name):
             return
         record = (self._pods.get(key) or {}).get(name)
         if record is not None:
@@ -611,13 +621,11 @@ class PodMirror:
             log.info("Pod %s/%s deleted: stopping its replica", key.namespace, name)
 
     def _deployment_event(self, kind: str, obj: dict[str, Any]) -> None:  # informer's thread
-        if kind != "DELETED" or self._loop is None:
+        key = _revision_key(obj)
+        if kind != "DELETED" or self._loop is None or key is None:
             return
-        meta = obj.get("metadata") or {}
-        revision = (meta.get("labels") or {}).get(names.REVISION_LABEL)
-        if revision:
-            key = RevisionKey(meta.get("namespace", ""), str(revision))
-            self._loop.call_soon_threadsafe(self._forget_deployment, key, meta.get("uid"))
+        uid = (obj.get("metadata") or {}).get("uid")
+        self._loop.call_soon_threadsafe(self._forget_deployment, key, uid)
 
     # -- writing ---------------------------------------------------------------------------------
     @property
@@ -746,9 +754,7 @@ class PodMirror:
         if known is None or (uid is not None and known.obj["metadata"].get("uid") != uid):
             return
         del self._deployments[key]
-        self._dirty.add(key)
-        self._settled.clear()
-        self._wake.set()
+        self._mark(key)
 
     async def _ensure_deployment(
         self, key: RevisionKey, revision: Mapping[str, Any], view: PoolView
