@@ -12,14 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-DEFAULT_POLICIES = (
-    "knative-default",
-    "kserve-default",
-    "keepalive-10m",
-    "hybrid-histogram",
-    "oracle",
-    "modelscale",
-)
+from autoscaler.sim.policies import POLICY_NAMES
+
+DEFAULT_POLICIES = POLICY_NAMES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,6 +18,9 @@ a chance to change them (as the tuner patches a live revision). The ones here:
   ``slowdown x capacity``; the oracle sets that as the target and keeps Knative's 70 %
   utilization as burst headroom.
 - ``modelscale``: the tuner (``autoscaler.tuner.recommend``) at its own tick period.
+- ``modelscale-fixed-10m``: the same tuner with ``keepAlive.policy: fixed`` and 10 minutes:
+  its targets, and the fixed keep-alive. Against ``modelscale`` it shows what the learned
+  keep-alive and pre-warm do on their own; against ``keepalive-10m``, what the targets cost.
 """
 
 from __future__ import annotations
@@ -182,6 +185,8 @@ class TunerPolicy:
     name: str = "modelscale"
     cold_start_s: float = DEFAULT_COLD_START_MEDIAN_S
     config: TunerConfig | None = None
+    # set: keepAlive.policy fixed at this many seconds after the last request (else learned)
+    keep_alive_fixed_s: float | None = None
 
     def for_revision(self, model: ModelSpec) -> RevisionPolicy:
         config = self.config or TunerConfig(
@@ -193,6 +198,8 @@ class TunerPolicy:
             objective_latency_ms=tuner_objective_ms(model),
             objective_percentile=OBJECTIVE_PERCENTILE,
             target_min=TUNER_TARGET_MIN,
+            keep_alive_policy="learned" if self.keep_alive_fixed_s is None else "fixed",
+            keep_alive_fixed_s=self.keep_alive_fixed_s,
         )
         return TunerRevision(spec, config, model.name)
 
@@ -261,6 +268,7 @@ POLICY_NAMES = (
     "hybrid-histogram",
     "oracle",
     "modelscale",
+    "modelscale-fixed-10m",
 )
 
 
@@ -273,6 +281,9 @@ def make_policies(names: list[str] | tuple[str, ...], cold_start_s: float) -> li
         "hybrid-histogram": lambda: HybridHistogramKeepAlive(cold_start_s=cold_start_s),
         "oracle": OraclePolicy,
         "modelscale": lambda: TunerPolicy(cold_start_s=cold_start_s),
+        "modelscale-fixed-10m": lambda: TunerPolicy(
+            "modelscale-fixed-10m", cold_start_s, keep_alive_fixed_s=FIXED_KEEP_ALIVE_S
+        ),
     }
     out: list[Policy] = []
     for i, name in enumerate(names):

@@ -29,7 +29,8 @@
     }
 
 Policy names: ``knative-default``, ``kserve-default``, ``keepalive-10m``,
-``hybrid-histogram``, ``oracle``, ``modelscale`` (see ``autoscaler.sim.policies``).
+``hybrid-histogram``, ``oracle``, ``modelscale``, ``modelscale-fixed-10m`` (see
+``autoscaler.sim.policies``).
 """
 
 from __future__ import annotations

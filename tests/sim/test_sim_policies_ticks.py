@@ -135,3 +135,51 @@ def test_a_busy_model_gets_the_short_window_and_sheds_replicas_sooner(engine: st
     assert short.stats.idle_mb_s < 0.8 * default.stats.idle_mb_s
     within = {k: float(np.mean(r.requests.latency_s <= 1.0 + 1e-9)) for k, r in runs.items()}
     assert within["short"] >= within["default"] - 0.002
+
+
+class Recorded:
+    """A policy as another, keeping the revisions it made (to read their annotations)."""
+
+    def __init__(self, policy: object) -> None:
+        self.policy, self.name = policy, policy.name  # type: ignore[attr-defined]
+        self.revisions: list[object] = []
+
+    def for_revision(self, model: ModelSpec) -> object:
+        revision = self.policy.for_revision(model)  # type: ignore[attr-defined]
+        self.revisions.append(revision)
+        return revision
+
+
+def test_modelscale_fixed_10m_is_the_tuners_targets_with_a_fixed_keep_alive() -> None:
+    """Bursts every 15 minutes: the fixed 10-minute keep-alive lets every one after the first
+    start cold, as keepalive-10m does, while modelscale learns the period and pre-warms; on a
+    steady busy load (no idle period) both tuners write the same target, off Knative's 100."""
+    trace = periodic_trace(900.0, 12)
+    fixed_tuned, _ = cold_by_burst("modelscale-fixed-10m", trace)
+    fixed, _ = cold_by_burst("keepalive-10m", trace)
+    learned, _ = cold_by_burst("modelscale", trace)
+    assert fixed_tuned[1:].all() and (fixed_tuned == fixed).all()
+    assert not learned[-4:].any(), learned
+
+    rng = np.random.default_rng(5)
+    arrivals = np.sort(rng.uniform(0.0, 1200.0, rng.poisson(20.0 * 1200.0)))
+    busy = ModelTrace(
+        ModelSpec("busy", service=ServiceTime.constant(0.5), capacity=4),
+        arrivals,
+        np.full(arrivals.size, 0.5),
+    )
+    targets, retention = {}, {}
+    for name in ("modelscale", "modelscale-fixed-10m"):
+        (policy,) = make_policies([name], 1.5)
+        recorded = Recorded(policy)
+        run_revision(busy, 0, recorded, SimSettings(engine="exact"), 0, 1260.0)  # type: ignore[arg-type]
+        (revision,) = recorded.revisions
+        annotations = revision.annotations  # type: ignore[attr-defined]
+        targets[name] = annotations["autoscaling.knative.dev/target"]
+        # warm for the stable window (the busy model's shorter one) and the retention after
+        window = annotations.get("autoscaling.knative.dev/window", "60s")
+        kept = annotations["autoscaling.knative.dev/scale-to-zero-pod-retention-period"]
+        retention[name] = float(window.rstrip("s")) + float(kept.rstrip("s"))
+    assert targets["modelscale"] == targets["modelscale-fixed-10m"]
+    assert float(targets["modelscale"]) < 100.0
+    assert retention["modelscale-fixed-10m"] == 600.0
