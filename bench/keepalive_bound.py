@@ -3,19 +3,20 @@
 The simulator's aim against the fixed 10-minute keep-alive asks for half its 75th-percentile
 cold-start share per model with no more idle memory. This prints how far a keep-alive of K
 seconds after each request, K chosen per model, can go, in a model simpler than the
-simulator's (one replica; an idle period, from the end of the last request in flight to the
-next arrival, longer than K ends in a cold start; idle memory is the model's MB times the
-part of each idle period kept warm, after the last request included, and the cold starts'
-time):
+simulator's (one replica, there from 0 as the simulator's revision starts with one; an idle
+period, from the end of the last request in flight to the next arrival, longer than K ends in
+a cold start; idle memory is the model's MB times the part of each idle period kept warm,
+after the last request included, and the cold starts' time):
 
 1. the fixed 10 minutes for every model, against which the others are read;
 2. with hindsight (each model's K chosen knowing its whole day): the least idle memory at
    which the p75 cold-start share is half the fixed keep-alive's: which models to give up on
-   and which K gets each of the others under the line;
+   and which K gets each of the others under the line (and the same on the second half);
 3. learned from the first half of the day: each model's K the cheapest that puts its first
    half under the line (unless that costs over ``B`` times the fixed keep-alive's memory on
    its first half: then the cheapest K), applied to the second half; the second half's p75
-   and memory against the fixed keep-alive's there, for a few ``B``.
+   and memory against the fixed keep-alive's there, for a few ``B``. The second half starts
+   with the replica the first half left (kept or let go under the same K).
 
 Arrivals are the simulator's (per-minute counts as a seeded Poisson process within each
 minute). Traces are read from ``$MODELSCALE_SHARED/traces`` (default ``<repo>/../shared/traces``)::
@@ -26,8 +27,10 @@ minute). Traces are read from ``$MODELSCALE_SHARED/traces`` (default ``<repo>/..
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,24 +63,34 @@ def options(
     keep_alives_s: np.ndarray = KEEP_ALIVES_S,
     cold_start_s: float = DEFAULT_COLD_START_MEDIAN_S,
 ) -> Options | None:
-    """The model's requests that arrive in ``[start_s, end_s)`` under each keep-alive (None:
-    no request there). The first request is cold (nothing was kept before it)."""
+    """The model's requests that arrive in ``[start_s, end_s)`` under each keep-alive, and
+    the idle memory within that window (None: no request there).
+
+    The revision is made at 0 with one replica, as the simulator's (Knative's initial scale):
+    that counts as a request ending at 0. Requests before ``start_s`` are not counted but
+    keep the replica as they would: a window's first request is cold only if the replica
+    was let go before it came."""
     order = np.argsort(trace.arrivals_s, kind="stable")
     arrivals = trace.arrivals_s[order]
-    ends = arrivals + trace.service_s[order]
-    inside = (arrivals >= start_s) & (arrivals < end_s)
-    arrivals, ends = arrivals[inside], ends[inside]
-    if arrivals.size == 0:
+    # when the replica is free again after each request (requests overlap), from 0 on
+    free = np.maximum.accumulate(np.concatenate(([0.0], arrivals + trace.service_s[order])))
+    inside = np.nonzero((arrivals >= start_s) & (arrivals < end_s))[0]
+    if inside.size == 0:
         return None
-    last_end = np.maximum.accumulate(ends)
-    idle = arrivals[1:] - last_end[:-1]
-    idle = idle[idle > 0]
+    before = free[inside]  # the replica free since, when each request comes
+    idle = np.maximum(arrivals[inside] - before, 0.0)
     k = keep_alives_s[:, None]
-    cold = 1 + (idle[None, :] > k).sum(axis=1)
-    tail = np.maximum(end_s - last_end[-1], 0.0)  # after the last request, up to the end
-    warm = np.minimum(idle[None, :], k).sum(axis=1) + np.minimum(keep_alives_s, tail)
+    cold = (idle[None, :] > k).sum(axis=1)
+    # the part of each idle period kept warm, and of the time after the last request, that
+    # lies in the window
+    last = free[inside[-1] + 1]
+    kept_from = np.concatenate((before, [last]))
+    kept_for = np.hstack((np.minimum(idle[None, :], k), k))
+    lo = np.maximum(kept_from, start_s)
+    hi = np.minimum(kept_from[None, :] + kept_for, end_s)
+    warm = np.maximum(hi - lo[None, :], 0.0).sum(axis=1)
     memory = trace.model.memory_mb * (warm + cold * cold_start_s)
-    return Options(cold / arrivals.size, memory)
+    return Options(cold / inside.size, memory)
 
 
 def p75(shares: np.ndarray) -> float:
@@ -85,15 +98,24 @@ def p75(shares: np.ndarray) -> float:
 
 
 def hindsight_memory(models: list[Options], line: float) -> float:
-    """The least idle memory at which at most a quarter of the models are over ``line``:
-    the rest at their cheapest keep-alive, and the models cheapest to get under the line
-    (the extra memory their cheapest keep-alive under it costs) at that one. Infinite when
-    too few models can get under it at all."""
-    cheapest = np.array([m.memory.min() for m in models])
-    under = np.array([np.where(m.share <= line, m.memory, np.inf).min() for m in models])
-    extra = np.sort(under - cheapest)
-    needed = len(models) - int(0.25 * len(models))
-    return float(cheapest.sum() + extra[:needed].sum())
+    """The least idle memory at which the p75 of the models' cold-start shares is at most
+    ``line``: the models cheapest to get under it (the extra memory their cheapest keep-alive
+    under it costs) at that keep-alive, the rest at their cheapest. Infinite when too few
+    models can get under it at all."""
+    at_cheapest = [int(m.memory.argmin()) for m in models]
+    cheapest = np.array([m.memory[i] for m, i in zip(models, at_cheapest, strict=True)])
+    share = np.array([m.share[i] for m, i in zip(models, at_cheapest, strict=True)])
+    masked = [np.where(m.share <= line, m.memory, np.inf) for m in models]
+    best = [int(x.argmin()) for x in masked]
+    under = np.array([x[i] for x, i in zip(masked, best, strict=True)])
+    order = np.argsort(under - cheapest, kind="stable")
+    memory = float(cheapest.sum())
+    for i in order[np.isfinite(under[order])]:  # those under at their cheapest add nothing
+        if p75(share) <= line:
+            return memory
+        memory += float(under[i] - cheapest[i])
+        share[i] = models[i].share[best[i]]
+    return memory if p75(share) <= line else math.inf
 
 
 def hindsight_row(models: list[Options], line: float, fixed_memory: float) -> tuple[str, ...]:
@@ -126,13 +148,33 @@ def learned_from_first_half(
     return np.array(shares), memory
 
 
+def at_least(least: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} must be >= {least}")
+        return value
+
+    return parse
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--functions", type=int)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--functions", type=at_least(1), help="only the first N functions")
+    parser.add_argument("--seed", type=at_least(0), default=0)
     args = parser.parse_args()
     shared = Path(os.environ.get("MODELSCALE_SHARED", REPO / ".." / "shared")).resolve()
     path = shared / "traces" / "azure_functions_2019"
+    if not path.exists():
+        print(
+            f"keepalive_bound.py: trace not found: {path} (traces are read from "
+            "$MODELSCALE_SHARED/traces, default <repo>/../shared/traces)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         workload = read_azure_functions(
             path, seed=args.seed, slice_=TraceSlice(functions=args.functions)
