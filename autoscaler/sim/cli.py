@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from autoscaler.sim.model import MAX_SERVICE_S, ColdStart
     from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
-    from autoscaler.sim.report import results_document, write_report
+    from autoscaler.sim.report import check_finite, results_document, write_report
     from autoscaler.sim.traces import (
         TraceError,
         TraceSlice,
@@ -141,6 +141,13 @@ def run(args: argparse.Namespace) -> int:
             container_concurrency=args.container_concurrency,
         )
     except (TraceError, ValueError) as exc:
+        print(f"modelscale simulate: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        # what results.json takes from the trace and the options, checked before the run
+        check_finite(results_document(workload, [], settings, args.format, slice_))
+    except ValueError as exc:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 2
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +32,16 @@ def results_document(
     trace_format: str,
     slice_: TraceSlice,
 ) -> dict[str, Any]:
-    """The ``results.json`` content (deterministic: no wall-clock figures)."""
+    """The ``results.json`` content (deterministic: no wall-clock figures).
+
+    ``trace.slice.minutes`` is the window as the reader resolved it: an open end (``A:``,
+    ``A:inf``) or one past the trace's end is the end of what was read, so every figure is finite.
+    """
     figures = {r.policy: r.figures for r in runs}
+    minutes = None
+    if slice_.minutes is not None:
+        start = slice_.minutes[0]
+        minutes = [start, (start * 60.0 + workload.duration_s) / 60.0]
     return {
         "schema": SCHEMA,
         "seed": workload.seed,
@@ -46,7 +55,7 @@ def results_document(
             "requests": workload.requests,
             "slice": {
                 "functions": slice_.functions,
-                "minutes": list(slice_.minutes) if slice_.minutes else None,
+                "minutes": minutes,
             },
         },
         "settings": {
@@ -62,6 +71,36 @@ def results_document(
         "policies": {name: f.as_dict() for name, f in figures.items()},
         "ratios": ratios(figures),
     }
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """The key path (``trace.slice.minutes[1]``) of the first NaN or infinity in ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the document"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite(v, f"{where}.{k}" if where else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = non_finite(v, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_finite(document: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first key of ``document`` that is NaN or infinite.
+
+    ``results.json`` is strict JSON; the CLI checks the trace and settings before the run and
+    the whole document before writing anything.
+    """
+    where = non_finite(document)
+    if where is not None:
+        raise ValueError(
+            f"results.json: {where} is not a finite number (NaN or infinity); nothing written"
+        )
 
 
 def _fmt(v: Any) -> str:
@@ -168,13 +207,9 @@ def write_report(
     wall_s: float,
 ) -> None:
     """``results.json``, the plots and ``report.md`` into ``out``."""
-    try:
-        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
-    except ValueError:
-        # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
-        raise ValueError(
-            "results.json: a figure is not a finite number (NaN or infinity); nothing written"
-        ) from None
+    # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
+    check_finite(document)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(text + "\n")
     plots = write_plots(out, runs, workload.duration_s)

@@ -380,3 +380,33 @@ def test_cold_start_help_names_the_default() -> None:
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
     assert f"measured, {DEFAULT_COLD_START_MEDIAN_S} s" in parser.format_help()
+
+
+@pytest.mark.parametrize(("minutes", "start"), [("0:", 0.0), ("0.25:inf", 0.25)])
+def test_an_open_minute_range_records_the_end_that_was_read(
+    tmp_path: Path, minutes: str, start: float
+) -> None:
+    out = tmp_path / "out"
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--minutes", minutes]
+    assert _simulate(*argv, "--out", str(out)) == 0
+    trace = json.loads((out / "results.json").read_text())["trace"]
+    # the file's requests span 30 s: the window read ends at 31 s
+    assert trace["slice"]["minutes"] == [start, 31 / 60]
+    assert trace["duration_s"] == 31 - start * 60
+
+
+def test_results_json_figures_known_before_the_run_are_checked_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from autoscaler.sim import traces
+
+    def endless(*args: Any, **kwargs: Any) -> Any:
+        workload = read_csv_trace(*args, **kwargs)
+        workload.duration_s = float("inf")
+        return workload
+
+    monkeypatch.setattr(traces, "read_csv_trace", endless)
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
+    assert _simulate(*argv) == 2
+    assert "results.json: trace.duration_s is not a finite number" in capsys.readouterr().err
