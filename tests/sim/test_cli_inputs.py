@@ -139,7 +139,7 @@ def test_cold_start_must_be_finite_and_at_most_a_day(
         ("timestamp\nnan\n0\n5\n", r"log\.csv:2: timestamp 'nan'"),
         ("timestamp\n0\n-inf\n", r"log\.csv:3: timestamp '-inf'"),
         ("timestamp\n0\n1e400\n", r"log\.csv:3: timestamp '1e400'"),
-        ("timestamp\n-1e308\n1e308\n", r"log\.csv: timestamps span .* too far apart"),
+        ("timestamp\n-1e308\n1e308\n", r"log\.csv:2: timestamp '-1e308' is too large"),
     ],
     ids=["inf-s", "huge-ms", "over-a-day", "nan", "nan-first", "minus-inf", "overflow", "span"],
 )
@@ -410,3 +410,56 @@ def test_results_json_figures_known_before_the_run_are_checked_before_it(
     argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
     assert _simulate(*argv) == 2
     assert "results.json: trace.duration_s is not a finite number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("stamp", "unit"),
+    [("1700000001263", "milliseconds"), ("1700000001263632", "microseconds"),
+     ("1700000001263632128", "nanoseconds"), ("100000000000", "milliseconds"),
+     ("-1e300", None), ("1e300", None)],
+    ids=["ms", "us", "ns", "at-the-limit", "minus-huge", "huge"],
+)  # fmt: skip
+def test_csv_timestamps_that_can_only_be_a_finer_unit_are_refused(
+    tmp_path: Path, stamp: str, unit: str | None
+) -> None:
+    said = f"looks like {unit} since the epoch" if unit else "is too large"
+    with pytest.raises(TraceError, match=rf"log\.csv:3: timestamp '{stamp}' {said}: .* seconds"):
+        read_csv_trace(_tiny(tmp_path, f"timestamp\n0\n{stamp}\n"), seed=0)
+
+
+def test_llm_timestamps_that_can_only_be_a_finer_unit_are_refused(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, LLM + "1700000001263,10,10\n", "llm.csv")
+    with pytest.raises(TraceError, match=r"llm\.csv:2: TIMESTAMP .* looks like milliseconds"):
+        read_azure_llm(path, seed=0)
+
+
+def test_epoch_seconds_below_the_limit_are_read() -> None:
+    from autoscaler.sim.traces.timestamps import parse_timestamp
+
+    assert parse_timestamp("99999999999") == 99999999999.0
+    assert parse_timestamp("-1700000000.5") == -1700000000.5
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "days"),
+    [("timestamp\n0\n1e9\n", 3, "11,574 days from line 2's"),
+     ("timestamp\n5e8\n-5e8\n1\n", 3, "11,574 days from line 2's"),
+     ("timestamp\n2000-01-01\n2015-01-01\n", 3, "5,479 days from line 2's")],
+    ids=["late", "early", "iso"],
+)  # fmt: skip
+def test_csv_timestamps_spanning_over_ten_years_name_the_line(
+    tmp_path: Path, text: str, line: int, days: str
+) -> None:
+    message = rf"log\.csv:{line}: timestamp .* is {days}; a trace spans at most 3,650 days"
+    with pytest.raises(TraceError, match=message):
+        read_csv_trace(_tiny(tmp_path, text), seed=0)
+
+
+def test_epoch_nanoseconds_stop_the_cli_before_the_run(
+    tmp_path: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = _tiny(tmp_path, "timestamp\n1700000001263632128\n1700000003425477632\n")
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{trace}:2: timestamp '1700000001263632128' looks like nanoseconds" in err

@@ -1,7 +1,7 @@
 """Reader for a plain CSV of request timestamps that users export from their own logs.
 
 A header row names the columns: ``timestamp`` (required: seconds as a number, or an ISO 8601
-date-time), ``model`` (optional: one revision per distinct name, in order of first
+date-time; numbers that can only be milliseconds or finer are refused, see ``timestamps``), ``model`` (optional: one revision per distinct name, in order of first
 appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
 (optional: the request's service time; without it every request takes ``default_service_s``).
 Times are taken relative to the earliest timestamp in the file, of every model, so ``--functions``
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
-from autoscaler.sim.traces.timestamps import parse_timestamp
+from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
 from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
 
 DEFAULT_MODEL = "model"
@@ -42,7 +42,7 @@ def read_csv_trace(
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
-    start, end = math.inf, -math.inf  # over every row, kept or not
+    span = Span()  # over every row, kept or not
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -72,10 +72,15 @@ def read_csv_trace(
                     )
                 try:
                     t = parse_timestamp(row[i_t])
+                except TimestampError as exc:
+                    raise TraceError(path, number, f"timestamp {row[i_t]!r} {exc}") from None
                 except ValueError:
                     raise TraceError(
                         path, number, f"timestamp {row[i_t]!r} is not a time"
                     ) from None
+                problem = span.add(t, number)
+                if problem is not None:
+                    raise TraceError(path, number, f"timestamp {row[i_t]!r} is {problem}")
                 name = row[i_m].strip() if i_m is not None else DEFAULT_MODEL
                 if not name:
                     raise TraceError(path, number, "empty model name")
@@ -94,7 +99,6 @@ def read_csv_trace(
                             f"duration {row[i_d]!r} must be a number > 0 and at most "
                             f"{MAX_SERVICE_S:g} s (a day)",
                         )
-                start, end = min(start, t), max(end, t)
                 if (
                     slice_.functions is not None
                     and name not in per_model
@@ -109,8 +113,7 @@ def read_csv_trace(
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 
-    if not math.isfinite(end - start):
-        raise TraceError(path, None, f"timestamps span {start:g} to {end:g}: too far apart")
+    start, end = span.start, span.end
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
     if lo_s >= hi_s:
