@@ -463,3 +463,49 @@ def test_epoch_nanoseconds_stop_the_cli_before_the_run(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert f"{trace}:2: timestamp '1700000001263632128' looks like nanoseconds" in err
+
+
+@pytest.mark.parametrize("reader", [read_csv_trace, read_azure_llm], ids=["csv", "azure-llm"])
+def test_a_byte_that_is_not_utf8_names_its_line(tmp_path: Path, reader: Any) -> None:
+    head = "timestamp\n" if reader is read_csv_trace else LLM
+    row = "0\n" if reader is read_csv_trace else "2023-11-16 18:17:03,10,10\n"
+    path = tmp_path / "log.csv"
+    path.write_bytes((head + row * 5000).encode() + b"caf\xe9\n")
+    with pytest.raises(TraceError, match=r"log\.csv:5002: not UTF-8: byte 0xe9 at byte 4 of"):
+        reader(path, seed=0)
+
+
+def test_a_functions_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    root = _functions(tmp_path)
+    (root / "functions_mem.csv").write_bytes(MEM.encode() + b"a3,\xff,1,1\n")
+    with pytest.raises(TraceError, match=r"functions_mem\.csv:4: not UTF-8: byte 0xff"):
+        read_azure_functions(root, seed=0)
+
+
+def test_blank_lines_before_the_csv_header_are_skipped(tmp_path: Path) -> None:
+    (trace,) = read_csv_trace(_tiny(tmp_path, "\n \n" + TINY_CSV), seed=0).traces
+    assert trace.requests == 3
+    with pytest.raises(TraceError, match=r"log\.csv:5: timestamp 'x' is not a time"):
+        read_csv_trace(_tiny(tmp_path, "\n\ntimestamp\n0\nx\n"), seed=0)
+    with pytest.raises(TraceError, match=r"log\.csv: empty file, expected a header"):
+        read_csv_trace(_tiny(tmp_path, "\n\n"), seed=0)
+
+
+def test_a_column_twice_in_the_csv_header_is_refused(tmp_path: Path) -> None:
+    text = "timestamp,model,timestamp\n0,a,1\n"
+    with pytest.raises(TraceError, match=r"log\.csv:1: column 'timestamp' is in the header twice"):
+        read_csv_trace(_tiny(tmp_path, text), seed=0)
+
+
+@pytest.mark.parametrize("reader", [read_csv_trace, read_azure_llm], ids=["csv", "azure-llm"])
+def test_a_long_header_is_cut_short_in_the_error(
+    tmp_path: Path, reader: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = "HashFunction,HashApp,HashOwner," + ",".join(str(m) for m in range(1, 1441)) + "\n"
+    path = _functions(tmp_path, inv=inv) / "functions_inv.csv"
+    with pytest.raises(TraceError) as caught:
+        reader(path, seed=0)
+    message = str(caught.value)
+    assert len(message) < 400 and "(1,443 columns)" in message
+    if reader is read_csv_trace:
+        assert "need a 'timestamp' column" in message and "--format azure-functions" in message

@@ -32,6 +32,7 @@ from autoscaler.sim.traces.workload import (
     TraceSlice,
     Workload,
     model_rng,
+    undecodable,
 )
 
 INV_FILE = "functions_inv.csv"
@@ -67,7 +68,9 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise TraceError(path, None, "file not found") from None
     except OSError as exc:
         raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise undecodable(path, exc) from None
+    except csv.Error as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
 
 

@@ -21,7 +21,14 @@ import numpy as np
 
 from autoscaler.sim.model import ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
-from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
+from autoscaler.sim.traces.workload import (
+    ModelTrace,
+    TraceError,
+    TraceSlice,
+    Workload,
+    short_columns,
+    unreadable,
+)
 
 LLM_BASE_S = 0.05
 LLM_PREFILL_S_PER_TOKEN = 0.0001
@@ -71,7 +78,7 @@ def read_azure_llm(
             if header is None:
                 raise TraceError(path, 1, "empty file, expected a header")
             if [h.strip() for h in header] != COLUMNS:
-                raise TraceError(path, 1, f"header {header}, expected {COLUMNS}")
+                raise TraceError(path, 1, f"header {short_columns(header)}, expected {COLUMNS}")
             for number, row in enumerate(reader, start=2):
                 if not row:
                     continue

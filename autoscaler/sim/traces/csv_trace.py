@@ -18,7 +18,14 @@ import numpy as np
 
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
-from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
+from autoscaler.sim.traces.workload import (
+    ModelTrace,
+    TraceError,
+    TraceSlice,
+    Workload,
+    short_columns,
+    unreadable,
+)
 
 DEFAULT_MODEL = "model"
 DEFAULT_SERVICE_S = 0.1
@@ -46,16 +53,44 @@ def read_csv_trace(
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = [h.strip().lower() for h in next(reader, [])]
+            header: list[str] = []
+            for row in reader:  # blank lines before the header are skipped, as between rows
+                if any(v.strip() for v in row):
+                    header = [h.strip().lower() for h in row]
+                    break
             if not header:
-                raise TraceError(path, 1, "empty file, expected a header with 'timestamp'")
-            unknown = [h for h in header if h not in KNOWN_COLUMNS]
-            if "timestamp" not in header or unknown:
-                raise TraceError(
-                    path, 1, f"header {header}: need 'timestamp', may have {KNOWN_COLUMNS[1:]}"
+                raise TraceError(path, None, "empty file, expected a header with 'timestamp'")
+            header_line = reader.line_num
+            if "timestamp" not in header:
+                hint = (
+                    " (an Azure Functions trace is --format azure-functions)"
+                    if header[0] == "hashfunction"
+                    else ""
                 )
+                raise TraceError(
+                    path,
+                    header_line,
+                    f"header {short_columns(header)}: need a 'timestamp' column, may have "
+                    f"{', '.join(KNOWN_COLUMNS[1:])}{hint}",
+                )
+            unknown = [h for h in header if h not in KNOWN_COLUMNS]
+            if unknown:
+                raise TraceError(
+                    path,
+                    header_line,
+                    f"header {short_columns(header)}: unknown columns "
+                    f"{short_columns(unknown)}; the columns are {', '.join(KNOWN_COLUMNS)}",
+                )
+            for i, h in enumerate(header):
+                if h in header[:i]:
+                    raise TraceError(
+                        path,
+                        header_line,
+                        f"column {h!r} is in the header twice (columns "
+                        f"{header.index(h) + 1} and {i + 1})",
+                    )
             if "duration_s" in header and "duration_ms" in header:
-                raise TraceError(path, 1, "give duration_s or duration_ms, not both")
+                raise TraceError(path, header_line, "give duration_s or duration_ms, not both")
             i_t = header.index("timestamp")
             i_m = header.index("model") if "model" in header else None
             i_d, scale = None, 1.0
@@ -63,7 +98,8 @@ def read_csv_trace(
                 i_d = header.index("duration_s")
             elif "duration_ms" in header:
                 i_d, scale = header.index("duration_ms"), 0.001
-            for number, row in enumerate(reader, start=2):
+            for row in reader:
+                number = reader.line_num
                 if not row or all(not v.strip() for v in row):
                     continue
                 if len(row) != len(header):

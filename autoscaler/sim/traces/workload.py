@@ -42,9 +42,43 @@ def unreadable(path: Path | str, exc: Exception, fmt: str) -> TraceError:
         )
     if isinstance(exc, OSError):
         return TraceError(path, None, f"cannot read: {exc.strerror or exc}")
-    if isinstance(exc, csv.Error | UnicodeDecodeError):
+    if isinstance(exc, UnicodeDecodeError):
+        return undecodable(path, exc)
+    if isinstance(exc, csv.Error):
         return TraceError(path, None, f"not a CSV file: {exc}")
     raise exc
+
+
+def undecodable(path: Path | str, exc: UnicodeDecodeError) -> TraceError:
+    """The error for a file that is not UTF-8, naming the first line that is not.
+
+    The decoder's position counts from the start of the chunk it was given, not of the file or
+    the line, so the file is read again as bytes to find the line.
+    """
+    try:
+        with Path(path).open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    byte = raw[bad.start]
+                    return TraceError(
+                        path,
+                        number,
+                        f"not UTF-8: byte 0x{byte:02x} at byte {bad.start + 1} of the line "
+                        "(trace files are read as UTF-8; save the file as UTF-8)",
+                    )
+    except OSError:
+        pass
+    return TraceError(path, None, f"not UTF-8: {exc.reason} (trace files are read as UTF-8)")
+
+
+def short_columns(header: list[str], shown: int = 6) -> str:
+    """A header's columns for a one-line message: the first ``shown`` and how many in all."""
+    names = ", ".join(repr(h if len(h) <= 40 else h[:40] + "...") for h in header[:shown])
+    if len(header) > shown:
+        return f"[{names}, ... ({len(header):,} columns)]"
+    return f"[{names}]"
 
 
 @dataclass(frozen=True)
