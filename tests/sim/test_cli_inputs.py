@@ -509,3 +509,50 @@ def test_a_long_header_is_cut_short_in_the_error(
     assert len(message) < 400 and "(1,443 columns)" in message
     if reader is read_csv_trace:
         assert "need a 'timestamp' column" in message and "--format azure-functions" in message
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--functions", "0", "--functions 0: must be >= 1"),
+     ("--capacity", "0", "--capacity 0: must be >= 1"),
+     ("--container-concurrency", "-1", "--container-concurrency -1: must be >= 0")],
+    ids=["functions", "capacity", "container-concurrency"],
+)  # fmt: skip
+def test_option_errors_name_the_option(
+    tmp_path: Path, option: str, value: str, message: str, no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
+    assert _simulate(*argv, f"{option}={value}") == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("out", ["", " "])
+def test_an_empty_out_is_refused(
+    tmp_path: Path, out: str, monkeypatch: pytest.MonkeyPatch, no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    trace = _tiny(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", out) == 2
+    assert f"--out {out!r}: name a directory" in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "taken"),
+    [(["--minutes", "0.1:0.2"], "--minutes 0.1:0.2"),
+     (["--functions", "1", "--minutes", "0.6:1"], "--functions 1 --minutes 0.6:1")],
+    ids=["minutes", "functions-and-minutes"],
+)  # fmt: skip
+def test_a_slice_without_requests_is_refused_before_the_run(
+    tmp_path: Path, extra: list[str], taken: str, no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    trace = _tiny(tmp_path, "timestamp,model\n0,a\n1,a\n50,b\n")
+    argv = ["--trace", str(trace), "--format", "csv", "--out", str(tmp_path / "o"), *extra]
+    assert _simulate(*argv) == 2
+    err = capsys.readouterr().err
+    assert f"{trace}: no requests in the slice ({taken}): nothing to simulate" in err
+    assert not (tmp_path / "o").exists()
