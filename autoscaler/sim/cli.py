@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--capacity", type=int, help="one capacity (requests/replica) for all")
     parser.add_argument(
+        "--memory-mb",
+        type=float,
+        help="one memory (MB per replica) for all, for the idle-memory figure (default: csv "
+        "512, azure-llm 16384; azure-functions: each function's from functions_mem.csv, "
+        "which this replaces)",
+    )
+    parser.add_argument(
         "--container-concurrency", type=int, default=0, help="containerConcurrency (0: none)"
     )
     parser.add_argument(
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autoscaler.sim.fleet import SimSettings
-    from autoscaler.sim.model import MAX_SERVICE_S, ColdStart
+    from autoscaler.sim.model import MAX_MEMORY_MB, MAX_SERVICE_S, ColdStart
     from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
     from autoscaler.sim.report import check_finite, results_document, write_report
@@ -128,6 +135,13 @@ def run(args: argparse.Namespace) -> int:
                 f"modelscale simulate: {option} {value}: must be >= {least}{zero}", file=sys.stderr
             )
             return 2
+    if args.memory_mb is not None and not (0 < args.memory_mb <= MAX_MEMORY_MB):  # NaN fails
+        print(
+            f"modelscale simulate: --memory-mb {args.memory_mb}: must be a number of MB, more "
+            f"than 0 and at most {MAX_MEMORY_MB:,.0f} (1 TB)",
+            file=sys.stderr,
+        )
+        return 2
     if args.cold_start_s is not None and not (
         math.isfinite(args.cold_start_s) and 0 <= args.cold_start_s <= MAX_SERVICE_S
     ):
@@ -158,11 +172,14 @@ def run(args: argparse.Namespace) -> int:
             slice_=slice_,
             capacity=args.capacity,
             container_concurrency=args.container_concurrency,
+            memory_mb=args.memory_mb,
         )
     except (TraceError, ValueError) as exc:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 2
 
+    for note in workload.notes:
+        print(f"modelscale simulate: note: {note}", file=sys.stderr)
     if workload.requests == 0:
         taken = " ".join(
             f"{option} {value}"

@@ -53,6 +53,8 @@ def results_document(
             "duration_s": workload.duration_s,
             "models": len(workload.traces),
             "requests": workload.requests,
+            "assumed": workload.assumed,
+            "notes": workload.notes,
             "slice": {
                 "functions": slice_.functions,
                 "minutes": minutes,
@@ -199,6 +201,32 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     return names
 
 
+ASSUMED_TITLES = {
+    "service_s": ("service time", "s", None),
+    "capacity": ("capacity", "requests at once", "--capacity"),
+    "memory_mb": ("memory", "MB", "--memory-mb"),
+}
+
+
+def assumed_lines(assumed: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's sentence on per-model figures the trace did not give, with a blank line."""
+    parts = []
+    for key, (title, unit, option) in ASSUMED_TITLES.items():
+        if key not in assumed:
+            continue
+        value, source = assumed[key]["value"], assumed[key]["source"]
+        if source == "name-hash":
+            parts.append(f"{title} 1 to 32 {unit} by the model name's hash (`{option}` sets one)")
+        elif source == "default":
+            how = f"the default; `{option}` sets another" if option else "the default"
+            parts.append(f"{title} {value:g} {unit} ({how})")
+        else:
+            parts.append(f"{title} {value:g} {unit} (`{source}`)")
+    if not parts:
+        return []
+    return ["Not in the trace, the same for every model: " + "; ".join(parts) + ".", ""]
+
+
 def write_report(
     out: Path,
     document: dict[str, Any],
@@ -223,6 +251,9 @@ def write_report(
         "",
         f"Arrivals: {trace['arrival_note']}.",
         "",
+        *assumed_lines(trace["assumed"]),
+        *[f"Note: {note}." for note in trace["notes"]],
+        *([""] if trace["notes"] else []),
         "| policy | " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
         "|---|" + "---|" * len(TABLE_COLUMNS),
     ]

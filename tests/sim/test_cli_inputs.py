@@ -556,3 +556,71 @@ def test_a_slice_without_requests_is_refused_before_the_run(
     err = capsys.readouterr().err
     assert f"{trace}: no requests in the slice ({taken}): nothing to simulate" in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1", "1e300"])
+def test_memory_mb_is_a_bounded_positive_number(
+    tmp_path: Path, value: str, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(tmp_path / "o")]
+    assert _simulate(*argv, f"--memory-mb={value}") == 2
+    err = capsys.readouterr().err
+    assert f"--memory-mb {float(value)}: must be a number of MB" in err
+    assert "1,048,576 (1 TB)" in err and err.count("\n") == 1
+
+
+def test_memory_mb_sets_every_models_memory_in_every_format(tmp_path: Path) -> None:
+    csv_trace = read_csv_trace(_tiny(tmp_path), seed=0, memory_mb=2048.0)
+    llm = _tiny(tmp_path, LLM + "2023-11-16 18:17:03,10,10\n", "llm.csv")
+    llm_trace = read_azure_llm(llm, seed=0, memory_mb=2048.0)
+    functions = read_azure_functions(_functions(tmp_path), seed=0, memory_mb=2048.0)
+    for workload in (csv_trace, llm_trace, functions):
+        assert {t.model.memory_mb for t in workload.traces} == {2048.0}
+        assert workload.assumed["memory_mb"] == {"value": 2048.0, "source": "--memory-mb"}
+    # without it, the trace's memory (azure-functions) or the reader's default
+    (tmp_path / "b").mkdir()
+    assert "memory_mb" not in read_azure_functions(_functions(tmp_path / "b"), seed=0).assumed
+    assert read_csv_trace(_tiny(tmp_path), seed=0).traces[0].model.memory_mb == 512.0
+
+
+def test_functions_memory_over_a_terabyte_is_refused(tmp_path: Path) -> None:
+    root = _functions(tmp_path, mem=MEM.replace("a1,o1,10,256", "a1,o1,10,1e308"))
+    with pytest.raises(TraceError, match=r"functions_mem\.csv:2: .* 0 to 1,048,576 \(1 TB\)"):
+        read_azure_functions(root, seed=0)
+
+
+def test_results_and_report_say_what_the_trace_did_not_give(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(out)]
+    assert _simulate(*argv, "--memory-mb", "300") == 0
+    trace = json.loads((out / "results.json").read_text())["trace"]
+    assert trace["assumed"] == {
+        "service_s": {"value": 0.1, "source": "default"},
+        "capacity": {"value": 4, "source": "default"},
+        "memory_mb": {"value": 300.0, "source": "--memory-mb"},
+    }
+    report = (out / "report.md").read_text()
+    assert "service time 0.1 s (the default)" in report
+    assert "capacity 4 requests at once (the default; `--capacity` sets another)" in report
+    assert "memory 300 MB (`--memory-mb`)" in report
+    # a duration column gives the service time; azure-functions' capacity is per function
+    timed = read_csv_trace(_tiny(tmp_path, "timestamp,duration_s\n0,1\n"), seed=0, capacity=2)
+    assert "service_s" not in timed.assumed
+    assert timed.assumed["capacity"] == {"value": 2, "source": "--capacity"}
+    functions = read_azure_functions(_functions(tmp_path), seed=0)
+    assert functions.assumed == {"capacity": {"value": None, "source": "name-hash"}}
+
+
+def test_extra_csv_columns_are_ignored_and_named_in_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "Timestamp,status,model,path\n0,200,a,/v1\n1,500,a,/v1\n30,200,b,/v2\n"
+    trace = _tiny(tmp_path, text)
+    out = tmp_path / "out"
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+    note = f"{trace}: columns ['status', 'path'] ignored"
+    assert f"modelscale simulate: note: {note}" in capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["trace"]["requests"] == 3 and doc["trace"]["models"] == 2
+    assert [n.split(" (")[0] for n in doc["trace"]["notes"]] == [note]
+    assert f"Note: {note}" in (out / "report.md").read_text()

@@ -26,6 +26,7 @@ from autoscaler.sim.traces.workload import (
     TraceError,
     TraceSlice,
     Workload,
+    assumed,
     short_columns,
     unreadable,
 )
@@ -62,9 +63,14 @@ def read_azure_llm(
     slice_: TraceSlice | None = None,
     capacity: int | None = None,
     container_concurrency: int = 0,
+    memory_mb: float | None = None,
     model_name: str = "llm-code",
 ) -> Workload:
-    """Read the trace file into a one-model workload (times from its first request)."""
+    """Read the trace file into a one-model workload (times from its first request).
+
+    ``capacity`` and ``memory_mb`` are the model's (None: ``LLM_CAPACITY``, ``LLM_MEMORY_MB``),
+    recorded in the workload's ``assumed``.
+    """
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     stamps: list[float] = []
@@ -133,7 +139,7 @@ def read_azure_llm(
         service=ServiceTime(tuple(probs), tuple(float(q) for q in quantiles)),
         capacity=capacity if capacity is not None else LLM_CAPACITY,
         container_concurrency=container_concurrency,
-        memory_mb=LLM_MEMORY_MB,
+        memory_mb=memory_mb if memory_mb is not None else LLM_MEMORY_MB,
     )
     return Workload(
         traces=[ModelTrace(spec, t, service)],
@@ -142,4 +148,8 @@ def read_azure_llm(
         arrival_note=ARRIVAL_NOTE,
         citation=CITATION,
         seed=seed,
+        assumed={
+            "capacity": assumed("--capacity", capacity, LLM_CAPACITY),
+            "memory_mb": assumed("--memory-mb", memory_mb, LLM_MEMORY_MB),
+        },
     )

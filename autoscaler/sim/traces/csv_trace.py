@@ -4,6 +4,7 @@ A header row names the columns: ``timestamp`` (required: seconds as a number, or
 date-time; numbers that can only be milliseconds or finer are refused, see ``timestamps``), ``model`` (optional: one revision per distinct name, in order of first
 appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
 (optional: the request's service time; without it every request takes ``default_service_s``).
+Names are matched in any case; other columns are ignored and named in the workload's notes.
 Times are taken relative to the earliest timestamp in the file, of every model, so ``--functions``
 does not move the origin that ``--minutes`` counts from.
 """
@@ -23,6 +24,7 @@ from autoscaler.sim.traces.workload import (
     TraceError,
     TraceSlice,
     Workload,
+    assumed,
     short_columns,
     unreadable,
 )
@@ -43,13 +45,20 @@ def read_csv_trace(
     capacity: int | None = None,
     container_concurrency: int = 0,
     default_service_s: float = DEFAULT_SERVICE_S,
-    memory_mb: float = DEFAULT_MEMORY_MB,
+    memory_mb: float | None = None,
 ) -> Workload:
-    """Read the file into a workload, one model per distinct ``model`` value."""
+    """Read the file into a workload, one model per distinct ``model`` value.
+
+    ``capacity`` and ``memory_mb`` are every model's (None: ``DEFAULT_CAPACITY``,
+    ``DEFAULT_MEMORY_MB``); the workload's ``assumed`` records them, and ``default_service_s``
+    when the file has no duration column. Columns other than ``KNOWN_COLUMNS`` are ignored and
+    named in the workload's ``notes``.
+    """
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
     span = Span()  # over every row, kept or not
+    notes: list[str] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -73,22 +82,20 @@ def read_csv_trace(
                     f"header {short_columns(header)}: need a 'timestamp' column, may have "
                     f"{', '.join(KNOWN_COLUMNS[1:])}{hint}",
                 )
-            unknown = [h for h in header if h not in KNOWN_COLUMNS]
-            if unknown:
-                raise TraceError(
-                    path,
-                    header_line,
-                    f"header {short_columns(header)}: unknown columns "
-                    f"{short_columns(unknown)}; the columns are {', '.join(KNOWN_COLUMNS)}",
-                )
             for i, h in enumerate(header):
-                if h in header[:i]:
+                if h in KNOWN_COLUMNS and h in header[:i]:
                     raise TraceError(
                         path,
                         header_line,
                         f"column {h!r} is in the header twice (columns "
                         f"{header.index(h) + 1} and {i + 1})",
                     )
+            ignored = [h for h in header if h not in KNOWN_COLUMNS]
+            if ignored:
+                notes.append(
+                    f"{path}: columns {short_columns(ignored)} ignored (the columns read are "
+                    f"{', '.join(KNOWN_COLUMNS)})"
+                )
             if "duration_s" in header and "duration_ms" in header:
                 raise TraceError(path, header_line, "give duration_s or duration_ms, not both")
             i_t = header.index("timestamp")
@@ -169,9 +176,15 @@ def read_csv_trace(
             service=ServiceTime(tuple(probs), tuple(float(x) for x in q)),
             capacity=capacity if capacity is not None else DEFAULT_CAPACITY,
             container_concurrency=container_concurrency,
-            memory_mb=memory_mb,
+            memory_mb=memory_mb if memory_mb is not None else DEFAULT_MEMORY_MB,
         )
         traces.append(ModelTrace(spec, t_s, d_s))
+    given = {
+        "capacity": assumed("--capacity", capacity, DEFAULT_CAPACITY),
+        "memory_mb": assumed("--memory-mb", memory_mb, DEFAULT_MEMORY_MB),
+    }
+    if i_d is None:  # no duration column
+        given = {"service_s": {"value": default_service_s, "source": "default"}, **given}
     return Workload(
         traces=traces,
         duration_s=hi_s - lo_s,
@@ -179,4 +192,6 @@ def read_csv_trace(
         arrival_note=ARRIVAL_NOTE,
         citation=f"Requests from {path.name}.",
         seed=seed,
+        assumed=given,
+        notes=notes,
     )

@@ -3,7 +3,9 @@
 Every trace reader returns a ``Workload``. Times are seconds from the start of the (sliced)
 trace; each model's ``arrivals_s`` is sorted and ``service_s`` holds the matching per-request
 service time at no load. ``arrival_note`` says how arrivals were made (reports print it), and
-``citation`` names the trace's source.
+``citation`` names the trace's source. ``assumed`` holds the per-model figures the trace did not
+give and the reader took from a default or an option (``results.json``'s ``trace.assumed``), and
+``notes`` what the reader passed over (``trace.notes``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,6 +156,10 @@ class Workload:
     citation: str
     seed: int
     extra: dict[str, str] = field(default_factory=dict)
+    # per-model figures the trace did not give: name -> {"value", "source"} (see ``assumed``)
+    assumed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # what the reader passed over and the user should know (e.g. CSV columns it ignored)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -163,6 +170,14 @@ class Workload:
             if t.model.name == name:
                 return t
         raise KeyError(name)
+
+
+def assumed(option: str, given: Any, default: Any) -> dict[str, Any]:
+    """One entry of ``Workload.assumed``: the option's value when it was given, else the
+    reader's default; ``source`` says which (the option's name, or ``default``)."""
+    if given is not None:
+        return {"value": given, "source": option}
+    return {"value": default, "source": "default"}
 
 
 def model_rng(seed: int, purpose: int, index: int) -> np.random.Generator:
