@@ -143,6 +143,10 @@ def plot_name(model: str) -> str:
     return f"replicas_{slug or 'model'}-{digest}.png"
 
 
+# Markers of the cold-starts plot, one a policy (with tab10's colours)
+POLICY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list[str]:
     import matplotlib
 
@@ -150,16 +154,29 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     import matplotlib.pyplot as plt
 
     names: list[str] = []
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for r in runs:
+    # one colour and marker per policy, named in a legend beside the axes: policies often land
+    # close together (or on the same point), where text labels beside the points would overlap;
+    # hollow markers of falling size keep a point drawn over another visible
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # tab10's
+    for i, r in enumerate(runs):
         x = r.figures.idle_memory_mb_s / 1024.0 / 3600.0
         y = r.figures.cold_start_share * 100.0
-        ax.scatter([x], [y], s=40)
-        ax.annotate(r.policy, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.scatter(
+            [x],
+            [y],
+            s=max(30, 110 - 12 * i),
+            marker=POLICY_MARKERS[i % len(POLICY_MARKERS)],
+            facecolors="none",
+            edgecolors=[colours[i % len(colours)]],
+            linewidths=1.6,
+            label=r.policy,
+        )
     ax.set_xlabel("wasted memory (idle replicas), GB·h")
     ax.set_ylabel("cold starts, % of requests")
     ax.set_title("Cold starts against wasted memory")
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(out / "coldstarts_vs_memory.png", dpi=110)
     plt.close(fig)

@@ -624,3 +624,44 @@ def test_extra_csv_columns_are_ignored_and_named_in_a_note(
     assert doc["trace"]["requests"] == 3 and doc["trace"]["models"] == 2
     assert [n.split(" (")[0] for n in doc["trace"]["notes"]] == [note]
     assert f"Note: {note}" in (out / "report.md").read_text()
+
+
+def test_the_cold_start_plot_tells_every_policy_apart_in_a_legend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import matplotlib.figure
+
+    from autoscaler.sim.fleet import LATENCY_CDF_PROBABILITIES
+    from autoscaler.sim.report import write_plots
+
+    names = ["knative-default", "oracle", "keepalive-10m", "modelscale-fixed-10m", "modelscale"]
+    # the first two and the next two on the same point, as a run can put them
+    points = [(1.0, 0.5), (1.0, 0.5), (3.0, 0.1), (3.0, 0.1), (2.0, 0.2)]
+    runs = [
+        SimpleNamespace(
+            policy=name,
+            figures=SimpleNamespace(idle_memory_mb_s=x * 1024 * 3600, cold_start_share=y),
+            latency_quantiles_s=np.linspace(0.01, 1.0, LATENCY_CDF_PROBABILITIES.size),
+            timelines={},
+        )
+        for name, (x, y) in zip(names, points, strict=True)
+    ]
+    figures: dict[str, Any] = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig: Any, fname: Any, *args: Any, **kwargs: Any) -> None:
+        figures[Path(fname).name] = fig
+        save(fig, fname, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    write_plots(tmp_path, runs, 60.0)  # type: ignore[arg-type]
+    (ax,) = figures["coldstarts_vs_memory.png"].axes
+    legend = ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == names
+    assert not ax.texts  # no labels beside the points to overlap
+    styles = {
+        (tuple(c.get_edgecolor()[0]), c.get_paths()[0].vertices.tobytes()) for c in ax.collections
+    }
+    assert len(styles) == len(names)
