@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--capacity", type=int, help="one capacity (requests/replica) for all")
     parser.add_argument(
+        "--memory-mb",
+        type=float,
+        help="one memory (MB per replica) for all, for the idle-memory figure (default: csv "
+        "512, azure-llm 16384; azure-functions: each function's from functions_mem.csv, "
+        "which this replaces)",
+    )
+    parser.add_argument(
         "--container-concurrency", type=int, default=0, help="containerConcurrency (0: none)"
     )
     parser.add_argument(
@@ -64,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="worker processes (default: the CPU count; results are the same for any number)",
     )
-    parser.add_argument("--out", required=True, type=Path, help="directory for the report")
+    parser.add_argument("--out", required=True, help="directory for the report")
 
 
 def prepare_out(out: Path) -> str | None:
@@ -90,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from autoscaler.sim.fleet import SimSettings
-    from autoscaler.sim.model import MAX_SERVICE_S, ColdStart
+    from autoscaler.sim.model import MAX_MEMORY_MB, MAX_SERVICE_S, ColdStart
     from autoscaler.sim.parallel import run_policies
     from autoscaler.sim.policies import make_policies
-    from autoscaler.sim.report import results_document, write_report
+    from autoscaler.sim.report import check_finite, results_document, write_report
     from autoscaler.sim.traces import (
         TraceError,
         TraceSlice,
@@ -108,6 +115,32 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.seed < 0:
         print(f"modelscale simulate: --seed {args.seed}: must be >= 0", file=sys.stderr)
+        return 2
+    if not args.out.strip():
+        # Path("") is the current directory: a report there by accident, mixed with other files
+        print(
+            f"modelscale simulate: --out {args.out!r}: name a directory ('.' for this one)",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(args.out)
+    for option, value, least in (
+        ("--functions", args.functions, 1),
+        ("--capacity", args.capacity, 1),
+        ("--container-concurrency", args.container_concurrency, 0),
+    ):
+        if value is not None and value < least:
+            zero = " (0: no limit)" if least == 0 else ""
+            print(
+                f"modelscale simulate: {option} {value}: must be >= {least}{zero}", file=sys.stderr
+            )
+            return 2
+    if args.memory_mb is not None and not (0 < args.memory_mb <= MAX_MEMORY_MB):  # NaN fails
+        print(
+            f"modelscale simulate: --memory-mb {args.memory_mb}: must be a number of MB, more "
+            f"than 0 and at most {MAX_MEMORY_MB:,.0f} (1 TB)",
+            file=sys.stderr,
+        )
         return 2
     if args.cold_start_s is not None and not (
         math.isfinite(args.cold_start_s) and 0 <= args.cold_start_s <= MAX_SERVICE_S
@@ -139,12 +172,35 @@ def run(args: argparse.Namespace) -> int:
             slice_=slice_,
             capacity=args.capacity,
             container_concurrency=args.container_concurrency,
+            memory_mb=args.memory_mb,
         )
     except (TraceError, ValueError) as exc:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 2
 
-    problem = prepare_out(args.out)
+    for note in workload.notes:
+        print(f"modelscale simulate: note: {note}", file=sys.stderr)
+    if workload.requests == 0:
+        taken = " ".join(
+            f"{option} {value}"
+            for option, value in (("--functions", args.functions), ("--minutes", args.minutes))
+            if value is not None
+        )
+        print(
+            f"modelscale simulate: {args.trace}: no requests in the slice ({taken}): "
+            "nothing to simulate",
+            file=sys.stderr,
+        )
+        return 2
+
+    try:
+        # what results.json takes from the trace and the options, checked before the run
+        check_finite(results_document(workload, [], settings, args.format, slice_))
+    except ValueError as exc:
+        print(f"modelscale simulate: {exc}", file=sys.stderr)
+        return 2
+
+    problem = prepare_out(out)
     if problem is not None:
         print(f"modelscale simulate: {problem}", file=sys.stderr)
         return 2
@@ -172,15 +228,15 @@ def run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - started
     document = results_document(workload, runs, settings, args.format, slice_)
     try:
-        write_report(args.out, document, runs, workload, wall)
+        write_report(out, document, runs, workload, wall)
     except OSError as exc:
         print(
-            f"modelscale simulate: --out {args.out}: writing the report failed: {exc}",
+            f"modelscale simulate: --out {out}: writing the report failed: {exc}",
             file=sys.stderr,
         )
         return 1
     except ValueError as exc:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 1
-    console.print(f"wrote {args.out / 'report.md'} and {args.out / 'results.json'} ({wall:.1f} s)")
+    console.print(f"wrote {out / 'report.md'} and {out / 'results.json'} ({wall:.1f} s)")
     return 0

@@ -38,6 +38,11 @@ DEFAULT_COLD_START_SIGMA = 0.2
 # longer than this costs tens of thousands of ticks, and a non-finite one never ends.
 MAX_SERVICE_S = 86400.0
 
+# The most memory one replica may hold, MB (1 TB), from an option or a trace: larger figures
+# are not a model's, and multiplied by a day's seconds they near float overflow in the
+# idle-memory figure.
+MAX_MEMORY_MB = 1_048_576.0
+
 DEFAULT_OBJECTIVE_SLOWDOWN = 2.0
 DEFAULT_OBJECTIVE_FLOOR_S = 0.5
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +32,16 @@ def results_document(
     trace_format: str,
     slice_: TraceSlice,
 ) -> dict[str, Any]:
-    """The ``results.json`` content (deterministic: no wall-clock figures)."""
+    """The ``results.json`` content (deterministic: no wall-clock figures).
+
+    ``trace.slice.minutes`` is the window as the reader resolved it: an open end (``A:``,
+    ``A:inf``) or one past the trace's end is the end of what was read, so every figure is finite.
+    """
     figures = {r.policy: r.figures for r in runs}
+    minutes = None
+    if slice_.minutes is not None:
+        start = slice_.minutes[0]
+        minutes = [start, (start * 60.0 + workload.duration_s) / 60.0]
     return {
         "schema": SCHEMA,
         "seed": workload.seed,
@@ -44,9 +53,11 @@ def results_document(
             "duration_s": workload.duration_s,
             "models": len(workload.traces),
             "requests": workload.requests,
+            "assumed": workload.assumed,
+            "notes": workload.notes,
             "slice": {
                 "functions": slice_.functions,
-                "minutes": list(slice_.minutes) if slice_.minutes else None,
+                "minutes": minutes,
             },
         },
         "settings": {
@@ -62,6 +73,36 @@ def results_document(
         "policies": {name: f.as_dict() for name, f in figures.items()},
         "ratios": ratios(figures),
     }
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """The key path (``trace.slice.minutes[1]``) of the first NaN or infinity in ``value``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the document"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = non_finite(v, f"{where}.{k}" if where else str(k))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = non_finite(v, f"{where}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_finite(document: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first key of ``document`` that is NaN or infinite.
+
+    ``results.json`` is strict JSON; the CLI checks the trace and settings before the run and
+    the whole document before writing anything.
+    """
+    where = non_finite(document)
+    if where is not None:
+        raise ValueError(
+            f"results.json: {where} is not a finite number (NaN or infinity); nothing written"
+        )
 
 
 def _fmt(v: Any) -> str:
@@ -102,6 +143,10 @@ def plot_name(model: str) -> str:
     return f"replicas_{slug or 'model'}-{digest}.png"
 
 
+# Markers of the cold-starts plot, one a policy (with tab10's colours)
+POLICY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list[str]:
     import matplotlib
 
@@ -109,16 +154,29 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     import matplotlib.pyplot as plt
 
     names: list[str] = []
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for r in runs:
+    # one colour and marker per policy, named in a legend beside the axes: policies often land
+    # close together (or on the same point), where text labels beside the points would overlap;
+    # hollow markers of falling size keep a point drawn over another visible
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # tab10's
+    for i, r in enumerate(runs):
         x = r.figures.idle_memory_mb_s / 1024.0 / 3600.0
         y = r.figures.cold_start_share * 100.0
-        ax.scatter([x], [y], s=40)
-        ax.annotate(r.policy, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.scatter(
+            [x],
+            [y],
+            s=max(30, 110 - 12 * i),
+            marker=POLICY_MARKERS[i % len(POLICY_MARKERS)],
+            facecolors="none",
+            edgecolors=[colours[i % len(colours)]],
+            linewidths=1.6,
+            label=r.policy,
+        )
     ax.set_xlabel("wasted memory (idle replicas), GB·h")
     ax.set_ylabel("cold starts, % of requests")
     ax.set_title("Cold starts against wasted memory")
     ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(out / "coldstarts_vs_memory.png", dpi=110)
     plt.close(fig)
@@ -160,6 +218,32 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     return names
 
 
+ASSUMED_TITLES = {
+    "service_s": ("service time", "s", None),
+    "capacity": ("capacity", "requests at once", "--capacity"),
+    "memory_mb": ("memory", "MB", "--memory-mb"),
+}
+
+
+def assumed_lines(assumed: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's sentence on per-model figures the trace did not give, with a blank line."""
+    parts = []
+    for key, (title, unit, option) in ASSUMED_TITLES.items():
+        if key not in assumed:
+            continue
+        value, source = assumed[key]["value"], assumed[key]["source"]
+        if source == "name-hash":
+            parts.append(f"{title} 1 to 32 {unit} by the model name's hash (`{option}` sets one)")
+        elif source == "default":
+            how = f"the default; `{option}` sets another" if option else "the default"
+            parts.append(f"{title} {value:g} {unit} ({how})")
+        else:
+            parts.append(f"{title} {value:g} {unit} (`{source}`)")
+    if not parts:
+        return []
+    return ["Not in the trace, the same for every model: " + "; ".join(parts) + ".", ""]
+
+
 def write_report(
     out: Path,
     document: dict[str, Any],
@@ -168,13 +252,9 @@ def write_report(
     wall_s: float,
 ) -> None:
     """``results.json``, the plots and ``report.md`` into ``out``."""
-    try:
-        text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
-    except ValueError:
-        # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
-        raise ValueError(
-            "results.json: a figure is not a finite number (NaN or infinity); nothing written"
-        ) from None
+    # NaN and Infinity are not JSON: fail here rather than write a file parsers refuse
+    check_finite(document)
+    text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(text + "\n")
     plots = write_plots(out, runs, workload.duration_s)
@@ -188,6 +268,9 @@ def write_report(
         "",
         f"Arrivals: {trace['arrival_note']}.",
         "",
+        *assumed_lines(trace["assumed"]),
+        *[f"Note: {note}." for note in trace["notes"]],
+        *([""] if trace["notes"] else []),
         "| policy | " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
         "|---|" + "---|" * len(TABLE_COLUMNS),
     ]

@@ -6,7 +6,8 @@
       "schema": 1,
       "seed": <int>,                         # the seed every random draw came from
       "trace": {"format", "source", "arrival_note", "citation", "duration_s", "models",
-                "requests", "slice": {"functions", "minutes"}},
+                "requests", "assumed": {"<figure>": {"value", "source"}}, "notes": [...],
+                "slice": {"functions", "minutes"}},
       "settings": {"cold_start_median_s", "cold_start_sigma", "engine", "tuner_concurrency",
                    "fluid_min_rps", "kpa_tick_s", "objective_slowdown", "objective_floor_s"},
       "policies": {

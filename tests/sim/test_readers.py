@@ -65,7 +65,7 @@ def _copy_functions(functions_dir: Path, tmp_path: Path) -> Path:
         ("functions_inv.csv", 3, lambda row: [*row[:5], "x", *row[6:]], "not an integer"),
         ("functions_inv.csv", 4, lambda row: row[:-1], "fields"),
         ("functions_run.csv", 2, lambda row: [*row[:-1], "fast"], "not a number"),
-        ("functions_mem.csv", 2, lambda row: [*row[:3], "-5", *row[4:]], ">= 0"),
+        ("functions_mem.csv", 2, lambda row: [*row[:3], "-5", *row[4:]], "0 to 1,048,576"),
     ],
     ids=["bad-count", "short-row", "bad-run-percentile", "negative-memory"],
 )

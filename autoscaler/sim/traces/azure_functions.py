@@ -23,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime, capacity_from_name
+from autoscaler.sim.model import (
+    MAX_MEMORY_MB,
+    MAX_SERVICE_S,
+    ModelSpec,
+    ServiceTime,
+    capacity_from_name,
+)
 from autoscaler.sim.traces.workload import (
     ARRIVALS,
     SERVICE,
@@ -31,7 +37,9 @@ from autoscaler.sim.traces.workload import (
     TraceError,
     TraceSlice,
     Workload,
+    assumed,
     model_rng,
+    undecodable,
 )
 
 INV_FILE = "functions_inv.csv"
@@ -47,6 +55,9 @@ MAX_COUNT_PER_MINUTE = 1_000_000
 _COUNT = re.compile(r"\s*[-+]?[0-9]+\s*")
 # Service times below this are raised to it: the trace rounds to whole milliseconds and has zeros.
 MIN_SERVICE_S = 0.001
+
+# Workload.assumed's source for a capacity picked by capacity_from_name
+NAME_HASH = "name-hash"
 
 ARRIVAL_NOTE = (
     "Azure Functions per-minute counts spread within each minute as a seeded Poisson process "
@@ -67,7 +78,9 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise TraceError(path, None, "file not found") from None
     except OSError as exc:
         raise TraceError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise undecodable(path, exc) from None
+    except csv.Error as exc:
         raise TraceError(path, None, f"not a CSV file: {exc}") from None
 
 
@@ -143,9 +156,11 @@ def _read_memory(path: Path) -> dict[str, float]:
             raise TraceError(
                 path, number, f"AverageAllocatedMb {row[i]!r} is not a number"
             ) from None
-        if not (math.isfinite(mb) and mb >= 0):
+        if not (math.isfinite(mb) and 0 <= mb <= MAX_MEMORY_MB):
             raise TraceError(
-                path, number, f"AverageAllocatedMb {row[i]!r} must be a finite number >= 0"
+                path,
+                number,
+                f"AverageAllocatedMb {row[i]!r} must be a number, 0 to {MAX_MEMORY_MB:,.0f} (1 TB)",
             )
         out[row[0]] = mb
     return out
@@ -194,8 +209,14 @@ def read_azure_functions(
     slice_: TraceSlice | None = None,
     capacity: int | None = None,
     container_concurrency: int = 0,
+    memory_mb: float | None = None,
 ) -> Workload:
-    """Read the trace directory (or its ``functions_inv.csv``) into a workload."""
+    """Read the trace directory (or its ``functions_inv.csv``) into a workload.
+
+    ``capacity`` is every function's (None: ``capacity_from_name``); ``memory_mb`` replaces
+    every function's memory from ``functions_mem.csv`` (None: the file's, which is read and
+    checked either way). The workload's ``assumed`` records what was not the trace's.
+    """
     slice_ = slice_ or TraceSlice()
     root = Path(path)
     if not root.exists():
@@ -255,7 +276,7 @@ def read_azure_functions(
             service=service[fn],
             capacity=capacity if capacity is not None else capacity_from_name(fn),
             container_concurrency=container_concurrency,
-            memory_mb=memory[app],
+            memory_mb=memory_mb if memory_mb is not None else memory[app],
         )
         arrivals = _spread(counts, model_rng(seed, ARRIVALS, index))
         service_s = spec.service.sample(model_rng(seed, SERVICE, index), arrivals.size)
@@ -268,6 +289,16 @@ def read_azure_functions(
         arrival_note=ARRIVAL_NOTE,
         citation=CITATION,
         seed=seed,
+        assumed={
+            "capacity": assumed("--capacity", capacity, None)
+            if capacity is not None
+            else {"value": None, "source": NAME_HASH},
+            **(
+                {"memory_mb": assumed("--memory-mb", memory_mb, None)}
+                if memory_mb is not None
+                else {}
+            ),
+        },
     )
 
 

@@ -1,9 +1,10 @@
 """Reader for a plain CSV of request timestamps that users export from their own logs.
 
 A header row names the columns: ``timestamp`` (required: seconds as a number, or an ISO 8601
-date-time), ``model`` (optional: one revision per distinct name, in order of first
+date-time; numbers that can only be milliseconds or finer are refused, see ``timestamps``), ``model`` (optional: one revision per distinct name, in order of first
 appearance; without it every row is ``DEFAULT_MODEL``) and ``duration_s`` or ``duration_ms``
 (optional: the request's service time; without it every request takes ``default_service_s``).
+Names are matched in any case; other columns are ignored and named in the workload's notes.
 Times are taken relative to the earliest timestamp in the file, of every model, so ``--functions``
 does not move the origin that ``--minutes`` counts from.
 """
@@ -17,8 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
-from autoscaler.sim.traces.timestamps import parse_timestamp
-from autoscaler.sim.traces.workload import ModelTrace, TraceError, TraceSlice, Workload, unreadable
+from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
+from autoscaler.sim.traces.workload import (
+    ModelTrace,
+    TraceError,
+    TraceSlice,
+    Workload,
+    assumed,
+    short_columns,
+    unreadable,
+)
 
 DEFAULT_MODEL = "model"
 DEFAULT_SERVICE_S = 0.1
@@ -36,26 +45,59 @@ def read_csv_trace(
     capacity: int | None = None,
     container_concurrency: int = 0,
     default_service_s: float = DEFAULT_SERVICE_S,
-    memory_mb: float = DEFAULT_MEMORY_MB,
+    memory_mb: float | None = None,
 ) -> Workload:
-    """Read the file into a workload, one model per distinct ``model`` value."""
+    """Read the file into a workload, one model per distinct ``model`` value.
+
+    ``capacity`` and ``memory_mb`` are every model's (None: ``DEFAULT_CAPACITY``,
+    ``DEFAULT_MEMORY_MB``); the workload's ``assumed`` records them, and ``default_service_s``
+    when the file has no duration column. Columns other than ``KNOWN_COLUMNS`` are ignored and
+    named in the workload's ``notes``.
+    """
     slice_ = slice_ or TraceSlice()
     path = Path(path)
     per_model: dict[str, tuple[list[float], list[float]]] = {}
-    start, end = math.inf, -math.inf  # over every row, kept or not
+    span = Span()  # over every row, kept or not
+    notes: list[str] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = [h.strip().lower() for h in next(reader, [])]
+            header: list[str] = []
+            for row in reader:  # blank lines before the header are skipped, as between rows
+                if any(v.strip() for v in row):
+                    header = [h.strip().lower() for h in row]
+                    break
             if not header:
-                raise TraceError(path, 1, "empty file, expected a header with 'timestamp'")
-            unknown = [h for h in header if h not in KNOWN_COLUMNS]
-            if "timestamp" not in header or unknown:
+                raise TraceError(path, None, "empty file, expected a header with 'timestamp'")
+            header_line = reader.line_num
+            if "timestamp" not in header:
+                hint = (
+                    " (an Azure Functions trace is --format azure-functions)"
+                    if header[0] == "hashfunction"
+                    else ""
+                )
                 raise TraceError(
-                    path, 1, f"header {header}: need 'timestamp', may have {KNOWN_COLUMNS[1:]}"
+                    path,
+                    header_line,
+                    f"header {short_columns(header)}: need a 'timestamp' column, may have "
+                    f"{', '.join(KNOWN_COLUMNS[1:])}{hint}",
+                )
+            for i, h in enumerate(header):
+                if h in KNOWN_COLUMNS and h in header[:i]:
+                    raise TraceError(
+                        path,
+                        header_line,
+                        f"column {h!r} is in the header twice (columns "
+                        f"{header.index(h) + 1} and {i + 1})",
+                    )
+            ignored = [h for h in header if h not in KNOWN_COLUMNS]
+            if ignored:
+                notes.append(
+                    f"{path}: columns {short_columns(ignored)} ignored (the columns read are "
+                    f"{', '.join(KNOWN_COLUMNS)})"
                 )
             if "duration_s" in header and "duration_ms" in header:
-                raise TraceError(path, 1, "give duration_s or duration_ms, not both")
+                raise TraceError(path, header_line, "give duration_s or duration_ms, not both")
             i_t = header.index("timestamp")
             i_m = header.index("model") if "model" in header else None
             i_d, scale = None, 1.0
@@ -63,7 +105,8 @@ def read_csv_trace(
                 i_d = header.index("duration_s")
             elif "duration_ms" in header:
                 i_d, scale = header.index("duration_ms"), 0.001
-            for number, row in enumerate(reader, start=2):
+            for row in reader:
+                number = reader.line_num
                 if not row or all(not v.strip() for v in row):
                     continue
                 if len(row) != len(header):
@@ -72,10 +115,15 @@ def read_csv_trace(
                     )
                 try:
                     t = parse_timestamp(row[i_t])
+                except TimestampError as exc:
+                    raise TraceError(path, number, f"timestamp {row[i_t]!r} {exc}") from None
                 except ValueError:
                     raise TraceError(
                         path, number, f"timestamp {row[i_t]!r} is not a time"
                     ) from None
+                problem = span.add(t, number)
+                if problem is not None:
+                    raise TraceError(path, number, f"timestamp {row[i_t]!r} is {problem}")
                 name = row[i_m].strip() if i_m is not None else DEFAULT_MODEL
                 if not name:
                     raise TraceError(path, number, "empty model name")
@@ -94,7 +142,6 @@ def read_csv_trace(
                             f"duration {row[i_d]!r} must be a number > 0 and at most "
                             f"{MAX_SERVICE_S:g} s (a day)",
                         )
-                start, end = min(start, t), max(end, t)
                 if (
                     slice_.functions is not None
                     and name not in per_model
@@ -109,8 +156,7 @@ def read_csv_trace(
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 
-    if not math.isfinite(end - start):
-        raise TraceError(path, None, f"timestamps span {start:g} to {end:g}: too far apart")
+    start, end = span.start, span.end
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
     if lo_s >= hi_s:
@@ -130,9 +176,15 @@ def read_csv_trace(
             service=ServiceTime(tuple(probs), tuple(float(x) for x in q)),
             capacity=capacity if capacity is not None else DEFAULT_CAPACITY,
             container_concurrency=container_concurrency,
-            memory_mb=memory_mb,
+            memory_mb=memory_mb if memory_mb is not None else DEFAULT_MEMORY_MB,
         )
         traces.append(ModelTrace(spec, t_s, d_s))
+    given = {
+        "capacity": assumed("--capacity", capacity, DEFAULT_CAPACITY),
+        "memory_mb": assumed("--memory-mb", memory_mb, DEFAULT_MEMORY_MB),
+    }
+    if i_d is None:  # no duration column
+        given = {"service_s": {"value": default_service_s, "source": "default"}, **given}
     return Workload(
         traces=traces,
         duration_s=hi_s - lo_s,
@@ -140,4 +192,6 @@ def read_csv_trace(
         arrival_note=ARRIVAL_NOTE,
         citation=f"Requests from {path.name}.",
         seed=seed,
+        assumed=given,
+        notes=notes,
     )

@@ -3,7 +3,9 @@
 Every trace reader returns a ``Workload``. Times are seconds from the start of the (sliced)
 trace; each model's ``arrivals_s`` is sorted and ``service_s`` holds the matching per-request
 service time at no load. ``arrival_note`` says how arrivals were made (reports print it), and
-``citation`` names the trace's source.
+``citation`` names the trace's source. ``assumed`` holds the per-model figures the trace did not
+give and the reader took from a default or an option (``results.json``'s ``trace.assumed``), and
+``notes`` what the reader passed over (``trace.notes``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,9 +45,43 @@ def unreadable(path: Path | str, exc: Exception, fmt: str) -> TraceError:
         )
     if isinstance(exc, OSError):
         return TraceError(path, None, f"cannot read: {exc.strerror or exc}")
-    if isinstance(exc, csv.Error | UnicodeDecodeError):
+    if isinstance(exc, UnicodeDecodeError):
+        return undecodable(path, exc)
+    if isinstance(exc, csv.Error):
         return TraceError(path, None, f"not a CSV file: {exc}")
     raise exc
+
+
+def undecodable(path: Path | str, exc: UnicodeDecodeError) -> TraceError:
+    """The error for a file that is not UTF-8, naming the first line that is not.
+
+    The decoder's position counts from the start of the chunk it was given, not of the file or
+    the line, so the file is read again as bytes to find the line.
+    """
+    try:
+        with Path(path).open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    byte = raw[bad.start]
+                    return TraceError(
+                        path,
+                        number,
+                        f"not UTF-8: byte 0x{byte:02x} at byte {bad.start + 1} of the line "
+                        "(trace files are read as UTF-8; save the file as UTF-8)",
+                    )
+    except OSError:
+        pass
+    return TraceError(path, None, f"not UTF-8: {exc.reason} (trace files are read as UTF-8)")
+
+
+def short_columns(header: list[str], shown: int = 6) -> str:
+    """A header's columns for a one-line message: the first ``shown`` and how many in all."""
+    names = ", ".join(repr(h if len(h) <= 40 else h[:40] + "...") for h in header[:shown])
+    if len(header) > shown:
+        return f"[{names}, ... ({len(header):,} columns)]"
+    return f"[{names}]"
 
 
 @dataclass(frozen=True)
@@ -119,6 +156,10 @@ class Workload:
     citation: str
     seed: int
     extra: dict[str, str] = field(default_factory=dict)
+    # per-model figures the trace did not give: name -> {"value", "source"} (see ``assumed``)
+    assumed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # what the reader passed over and the user should know (e.g. CSV columns it ignored)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -129,6 +170,14 @@ class Workload:
             if t.model.name == name:
                 return t
         raise KeyError(name)
+
+
+def assumed(option: str, given: Any, default: Any) -> dict[str, Any]:
+    """One entry of ``Workload.assumed``: the option's value when it was given, else the
+    reader's default; ``source`` says which (the option's name, or ``default``)."""
+    if given is not None:
+        return {"value": given, "source": option}
+    return {"value": default, "source": "default"}
 
 
 def model_rng(seed: int, purpose: int, index: int) -> np.random.Generator:
