@@ -246,20 +246,27 @@ def decide_target(
         new_knee = _lower_knee(knee, Knee(c, now_s), margin) if confirmed else knee
         if curve.safe is not None and curve.safe < c:
             dest = with_margin(curve.safe, margin)
-            how = f"to {dest:.3g}, below {curve.safe:.3g} that met it"
+            how = f"to {dest:.3g} conc/replica, below {curve.safe:.3g} that met it"
         else:
             least = 0.5 if step_limited else 0.0
             ratio = min(1.0 - margin, 0.9 * objective / latency)
             # long requests: in proportion from where they were served, at most halfway down
             # from the aim per step
             dest = max(least * aim, c * ratio) if long_requests else c * max(least, ratio)
-            how = f"to {dest:.3g} in proportion to the miss"
+            how = f"to {dest:.3g} conc/replica in proportion to the miss"
         if dest < shared:
             # below one request per replica a lower aim adds only idle replicas
             dest = shared
-            how = f"to {dest:.3g}, where requests stop sharing a replica"
-        if long_requests and dest >= aim:
-            # requests served before a back-off still finishing: the aim is already lower
+            how = f"to {dest:.3g} conc/replica, where requests stop sharing a replica"
+        if dest > aim or (long_requests and dest >= aim):
+            # A miss never raises the target. The requests lived above the aim: long ones
+            # begun before a back-off still finishing, or a step in traffic the replicas had
+            # not caught up with (a canary promoted to all of it); the aim is already lower.
+            why = (
+                "waiting for requests begun at it"
+                if long_requests
+                else "the requests were in flight above it, before the replicas caught up"
+            )
             return TargetDecision(
                 current_target,
                 False,
@@ -267,8 +274,8 @@ def decide_target(
                 conf,
                 latency,
                 f"{seen} misses the {_ms(objective)} objective, but the aim {aim:.3g} is "
-                f"already under the {dest:.3g} it would back off to: waiting for requests "
-                f"begun at it, target {current_target:.3g} held",
+                f"already under the {dest:.3g} it would back off to: {why}, target "
+                f"{current_target:.3g} held",
             )
         return TargetDecision(
             dest / util,
@@ -276,7 +283,7 @@ def decide_target(
             new_knee,
             conf,
             latency,
-            f"{seen} misses the {_ms(objective)} objective: backing off {how} conc/replica",
+            f"{seen} misses the {_ms(objective)} objective: backing off {how}",
         )
 
     room = 1.0 - latency / objective

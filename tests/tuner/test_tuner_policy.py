@@ -146,6 +146,16 @@ MODE_TIMELINES = {
             Step(60, obs(60, 0.7, 5, 900, 1.0), 1.0, False, "not the target's doing"),
         ],
     ),
+    # A step in traffic the replicas have not caught up with (a canary promoted to all of it):
+    # 4 requests per replica against an aim of 1.4 (target 2 at 70 %) miss; backing off in
+    # proportion from 4 (4 x 0.6 = 2.4) would raise the aim, so the target holds.
+    "a-miss-above-the-aim-never-raises-the-target": (
+        SPEC,
+        [
+            Step(30, obs(30, 4.0, 1, 300, 2.0), 2.0, True, "already under the 2.4"),
+            Step(60, obs(60, 4.0, 1, 300, 2.0), 2.0, False, "before the replicas caught up"),
+        ],
+    ),
     "back-off-stops-at-one-request-per-replica": (
         SPEC,
         [
