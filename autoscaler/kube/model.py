@@ -166,6 +166,10 @@ def key_of(obj: Mapping[str, Any]) -> ModelKey:
     return (meta.get("namespace") or "default", meta.get("name") or "")
 
 
+# Revisions kept per model after they stop serving (their state, in memory and the checkpoint)
+RETIRED_KEPT = 2
+
+
 @dataclass
 class ModelMemory:
     """What the controller keeps between ticks for one ModelScaler."""
@@ -224,8 +228,12 @@ class ModelMemory:
         return self.states[max(self.states, key=_generation_key)]
 
     def prune(self, serving: Sequence[str]) -> None:
-        """Forget revisions that no longer serve (their learning lives on in the inheritors)."""
+        """Forget revisions that no longer serve, but the ``RETIRED_KEPT`` newest of them: a
+        rollback routes traffic to one again, which then goes on from what it learned itself
+        rather than starting over as a new revision from the one rolled back."""
         keep = set(serving)
+        retired = sorted((k for k in self.states if k not in keep), key=_generation_key)
+        keep.update(retired[-RETIRED_KEPT:])
         self.states = {k: v for k, v in self.states.items() if k in keep}
         if serving:
             self.live = serving[-1]

@@ -95,3 +95,39 @@ async def test_a_malformed_checkpoint_is_ignored_not_fatal(
     assert rev in report.models[("default", "m1")].recommendations
     status = cluster.get(MSC, "m1")["status"]
     assert status["checkpoint"].startswith("v1:") and status["checkpoint"] != "v1:not-a-checkpoint"
+
+
+async def test_a_rollback_goes_on_from_what_the_revision_learned_itself(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    ctl = make_controller()
+    rev1 = await tuned_model(cluster, ctl, clock, ticks=3)
+    learned_before = learned_requests(cluster.get(MSC, "m1")["status"], rev1)
+    rev2 = cluster.roll_out("m1", 2)
+    await sees(ctl, REV, rev2)
+    clock.advance(TICK_S)
+    await ctl.tick()
+
+    # rolled back: all the traffic to revision 1 again (rev2 keeps existing, at 0 %)
+    back = [{"revisionName": rev1, "percent": 100, "latestRevision": False}]
+    cluster.patch_status(
+        ISVC,
+        "m1",
+        {"components": {"predictor": {"latestRolledoutRevision": rev1, "traffic": back}}},
+    )
+    await sees(
+        ctl,
+        ISVC,
+        "m1",
+        lambda o: o["status"]["components"]["predictor"]["traffic"][0]["revisionName"] == rev1,
+    )
+    clock.advance(TICK_S)
+    report = await ctl.tick()
+
+    rec = report.models[("default", "m1")].recommendations[rev1]
+    assert not rec.reasons[0].startswith("new revision"), rec.reasons
+    status = cluster.get(MSC, "m1")["status"]
+    entry = next(r for r in status["revisions"] if r["name"] == rev1)
+    assert entry.get("inheritedFrom") != rev2, entry
+    # its own evidence, and one more tick of it, not revision 2's share of it
+    assert learned_requests(status, rev1) > learned_before
