@@ -17,7 +17,7 @@ import pytest
 
 from autoscaler.kube import explain, status
 from autoscaler.kube.telemetry import start_http
-from tests.kube.kit import ISVC, MSC, REPO, REV, TICK_S, Cluster, sees
+from tests.kube.kit import ISVC, MSC, REPO, REV, TARGET, TICK_S, Cluster, sees
 
 
 def parse(module: Any, argv: list[str]) -> argparse.Namespace:
@@ -52,6 +52,54 @@ async def test_explain_says_why(
     assert "keep-alive 600 s (fallback)" in out, "the keep-alive's reason"
     assert f"last applied to {rev}" in out and "autoscaling.knative.dev/target=25" in out
     assert "Applied=True InForce" in out
+
+
+async def canary(cluster: Cluster, ctl: Any, clock: Any) -> tuple[str, str]:
+    """m1 tuned on revision 1, then revision 2 rolled out as a canary at 20 % (1 replica)."""
+    rev1 = await tuned(cluster, ctl, clock)
+    rev2 = cluster.roll_out("m1", 2)
+    cluster.patch_status(REV, rev2, {"actualReplicas": 1, "desiredReplicas": 1})
+    split = [
+        {"revisionName": rev1, "percent": 80, "tag": "prev"},
+        {"revisionName": rev2, "percent": 20, "latestRevision": True},
+    ]
+    cluster.patch_status(ISVC, "m1", {"components": {"predictor": {"traffic": split}}})
+
+    def two(o: dict[str, Any]) -> bool:
+        return len(o["status"]["components"]["predictor"]["traffic"]) == 2
+
+    await sees(ctl, REV, rev2, lambda o: o["status"].get("actualReplicas") == 1)
+    await sees(ctl, ISVC, "m1", two)
+    for _ in range(2):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    return rev1, rev2
+
+
+async def test_a_canary_status_describes_each_serving_revision(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    rev1, rev2 = await canary(cluster, make_controller(), clock)
+    status = cluster.get(MSC, "m1")["status"]
+    entries = {e["name"]: e for e in status["revisions"]}
+    assert [(e["name"], e["percent"], e["readyReplicas"]) for e in status["revisions"]] == [
+        (rev1, 80, 2),
+        (rev2, 20, 1),
+    ]
+    for name, entry in entries.items():
+        assert entry["recommendation"]["revision"] == name
+        assert entry["recommendation"]["reasons"], f"why {name}'s values are what they are"
+        assert entry["target"] == 25 and entry["keepAlive"] == "600s"
+        assert entry["applied"]["annotations"][TARGET] == "25"
+        assert entry["applied"]["time"].endswith("Z")
+    applied = next(c for c in status["conditions"] if c["type"] == "Applied")
+    assert applied["status"] == "True"
+    assert f"revision {rev1} (80% of traffic): " in applied["message"]
+    assert f"revision {rev2} (20% of traffic): " in applied["message"]
+    ready = next(c for c in status["conditions"] if c["type"] == "RecommendationReady")
+    assert f"revision {rev1} (80% of traffic): target 25" in ready["message"]
+    assert f"revision {rev2} (20% of traffic): target 25" in ready["message"]
+    assert status["applied"]["revision"] in entries, "the last write names a revision it lists"
 
 
 @pytest.mark.parametrize(
