@@ -102,6 +102,27 @@ async def test_a_canary_status_describes_each_serving_revision(
     assert status["applied"]["revision"] in entries, "the last write names a revision it lists"
 
 
+async def test_explain_a_canary_revision_by_revision(
+    cluster: Cluster, make_controller: Any, clock: Any, capsys: Any
+) -> None:
+    rev1, rev2 = await canary(cluster, make_controller(), clock)
+    kubeconfig = str(cluster.server.kubeconfig_path)
+    assert explain.run(parse(explain, ["m1", "--kubeconfig", kubeconfig])) == 0
+    out = capsys.readouterr().out
+    assert f"2 revisions serve ({rev1} 80%, {rev2} 20%), each tuned on its own" in out
+    block1, block2 = out.split(f"  revision {rev1}: ")[1].split(f"  revision {rev2} (latest): ")
+    assert block1.startswith("80% of the traffic")
+    assert block2.startswith("20% of the traffic")
+    assert "in force    target 25, keep-alive 600s, ready replicas 2" in block1
+    assert "in force    target 25, keep-alive 600s, ready replicas 1" in block2
+    for block in (block1, block2):
+        assert "    recommended (" in block and "      target      25" in block
+        assert "    why:\n      - " in block, "each revision's reasons"
+        assert "    last applied at " in block and f"{TARGET}=25" in block
+    last = cluster.get(MSC, "m1")["status"]["applied"]["revision"]
+    assert f"  last write: {last} at " in block2
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
