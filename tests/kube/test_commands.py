@@ -153,13 +153,14 @@ async def test_status_table(
     assert status.run(parse(status, ["--kubeconfig", kubeconfig])) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "NAMESPACE", "MODEL", "REVISION", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE", "LAST", "CHANGE",
+        "NAMESPACE", "MODEL", "REVISION", "TRAFFIC", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE",
+        "LAST", "CHANGE",
     ]  # fmt: skip
     m1 = next(line.split() for line in lines if " m1 " in line)
-    assert m1[:7] == ["default", "m1", rev, "2/2", "25", "600s", "Auto"]
-    assert m1[7].endswith("Z"), "the time of the last applied change"
+    assert m1[:8] == ["default", "m1", rev, "100%", "2/2", "25", "600s", "Auto"]
+    assert m1[8].endswith("Z"), "the time of the last applied change"
     m2 = next(line.split() for line in lines if " m2 " in line)
-    assert m2[1:7] == ["m2", "m2-predictor-00001", "2/2", "-", "-", "untuned"]
+    assert m2[1:8] == ["m2", "m2-predictor-00001", "100%", "2/2", "-", "-", "untuned"]
 
 
 async def test_metrics_health_and_readiness(
