@@ -152,11 +152,67 @@ def revision_replicas(world: World, ns: str, rev: Mapping[str, Any]) -> tuple[in
 
 
 def model_replicas(world: World, key: ModelKey) -> tuple[int, int]:
+    """(desired, actual) summed over the revisions that serve (``serving``): a revision that
+    takes no traffic (one that failed to become ready, one retired) is not counted. Over every
+    revision of the model only while the InferenceService names none that serves."""
+    serving_now = serving(world, key)
+    if serving_now:
+        return (
+            sum(r["replicasDesired"] for r in serving_now),
+            sum(r["replicasActual"] for r in serving_now),
+        )
     desired = actual = 0
     for rev in world.index.revisions.get(key, ()):
         d, a = revision_replicas(world, key[0], rev)
         desired, actual = desired + d, actual + a
     return desired, actual
+
+
+def serving(world: World, key: ModelKey) -> list[dict[str, Any]]:
+    """The revisions that take traffic (``traffic`` without those routed 0 %, as the tuner
+    counts them), oldest first, with their replicas."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in traffic(world, key):
+        percent = t.get("percent")
+        if percent is not None and percent <= 0:
+            continue
+        held = out.get(t["revision"])
+        if held is None:
+            out[t["revision"]] = t
+        elif held["percent"] is not None and percent is not None:  # routed twice (a tag)
+            held["percent"] += percent
+    return sorted(out.values(), key=lambda t: _generation_of(str(t["revision"])))
+
+
+def _generation_of(name: str) -> tuple[int, str]:
+    tail = name.rsplit("-", 1)[-1]
+    return (int(tail) if tail.isdigit() else 0, name)
+
+
+def _revision_rows(world: World, key: ModelKey, status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each serving revision with its traffic share, replicas, and the values in force on it
+    and when the tuner last wrote to it (from the ModelScaler's ``status.revisions``; a status
+    without them describes the live revision only, or a sole one)."""
+    rows = serving(world, key)
+    learned = {
+        str(e.get("name")): e for e in status.get("revisions") or [] if isinstance(e, Mapping)
+    }
+    described = (status.get("recommendation") or {}).get("revision")
+    for row in rows:
+        entry = learned.get(str(row["revision"])) or {}
+        sole = len(rows) == 1 or row["revision"] == described
+        target = entry.get("target", status.get("target") if sole else None)
+        row["target"] = float(target) if isinstance(target, int | float) else None
+        row["keepAlive"] = entry.get("keepAlive", status.get("keepAlive") if sole else None)
+        if entry:  # the tuner's own word on the revision: no time while nothing was applied
+            row["lastChange"] = (entry.get("applied") or {}).get("time")
+        else:
+            last = status.get("applied") or {}
+            named = len(rows) == 1 or last.get("revision") == row["revision"]
+            row["lastChange"] = last.get("time") if named else None
+        if row.get("percent") is None and len(rows) == 1:
+            row["percent"] = 100
+    return rows
 
 
 def objective(scaler: Mapping[str, Any] | None) -> tuple[float | None, float]:
@@ -193,7 +249,12 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
     revision = pred.get("latestReadyRevision") or (status.get("recommendation") or {}).get(
         "revision"
     )
-    desired, actual = model_replicas(world, key)
+    revisions = _revision_rows(world, key, status)
+    if revisions:
+        desired = sum(r["replicasDesired"] for r in revisions)
+        actual = sum(r["replicasActual"] for r in revisions)
+    else:
+        desired, actual = model_replicas(world, key)
     last = fresh_tick(world, key, isvc is not None)
     objective_ms, percentile = objective(scaler)
     latency = last.latency_ms if last else None
@@ -205,6 +266,7 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
         "namespace": ns,
         "model": model,
         "revision": revision,
+        "revisions": revisions,
         "replicasDesired": desired,
         "replicasActual": actual,
         "requestRatePerS": last.request_rate_per_s if last else None,

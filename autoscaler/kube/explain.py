@@ -2,7 +2,10 @@
 
 Reads the ModelScaler that governs the InferenceService ``<model>`` and prints its status: the
 values in force, the recommendation and the reason behind each stage of the decision, what was
-last applied and when, and the conditions. Plain lines, no markup, so the output pipes well.
+last applied and when, and the conditions. While several revisions serve (a canary), each
+revision the tuner tunes gets its own block: traffic share, ready replicas, values in force,
+recommendation and reasons, and what was last applied to it. Plain lines, no markup, so the
+output pipes well.
 """
 
 from __future__ import annotations
@@ -34,12 +37,36 @@ def find_scaler(scalers: list[dict[str, Any]], model: str) -> dict[str, Any] | N
 def render(
     model: str, namespace: str, scaler: Mapping[str, Any], isvc: Mapping[str, Any] | None
 ) -> list[str]:
-    """The explanation as lines, from a ModelScaler with a status."""
+    """The explanation as lines, from a ModelScaler with a status.
+
+    With one revision serving: the values in force, the recommendation and why, what was last
+    applied. With several (a canary, a rollout), the same for each revision the tuner tunes,
+    from ``status.revisions``, each with its traffic share and ready replicas."""
     status = scaler.get("status") or {}
     name = scaler["metadata"]["name"]
     lines = [f"model {namespace}/{model} (ModelScaler {name}, mode {status.get('mode', '?')})"]
     if isvc is None:
         lines.append(f"  the InferenceService {namespace}/{model} does not exist")
+    tuned = [
+        r
+        for r in status.get("revisions") or []
+        if isinstance(r, Mapping) and r.get("recommendation")
+    ]
+    if len(tuned) > 1:
+        lines += _per_revision(status, tuned)
+    else:
+        lines += _one_revision(status)
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines.append("  conditions:")
+        for c in conditions:
+            message = f": {c['message']}" if c.get("message") else ""
+            lines.append(f"    {c['type']}={c['status']} {c.get('reason', '')}{message}")
+    return lines
+
+
+def _one_revision(status: Mapping[str, Any]) -> list[str]:
+    lines = []
     rec = status.get("recommendation") or {}
     if "target" in status:
         lines.append(
@@ -47,43 +74,79 @@ def render(
             f", ready replicas {status.get('replicas', '?')}"
         )
     if rec:
-        prewarm = f", pre-warm at {rec['prewarmAt']}" if rec.get("prewarmAt") else ""
-        lines += [
-            f"  recommended on revision {rec.get('revision')} ({rec.get('time', 'no time')}):",
-            f"    target      {rec.get('target')}  (the KPA aims at target x utilization per replica)",
-            f"    keep-alive  {rec.get('keepAliveSeconds')} s after the last request "
-            f"(scale-to-zero-pod-retention-period {rec.get('retentionSeconds')}s"
-            + (
-                f", stable window {rec['stableWindowSeconds']}s"
-                if rec.get("stableWindowSeconds") is not None
-                else ""
-            )
-            + ")",
-            f"    pre-warm    min-scale {rec.get('minScale')}{prewarm}"
-            + (f" (idle-time policy: {rec['windowKind']})" if rec.get("windowKind") else ""),
-            f"    confidence  {float(rec.get('confidence', 0)):.0%}"
-            + ("  - FAIL-STATIC: holding the last applied values" if rec.get("failStatic") else ""),
-            "  why:",
-        ]
-        lines += [f"    - {r}" for r in rec.get("reasons") or []]
+        lines.append(
+            f"  recommended on revision {rec.get('revision')} ({rec.get('time', 'no time')}):"
+        )
+        lines += _recommendation(rec, "  ")
     else:
         lines.append("  no recommendation (see the conditions)")
     applied = status.get("applied")
     if applied:
-        values = ", ".join(
-            f"{k}={v}" for k, v in sorted((applied.get("annotations") or {}).items())
-        )
         lines.append(
-            f"  last applied to {applied.get('revision')} at {applied.get('time')}: {values}"
+            f"  last applied to {applied.get('revision')} at {applied.get('time')}: "
+            + _annotations(applied)
         )
     else:
         lines.append("  nothing applied yet")
-    conditions = status.get("conditions") or []
-    if conditions:
-        lines.append("  conditions:")
-        for c in conditions:
-            message = f": {c['message']}" if c.get("message") else ""
-            lines.append(f"    {c['type']}={c['status']} {c.get('reason', '')}{message}")
+    return lines
+
+
+def _per_revision(status: Mapping[str, Any], tuned: list[Mapping[str, Any]]) -> list[str]:
+    """One block per tuned revision, oldest first (the live one, the latest, last)."""
+    shares = ", ".join(f"{r.get('name')} {_percent(r)}" for r in tuned)
+    lines = [f"  {len(tuned)} revisions serve ({shares}), each tuned on its own"]
+    time = (status.get("recommendation") or {}).get("time", "no time")
+    for i, entry in enumerate(tuned):
+        latest = " (latest)" if i == len(tuned) - 1 else ""
+        rec = entry.get("recommendation") or {}
+        lines.append(f"  revision {entry.get('name')}{latest}: {_percent(entry)} of the traffic")
+        if "target" in entry:
+            lines.append(
+                f"    in force    target {entry['target']:g}, keep-alive "
+                f"{entry.get('keepAlive', '?')}, ready replicas {entry.get('readyReplicas', '?')}"
+            )
+        lines.append(f"    recommended ({time}):")
+        lines += _recommendation(rec, "    ")
+        applied = entry.get("applied")
+        if applied:
+            lines.append(f"    last applied at {applied.get('time')}: {_annotations(applied)}")
+        else:
+            lines.append("    nothing applied to it yet")
+    last = status.get("applied")
+    if last:
+        lines.append(f"  last write: {last.get('revision')} at {last.get('time')}")
+    return lines
+
+
+def _percent(entry: Mapping[str, Any]) -> str:
+    percent = entry.get("percent")
+    return f"{percent}%" if isinstance(percent, int) else "?%"
+
+
+def _annotations(applied: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((applied.get("annotations") or {}).items()))
+
+
+def _recommendation(rec: Mapping[str, Any], indent: str) -> list[str]:
+    """A recommendation's values and reasons, indented under its heading."""
+    prewarm = f", pre-warm at {rec['prewarmAt']}" if rec.get("prewarmAt") else ""
+    lines = [
+        f"{indent}  target      {rec.get('target')}  (the KPA aims at target x utilization per replica)",
+        f"{indent}  keep-alive  {rec.get('keepAliveSeconds')} s after the last request "
+        f"(scale-to-zero-pod-retention-period {rec.get('retentionSeconds')}s"
+        + (
+            f", stable window {rec['stableWindowSeconds']}s"
+            if rec.get("stableWindowSeconds") is not None
+            else ""
+        )
+        + ")",
+        f"{indent}  pre-warm    min-scale {rec.get('minScale')}{prewarm}"
+        + (f" (idle-time policy: {rec['windowKind']})" if rec.get("windowKind") else ""),
+        f"{indent}  confidence  {float(rec.get('confidence', 0)):.0%}"
+        + ("  - FAIL-STATIC: holding the last applied values" if rec.get("failStatic") else ""),
+        f"{indent}why:",
+    ]
+    lines += [f"{indent}  - {r}" for r in rec.get("reasons") or []]
     return lines
 
 

@@ -43,7 +43,7 @@ from .retry import call_with_retry
 from .scaler_status import build_status, iso, same_status, status_patch
 from .settings import ControllerSettings
 from .telemetry import ControllerMetrics
-from .world import WINDOW_ANNOTATION
+from .world import WINDOW_ANNOTATION, ServingRevision
 
 log = logging.getLogger(__name__)
 
@@ -210,19 +210,18 @@ class ModelReconciler:
                 await self._announce(plan, rev.name, rec, written, now, restored)
 
         mem.prune([r.name for r in plan.revisions])
-        in_force = m.in_force(
-            plan.revisions[-1],
-            mem.states.get(live_name),
-            writes.get(live_name),
-            live.get(live_name),
-        )
+        forces = {  # each serving revision with the values in force on it, oldest first
+            r.name: m.in_force(r, mem.states.get(r.name), writes.get(r.name), live.get(r.name))
+            for r in plan.revisions
+        }
+        in_force = forces[live_name]
         self._set_gauges(plan, in_force)
         why = {
             r.name: no_data_reasons[key]
             for r in plan.revisions
             if no_data_reasons and (key := RevisionKey(r.namespace, r.name)) in no_data_reasons
         }
-        status = self._status(plan, mem, recs, writes, errors, metrics_error, in_force, now, why)
+        status = self._status(plan, mem, recs, writes, errors, metrics_error, forces, now, why)
         status_written = await self._write_status(plan, mem, status)
         return ModelReport(
             spec.update_mode, recs, tuple(writes.values()), tuple(errors), status_written
@@ -259,12 +258,20 @@ class ModelReconciler:
         writes: Mapping[str, Written],
         errors: Sequence[str],
         metrics_error: str | None,
-        live: Any,
+        forces: Mapping[str, ServingRevision],
         now: float,
         why: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        """The status of a tick that decided for every serving revision. ``forces``: each
+        serving revision (oldest first, the live one last) with the values in force on it.
+
+        The top-level summary and ``recommendation`` describe the live revision; each entry of
+        ``revisions`` describes its own (traffic, ready replicas, values in force, the
+        recommendation with its reasons and what was applied); ``applied`` is the last write,
+        to whichever revision; the Applied condition names every serving revision."""
         assert plan.spec is not None
         spec = plan.spec
+        live = list(forces.values())[-1]
         rec = recs[live.name]
         recommendation = None
         if spec.update_mode != "Off":
@@ -282,11 +289,20 @@ class ModelReconciler:
         conditions = [
             m.Condition("Invalid", False, "Valid"),
             m.metrics_condition(metrics_error, recs, spec.update_mode, why),
-            m.recommendation_condition(rec),
-            m.applied_condition(spec.update_mode, plan.paused, errors, live),
+            _recommendation_condition(
+                [(recs[r.name], r) for r in forces.values() if r.name in recs]
+            ),
+            _applied_condition(spec.update_mode, plan.paused, errors, list(forces.values())),
         ]
         learned = [
-            learned_status(mem.states[r.name], spec, self.config, now)
+            _revision_status(
+                learned_status(mem.states[r.name], spec, self.config, now),
+                forces.get(r.name, r),
+                recs.get(r.name),
+                mem.states[r.name],
+                self.config,
+                sole=len(plan.revisions) == 1,
+            )
             for r in plan.revisions
             if r.name in mem.states
         ]
@@ -304,7 +320,7 @@ class ModelReconciler:
         )
 
     async def _live(
-        self, method: str, mode: str, plan: m.ModelPlan, rev: m.ServingRevision
+        self, method: str, mode: str, plan: m.ModelPlan, rev: ServingRevision
     ) -> Mapping[str, str] | None:
         """The autoscaling annotations on the object the tuner writes for ``rev`` (None: not
         read). With ``apply: inferenceservice`` each write rolls out a new revision, whose
@@ -413,6 +429,75 @@ class ModelReconciler:
                 self._children.clear()
             child = self._children[key] = metric.labels(*labels)
         return child
+
+
+def _applied_condition(
+    mode: str, paused: bool, errors: Sequence[str], forces: Sequence[ServingRevision]
+) -> m.Condition:
+    """The Applied condition, naming every serving revision (oldest first) with its traffic
+    share and the values in force on it; one revision alone is named as before, without."""
+    cond = m.applied_condition(mode, paused, errors, forces[-1])
+    if cond.status is not True or len(forces) == 1:
+        return cond
+    parts = [_with_share(m.applied_condition(mode, paused, errors, r).message, r) for r in forces]
+    return replace(cond, message="; ".join(parts))
+
+
+def _recommendation_condition(
+    recs: Sequence[tuple[Recommendation, ServingRevision]],
+) -> m.Condition:
+    """RecommendationReady for every serving revision (oldest first, the live one last): True
+    naming each with its traffic share when all are ready, else the first that is not."""
+    conditions = [(m.recommendation_condition(rec), rev) for rec, rev in recs]
+    if len(conditions) == 1:
+        return conditions[0][0]
+    for cond, _ in conditions:
+        if cond.status is not True:
+            return cond
+    parts = [_with_share(cond.message, rev) for cond, rev in conditions]
+    return replace(conditions[-1][0], message="; ".join(parts))
+
+
+def _with_share(message: str, rev: ServingRevision) -> str:
+    """``message`` ("revision NAME: ...") with the revision's traffic share after its name."""
+    head = f"revision {rev.name}"
+    if rev.percent is None or not message.startswith(head):
+        return message
+    return f"{head} ({rev.percent}% of traffic){message[len(head) :]}"
+
+
+def _revision_status(
+    learned: dict[str, Any],
+    rev: ServingRevision,
+    rec: Recommendation | None,
+    state: RevisionState,
+    config: TunerConfig,
+    sole: bool,
+) -> dict[str, Any]:
+    """One entry of ``status.revisions``: what was learned (``learned``), with the revision's
+    traffic percent (100 for a sole revision the InferenceService gives no split for), its
+    ready replicas, the values in force on it (``target``, ``keepAlive``), the tuner's
+    recommendation for it and what the tuner last applied to it (``applied``: annotations and
+    time). Timeless but for the time of the last write, so an idle model costs no writes."""
+    out = dict(learned)
+    percent = 100 if rev.percent is None and sole else rev.percent
+    if percent is not None:
+        out["percent"] = percent
+    summary = m.summary(rev, config)
+    out["readyReplicas"] = summary["replicas"]
+    out["target"] = summary["target"]
+    out["keepAlive"] = summary["keepAlive"]
+    if rec is not None and rec.mode != "Off":
+        recommendation = recommendation_status(rec)
+        if rec.prewarm_at_s is not None:
+            recommendation["prewarmAt"] = iso(rec.prewarm_at_s)
+        out["recommendation"] = recommendation
+    if state.applied is not None:
+        out["applied"] = {
+            "annotations": m.applied_annotations(state.applied),
+            "time": iso(state.applied.at_s),
+        }
+    return out
 
 
 def _reapplied(state: RevisionState, restored: Sequence[str], now: float) -> RevisionState:

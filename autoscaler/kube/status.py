@@ -1,13 +1,16 @@
 """``modelscale status``: every model at a glance, as a table.
 
-One row per InferenceService (and per ModelScaler whose InferenceService is missing), computed by
-the dashboard's overview (``autoscaler.dashboard.view``), so the terminal and the web page agree.
-Read from the API, the table shows what the objects say: the live revision, replicas ready /
-desired, the target and keep-alive in force, the update mode and when the tuner last changed
-something. With ``--url`` it reads a running dashboard's ``/api/v1/overview`` instead and adds
-what only a running controller knows: request rate, the latency percentile against the objective
-(green, amber, red) and cold starts in the last hour (scale-ups from zero where the dashboard
-cannot see requests wait: its column says which). A URL copied from the browser works too: its
+One row per serving revision of each InferenceService (a canary's two revisions are two rows,
+oldest first), and one per ModelScaler whose InferenceService is missing, computed by the
+dashboard's overview (``autoscaler.dashboard.view``), so the terminal and the web page agree.
+Read from the API, the table shows what the objects say: the revision and its share of the
+traffic, its replicas ready / desired (a revision that takes no traffic, one that failed, is
+not shown or counted), the target and keep-alive in force on it, the update mode and when the
+tuner last changed something on it. With ``--url`` it reads a running dashboard's
+``/api/v1/overview`` instead and adds what only a running controller knows, per model on its
+first row: request rate, the latency percentile against the objective (green, amber, red) and
+cold starts in the last hour (scale-ups from zero where the dashboard cannot see requests wait:
+its column says which). A URL copied from the browser works too: its
 ``#/...`` fragment is dropped.
 """
 
@@ -42,6 +45,7 @@ COLUMNS = (
     "NAMESPACE",
     "MODEL",
     "REVISION",
+    "TRAFFIC",
     "REPLICAS",
     "TARGET",
     "KEEP-ALIVE",
@@ -52,6 +56,7 @@ LIVE_COLUMNS = (
     "NAMESPACE",
     "MODEL",
     "REVISION",
+    "TRAFFIC",
     "REPLICAS",
     "REQ/S",
     "LATENCY",
@@ -78,36 +83,76 @@ def _replicas(row: Mapping[str, Any]) -> str:
     return f"{row.get('replicasActual', 0)}/{row.get('replicasDesired', 0)}"
 
 
-def format_row(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """An overview row (``view.overview_row``) as the API-read table's cells."""
-    return (
-        str(row["namespace"]), str(row["model"]), str(row.get("revision") or "-"), _replicas(row),
-        _num(row.get("target")), str(row.get("keepAlive") or "-"), _mode(row),
-        str(row.get("lastChange") or "-"),
-    )  # fmt: skip
+def _traffic(rev: Mapping[str, Any]) -> str:
+    percent = rev.get("percent")
+    return f"{percent}%" if isinstance(percent, int) and not isinstance(percent, bool) else "-"
 
 
-def format_live_row(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """An overview row as the ``--url`` table's cells (latency cell with rich markup)."""
+def _revisions(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The row's serving revisions, each with its own figures; a row without them (no revision
+    serves, or a dashboard from before they were given) as one, with the model's figures."""
+    revisions = row.get("revisions")
+    if isinstance(revisions, list) and revisions:
+        return [r for r in revisions if isinstance(r, Mapping)]
+    return [{**row, "percent": None}]
+
+
+def format_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """An overview row (``view.overview_row``) as the API-read table's rows: one per serving
+    revision, with its traffic share, replicas, and the target, keep-alive and last change of
+    its own."""
+    return [
+        (
+            str(row["namespace"]),
+            str(row["model"]),
+            str(rev.get("revision") or "-"),
+            _traffic(rev),
+            _replicas(rev),
+            _num(rev.get("target")),
+            str(rev.get("keepAlive") or "-"),
+            _mode(row),
+            str(rev.get("lastChange") or "-"),
+        )
+        for rev in _revisions(row)
+    ]
+
+
+def format_live_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """An overview row as the ``--url`` table's rows (latency cell with rich markup): one per
+    serving revision; the model's request rate, latency and cold starts on the first only."""
     latency = (
         f"{_num(row.get('latencyMs'), '.0f')}/{_num(row.get('objectiveMs'), '.0f')} ms "
         f"p{_num(row.get('latencyPercentile'), 'g')}"
     )
     style = LIGHT_STYLE.get(str(row.get("latencyState")), "dim")
-    return (
-        str(row["namespace"]), str(row["model"]), str(row.get("revision") or "-"), _replicas(row),
-        _num(row.get("requestRatePerS"), ".2f"), f"[{style}]●[/{style}] {latency}",
-        str(row.get("coldStartsLastHour", 0)), _num(row.get("target")),
-        str(row.get("keepAlive") or "-"), _mode(row),
-    )  # fmt: skip
+    model_wide = (
+        _num(row.get("requestRatePerS"), ".2f"),
+        f"[{style}]●[/{style}] {latency}",
+        str(row.get("coldStartsLastHour", 0)),
+    )
+    return [
+        (
+            str(row["namespace"]),
+            str(row["model"]),
+            str(rev.get("revision") or "-"),
+            _traffic(rev),
+            _replicas(rev),
+            *(model_wide if i == 0 else ("", "", "")),
+            _num(rev.get("target")),
+            str(rev.get("keepAlive") or "-"),
+            _mode(row),
+        )
+        for i, rev in enumerate(_revisions(row))
+    ]
 
 
 def rows(
     isvcs: list[dict[str, Any]], scalers: list[dict[str, Any]], revisions: list[dict[str, Any]]
 ) -> list[tuple[str, ...]]:
-    """The API-read table's rows, sorted by namespace and model."""
+    """The API-read table's rows, sorted by namespace and model (a model's serving revisions
+    oldest first)."""
     world = view.World(0.0, isvcs, scalers, revisions)
-    return [format_row(r) for r in view.overview(world)["models"]]
+    return [r for m in view.overview(world)["models"] for r in format_rows(m)]
 
 
 def fetch_overview(url: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
@@ -154,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         columns: tuple[str, ...] = LIVE_COLUMNS
         if any(m.get("coldStartsCount", "waited") != "waited" for m in models):
             columns = tuple("FROM ZERO 1H" if c == "COLD STARTS 1H" else c for c in LIVE_COLUMNS)
-        print_table(columns, [format_live_row(m) for m in models], markup=True)
+        print_table(columns, [r for m in models for r in format_live_rows(m)], markup=True)
         return 0
 
     from kubernetes import client

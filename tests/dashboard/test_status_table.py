@@ -7,11 +7,12 @@ import argparse
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from aiohttp import web
 
-from autoscaler.dashboard import mount_dashboard
+from autoscaler.dashboard import mount_dashboard, view
 from autoscaler.kube import status
 from tests.dashboard.dashkit import (
     T0,
@@ -42,11 +43,69 @@ def test_rows_from_the_objects() -> None:
     s = tuned_source()
     got = status.rows(s.isvcs, s.scalers, s.revisions)
     target = f"{s.scalers[0]['status']['target']:g}"
-    assert [r[:7] for r in got] == [
-        ("default", "ghost", "-", "-", "-", "-", "pending (no InferenceService)"),
-        ("default", "gpu", "gpu-predictor-00001", "2/2", target, "600s", "Auto"),
-        ("default", "iris", "iris-predictor-00001", "0/0", "-", "-", "untuned"),
+    assert [r[:8] for r in got] == [
+        ("default", "ghost", "-", "-", "-", "-", "-", "pending (no InferenceService)"),
+        ("default", "gpu", "gpu-predictor-00001", "100%", "2/2", target, "600s", "Auto"),
+        ("default", "iris", "iris-predictor-00001", "100%", "0/0", "-", "-", "untuned"),
     ]
+
+
+def canary_source(per_revision: bool) -> StaticSource:
+    """gpu serving 00001 at 80 % and 00002 at 20 %, one replica each, beside a failed 00003
+    (routed 0 % under a tag, 0 of 2 replicas ready); the ModelScaler's status as the controller writes it
+    (``per_revision``), or as one from before it described each revision."""
+    source = StaticSource()
+    source.isvcs.append(isvc("gpu", [("gpu-predictor-00001", 80), ("gpu-predictor-00002", 20)]))
+    routes = source.isvcs[-1]["status"]["components"]["predictor"]["traffic"]
+    routes.append({"revisionName": "gpu-predictor-00003", "percent": 0, "tag": "next"})
+    source.revisions += [
+        revision("gpu", "gpu-predictor-00001", 1, 1),
+        revision("gpu", "gpu-predictor-00002", 1, 1),
+        revision("gpu", "gpu-predictor-00003", 2, 0),
+    ]
+    status: dict[str, Any] = {
+        "mode": "Auto",
+        "target": 1.43,
+        "keepAlive": "600s",
+        "replicas": 1,
+        "recommendation": {"revision": "gpu-predictor-00002", "target": 1.43},
+        "applied": {"revision": "gpu-predictor-00001", "time": "2026-12-01T03:34:26Z"},
+    }
+    if per_revision:
+        status["revisions"] = [
+            {"name": "gpu-predictor-00001", "percent": 80, "readyReplicas": 1, "target": 2.5,
+             "keepAlive": "330s", "applied": {"time": "2026-12-01T03:34:26Z"}},
+            {"name": "gpu-predictor-00002", "percent": 20, "readyReplicas": 1, "target": 1.43,
+             "keepAlive": "600s", "applied": {"time": "2026-12-01T03:30:00Z"}},
+        ]  # fmt: skip
+    source.scalers.append({**scaler("gpu"), "status": status})
+    return source
+
+
+def test_a_canary_is_a_row_per_serving_revision_and_a_failed_one_is_not_counted() -> None:
+    s = canary_source(per_revision=True)
+    assert status.rows(s.isvcs, s.scalers, s.revisions) == [
+        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "2.5", "330s", "Auto",
+         "2026-12-01T03:34:26Z"),
+        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto",
+         "2026-12-01T03:30:00Z"),
+    ]  # fmt: skip
+    (row,) = view.overview(s.snapshot())["models"]
+    assert (row["replicasActual"], row["replicasDesired"]) == (2, 2), "00003 takes no traffic"
+    assert [r["revision"] for r in row["revisions"]] == [
+        "gpu-predictor-00001",
+        "gpu-predictor-00002",
+    ]
+
+
+def test_a_canary_from_an_older_status_shows_only_what_it_says() -> None:
+    # The status describes the live revision (00002) and names 00001 as the last write.
+    s = canary_source(per_revision=False)
+    assert status.rows(s.isvcs, s.scalers, s.revisions) == [
+        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "-", "-", "Auto",
+         "2026-12-01T03:34:26Z"),
+        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto", "-"),
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -81,17 +140,18 @@ def test_url_reads_a_running_dashboard(
     args = argparse.Namespace(url=dashboard_url, namespace=None, kubeconfig=None)
     assert status.run(args) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:6] == [
+    assert lines[0].split()[:7] == [
         "NAMESPACE",
         "MODEL",
         "REVISION",
+        "TRAFFIC",
         "REPLICAS",
         "REQ/S",
         "LATENCY",
     ]
     gpu = next(line for line in lines if " gpu " in line).split()
     # 400 requests in 10 s; all in (200, 250] ms: p95 = 200 + 50 x 0.95 = 247.5 -> red against 200
-    assert gpu[:5] == ["default", "gpu", "gpu-predictor-00001", "2/2", "40.00"]
+    assert gpu[:6] == ["default", "gpu", "gpu-predictor-00001", "100%", "2/2", "40.00"]
     assert "●" in gpu and "248/200" in gpu
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from autoscaler.kube import explain, status
 from autoscaler.kube.telemetry import start_http
-from tests.kube.kit import ISVC, MSC, REPO, REV, TICK_S, Cluster, sees
+from tests.kube.kit import ISVC, MSC, REPO, REV, TARGET, TICK_S, Cluster, sees
 
 
 def parse(module: Any, argv: list[str]) -> argparse.Namespace:
@@ -54,6 +54,75 @@ async def test_explain_says_why(
     assert "Applied=True InForce" in out
 
 
+async def canary(cluster: Cluster, ctl: Any, clock: Any) -> tuple[str, str]:
+    """m1 tuned on revision 1, then revision 2 rolled out as a canary at 20 % (1 replica)."""
+    rev1 = await tuned(cluster, ctl, clock)
+    rev2 = cluster.roll_out("m1", 2)
+    cluster.patch_status(REV, rev2, {"actualReplicas": 1, "desiredReplicas": 1})
+    split = [
+        {"revisionName": rev1, "percent": 80, "tag": "prev"},
+        {"revisionName": rev2, "percent": 20, "latestRevision": True},
+    ]
+    cluster.patch_status(ISVC, "m1", {"components": {"predictor": {"traffic": split}}})
+
+    def two(o: dict[str, Any]) -> bool:
+        return len(o["status"]["components"]["predictor"]["traffic"]) == 2
+
+    await sees(ctl, REV, rev2, lambda o: o["status"].get("actualReplicas") == 1)
+    await sees(ctl, ISVC, "m1", two)
+    for _ in range(2):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    return rev1, rev2
+
+
+async def test_a_canary_status_describes_each_serving_revision(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    rev1, rev2 = await canary(cluster, make_controller(), clock)
+    status = cluster.get(MSC, "m1")["status"]
+    entries = {e["name"]: e for e in status["revisions"]}
+    assert [(e["name"], e["percent"], e["readyReplicas"]) for e in status["revisions"]] == [
+        (rev1, 80, 2),
+        (rev2, 20, 1),
+    ]
+    for name, entry in entries.items():
+        assert entry["recommendation"]["revision"] == name
+        assert entry["recommendation"]["reasons"], f"why {name}'s values are what they are"
+        assert entry["target"] == 25 and entry["keepAlive"] == "600s"
+        assert entry["applied"]["annotations"][TARGET] == "25"
+        assert entry["applied"]["time"].endswith("Z")
+    applied = next(c for c in status["conditions"] if c["type"] == "Applied")
+    assert applied["status"] == "True"
+    assert f"revision {rev1} (80% of traffic): " in applied["message"]
+    assert f"revision {rev2} (20% of traffic): " in applied["message"]
+    ready = next(c for c in status["conditions"] if c["type"] == "RecommendationReady")
+    assert f"revision {rev1} (80% of traffic): target 25" in ready["message"]
+    assert f"revision {rev2} (20% of traffic): target 25" in ready["message"]
+    assert status["applied"]["revision"] in entries, "the last write names a revision it lists"
+
+
+async def test_explain_a_canary_revision_by_revision(
+    cluster: Cluster, make_controller: Any, clock: Any, capsys: Any
+) -> None:
+    rev1, rev2 = await canary(cluster, make_controller(), clock)
+    kubeconfig = str(cluster.server.kubeconfig_path)
+    assert explain.run(parse(explain, ["m1", "--kubeconfig", kubeconfig])) == 0
+    out = capsys.readouterr().out
+    assert f"2 revisions serve ({rev1} 80%, {rev2} 20%), each tuned on its own" in out
+    block1, block2 = out.split(f"  revision {rev1}: ")[1].split(f"  revision {rev2} (latest): ")
+    assert block1.startswith("80% of the traffic")
+    assert block2.startswith("20% of the traffic")
+    assert "in force    target 25, keep-alive 600s, ready replicas 2" in block1
+    assert "in force    target 25, keep-alive 600s, ready replicas 1" in block2
+    for block in (block1, block2):
+        assert "    recommended (" in block and "      target      25" in block
+        assert "    why:\n      - " in block, "each revision's reasons"
+        assert "    last applied at " in block and f"{TARGET}=25" in block
+    last = cluster.get(MSC, "m1")["status"]["applied"]["revision"]
+    assert f"  last write: {last} at " in block2
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -84,13 +153,14 @@ async def test_status_table(
     assert status.run(parse(status, ["--kubeconfig", kubeconfig])) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        "NAMESPACE", "MODEL", "REVISION", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE", "LAST", "CHANGE",
+        "NAMESPACE", "MODEL", "REVISION", "TRAFFIC", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE",
+        "LAST", "CHANGE",
     ]  # fmt: skip
     m1 = next(line.split() for line in lines if " m1 " in line)
-    assert m1[:7] == ["default", "m1", rev, "2/2", "25", "600s", "Auto"]
-    assert m1[7].endswith("Z"), "the time of the last applied change"
+    assert m1[:8] == ["default", "m1", rev, "100%", "2/2", "25", "600s", "Auto"]
+    assert m1[8].endswith("Z"), "the time of the last applied change"
     m2 = next(line.split() for line in lines if " m2 " in line)
-    assert m2[1:7] == ["m2", "m2-predictor-00001", "2/2", "-", "-", "untuned"]
+    assert m2[1:8] == ["m2", "m2-predictor-00001", "100%", "2/2", "-", "-", "untuned"]
 
 
 async def test_metrics_health_and_readiness(

@@ -18,7 +18,13 @@ function fmt(x, digits) {
 function pct(x) { return typeof x === "number" ? `p${Number(x.toFixed(2))}` : "p–"; }
 function text(el, value) { el.textContent = value; }
 function esc(s) { return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
-async function getJSON(path) {
+
+// The serving revisions: the one name, or during a canary each with its share of the traffic.
+function revisionsText(m) {
+  const revs = m.revisions || [];
+  if (revs.length < 2) return m.revision || "–";
+  return revs.map((r) => `${r.revision} ${r.percent == null ? "" : r.percent + "%"}`.trim()).join(", ");
+}async function getJSON(path) {
   const resp = await fetch(path, { cache: "no-store" });
   if (!resp.ok) {
     let message = `${resp.status} ${resp.statusText}`;
@@ -139,7 +145,7 @@ async function showOverview() {
     const link = `#/models/${encodeURIComponent(m.namespace)}/${encodeURIComponent(m.model)}`;
     tr.innerHTML =
       `<td><a href="${link}">${esc(m.model)}</a> <span class="muted">${esc(m.namespace)}</span></td>` +
-      `<td>${esc(m.revision || "–")}</td>` +
+      `<td>${esc(revisionsText(m))}</td>` +
       `<td class="num replicas">${m.replicasActual} / ${m.replicasDesired}</td>` +
       `<td class="num">${fmt(m.requestRatePerS)}</td>` +
       `<td class="num"><span class="light ${m.latencyState}" title="${m.latencyState}"></span>${fmt(m.latencyMs, 0)} / ${fmt(m.objectiveMs, 0)} ms <small class="muted">${pct(m.latencyPercentile)}</small></td>` +
@@ -164,7 +170,7 @@ async function showModel(ns, model) {
   ]);
   const o = detail.overview;
   text($("model-title"), `${model}  (${ns})`);
-  text($("m-revision"), o.revision || "–");
+  text($("m-revision"), revisionsText(o));
   text($("m-replicas"), `${o.replicasActual} / ${o.replicasDesired}`);
   text($("m-rate"), fmt(o.requestRatePerS));
   $("m-latency").innerHTML = `<span class="light ${o.latencyState}"></span>${fmt(o.latencyMs, 0)} / ${fmt(o.objectiveMs, 0)} ms`;
