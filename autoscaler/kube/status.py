@@ -103,11 +103,7 @@ def format_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
     its own."""
     return [
         (
-            str(row["namespace"]),
-            str(row["model"]),
-            str(rev.get("revision") or "-"),
-            _traffic(rev),
-            _replicas(rev),
+            *_revision_cells(row, rev),
             _num(rev.get("target")),
             str(rev.get("keepAlive") or "-"),
             _mode(row),
@@ -115,6 +111,17 @@ def format_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
         )
         for rev in _revisions(row)
     ]
+
+
+def _revision_cells(row: Mapping[str, Any], rev: Mapping[str, Any]) -> tuple[str, ...]:
+    """The first cells of a revision's row: namespace, model, revision, traffic, replicas."""
+    return (
+        str(row["namespace"]),
+        str(row["model"]),
+        str(rev.get("revision") or "-"),
+        _traffic(rev),
+        _replicas(rev),
+    )
 
 
 def format_live_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
@@ -132,11 +139,7 @@ def format_live_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
     )
     return [
         (
-            str(row["namespace"]),
-            str(row["model"]),
-            str(rev.get("revision") or "-"),
-            _traffic(rev),
-            _replicas(rev),
+            *_revision_cells(row, rev),
             *(model_wide if i == 0 else ("", "", "")),
             _num(rev.get("target")),
             str(rev.get("keepAlive") or "-"),
