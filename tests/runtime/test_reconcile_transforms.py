@@ -409,6 +409,48 @@ class TestRolloutWhileKnativeCatchesUp:
             self.R2
         )
 
+    def test_rollback_then_the_next_canary_and_promotion_as_kserve(self) -> None:
+        promoted = self.at(self.V2, self.R2, self.R1)
+        rollback = self.at({**self.V2, "canaryTrafficPercent": 20}, self.R2, self.R1)
+
+        def step(after: dict[str, Any], **state: Any) -> tuple[str | None, str | None]:
+            return kserve.rolled_out_revision(after, self.knative(promoted, after, **state))
+
+        # the template is unchanged: the Configuration stays observed at revision 2
+        same = {"cfg_observed": True, "created": self.R2, "ready": self.R2}
+        assert step(rollback, **same, route_resolved_at=None) == (self.R2, self.R1)
+        # the Route serves the split over revision 2 alone: a settled rollback
+        rolled = step(rollback, **same, route_resolved_at=self.R2)
+        assert rolled == (self.R1, self.R1)  # KServe leaves the previous one as it was
+        rolled_back = self.at({**self.V2, "canaryTrafficPercent": 20}, *rolled)
+        assert [
+            (t.get("revisionName"), t["percent"])
+            for t in kserve.desired_ksvc(rolled_back, rolled[0])["spec"]["traffic"]
+        ] == [(None, 20), (self.R1, 80)]
+        # the next canary (a changed spec) splits against the revision rolled back to, as
+        # KServe's LatestRolledoutRevision then names it, at every step of its rollout
+        canary = self.at({**self.V3, "canaryTrafficPercent": 20}, *rolled)
+        for cfg_observed, created, ready, at in [
+            (False, self.R2, self.R2, self.R2),
+            (True, self.R3, self.R2, self.R2),
+            (True, self.R3, self.R3, self.R3),
+        ]:
+            state = {"created": created, "ready": ready, "route_resolved_at": at}
+            assert kserve.rolled_out_revision(
+                canary, self.knative(rolled_back, canary, cfg_observed=cfg_observed, **state)
+            ) == (self.R1, self.R1)
+        # promoting it makes revision 3 the latest rolled out, the one rolled back to previous
+        promote = self.at(self.V3, *rolled)
+        ksvc = self.knative(
+            rolled_back,
+            promote,
+            cfg_observed=True,
+            created=self.R3,
+            ready=self.R3,
+            route_resolved_at=self.R3,
+        )
+        assert kserve.rolled_out_revision(promote, ksvc) == (self.R3, self.R1)
+
 
 class TestInferenceServiceStatus:
     R1, R2 = "iris-predictor-00001", "iris-predictor-00002"
