@@ -785,22 +785,101 @@ class TestRoute:
         assert st["url"] == "http://iris-predictor.models.example.com"
         assert st["traffic"][0]["url"] == "http://latest-iris-predictor.models.example.com"
 
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]]:
+        return {
+            c["type"]: (c["status"], c.get("reason"), c.get("message")) for c in st["conditions"]
+        }
+
+    def test_conditions_when_all_traffic_is_assigned(self) -> None:
+        rt = self.route(kserve.traffic(None, None))
+        st = route.status(rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW)
+        assert self.conds(st) == {
+            "AllTrafficAssigned": ("True", None, None),
+            "CertificateProvisioned": (
+                "True",
+                "TLSNotEnabled",
+                "external-domain-tls is not enabled",
+            ),
+            "IngressReady": ("True", None, None),
+            "Ready": ("True", None, None),
+        }
+
+    LATEST = [{"configurationName": "iris-predictor", "latestRevision": True, "percent": 100}]
+    WAITING = {"iris-predictor": {"status": {}}}
+    FAILED = {"iris-predictor": {"status": {"conditions": [names.condition("Ready", False)]}}}
+
     @pytest.mark.parametrize(
-        ("traffic", "cfgs", "words"),
+        ("traffic", "cfgs", "expected"),
         [
             pytest.param(
-                [{"latestRevision": True, "percent": 100}], {}, "no ready revision", id="not-ready"
+                LATEST,
+                WAITING,
+                (
+                    "Unknown",
+                    "RevisionMissing",
+                    'Configuration "iris-predictor" is waiting for a Revision to become ready.',
+                ),
+                id="configuration-waiting",
             ),
             pytest.param(
-                [{"revisionName": "a", "percent": 50}], {}, "add up to 50", id="percent-sum"
+                LATEST,
+                FAILED,
+                (
+                    "False",
+                    "RevisionMissing",
+                    'Configuration "iris-predictor" does not have any ready Revision.',
+                ),
+                id="configuration-failed",
+            ),
+            pytest.param(
+                LATEST,
+                {},
+                (
+                    "False",
+                    "ConfigurationMissing",
+                    'Configuration "iris-predictor" referenced in traffic not found.',
+                ),
+                id="configuration-missing",
+            ),
+            pytest.param(
+                [{"revisionName": "a", "percent": 50}],
+                {},
+                ("Unknown", "Unknown", "spec.traffic: percents add up to 50, not 100"),
+                id="percent-sum",
             ),
         ],
     )
-    def test_unresolvable(
-        self, traffic: list[dict[str, Any]], cfgs: dict[str, Any], words: str
+    def test_unassigned_traffic_on_a_new_route(
+        self,
+        traffic: list[dict[str, Any]],
+        cfgs: dict[str, Any],
+        expected: tuple[str, str, str],
     ) -> None:
-        res = route.resolve(self.route(traffic), cfgs)
-        assert words in res.problem
+        rt = self.route(traffic)
+        st = route.status(rt, route.resolve(rt, cfgs), domain="example.com", now_iso=NOW)
+        # Knative stops before the ingress and the certificate: both as initialized
+        assert self.conds(st) == {
+            "AllTrafficAssigned": expected,
+            "CertificateProvisioned": ("Unknown", None, None),
+            "IngressReady": ("Unknown", None, None),
+            "Ready": expected,
+        }
+
+    def test_unassigned_traffic_keeps_the_ingress_serving_the_last_good_traffic(self) -> None:
+        rt = self.route(self.LATEST)
+        rt["status"] = route.status(
+            rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW
+        )
+        st = route.status(
+            rt, route.resolve(rt, self.WAITING), domain="example.com", now_iso=NOW, serving=True
+        )
+        conds = self.conds(st)
+        assert (
+            conds["AllTrafficAssigned"][:2] == conds["Ready"][:2] == ("Unknown", "RevisionMissing")
+        )
+        assert conds["IngressReady"] == ("True", None, None)
+        assert conds["CertificateProvisioned"][:2] == ("True", "TLSNotEnabled")
 
 
 class TestPodAutoscaler:

@@ -304,9 +304,14 @@ class ServingController(WorkLoop):
             self._routed_by[(ns, name)] = old_routed
         else:
             self._program_route(ns, name, rt, resolved, old_hosts, old_routed)
-        await self._write_status(
-            "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
+        st = route.status(
+            rt,
+            resolved,
+            domain=self.domain,
+            now_iso=self._now_iso(),
+            serving=bool(self._route_hosts.get((ns, name))),
         )
+        await self._write_status("route", rt, st)
 
     def _program_route(
         self,
