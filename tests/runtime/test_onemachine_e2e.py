@@ -276,10 +276,14 @@ def test_a_route_whose_traffic_cannot_be_resolved_keeps_serving_its_last_good_tr
     host = "pinned.default.example.com"
     body = {"instances": [[6.8, 2.8, 4.8, 1.4]]}
     assert om.kubectl("apply", "-f", "-", input=route(100)).returncode == 0
-    om.wait(lambda: condition().get("status") == "True", 30, "route ready")
+    # each of Knative's route conditions, as kubectl wait reads them
+    for cond in ("AllTrafficAssigned", "IngressReady", "CertificateProvisioned", "Ready"):
+        out = om.kubectl("wait", f"--for=condition={cond}", "route/pinned", "--timeout=30s")
+        assert out.returncode == 0, out.stderr
     assert post(om, host, "/v1/models/iris:predict", body)[0] == 200
     assert om.kubectl("apply", "-f", "-", input=route(50)).returncode == 0
-    om.wait(lambda: condition().get("reason") == "RevisionMissing", 30, "route not ready")
+    # a traffic error Knative's webhook would refuse: AllTrafficAssigned Unknown, reason Unknown
+    om.wait(lambda: condition().get("reason") == "Unknown", 30, "route not ready")
     assert condition().get("status") != "True"
     assert "add up to 50" in condition().get("message", "")
     for _ in range(5):

@@ -168,9 +168,13 @@ class TestInferenceServiceToKnativeService:
 
 
 def ksvc_status(
-    latest_ready: str, traffic: list[tuple[str, int, bool]], created: str | None = None
+    latest_ready: str,
+    traffic: list[tuple[str, int, bool]],
+    created: str | None = None,
+    configurations_ready: str = "True",
 ) -> dict[str, Any]:
-    """A Knative Service whose status observed its generation, with resolved traffic."""
+    """A Knative Service whose status observed its generation, with resolved traffic, its
+    Route settled and its Configuration's Ready as given."""
     return {
         "metadata": {"name": "iris-predictor", "generation": 3},
         "status": {
@@ -180,6 +184,10 @@ def ksvc_status(
             "traffic": [
                 {"revisionName": r, "percent": p, "latestRevision": latest}
                 for r, p, latest in traffic
+            ],
+            "conditions": [
+                {"type": "ConfigurationsReady", "status": configurations_ready},
+                {"type": "RoutesReady", "status": "True"},
             ],
         },
     }
@@ -294,6 +302,20 @@ class TestRolledOutRevision:
         ksvc = ksvc_status(self.R2, [(self.R2, canary, True), (self.R1, 100 - canary, False)])
         assert kserve.rolled_out_revision(obj, ksvc) == (self.R1, self.R1)
 
+    @pytest.mark.parametrize("configurations_ready", ["Unknown", "False"])
+    def test_no_rollback_until_the_configuration_settles(self, configurations_ready: str) -> None:
+        # a changed spec with canaryTrafficPercent: the Route already serves the new split over
+        # the rolled-out revision, the Configuration has not yet created the new one
+        ksvc = ksvc_status(
+            self.R2,
+            [(self.R2, 20, True), (self.R2, 80, False)],
+            configurations_ready=configurations_ready,
+        )
+        assert kserve.rolled_out_revision(self.obj(20, self.R2, self.R1), ksvc) == (
+            self.R2,
+            self.R1,
+        )
+
     def test_no_rollback_while_a_newer_revision_is_created(self) -> None:
         ksvc = ksvc_status(
             self.R2, [(self.R2, 10, True), (self.R2, 90, False)], created="iris-predictor-00003"
@@ -302,6 +324,132 @@ class TestRolledOutRevision:
             self.R2,
             self.R1,
         )
+
+
+class TestRolloutWhileKnativeCatchesUp:
+    """``rolled_out_revision`` over the statuses ``serving.status`` derives from the
+    Configuration and the Route at each step while they catch up with a new Knative Service spec,
+    in either order: a rollback is read only from a settled status."""
+
+    R1, R2, R3 = "iris-predictor-00001", "iris-predictor-00002", "iris-predictor-00003"
+    V2 = {"sklearn": {"storageUri": "file:///models/iris2"}}
+    V3 = {"sklearn": {"storageUri": "file:///models/iris3"}}
+
+    @staticmethod
+    def at(pred: dict[str, Any], current: str, previous: str | None) -> dict[str, Any]:
+        comp = {"latestRolledoutRevision": current, "previousRolledoutRevision": previous}
+        return isvc(dict(pred), components={"predictor": {k: v for k, v in comp.items() if v}})
+
+    def knative(
+        self,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        *,
+        cfg_observed: bool,
+        created: str,
+        ready: str,
+        route_resolved_at: str | None,
+    ) -> dict[str, Any]:
+        """The Knative Service KServe wrote for ``after`` (generation 3; ``before``'s was 2)
+        with the status its Configuration and Route give it: the Configuration has or has not
+        observed its spec (it has created ``created`` and ``ready`` is its latest ready
+        revision); the Route has not observed its spec (None) or resolved it while its
+        configuration's latest ready revision was ``route_resolved_at``."""
+        rolled = kserve.rolled_out_revision(before, None)[0]
+        old = kserve.desired_ksvc(before, rolled)
+        new = kserve.desired_ksvc(after, rolled)
+        old["metadata"]["generation"], new["metadata"]["generation"] = 2, 3
+        cfg = serving.desired_configuration(new)
+        cfg_gen = 2 if cfg == serving.desired_configuration(old) else 3
+        cfg["metadata"]["generation"] = cfg_gen
+        cfg["status"] = {
+            "observedGeneration": cfg_gen if cfg_observed else cfg_gen - 1,
+            "latestCreatedRevisionName": created if cfg_observed else self.R2,
+            "latestReadyRevisionName": ready,
+            "conditions": [names.condition("Ready", True if created == ready else None)],
+        }
+        resolved_cfg = {"status": {"latestReadyRevisionName": route_resolved_at or self.R2}}
+        old_rt, new_rt = serving.desired_route(old), serving.desired_route(new)
+        old_rt["metadata"]["generation"], new_rt["metadata"]["generation"] = 2, 3
+        seen = new_rt if route_resolved_at else old_rt
+        resolved = route.resolve(seen, {"iris-predictor": resolved_cfg})
+        new_rt["status"] = route.status(seen, resolved, domain="example.com", now_iso=NOW)
+        new["status"] = serving.status(new, cfg, new_rt, NOW)
+        return new
+
+    @pytest.mark.parametrize(
+        ("cfg_observed", "created", "ready", "route_resolved_at"),
+        [
+            pytest.param(False, R2, R2, None, id="neither-observed"),
+            pytest.param(False, R2, R2, R2, id="route-first-over-the-old-revision"),
+            pytest.param(True, R3, R2, None, id="configuration-first"),
+            pytest.param(True, R3, R2, R2, id="both-revision-3-not-ready"),
+            pytest.param(True, R3, R3, R2, id="revision-3-ready-route-not-migrated"),
+            pytest.param(True, R3, R3, R3, id="settled"),
+        ],
+    )
+    def test_changed_spec_with_canary_keeps_the_revision_rolled_out_at_100(
+        self, cfg_observed: bool, created: str, ready: str, route_resolved_at: str | None
+    ) -> None:
+        # v1 then v2 rolled out at 100 %; v3 applied with canaryTrafficPercent 20
+        before = self.at(self.V2, self.R2, self.R1)
+        after = self.at({**self.V3, "canaryTrafficPercent": 20}, self.R2, self.R1)
+        ksvc = self.knative(
+            before,
+            after,
+            cfg_observed=cfg_observed,
+            created=created,
+            ready=ready,
+            route_resolved_at=route_resolved_at,
+        )
+        assert names.observed(ksvc)
+        rolled = kserve.rolled_out_revision(after, ksvc)
+        assert rolled == (self.R2, self.R1)
+        assert kserve.desired_ksvc(after, rolled[0])["spec"]["traffic"][1]["revisionName"] == (
+            self.R2
+        )
+
+    def test_rollback_then_the_next_canary_and_promotion_as_kserve(self) -> None:
+        promoted = self.at(self.V2, self.R2, self.R1)
+        rollback = self.at({**self.V2, "canaryTrafficPercent": 20}, self.R2, self.R1)
+
+        def step(after: dict[str, Any], **state: Any) -> tuple[str | None, str | None]:
+            return kserve.rolled_out_revision(after, self.knative(promoted, after, **state))
+
+        # the template is unchanged: the Configuration stays observed at revision 2
+        same = {"cfg_observed": True, "created": self.R2, "ready": self.R2}
+        assert step(rollback, **same, route_resolved_at=None) == (self.R2, self.R1)
+        # the Route serves the split over revision 2 alone: a settled rollback
+        rolled = step(rollback, **same, route_resolved_at=self.R2)
+        assert rolled == (self.R1, self.R1)  # KServe leaves the previous one as it was
+        rolled_back = self.at({**self.V2, "canaryTrafficPercent": 20}, *rolled)
+        assert [
+            (t.get("revisionName"), t["percent"])
+            for t in kserve.desired_ksvc(rolled_back, rolled[0])["spec"]["traffic"]
+        ] == [(None, 20), (self.R1, 80)]
+        # the next canary (a changed spec) splits against the revision rolled back to, as
+        # KServe's LatestRolledoutRevision then names it, at every step of its rollout
+        canary = self.at({**self.V3, "canaryTrafficPercent": 20}, *rolled)
+        for cfg_observed, created, ready, at in [
+            (False, self.R2, self.R2, self.R2),
+            (True, self.R3, self.R2, self.R2),
+            (True, self.R3, self.R3, self.R3),
+        ]:
+            state = {"created": created, "ready": ready, "route_resolved_at": at}
+            assert kserve.rolled_out_revision(
+                canary, self.knative(rolled_back, canary, cfg_observed=cfg_observed, **state)
+            ) == (self.R1, self.R1)
+        # promoting it makes revision 3 the latest rolled out, the one rolled back to previous
+        promote = self.at(self.V3, *rolled)
+        ksvc = self.knative(
+            rolled_back,
+            promote,
+            cfg_observed=True,
+            created=self.R3,
+            ready=self.R3,
+            route_resolved_at=self.R3,
+        )
+        assert kserve.rolled_out_revision(promote, ksvc) == (self.R3, self.R1)
 
 
 class TestInferenceServiceStatus:
@@ -637,22 +785,101 @@ class TestRoute:
         assert st["url"] == "http://iris-predictor.models.example.com"
         assert st["traffic"][0]["url"] == "http://latest-iris-predictor.models.example.com"
 
+    @staticmethod
+    def conds(st: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]]:
+        return {
+            c["type"]: (c["status"], c.get("reason"), c.get("message")) for c in st["conditions"]
+        }
+
+    def test_conditions_when_all_traffic_is_assigned(self) -> None:
+        rt = self.route(kserve.traffic(None, None))
+        st = route.status(rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW)
+        assert self.conds(st) == {
+            "AllTrafficAssigned": ("True", None, None),
+            "CertificateProvisioned": (
+                "True",
+                "TLSNotEnabled",
+                "external-domain-tls is not enabled",
+            ),
+            "IngressReady": ("True", None, None),
+            "Ready": ("True", None, None),
+        }
+
+    LATEST = [{"configurationName": "iris-predictor", "latestRevision": True, "percent": 100}]
+    WAITING = {"iris-predictor": {"status": {}}}
+    FAILED = {"iris-predictor": {"status": {"conditions": [names.condition("Ready", False)]}}}
+
     @pytest.mark.parametrize(
-        ("traffic", "cfgs", "words"),
+        ("traffic", "cfgs", "expected"),
         [
             pytest.param(
-                [{"latestRevision": True, "percent": 100}], {}, "no ready revision", id="not-ready"
+                LATEST,
+                WAITING,
+                (
+                    "Unknown",
+                    "RevisionMissing",
+                    'Configuration "iris-predictor" is waiting for a Revision to become ready.',
+                ),
+                id="configuration-waiting",
             ),
             pytest.param(
-                [{"revisionName": "a", "percent": 50}], {}, "add up to 50", id="percent-sum"
+                LATEST,
+                FAILED,
+                (
+                    "False",
+                    "RevisionMissing",
+                    'Configuration "iris-predictor" does not have any ready Revision.',
+                ),
+                id="configuration-failed",
+            ),
+            pytest.param(
+                LATEST,
+                {},
+                (
+                    "False",
+                    "ConfigurationMissing",
+                    'Configuration "iris-predictor" referenced in traffic not found.',
+                ),
+                id="configuration-missing",
+            ),
+            pytest.param(
+                [{"revisionName": "a", "percent": 50}],
+                {},
+                ("Unknown", "Unknown", "spec.traffic: percents add up to 50, not 100"),
+                id="percent-sum",
             ),
         ],
     )
-    def test_unresolvable(
-        self, traffic: list[dict[str, Any]], cfgs: dict[str, Any], words: str
+    def test_unassigned_traffic_on_a_new_route(
+        self,
+        traffic: list[dict[str, Any]],
+        cfgs: dict[str, Any],
+        expected: tuple[str, str, str],
     ) -> None:
-        res = route.resolve(self.route(traffic), cfgs)
-        assert words in res.problem
+        rt = self.route(traffic)
+        st = route.status(rt, route.resolve(rt, cfgs), domain="example.com", now_iso=NOW)
+        # Knative stops before the ingress and the certificate: both as initialized
+        assert self.conds(st) == {
+            "AllTrafficAssigned": expected,
+            "CertificateProvisioned": ("Unknown", None, None),
+            "IngressReady": ("Unknown", None, None),
+            "Ready": expected,
+        }
+
+    def test_unassigned_traffic_keeps_the_ingress_serving_the_last_good_traffic(self) -> None:
+        rt = self.route(self.LATEST)
+        rt["status"] = route.status(
+            rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW
+        )
+        st = route.status(
+            rt, route.resolve(rt, self.WAITING), domain="example.com", now_iso=NOW, serving=True
+        )
+        conds = self.conds(st)
+        assert (
+            conds["AllTrafficAssigned"][:2] == conds["Ready"][:2] == ("Unknown", "RevisionMissing")
+        )
+        assert conds["IngressReady"] == ("True", None, None)
+        assert conds["CertificateProvisioned"][:2] == ("True", "TLSNotEnabled")
 
 
 class TestPodAutoscaler:

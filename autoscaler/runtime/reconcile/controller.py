@@ -282,7 +282,15 @@ class ServingController(WorkLoop):
             return
         expected = configuration.expected_revision_name(cfg)
         if not any(r["metadata"]["name"] == expected for r in revisions):
-            await self._create("rev", configuration.desired_revision(cfg))
+            # As Knative's configuration reconciler, the status that observes this generation
+            # names its revision as the latest created: one written from the revisions listed
+            # before the create would say the generation is observed with the old revision
+            # latest (created = ready, Ready True), which reads as settled on the new spec.
+            created = await self._create("rev", configuration.desired_revision(cfg))
+            if created is None:
+                # already there though not yet in the informer: its event brings us back
+                return
+            revisions.append(created)
         await self._write_status("cfg", cfg, configuration.status(cfg, revisions, self._now_iso()))
 
     # -- Route -----------------------------------------------------------------------------------
@@ -304,9 +312,14 @@ class ServingController(WorkLoop):
             self._routed_by[(ns, name)] = old_routed
         else:
             self._program_route(ns, name, rt, resolved, old_hosts, old_routed)
-        await self._write_status(
-            "route", rt, route.status(rt, resolved, domain=self.domain, now_iso=self._now_iso())
+        st = route.status(
+            rt,
+            resolved,
+            domain=self.domain,
+            now_iso=self._now_iso(),
+            serving=bool(self._route_hosts.get((ns, name))),
         )
+        await self._write_status("route", rt, st)
 
     def _program_route(
         self,

@@ -430,8 +430,14 @@ def rolled_out_revision(
     previous. A rollback after a promotion (the latest ready revision is the latest rolled-out
     one, created equals ready, its latest-revision target is under 100 % and the revision's
     summed traffic is 100 %, as when ``canaryTrafficPercent`` is set again with no spec change)
-    makes the previous rolled-out revision the latest again, so the ``prev`` share goes to it.
-    Only a status that observed the Knative Service's current generation counts.
+    makes the previous rolled-out revision the latest again, so the ``prev`` share goes to it;
+    the previous one stays as it was, so both then name it, as KServe's ``PropagateStatus``.
+    Only a status that observed the Knative Service's current generation counts, and a rollback
+    only from a settled one: both ConfigurationsReady and RoutesReady True. While the
+    Configuration has not yet observed a changed template (no new revision created yet, so
+    created still equals ready) the Route may already serve the new split over the old revision,
+    which reads exactly as a rollback; the stored result is what the next split is built from,
+    so it must not be taken from that passing state.
     """
     comp = ((isvc.get("status") or {}).get("components") or {}).get("predictor") or {}
     current: str | None = comp.get("latestRolledoutRevision") or None
@@ -440,6 +446,10 @@ def rolled_out_revision(
         return current, previous
     kst = (ksvc or {}).get("status") or {}
     latest_ready = kst.get("latestReadyRevisionName")
+    settled = all(
+        (names.get_condition(ksvc or {}, type_) or {}).get("status") == "True"
+        for type_ in ("ConfigurationsReady", "RoutesReady")
+    )
     summed: dict[str, int] = {}
     for t in kst.get("traffic") or []:
         if t.get("percent") is not None:
@@ -453,7 +463,8 @@ def rolled_out_revision(
             if percent == 100:
                 previous, current = current, latest_ready
         elif (
-            latest_ready == kst.get("latestCreatedRevisionName")
+            settled
+            and latest_ready == kst.get("latestCreatedRevisionName")
             and percent is not None
             and percent < 100
             and summed.get(latest_ready) == 100
