@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from autoscaler.runtime.reconcile.names import ISVC_LABEL
+from autoscaler.runtime.reconcile.names import ISVC_LABEL, revision_order
 from autoscaler.tuner.idle import idle_edges_s
 from autoscaler.tuner.status import BEYOND_LAST_BUCKET_MS
 
@@ -151,11 +151,15 @@ def revision_replicas(world: World, ns: str, rev: Mapping[str, Any]) -> tuple[in
     return int(status.get("desiredReplicas") or 0), int(status.get("actualReplicas") or 0)
 
 
-def model_replicas(world: World, key: ModelKey) -> tuple[int, int]:
-    """(desired, actual) summed over the revisions that serve (``serving``): a revision that
-    takes no traffic (one that failed to become ready, one retired) is not counted. Over every
-    revision of the model only while the InferenceService names none that serves."""
-    serving_now = serving(world, key)
+def model_replicas(
+    world: World, key: ModelKey, serving_now: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[int, int]:
+    """(desired, actual) summed over the revisions that serve (``serving``, or the rows of it
+    the caller has): a revision that takes no traffic (one that failed to become ready, one
+    retired) is not counted. Over every revision of the model only while the InferenceService
+    names none that serves."""
+    if serving_now is None:
+        serving_now = serving(world, key)
     if serving_now:
         return (
             sum(r["replicasDesired"] for r in serving_now),
@@ -181,12 +185,7 @@ def serving(world: World, key: ModelKey) -> list[dict[str, Any]]:
             out[t["revision"]] = t
         elif held["percent"] is not None and percent is not None:  # routed twice (a tag)
             held["percent"] += percent
-    return sorted(out.values(), key=lambda t: _generation_of(str(t["revision"])))
-
-
-def _generation_of(name: str) -> tuple[int, str]:
-    tail = name.rsplit("-", 1)[-1]
-    return (int(tail) if tail.isdigit() else 0, name)
+    return sorted(out.values(), key=lambda t: revision_order(str(t["revision"])))
 
 
 def _revision_rows(world: World, key: ModelKey, status: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -250,11 +249,7 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
         "revision"
     )
     revisions = _revision_rows(world, key, status)
-    if revisions:
-        desired = sum(r["replicasDesired"] for r in revisions)
-        actual = sum(r["replicasActual"] for r in revisions)
-    else:
-        desired, actual = model_replicas(world, key)
+    desired, actual = model_replicas(world, key, revisions)
     last = fresh_tick(world, key, isvc is not None)
     objective_ms, percentile = objective(scaler)
     latency = last.latency_ms if last else None

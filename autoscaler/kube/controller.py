@@ -28,7 +28,7 @@ from kubernetes.client.rest import ApiException
 
 from autoscaler.clock import Clock
 from autoscaler.metrics.source import MetricSource, RevisionKey, RevisionRef
-from autoscaler.runtime.reconcile.names import ISVC_LABEL
+from autoscaler.runtime.reconcile.names import ISVC_LABEL, revision_order
 from autoscaler.tuner import (
     CheckpointError,
     SettingsError,
@@ -338,7 +338,7 @@ class Controller:
                 )
                 self.metrics.errors.labels("checkpoint").inc()
         if mem.states:
-            mem.live = max(mem.states, key=m._generation_key)
+            mem.live = max(mem.states, key=revision_order)
             mem.resumed = set(mem.states)
         return mem
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from autoscaler.kpa.settings import WINDOW_MAX_S, WINDOW_MIN_S
+from autoscaler.runtime.reconcile.names import revision_order
 from autoscaler.tuner import (
     ModelScalerSpec,
     Recommendation,
@@ -225,14 +226,14 @@ class ModelMemory:
             return self.states[self.live]
         if not self.states:
             return None
-        return self.states[max(self.states, key=_generation_key)]
+        return self.states[max(self.states, key=revision_order)]
 
     def prune(self, serving: Sequence[str]) -> None:
         """Forget revisions that no longer serve, but the ``RETIRED_KEPT`` newest of them: a
         rollback routes traffic to one again, which then goes on from what it learned itself
         rather than starting over as a new revision from the one rolled back."""
         keep = set(serving)
-        retired = sorted((k for k in self.states if k not in keep), key=_generation_key)
+        retired = sorted((k for k in self.states if k not in keep), key=revision_order)
         keep.update(retired[-RETIRED_KEPT:])
         self.states = {k: v for k, v in self.states.items() if k in keep}
         if serving:
@@ -268,11 +269,6 @@ def _replaced(state: RevisionState, rev: ServingRevision) -> bool:
 
 def _with_applied(state: RevisionState, applied: AppliedValues) -> RevisionState:
     return replace(state, applied=applied)
-
-
-def _generation_key(name: str) -> tuple[int, str]:
-    tail = name.rsplit("-", 1)[-1]
-    return (int(tail) if tail.isdigit() else 0, name)
 
 
 def user_window_on(

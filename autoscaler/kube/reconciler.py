@@ -272,12 +272,13 @@ class ModelReconciler:
         assert plan.spec is not None
         spec = plan.spec
         live = list(forces.values())[-1]
-        rec = recs[live.name]
-        recommendation = None
-        if spec.update_mode != "Off":
-            recommendation = recommendation_status(rec)
-            if rec.prewarm_at_s is not None:
-                recommendation["prewarmAt"] = iso(rec.prewarm_at_s)
+        # each revision's recommendation rendered once: its entry's and, the live one's, the top
+        # level's (build_status copies it)
+        rendered = (
+            {name: _recommendation_status(r) for name, r in recs.items()}
+            if spec.update_mode != "Off"
+            else {}
+        )
         applied = None
         changed = [(name, w) for name, w in writes.items() if w.new]
         if changed:
@@ -297,8 +298,8 @@ class ModelReconciler:
         learned = [
             _revision_status(
                 learned_status(mem.states[r.name], spec, self.config, now),
-                forces.get(r.name, r),
-                recs.get(r.name),
+                forces[r.name],
+                rendered.get(r.name),
                 mem.states[r.name],
                 self.config,
                 sole=len(plan.revisions) == 1,
@@ -313,7 +314,7 @@ class ModelReconciler:
             conditions=conditions,
             now_wall_s=now,
             summary=m.summary(live, self.config),
-            recommendation=recommendation,
+            recommendation=rendered.get(live.name),
             applied=applied,
             revisions=learned if spec.update_mode != "Off" else None,
             checkpoint=encode_checkpoint(mem.states) if mem.states else None,
@@ -466,10 +467,18 @@ def _with_share(message: str, rev: ServingRevision) -> str:
     return f"{head} ({rev.percent}% of traffic){message[len(head) :]}"
 
 
+def _recommendation_status(rec: Recommendation) -> dict[str, Any]:
+    """A recommendation as status shows it, with when a pre-warm is due."""
+    out = recommendation_status(rec)
+    if rec.prewarm_at_s is not None:
+        out["prewarmAt"] = iso(rec.prewarm_at_s)
+    return out
+
+
 def _revision_status(
     learned: dict[str, Any],
     rev: ServingRevision,
-    rec: Recommendation | None,
+    recommendation: dict[str, Any] | None,
     state: RevisionState,
     config: TunerConfig,
     sole: bool,
@@ -487,10 +496,7 @@ def _revision_status(
     out["readyReplicas"] = summary["replicas"]
     out["target"] = summary["target"]
     out["keepAlive"] = summary["keepAlive"]
-    if rec is not None and rec.mode != "Off":
-        recommendation = recommendation_status(rec)
-        if rec.prewarm_at_s is not None:
-            recommendation["prewarmAt"] = iso(rec.prewarm_at_s)
+    if recommendation is not None:
         out["recommendation"] = recommendation
     if state.applied is not None:
         out["applied"] = {

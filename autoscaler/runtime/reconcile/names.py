@@ -143,3 +143,10 @@ def merge_conditions(
             cond = {**cond, "lastTransitionTime": prev["lastTransitionTime"]}
         out.append(cond)
     return out
+
+
+def revision_order(name: str) -> tuple[int, str]:
+    """A sort key for revision names, oldest first: the generation Knative ends a revision's
+    name with (``<configuration>-00002``; 0 when there is none), then the name."""
+    tail = name.rsplit("-", 1)[-1]
+    return (int(tail) if tail.isdigit() else 0, name)

@@ -128,12 +128,6 @@ def status(
             entry["url"] = f"http://{t.tag}-{host}"
         traffic.append(entry)
     ok = not resolved.problem
-    prev = route.get("status") or {}
-
-    def kept(type_: str) -> dict[str, Any]:
-        old = names.get_condition(route, type_)
-        return names.copied_condition(type_, old, now_iso)
-
     if ok:
         assigned = names.condition("AllTrafficAssigned", True, now_iso=now_iso)
         cert = names.condition("CertificateProvisioned", True, *TLS_NOT_ENABLED, now_iso)
@@ -145,7 +139,9 @@ def status(
             resolved.problem,
             now_iso,
         )
-        cert = kept("CertificateProvisioned")
+        cert = names.copied_condition(  # as it was
+            "CertificateProvisioned", names.get_condition(route, "CertificateProvisioned"), now_iso
+        )
     serving = ok if serving is None else serving
     ingress = names.condition("IngressReady", True if serving else None, now_iso=now_iso)
     parts = [assigned, ingress, cert]
@@ -156,7 +152,8 @@ def status(
         "address": {"url": f"http://{meta['name']}.{ns}.svc.cluster.local"},
         "traffic": traffic,
         "conditions": sorted(
-            names.merge_conditions(prev.get("conditions"), conds), key=lambda c: c["type"]
+            names.merge_conditions((route.get("status") or {}).get("conditions"), conds),
+            key=lambda c: c["type"],
         ),
     }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from autoscaler.sim.model import ModelSpec, ServiceTime
-from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
+from autoscaler.sim.traces.timestamps import Span
 from autoscaler.sim.traces.workload import (
     ModelTrace,
     TraceError,
@@ -90,18 +90,7 @@ def read_azure_llm(
                     continue
                 if len(row) != 3:
                     raise TraceError(path, number, f"{len(row)} fields, expected 3: {COLUMNS}")
-                try:
-                    stamp = parse_timestamp(row[0])
-                except TimestampError as exc:
-                    raise TraceError(path, number, f"TIMESTAMP {row[0]!r} {exc}") from None
-                except ValueError:
-                    raise TraceError(
-                        path, number, f"TIMESTAMP {row[0]!r} is not a date-time"
-                    ) from None
-                problem = span.add(stamp, number)
-                if problem is not None:
-                    raise TraceError(path, number, f"TIMESTAMP {row[0]!r} is {problem}")
-                stamps.append(stamp)
+                stamps.append(span.read(path, number, "TIMESTAMP", row[0], "date-time"))
                 try:
                     c, g = int(row[1]), int(row[2])
                 except ValueError:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
-from autoscaler.sim.traces.timestamps import Span, TimestampError, parse_timestamp
+from autoscaler.sim.traces.timestamps import Span
 from autoscaler.sim.traces.workload import (
     ModelTrace,
     TraceError,
@@ -113,17 +113,7 @@ def read_csv_trace(
                     raise TraceError(
                         path, number, f"{len(row)} fields, the header has {len(header)}"
                     )
-                try:
-                    t = parse_timestamp(row[i_t])
-                except TimestampError as exc:
-                    raise TraceError(path, number, f"timestamp {row[i_t]!r} {exc}") from None
-                except ValueError:
-                    raise TraceError(
-                        path, number, f"timestamp {row[i_t]!r} is not a time"
-                    ) from None
-                problem = span.add(t, number)
-                if problem is not None:
-                    raise TraceError(path, number, f"timestamp {row[i_t]!r} is {problem}")
+                t = span.read(path, number, "timestamp", row[i_t], "time")
                 name = row[i_m].strip() if i_m is not None else DEFAULT_MODEL
                 if not name:
                     raise TraceError(path, number, "empty model name")

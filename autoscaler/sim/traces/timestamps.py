@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+
+from autoscaler.sim.traces.workload import TraceError
 
 MAX_PLAIN_S = 1e11
 MAX_SPAN_DAYS = 3650
@@ -90,3 +93,18 @@ class Span:
             f"{days:,.0f} days from line {other}'s; a trace spans at most "
             f"{MAX_SPAN_DAYS:,} days (10 years)"
         )
+
+    def read(self, path: Path, line: int, column: str, text: str, kind: str) -> float:
+        """``text`` (``column`` on ``line`` of ``path``) as seconds, taken into the span; a
+        ``TraceError`` naming the line when it is not a ``kind``, cannot be seconds or takes
+        the span past ``MAX_SPAN_S``."""
+        try:
+            seconds = parse_timestamp(text)
+        except TimestampError as exc:
+            raise TraceError(path, line, f"{column} {text!r} {exc}") from None
+        except ValueError:
+            raise TraceError(path, line, f"{column} {text!r} is not a {kind}") from None
+        problem = self.add(seconds, line)
+        if problem is not None:
+            raise TraceError(path, line, f"{column} {text!r} is {problem}")
+        return seconds
