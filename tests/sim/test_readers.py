@@ -112,6 +112,43 @@ def test_llm_trace_malformed_line_is_named(tmp_path: Path) -> None:
         read_azure_llm(path, seed=0)
 
 
+def test_llm_trace_skips_blank_lines_before_the_header_and_counts_them(tmp_path: Path) -> None:
+    path = tmp_path / "llm.csv"
+    path.write_text(
+        "\n\nTIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2023-11-16 18:17:03.9799600,4808,10\n"
+        "\n"
+        "2023-11-16 18:17:04.0319600,many,8\n"
+    )
+    with pytest.raises(TraceError, match=r"llm\.csv:6: token counts"):
+        read_azure_llm(path, seed=0)
+    path.write_text("\n\nTIMESTAMP,Context,Generated\n")
+    with pytest.raises(TraceError, match=r"llm\.csv:3: header"):
+        read_azure_llm(path, seed=0)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "azure-llm"])
+def test_a_line_the_csv_reader_gives_up_on_is_named(tmp_path: Path, fmt: str) -> None:
+    """A field past the CSV reader's limit (an unclosed quote runs to the end of the file)."""
+    path = tmp_path / "log.csv"
+    header = "timestamp" if fmt == "csv" else "TIMESTAMP,ContextTokens,GeneratedTokens"
+    row = "1" if fmt == "csv" else "2023-11-16 18:17:03.9799600,4808,10"
+    path.write_text(f'{header}\n{row}\n{row}\n"{"x" * 200_000}"\n{row}\n')
+    read = read_csv_trace if fmt == "csv" else read_azure_llm
+    with pytest.raises(TraceError, match=r"log\.csv:4: not a CSV file: field larger than"):
+        read(path, seed=0)
+
+
+def test_azure_functions_csv_error_names_the_line(functions_dir: Path, tmp_path: Path) -> None:
+    root = _copy_functions(functions_dir, tmp_path)
+    path = root / "functions_mem.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = '"' + "x" * 200_000 + '"'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TraceError, match=r"functions_mem\.csv:3: not a CSV file"):
+        read_azure_functions(root, seed=0, slice_=TraceSlice(functions=5))
+
+
 def test_csv_trace_with_models_and_durations(tmp_path: Path) -> None:
     path = tmp_path / "log.csv"
     path.write_text(

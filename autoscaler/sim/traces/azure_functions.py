@@ -39,6 +39,7 @@ from autoscaler.sim.traces.workload import (
     Workload,
     assumed,
     model_rng,
+    not_csv,
     undecodable,
 )
 
@@ -71,9 +72,13 @@ CITATION = (
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """The file's rows with their line numbers (a row's last line)."""
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            yield from enumerate(csv.reader(f), start=1)
+            reader = csv.reader(f)
+            for row in reader:
+                yield reader.line_num, row
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
     except OSError as exc:
@@ -81,7 +86,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     except UnicodeDecodeError as exc:
         raise undecodable(path, exc) from None
     except csv.Error as exc:
-        raise TraceError(path, None, f"not a CSV file: {exc}") from None
+        raise not_csv(path, exc, reader) from None
 
 
 def _header(path: Path, rows: Iterator[tuple[int, list[str]]], first: list[str]) -> list[str]:

@@ -77,16 +77,26 @@ def read_azure_llm(
     span = Span()
     ctx: list[int] = []
     gen: list[int] = []
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise TraceError(path, 1, "empty file, expected a header")
+            header: list[str] = []
+            for row in reader:  # blank lines before the header are skipped, as between rows
+                if any(v.strip() for v in row):
+                    header = row
+                    break
+            if not header:
+                raise TraceError(path, None, f"empty file, expected a header {COLUMNS}")
             if [h.strip() for h in header] != COLUMNS:
-                raise TraceError(path, 1, f"header {short_columns(header)}, expected {COLUMNS}")
-            for number, row in enumerate(reader, start=2):
-                if not row:
+                raise TraceError(
+                    path,
+                    reader.line_num,
+                    f"header {short_columns(header)}, expected {COLUMNS}",
+                )
+            for row in reader:
+                number = reader.line_num
+                if not row or all(not v.strip() for v in row):
                     continue
                 if len(row) != 3:
                     raise TraceError(path, number, f"{len(row)} fields, expected 3: {COLUMNS}")
@@ -104,7 +114,7 @@ def read_azure_llm(
                 ctx.append(c)
                 gen.append(g)
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise unreadable(path, exc, "azure-llm") from None
+        raise unreadable(path, exc, "azure-llm", reader) from None
     if not stamps:
         raise TraceError(path, None, "no requests in the file")
 

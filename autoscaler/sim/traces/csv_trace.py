@@ -59,6 +59,7 @@ def read_csv_trace(
     per_model: dict[str, tuple[list[float], list[float]]] = {}
     span = Span()  # over every row, kept or not
     notes: list[str] = []
+    reader = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -142,7 +143,7 @@ def read_csv_trace(
                 times.append(t)
                 durations.append(d)
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise unreadable(path, exc, "csv") from None
+        raise unreadable(path, exc, "csv", reader) from None
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 

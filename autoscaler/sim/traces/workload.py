@@ -31,9 +31,10 @@ class TraceError(ValueError):
         self.line = line
 
 
-def unreadable(path: Path | str, exc: Exception, fmt: str) -> TraceError:
+def unreadable(path: Path | str, exc: Exception, fmt: str, reader: Any = None) -> TraceError:
     """The error for a one-file trace (``--format fmt``) that could not be read: not found, a
-    directory, another system error, or not a CSV file."""
+    directory, another system error, or not a CSV file (at the line ``reader``, the file's
+    ``csv.reader`` if one was made, had reached)."""
     if isinstance(exc, FileNotFoundError):
         return TraceError(path, None, "file not found")
     if isinstance(exc, IsADirectoryError):
@@ -48,8 +49,14 @@ def unreadable(path: Path | str, exc: Exception, fmt: str) -> TraceError:
     if isinstance(exc, UnicodeDecodeError):
         return undecodable(path, exc)
     if isinstance(exc, csv.Error):
-        return TraceError(path, None, f"not a CSV file: {exc}")
+        return not_csv(path, exc, reader)
     raise exc
+
+
+def not_csv(path: Path | str, exc: csv.Error, reader: Any = None) -> TraceError:
+    """The error for a file the CSV reader gave up on, at the line it had reached."""
+    line = getattr(reader, "line_num", 0) or None
+    return TraceError(path, line, f"not a CSV file: {exc}")
 
 
 def undecodable(path: Path | str, exc: UnicodeDecodeError) -> TraceError:
