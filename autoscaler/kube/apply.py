@@ -36,6 +36,10 @@ from .world import (
     parse_duration_s,
 )
 
+# The manager the tuner's writes carry (metadata.managedFields): a field another manager owns was
+# written by someone else (a user's manifest, an edit).
+FIELD_MANAGER = "modelscale-tuner"
+
 
 class NotLeader(RuntimeError):
     """This replica lost leadership between deciding and writing; nothing was written."""
@@ -129,7 +133,7 @@ class Writer:
         *,
         backoff: Backoff | None = None,
         request_timeout_s: float = 10.0,
-        field_manager: str = "modelscale-tuner",
+        field_manager: str = FIELD_MANAGER,
     ) -> None:
         self._api = client.CustomObjectsApi(api_client)
         self._is_leader = is_leader

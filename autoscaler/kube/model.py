@@ -27,7 +27,7 @@ from autoscaler.tuner import (
 from autoscaler.tuner.policy import format_annotations, format_target
 from autoscaler.tuner.state import AppliedValues
 
-from .apply import Written, within_knative_ranges
+from .apply import FIELD_MANAGER, Written, within_knative_ranges
 from .scaler_status import Condition
 from .world import (
     PAUSED_ANNOTATION,
@@ -148,18 +148,40 @@ def user_min_replicas(
     raw_spec: Mapping[str, Any], isvc: Mapping[str, Any] | None, apply_method: str
 ) -> int:
     """The InferenceService's ``minReplicas`` as a floor for min-scale, unless the ModelScaler sets
-    ``replicas.min`` itself (its word wins) or the tuner writes the InferenceService (then that
-    value is the tuner's own, not the user's). Without this, a model the user keeps warm with
-    ``minReplicas: 1`` would be let down to zero by the tuner's first write."""
-    if isvc is None or apply_method == "inferenceservice":
+    ``replicas.min`` itself (its word wins). Without this, a model the user keeps warm with
+    ``minReplicas: 1`` would be let down to zero by the tuner's first write.
+
+    With ``apply: inferenceservice`` the tuner writes ``minReplicas`` itself: there the value is
+    a floor only while another manager owns the field (``metadata.managedFields``: a manifest
+    applied, an edit), and the tuner's own value is none. The tuner then never writes below it,
+    so the field stays the user's."""
+    if isvc is None:
         return 0
     if ((raw_spec.get("replicas") or {}).get("min")) is not None:
         return 0
+    if apply_method == "inferenceservice":
+        owners = field_managers(isvc, ("spec", "predictor", "minReplicas"))
+        if not owners - {FIELD_MANAGER}:
+            return 0
     predictor = (isvc.get("spec") or {}).get("predictor") or {}
     try:
         return max(0, int(predictor.get("minReplicas") or 0))
     except (TypeError, ValueError):
         return 0
+
+
+def field_managers(obj: Mapping[str, Any], path: Sequence[str]) -> set[str]:
+    """The managers that own the field at ``path`` in ``obj``'s ``metadata.managedFields``."""
+    owners: set[str] = set()
+    for entry in (obj.get("metadata") or {}).get("managedFields") or ():
+        node: Any = (entry or {}).get("fieldsV1") or {}
+        for key in path:
+            node = node.get(f"f:{key}") if isinstance(node, dict) else None
+            if node is None:
+                break
+        else:
+            owners.add(str(entry.get("manager") or ""))
+    return owners
 
 
 def key_of(obj: Mapping[str, Any]) -> ModelKey:

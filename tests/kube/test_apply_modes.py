@@ -218,6 +218,54 @@ async def test_apply_inferenceservice_patches_the_spec(
     assert isvc["metadata"]["generation"] == generation + 1
 
 
+async def test_apply_inferenceservice_keeps_a_users_min_replicas_and_not_its_own(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    """minReplicas written by another manager (a manifest, an edit) is a floor the tuner does
+    not write below; a value the tuner wrote itself is no floor."""
+    from autoscaler.kube.apply import FIELD_MANAGER
+
+    ctl = make_controller()
+    await ready_model(cluster, ctl, apply="inferenceservice")
+    clock.advance(TICK_S)
+    await ctl.tick()
+    assert cluster.get(ISVC, "m1")["spec"]["predictor"]["minReplicas"] == 0
+
+    # A user keeps the model warm: the tuner leaves it (it wrote 0 over it before).
+    cluster.custom.patch_namespaced_custom_object(
+        *ISVC[:2],
+        "default",
+        ISVC[2],
+        "m1",
+        {"spec": {"predictor": {"minReplicas": 1}}},
+        field_manager="kubectl-edit",
+    )
+    await sees(ctl, ISVC, "m1", lambda o: o["spec"]["predictor"].get("minReplicas") == 1)
+    generation = cluster.get(ISVC, "m1")["metadata"]["generation"]
+    for _ in range(2):
+        clock.advance(TICK_S)
+        await ctl.tick()
+    isvc = cluster.get(ISVC, "m1")
+    assert isvc["spec"]["predictor"]["minReplicas"] == 1
+    assert isvc["spec"]["predictor"]["scaleTarget"] == 25  # the target is still tuned
+    assert cluster.get(MSC, "m1")["status"]["recommendation"]["minScale"] == 1
+    assert isvc["metadata"]["generation"] == generation + 1  # the target's write alone
+
+    # The same field last written by the tuner is its own value: set back to what it plans.
+    cluster.custom.patch_namespaced_custom_object(
+        *ISVC[:2],
+        "default",
+        ISVC[2],
+        "m1",
+        {"spec": {"predictor": {"minReplicas": 2}}},
+        field_manager=FIELD_MANAGER,
+    )
+    await sees(ctl, ISVC, "m1", lambda o: o["spec"]["predictor"].get("minReplicas") == 2)
+    clock.advance(TICK_S)
+    await ctl.tick()
+    assert cluster.get(ISVC, "m1")["spec"]["predictor"]["minReplicas"] == 0
+
+
 @pytest.mark.parametrize("mode", ["Auto", "Recommend"])
 async def test_a_missing_inferenceservice_is_reported(
     cluster: Cluster, make_controller: Any, clock: Any, mode: str

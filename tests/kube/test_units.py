@@ -191,25 +191,48 @@ def test_bind_and_sink() -> None:
         parse_sink("ftp://x")
 
 
-def _isvc_min(min_replicas: int | None) -> dict[str, Any]:
+def _isvc_min(min_replicas: int | None, owners: tuple[str, ...] = ()) -> dict[str, Any]:
     predictor: dict[str, Any] = {"sklearn": {"storageUri": "file:///m"}}
     if min_replicas is not None:
         predictor["minReplicas"] = min_replicas
-    return {"metadata": {"name": "m", "namespace": "default"}, "spec": {"predictor": predictor}}
+    managed = [
+        {
+            "manager": manager,
+            "operation": "Update",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:predictor": {"f:minReplicas": {}}}},
+        }
+        for manager in owners
+    ]
+    managed.append(  # another manager's field elsewhere counts for nothing
+        {"manager": "other", "fieldsV1": {"f:spec": {"f:predictor": {"f:scaleTarget": {}}}}}
+    )
+    meta = {"name": "m", "namespace": "default", "managedFields": managed}
+    return {"metadata": meta, "spec": {"predictor": predictor}}
 
 
 @pytest.mark.parametrize(
-    ("scaler_replicas", "isvc_min", "apply", "floor"),
+    ("scaler_replicas", "isvc_min", "apply", "floor", "owners"),
     [
-        pytest.param({}, 1, "revision", 1, id="isvc-keeps-one-warm:floor-1"),
-        pytest.param({}, None, "revision", 0, id="isvc-without-minReplicas:floor-0"),
-        pytest.param({"min": 0}, 2, "revision", 0, id="scaler-says-0:its-word-wins"),
-        pytest.param({"min": 3}, 1, "podautoscaler", 3, id="scaler-min-above-isvc:scaler"),
-        pytest.param({}, 1, "inferenceservice", 0, id="tuner-writes-isvc:value-is-ours"),
+        pytest.param({}, 1, "revision", 1, (), id="isvc-keeps-one-warm:floor-1"),
+        pytest.param({}, None, "revision", 0, (), id="isvc-without-minReplicas:floor-0"),
+        pytest.param({"min": 0}, 2, "revision", 0, (), id="scaler-says-0:its-word-wins"),
+        pytest.param({"min": 3}, 1, "podautoscaler", 3, (), id="scaler-min-above-isvc:scaler"),
+        pytest.param({}, 1, "inferenceservice", 0, (), id="tuner-writes-isvc:no-owner-is-ours"),
+        pytest.param({}, 1, "inferenceservice", 0, ("modelscale-tuner",), id="isvc:the-tuners-own"),
+        pytest.param({}, 1, "inferenceservice", 1, ("kubectl-edit",), id="isvc:a-users-edit"),
+        pytest.param(
+            {}, 2, "inferenceservice", 2, ("modelscale-tuner", "kubectl"), id="isvc:shared"
+        ),
+        pytest.param({"min": 0}, 2, "inferenceservice", 0, ("kubectl",), id="isvc:scaler-wins"),
     ],
 )
 def test_min_scale_floor_from_the_inferenceservice(
-    scaler_replicas: dict[str, int], isvc_min: int | None, apply: str, floor: int
+    scaler_replicas: dict[str, int],
+    isvc_min: int | None,
+    apply: str,
+    floor: int,
+    owners: tuple[str, ...],
 ) -> None:
     from autoscaler.kube.model import plan_model
 
@@ -223,7 +246,7 @@ def test_min_scale_floor_from_the_inferenceservice(
             "replicas": scaler_replicas,
         },
     }
-    plan = plan_model(scaler, _isvc_min(isvc_min), [])
+    plan = plan_model(scaler, _isvc_min(isvc_min, owners), [])
     assert plan.spec is not None, plan.errors
     assert plan.spec.replicas_min == floor
 
