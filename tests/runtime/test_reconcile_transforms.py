@@ -34,6 +34,21 @@ def isvc(
 SKLEARN = {"sklearn": {"storageUri": "file:///models/iris"}}
 
 
+def revisions(*ready: str, configuration: str = "iris-predictor") -> dict[str, dict[str, Any]]:
+    """Ready revisions by name, created from ``configuration``, as a Route resolves against."""
+    return {
+        name: {
+            "metadata": {
+                "name": name,
+                "generation": 1,
+                "labels": {names.CONFIGURATION_LABEL: configuration},
+            },
+            "status": {"observedGeneration": 1, "conditions": [names.condition("Ready", True)]},
+        }
+        for name in ready
+    }
+
+
 def template_annotations(ksvc: dict[str, Any]) -> dict[str, str]:
     return dict(ksvc["spec"]["template"]["metadata"]["annotations"])
 
@@ -372,7 +387,9 @@ class TestRolloutWhileKnativeCatchesUp:
         old_rt, new_rt = serving.desired_route(old), serving.desired_route(new)
         old_rt["metadata"]["generation"], new_rt["metadata"]["generation"] = 2, 3
         seen = new_rt if route_resolved_at else old_rt
-        resolved = route.resolve(seen, {"iris-predictor": resolved_cfg})
+        resolved = route.resolve(
+            seen, {"iris-predictor": resolved_cfg}, revisions(self.R1, self.R2, self.R3)
+        )
         new_rt["status"] = route.status(seen, resolved, domain="example.com", now_iso=NOW)
         new["status"] = serving.status(new, cfg, new_rt, NOW)
         return new
@@ -766,10 +783,11 @@ class TestRoute:
         }
 
     CFGS = {"iris-predictor": {"status": {"latestReadyRevisionName": "iris-predictor-00002"}}}
+    REVS = revisions("iris-predictor-00001", "iris-predictor-00002")
 
     def test_latest_resolves_to_latest_ready_and_tags_get_hosts(self) -> None:
         rt = self.route(kserve.traffic(20, "iris-predictor-00001", tag_routing=True))
-        res = route.resolve(rt, self.CFGS)
+        res = route.resolve(rt, self.CFGS, self.REVS)
         assert res.problem == ""
         assert [(t.revision, t.percent, t.tag) for t in res.targets] == [
             ("iris-predictor-00002", 20, "latest"),
@@ -793,7 +811,9 @@ class TestRoute:
 
     def test_conditions_when_all_traffic_is_assigned(self) -> None:
         rt = self.route(kserve.traffic(None, None))
-        st = route.status(rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW)
+        st = route.status(
+            rt, route.resolve(rt, self.CFGS, self.REVS), domain="example.com", now_iso=NOW
+        )
         assert self.conds(st) == {
             "AllTrafficAssigned": ("True", None, None),
             "CertificateProvisioned": (
@@ -843,8 +863,8 @@ class TestRoute:
                 id="configuration-missing",
             ),
             pytest.param(
-                [{"revisionName": "a", "percent": 50}],
-                {},
+                [{"revisionName": "iris-predictor-00001", "percent": 50}],
+                CFGS,
                 ("Unknown", "Unknown", "spec.traffic: percents add up to 50, not 100"),
                 id="percent-sum",
             ),
@@ -857,7 +877,7 @@ class TestRoute:
         expected: tuple[str, str, str],
     ) -> None:
         rt = self.route(traffic)
-        st = route.status(rt, route.resolve(rt, cfgs), domain="example.com", now_iso=NOW)
+        st = route.status(rt, route.resolve(rt, cfgs, self.REVS), domain="example.com", now_iso=NOW)
         # Knative stops before the ingress and the certificate: both as initialized
         assert self.conds(st) == {
             "AllTrafficAssigned": expected,
@@ -869,10 +889,14 @@ class TestRoute:
     def test_unassigned_traffic_keeps_the_ingress_serving_the_last_good_traffic(self) -> None:
         rt = self.route(self.LATEST)
         rt["status"] = route.status(
-            rt, route.resolve(rt, self.CFGS), domain="example.com", now_iso=NOW
+            rt, route.resolve(rt, self.CFGS, self.REVS), domain="example.com", now_iso=NOW
         )
         st = route.status(
-            rt, route.resolve(rt, self.WAITING), domain="example.com", now_iso=NOW, serving=True
+            rt,
+            route.resolve(rt, self.WAITING, self.REVS),
+            domain="example.com",
+            now_iso=NOW,
+            serving=True,
         )
         conds = self.conds(st)
         assert (
@@ -880,6 +904,187 @@ class TestRoute:
         )
         assert conds["IngressReady"] == ("True", None, None)
         assert conds["CertificateProvisioned"][:2] == ("True", "TLSNotEnabled")
+
+    R1, R2, R3 = "iris-predictor-00001", "iris-predictor-00002", "iris-predictor-00003"
+
+    @staticmethod
+    def revision(name: str, ready: bool | None, observed: bool = True) -> dict[str, Any]:
+        rev = revisions(name)[name]
+        rev["status"]["conditions"] = [names.condition("Ready", ready, "Deploying")]
+        if not observed:
+            rev["metadata"]["generation"] = 2
+        return {name: rev}
+
+    @pytest.mark.parametrize(
+        ("traffic", "cfgs", "revs", "expected"),
+        [
+            pytest.param(
+                [{"revisionName": R3, "percent": 100}],
+                CFGS,
+                REVS,
+                ("False", "RevisionMissing", f'Revision "{R3}" referenced in traffic not found.'),
+                id="revision-missing",
+            ),
+            pytest.param(
+                [{"revisionName": R3, "percent": 100}],
+                CFGS,
+                {**REVS, **revision(R3, None)},
+                ("Unknown", "RevisionMissing", f'Revision "{R3}" is not yet ready.'),
+                id="revision-not-yet-ready",
+            ),
+            pytest.param(
+                [{"revisionName": R3, "percent": 100}],
+                CFGS,
+                {**REVS, **revision(R3, True, observed=False)},
+                ("Unknown", "RevisionMissing", f'Revision "{R3}" is not yet ready.'),
+                id="revision-ready-for-an-older-generation",
+            ),
+            pytest.param(
+                [{"revisionName": R3, "percent": 100}],
+                CFGS,
+                {**REVS, **revision(R3, False)},
+                ("False", "RevisionMissing", f'Revision "{R3}" failed to become ready.'),
+                id="revision-failed",
+            ),
+            pytest.param(
+                [{"revisionName": R1, "percent": 100}],
+                {},
+                REVS,
+                (
+                    "False",
+                    "ConfigurationMissing",
+                    'Configuration "iris-predictor" referenced in traffic not found.',
+                ),
+                id="revision-of-a-missing-configuration",
+            ),
+            pytest.param(
+                LATEST,
+                CFGS,
+                revisions(R1),
+                ("False", "RevisionMissing", f'Revision "{R2}" referenced in traffic not found.'),
+                id="latest-ready-revision-gone",
+            ),
+            pytest.param(
+                [{"revisionName": R3, "percent": 50}, {"revisionName": R1, "percent": 40}],
+                CFGS,
+                {**REVS, **revision(R3, None)},
+                ("Unknown", "RevisionMissing", f'Revision "{R3}" is not yet ready.'),
+                id="first-error-reported",
+            ),
+            pytest.param(
+                [
+                    {"revisionName": R3, "percent": 50},
+                    {"configurationName": "iris-predictor", "latestRevision": True, "percent": 30},
+                    {"revisionName": "iris-predictor-00009", "percent": 20},
+                ],
+                WAITING,
+                {**REVS, **revision(R3, None)},
+                (
+                    "False",
+                    "RevisionMissing",
+                    'Revision "iris-predictor-00009" referenced in traffic not found.',
+                ),
+                id="a-later-failure-replaces-a-wait",
+            ),
+        ],
+    )
+    def test_named_revisions_must_exist_and_be_ready(
+        self,
+        traffic: list[dict[str, Any]],
+        cfgs: dict[str, Any],
+        revs: dict[str, Any],
+        expected: tuple[str, str, str],
+    ) -> None:
+        # Knative's traffic builder: RevisionMissing / ConfigurationMissing, and the first target
+        # error unless a later one is a failure; nothing is assigned, not even the good targets
+        rt = self.route(traffic)
+        res = route.resolve(rt, cfgs, revs)
+        assert res.targets == ()
+        st = route.status(rt, res, domain="example.com", now_iso=NOW)
+        conds = self.conds(st)
+        assert conds["AllTrafficAssigned"] == conds["Ready"] == expected
+        assert st["traffic"] == []
+
+    def test_unassigned_traffic_keeps_the_traffic_last_assigned(self) -> None:
+        rt = self.route(kserve.traffic(20, self.R1, tag_routing=True))
+        res = route.resolve(rt, self.CFGS, self.REVS)
+        rt["status"] = route.status(rt, res, domain="example.com", now_iso=NOW)
+        assigned = rt["status"]["traffic"]
+        assert [(t["revisionName"], t["percent"]) for t in assigned] == [
+            (self.R2, 20),
+            (self.R1, 80),
+        ]
+        # the next spec pins a revision that does not exist: nothing of it is published
+        rt["spec"]["traffic"] = [
+            {"revisionName": self.R2, "percent": 50},
+            {"revisionName": self.R3, "percent": 50},
+        ]
+        st = route.status(
+            rt,
+            route.resolve(rt, self.CFGS, self.REVS),
+            domain="example.com",
+            now_iso=NOW,
+            serving=True,
+        )
+        assert st["traffic"] == assigned
+        assert self.conds(st)["AllTrafficAssigned"][:2] == ("False", "RevisionMissing")
+        assert route.last_assigned(rt).targets == res.targets
+        # once every target resolves, the new traffic replaces it
+        st = route.status(
+            rt,
+            route.resolve(rt, self.CFGS, {**self.REVS, **revisions(self.R3)}),
+            domain="example.com",
+            now_iso=NOW,
+        )
+        assert [(t["revisionName"], t["percent"]) for t in st["traffic"]] == [
+            (self.R2, 50),
+            (self.R3, 50),
+        ]
+
+    def test_no_partial_traffic_is_published(self) -> None:
+        # the pinned revision resolves, the configuration waits for its first ready revision:
+        # status.traffic keeps what was last assigned, never the one target that resolved
+        rt = self.route(self.LATEST)
+        rt["status"] = route.status(
+            rt, route.resolve(rt, self.CFGS, self.REVS), domain="example.com", now_iso=NOW
+        )
+        assigned = rt["status"]["traffic"]
+        rt["spec"]["traffic"] = [
+            {"revisionName": self.R1, "percent": 50},
+            {**self.LATEST[0], "percent": 50},
+        ]
+        res = route.resolve(rt, self.WAITING, self.REVS)
+        assert res.targets == ()
+        assert route.status(rt, res, domain="example.com", now_iso=NOW)["traffic"] == assigned
+
+    def test_knative_service_reflects_a_missing_revision_in_routes_ready(self) -> None:
+        ksvc = {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "metadata": {"name": "iris-predictor", "namespace": "models", "generation": 1},
+            "spec": {"traffic": [{"revisionName": self.R3, "percent": 100}]},
+        }
+        rt = serving.desired_route(ksvc)
+        rt["metadata"]["generation"] = 1
+        rt["status"] = route.status(
+            rt, route.resolve(rt, self.CFGS, self.REVS), domain="example.com", now_iso=NOW
+        )
+        cfg = {
+            "metadata": {"name": "iris-predictor", "generation": 1},
+            "status": {
+                "observedGeneration": 1,
+                "latestReadyRevisionName": self.R2,
+                "conditions": [names.condition("Ready", True)],
+            },
+        }
+        conds = self.conds(serving.status(ksvc, cfg, rt, NOW))
+        missing = (
+            "False",
+            "RevisionMissing",
+            f'Revision "{self.R3}" referenced in traffic not found.',
+        )
+        assert conds["RoutesReady"] == conds["Ready"] == missing
+        assert conds["ConfigurationsReady"] == ("True", None, None)
 
 
 class TestPodAutoscaler:

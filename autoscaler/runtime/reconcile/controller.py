@@ -123,8 +123,14 @@ class ServingController(WorkLoop):
                 self.enqueue("ksvc", ns, labels[names.SERVICE_LABEL])
             for rt in self.informers["route"].list(ns):
                 self.enqueue("route", ns, rt["metadata"]["name"])
-        elif kind == "rev" and names.CONFIGURATION_LABEL in labels:
-            self.enqueue("cfg", ns, labels[names.CONFIGURATION_LABEL])
+        elif kind == "rev":
+            if names.CONFIGURATION_LABEL in labels:
+                self.enqueue("cfg", ns, labels[names.CONFIGURATION_LABEL])
+            # a Route naming the revision itself can assign its traffic once the revision is
+            # there and ready, and no longer once it is not (Knative's route tracks it)
+            for rt in self.informers["route"].list(ns):
+                if route.names_revision(rt, name):
+                    self.enqueue("route", ns, rt["metadata"]["name"])
         elif kind == "route" and names.SERVICE_LABEL in labels:
             self.enqueue("ksvc", ns, labels[names.SERVICE_LABEL])
 
@@ -304,14 +310,20 @@ class ServingController(WorkLoop):
             self._reachability_changed(old_routed)
             return
         cfgs = {c["metadata"]["name"]: c for c in self.informers["cfg"].list(ns)}
-        resolved = route.resolve(rt, cfgs)
-        if resolved.problem and old_hosts:
+        revs = {r["metadata"]["name"]: r for r in self.informers["rev"].list(ns)}
+        resolved = route.resolve(rt, cfgs, revs)
+        if not resolved.problem:
+            self._program_route(ns, name, rt, resolved, old_hosts, old_routed)
+        elif old_hosts:
             # Knative keeps serving a Route's last good traffic while its traffic cannot be
             # resolved (its Ready condition says why): the data plane keeps its programming
             self._route_hosts[(ns, name)] = old_hosts
             self._routed_by[(ns, name)] = old_routed
         else:
-            self._program_route(ns, name, rt, resolved, old_hosts, old_routed)
+            # Not programmed since this controller started, where Knative's ingress would still
+            # hold the last good programming: program the traffic the Route last assigned
+            # (its status.traffic; nothing on a Route that never had all its traffic assigned)
+            self._program_route(ns, name, rt, route.last_assigned(rt), old_hosts, old_routed)
         st = route.status(
             rt,
             resolved,
@@ -330,8 +342,10 @@ class ServingController(WorkLoop):
         old_hosts: set[str],
         old_routed: set[RevisionKey],
     ) -> None:
-        """Point the data plane at what ``resolved`` says (nothing when it has a problem)."""
-        hosts = route.hosts(rt, resolved, self.domain) if not resolved.problem else {}
+        """Point the data plane at what ``resolved`` says (nothing when it has a problem or no
+        targets)."""
+        assigned = resolved.targets and not resolved.problem
+        hosts = route.hosts(rt, resolved, self.domain) if assigned else {}
         isvc_name = (rt["metadata"].get("labels") or {}).get(names.ISVC_LABEL)
         if isvc_name and hosts:
             # KServe's top-level host <isvc>.<ns>.<domain> reaches the predictor
