@@ -24,7 +24,13 @@ from autoscaler.clock import Clock, SystemClock
 from autoscaler.eventing.committer import Committer
 from autoscaler.eventing.destination import Resolver
 from autoscaler.eventing.dispatcher import Dispatcher
-from autoscaler.eventing.events import TTL_ATTRIBUTE, InvalidEvent, canonical_string
+from autoscaler.eventing.events import (
+    ARRIVAL_TIME,
+    TTL_ATTRIBUTE,
+    InvalidEvent,
+    arrival_time,
+    canonical_string,
+)
 from autoscaler.eventing.ingress import Unavailable, make_ingress_app
 from autoscaler.eventing.metrics import BrokerMetrics
 from autoscaler.eventing.routes import RouteTable
@@ -120,7 +126,9 @@ class BrokerCore:
         )
         await self._dispatcher.open()
         app = make_ingress_app(
-            self.accept, metrics=self.metrics, max_event_bytes=self.settings.max_event_bytes
+            self.accept,
+            metrics=self.metrics,
+            max_event_bytes=self.settings.max_event_bytes,
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -197,8 +205,9 @@ class BrokerCore:
             _check_ttl(event[TTL_ATTRIBUTE])
         else:
             event[TTL_ATTRIBUTE] = str(self.settings.default_ttl)
-        record = self.routes.plan(namespace, broker, event)
         now = self.clock.wall()
+        event[ARRIVAL_TIME] = arrival_time(now)
+        record = self.routes.plan(namespace, broker, event)
         await self._store().call(lambda s: s.insert_event(record, now))
         if record.trigger_keys:
             self._wake()

@@ -39,8 +39,10 @@ from autoscaler.eventing.committer import Committer
 from autoscaler.eventing.delivery import is_retryable
 from autoscaler.eventing.destination import Resolver, resolve_destination
 from autoscaler.eventing.events import (
+    ARRIVAL_TIME,
     TTL_ATTRIBUTE,
     InvalidEvent,
+    arrival_time,
     decode_reply,
     encode_binary,
     encode_structured,
@@ -402,6 +404,7 @@ class Dispatcher:
             ).inc()
             return None
         reply[TTL_ATTRIBUTE] = str(ttl)
+        reply[ARRIVAL_TIME] = arrival_time(self._clock.wall())  # as if sent to the ingress
         return self._routes.plan(row.namespace, row.broker, reply)
 
     async def _post(

@@ -16,8 +16,9 @@ types and puts ``data`` in as JSON when it is JSON, as a string when it is text,
 
 Inside the broker an event's ``data`` is always the exact bytes to put in a binary-mode body
 (or None), with ``datacontenttype`` saying what they are, so delivery never re-interprets it.
-Knative's broker extensions live here too: ``knativebrokerttl`` (loop guard for replies) and
-the ``knativeerror*`` extensions put on dead-lettered events (eventing
+Knative's broker extensions live here too: ``knativebrokerttl`` (loop guard for replies),
+``knativearrivaltime`` (when the broker took an event: set on every event accepted and every
+reply, replacing a sender's, as Knative's ingress does) and the ``knativeerror*`` extensions put on dead-lettered events (eventing
 ``pkg/kncloudevents/event_dispatcher.go``, ``pkg/channel/attributes``).
 """
 
@@ -36,12 +37,14 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 
 __all__ = [
+    "ARRIVAL_TIME",
     "BATCH_CONTENT_TYPE",
     "CORE_ATTRIBUTES",
     "ERROR_DATA_MAX_CHARS",
     "STRUCTURED_CONTENT_TYPE",
     "TTL_ATTRIBUTE",
     "InvalidEvent",
+    "arrival_time",
     "canonical_string",
     "decode_event",
     "decode_reply",
@@ -56,6 +59,8 @@ __all__ = [
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 TTL_ATTRIBUTE = "knativebrokerttl"
+# Knative's extension for when the broker's ingress took an event (broker.EventArrivalTime).
+ARRIVAL_TIME = "knativearrivaltime"
 # Knative caps knativeerrordata (base64 of the failed response body) at 1024 characters.
 ERROR_DATA_MAX_CHARS = 1024
 _REQUIRED = ("specversion", "id", "source", "type")
@@ -327,3 +332,9 @@ def _check_name(name: str) -> None:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def arrival_time(wall_s: float) -> str:
+    """``wall_s`` (seconds since the epoch) as ``knativearrivaltime`` carries it: RFC 3339, UTC."""
+    at = dt.datetime.fromtimestamp(wall_s, dt.UTC)
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -4,9 +4,12 @@ Mirrors Knative Eventing's broker ingress (``pkg/broker/ingress/ingress_handler.
 structured mode, 202 Accepted once the event is stored (here: committed to SQLite), 400 with
 the reason for an event that is not valid or a path that is not ``/<namespace>/<broker>`` (one
 trailing slash is dropped), 404 for a broker that does not exist, 405 for a
-method other than POST, 413 past the size limit, 503 (with ``Retry-After``) while the broker is
-starting and has not loaded its Brokers and Triggers yet. Errors are JSON
-``{"error": reason}``. The app also serves ``GET /healthz`` and the broker's ``GET /metrics``.
+method other than POST and OPTIONS, 413 past the size limit, 503 (with ``Retry-After``) while
+the broker is starting and has not loaded its Brokers and Triggers yet. Errors are JSON
+``{"error": reason}``. Every answer carries ``Allow: POST, OPTIONS``; ``OPTIONS`` (the
+CloudEvents webhook validation) is answered 200 with ``WebHook-Allowed-Origin: *`` and
+``WebHook-Allowed-Rate: *``. The app also serves
+``GET /healthz`` and the broker's ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 Accept = Callable[[str, str, CloudEvent], Awaitable[None]]
 # Seconds a sender is asked to wait before trying again after a 503.
 RETRY_AFTER_S = 1
+ALLOW = "POST, OPTIONS"
 
 
 class Unavailable(Exception):
@@ -38,9 +42,24 @@ class Unavailable(Exception):
 
 
 def make_ingress_app(
-    accept: Accept, *, metrics: BrokerMetrics, max_event_bytes: int
+    accept: Accept,
+    *,
+    metrics: BrokerMetrics,
+    max_event_bytes: int,
 ) -> web.Application:
     """The aiohttp application of the ingress."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.method == "OPTIONS":
+            response = web.Response(status=200)
+            response.headers["WebHook-Allowed-Origin"] = "*"
+            response.headers["WebHook-Allowed-Rate"] = "*"
+        elif request.method == "POST":
+            response = await post_event(request)
+        else:
+            response = _error(405, f"method {request.method} not allowed: events are POSTed")
+        response.headers["Allow"] = ALLOW
+        return response
 
     async def post_event(request: web.Request) -> web.Response:
         # As Knative's ingress: one trailing slash is dropped, and the rest must be exactly
@@ -95,7 +114,7 @@ def make_ingress_app(
     app = web.Application(client_max_size=max_event_bytes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus)
-    app.router.add_post("/{path:.*}", post_event)  # checked by post_event
+    app.router.add_route("*", "/{path:.*}", handle)  # the path is checked by post_event
     return app
 
 

@@ -121,7 +121,7 @@ class Ingress:
         if model is None:
             return error_response(503, f"revision {key} of host {host!r} is not ready")
         if self.revisions.kserve_paths(key):
-            named = model_in_path(request.path)
+            named = model_in_path(request.method, request.path)
             if named is not None and named != model:
                 return error_response(404, f"Model with name {named} does not exist.")
         try:

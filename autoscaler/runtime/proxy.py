@@ -28,10 +28,11 @@ HOP_BY_HOP = frozenset(
         "Trailer",
         "Transfer-Encoding",
         "Upgrade",
-        "Host",
         "Content-Length",
     )
 )
+# Host is end to end: Knative's activator and queue-proxy pass the client's Host on to the user
+# container (the replica sees the name it was called by, as a redirect's Location needs).
 
 
 @dataclass(frozen=True)
@@ -69,4 +70,6 @@ def error_response(
     headers = CIMultiDict({"Content-Type": "application/json"})
     if extra_headers:
         headers.update(extra_headers)
-    return ProxyResponse(status, headers, json.dumps({"error": message}).encode())
+    # as KServe's model server writes its errors (a FastAPI JSONResponse: compact, UTF-8)
+    body = json.dumps({"error": message}, ensure_ascii=False, separators=(",", ":"))
+    return ProxyResponse(status, headers, body.encode())

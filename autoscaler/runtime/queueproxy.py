@@ -223,6 +223,7 @@ class QueueProxy:
                 headers=forwardable(request.headers.items()),
                 data=request.body or None,
                 timeout=aiohttp.ClientTimeout(total=remaining, sock_connect=5),
+                allow_redirects=False,  # a proxy passes a redirect back, as Knative's do
             ) as resp:
                 body = await resp.read()
                 response = ProxyResponse(resp.status, forwardable(resp.headers.items()), body)

@@ -8,8 +8,8 @@ tags giving each tagged target its own host ``<tag>-<host>``, as KServe's tag ro
 Every path and method of a known host goes to its revision, as Knative's ingress routes a host
 whatever the path: the model server's ``/metrics``, ``GET /v1/models``, ``/v2/models/{m}/versions/
 {v}/...``, ``/v2/repository/...`` and whatever a function serves. ``model_in_path`` names the
-model a KServe model path is for, so the ingress can answer a request for another model 404
-without waking a revision at zero (the model server would answer the same).
+model a KServe model route is for, so the ingress can answer a request for another model 404
+without waking a revision at zero, with the model server's own answer.
 
 The traffic draw is an argument (a number in [0, 100)), so tests can be exact.
 """
@@ -24,13 +24,16 @@ from autoscaler.runtime.spec import RevisionKey
 
 DEFAULT_DOMAIN = "example.com"
 
-# KServe's REST paths that name a model (kserve/protocol/rest/v1_endpoints.py, v2_endpoints.py).
-_MODEL_PATHS = (
-    re.compile(r"^/v1/models/(?P<model>[^/:]+):(predict|explain)$"),
-    re.compile(r"^/v1/models/(?P<model>[^/:]+)$"),
-    re.compile(r"^/v2/models/(?P<model>[^/]+)/(infer|ready)$"),
-    re.compile(r"^/v2/models/(?P<model>[^/]+)/versions/[^/]+(/(infer|ready))?$"),
-    re.compile(r"^/v2/models/(?P<model>[^/]+)$"),
+# KServe's REST routes that name a model and answer 404 for one the server does not hold
+# (kserve/protocol/rest/server.py): (method, path). A name is what its route's parameter takes
+# (anything but "/"): ``GET /v1/models/iris:predict`` is the model-ready route for a model named
+# ``iris:predict``. The versioned routes answer 501 whatever the model, so the server answers
+# those itself, as other methods (405).
+_MODEL_ROUTES = (
+    ("GET", re.compile(r"^/v1/models/(?P<model>[^/]+)$")),
+    ("POST", re.compile(r"^/v1/models/(?P<model>[^/]+):(predict|explain)$")),
+    ("GET", re.compile(r"^/v2/models/(?P<model>[^/]+)(/ready)?$")),
+    ("POST", re.compile(r"^/v2/models/(?P<model>[^/]+)/infer$")),
 )
 
 
@@ -50,18 +53,20 @@ def normalize_host(host: str) -> str:
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
-def model_in_path(path: str) -> str | None:
-    """The model a KServe model path names (``/v1/models/iris:predict``: ``iris``), else None.
+def model_in_path(method: str, path: str) -> str | None:
+    """The model a KServe model route names (``POST /v1/models/iris:predict``: ``iris``), else
+    None.
 
-    Server paths (``/v2/health/ready``, ``/metrics``, ``/v1/models``, ``/v2/repository/...``)
-    and any other path name none.
+    Server paths (``/v2/health/ready``, ``/metrics``, ``/v1/models``, ``/v2/repository/...``),
+    versioned model paths, a method the route does not take and any other path name none.
     """
     if not path.startswith(("/v1/models/", "/v2/models/")):
         return None
-    for pattern in _MODEL_PATHS:
-        m = pattern.match(path)
-        if m:
-            return m.group("model")
+    for route_method, pattern in _MODEL_ROUTES:
+        if method == route_method:
+            m = pattern.match(path)
+            if m:
+                return m.group("model")
     return None
 
 

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.clock import ManualClock
 from autoscaler.eventing import BrokerCore
+from autoscaler.eventing.events import arrival_time
 from tests.eventing.fakes import NAMESPACE, broker_obj, trigger_obj
 
 
@@ -60,6 +61,8 @@ async def test_binary_and_structured_events_are_accepted_and_delivered(
         assert received.headers["ce-type"] == "modelscale.inference.request"  # binary mode
         assert received.headers["Prefer"] == "reply"
         assert "knativebrokerttl" not in received.event.get_attributes()
+        # when the ingress took it, on the broker's clock (Knative's knativearrivaltime)
+        assert received.headers["ce-knativearrivaltime"] == arrival_time(core.clock.wall())
     assert metric(core, "modelscale_broker_events_accepted_total") == 2
     assert metric(core, "modelscale_broker_events_delivered_total", trigger="all") == 2
 
@@ -192,6 +195,7 @@ async def test_a_reply_goes_back_into_the_broker_and_reaches_a_second_trigger(
                 "type": "modelscale.inference.response",
                 "source": "/predictor",
                 "modelscalecorrelation": event["id"],
+                "knativearrivaltime": "2000-01-01T00:00:00Z",  # the broker's own replaces it
             },
             b'{"predictions": [1]}',
         )
@@ -207,12 +211,16 @@ async def test_a_reply_goes_back_into_the_broker_and_reaches_a_second_trigger(
             "listen", listener.url, filter_attributes={"type": "modelscale.inference.response"}
         )
     )
+    accepted_at = core.clock.wall()
     assert await post(core, request(id="q-1")) == 202
+    core.clock.advance(5.0)  # type: ignore[attr-defined]
     await core.deliver_due()
     assert predictor.ids() == ["q-1"]
+    assert predictor.received[0].event["knativearrivaltime"] == arrival_time(accepted_at)
     assert len(listener.received) == 1
     answer = listener.received[0].event
     assert answer["modelscalecorrelation"] == "q-1"
+    assert answer["knativearrivaltime"] == arrival_time(accepted_at + 5.0)
     assert answer.get_data() == b'{"predictions": [1]}'
     assert metric(core, "modelscale_broker_replies_total", trigger="predict") == 1
 

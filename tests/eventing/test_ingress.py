@@ -85,9 +85,36 @@ async def test_unknown_broker_is_404(core: BrokerCore) -> None:
     assert answer == {"error": f"broker {NAMESPACE}/nowhere does not exist"}
 
 
-async def test_other_methods_are_405(core: BrokerCore) -> None:
-    status, _ = await send(core.broker_url(NAMESPACE, "default"), {}, b"", method="GET")
-    assert status == 405
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+async def test_other_methods_are_405_in_json_naming_the_allowed_ones(
+    core: BrokerCore, method: str
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, core.broker_url(NAMESPACE, "default")) as response,
+    ):
+        assert response.status == 405
+        assert response.headers["Allow"] == "POST, OPTIONS"
+        assert (await response.json())["error"] == (
+            f"method {method} not allowed: events are POSTed"
+        )
+
+
+async def test_options_is_the_webhook_validation(core: BrokerCore) -> None:
+    """As Knative's ingress: 200 with the webhook headers on any path, and ``Allow`` on every
+    answer."""
+    async with aiohttp.ClientSession() as session:
+        for path in (f"/{NAMESPACE}/default", "/anything"):
+            async with session.options(
+                core.url + path, headers={"WebHook-Request-Origin": "example.com"}
+            ) as response:
+                assert response.status == 200
+                assert response.headers["WebHook-Allowed-Origin"] == "*"
+                assert response.headers["WebHook-Allowed-Rate"] == "*"
+                assert response.headers["Allow"] == "POST, OPTIONS"
+        async with session.post(core.broker_url(NAMESPACE, "default"), headers=GOOD) as response:
+            assert (response.status, response.headers["Allow"]) == (202, "POST, OPTIONS")
+    assert await core.delivery_counts() == {}
 
 
 async def test_event_over_the_size_limit_is_413(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 A = RevisionKey("default", "iris-00001")
 B = RevisionKey("default", "iris-00002")
 HOST = host_of("iris")
+V2_BODY = json.dumps(
+    {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+).encode()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -89,7 +92,8 @@ async def request(
         ("nope.default.example.com", "/v1/models/iris:predict", b"{}", 404, "no route for host"),
         (HOST, "/v1/models/other:predict", b"{}", 404, "Model with name other does not exist"),
         (HOST, "/v2/models/other/infer", b"{}", 404, "Model with name other does not exist"),
-        (HOST, "/v2/models/other/versions/1/infer", b"{}", 404, "Model with name other does"),
+        # the model server's own answer (the ingress does not answer versioned paths)
+        (HOST, "/v2/models/other/versions/1/infer", V2_BODY, 501, "versioning not supported"),
         (HOST, "/v1/models/iris:predict", b"{not json", 400, ""),
         (HOST, "/v1/models/iris:predict", b"[" + b"1," * 40_000 + b"1]", 413, "larger than"),
     ],
@@ -121,6 +125,47 @@ async def test_the_model_servers_other_endpoints_answer_through_the_ingress(dp: 
                     501,
                     {"error": "Model versioning not supported yet."},
                 )
+
+
+async def test_the_ingress_answers_another_model_as_the_model_server_would(
+    dp: DataPlane,
+) -> None:
+    """Byte for byte: the ingress's own 404 for a model the revision does not serve, and the
+    model server's answer to the same request."""
+    (qp,) = dp.pool(A).ready_targets()
+    async with aiohttp.ClientSession() as session:
+        for method, path in [
+            ("GET", "/v1/models/nope:predict"),  # the model-ready route, for "nope:predict"
+            ("POST", "/v1/models/nope:predict"),
+            ("GET", "/v2/models/nope/ready"),
+            ("POST", "/v2/models/nope/infer"),
+        ]:
+            answers = []
+            for url, host in [(dp.ingress_url, f"prev-{HOST}"), (qp.upstream, "127.0.0.1")]:
+                async with session.request(
+                    method, url + path, data=b"{}", headers={"Host": host}
+                ) as r:
+                    answers.append((r.status, r.content_type, await r.read()))
+            assert answers[0] == answers[1], (method, path)
+            assert answers[0][0] == 404
+
+
+@pytest.mark.parametrize("tag", ["prev", "latest"])  # direct, through the activator
+async def test_a_redirect_is_passed_back_with_the_clients_host(dp: DataPlane, tag: str) -> None:
+    """The model server redirects a path with a trailing slash; the data plane does not follow
+    it, and the replica saw the Host the client called."""
+    host = f"{tag}-{HOST}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            dp.ingress_url + "/v1/models/iris:predict/",
+            json={"instances": [[5.1, 3.5, 1.4, 0.2]]},
+            headers={"Host": host},
+            allow_redirects=False,
+        ) as r,
+    ):
+        assert r.status == 307
+        assert r.headers["Location"] == f"http://{host}/v1/models/iris:predict"
 
 
 async def test_canary_split_is_within_five_percent_over_1000_requests(dp: DataPlane) -> None:

@@ -20,30 +20,37 @@ B = RevisionKey("default", "iris-00002")
 
 
 @pytest.mark.parametrize(
-    ("path", "model"),
+    ("method", "path", "model"),
     [
-        ("/v1/models/iris:predict", "iris"),
-        ("/v1/models/iris:explain", "iris"),
-        ("/v1/models/iris", "iris"),
-        ("/v2/models/iris/infer", "iris"),
-        ("/v2/models/iris", "iris"),
-        ("/v2/models/iris/ready", "iris"),
-        ("/v2/models/iris/versions/1", "iris"),
-        ("/v2/models/iris/versions/1/infer", "iris"),
-        ("/v2/models/iris/versions/1/ready", "iris"),
-        ("/v2/health/ready", None),
-        ("/v2/health/live", None),
-        ("/v1/models", None),
-        ("/metrics", None),
-        ("/v2/repository/index", None),
-        ("/v2/repository/models/iris/load", None),
-        ("/admin", None),
-        ("/v1/models/iris:predict/extra", None),
+        ("POST", "/v1/models/iris:predict", "iris"),
+        ("POST", "/v1/models/iris:explain", "iris"),
+        ("GET", "/v1/models/iris", "iris"),
+        # KServe's GET route takes the whole segment: the model-ready route for "iris:predict"
+        ("GET", "/v1/models/iris:predict", "iris:predict"),
+        ("POST", "/v1/models/a:b:predict", "a:b"),
+        ("POST", "/v2/models/iris/infer", "iris"),
+        ("GET", "/v2/models/iris", "iris"),
+        ("GET", "/v2/models/iris/ready", "iris"),
+        # the server answers these itself: versioned paths (501), a method a route does not take
+        ("GET", "/v2/models/iris/versions/1", None),
+        ("POST", "/v2/models/iris/versions/1/infer", None),
+        ("GET", "/v2/models/iris/versions/1/ready", None),
+        ("GET", "/v2/models/iris/infer", None),
+        ("POST", "/v2/models/iris", None),
+        ("PUT", "/v1/models/iris:predict", None),
+        ("GET", "/v2/health/ready", None),
+        ("GET", "/v2/health/live", None),
+        ("GET", "/v1/models", None),
+        ("GET", "/metrics", None),
+        ("GET", "/v2/repository/index", None),
+        ("POST", "/v2/repository/models/iris/load", None),
+        ("GET", "/admin", None),
+        ("POST", "/v1/models/iris:predict/extra", None),
     ],
     ids=lambda v: str(v),
 )
-def test_model_in_path(path: str, model: str | None) -> None:
-    assert model_in_path(path) == model
+def test_model_in_path(method: str, path: str, model: str | None) -> None:
+    assert model_in_path(method, path) == model
 
 
 @pytest.mark.parametrize(
