@@ -2,7 +2,8 @@
 
 KServe's own sklearn server (``sklearnserver``) is not part of the ``kserve`` wheel, so
 ``SKLearnModel`` is our small equivalent: it loads ``model.joblib`` with joblib and serves
-``predict`` for V1 ``instances`` and V2 ``inputs`` through kserve's own input/output helpers.
+``predict`` for V1 ``instances`` and V2 ``inputs`` through kserve's own input/output helpers,
+and fails as sklearnserver does (500, the estimator's message).
 
 This module imports ``kserve``, so only replica processes (and the zygote) import it.
 """
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import kserve
-from kserve.errors import InvalidInput
+from kserve.errors import InferenceError
 from kserve.utils.utils import get_predict_input, get_predict_response
 
 from autoscaler.runtime.spec import PredictorKind, ReplicaSpec
@@ -74,10 +75,11 @@ class SKLearnModel(kserve.Model):
         try:
             instances = get_predict_input(payload)
             result = self._model.predict(instances)
-        except (KeyError, ValueError, TypeError) as exc:
-            # kserve answers InvalidInput with 400 and {"error": ...}.
-            raise InvalidInput(f"bad input for model {self.name!r}: {exc}") from exc
-        return get_predict_response(payload, result, self.name)
+            return get_predict_response(payload, result, self.name)
+        except Exception as exc:
+            # as KServe's sklearnserver: any failure, input the estimator refuses included, is
+            # an InferenceError, answered 500 with {"error": the estimator's message}
+            raise InferenceError(str(exc)) from exc
 
 
 def import_class(ref: str) -> type[Any]:

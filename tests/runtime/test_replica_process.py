@@ -91,6 +91,17 @@ async def test_sklearn_replica_binds_loopback_and_answers_v1_v2(
         r1, r2 = await infer_both_protocols(proc.port, "iris")
         assert r1 == {"predictions": [1, 1]}
         assert r2.outputs[0].data == [1, 1]  # type: ignore[attr-defined]
+        # input the estimator refuses: 500 and its own message, as KServe's sklearnserver
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{proc.port}/v1/models/iris:predict",
+                json={"instances": [[1.0, 2.0]]},
+            ) as resp,
+        ):
+            assert resp.status == 500
+            error = (await resp.json())["error"]
+            assert error.startswith("X has 2 features, but") and "expecting 4 features" in error
     finally:
         assert await stop(proc) in (0, -signal.SIGTERM)
 
