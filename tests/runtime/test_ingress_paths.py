@@ -94,9 +94,13 @@ CASES = [
     (ISVC_HOST, "GET", "/v2/models/iris/versions/1/ready", 200, True),
     (ISVC_HOST, "POST", "/v2/repository/index", 200, True),
     (ISVC_HOST, "GET", "/events", 200, True),
-    # A model path naming another model: the model server's 404, answered here.
+    # A model route naming another model: the model server's 404, answered here.
     (ISVC_HOST, "POST", "/v1/models/other:predict", 404, False),
-    (ISVC_HOST, "POST", "/v2/models/other/versions/1/infer", 404, False),
+    (ISVC_HOST, "GET", "/v1/models/iris:predict", 404, False),  # model-ready of "iris:predict"
+    (ISVC_HOST, "POST", "/v2/models/other/infer", 404, False),
+    # The model server answers a versioned path (501) and a method a route does not take (405).
+    (ISVC_HOST, "POST", "/v2/models/other/versions/1/infer", 200, True),
+    (ISVC_HOST, "PUT", "/v1/models/other:predict", 200, True),
     ("unknown.default.example.com", "GET", "/metrics", 404, False),
 ]
 
