@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from batch_predict import BatchConfig, create_app
+from batch_predict.client import post_json
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent, from_http
 
@@ -27,16 +33,28 @@ def send(app: Any, event_id: str, data: Any) -> tuple[int, CloudEvent]:
     return response.status_code, from_http(dict(response.headers), response.get_data())
 
 
+def counting(calls: list[int], then: Callable[..., Any] = post_json) -> Callable[..., Any]:
+    """The real model client, noting the number of instances of each call in ``calls``."""
+
+    def post(url: str, payload: Any, **kwargs: Any) -> Any:
+        calls.append(len(payload["instances"]))
+        return then(url, payload, **kwargs)
+
+    return post
+
+
+def send_all(app: Any, events: dict[str, Any]) -> dict[str, tuple[int, CloudEvent]]:
+    """Each (id, data) sent at once from its own thread, as the broker delivers side by side."""
+    with ThreadPoolExecutor(max_workers=len(events)) as pool:
+        answers = pool.map(lambda eid: send(app, eid, events[eid]), events)
+        return dict(zip(events, answers, strict=True))
+
+
 def test_concurrent_events_share_one_predict_call_and_get_their_own_answers(
     kserve_iris: Any,
 ) -> None:
     calls: list[int] = []
-
-    def counting_post(url: str, payload: Any, **kwargs: Any) -> Any:
-        from batch_predict.client import post_json
-
-        calls.append(len(payload["instances"]))
-        return post_json(url, payload, **kwargs)
+    counting_post = counting(calls)
 
     # A long window that only a full batch can end early: the test cannot pass by timing luck.
     app = create_app(
@@ -54,6 +72,178 @@ def test_concurrent_events_share_one_predict_call_and_get_their_own_answers(
         assert reply["modelscalecorrelation"] == name
         assert reply["modelscalebatchsize"] == "3"
         assert reply.get_data()["predictions"] == [FLOWERS[name][1]]
+
+
+def alone(server: Any, instances: list[Any]) -> Any:
+    """What the model answers to ``instances`` sent alone, as predict-on-event sends an event."""
+    url = f"{server.url}/v1/models/{server.model}:predict"
+    answer = post_json(url, {"instances": instances}, headers={}, timeout_s=30)
+    return answer.status, json.loads(answer.body)
+
+
+def test_a_refused_batch_is_asked_event_by_event_so_valid_events_are_predicted(
+    kserve_iris: Any,
+) -> None:
+    calls: list[int] = []
+    # max_batch closes the batch; the window is long so that timing cannot split it instead.
+    app = create_app(
+        BatchConfig(model_url_template=kserve_iris.url, batch_window_ms=10_000, max_batch=3),
+        counting(calls),
+    )
+    events = {
+        "setosa": [FLOWERS["setosa"][0]],
+        "bad": [[1.0, 2.0]],  # 2 features where the model takes 4
+        "virginica": [FLOWERS["virginica"][0], FLOWERS["versicolor"][0]],
+    }
+    answers = send_all(
+        app, {eid: {"model": "iris", "instances": rows} for eid, rows in events.items()}
+    )
+
+    assert calls[0] == 4 and sorted(calls[1:]) == [1, 1, 2], "the batch, then each event alone"
+    for eid, (_, reply) in answers.items():
+        assert reply["modelscalecorrelation"] == eid
+        assert reply["modelscalebatchsize"] == "1"
+    for eid in ("setosa", "virginica"):
+        status, reply = answers[eid]
+        assert (status, reply["type"]) == (200, "modelscale.inference.response")
+        assert reply.get_data() == {"model": "iris", **alone(kserve_iris, events[eid])[1]}
+    assert answers["virginica"][1].get_data()["predictions"] == [2, 1]
+    status, reply = answers["bad"]
+    model_status, model_error = alone(kserve_iris, events["bad"])
+    assert (status, reply["type"]) == (200, "modelscale.inference.error")
+    assert reply.get_data() == {
+        "model": "iris",
+        "reason": f"model 'iris' refused the request: {model_error['error']}",
+        "status": model_status,
+        "retryable": False,
+    }
+    assert model_status == 400 and "2 features" in model_error["error"]
+
+
+def test_a_batch_for_a_model_that_does_not_exist_is_not_asked_again_event_by_event(
+    kserve_iris: Any,
+) -> None:
+    calls: list[int] = []
+    app = create_app(
+        BatchConfig(model_url_template=kserve_iris.url, batch_window_ms=10_000, max_batch=2),
+        counting(calls),
+    )
+    answers = send_all(
+        app, {eid: {"model": "nosuchmodel", "instances": [[1.0]]} for eid in ("a", "b")}
+    )
+    assert calls == [2], "every event names the missing model: one call tells them all"
+    for eid, (status, reply) in answers.items():
+        assert (status, reply["modelscalecorrelation"], reply["modelscalebatchsize"]) == (
+            200,
+            eid,
+            "2",
+        )
+        assert reply.get_data()["status"] == 404
+        assert "refused the batch of 2 events" in reply.get_data()["reason"]
+
+
+def test_events_arriving_while_a_refused_batch_is_asked_event_by_event_batch_apart(
+    kserve_iris: Any,
+) -> None:
+    calls: list[int] = []
+    later: dict[str, tuple[int, CloudEvent]] = {}
+    ran_later = threading.Event()
+
+    def post(url: str, payload: Any, **kwargs: Any) -> Any:
+        # During the first call alone (the refused batch already closed), two more events come.
+        if len(calls) == 2 and not later:
+            sender = threading.Thread(
+                target=lambda: later.update(send_all(app, {"c": good, "d": good}))
+            )
+            sender.start()
+            sender.join(timeout=30)  # a deadline, not a pause: it ends when both are answered
+            ran_later.set()
+        return post_json(url, payload, **kwargs)
+
+    app = create_app(
+        BatchConfig(model_url_template=kserve_iris.url, batch_window_ms=10_000, max_batch=2),
+        counting(calls, post),
+    )
+    good = {"model": "iris", "instances": [FLOWERS["setosa"][0]]}
+    first = send_all(app, {"a": good, "b": {"model": "iris", "instances": [[1.0, 2.0]]}})
+
+    assert ran_later.is_set()
+    assert set(later) == {"c", "d"}, "the later events were answered while the first batch ran"
+    assert calls == [2, 1, 2, 1]
+    assert {eid: r["modelscalebatchsize"] for eid, (_, r) in later.items()} == {"c": "2", "d": "2"}
+    assert [later[e][1].get_data()["predictions"] for e in ("c", "d")] == [[0], [0]]
+    assert first["a"][1].get_data()["predictions"] == [0]
+    assert first["b"][1]["type"] == "modelscale.inference.error"
+
+
+class _FailingModel(BaseHTTPRequestHandler):
+    """A model server that fails every predict call with a 500, counting them."""
+
+    calls = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls += 1
+        body = b'{"error": "model crashed"}'
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_model() -> Iterator[str]:
+    _FailingModel.calls = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingModel)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:  # a port that nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("server", "status"),
+    [pytest.param("failing", 502, id="model-5xx"), pytest.param("closed", 503, id="unreachable")],
+)
+def test_a_failed_batch_is_retried_whole_not_asked_event_by_event(
+    request: pytest.FixtureRequest, server: str, status: int
+) -> None:
+    url = request.getfixturevalue("failing_model") if server == "failing" else _closed_port_url()
+    calls: list[int] = []
+    app = create_app(
+        BatchConfig(
+            model_url_template=url, batch_window_ms=10_000, max_batch=2, predict_timeout_s=5
+        ),
+        counting(calls),
+    )
+    answers = send_all(
+        app, {eid: {"model": "iris", "instances": [FLOWERS["setosa"][0]]} for eid in ("a", "b")}
+    )
+    assert calls == [2]
+    if server == "failing":
+        assert _FailingModel.calls == 1
+    for eid, (got, reply) in answers.items():
+        assert (got, reply["modelscalecorrelation"], reply["modelscalebatchsize"]) == (
+            status,
+            eid,
+            "2",
+        )
+        assert reply["type"] == "modelscale.inference.error"
+        assert reply.get_data()["retryable"] is True
 
 
 def test_a_lone_event_is_answered_when_the_window_ends(kserve_iris: Any) -> None:
