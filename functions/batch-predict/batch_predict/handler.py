@@ -1,11 +1,11 @@
 """The event handler: decode the CloudEvent, batch it, encode its own reply.
 
-A batch is one predict call; when the model refuses it and it holds more than one event
-(``ask_each_alone``), each event is sent again alone. Singles rather than halves: batches are
-small (``MAX_BATCH`` 32, most far fewer in a 20 ms window), a refusal is the rare path, and an
-event asked alone gets exactly the answer predict-on-event would give it. They go one after the
-other, so the model still has at most one call in flight per batch and its autoscaler does not
-see a refused batch of 32 turn into 32 concurrent requests; a refused batch of k events thus
+A batch is one predict call; when the model refuses or fails it (a 4xx or a 500) and it holds
+more than one event (``ask_each_alone``), each event is sent again alone. Singles rather than
+halves: batches are small (``MAX_BATCH`` 32, most far fewer in a 20 ms window), this is the rare
+path, and an event asked alone gets exactly the answer predict-on-event would give it. They go
+one after the other, so the model still has at most one call in flight per batch and its
+autoscaler does not see a batch of 32 turn into 32 concurrent requests; such a batch of k events
 takes k + 1 calls, each within ``PREDICT_TIMEOUT_S``.
 """
 
@@ -72,7 +72,8 @@ class BatchHandler:
 
     def _predict(self, items: Sequence[BatchItem]) -> list[Outcome]:
         """One outcome per item, in order: the batch's predict call, then, if the model refused
-        a batch of several events, one call per event."""
+        or failed a batch of several events with an answer that may be one event's fault, one
+        call per event."""
         base, headers = self._config.endpoint(items[0].model, items[0].namespace)
         url = f"{base}/v1/models/{items[0].model}:predict"
         try:
@@ -85,7 +86,7 @@ class BatchHandler:
             return outcomes_for_unusable_url(items, str(exc))
         if ask_each_alone(items, answer.status):
             log.info(
-                "model %r refused a batch of %d events (HTTP %d); asking for each alone",
+                "model %r answered a batch of %d events with HTTP %d; asking for each alone",
                 items[0].model,
                 len(items),
                 answer.status,

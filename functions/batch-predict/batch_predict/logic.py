@@ -7,12 +7,13 @@ among it), a model URL that cannot be used and a model's 4xx are a 200 with a
 ``modelscale.inference.error`` event (a retry cannot fix them); a failed or unreachable model is
 a 502/503/504 so the broker retries each event.
 
-A model that refuses a batch of several events (a 4xx: one event's rows may have the wrong
+A model that refuses a batch of several events (a 4xx, or the 500 of KServe's model servers,
+whose predict fails so on input the estimator refuses: one event's rows may have the wrong
 shape) has not said which event it refuses, so the batch is not answered as a whole:
 ``ask_each_alone`` says to send each event again in a predict call of its own, and each gets the
-outcome predict-on-event would give it, a prediction or its own refusal. A failed or unreachable
-model (5xx, 408, 429, no answer) answers the whole batch with one retryable error: the broker
-retries each event, and the retry may batch it with others again.
+outcome predict-on-event would give it, a prediction or its own error. A model that is out of
+reach or out of capacity (502, 503, 504, 408, 429, no answer) answers the whole batch with one
+retryable error: the broker retries each event, and the retry may batch it with others again.
 
 Each outcome carries ``batch_size``, the number of events in the predict call whose answer it
 is (the ``modelscalebatchsize`` extension of the reply): 1 for an event asked alone.
@@ -122,12 +123,20 @@ def merge(items: Sequence[BatchItem]) -> dict[str, Any]:
 def ask_each_alone(items: Sequence[BatchItem], status: int) -> bool:
     """Whether the model's ``status`` for ``merge(items)`` calls for one predict call per event.
 
-    True for a refusal (a 4xx other than 408 and 429) of more than one event: the refusal may be
-    of one event's instances only (2 features where the model takes 4), and the others must
-    still get their predictions. Not for 404: every event of a batch names the same model, so
-    the model missing from its server is the answer to each of them alone as well.
+    True for more than one event and a refusal (a 4xx other than 408 and 429) or a 500: either
+    may be about one event's instances only (2 features where the model takes 4: KServe's own
+    model servers answer a predict that raises with 500, a model may also refuse it with 400),
+    and the others must still get their predictions. An event alone then gets the answer it would get alone: a 4xx is its
+    non-retryable error, a 500 a retryable one, retried by the broker for that event only.
+
+    Not for 404: every event of a batch names the same model, so the model missing from its
+    server is the answer to each of them alone as well. Not for 502, 503, 504, 408 or 429 (nor
+    no answer): the model's server or the way to it is down or full, whatever the input, and
+    more calls would only add to its load.
     """
-    return len(items) > 1 and 400 <= status < 500 and not _is_failure(status) and status != 404
+    if len(items) < 2 or status == 404:
+        return False
+    return status == 500 or (400 <= status < 500 and not _is_failure(status))
 
 
 def outcomes_for_answer(items: Sequence[BatchItem], status: int, body: bytes) -> list[Outcome]:

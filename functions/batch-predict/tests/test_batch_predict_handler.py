@@ -108,16 +108,20 @@ def test_a_refused_batch_is_asked_event_by_event_so_valid_events_are_predicted(
         assert (status, reply["type"]) == (200, "modelscale.inference.response")
         assert reply.get_data() == {"model": "iris", **alone(kserve_iris, events[eid])[1]}
     assert answers["virginica"][1].get_data()["predictions"] == [2, 1]
+    # The bad event gets what its answer alone gives it: a 400 is final, a 500 (as KServe's
+    # sklearn server answers such input) is retried for this event only.
     status, reply = answers["bad"]
     model_status, model_error = alone(kserve_iris, events["bad"])
-    assert (status, reply["type"]) == (200, "modelscale.inference.error")
+    assert model_status in (400, 500) and "2 features" in model_error["error"]
+    final = model_status == 400
+    assert (status, reply["type"]) == (200 if final else 502, "modelscale.inference.error")
     assert reply.get_data() == {
         "model": "iris",
-        "reason": f"model 'iris' refused the request: {model_error['error']}",
+        "reason": f"model 'iris' {'refused the request' if final else 'failed'}: "
+        + model_error["error"],
         "status": model_status,
-        "retryable": False,
+        "retryable": not final,
     }
-    assert model_status == 400 and "2 features" in model_error["error"]
 
 
 def test_a_batch_for_a_model_that_does_not_exist_is_not_asked_again_event_by_event(
@@ -176,16 +180,28 @@ def test_events_arriving_while_a_refused_batch_is_asked_event_by_event_batch_apa
     assert first["b"][1]["type"] == "modelscale.inference.error"
 
 
-class _FailingModel(BaseHTTPRequestHandler):
-    """A model server that fails every predict call with a 500, counting them."""
+class _StubModel(BaseHTTPRequestHandler):
+    """A V1 model server that predicts class 0 for rows of 4 features and answers any call with
+    another row as KServe's sklearn server does (500, the estimator's message), or, when
+    ``down`` is set, every call with that status; it counts the calls."""
 
+    url = ""
     calls = 0
+    down: int | None = None
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
+        rows = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["instances"]
         type(self).calls += 1
-        body = b'{"error": "model crashed"}'
-        self.send_response(500)
+        if self.down is not None:
+            self._answer(self.down, {"error": "model server unavailable"})
+        elif all(len(row) == 4 for row in rows):
+            self._answer(200, {"predictions": [0 for _ in rows]})
+        else:
+            self._answer(500, {"error": "X has 2 features, but the model is expecting 4"})
+
+    def _answer(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -196,17 +212,53 @@ class _FailingModel(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def failing_model() -> Iterator[str]:
-    _FailingModel.calls = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingModel)
+def stub_model() -> Iterator[type[_StubModel]]:
+    _StubModel.url, _StubModel.calls, _StubModel.down = "", 0, None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubModel)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        _StubModel.url = f"http://127.0.0.1:{server.server_address[1]}"
+        yield _StubModel
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_a_batch_the_model_fails_with_500_is_asked_event_by_event(stub_model: Any) -> None:
+    calls: list[int] = []
+    app = create_app(
+        BatchConfig(model_url_template=stub_model.url, batch_window_ms=10_000, max_batch=2),
+        counting(calls),
+    )
+    answers = send_all(
+        app,
+        {
+            "good": {"model": "iris", "instances": [FLOWERS["setosa"][0]]},
+            "bad": {"model": "iris", "instances": [[1.0, 2.0]]},
+        },
+    )
+    assert calls == [2, 1, 1]
+    status, reply = answers["good"]
+    assert (status, reply["type"], reply["modelscalebatchsize"]) == (
+        200,
+        "modelscale.inference.response",
+        "1",
+    )
+    assert (reply["modelscalecorrelation"], reply.get_data()["predictions"]) == ("good", [0])
+    status, reply = answers["bad"]
+    assert (status, reply["type"], reply["modelscalecorrelation"]) == (
+        502,
+        "modelscale.inference.error",
+        "bad",
+    )
+    assert reply.get_data() == {
+        "model": "iris",
+        "reason": "model 'iris' failed: X has 2 features, but the model is expecting 4",
+        "status": 500,
+        "retryable": True,
+    }
 
 
 def _closed_port_url() -> str:
@@ -216,13 +268,19 @@ def _closed_port_url() -> str:
 
 
 @pytest.mark.parametrize(
-    ("server", "status"),
-    [pytest.param("failing", 502, id="model-5xx"), pytest.param("closed", 503, id="unreachable")],
+    ("down", "status"),
+    [
+        pytest.param(502, 502, id="bad-gateway"),
+        pytest.param(503, 502, id="model-unavailable"),
+        pytest.param(429, 502, id="model-sheds-load"),
+        pytest.param(None, 503, id="unreachable"),
+    ],
 )
-def test_a_failed_batch_is_retried_whole_not_asked_event_by_event(
-    request: pytest.FixtureRequest, server: str, status: int
+def test_a_batch_the_model_cannot_take_is_retried_whole_not_asked_event_by_event(
+    stub_model: Any, down: int | None, status: int
 ) -> None:
-    url = request.getfixturevalue("failing_model") if server == "failing" else _closed_port_url()
+    stub_model.down = down
+    url = stub_model.url if down is not None else _closed_port_url()
     calls: list[int] = []
     app = create_app(
         BatchConfig(
@@ -234,8 +292,7 @@ def test_a_failed_batch_is_retried_whole_not_asked_event_by_event(
         app, {eid: {"model": "iris", "instances": [FLOWERS["setosa"][0]]} for eid in ("a", "b")}
     )
     assert calls == [2]
-    if server == "failing":
-        assert _FailingModel.calls == 1
+    assert stub_model.calls == (1 if down is not None else 0)
     for eid, (got, reply) in answers.items():
         assert (got, reply["modelscalecorrelation"], reply["modelscalebatchsize"]) == (
             status,

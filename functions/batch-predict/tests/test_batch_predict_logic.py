@@ -62,12 +62,15 @@ def test_answer_becomes_one_outcome_per_event(
         pytest.param(2, 404, False, id="model-not-found"),
         pytest.param(2, 408, False, id="model-timed-out"),
         pytest.param(2, 429, False, id="model-sheds-load"),
-        pytest.param(2, 500, False, id="model-fails"),
+        pytest.param(2, 500, True, id="model-fails-on-the-batch"),
+        pytest.param(1, 500, False, id="model-fails-on-a-single-event"),
+        pytest.param(2, 502, False, id="bad-gateway"),
         pytest.param(2, 503, False, id="model-unavailable"),
+        pytest.param(2, 504, False, id="gateway-timeout"),
         pytest.param(2, 200, False, id="predicted"),
     ],
 )
-def test_only_a_refused_batch_of_several_events_is_asked_event_by_event(
+def test_only_a_batch_of_several_events_refused_or_failed_by_the_model_is_asked_event_by_event(
     events: int, status: int, alone: bool
 ) -> None:
     assert ask_each_alone(ITEMS[:events], status) is alone
