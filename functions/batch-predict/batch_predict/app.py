@@ -1,12 +1,18 @@
-"""The Flask app of batch-predict: ``POST /`` takes events; health endpoints for probes."""
+"""The Flask app of batch-predict: ``POST /`` takes events; health endpoints for probes.
+
+Any other method or path, and an unexpected failure, is answered in JSON ``{"error": ...}`` (with
+``Allow`` on a 405), as a body that is not a CloudEvent is.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from batch_predict.client import post_json
 from batch_predict.config import BatchConfig, ConfigError
@@ -18,6 +24,7 @@ __all__ = ["create_app", "main"]
 def create_app(config: BatchConfig, post: Poster = post_json) -> Flask:
     """The app for ``config``; ``post`` is the model client (the real one by default)."""
     app = Flask("batch_predict")
+    app.register_error_handler(HTTPException, _json_http_error)
     handler = BatchHandler(config, post)
 
     @app.post("/")
@@ -34,6 +41,26 @@ def create_app(config: BatchConfig, post: Poster = post_json) -> Flask:
         return Response('{"status": "ready"}', status=200, mimetype="application/json")
 
     return app
+
+
+def _json_http_error(exc: HTTPException) -> Response:
+    """Werkzeug's own answers (404 for an unknown path, 405 for a method the path does not take,
+    500 for an unexpected failure, ...) as JSON ``{"error": ...}``, like the function's answer to
+    other bad input, with their headers (``Allow`` on a 405)."""
+    if isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(exc.valid_methods or ())
+        reason = f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
+    elif isinstance(exc, NotFound):
+        reason = f"no such path: {request.method} {request.path}"
+    else:
+        reason = f"{exc.name} ({request.method} {request.path}): {exc.description}"
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return Response(
+        json.dumps({"error": reason}),
+        status=exc.code or 500,
+        headers=headers,
+        mimetype="application/json",
+    )
 
 
 def main() -> int:

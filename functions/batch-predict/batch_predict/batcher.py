@@ -1,8 +1,11 @@
 """Gathering concurrent requests into batches, one open batch per (namespace, model).
 
 The first request of a batch leads: it waits until the window has passed or the batch is full,
-closes the batch, makes the one predict call and hands every member its outcome. The others
-only wait for that. Flask serves each request on its own thread, hence threads and a lock.
+closes the batch, runs it (one predict call, or one per event when the model refuses the merged
+batch) and hands every member its outcome. The others only wait for that. A closed batch is out
+of the open map before it runs, so events that arrive while it runs, however many calls that
+takes, start the next batch at once. Flask serves each request on its own thread, hence threads
+and a lock.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from batch_predict.logic import BatchItem, Outcome
 
 __all__ = ["Batcher"]
 
-# run(items) -> one outcome per item; makes the predict call.
+# run(items) -> one outcome per item, in the items' order; makes the predict call(s).
 RunBatch = Callable[[Sequence[BatchItem]], list[Outcome]]
 
 
@@ -37,8 +40,8 @@ class Batcher:
         self._lock = threading.Lock()
         self._open: dict[tuple[str, str], _Batch] = {}
 
-    def submit(self, item: BatchItem) -> tuple[Outcome, int]:
-        """(this item's outcome, the number of events in its batch)."""
+    def submit(self, item: BatchItem) -> Outcome:
+        """This item's outcome, once its batch has run."""
         key = (item.namespace, item.model)
         with self._lock:
             batch = self._open.get(key)
@@ -61,7 +64,7 @@ class Batcher:
             batch.done.wait()
         if len(batch.outcomes) != len(batch.items):
             raise RuntimeError("the batch ended without an outcome for every event")
-        return batch.outcomes[index], len(batch.items)
+        return batch.outcomes[index]
 
     def _close(self, key: tuple[str, str], batch: _Batch) -> None:
         # Called with the lock held: later requests start a new batch.

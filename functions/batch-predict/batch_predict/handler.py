@@ -1,8 +1,18 @@
-"""The event handler: decode the CloudEvent, batch it, encode its own reply."""
+"""The event handler: decode the CloudEvent, batch it, encode its own reply.
+
+A batch is one predict call; when the model refuses or fails it (a 4xx or a 500) and it holds
+more than one event (``ask_each_alone``), each event is sent again alone. Singles rather than
+halves: batches are small (``MAX_BATCH`` 32, most far fewer in a 20 ms window), this is the rare
+path, and an event asked alone gets exactly the answer predict-on-event would give it. They go
+one after the other, so the model still has at most one call in flight per batch and its
+autoscaler does not see a batch of 32 turn into 32 concurrent requests; such a batch of k events
+takes k + 1 calls, each within ``PREDICT_TIMEOUT_S``.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,14 +29,18 @@ from batch_predict.logic import (
     BadRequest,
     BatchItem,
     Outcome,
+    ask_each_alone,
     bad_data,
     merge,
     outcomes_for_answer,
     outcomes_for_unreachable,
+    outcomes_for_unusable_url,
     parse_item,
 )
 
-__all__ = ["BatchHandler"]
+__all__ = ["BatchHandler", "Poster"]
+
+log = logging.getLogger(__name__)
 
 Poster = Callable[..., ModelAnswer]
 
@@ -53,11 +67,13 @@ class BatchHandler:
         try:
             item = parse_item(event["type"], event.get_data(), self._config.model_namespace)
         except BadRequest as exc:
-            return self._reply(event, bad_data(None, str(exc)), 0)
-        outcome, size = self.batcher.submit(item)
-        return self._reply(event, outcome, size)
+            return self._reply(event, bad_data(None, str(exc)))
+        return self._reply(event, self.batcher.submit(item))
 
     def _predict(self, items: Sequence[BatchItem]) -> list[Outcome]:
+        """One outcome per item, in order: the batch's predict call, then, if the model refused
+        or failed a batch of several events with an answer that may be one event's fault, one
+        call per event."""
         base, headers = self._config.endpoint(items[0].model, items[0].namespace)
         url = f"{base}/v1/models/{items[0].model}:predict"
         try:
@@ -67,13 +83,18 @@ class BatchHandler:
         except ModelUnreachable as exc:
             return outcomes_for_unreachable(items, str(exc), timed_out=exc.timed_out)
         except InvalidModelUrl as exc:
-            outcome = bad_data(items[0].model, f"model {items[0].model!r}: {exc}")
-            return [outcome for _ in items]
+            return outcomes_for_unusable_url(items, str(exc))
+        if ask_each_alone(items, answer.status):
+            log.info(
+                "model %r answered a batch of %d events with HTTP %d; asking for each alone",
+                items[0].model,
+                len(items),
+                answer.status,
+            )
+            return [outcome for item in items for outcome in self._predict([item])]
         return outcomes_for_answer(items, answer.status, answer.body)
 
-    def _reply(
-        self, event: CloudEvent, outcome: Outcome, size: int
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _reply(self, event: CloudEvent, outcome: Outcome) -> tuple[int, dict[str, str], bytes]:
         reply = CloudEvent(
             {
                 "type": outcome.event_type,
@@ -81,7 +102,7 @@ class BatchHandler:
                 "id": str(uuid.uuid4()),
                 "datacontenttype": "application/json",
                 CORRELATION_EXTENSION: event["id"],
-                BATCH_SIZE_EXTENSION: str(size),
+                BATCH_SIZE_EXTENSION: str(outcome.batch_size),
             },
             dict(outcome.data),
         )

@@ -12,6 +12,7 @@ from batch_predict.logic import (
     RESPONSE_TYPE,
     BadRequest,
     BatchItem,
+    ask_each_alone,
     merge,
     outcomes_for_answer,
     parse_item,
@@ -37,7 +38,7 @@ def test_merge_concatenates_in_arrival_order() -> None:
             200, {"predictions": [0, 1]}, [(502, ERROR_TYPE, None)] * 2, id="count-mismatch"
         ),
         pytest.param(
-            400, {"error": "bad shape"}, [(200, ERROR_TYPE, None)] * 2, id="model-refuses"
+            404, {"error": "no model"}, [(200, ERROR_TYPE, None)] * 2, id="model-not-found"
         ),
         pytest.param(500, {"error": "boom"}, [(502, ERROR_TYPE, None)] * 2, id="model-fails"),
     ],
@@ -48,6 +49,46 @@ def test_answer_becomes_one_outcome_per_event(
     outcomes = outcomes_for_answer(ITEMS, status, json.dumps(body).encode())
     got = [(o.http_status, o.event_type, o.data.get("predictions")) for o in outcomes]
     assert got == expected
+    assert [o.batch_size for o in outcomes] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("events", "status", "alone"),
+    [
+        pytest.param(2, 400, True, id="refused-batch"),
+        pytest.param(2, 422, True, id="unprocessable-batch"),
+        pytest.param(2, 413, True, id="batch-too-large"),
+        pytest.param(1, 400, False, id="refused-single-event"),
+        pytest.param(2, 404, False, id="model-not-found"),
+        pytest.param(2, 408, False, id="model-timed-out"),
+        pytest.param(2, 429, False, id="model-sheds-load"),
+        pytest.param(2, 500, True, id="model-fails-on-the-batch"),
+        pytest.param(1, 500, False, id="model-fails-on-a-single-event"),
+        pytest.param(2, 502, False, id="bad-gateway"),
+        pytest.param(2, 503, False, id="model-unavailable"),
+        pytest.param(2, 504, False, id="gateway-timeout"),
+        pytest.param(2, 200, False, id="predicted"),
+    ],
+)
+def test_only_a_batch_of_several_events_refused_or_failed_by_the_model_is_asked_event_by_event(
+    events: int, status: int, alone: bool
+) -> None:
+    assert ask_each_alone(ITEMS[:events], status) is alone
+
+
+@pytest.mark.parametrize(
+    ("items", "refused"),
+    [
+        pytest.param(ITEMS[:1], "model 'iris' refused the request: bad shape", id="one-event"),
+        pytest.param(
+            ITEMS, "model 'iris' refused the batch of 2 events: bad shape", id="two-events"
+        ),
+    ],
+)
+def test_a_refusal_names_what_was_refused_and_why(items: list[BatchItem], refused: str) -> None:
+    outcomes = outcomes_for_answer(items, 400, b'{"error": "bad shape"}')
+    assert {o.data["reason"] for o in outcomes} == {refused}
+    assert {(o.data["status"], o.data["retryable"]) for o in outcomes} == {(400, False)}
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """The Flask app of event-log: ``POST /`` takes an event (binary or structured) and answers 202
 with no reply; ``GET /events`` lists the latest ``KEEP_EVENTS`` (default 100, in [1, 100000]) as
-structured JSON, newest last; health endpoints for probes. Config: ``LISTEN_HOST`` (default
-127.0.0.1), ``PORT`` (default 8080), ``KEEP_EVENTS``.
+structured JSON, newest last; health endpoints for probes. Any other method or path, and an
+unexpected failure, is answered in JSON ``{"error": ...}`` (with ``Allow`` on a 405), as a body
+that is not a CloudEvent is. Config: ``LISTEN_HOST`` (default 127.0.0.1), ``PORT`` (default
+8080), ``KEEP_EVENTS``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from cloudevents.exceptions import GenericException
 from cloudevents.http import from_http
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 __all__ = ["ConfigError", "create_app", "keep_events", "main"]
 
@@ -41,6 +44,7 @@ def keep_events(env: Mapping[str, str]) -> int:
 
 def create_app(keep: int = 100) -> Flask:
     app = Flask("event_log")
+    app.register_error_handler(HTTPException, _json_http_error)
     events: deque[dict[str, Any]] = deque(maxlen=keep)
     lock = threading.Lock()
 
@@ -69,6 +73,26 @@ def create_app(keep: int = 100) -> Flask:
         return Response('{"status": "ok"}', status=200, mimetype="application/json")
 
     return app
+
+
+def _json_http_error(exc: HTTPException) -> Response:
+    """Werkzeug's own answers (404 for an unknown path, 405 for a method the path does not take,
+    500 for an unexpected failure, ...) as JSON ``{"error": ...}``, like the function's answer to
+    other bad input, with their headers (``Allow`` on a 405)."""
+    if isinstance(exc, MethodNotAllowed):
+        allowed = ", ".join(exc.valid_methods or ())
+        reason = f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
+    elif isinstance(exc, NotFound):
+        reason = f"no such path: {request.method} {request.path}"
+    else:
+        reason = f"{exc.name} ({request.method} {request.path}): {exc.description}"
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return Response(
+        json.dumps({"error": reason}),
+        status=exc.code or 500,
+        headers=headers,
+        mimetype="application/json",
+    )
 
 
 def main() -> int:

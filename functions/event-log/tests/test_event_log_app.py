@@ -1,4 +1,5 @@
-"""event-log: binary and structured events are kept newest last, bounded; bad input is refused."""
+"""event-log: binary and structured events are kept newest last, bounded; bad input is refused
+in JSON."""
 
 from __future__ import annotations
 
@@ -27,6 +28,32 @@ def test_not_an_event_is_400() -> None:
     answer = create_app().test_client().post("/", data=b"{}", content_type="application/json")
     assert answer.status_code == 400
     assert "not a CloudEvent" in answer.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error", "allows"),
+    [
+        pytest.param("GET", "/", 405, "method GET is not allowed on /", "POST", id="get-events"),
+        pytest.param(
+            "POST", "/events", 405, "method POST is not allowed on /events", "GET", id="post-list"
+        ),
+        pytest.param("GET", "/nope", 404, "no such path: GET /nope", None, id="unknown-path"),
+    ],
+)
+def test_a_method_or_path_the_sink_does_not_take_is_a_json_error(
+    method: str, path: str, status: int, error: str, allows: str | None
+) -> None:
+    answer = create_app().test_client().open(path, method=method)
+    assert answer.status_code == status
+    assert answer.mimetype == "application/json"
+    body = answer.get_json()
+    assert body["error"].startswith(error)
+    if allows is None:
+        assert "Allow" not in answer.headers
+    else:
+        allowed = answer.headers["Allow"]
+        assert allows in allowed.split(", ")
+        assert body["error"] == f"{error}; allowed: {allowed}"
 
 
 @pytest.mark.parametrize(
