@@ -1,5 +1,6 @@
 """Fixtures shared by the Knative Functions' tests: a real KServe model server.
 
+``json_error`` checks a function's JSON answer to a method or path it does not take.
 ``kserve_iris`` starts the one-machine replica entry point (``autoscaler.runtime.replica_main``,
 one KServe model server bound to 127.0.0.1) serving the scikit-learn iris classifier built by
 ``autoscaler.examples.build``, once per test session, and stops it at the end.
@@ -13,9 +14,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +94,24 @@ def _wait_ready(server: ModelServer, process: subprocess.Popen[str]) -> None:
             pass
         time.sleep(0.1)  # polling a condition with a deadline, not synchronising on time
     raise RuntimeError(f"model server at {server.url} not ready within {START_DEADLINE_S} s")
+
+
+def _check_json_error(answer: Any, status: int, error: str, allows: str | None) -> None:
+    """``answer`` (a flask test response) is ``status`` in JSON whose error starts with
+    ``error``; for a method not allowed, the ``Allow`` header has ``allows`` and the error ends
+    with what it allows."""
+    assert answer.status_code == status
+    assert answer.mimetype == "application/json"
+    body = answer.get_json()
+    assert body["error"].startswith(error)
+    if allows is None:
+        assert "Allow" not in answer.headers
+    else:
+        allowed = answer.headers["Allow"]
+        assert allows in allowed.split(", ")
+        assert body["error"] == f"{error}; allowed: {allowed}"
+
+
+@pytest.fixture
+def json_error() -> Callable[[Any, int, str, str | None], None]:
+    return _check_json_error

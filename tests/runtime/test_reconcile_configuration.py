@@ -8,19 +8,9 @@ from typing import Any
 from autoscaler.clock import ManualClock
 from autoscaler.runtime.reconcile import configuration, names
 from autoscaler.runtime.reconcile.controller import ServingController
+from tests.runtime.reconcile_testkit import Informer
 
 R1, R2, R3 = "iris-predictor-00001", "iris-predictor-00002", "iris-predictor-00003"
-
-
-class Informer:
-    def __init__(self, objs: list[dict[str, Any]]) -> None:
-        self.objs = objs
-
-    def get(self, ns: str, name: str) -> dict[str, Any] | None:
-        return next((o for o in self.objs if o["metadata"]["name"] == name), None)
-
-    def list(self, ns: str) -> list[dict[str, Any]]:
-        return list(self.objs)
 
 
 def revision(name: str, generation: int) -> dict[str, Any]:

@@ -10,21 +10,11 @@ from autoscaler.runtime.dataplane import DataPlane
 from autoscaler.runtime.reconcile import names
 from autoscaler.runtime.reconcile.controller import ServingController
 from autoscaler.runtime.spec import RevisionKey
+from tests.runtime.reconcile_testkit import Informer
 
 NS, CFG = "models", "iris-predictor"
 R1, R2, R3 = "iris-predictor-00001", "iris-predictor-00002", "iris-predictor-00003"
 HOST = f"{CFG}.{NS}.example.com"
-
-
-class Informer:
-    def __init__(self, objs: list[dict[str, Any]]) -> None:
-        self.objs = objs
-
-    def get(self, ns: str, name: str) -> dict[str, Any] | None:
-        return next((o for o in self.objs if o["metadata"]["name"] == name), None)
-
-    def list(self, ns: str) -> list[dict[str, Any]]:
-        return list(self.objs)
 
 
 def revision(name: str) -> dict[str, Any]:

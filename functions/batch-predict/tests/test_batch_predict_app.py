@@ -30,20 +30,11 @@ IN_CLUSTER = "http://{model}-predictor.{namespace}.svc.cluster.local"
     ],
 )
 def test_a_method_or_path_the_function_does_not_take_is_a_json_error(
-    method: str, path: str, status: int, error: str, allows: str | None
+    method: str, path: str, status: int, error: str, allows: str | None, json_error: Any
 ) -> None:
     client = create_app(BatchConfig(model_url_template=IN_CLUSTER)).test_client()
     answer = client.open(path, method=method)
-    assert answer.status_code == status
-    assert answer.mimetype == "application/json"
-    body = answer.get_json()
-    assert body["error"].startswith(error)
-    if allows is None:
-        assert "Allow" not in answer.headers
-    else:
-        allowed = answer.headers["Allow"]
-        assert allows in allowed.split(", ")
-        assert body["error"] == f"{error}; allowed: {allowed}"
+    json_error(answer, status, error, allows)
 
 
 def test_an_unexpected_failure_is_a_json_500() -> None:

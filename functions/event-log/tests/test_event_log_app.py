@@ -3,6 +3,8 @@ in JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
@@ -41,19 +43,10 @@ def test_not_an_event_is_400() -> None:
     ],
 )
 def test_a_method_or_path_the_sink_does_not_take_is_a_json_error(
-    method: str, path: str, status: int, error: str, allows: str | None
+    method: str, path: str, status: int, error: str, allows: str | None, json_error: Any
 ) -> None:
     answer = create_app().test_client().open(path, method=method)
-    assert answer.status_code == status
-    assert answer.mimetype == "application/json"
-    body = answer.get_json()
-    assert body["error"].startswith(error)
-    if allows is None:
-        assert "Allow" not in answer.headers
-    else:
-        allowed = answer.headers["Allow"]
-        assert allows in allowed.split(", ")
-        assert body["error"] == f"{error}; allowed: {allowed}"
+    json_error(answer, status, error, allows)
 
 
 @pytest.mark.parametrize(
