@@ -457,12 +457,17 @@ class Handlers:
     ) -> web.StreamResponse:
         pod = self.objects.get(rt, ns, name)  # 404 for an unknown Pod
         opts = podlog.options(pod, request.query)
-        path = self.log_source(ns, name, opts.container) if self.log_source else None
+        source = self.log_source
+        path = source(ns, name, opts.container, opts.run) if source else None
         uid = (pod.get("metadata") or {}).get("uid")
 
-        def still_there() -> bool:
+        def still_there() -> bool:  # the Pod, and the run whose log is followed
             current = self.store.get(rt.storage, ns, name)
-            return current is not None and current["metadata"].get("uid") == uid
+            return (
+                current is not None
+                and current["metadata"].get("uid") == uid
+                and not podlog.run_ended(current, opts.container, opts.run)
+            )
 
         return await podlog.serve(request, path, opts, still_there, self.stopping)
 

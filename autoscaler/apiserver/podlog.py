@@ -1,13 +1,18 @@
 """``GET /api/v1/namespaces/{ns}/pods/{name}/log``: a container's log, as ``kubectl logs`` reads it.
 
 The API server stores Pods; what runs them (one-machine mode's replica processes) says where a
-container's log is through ``LogSource``. The options follow upstream's ``PodLogOptions`` and its
-checks (k8s.io/kubernetes/pkg/registry/core/pod: a container must be named when the Pod has more
-than one, a name the Pod does not have is a 400 naming it): ``container``, ``tailLines``,
-``limitBytes`` and ``follow`` (the log as it grows, until the Pod is gone). ``previous`` is a 400:
-a replica that exits is replaced by a new Pod, so no container has a previous instance.
-``timestamps``, ``sinceSeconds`` and ``sinceTime`` are accepted and not applied (the log file
-has no per-line times). Without a source, or for a container with no log file, the log is empty.
+container's log is through ``LogSource``, for each run of the container (a container restarted
+in its Pod logs each run apart, as the kubelet's ``<restartCount>.log`` files). The options follow
+upstream's ``PodLogOptions`` and its checks (k8s.io/kubernetes/pkg/registry/core/pod: a container
+must be named when the Pod has more than one, a name the Pod does not have is a 400 naming it):
+``container``, ``tailLines``, ``limitBytes``, ``follow`` (the log as it grows, until the run
+ends or the Pod is gone) and ``previous``. Which run is read follows the Pod's status as the
+kubelet reads it (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus): the current run, or
+the one that ended while the container waits to restart; with ``previous``, the run
+``lastState.terminated`` tells of, and a 400 ``previous terminated container "C" in pod "P" not
+found`` when there is none. ``timestamps``, ``sinceSeconds`` and ``sinceTime`` are accepted and not
+applied (the log file has no per-line times). Without a source, or for a run with no log file,
+the log is empty.
 
 A replica's log grows with its traffic and this server shares the data plane's event loop, so the
 file is read off the loop, in chunks, and only as far as asked: ``tailLines`` from the end back
@@ -29,8 +34,9 @@ from aiohttp import web
 
 from autoscaler.apiserver.errors import Cause, bad_request, invalid
 
-# (namespace, pod, container) -> the container's log file, or None (no log)
-LogSource = Callable[[str, str, str], Path | None]
+# (namespace, pod, container, run: the restart count of the container's run) -> that run's log
+# file, or None (no log)
+LogSource = Callable[[str, str, str, int], Path | None]
 FOLLOW_POLL_S = 0.2
 CHUNK = 1024 * 1024  # the most read at once
 TAIL_BLOCK = 64 * 1024  # read back from the end in blocks this big to find the tail
@@ -42,6 +48,7 @@ class LogOptions:
     tail_lines: int | None
     limit_bytes: int | None
     follow: bool
+    run: int = 0  # the restart count of the container's run whose log is read
 
 
 def _non_negative(q: Any, name: str, minimum: int) -> int | None:
@@ -80,14 +87,52 @@ def options(pod: dict[str, Any], q: Any) -> LogOptions:
             )
     elif container not in containers:
         raise bad_request(f"container {container} is not valid for pod {name}")
-    if q.get("previous") in ("true", "1"):
-        raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
     return LogOptions(
         container=container,
         tail_lines=_non_negative(q, "tailLines", 0),
         limit_bytes=_non_negative(q, "limitBytes", 1),
         follow=q.get("follow") in ("true", "1"),
+        run=log_run(pod, container, q.get("previous") in ("true", "1")),
     )
+
+
+def _container_status(pod: dict[str, Any], container: str) -> dict[str, Any]:
+    status = pod.get("status") or {}
+    for c in (status.get("containerStatuses") or []) + (status.get("initContainerStatuses") or []):
+        if c.get("name") == container:
+            return dict(c)
+    return {}
+
+
+def _has_ended_run(c: dict[str, Any]) -> bool:
+    return bool((c.get("lastState") or {}).get("terminated"))
+
+
+def log_run(pod: dict[str, Any], container: str, previous: bool) -> int:
+    """The run of ``container`` whose log is read, as its restart count: the current one (the
+    container status's ``restartCount``: while the container waits to restart, that is the run
+    that ended); with ``previous``, the run ``lastState.terminated`` tells of, which is the one
+    before a current run and the ended one itself while the container waits. A 400 when the
+    status tells of no ended run."""
+    c = _container_status(pod, container)
+    count = int(c.get("restartCount") or 0)
+    if not previous:
+        return count
+    if not _has_ended_run(c):
+        name = (pod.get("metadata") or {}).get("name", "")
+        raise bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+    return count if "waiting" in (c.get("state") or {}) else count - 1
+
+
+def run_ended(pod: dict[str, Any], container: str, run: int) -> bool:
+    """Whether the container's run ``run`` has ended by ``pod``'s status (a later run started,
+    or the container has terminated, or waits to restart): a followed log ends with it."""
+    c = _container_status(pod, container)
+    count = int(c.get("restartCount") or 0)
+    state = c.get("state") or {}
+    if count != run:
+        return count > run
+    return "terminated" in state or ("waiting" in state and _has_ended_run(c))
 
 
 def log_span(path: Path | None, tail_lines: int | None) -> tuple[int, int]:
@@ -175,7 +220,8 @@ async def serve(
     stopping: asyncio.Event,
 ) -> web.StreamResponse:
     """The log as text/plain, streamed in chunks read off the event loop (a replica's log can be
-    big); with ``follow``, what the file gains until the Pod is gone."""
+    big); with ``follow``, what the file gains while ``still_there`` (the Pod is there and the
+    run goes on)."""
     start, end = await asyncio.to_thread(log_span, path, opts.tail_lines)
     resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
     await resp.prepare(request)

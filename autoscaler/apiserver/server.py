@@ -241,8 +241,9 @@ class APIServer:
                     }
                     objects.update(crd_type, "", name, body, opts)
 
-    def _log_path(self, namespace: str, pod: str, container: str) -> Path | None:
-        return None if self.log_source is None else self.log_source(namespace, pod, container)
+    def _log_path(self, namespace: str, pod: str, container: str, run: int) -> Path | None:
+        source = self.log_source
+        return None if source is None else source(namespace, pod, container, run)
 
     def write_kubeconfig(self) -> None:
         _write_private(self.kubeconfig_path, yaml.safe_dump(self.kubeconfig(), sort_keys=False))

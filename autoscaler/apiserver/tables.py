@@ -185,7 +185,7 @@ def _pod_row(o: dict[str, Any], now: float) -> list[Any]:
     reason, ready, total, restarts, last_restart = pod_status_text(o)
     spec, status = o.get("spec") or {}, o.get("status") or {}
     restart_text = str(restarts)
-    if last_restart is not None:
+    if restarts and last_restart is not None:  # a first run that ended is no restart yet
         restart_text += f" ({human_duration(now - last_restart)} ago)"
     gates = spec.get("readinessGates") or []
     gates_text = "<none>"

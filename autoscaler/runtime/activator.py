@@ -102,7 +102,7 @@ class _TimedOut(Exception):
 @dataclass(eq=False)
 class _Waiter:
     future: asyncio.Future[Target]
-    exclude: frozenset[str]
+    exclude: frozenset[Target]
 
 
 @dataclass
@@ -112,7 +112,9 @@ class _Revision:
     container_concurrency: int = 0
     timeout_s: float | None = None  # the revision's timeoutSeconds; None: the default
     targets: list[Target] = field(default_factory=list)
-    load: dict[str, int] = field(default_factory=dict)
+    # requests in flight per target: keyed by the target itself, not its name (a replica
+    # restarted in its Pod keeps the name, and its new run is another target)
+    load: dict[Target, int] = field(default_factory=dict)
     waiters: deque[_Waiter] = field(default_factory=deque)
     rr: itertools.count[int] = field(default_factory=itertools.count)
     poked_at: float | None = None
@@ -121,7 +123,7 @@ class _Revision:
     active: bool = False
     first_reported: float = 0.0
 
-    def pick(self, exclude: frozenset[str] = frozenset()) -> Target | None:
+    def pick(self, exclude: frozenset[Target] = frozenset()) -> Target | None:
         cc = self.container_concurrency
         n = len(self.targets)
         if n == 0:
@@ -131,9 +133,9 @@ class _Revision:
         best_load = 0
         for i in range(n):
             t = self.targets[(start + i) % n]
-            if t.name in exclude:
+            if t in exclude:
                 continue
-            load = self.load.get(t.name, 0)
+            load = self.load.get(t, 0)
             if cc and load >= cc:
                 continue
             if not cc:
@@ -143,15 +145,15 @@ class _Revision:
         return best
 
     def take(self, target: Target) -> Target:
-        self.load[target.name] = self.load.get(target.name, 0) + 1
+        self.load[target] = self.load.get(target, 0) + 1
         return target
 
     def release(self, target: Target) -> None:
-        left = self.load.get(target.name, 0) - 1
+        left = self.load.get(target, 0) - 1
         if left > 0:
-            self.load[target.name] = left
+            self.load[target] = left
         else:
-            self.load.pop(target.name, None)
+            self.load.pop(target, None)
         self.dispatch()
 
     def dispatch(self) -> None:
@@ -214,8 +216,7 @@ class Activator:
         rev.container_concurrency = container_concurrency
         if timeout_s is not None:
             rev.timeout_s = timeout_s
-        names = {t.name for t in rev.targets}
-        rev.load = {n: c for n, c in rev.load.items() if n in names}
+        rev.load = {t: c for t, c in rev.load.items() if t in rev.targets}
         if rev.targets:
             rev.poked_at = None
         rev.dispatch()
@@ -258,7 +259,7 @@ class Activator:
             ))  # fmt: skip
         timeout_s = self.settings.request_timeout_s if rev.timeout_s is None else rev.timeout_s
         deadline = now + timeout_s
-        exclude: set[str] = set()
+        exclude: set[Target] = set()
         try:
             while True:
                 target = await self._acquire(rev, frozenset(exclude), deadline)
@@ -268,7 +269,7 @@ class Activator:
                     if exc.sent and not self.settings.retry_sent:
                         return error_response(502, str(exc))
                     log.info("retrying a request for %s elsewhere: %s", key, exc)
-                    exclude.add(target.name)
+                    exclude.add(target)
                 finally:
                     rev.release(target)
         except _TimedOut:
@@ -285,7 +286,7 @@ class Activator:
             # Also when the client went away (the handler is cancelled): it counts no longer.
             rev.stats.request_out(self.clock.now())
 
-    async def _acquire(self, rev: _Revision, exclude: frozenset[str], deadline: float) -> Target:
+    async def _acquire(self, rev: _Revision, exclude: frozenset[Target], deadline: float) -> Target:
         if not rev.waiters:
             t = rev.pick(exclude)
             if t is not None:

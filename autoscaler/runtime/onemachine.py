@@ -30,6 +30,7 @@ from autoscaler.runtime.dataplane import DataPlane
 from autoscaler.runtime.podmirror import QUEUE_PROXY, PodMirror
 from autoscaler.runtime.reconcile import admission
 from autoscaler.runtime.reconcile.controller import ServingController
+from autoscaler.runtime.restarts import run_log_name
 from autoscaler.runtime.spec import RevisionKey
 
 log = logging.getLogger(__name__)
@@ -243,12 +244,12 @@ class OneMachine:
             return None
         return self.controller.informers["rev"].get(key.namespace, key.name)
 
-    def _log_path(self, namespace: str, pod: str, container: str) -> Path | None:
-        """A replica Pod's user container logs to the replica's log file (the queue-proxy runs
-        in this process: its log is empty)."""
+    def _log_path(self, namespace: str, pod: str, container: str, run: int) -> Path | None:
+        """A replica Pod's user container logs each run (each replica process) to a file of its
+        own (the queue-proxy runs in this process: its log is empty)."""
         if container == QUEUE_PROXY or self.dataplane.log_dir is None:
             return None
-        path = self.dataplane.log_dir / f"{pod}.log"
+        path = self.dataplane.log_dir / run_log_name(pod, run)
         return path if path.is_file() else None
 
     # -- admin endpoints -------------------------------------------------------------------------

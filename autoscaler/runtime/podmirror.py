@@ -19,8 +19,16 @@ cluster would show for them to the API server, so ``kubectl get pods -w``, ``kub
   scale-down is deleted with the runtime's finalizer on it, so it shows ``Terminating`` until the
   process has exited, and the finalizer's removal then removes the Pod;
 - a Pod someone deletes (``kubectl delete pod``) stops its replica, and the pool starts a
-  replacement to keep its desired count, as a Deployment's ReplicaSet would. A replica that
-  crashes is replaced by a new replica, so by a new Pod (restartCount stays 0).
+  replacement, a new Pod, to keep its desired count, as a Deployment's ReplicaSet would;
+- a replica that crashes (exits on its own, or fails to start or to load its model) is
+  restarted in its Pod, as the kubelet restarts a container: the Pod keeps its name, the user
+  container's ``restartCount`` counts the runs before the current one and ``lastState.terminated``
+  says how the last of them ended (exit code, ``Error`` or ``Completed``, its start and end).
+  Until the next run starts the container shows that end: ``state.waiting`` with reason
+  ``CrashLoopBackOff`` (``back-off 2s restarting failed container=NAME pod=POD_NAMESPACE(UID)``,
+  the kubelet's message) while the pool backs off, ``state.terminated`` while it restarts at
+  once; the Pod stays ``Running`` with Ready and ContainersReady False, and its queue-proxy,
+  which in a cluster is not restarted with the user container, keeps running, not ready.
 
 The API server has no garbage collector: the Deployment is deleted when its revision's pool is
 gone. A Deployment someone deletes is made again (watched), as Knative's revision reconciler
@@ -52,6 +60,7 @@ from autoscaler.kube.endpoints import revision_of
 from autoscaler.kube.informer import PODS, Informer, Resource
 from autoscaler.runtime.reconcile import names
 from autoscaler.runtime.replica import ReplicaState
+from autoscaler.runtime.restarts import Crashed, Termination
 from autoscaler.runtime.spec import RevisionKey
 
 if TYPE_CHECKING:
@@ -81,6 +90,33 @@ def iso(wall_s: float) -> str:
     return dt.datetime.fromtimestamp(wall_s, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go prints a ``time.Duration`` (as the kubelet's back-off message has it):
+    ``10s``, ``1m20s``, ``5m0s``, ``1.5s``, ``500ms``."""
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+
+    def frac(value: int, unit: int, suffix: str) -> str:
+        whole, rest = divmod(value, unit)
+        digits = f"{rest:0{len(str(unit)) - 1}d}".rstrip("0")
+        return f"{whole}.{digits}{suffix}" if digits else f"{whole}{suffix}"
+
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return sign + frac(ns, 1_000, "µs")
+    if ns < 1_000_000_000:
+        return sign + frac(ns, 1_000_000, "ms")
+    hours, ns = divmod(ns, 3600 * 10**9)
+    minutes, ns = divmod(ns, 60 * 10**9)
+    out = frac(ns, 10**9, "s")
+    if hours:
+        return f"{sign}{hours}h{minutes}m{out}"
+    return f"{sign}{minutes}m{out}" if minutes else sign + out
+
+
 def deployment_name(revision: str) -> str:
     """Knative's name for a revision's Deployment."""
     return f"{revision}-deployment"
@@ -96,12 +132,23 @@ class ReplicaView:
     name: str
     state: ReplicaState
     stopping: bool
-    created: float
+    created: float  # its Pod's (the first run's start, when it restarted a crashed replica)
     launched: float | None = None  # the process is up
     ready: float | None = None
     user_port: int | None = None
     proxy_port: int | None = None
     metrics_port: int | None = None
+    restarted_from: Crashed | None = None  # the crashed run it restarted in its Pod
+
+    @property
+    def restart_count(self) -> int:
+        return 0 if self.restarted_from is None else self.restarted_from.restart_count + 1
+
+    @property
+    def pod_launched(self) -> float | None:
+        """When the Pod's first process was up (its queue-proxy runs from then)."""
+        first = None if self.restarted_from is None else self.restarted_from.launched_at
+        return first if first is not None else self.launched
 
     @property
     def live(self) -> bool:
@@ -121,7 +168,7 @@ class PoolView:
     template_hash: str
     replicas: tuple[ReplicaView, ...] = ()
     closed: bool = False  # the revision's pool is gone (its replicas are still stopping)
-    failed: tuple[str, str] | None = None  # the last replica that failed, and why (its Pod stays)
+    crashed: tuple[Crashed, ...] = ()  # replicas waiting to be restarted (their Pods stay)
 
 
 def view_of(pool: RevisionPool, wall_offset: float) -> PoolView:
@@ -138,16 +185,20 @@ def view_of(pool: RevisionPool, wall_offset: float) -> PoolView:
                 name=r.name,
                 state=r.state,
                 stopping=r.stopping,
-                created=r.started_at + wall_offset,
+                created=r.pod_created_at + wall_offset,
                 launched=wall(r.launched_at),
                 ready=wall(r.ready_at),
                 user_port=r.process.port if r.process is not None else None,
                 proxy_port=qp.port if qp is not None else None,
                 metrics_port=qp.metrics_port if qp is not None else None,
+                restarted_from=(
+                    None if r.restarted_from is None else r.restarted_from.shifted(wall_offset)
+                ),
             )
         )
+    crashed = tuple(c.shifted(wall_offset) for c in pool.crashed)
     return PoolView(
-        pool.key, pool.desired, pool.template_hash, tuple(replicas), pool.closed, pool.last_failed
+        pool.key, pool.desired, pool.template_hash, tuple(replicas), pool.closed, crashed
     )
 
 
@@ -261,21 +312,79 @@ def desired_pod(
     }
 
 
-def _container_status(name: str, image: str, replica: ReplicaView, ready: bool) -> dict[str, Any]:
-    state: dict[str, Any]
-    if replica.launched is None:
-        state = {"waiting": {"reason": "ContainerCreating"}}
-    else:
-        state = {"running": {"startedAt": iso(replica.launched)}}
+def _terminated(t: Termination) -> dict[str, Any]:
+    """A run's end as a container state's ``terminated``."""
+    out: dict[str, Any] = {"exitCode": t.exit_code, "reason": t.reason}
+    if t.message:
+        out["message"] = t.message
+    out["startedAt"] = iso(t.started_at)
+    out["finishedAt"] = iso(t.finished_at)
+    return out
+
+
+def _container(
+    name: str,
+    image: str,
+    state: dict[str, Any],
+    ready: bool,
+    restart_count: int = 0,
+    last_state: Termination | None = None,
+) -> dict[str, Any]:
     return {
         "name": name,
         "image": image,
         "imageID": "",
+        "lastState": {} if last_state is None else {"terminated": _terminated(last_state)},
         "ready": ready,
-        "started": replica.launched is not None,
-        "restartCount": 0,
+        "started": "running" in state,
+        "restartCount": restart_count,
         "state": state,
     }
+
+
+def _running_since(at: float | None) -> dict[str, Any]:
+    return (
+        {"waiting": {"reason": "ContainerCreating"}}
+        if at is None
+        else {"running": {"startedAt": iso(at)}}
+    )
+
+
+def _user_container(name: str, image: str, replica: ReplicaView) -> dict[str, Any]:
+    """The user container of a live replica's Pod. A restarted run not yet up shows the run it
+    restarts as ended, with that run's restart count, as the kubelet does until the new container
+    exists."""
+    crashed = replica.restarted_from
+    ready = replica.ready is not None
+    if replica.launched is None and crashed is not None:
+        return _container(
+            name,
+            image,
+            {"terminated": _terminated(crashed.terminated)},
+            ready,
+            crashed.restart_count,
+            crashed.last_state,
+        )
+    return _container(
+        name,
+        image,
+        _running_since(replica.launched),
+        ready,
+        replica.restart_count,
+        None if crashed is None else crashed.terminated,
+    )
+
+
+def pod_phase(statuses: list[dict[str, Any]]) -> str:
+    """The phase the kubelet gives a Pod of ``restartPolicy: Always`` with these container
+    statuses (pkg/kubelet/kubelet_pods.go getPhase): Pending while a container waits for its
+    first start, else Running (a container that ended waits for its restart)."""
+    first_start = [
+        c
+        for c in statuses
+        if "waiting" in c["state"] and not c.get("lastState", {}).get("terminated")
+    ]
+    return "Pending" if first_start else "Running"
 
 
 def _pod_condition(type_: str, status: str, at: str, reason: str, message: str) -> dict[str, Any]:
@@ -292,103 +401,96 @@ def _pod_condition(type_: str, status: str, at: str, reason: str, message: str) 
     return out
 
 
-def pod_status(
-    pod: Mapping[str, Any], replica: ReplicaView, draining_since: float | None
+def _status(
+    created: float,
+    sandbox_ready: bool,
+    containers: list[dict[str, Any]],
+    ready_since: float | None,
+    unready_since: float,
 ) -> dict[str, Any]:
-    """What the runtime knows of a replica, as a Pod's status. ``draining_since``: when it was
-    seen to drain (its queue-proxy takes no more requests from then)."""
-    user, queue = pod["spec"]["containers"]
-    created = iso(replica.created)
-    serving = replica.ready is not None and draining_since is None
-    if replica.ready is None:
-        ready_cond = {"status": "False", "reason": "ContainersNotReady", "at": created}
-    elif draining_since is not None:
-        ready_cond = {"status": "False", "reason": "ContainersNotReady", "at": iso(draining_since)}
-    else:
-        ready_cond = {"status": "True", "reason": "", "at": iso(replica.ready)}
-    not_ready = [
-        n for n, r in ((user["name"], replica.ready is not None), (QUEUE_PROXY, serving)) if not r
-    ]
-
+    """A replica Pod's status around its container statuses: Ready and ContainersReady True
+    from ``ready_since`` once every container is ready, else False from ``unready_since``."""
+    created_at = iso(created)
+    not_ready = [c["name"] for c in containers if not c["ready"]]
     message = f"containers with unready status: [{' '.join(not_ready)}]"
+    if not_ready or ready_since is None:
+        ready, reason, at = "False", "ContainersNotReady", iso(unready_since)
+    else:
+        ready, reason, at = "True", "", iso(ready_since)
 
     def cond(type_: str, status: str, at: str, reason: str = "") -> dict[str, Any]:
         return _pod_condition(type_, status, at, reason, message)
 
-    conditions = [
-        cond("PodReadyToStartContainers", "True" if replica.launched else "False", created),
-        cond("Initialized", "True", created),
-        cond("Ready", ready_cond["status"], ready_cond["at"], ready_cond["reason"]),
-        cond("ContainersReady", ready_cond["status"], ready_cond["at"], ready_cond["reason"]),
-        cond("PodScheduled", "True", created),
-    ]
     return {
-        # as a Pod whose containers have started: Running, ready or not
-        "phase": "Running" if replica.launched is not None else "Pending",
-        "conditions": conditions,
+        "phase": pod_phase(containers),
+        "conditions": [
+            cond("PodReadyToStartContainers", "True" if sandbox_ready else "False", created_at),
+            cond("Initialized", "True", created_at),
+            cond("Ready", ready, at, reason),
+            cond("ContainersReady", ready, at, reason),
+            cond("PodScheduled", "True", created_at),
+        ],
         "hostIP": LOOPBACK,
         "hostIPs": [{"ip": LOOPBACK}],
         "podIP": LOOPBACK,
         "podIPs": [{"ip": LOOPBACK}],
-        "startTime": created,
+        "startTime": created_at,
         "qosClass": "BestEffort",
-        "containerStatuses": [
-            _container_status(
-                user["name"], user.get("image", ""), replica, replica.ready is not None
-            ),
-            _container_status(QUEUE_PROXY, queue.get("image", ""), replica, serving),
-        ],
+        "containerStatuses": containers,
     }
 
 
-def failed_status(
-    pod: Mapping[str, Any], since_wall: float, why: str, previous: Mapping[str, Any] | None
+def pod_status(
+    pod: Mapping[str, Any], replica: ReplicaView, draining_since: float | None
 ) -> dict[str, Any]:
-    """The Pod of a replica that failed to start or crashed: phase Failed, its user container
-    terminated with an error saying why (kubectl: STATUS Error), as a Pod that is not restarted
-    in place (each attempt here is a new Pod). ``previous``: its status so far (times kept)."""
+    """What the runtime knows of a replica, as a Pod's status. ``draining_since``: when it was
+    seen to drain (its queue-proxy takes no more requests from then). A restarted replica's Pod
+    is not ready from its last run's end until this run is ready."""
     user, queue = pod["spec"]["containers"]
-    at = iso(since_wall)
-    started = ((previous or {}).get("startTime")) or at
-    not_ready = f"containers with unready status: [{user['name']} {QUEUE_PROXY}]"
+    serving = replica.ready is not None and draining_since is None
+    containers = [
+        _user_container(user["name"], user.get("image", ""), replica),
+        _container(
+            QUEUE_PROXY, queue.get("image", ""), _running_since(replica.pod_launched), serving
+        ),
+    ]
+    crashed = replica.restarted_from
+    unready_since = replica.created if crashed is None else crashed.terminated.finished_at
+    if draining_since is not None:
+        unready_since = draining_since
+    return _status(
+        replica.created,
+        replica.pod_launched is not None or crashed is not None,
+        containers,
+        replica.ready,
+        unready_since,
+    )
 
-    def cond(type_: str, status: str, reason: str = "") -> dict[str, Any]:
-        return _pod_condition(type_, status, at, reason, not_ready)
 
-    def terminated(
-        name: str, image: str, code: int, reason: str, message: str = ""
-    ) -> dict[str, Any]:
-        state: dict[str, Any] = {"exitCode": code, "reason": reason, "finishedAt": at}
-        if message:
-            state["message"] = message
-        return {
-            "name": name,
-            "image": image,
-            "imageID": "",
-            "ready": False,
-            "started": False,
-            "restartCount": 0,
-            "state": {"terminated": state},
-        }
-
-    return {
-        "phase": "Failed",
-        "conditions": [
-            cond("PodReadyToStartContainers", "False"),
-            cond("Initialized", "True"),
-            cond("Ready", "False", "PodFailed"),
-            cond("ContainersReady", "False", "PodFailed"),
-            cond("PodScheduled", "True"),
-        ],
-        "hostIP": LOOPBACK,
-        "hostIPs": [{"ip": LOOPBACK}],
-        "startTime": started,
-        "qosClass": "BestEffort",
-        "containerStatuses": [
-            terminated(user["name"], user.get("image", ""), 1, "Error", why),
-            terminated(QUEUE_PROXY, queue.get("image", ""), 0, "Completed"),
-        ],
-    }
+def crashed_status(pod: Mapping[str, Any], crashed: Crashed, uid: str) -> dict[str, Any]:
+    """The Pod of a replica that crashed, until its next run starts: the user container shows
+    how the run ended, waiting in CrashLoopBackOff with the kubelet's message while the pool
+    backs off (``uid``: the Pod's, which the message names), else as that end; its queue-proxy
+    runs on, not ready."""
+    user, queue = pod["spec"]["containers"]
+    namespace = pod["metadata"].get("namespace", "")
+    state: dict[str, Any]
+    last: Termination | None
+    if crashed.backoff_s is not None:
+        message = (
+            f"back-off {go_duration(crashed.backoff_s)} restarting failed container="
+            f"{user['name']} pod={crashed.name}_{namespace}({uid})"
+        )
+        state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+        last = crashed.terminated  # the run that ended is the last one
+    else:
+        state = {"terminated": _terminated(crashed.terminated)}
+        last = crashed.last_state  # the one before it
+    containers = [
+        _container(user["name"], user.get("image", ""), state, False, crashed.restart_count, last),
+        _container(QUEUE_PROXY, queue.get("image", ""), _running_since(crashed.launched_at), False),
+    ]
+    return _status(crashed.created_at, True, containers, None, crashed.terminated.finished_at)
 
 
 def deployment_status(
@@ -461,6 +563,7 @@ class _Pod:
     body: dict[str, Any]  # metadata and spec as last written
     status: dict[str, Any] | None = None
     deleting: bool = False
+    uid: str = ""  # as the API server gave it
 
 
 @dataclass
@@ -612,7 +715,7 @@ class PodMirror:
             return
         name = (pod.get("metadata") or {}).get("name", "")
         live = any(r.name == name and r.live for r in view.replicas)
-        if not live and (view.failed is None or view.failed[0] != name):
+        if not live and all(c.name != name for c in view.crashed):
             return
         record = (self._pods.get(key) or {}).get(name)
         if record is not None:
@@ -697,9 +800,10 @@ class PodMirror:
             return
         records = self._pods.setdefault(key, {})
         present = {r.name: r for r in view.replicas if r.live or r.terminating}
-        failed = view.failed if view.failed and view.failed[0] not in present else None
-        # Pods whose process has exited go first (the last failed one stays, Failed).
-        gone = [n for n in records if n not in present and (failed is None or n != failed[0])]
+        crashed = [c for c in view.crashed if c.name not in present]
+        # Pods whose process has exited go first (those of crashed replicas stay for the restart)
+        waiting = {c.name for c in crashed}
+        gone = [n for n in records if n not in present and n not in waiting]
         for name in gone:
             await self._remove_pod(key.namespace, name, deleting=records[name].deleting)
             del records[name]
@@ -729,8 +833,9 @@ class PodMirror:
             await self._sync_pod(
                 key, replica, view, deployment.obj if deployment else None, records
             )
-        if failed is not None and not view.closed:
-            await self._show_failed(key, failed, view, deployment, records)
+        if not view.closed:
+            for c in crashed:
+                await self._show_crashed(key, c, view, deployment, records)
         if deployment is not None and not view.closed:
             shown = {**deployment.obj, "status": deployment.status or {}}
             status = deployment_status(shown, view, self.clock.wall())
@@ -825,38 +930,39 @@ class PodMirror:
     async def _create_pod(self, key: RevisionKey, body: dict[str, Any]) -> _Pod:
         """Create a replica's Pod (one of that name left by an earlier run is taken over)."""
         try:
-            await self._call(self._core.create_namespaced_pod, key.namespace, body)
+            written = await self._call(self._core.create_namespaced_pod, key.namespace, body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
             name = body["metadata"]["name"]
-            await self._call(self._core.replace_namespaced_pod, name, key.namespace, body)
-        return _Pod(body)
+            written = await self._call(self._core.replace_namespaced_pod, name, key.namespace, body)
+        return _Pod(body, uid=str((written.get("metadata") or {}).get("uid", "")))
 
-    async def _show_failed(
+    async def _show_crashed(
         self,
         key: RevisionKey,
-        failed: tuple[str, str],
+        crashed: Crashed,
         view: PoolView,
         deployment: _Deployment | None,
         records: dict[str, _Pod],
     ) -> None:
-        """The Pod of the last replica that failed: Failed, saying why (written even when the
-        replica came and went between two writes, so its log can be read)."""
-        name, why = failed
-        record = records.get(name)
+        """The Pod of a replica waiting for its restart, saying how its run ended (written even
+        when the replica came and went between two writes, so its log can be read)."""
+        record = records.get(crashed.name)
         if record is None:
             if deployment is None:
                 return
-            gone = ReplicaView(name, ReplicaState.GONE, False, self.clock.wall())
+            gone = ReplicaView(crashed.name, ReplicaState.GONE, False, crashed.created_at)
             body = desired_pod(deployment.obj, gone, view.template_hash, self.node_name)
-            record = records[name] = await self._create_pod(key, body)
-        if record.deleting or (record.status or {}).get("phase") == "Failed":
+            record = records[crashed.name] = await self._create_pod(key, body)
+        if record.deleting:
             return
-        status = failed_status(record.body, self.clock.wall(), why, record.status)
+        status = crashed_status(record.body, crashed, record.uid)
+        if status == record.status:
+            return
         written = await self._call(
             self._core.replace_namespaced_pod_status,
-            name,
+            crashed.name,
             key.namespace,
             _with_status(record.body, status),
             missing_ok=True,

@@ -3,7 +3,7 @@
 ``set_desired(n)`` is the only input. A single reconcile task compares desired with what runs and
 acts: it starts replicas (each takes a slot of the machine-wide ``ReplicaBudget`` first; without
 one it waits, and ``reason`` says why), drains surplus ones (starting ones first, then the least
-busy ready ones), and replaces replicas that exit on their own, counting each as a restart. A
+busy ready ones), and restarts replicas that exit on their own, counting each as a restart. A
 replica stopped while it starts (scaled down, or its Pod deleted, while its model loads) is not
 waited for: its start is cancelled and its process stopped at once (SIGTERM, SIGKILL after
 ``term_timeout_s``), as Kubernetes stops a container whatever its readiness; its slot comes back
@@ -16,9 +16,14 @@ notes that something changed).
 
 Replicas are named as a Deployment's Pods are, ``<revision>-deployment-<pod-template-hash>-<5
 random characters>``: the hash is the replica spec's, so every replica of a revision shares it.
-A replica that exits is replaced by a new one with a new name (``restarts`` counts them); the
-last one that failed stays named in ``last_failed`` until a replica is ready again or none is
-wanted, so its failed Pod and log can be read.
+A replica that crashes (exits on its own, or fails to start or to load its model) is restarted
+in its Pod, as the kubelet restarts a container: it waits in ``crashed`` (its Pod stays, showing
+why and, while the pool backs off, CrashLoopBackOff) until the next start takes it over, with the
+same name and one restart more (``Replica.restart_count``; each run logs to a file of its own,
+``restarts.run_log_name``). A crashed replica is given up, and its Pod goes, when fewer replicas
+are wanted or its Pod is deleted; a replica deleted or scaled down is never restarted: the one
+started for a deleted Pod is a new Pod with a new name, as a ReplicaSet's. ``restarts`` counts
+the crashes of all the revision's replicas.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from autoscaler.runtime.launcher import Launcher, ReplicaStartError
 from autoscaler.runtime.qpmetrics import PodIdentity
 from autoscaler.runtime.queueproxy import QueueProxy, StatSink
 from autoscaler.runtime.replica import Replica, ReplicaState
+from autoscaler.runtime.restarts import Crashed, run_log_name, termination
 from autoscaler.runtime.spec import ReplicaSpec
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,14 @@ class PoolStatus:
     reason: str | None
 
 
+def _exit_code(replica: Replica) -> int | None:
+    """The replica's process's exit code (None: no process, or it is not known)."""
+    exited = replica.exited
+    if exited is None or not exited.done() or exited.cancelled() or exited.exception():
+        return None
+    return exited.result()
+
+
 class RevisionPool:
     def __init__(
         self,
@@ -109,9 +123,9 @@ class RevisionPool:
         self.desired = 0
         self.restarts = 0
         self.replicas: list[Replica] = []
-        # The last replica that failed to start or crashed, and why, until one is ready again or
-        # none is wanted (shown as its failed Pod, whose log says what went wrong).
-        self.last_failed: tuple[str, str] | None = None
+        # Replicas that crashed, oldest first, each waiting for the start that restarts it in its
+        # Pod (shown as that Pod, its container waiting or terminated, saying why).
+        self.crashed: list[Crashed] = []
         self.reason: str | None = None
         self._failures = 0
         self._retry_at: float | None = None
@@ -138,11 +152,14 @@ class RevisionPool:
 
     def delete_replica(self, name: str) -> bool:
         """Stop the live replica ``name`` (drained, as on a scale-down) and let reconcile start
-        a replacement, as a Deployment replaces a deleted Pod; the last failed one is forgotten.
-        False when none has it."""
-        if self.last_failed is not None and self.last_failed[0] == name:
-            self._failed(None)
-            return True
+        a replacement, a new Pod, as a Deployment replaces a deleted Pod; a crashed one is given
+        up instead of restarted. False when none has it."""
+        for c in self.crashed:
+            if c.name == name:
+                self.crashed.remove(c)
+                self._notify()
+                self.wake()
+                return True
         for r in self.replicas:
             if r.name == name and not r.stopping and r.state is not ReplicaState.GONE:
                 r.stopping = True
@@ -204,16 +221,17 @@ class RevisionPool:
                 for w in waits:
                     w.cancel()
 
-    def _failed(self, failure: tuple[str, str] | None) -> None:
-        if failure != self.last_failed:
-            self.last_failed = failure
+    def _give_up_crashed(self, keep: int) -> None:
+        """Keep only the ``keep`` oldest crashed replicas: fewer are wanted, the others' Pods go
+        without a restart."""
+        if len(self.crashed) > keep:
+            del self.crashed[max(0, keep) :]
             self._notify()
 
     def _reconcile(self) -> None:
-        if self.desired == 0:
-            self._failed(None)
         live = [r for r in self.replicas if r.state in (ReplicaState.STARTING, ReplicaState.READY)]
         surplus = len(live) - self.desired
+        self._give_up_crashed(-surplus)
         if surplus > 0:
             self._scale_down(live, surplus)
             self.reason = None
@@ -255,7 +273,7 @@ class RevisionPool:
             self._spawn(self._stop(r))
 
     def _next_name(self) -> str:
-        taken = {r.name for r in self.replicas}
+        taken = {r.name for r in self.replicas} | {c.name for c in self.crashed}
         while True:
             suffix = "".join(_rng.choice(NAME_ALPHABET) for _ in range(5))
             name = f"{self.key.name}-deployment-{self.template_hash}-{suffix}"
@@ -266,7 +284,9 @@ class RevisionPool:
             return name
 
     def _launch(self) -> None:
-        name = self._next_name()
+        # the oldest crashed replica is restarted in its Pod; otherwise a new Pod
+        restarted_from = self.crashed.pop(0) if self.crashed else None
+        name = restarted_from.name if restarted_from is not None else self._next_name()
         pod = PodIdentity(
             namespace=self.key.namespace,
             service=self.service,
@@ -283,6 +303,7 @@ class RevisionPool:
             timeout_s=self.settings.revision_timeout_s,
             serve_http=self.settings.serve_queue_proxy_http,
             on_update=self._notify,
+            restarted_from=restarted_from,
         )
         self.replicas.append(replica)
         self._starting[replica] = self._spawn(self._start(replica))
@@ -291,7 +312,7 @@ class RevisionPool:
     async def _start(self, replica: Replica) -> None:
         log_path = None
         if self.log_dir is not None:
-            log_path = str(self.log_dir / f"{replica.name}.log")
+            log_path = str(self.log_dir / run_log_name(replica.name, replica.restart_count))
             self._prune_logs()
         try:
             await replica.start(
@@ -319,19 +340,19 @@ class RevisionPool:
             return
         self._failures = 0
         self.reason = None
-        self._failed(None)
         assert replica.exited is not None
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
         self._changed()
         self.wake()
 
     def _prune_logs(self) -> None:
-        """Remove this revision's oldest replica logs beyond ``keep_logs`` (live replicas' stay)."""
+        """Remove this revision's oldest replica logs beyond ``keep_logs``; those ``kubectl logs``
+        can still ask for stay (each Pod's current run and the run before it, as the kubelet
+        keeps one dead container's log for ``--previous``)."""
         assert self.log_dir is not None
-        names = [r.name for r in self.replicas]
-        if self.last_failed is not None:
-            names.append(self.last_failed[0])
-        live = {f"{n}.log" for n in names}
+        runs = [(r.name, r.restart_count) for r in self.replicas]
+        runs += [(c.name, c.restart_count) for c in self.crashed]
+        live = {run_log_name(name, n) for name, count in runs for n in (count, count - 1) if n >= 0}
         try:
             old = [
                 p
@@ -351,34 +372,49 @@ class RevisionPool:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(replica.exited), 5)
         await replica.close_proxy()
+        crashed = not (replica.stopping or self._closed)
+        if crashed:  # noted before the replica goes, so its Pod stays throughout
+            self.restarts += 1
+            self._failures += 1
+            backoff = min(
+                self.settings.backoff_max_s,
+                self.settings.backoff_initial_s * 2 ** (self._failures - 1),
+            )
+            self._retry_at = self.clock.now() + backoff
+            self.reason = f"CrashLoopBackOff: {error} (retry in {backoff:g}s)"
+            self._crashed(replica, error, backoff)
         replica.state = ReplicaState.GONE
         self._forget(replica)
-        if replica.stopping or self._closed:
+        if not crashed:
             return
-        self.restarts += 1
-        self._failures += 1
-        backoff = min(
-            self.settings.backoff_max_s,
-            self.settings.backoff_initial_s * 2 ** (self._failures - 1),
-        )
-        self._retry_at = self.clock.now() + backoff
-        self.reason = f"CrashLoopBackOff: {error} (retry in {backoff:g}s)"
-        self._failed((replica.name, error))
         log.warning("replica %s of %s failed to start: %s", replica.name, self.key, error)
         self.wake()
+
+    def _crashed(self, replica: Replica, why: str, backoff_s: float | None) -> None:
+        """Note ``replica``'s crash: it waits to be restarted in its Pod."""
+        started = replica.launched_at if replica.launched_at is not None else replica.started_at
+        self.crashed.append(
+            Crashed(
+                name=replica.name,
+                created_at=replica.pod_created_at,
+                launched_at=replica.pod_launched_at,
+                restart_count=replica.restart_count,
+                terminated=termination(_exit_code(replica), why, started, self.clock.now()),
+                last_state=replica.last_state,
+                backoff_s=backoff_s,
+            )
+        )
+        self._notify()
 
     def _on_exit(self, replica: Replica) -> None:
         if replica.stopping or self._closed:
             return
-        # A crash: stop routing to it at once, count it, and let reconcile replace it.
+        # A crash: stop routing to it at once, count it, and let reconcile restart it (at once:
+        # the backoff is for replicas that keep failing to start).
         log.warning("replica %s of %s exited unexpectedly", replica.name, self.key)
         replica.state = ReplicaState.GONE
         self.restarts += 1
-        exited = replica.exited
-        code = None
-        if exited is not None and exited.done() and not exited.cancelled():
-            code = exited.result() if exited.exception() is None else None
-        self._failed((replica.name, f"exited unexpectedly (code {code})"))
+        self._crashed(replica, f"exited unexpectedly (code {_exit_code(replica)})", None)
         self._changed()
         self._notify()
         self._spawn(self._reap(replica))
@@ -435,7 +471,7 @@ class RevisionPool:
         """Stop every replica (drained when ``graceful``) and the reconcile task."""
         self.desired = 0
         self._closed = True
-        self.last_failed = None
+        self.crashed.clear()
         self.budget.unsubscribe(self.wake)
         if self._task is not None:
             self._task.cancel()

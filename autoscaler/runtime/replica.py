@@ -8,6 +8,9 @@ queue-proxy to finish (up to ``drain_timeout_s``), send SIGTERM (uvicorn finishe
 and SIGKILL after ``term_timeout_s``. One stopped while it starts (its model loading) has its
 start cancelled: its process gets SIGTERM at once and SIGKILL after ``term_timeout_s``, as
 Kubernetes stops a container whatever its readiness.
+
+A replica started in place of one that crashed (``restarted_from``) is the next run of the same
+Pod: it keeps the crashed one's name and Pod creation time and counts one restart more.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from autoscaler.runtime.launcher import (
 )
 from autoscaler.runtime.qpmetrics import PodIdentity
 from autoscaler.runtime.queueproxy import QueueProxy, StatSink
+from autoscaler.runtime.restarts import Crashed, Termination
 from autoscaler.runtime.spec import ReplicaSpec
 
 READY_POLL_S = 0.01
@@ -53,7 +57,10 @@ class Replica:
         timeout_s: float = 300.0,
         serve_http: bool = True,
         on_update: Callable[[], None] | None = None,
+        restarted_from: Crashed | None = None,
     ) -> None:
+        if restarted_from is not None and restarted_from.name != pod.pod:
+            raise ValueError(f"replica {pod.pod} cannot restart {restarted_from.name}")
         self.pod = pod
         self.name = pod.pod
         self.spec = spec
@@ -69,6 +76,7 @@ class Replica:
         self.started_at = clock.now()
         self.launched_at: float | None = None  # the process is up (its port known)
         self.ready_at: float | None = None
+        self.restarted_from = restarted_from
         # Told of every step of the lifecycle (process up, ready, draining, gone); it must not
         # block: it only notes that something changed.
         self.on_update = on_update
@@ -76,6 +84,27 @@ class Replica:
     def _updated(self) -> None:
         if self.on_update is not None:
             self.on_update()
+
+    @property
+    def restart_count(self) -> int:
+        """This run's restart count in its Pod (0: the Pod's first run)."""
+        return 0 if self.restarted_from is None else self.restarted_from.restart_count + 1
+
+    @property
+    def last_state(self) -> Termination | None:
+        """How the Pod's run before this one ended (None: this is its first)."""
+        return None if self.restarted_from is None else self.restarted_from.terminated
+
+    @property
+    def pod_created_at(self) -> float:
+        """When the Pod's first run started (this one's start, if it is the first)."""
+        return self.started_at if self.restarted_from is None else self.restarted_from.created_at
+
+    @property
+    def pod_launched_at(self) -> float | None:
+        """When the Pod's first process was up (its queue-proxy's start)."""
+        first = None if self.restarted_from is None else self.restarted_from.launched_at
+        return first if first is not None else self.launched_at
 
     @property
     def exited(self) -> asyncio.Future[int] | None:

@@ -30,9 +30,12 @@ def pod(name: str, *containers: str) -> dict[str, Any]:
 
 @pytest.fixture
 def logs(server: RunningAPIServer, raw: Raw, tmp_path: Path) -> Iterator[Path]:
-    """``tmp_path/<pod>.<container>.log`` is each container's log."""
+    """``tmp_path/<pod>.<container>.log`` is each container's first run's log, and
+    ``<pod>.<container>.<n>.log`` that of its restart ``n``."""
     raw("POST", "/api/v1/namespaces", json={"metadata": {"name": NS}})
-    server.server.log_source = lambda ns, name, c: tmp_path / f"{name}.{c}.log"
+    server.server.log_source = lambda ns, name, c, n: (
+        tmp_path / (f"{name}.{c}.log" if n == 0 else f"{name}.{c}.{n}.log")
+    )
     try:
         yield tmp_path
     finally:
@@ -91,6 +94,89 @@ def test_follow_streams_what_the_log_gains_until_the_pod_is_gone(raw: Raw, logs:
         assert next(lines) == b"second"
         assert raw("DELETE", f"/api/v1/namespaces/{NS}/pods/three").status_code == 200
         assert list(lines) == []  # the stream ends with the Pod
+
+
+def container_status(restarts: int, state: dict[str, Any], ended: bool) -> dict[str, Any]:
+    last = {"terminated": {"exitCode": 137, "reason": "Error"}} if ended else {}
+    return {"name": "app", "restartCount": restarts, "state": state, "lastState": last}
+
+
+RUNNING = {"running": {"startedAt": "2024-01-01T00:00:00Z"}}
+BACKING_OFF = {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s ..."}}
+
+
+@pytest.mark.parametrize(
+    ("status", "current", "previous"),
+    [
+        (None, "run 0", None),  # no status yet: the first run, no previous one
+        (container_status(0, RUNNING, False), "run 0", None),
+        # crashed and waiting to restart: both read the run that ended
+        (container_status(0, BACKING_OFF, True), "run 0", "run 0"),
+        (container_status(1, RUNNING, True), "run 1", "run 0"),  # restarted
+        (container_status(1, BACKING_OFF, True), "run 1", "run 1"),
+        # crashed, restarting at once: the run that ended is current, the one before previous
+        (container_status(1, {"terminated": {"exitCode": 1}}, True), "run 1", "run 0"),
+        (container_status(2, RUNNING, True), "run 2", "run 1"),
+    ],
+    ids=["new", "running", "backoff", "restarted", "backoff-again", "ended", "restarted-again"],
+)
+def test_previous_reads_the_run_lastState_tells_of(
+    raw: Raw,
+    logs: Path,
+    request: pytest.FixtureRequest,
+    status: dict[str, Any] | None,
+    current: str,
+    previous: str | None,
+) -> None:
+    """As the kubelet picks a container's run from the Pod's status: the current run (the one
+    that ended, while the container waits to restart), and with ``previous`` the run
+    ``lastState.terminated`` tells of; without one, upstream's 400."""
+    name = f"four-{request.node.callspec.id}"
+    body = pod(name, "app")
+    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=body).status_code == 201
+    for n in range(3):
+        (logs / (f"{name}.app.log" if n == 0 else f"{name}.app.{n}.log")).write_text(f"run {n}\n")
+    if status is not None:
+        put = raw(
+            "PUT",
+            f"/api/v1/namespaces/{NS}/pods/{name}/status",
+            json={**body, "status": {"phase": "Running", "containerStatuses": [status]}},
+        )
+        assert put.status_code == 200, put.text
+    assert raw("GET", log_url(name)).text == f"{current}\n"
+    got = raw("GET", log_url(name, "?previous=true"))
+    if previous is None:
+        assert (got.status_code, got.json()["reason"], got.json()["message"]) == (
+            400,
+            "BadRequest",
+            f'previous terminated container "app" in pod "{name}" not found',
+        )
+    else:
+        assert (got.status_code, got.text) == (200, f"{previous}\n")
+
+
+def test_follow_ends_with_the_run(raw: Raw, logs: Path) -> None:
+    """A followed log ends when its run does (the container crashed: it waits to restart), as
+    the kubelet stops following a container that is no longer running; the Pod stays."""
+    body = pod("five", "app")
+    assert raw("POST", f"/api/v1/namespaces/{NS}/pods", json=body).status_code == 201
+
+    def show(status: dict[str, Any]) -> None:
+        full = {"phase": "Running", "containerStatuses": [status]}
+        put = raw("PUT", f"/api/v1/namespaces/{NS}/pods/five/status", json={**body, "status": full})
+        assert put.status_code == 200, put.text
+
+    show(container_status(0, RUNNING, False))
+    (logs / "five.app.log").write_text("loading\n")
+    with raw("GET", log_url("five", "?follow=true"), stream=True) as resp:
+        lines = resp.iter_lines()
+        assert next(lines) == b"loading"
+        with (logs / "five.app.log").open("a") as f:
+            f.write("Traceback ...\n")
+        assert next(lines) == b"Traceback ..."
+        show(container_status(0, BACKING_OFF, True))
+        assert list(lines) == []  # the stream ends with the run
+    assert raw("GET", f"/api/v1/namespaces/{NS}/pods/five").status_code == 200
 
 
 class LoopGaps:

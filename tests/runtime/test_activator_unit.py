@@ -127,6 +127,21 @@ async def test_request_waits_when_every_replica_refused_until_a_new_one() -> Non
     assert (await task).status == 200
 
 
+async def test_a_replica_restarted_in_its_pod_is_a_new_target_under_the_same_name() -> None:
+    """The crashed run refused a request; its restart (same Pod, same name, a new queue-proxy)
+    takes it, and the crashed run's load does not count against the new one."""
+    act = Activator(ManualClock())
+    crashed = RecordingTarget("pod-a", refuse=True)
+    act.set_targets(KEY, [crashed], 1)
+    task = asyncio.create_task(act.handle(KEY, request()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not task.done()  # refused by the crashed run: waiting for another target
+    restarted = RecordingTarget("pod-a")
+    act.set_targets(KEY, [restarted], 1)
+    assert (await task).status == 200 and restarted.served == 1
+
+
 async def held_request(
     act: Activator, target: RecordingTarget, clock: ManualClock, held_s: float
 ) -> None:

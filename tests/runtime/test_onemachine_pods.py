@@ -1,10 +1,13 @@
 """One-machine mode shows a revision's replicas as kubectl shows them in a cluster: the Pods of
 the revision's Deployment come with a request that wakes it from zero and go when it scales back
-to zero (the revision's Deployment stays, at 0/0); kubectl logs reads a replica's log; kubectl delete pod replaces the replica."""
+to zero (the revision's Deployment stays, at 0/0); kubectl logs reads a replica's log; kubectl
+delete pod replaces the replica; a replica that crashes restarts in its Pod (RESTARTS 1, and
+kubectl logs --previous reads the run that crashed)."""
 
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import pytest
 
 from autoscaler.examples.build import build_iris
+from autoscaler.runtime.spec import RevisionKey
 from autoscaler.runtime.testing import RunningOneMachine, running_onemachine
 
 pytestmark = pytest.mark.slow
@@ -89,6 +93,11 @@ def test_replicas_show_as_pods_and_deployment_through_kubectl(
     assert bad.returncode != 0 and f"container nope is not valid for pod {first}" in bad.stderr
     missing = om.kubectl("logs", f"{REV}-deployment-nope-nope1")
     assert missing.returncode != 0 and "not found" in missing.stderr
+    previous = om.kubectl("logs", first, "-c", "kserve-container", "--previous")
+    assert previous.returncode != 0
+    assert f'previous terminated container "kserve-container" in pod "{first}" not found' in (
+        previous.stderr
+    )
 
     deleted = om.kubectl("delete", "pod", first)  # waits until the replica's process is gone
     assert deleted.returncode == 0, deleted.stderr
@@ -98,3 +107,24 @@ def test_replicas_show_as_pods_and_deployment_through_kubectl(
         "a replacement Pod",
     )
     assert predict(om) == 200
+
+    # its process crashes: restarted in the same Pod, one restart, the crashed run's log kept
+    pod = pods(om)[0][0]
+    (replica,) = om.machine.dataplane.pool(RevisionKey("default", REV)).replicas
+    assert replica.name == pod and replica.process is not None
+    replica.process.send_signal(signal.SIGKILL)
+    om.wait(
+        lambda: (
+            [row[:4] for row in rows(om, "pods", "-l", SELECTOR)] == [[pod, "2/2", "Running", "1"]]
+        ),
+        30,
+        "the Pod restarted",
+    )
+    user = json.loads(om.kubectl("get", "pod", pod, "-o", "json").stdout)["status"][
+        "containerStatuses"
+    ][0]
+    assert user["lastState"]["terminated"]["exitCode"] == 137
+    previous = om.kubectl("logs", pod, "-c", "kserve-container", "--previous")
+    assert previous.returncode == 0 and "lily:predict" in previous.stdout, previous.stderr
+    current = om.kubectl("logs", pod, "-c", "kserve-container")
+    assert "Registering model: lily" in current.stdout and "lily:predict" not in current.stdout

@@ -1,6 +1,7 @@
 """PodMirror driven by pool snapshots against a real API server, with a hand-driven clock: what
 kubectl shows of a replica at each step, the Deployment, coalesced writes with backoff while the
-API refuses them, deleted Pods stopping their replica, and an earlier run's Pods removed."""
+API refuses them, deleted Pods stopping their replica, a crashed replica restarting in its Pod,
+and an earlier run's Pods removed."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ import pytest
 import pytest_asyncio
 from kubernetes import client
 
+from autoscaler.apiserver.tables import parse_time
 from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
 from autoscaler.clock import ManualClock
 from autoscaler.kube.endpoints import replica_endpoints
-from autoscaler.runtime.podmirror import FINALIZER, PodMirror, PoolView, ReplicaView
+from autoscaler.runtime.podmirror import (
+    FINALIZER,
+    PodMirror,
+    PoolView,
+    ReplicaView,
+    go_duration,
+)
 from autoscaler.runtime.replica import ReplicaState
+from autoscaler.runtime.restarts import Crashed, Termination
 from autoscaler.runtime.spec import RevisionKey
 
 REV = "iris-predictor-00001"
@@ -88,9 +97,9 @@ class Harness:
         desired: int,
         *replicas: ReplicaView,
         closed: bool = False,
-        failed: tuple[str, str] | None = None,
+        crashed: tuple[Crashed, ...] = (),
     ) -> None:
-        self.mirror.observe(PoolView(self.key, desired, HASH, replicas, closed, failed))
+        self.mirror.observe(PoolView(self.key, desired, HASH, replicas, closed, crashed))
         await asyncio.wait_for(self.mirror.settled(), 20)
 
     def get(self, *args: str) -> Any:
@@ -304,23 +313,134 @@ async def test_a_replicas_start_is_written_once_it_has_gathered(harness: Harness
     assert h.table("pods")[0][:3] == [POD, "2/2", "Running"]
 
 
-async def test_the_last_failed_replica_shows_as_a_failed_pod_until_given_up(
+KILLED = Termination(
+    137, "Error", "exited unexpectedly (code -9)", 1_700_000_000.0, 1_700_000_100.0
+)
+
+
+def crashed(clock: ManualClock, **kw: Any) -> Crashed:
+    """The replica of ``replica()`` crashed (killed) in its first run."""
+    fields: dict[str, Any] = {
+        "name": POD,
+        "created_at": clock.wall() - 5,
+        "launched_at": UP["launched"],
+        "restart_count": 0,
+        "terminated": KILLED,
+        "last_state": None,
+        "backoff_s": 2.0,
+    }
+    return Crashed(**{**fields, **kw})
+
+
+def terminated(t: Termination) -> dict[str, Any]:
+    """``t`` as a container state's ``terminated``, its times as seconds (see ``at``)."""
+    return {
+        "exitCode": t.exit_code,
+        "reason": t.reason,
+        "message": t.message,
+        "startedAt": t.started_at,
+        "finishedAt": t.finished_at,
+    }
+
+
+def at(state: dict[str, Any]) -> dict[str, Any]:
+    """A container state (or last state) with its times as seconds: the client library the
+    mirror writes with turns ``Z`` into ``+00:00``, both RFC 3339 forms of UTC."""
+    return {
+        kind: {k: parse_time(v) if k.endswith("At") else v for k, v in fields.items()}
+        for kind, fields in state.items()
+    }
+
+
+async def test_a_crashed_replica_restarts_in_its_pod(harness: Harness) -> None:
+    """The same Pod throughout: CrashLoopBackOff with the kubelet's message while the pool backs
+    off (Ready False, the queue-proxy running but not ready), then the next run with restart
+    count 1 and the run that ended as its last state; a crash restarted at once shows as the
+    run that ended (kubectl: Error) with the run before as its last state."""
+    h, clock = harness, harness.clock
+    await h.show(1, replica(ReplicaState.READY, clock, **UP, ready=clock.wall()))
+    uid = h.get("pod", POD)["metadata"]["uid"]
+    crash = crashed(clock)
+    await h.show(1, crashed=(crash,))
+    assert h.table("pods") == [[POD, "0/2", "CrashLoopBackOff", "0"]]  # no restart yet
+    pod = h.get("pod", POD)
+    assert pod["metadata"]["uid"] == uid and pod["status"]["phase"] == "Running"
+    user, queue = pod["status"]["containerStatuses"]
+    message = f"back-off 2s restarting failed container=kserve-container pod={POD}_{h.ns}({uid})"
+    assert user["state"] == {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+    assert at(user["lastState"]) == {"terminated": terminated(KILLED)}
+    assert (user["restartCount"], user["ready"], user["started"]) == (0, False, False)
+    assert (at(queue["state"]), queue["ready"]) == ({"running": {"startedAt": 1.7e9}}, False)
+    conditions = {c["type"]: c for c in pod["status"]["conditions"]}
+    for type_ in ("Ready", "ContainersReady"):
+        assert conditions[type_]["status"] == "False"
+        assert conditions[type_]["reason"] == "ContainersNotReady"
+        assert parse_time(conditions[type_]["lastTransitionTime"]) == KILLED.finished_at
+    assert replica_endpoints([pod]) == ()
+
+    # the next run: restarted in the same Pod; until its process is up the container shows the
+    # run that ended, as the kubelet does until the new container exists
+    await h.show(1, replica(clock=clock, **STARTING, restarted_from=crash))
+    assert h.table("pods") == [[POD, "0/2", "Error", "0"]]
+    user = h.get("pod", POD)["status"]["containerStatuses"][0]
+    assert (at(user["state"]), user["restartCount"]) == ({"terminated": terminated(KILLED)}, 0)
+    run = {**UP, "launched": 1_700_000_102.0, "restarted_from": crash}
+    await h.show(1, replica(clock=clock, **STARTING, **run))
+    assert h.table("pods")[0][:4] == [POD, "0/2", "Running", "1"]  # RESTARTS 1 (... ago)
+    await h.show(1, replica(ReplicaState.READY, clock, **run, ready=clock.wall()))
+    assert h.table("pods")[0][:4] == [POD, "2/2", "Running", "1"]
+    pod = h.get("pod", POD)
+    assert pod["metadata"]["uid"] == uid
+    user = pod["status"]["containerStatuses"][0]
+    assert at(user["state"]) == {"running": {"startedAt": 1_700_000_102.0}}
+    assert (user["restartCount"], at(user["lastState"])) == (1, {"terminated": terminated(KILLED)})
+    assert [e.urls for e in replica_endpoints([pod])] == [("http://127.0.0.1:40003/metrics",)]
+
+    # it crashes again, restarted at once: the run that ended, the one before as last state
+    again = Termination(
+        1, "Error", "exited unexpectedly (code 1)", 1_700_000_102.0, 1_700_000_200.0
+    )
+    await h.show(
+        1,
+        crashed=(
+            crashed(clock, restart_count=1, terminated=again, last_state=KILLED, backoff_s=None),
+        ),
+    )
+    assert h.table("pods")[0][:4] == [POD, "0/2", "Error", "1"]
+    user = h.get("pod", POD)["status"]["containerStatuses"][0]
+    assert at(user["state"]) == {"terminated": terminated(again)}
+    assert (user["restartCount"], at(user["lastState"])) == (1, {"terminated": terminated(KILLED)})
+    assert h.deleted == []
+
+
+async def test_a_crashed_replica_shows_even_if_never_written_and_goes_when_its_pod_is_deleted(
     harness: Harness,
 ) -> None:
-    """Its Pod is written even if the replica came and went between two writes: Failed, its
-    container terminated with why (kubectl: Error), so `kubectl logs` can read what went wrong;
-    deleting it gives it up in the pool, and then it goes."""
-    h = harness
-    why = "replica failed: ValueError: bad model"
-    await h.show(1, failed=(POD, why))
-    assert h.table("pods") == [[POD, "0/2", "Error", "0"]]
+    """Its Pod is written even if the replica came and went between two writes, so `kubectl
+    logs` can read what went wrong; deleting it gives it up in the pool, and then it goes."""
+    h, clock = harness, harness.clock
+    failed = Termination(1, "Error", "replica failed: ValueError: bad model", 1.7e9, 1.7e9 + 1)
+    await h.show(1, crashed=(crashed(clock, terminated=failed, launched_at=None, backoff_s=0.5),))
+    assert h.table("pods") == [[POD, "0/2", "CrashLoopBackOff", "0"]]
     pod = h.get("pod", POD)
-    assert pod["status"]["phase"] == "Failed"
-    user = pod["status"]["containerStatuses"][0]
-    assert user["state"]["terminated"]["message"] == why
+    user, queue = pod["status"]["containerStatuses"]
+    assert user["state"]["waiting"]["message"].startswith("back-off 500ms restarting failed")
+    assert user["lastState"]["terminated"]["message"] == "replica failed: ValueError: bad model"
+    assert queue["state"] == {"waiting": {"reason": "ContainerCreating"}}  # never started
+    assert pod["status"]["phase"] == "Pending"  # as the kubelet's: a container waits to start
     assert replica_endpoints([pod]) == ()
     assert h.api.kubectl("delete", "pod", "-n", h.ns, POD, "--wait=false").returncode == 0
     await asyncio.wait_for(h.deleted_event.wait(), 20)
     assert h.deleted == [(h.key, POD)]
     await h.show(1)  # the pool gave it up
     assert h.get("pods")["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(10, "10s"), (80, "1m20s"), (300, "5m0s"), (1.5, "1.5s"), (0.5, "500ms"), (0, "0s"),
+     (3600, "1h0m0s"), (0.0015, "1.5ms")],
+    ids=str,
+)  # fmt: skip
+def test_durations_print_as_go_prints_them(seconds: float, shown: str) -> None:
+    assert go_duration(seconds) == shown

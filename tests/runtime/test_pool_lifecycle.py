@@ -1,4 +1,4 @@
-"""RevisionPool: crash replacement under load, graceful drain, the machine-wide replica cap."""
+"""RevisionPool: crash restarts under load, graceful drain, the machine-wide replica cap."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from dataplane_testkit import (
 from autoscaler.runtime.capacity import replica_cap_for
 from autoscaler.runtime.dataplane import DataPlane
 from autoscaler.runtime.launcher import ZygoteLauncher
+from autoscaler.runtime.replica import Replica
 from autoscaler.runtime.spec import PredictorKind, ReplicaSpec, RevisionKey
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -64,7 +65,7 @@ async def load(dp: DataPlane, host: str, model: str, n: int, concurrency: int) -
 
 
 @pytest.mark.parametrize("activator_in_path", [True, False], ids=["via-activator", "direct"])
-async def test_replica_killed_mid_load_is_replaced_and_load_finishes(
+async def test_replica_killed_mid_load_is_restarted_in_its_pod_and_load_finishes(
     capped: DataPlane, iris_dir: Path, activator_in_path: bool
 ) -> None:
     key = RevisionKey("default", f"crash-{int(activator_in_path)}")
@@ -87,10 +88,23 @@ async def test_replica_killed_mid_load_is_replaced_and_load_finishes(
         load(capped, host_of(key.name), "iris", 400, 8), kill_when_busy()
     )
     assert statuses == [200] * 400
-    await wait_until(lambda: capped.status(key).ready == 2, what="replacement ready")
+    await wait_until(lambda: capped.status(key).ready == 2, what="restarted and ready")
     assert capped.status(key).restarts == 1
     assert victim not in capped.pool(key).replicas
+    assert_restarted_in_its_pod(capped, key, victim)
     await capped.remove_revision(key)
+
+
+def assert_restarted_in_its_pod(dp: DataPlane, key: RevisionKey, victim: Replica) -> None:
+    """The killed replica's restart has its name (its Pod), restart count 1, the kill as its
+    last state, and a log of its own beside the killed run's."""
+    (restarted,) = [r for r in dp.pool(key).replicas if r.name == victim.name]
+    assert restarted.restart_count == 1 and restarted.pod_created_at == victim.pod_created_at
+    last = restarted.last_state
+    assert last is not None and (last.exit_code, last.reason) == (128 + signal.SIGKILL, "Error")
+    assert dp.log_dir is not None
+    assert (dp.log_dir / f"{victim.name}.log").is_file()
+    assert (dp.log_dir / f"{victim.name}.1.log").is_file()
 
 
 async def wait_model_busy(port: int, timeout_s: float = 10.0) -> None:
@@ -139,6 +153,8 @@ async def test_requests_waiting_in_a_killed_replicas_breaker_are_retried_not_los
     victim.process.send_signal(signal.SIGKILL)
     assert await asyncio.wait_for(pending, 30) == [200] * 5
     assert capped.status(key).restarts == 1
+    await wait_until(lambda: capped.status(key).ready == 1, what="restarted and ready")
+    assert_restarted_in_its_pod(capped, key, victim)
     await capped.remove_revision(key)
 
 

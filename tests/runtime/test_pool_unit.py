@@ -1,17 +1,21 @@
-"""RevisionPool with a scripted launcher: what happens to a replica whose start goes wrong."""
+"""RevisionPool with a scripted launcher: what happens to a replica whose start goes wrong, and
+to one that crashes: it is restarted in its Pod."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 
+from aiohttp import web
 from dataplane_testkit import capacity_spec, wait_until
 
 from autoscaler.clock import ManualClock
 from autoscaler.runtime.capacity import ReplicaBudget
 from autoscaler.runtime.launcher import ReplicaProcess, ReplicaStartError
 from autoscaler.runtime.pool import PoolSettings, RevisionPool
+from autoscaler.runtime.replica import Replica, ReplicaState
 from autoscaler.runtime.spec import ReplicaSpec
 
 SETTINGS = PoolSettings(backoff_initial_s=1.0)
@@ -59,13 +63,18 @@ async def test_an_unexpected_start_error_frees_the_slot_and_backs_off() -> None:
 
 
 class LoggingLauncher(RaisingLauncher):
-    """Writes the replica's log, then fails as a model that does not load."""
+    """Writes the replica's log, then fails as a model that does not load; notes the logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logs: list[str] = []
 
     async def launch(
         self, spec: ReplicaSpec, log_path: str | None = None, *, term_timeout_s: float = 10.0
     ) -> ReplicaProcess:
         self.launches += 1
         assert log_path is not None
+        self.logs.append(log_path)
         Path(log_path).write_text("Traceback ...\n")
         raise ReplicaStartError("replica failed: ValueError: bad model")
 
@@ -143,33 +152,115 @@ async def test_a_replica_stopped_while_starting_is_not_waited_for() -> None:
     assert budget.used == 0
 
 
-async def test_the_last_failed_replica_is_named_until_none_is_wanted(tmp_path: Path) -> None:
-    """A replica that fails to start stays named, with why, for its failed Pod and its log (kept
-    by the pruning); given up when none is wanted, or when its Pod is deleted."""
+async def test_a_replica_that_fails_to_start_is_restarted_in_its_pod(tmp_path: Path) -> None:
+    """A failed start waits in ``crashed``, backing off, saying how it ended; the start after the
+    backoff restarts it in its Pod (same name, one restart more, a log of its own). Its Pod
+    deleted, it is given up and the next start is a new Pod; none wanted, it is given up too."""
     launcher = LoggingLauncher()
     clock = ManualClock()
     pool = RevisionPool(
         capacity_spec("gpu-00001"), 0, launcher, clock, ReplicaBudget(1),
-        settings=PoolSettings(keep_logs=1), log_dir=tmp_path,
+        settings=PoolSettings(backoff_initial_s=1.0), log_dir=tmp_path,
     )  # fmt: skip
     pool.start()
     try:
         pool.set_desired(1)
-        await wait_until(lambda: pool.last_failed is not None, what="a failure")
-        assert pool.last_failed is not None
-        name, why = pool.last_failed
-        assert why == "replica failed: ValueError: bad model"
-        assert (tmp_path / f"{name}.log").read_text() == "Traceback ...\n"
+        await wait_until(lambda: bool(pool.crashed), what="a failure")
+        (first,) = pool.crashed
+        assert (first.restart_count, first.backoff_s, first.last_state) == (0, 1.0, None)
+        ended = first.terminated
+        assert (ended.exit_code, ended.reason) == (1, "Error")  # no process was left to say
+        assert ended.message == "replica failed: ValueError: bad model"
+        assert launcher.logs == [str(tmp_path / f"{first.name}.log")]
+
         await wait_until(lambda: clock.sleepers() == 1, what="backing off")
-        clock.advance(1.0)  # the retry fails too: the newer one is named, its log kept
-        await wait_until(lambda: launcher.launches == 2 and not pool.replicas, what="again")
-        assert pool.last_failed is not None and pool.last_failed[0] != name
-        assert (tmp_path / f"{pool.last_failed[0]}.log").exists()
-        assert pool.delete_replica(pool.last_failed[0])  # its Pod deleted: forgotten
-        assert pool.last_failed is None
+        clock.advance(1.0)  # the restart fails too: the same Pod, one restart more
+        await wait_until(lambda: launcher.launches == 2 and bool(pool.crashed), what="again")
+        (second,) = pool.crashed
+        assert (second.name, second.restart_count, second.backoff_s) == (first.name, 1, 2.0)
+        assert second.last_state == first.terminated and second.created_at == first.created_at
+        assert launcher.logs[1] == str(tmp_path / f"{first.name}.1.log")  # each run apart
+        assert (tmp_path / f"{first.name}.log").exists()  # the run before stays (--previous)
+        assert pool.status().restarts == 2
+
+        assert pool.delete_replica(first.name)  # its Pod deleted: given up
+        assert pool.crashed == []
         clock.advance(2.0)
-        await wait_until(lambda: launcher.launches == 3 and pool.last_failed, what="a third")
+        await wait_until(lambda: launcher.launches == 3 and bool(pool.crashed), what="a third")
+        (third,) = pool.crashed
+        assert third.name != first.name and third.restart_count == 0  # a new Pod
         pool.set_desired(0)
-        await wait_until(lambda: pool.last_failed is None, what="none wanted")
+        await wait_until(lambda: not pool.crashed, what="none wanted")
     finally:
         await asyncio.wait_for(pool.close(graceful=False), 5)
+
+
+class ServingLauncher(RaisingLauncher):
+    """Each launch is a real process (``sleep``) that is ready at once: a small HTTP server of
+    the test answers every replica's readiness. Killing a replica's process is its crash."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        async def ready(_: web.Request) -> web.Response:
+            return web.Response(text="ok")
+
+        app = web.Application()
+        app.router.add_get("/{path:.*}", ready)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def launch(
+        self, spec: ReplicaSpec, log_path: str | None = None, *, term_timeout_s: float = 10.0
+    ) -> ReplicaProcess:
+        self.launches += 1
+        proc = await asyncio.create_subprocess_exec("sleep", "600")
+        return ReplicaProcess(proc.pid, self.port, asyncio.ensure_future(proc.wait()))
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def test_a_replica_that_crashes_is_restarted_at_once_in_its_pod() -> None:
+    """A ready replica's process is killed: it is restarted at once (no backoff: it did start),
+    as the same Pod with restart count 1, its last state the run that ended (SIGKILL: exit code
+    137, Error). Scaled down, the restarted replica is not restarted again."""
+    clock = ManualClock()
+    launcher = ServingLauncher()
+    await launcher.start()
+    pool = RevisionPool(capacity_spec("gpu-00001"), 0, launcher, clock, ReplicaBudget(1))
+    pool.start()
+    try:
+        pool.set_desired(1)
+        await wait_until(lambda: pool.status().ready == 1, what="ready")
+        (first,) = pool.replicas
+        assert first.process is not None and first.restart_count == 0
+        first.process.send_signal(signal.SIGKILL)
+
+        def restarted() -> list[Replica]:
+            return [r for r in pool.replicas if r is not first and r.state is ReplicaState.READY]
+
+        await wait_until(lambda: bool(restarted()), what="restarted and ready")
+        (second,) = restarted()
+        assert (second.name, second.restart_count) == (first.name, 1)
+        assert second.pod_created_at == first.pod_created_at
+        assert second.restarted_from is not None and second.restarted_from.backoff_s is None
+        last = second.last_state
+        assert last is not None and (last.exit_code, last.reason) == (137, "Error")
+        assert last.started_at == first.launched_at
+        assert last.message == "exited unexpectedly (code -9)"
+        assert pool.status().restarts == 1 and launcher.launches == 2 and pool.crashed == []
+
+        pool.set_desired(0)
+        await wait_until(lambda: not pool.replicas, what="scaled down")
+        assert launcher.launches == 2 and pool.crashed == [] and pool.status().restarts == 1
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 10)
+        await launcher.close()
