@@ -15,6 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from autoscaler.kube.model import scaler_age
 from autoscaler.runtime.reconcile.names import ISVC_LABEL, revision_order
 from autoscaler.tuner.idle import idle_edges_s
 from autoscaler.tuner.status import BEYOND_LAST_BUCKET_MS
@@ -60,8 +61,8 @@ class Index:
                 continue
             key = (_key(s)[0], target)
             held = scalers.get(key)
-            # one of the model's own name first, then by name
-            if held is None or _rank(s, target) < _rank(held, target):
+            # the one the tuner takes: the oldest naming the model (the others are invalid)
+            if held is None or scaler_age(s) < scaler_age(held):
                 scalers[key] = s
         revisions: dict[ModelKey, list[Mapping[str, Any]]] = {}
         revision_model: dict[tuple[str, str], ModelKey] = {}
@@ -115,17 +116,12 @@ def _target(scaler: Mapping[str, Any]) -> str:
     return str(target) if target else ""
 
 
-def _rank(scaler: Mapping[str, Any], model: str) -> tuple[bool, str]:
-    name = _key(scaler)[1]
-    return (name != model, name)
-
-
 def _predictor(isvc: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return (((isvc or {}).get("status") or {}).get("components") or {}).get("predictor") or {}
 
 
 def scaler_for(world: World, key: ModelKey) -> Mapping[str, Any] | None:
-    """The ModelScaler governing the InferenceService ``key`` (one of the same name first)."""
+    """The ModelScaler governing the InferenceService ``key`` (the oldest naming it)."""
     return world.index.scalers.get(key)
 
 

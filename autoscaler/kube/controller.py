@@ -251,7 +251,9 @@ class Controller:
         if self._memory is None:
             self._memory = await asyncio.to_thread(self._load_memory)
         self.config = await asyncio.to_thread(self._read_config, self.config)
-        plans = [self._plan(obj) for obj in sorted(self._scalers.list(), key=m.key_of)]
+        plans = m.one_scaler_per_model(
+            [self._plan(obj) for obj in sorted(self._scalers.list(), key=m.key_of)]
+        )
         self._adopt_resumed(plans)
         observations, metrics_error = await self._observe(plans, now)
         reports: dict[m.ModelKey, ModelReport] = {}

@@ -87,6 +87,37 @@ def plan_model(
     return ModelPlan(key, scaler, spec, (), isvc, revisions, paused)
 
 
+def one_scaler_per_model(plans: Sequence[ModelPlan]) -> list[ModelPlan]:
+    """``plans`` with at most one valid ModelScaler per InferenceService: the oldest naming it
+    (creation time, then name) governs it, and every other is invalid, its ``spec.targetRef.name``
+    named with the one that governs. Two would read the same revisions' metrics within one tick
+    and write over each other's values."""
+    governing: dict[tuple[str, str], ModelPlan] = {}
+    for plan in sorted(plans, key=lambda p: scaler_age(p.scaler)):
+        if plan.spec is not None:
+            governing.setdefault((plan.namespace, plan.spec.target_ref_name), plan)
+    out = []
+    for plan in plans:
+        first = governing.get((plan.namespace, plan.model)) if plan.spec is not None else None
+        if first is None or first is plan:
+            out.append(plan)
+            continue
+        error = (
+            f"spec.targetRef.name: InferenceService {plan.namespace}/{plan.model} is governed by "
+            f"ModelScaler {first.key[1]}, the oldest naming it; one ModelScaler per model "
+            "(delete this one, or that one to hand the model over)"
+        )
+        out.append(replace(plan, spec=None, spec_errors=(error,)))
+    return out
+
+
+def scaler_age(scaler: Mapping[str, Any]) -> tuple[str, str]:
+    """The order in which ModelScalers naming one model are taken: oldest first (RFC 3339 times
+    in UTC sort as text), then by name."""
+    meta = scaler.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
+
+
 def _parse(raw_spec: Mapping[str, Any]) -> tuple[ModelScalerSpec | None, tuple[str, ...]]:
     """The spec parsed, or every problem with it."""
     errors = validate_spec(raw_spec)

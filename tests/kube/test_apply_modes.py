@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from autoscaler.kube.controller import MODELSCALERS
 from tests.kube.kit import (
     ISVC,
     MIN_SCALE,
@@ -17,6 +19,7 @@ from tests.kube.kit import (
     TICK_S,
     Cluster,
     sees,
+    wait_for,
 )
 
 
@@ -264,6 +267,42 @@ async def test_apply_inferenceservice_keeps_a_users_min_replicas_and_not_its_own
     clock.advance(TICK_S)
     await ctl.tick()
     assert cluster.get(ISVC, "m1")["spec"]["predictor"]["minReplicas"] == 0
+
+
+async def test_a_second_modelscaler_for_a_model_is_invalid_and_the_first_keeps_tuning(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    ctl = make_controller()
+    rev = await ready_model(cluster, ctl)
+    body = {
+        "apiVersion": "modelscale.dev/v1alpha1",
+        "kind": "ModelScaler",
+        "metadata": {"name": "m1-again"},
+        "spec": {"targetRef": {"name": "m1"}, "objective": {"latencyMs": 900}},
+    }
+    cluster.create(MSC, body)  # created after m1's: m1 is the oldest naming the model
+    await sees(ctl, MSC, "m1-again")
+
+    clock.advance(TICK_S)
+    report = await ctl.tick()
+    second = cluster.get(MSC, "m1-again")["status"]
+    invalid = condition(second, "Invalid")
+    assert (invalid["status"], invalid["reason"]) == ("True", "InvalidSpec")
+    assert invalid["message"].startswith(
+        "spec.targetRef.name: InferenceService default/m1 is governed by ModelScaler m1,"
+    )
+    assert report.models[("default", "m1-again")].written == ()
+    # the first reads its metrics and writes as if alone (as test_auto_writes_...: 100 -> 50)
+    assert annotations(cluster.get(REV, rev))[TARGET] == "50"
+    assert condition(cluster.get(MSC, "m1")["status"], "Invalid")["status"] == "False"
+
+    # deleting the first hands the model over
+    cluster.custom.delete_namespaced_custom_object(*MSC[:2], "default", MSC[2], "m1")
+    gone = lambda: ctl.cached(MODELSCALERS, "default", "m1") is None  # noqa: E731
+    await asyncio.to_thread(wait_for, gone, 10.0, "m1 gone from the cache")
+    clock.advance(TICK_S)
+    await ctl.tick()
+    assert condition(cluster.get(MSC, "m1-again")["status"], "Invalid")["status"] == "False"
 
 
 @pytest.mark.parametrize("mode", ["Auto", "Recommend"])
