@@ -188,8 +188,12 @@ class ScrapeLedger:
             )
             return IntervalResult(None, "first scrape of the revision: baseline only")
         if now_s <= memory.last_t_s:
+            # the same tick again (a revision read twice in one tick), or a clock set back
+            back = memory.last_t_s - now_s
             return IntervalResult(
-                None, f"no time has passed since the previous tick ({memory.last_t_s:g} s)"
+                None,
+                "no time has passed since the previous read of this revision"
+                + (f" (the clock went back {back:g} s)" if back > 0 else ""),
             )
         listed = {r.pod for r in ref.replicas}
         for pod in [p for p in memory.pods if p not in listed]:

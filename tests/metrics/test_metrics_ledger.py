@@ -481,3 +481,24 @@ def test_a_tick_that_raises_changes_nothing() -> None:
     result = ledger.record(r, {"p1": ReplicaSample(request_count=25.0)}, 60.0)
     assert result.observation is not None, result.reason
     assert (result.observation.request_count, result.observation.interval_s) == (20, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("then_s", "reason"),
+    [
+        (20.0, "no time has passed since the previous read of this revision"),
+        (
+            15.0,
+            "no time has passed since the previous read of this revision (the clock went back 5 s)",
+        ),
+    ],
+    ids=["read-twice-in-a-tick", "clock-set-back"],
+)
+def test_a_read_with_no_time_since_the_previous_says_so_without_epoch_seconds(
+    make_exporter: Make, then_s: float, reason: str
+) -> None:
+    pod = make_exporter(NS, REV, "p1")
+    ledger = ScrapeLedger()
+    ledger.record(ref("p1"), {"p1": sample(pod)}, now_s=20.0)
+    again = ledger.record(ref("p1"), {"p1": sample(pod)}, now_s=then_s)
+    assert (again.observation, again.reason) == (None, reason)
