@@ -155,9 +155,15 @@ def recommend(
     # Requests longer than the interval were served at the concurrency of their lifetime.
     lived = lived_concurrency(obs, history, unfinished_for_s)
     latency = state.latency
+    woke_s = obs.t_s if obs.ready_replicas > 0 and state.ready_seen == 0 else state.woke_s
     # Latencies from an interval begun before the last target change took effect belong to
-    # the old target (requests started at the old concurrency finish in it): not learned.
-    if obs.request_count > 0 and not settling(obs, state.last_target_change_s, ts.settle_s):
+    # the old target (requests started at the old concurrency finish in it), and those of the
+    # interval the revision came up from zero in to the wake-up: not learned.
+    if (
+        obs.request_count > 0
+        and not settling(obs, state.last_target_change_s, ts.settle_s)
+        and not settling(obs, woke_s, ts.settle_s)
+    ):
         latency = latency.add(
             obs.t_s,
             lived,
@@ -201,6 +207,7 @@ def recommend(
             step_limited=spec.update_mode == "Auto",
             unfinished_for_s=unfinished_for_s,
             lived_concurrency=lived,
+            woke_s=woke_s,
         )  # fmt: skip
     reasons.append(decision.reason)
     target = _guard_target(
@@ -292,6 +299,8 @@ def recommend(
         last_window_s=window_s if window_s is not None else state.last_window_s,
         window_wait_since_s=wait_since,
         uid=state.uid,
+        ready_seen=obs.ready_replicas,
+        woke_s=woke_s,
     )
     rec = Recommendation(
         revision=state.revision,

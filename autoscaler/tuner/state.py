@@ -61,6 +61,12 @@ class RevisionState:
     # Since when a longer window has waited for an idle replica (busy_window._longer_waits);
     # not checkpointed: after a restart the wait starts again.
     window_wait_since_s: float | None = None
+    # Ready replicas at the end of the last interval seen (None: none seen since the start), and
+    # the end of the last interval in which the revision came up from zero ready replicas:
+    # requests the activator held reach the first ready replica together then, so that
+    # interval's latency is the wake-up's, not the target's. Not checkpointed.
+    ready_seen: int | None = None
+    woke_s: float | None = None
     # The metadata.uid of the Revision object this state is about (None: not known yet). A
     # revision deleted and created again under the same name is another object: what was
     # applied to the old one is not on it.
@@ -109,4 +115,6 @@ def inherit_state(
         history=ConcurrencyHistory(),
         last_window_s=None,
         uid=None,
+        ready_seen=None,
+        woke_s=None,
     )

@@ -117,6 +117,7 @@ def decide_target(
     step_limited: bool = True,
     unfinished_for_s: float = 0.0,
     lived_concurrency: float | None = None,
+    woke_s: float | None = None,
 ) -> TargetDecision:
     """Propose a target for ``obs`` (already added to ``model``).
 
@@ -130,6 +131,11 @@ def decide_target(
     are judged there, and while they began before the last change they show no room: a miss
     backs off only if the aim is not already below where it would back off to, and nothing is
     explored until requests begun at the current target finish.
+    ``woke_s``: the end of the last interval the revision came up from zero ready replicas in.
+    That interval, and those begun under ``settle_s`` after it, are transitional as after a
+    change: the requests the activator held went to the first ready replica together, while the
+    replicas started after it stood idle, so a high latency at a low average concurrency per
+    replica says nothing about the target.
     """
     q = spec.objective_percentile
     objective = spec.objective_latency_ms
@@ -211,6 +217,17 @@ def decide_target(
             f"{settings.settle_s:.0f} s it needs to take effect: waiting"
         )
         return hold(f"{seen}; {why}, target {current_target:.3g} held", latency)
+    if settling(obs, woke_s, settings.settle_s):
+        assert woke_s is not None
+        after = obs.start_s - woke_s
+        why = (
+            "the revision came up from zero in this interval (the requests held at the "
+            "activator reached its first replica together)"
+            if after < -1e-6
+            else f"the interval began {after:.0f} s after the revision came up from zero, "
+            f"under the {settings.settle_s:.0f} s the wake-up needs to settle"
+        )
+        return hold(f"{seen}; {why}: judged on the next, target {current_target:.3g} held", latency)
 
     # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
     # Under min_shared_concurrency requests had a replica each: a lower target would only add

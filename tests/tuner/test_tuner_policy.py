@@ -402,6 +402,33 @@ def test_settling_interval_is_neither_judged_nor_learned(
         assert next_state.latency == state.latency, "a settling interval teaches nothing"
 
 
+@pytest.mark.parametrize("settle_s", [0.0, 6.0])
+def test_the_interval_a_revision_comes_up_from_zero_in_is_neither_judged_nor_learned(
+    settle_s: float,
+) -> None:
+    """Requests the activator held at zero reach the first ready replica together while the
+    others start: 900 ms at 3 conc/replica averaged over 2 replicas is the wake-up's, not a knee
+    at 3. The next interval (settle_s 0), or the first begun settle_s after it, is judged."""
+    config = replace(CONFIG, target=replace(CONFIG.target, settle_s=settle_s))
+    state = new_state("r")
+    _, state = recommend(
+        replace(obs(30, 0, 0, 0, 20.0, n=0), ready_replicas=0), SPEC, config, state, 30
+    )
+    woke, after = recommend(short_obs(62, 2, 3, 2, 900, 20.0), SPEC, config, state, 62)
+    assert woke.target == pytest.approx(20.0) and not woke.should_apply
+    assert "came up from zero" in woke.reasons[0], woke.reasons
+    assert after.knee == state.knee and after.latency == state.latency, "nothing learned"
+    state = after
+    t = 64.0
+    if settle_s:
+        held, state = recommend(short_obs(t, 2, 3, 2, 900, 20.0), SPEC, config, state, t)
+        assert "after the revision came up from zero" in held.reasons[0], held.reasons
+        t = 62 + settle_s + 2
+    judged, state = recommend(short_obs(t, 2, 7, 2, 900, 20.0), SPEC, config, state, t)
+    assert judged.target < 20.0 and "misses" in judged.reasons[0]
+    assert state.latency.evidence(t, 3600) > after.latency.evidence(t, 3600)
+
+
 def test_one_slow_interval_at_a_well_known_level_backs_off_but_learns_no_knee() -> None:
     # 20 intervals at 3.5 conc/replica meeting 200 ms with 60 % room, then one at 600 ms.
     config = replace(CONFIG, loop=replace(CONFIG.loop, min_apply_interval_s=0))
