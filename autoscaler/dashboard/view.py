@@ -274,8 +274,18 @@ def overview_row(world: World, key: ModelKey) -> dict[str, Any]:
         "target": float(target) if isinstance(target, int | float) else None,
         "keepAlive": status.get("keepAlive"),
         "lastChange": (status.get("applied") or {}).get("time"),
+        "objective": objective_met(status),
         "url": ((isvc or {}).get("status") or {}).get("url"),
     }
+
+
+def objective_met(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ObjectiveMet condition as the tuner last wrote it (status "True", "False" or
+    "Unknown", its reason and message), None while the status has none."""
+    for c in status.get("conditions") or []:
+        if isinstance(c, Mapping) and c.get("type") == "ObjectiveMet":
+            return {k: c.get(k) for k in ("status", "reason", "message")}
+    return None
 
 
 def overview(world: World) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``modelscale explain <model>``: why a model's target, keep-alive and pre-warm are what they are.
 
-Reads the ModelScaler that governs the InferenceService ``<model>`` and prints its status: the
-values in force, the recommendation and the reason behind each stage of the decision, what was
-last applied and when, and the conditions. While several revisions serve (a canary), each
+Reads the ModelScaler that governs the InferenceService ``<model>`` and prints its status:
+whether the latency objective is met (the ObjectiveMet condition), the values in force, the
+recommendation and the reason behind each stage of the decision, what was last applied and
+when, and the conditions. While several revisions serve (a canary), each
 revision the tuner tunes gets its own block: traffic share, ready replicas, values in force,
 recommendation and reasons, and what was last applied to it. Plain lines, no markup, so the
 output pipes well.
@@ -47,6 +48,7 @@ def render(
     lines = [f"model {namespace}/{model} (ModelScaler {name}, mode {status.get('mode', '?')})"]
     if isvc is None:
         lines.append(f"  the InferenceService {namespace}/{model} does not exist")
+    lines += _objective(scaler, status)
     tuned = [
         r
         for r in status.get("revisions") or []
@@ -63,6 +65,26 @@ def render(
             message = f": {c['message']}" if c.get("message") else ""
             lines.append(f"    {c['type']}={c['status']} {c.get('reason', '')}{message}")
     return lines
+
+
+_VERDICT = {"True": "met", "False": "NOT MET", "Unknown": "not judged"}
+
+
+def _objective(scaler: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+    """One line: the objective, and whether the serving revisions meet it (ObjectiveMet)."""
+    cond = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "ObjectiveMet"), None
+    )
+    if cond is None:
+        return []
+    objective = (scaler.get("spec") or {}).get("objective") or {}
+    percentile, latency = objective.get("percentile"), objective.get("latencyMs")
+    if not isinstance(percentile, int | float):
+        percentile = 95  # the CRD's default
+    wanted = f"p{percentile:g} {latency:g} ms" if isinstance(latency, int | float) else "?"
+    verdict = _VERDICT.get(str(cond.get("status")), str(cond.get("status")))
+    message = f": {cond['message']}" if cond.get("message") else ""
+    return [f"  objective   {wanted} {verdict} ({cond.get('reason', '')}){message}"]
 
 
 def _one_revision(status: Mapping[str, Any]) -> list[str]:

@@ -1,10 +1,17 @@
 """One ModelScaler for one tick: what it governs, what the controller remembers of it, and the
 pure renderings of a tick's outcome into conditions and summary fields. No I/O here.
+
+ObjectiveMet renders the target stage's own judgement of each serving revision's latest
+interval (``autoscaler.tuner.target.Judgement``): True ``Met``; False ``Missed`` where the
+target controls the concurrency (the tuner backs off) and ``Unattainable`` where requests did
+not share a replica (the model's own latency is over the objective: no target meets it);
+Unknown ``NoData``, ``Settling``, ``Off`` when there is nothing to judge.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -513,6 +520,92 @@ def applied_condition(
     return Condition("Applied", True, "InForce", f"revision {live.name}: {values or 'defaults'}")
 
 
+OBJECTIVE_MET = "ObjectiveMet"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return "beyond 100 s" if math.isinf(value) else f"{value:.0f} ms"
+
+
+def objective_condition(rec: Recommendation, spec: ModelScalerSpec, paused: bool) -> Condition:
+    """ObjectiveMet for one revision, from the target stage's judgement of its latest interval
+    (``rec.judgement``). The message names the revision first ("revision NAME: ..."), as the
+    other conditions do, so a canary's can carry each revision's share."""
+    head = f"revision {rec.revision}"
+    if rec.mode == "Off":
+        return Condition(OBJECTIVE_MET, None, "Off", "updateMode Off: latency not judged")
+    j = rec.judgement
+    if rec.fail_static:
+        return Condition(OBJECTIVE_MET, None, "NoData", f"{head}: {rec.reasons[0]}")
+    if j is None:  # a new revision's first tick: its predecessor's target, nothing judged
+        return Condition(
+            OBJECTIVE_MET,
+            None,
+            "Settling",
+            f"{head}: a new revision, starting from its predecessor's target: not judged yet",
+        )
+    if j.outcome == "no_requests":
+        return Condition(
+            OBJECTIVE_MET, None, "NoData", f"{head}: no requests in the interval: nothing to judge"
+        )
+    if j.outcome == "too_few":
+        n = rec.observation.request_count if rec.observation is not None else 0
+        return Condition(
+            OBJECTIVE_MET,
+            None,
+            "NoData",
+            f"{head}: {n} requests in the interval, too few to judge (and none learned at "
+            "their concurrency)",
+        )
+    pname = f"p{spec.objective_percentile:g}"
+    objective = _ms(spec.objective_latency_ms)
+    seen = f"{pname} {_ms(j.latency_ms)} at {j.concurrency or 0:.3g} conc/replica ({j.source})"
+    if j.outcome == "settling":
+        return Condition(
+            OBJECTIVE_MET,
+            None,
+            "Settling",
+            f"{head}: the interval is a change taking effect (a new target, or the revision "
+            f"coming up from zero): its {seen} is not the target's; judged again from the next "
+            f"full interval at target {format_target(j.from_target)}",
+        )
+    if j.outcome == "meets":
+        return Condition(
+            OBJECTIVE_MET, True, "Met", f"{head}: {seen} meets the {objective} objective"
+        )
+    if j.outcome == "misses_unshared":
+        return Condition(
+            OBJECTIVE_MET,
+            False,
+            "Unattainable",
+            f"{head}: {seen}, with requests not sharing a replica: the {objective} objective "
+            f"is below the model's own {pname} of {_ms(j.latency_ms)}, so no target meets it; "
+            "relax spec.objective.latencyMs or make the model faster",
+        )
+    return Condition(
+        OBJECTIVE_MET,
+        False,
+        "Missed",
+        f"{head}: {seen} misses the {objective} objective at a concurrency the target "
+        f"controls: {_backing_off(rec, j.from_target, paused)}",
+    )
+
+
+def _backing_off(rec: Recommendation, from_target: float, paused: bool) -> str:
+    """What the tuner does about a miss: lowers the target (applied, recommended, or not while
+    paused), or holds it where going lower would not help now (see its reasons)."""
+    before, after = format_target(from_target), format_target(rec.target)
+    if rec.target >= from_target or before == after:
+        return f"target {before} held, no lower for now (the recommendation's reasons say why)"
+    if paused:
+        return f"the tuner would back off, target {before} -> {after}, but the model is paused"
+    if rec.mode == "Recommend":
+        return f"the tuner recommends backing off, target {before} -> {after} (not applied)"
+    return f"the tuner is backing off, target {before} -> {after}"
+
+
 def not_ready_conditions(reason: str, message: str) -> list[Condition]:
     """The spec is fine but there is nothing to tune (no InferenceService, no revision)."""
     return [
@@ -520,6 +613,7 @@ def not_ready_conditions(reason: str, message: str) -> list[Condition]:
         Condition("MetricsAvailable", None, reason, message),
         Condition("RecommendationReady", False, reason, message),
         Condition("Applied", False, reason, message),
+        Condition(OBJECTIVE_MET, None, reason, message),
     ]
 
 
@@ -531,6 +625,7 @@ def failed_conditions(error: str) -> list[Condition]:
         Condition("MetricsAvailable", None, "TunerError", "not judged: the tuner failed"),
         Condition("RecommendationReady", False, "TunerError", message),
         Condition("Applied", False, "TunerError", message),
+        Condition(OBJECTIVE_MET, None, "TunerError", "not judged: the tuner failed"),
     ]
 
 
@@ -541,4 +636,5 @@ def invalid_conditions(errors: Sequence[str]) -> list[Condition]:
         Condition("MetricsAvailable", None, "InvalidSpec", "not read: the spec is invalid"),
         Condition("RecommendationReady", False, "InvalidSpec", message),
         Condition("Applied", False, "InvalidSpec", "nothing is applied while the spec is invalid"),
+        Condition(OBJECTIVE_MET, None, "InvalidSpec", "not judged: the spec is invalid"),
     ]

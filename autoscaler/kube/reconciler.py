@@ -24,6 +24,7 @@ from kubernetes.client.rest import ApiException
 
 from autoscaler.metrics.source import RevisionKey
 from autoscaler.tuner import (
+    ModelScalerSpec,
     Recommendation,
     TunerConfig,
     encode_checkpoint,
@@ -287,13 +288,13 @@ class ModelReconciler:
             annotations = m.applied_annotations(state.applied) if state and state.applied else {}
             annotations.update(changed[-1][1].new)
             applied = {"revision": name, "annotations": annotations}
+        decided = [(recs[r.name], r) for r in forces.values() if r.name in recs]
         conditions = [
             m.Condition("Invalid", False, "Valid"),
             m.metrics_condition(metrics_error, recs, spec.update_mode, why),
-            _recommendation_condition(
-                [(recs[r.name], r) for r in forces.values() if r.name in recs]
-            ),
+            _recommendation_condition(decided),
             _applied_condition(spec.update_mode, plan.paused, errors, list(forces.values())),
+            _objective_condition(decided, spec, plan.paused),
         ]
         learned = [
             _revision_status(
@@ -457,6 +458,30 @@ def _recommendation_condition(
             return cond
     parts = [_with_share(cond.message, rev) for cond, rev in conditions]
     return replace(conditions[-1][0], message="; ".join(parts))
+
+
+def _objective_condition(
+    recs: Sequence[tuple[Recommendation, ServingRevision]], spec: ModelScalerSpec, paused: bool
+) -> m.Condition:
+    """ObjectiveMet for every serving revision (oldest first, the live one last), each named
+    with its traffic share: False when any misses (``Missed`` when any misses where the target
+    controls the concurrency, else ``Unattainable``), else Unknown when any was not judged
+    (the first such one's reason), else True."""
+    conditions = [(m.objective_condition(rec, spec, paused), rev) for rec, rev in recs]
+    if not conditions:
+        return m.Condition(m.OBJECTIVE_MET, None, "NoData", "no serving revision was judged")
+    if len(conditions) == 1 or spec.update_mode == "Off":
+        return conditions[-1][0]
+    message = "; ".join(_with_share(cond.message, rev) for cond, rev in conditions)
+    missed = [cond for cond, _ in conditions if cond.status is False]
+    unknown = [cond for cond, _ in conditions if cond.status is None]
+    if missed:
+        reasons = {cond.reason for cond in missed}
+        reason = "Missed" if "Missed" in reasons else missed[0].reason
+        return m.Condition(m.OBJECTIVE_MET, False, reason, message)
+    if unknown:
+        return m.Condition(m.OBJECTIVE_MET, None, unknown[0].reason, message)
+    return m.Condition(m.OBJECTIVE_MET, True, "Met", message)
 
 
 def _with_share(message: str, rev: ServingRevision) -> str:

@@ -3,7 +3,7 @@
 The shape is the CRD's (manifests/crds/modelscale.dev_modelscalers.yaml): the printer columns'
 summary (``target``, ``keepAlive``, ``replicas``, ``mode``), the recommendation and its reasons,
 what was applied and when, what was learned per revision, the checkpoint and the conditions
-MetricsAvailable, RecommendationReady, Applied and Invalid. Timestamps do not make a status
+MetricsAvailable, RecommendationReady, Applied, ObjectiveMet and Invalid. Timestamps do not make a status
 "changed": ``same_status`` compares everything else, so an idle model costs no writes.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from autoscaler.runtime.reconcile import names
 
-CONDITION_TYPES = ("MetricsAvailable", "RecommendationReady", "Applied", "Invalid")
+CONDITION_TYPES = ("MetricsAvailable", "RecommendationReady", "Applied", "ObjectiveMet", "Invalid")
 
 
 def iso(wall_s: float) -> str:

@@ -5,8 +5,10 @@ oldest first), and one per ModelScaler whose InferenceService is missing, comput
 dashboard's overview (``autoscaler.dashboard.view``), so the terminal and the web page agree.
 Read from the API, the table shows what the objects say: the revision and its share of the
 traffic, its replicas ready / desired (a revision that takes no traffic, one that failed, is
-not shown or counted), the target and keep-alive in force on it, the update mode and when the
-tuner last changed something on it. With ``--url`` it reads a running dashboard's
+not shown or counted), the target and keep-alive in force on it, the update mode, whether the
+model meets its latency objective (the ObjectiveMet condition's reason: Met, Missed,
+Unattainable, or why nothing was judged; on the model's first row) and when the tuner last
+changed something on it. With ``--url`` it reads a running dashboard's
 ``/api/v1/overview`` instead and adds what only a running controller knows, per model on its
 first row: request rate, the latency percentile against the objective (green, amber, red) and
 cold starts in the last hour (scale-ups from zero where the dashboard cannot see requests wait:
@@ -50,6 +52,7 @@ COLUMNS = (
     "TARGET",
     "KEEP-ALIVE",
     "MODE",
+    "OBJECTIVE",
     "LAST CHANGE",
 )
 LIVE_COLUMNS = (
@@ -97,19 +100,28 @@ def _revisions(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [{**row, "percent": None}]
 
 
+def _objective(row: Mapping[str, Any]) -> str:
+    """The ObjectiveMet condition's reason (``Met``, ``Missed``, ``Unattainable``, or why
+    nothing was judged), "-" while the status has none."""
+    cond = row.get("objective")
+    return str(cond.get("reason") or "-") if isinstance(cond, Mapping) else "-"
+
+
 def format_rows(row: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """An overview row (``view.overview_row``) as the API-read table's rows: one per serving
     revision, with its traffic share, replicas, and the target, keep-alive and last change of
-    its own."""
+    its own; whether the objective is met is the model's (its condition names each revision),
+    on the first row."""
     return [
         (
             *_revision_cells(row, rev),
             _num(rev.get("target")),
             str(rev.get("keepAlive") or "-"),
             _mode(row),
+            _objective(row) if i == 0 else "",
             str(rev.get("lastChange") or "-"),
         )
-        for rev in _revisions(row)
+        for i, rev in enumerate(_revisions(row))
     ]
 
 

@@ -52,7 +52,7 @@ from autoscaler.tuner.settings import (
 from autoscaler.tuner.spec import ModelScalerSpec, SpecError, parse_spec, validate_spec
 from autoscaler.tuner.state import AppliedValues, RevisionState, inherit_state, new_state
 from autoscaler.tuner.status import learned_status, recommendation_status
-from autoscaler.tuner.target import Knee
+from autoscaler.tuner.target import Judgement, Knee
 from autoscaler.tuner.windows import KeepAliveWindows
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "HybridHistogram",
     "HybridHistogramPolicy",
     "IdleHistogram",
+    "Judgement",
     "KeepAlivePlan",
     "KeepAliveSettings",
     "KeepAliveWindows",

@@ -40,7 +40,7 @@ from autoscaler.tuner.observation import KNATIVE_DEFAULT_TARGET, RevisionObserva
 from autoscaler.tuner.settings import TunerConfig
 from autoscaler.tuner.spec import ModelScalerSpec, UpdateMode
 from autoscaler.tuner.state import AppliedValues, RevisionState
-from autoscaler.tuner.target import TargetDecision, decide_target, settling
+from autoscaler.tuner.target import Judgement, TargetDecision, decide_target, settling
 from autoscaler.tuner.windows import KeepAliveWindows
 
 ANNOTATION_TARGET = "autoscaling.knative.dev/target"
@@ -72,6 +72,9 @@ class Recommendation:
     observation: RevisionObservation | None
     window_s: float | None = None  # autoscaling.knative.dev/window, when the tuner sets it
     window_reason: str = ""  # why the window is what it is (its change's event says this)
+    # the target stage's judgement of the interval against the objective; None when nothing
+    # was judged (mode Off, fail-static, a new revision's first target from its predecessor)
+    judgement: Judgement | None = None
 
     def annotations(self) -> dict[str, str]:
         """The annotations as Knative expects their values: target, retention and min-scale,
@@ -322,6 +325,7 @@ def recommend(
         observation=obs,
         window_s=window_s,
         window_reason=window_why,
+        judgement=decision.judgement,
     )
     return rec, new_state
 

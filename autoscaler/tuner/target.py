@@ -24,6 +24,11 @@ the latest interval (or the learned bin when the interval had too few requests) 
   aim a margin below it;
 - otherwise **holds**, which is how it settles: the next step up would cross the knee.
 
+Besides the target, the decision carries its ``Judgement``: which of these the interval was
+(``meets``, ``misses``, ``misses_unshared`` for a miss under ``min_shared_concurrency``,
+``settling``, or ``no_requests`` / ``too_few`` when there was nothing to judge), with the
+percentile and the concurrency judged. The controller's ObjectiveMet condition renders it.
+
 Everything is in per-replica concurrency ("aim"), converted to the annotation by dividing by
 the KPA's utilization: target 10 at 70 % aims at 7 concurrent requests per replica. The aim is
 the target in force: with containerConcurrency 4, target 10 at 70 % aims at 2.8.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from autoscaler.tuner.estimators import (
     confidence,
@@ -77,6 +83,31 @@ def _lower_knee(old: Knee | None, new: Knee, margin: float) -> Knee:
     return old
 
 
+Outcome = Literal["no_requests", "too_few", "settling", "meets", "misses", "misses_unshared"]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """What the stage made of the interval against the objective, as data (the reason says it
+    in words).
+
+    ``outcome``: ``meets`` or ``misses`` the objective at a concurrency the target controls;
+    ``misses_unshared`` under ``min_shared_concurrency``, where requests had a replica each
+    and the latency is the model's own (no target meets the objective); ``settling`` while the
+    last change takes effect (the latency is the old target's); ``no_requests`` and
+    ``too_few`` when there was nothing to judge. ``from_target`` is the target in place before
+    the decision, ``latency_ms`` the objective's percentile judged (None without one),
+    ``concurrency`` the per-replica concurrency it was served at and ``source`` where the
+    latency was read ("this interval", "learned", requests in flight).
+    """
+
+    outcome: Outcome
+    from_target: float
+    latency_ms: float | None = None
+    concurrency: float | None = None
+    source: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class TargetDecision:
     """The target stage's proposal, before guardrails."""
@@ -87,6 +118,7 @@ class TargetDecision:
     confidence: float
     latency_ms: float | None  # the percentile judged, None when nothing was judged
     reason: str
+    judgement: Judgement | None = None  # None: nothing judged (a new revision's first target)
 
 
 def settling(obs: RevisionObservation, last_change_s: float | None, settle_s: float) -> bool:
@@ -150,13 +182,16 @@ def decide_target(
         knee = None  # old enough to retry
     conf = confidence(model.evidence(now_s, hl), settings.evidence_full_requests)
 
-    def hold(reason: str, latency: float | None = None) -> TargetDecision:
-        return TargetDecision(current_target, False, knee, conf, latency, reason)
+    def hold(reason: str, judged: Judgement) -> TargetDecision:
+        return TargetDecision(current_target, False, knee, conf, judged.latency_ms, reason, judged)
 
     stuck = obs.request_count == 0 and c_now > 0 and unfinished_for_s * 1000.0 > objective
     if (obs.request_count == 0 or c_now <= 0) and not stuck:
         # most ticks of a revision kept warm between requests: nothing to judge
-        return hold(f"no requests in the interval: target {current_target:.3g} held")
+        return hold(
+            f"no requests in the interval: target {current_target:.3g} held",
+            Judgement("no_requests", current_target),
+        )
     life = lifetime_s(obs, unfinished_for_s)
     long_requests = life > obs.interval_s
     # the judged requests began before the last change: they show the old target's room
@@ -201,9 +236,14 @@ def decide_target(
     if latency is None:
         return hold(
             f"{obs.request_count} requests in the interval, too few to judge: "
-            f"target {current_target:.3g} held"
+            f"target {current_target:.3g} held",
+            Judgement("too_few", current_target),
         )
     seen = f"{pname} {_ms(latency)} at {c:.3g} conc/replica ({source})"
+
+    def judged(outcome: Outcome) -> Judgement:
+        return Judgement(outcome, current_target, latency, c, source)
+
     if settling(obs, last_change_s, settings.settle_s):
         # Neither a miss (no knee is learned, nothing backs off) nor room to explore: the
         # interval shows the change still taking effect.
@@ -216,7 +256,7 @@ def decide_target(
             else f"the interval began {after:.0f} s after the last change, under the "
             f"{settings.settle_s:.0f} s it needs to take effect: waiting"
         )
-        return hold(f"{seen}; {why}, target {current_target:.3g} held", latency)
+        return hold(f"{seen}; {why}, target {current_target:.3g} held", judged("settling"))
     if settling(obs, woke_s, settings.settle_s):
         assert woke_s is not None
         after = obs.start_s - woke_s
@@ -227,7 +267,10 @@ def decide_target(
             else f"the interval began {after:.0f} s after the revision came up from zero, "
             f"under the {settings.settle_s:.0f} s the wake-up needs to settle"
         )
-        return hold(f"{seen}; {why}: judged on the next, target {current_target:.3g} held", latency)
+        return hold(
+            f"{seen}; {why}: judged on the next, target {current_target:.3g} held",
+            judged("settling"),
+        )
 
     # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
     # Under min_shared_concurrency requests had a replica each: a lower target would only add
@@ -237,7 +280,7 @@ def decide_target(
             f"{seen} misses the {_ms(objective)} objective at under {shared:g} request per "
             f"replica: not the target's doing (requests do not share a replica), "
             f"target {current_target:.3g} held",
-            latency,
+            judged("misses_unshared"),
         )
     # The learned curve, read once there is a latency to judge. Points where requests did
     # not share a replica say nothing about the target's knee.
@@ -293,6 +336,7 @@ def decide_target(
                 f"{seen} misses the {_ms(objective)} objective, but the aim {aim:.3g} is "
                 f"already under the {dest:.3g} it would back off to: {why}, target "
                 f"{current_target:.3g} held",
+                judged("misses"),
             )
         return TargetDecision(
             dest / util,
@@ -301,10 +345,12 @@ def decide_target(
             conf,
             latency,
             f"{seen} misses the {_ms(objective)} objective: backing off {how}",
+            judged("misses"),
         )
 
     room = 1.0 - latency / objective
     meets = f"{seen} meets the {_ms(objective)} objective with {room:.0%} room"
+    met = judged("meets")
 
     # Stage 2b: meeting it with almost no room is the edge: remember it so exploring does not
     # come back, and step a margin down only if the curve shows lower concurrency has more
@@ -326,6 +372,7 @@ def decide_target(
                 conf,
                 latency,
                 f"{edge_note}, aiming {dest:.3g} conc/replica",
+                met,
             )
         return TargetDecision(
             current_target,
@@ -334,6 +381,7 @@ def decide_target(
             conf,
             latency,
             f"{edge_note}; lower concurrency shows no more room: holding, not exploring past {c:.3g}",
+            met,
         )
 
     # Stage 3: a target above a known knee comes down even while traffic is light.
@@ -346,6 +394,7 @@ def decide_target(
             latency,
             f"{meets}, but the aim {aim:.3g} is above a concurrency that missed: "
             f"lowering to {lower_to:.3g} conc/replica",
+            met,
         )
 
     # Stage 4: explore upward while there is room, the target binds and the loop has settled.
@@ -353,25 +402,23 @@ def decide_target(
         return hold(
             f"{meets}; its requests began before the last change: waiting for requests begun "
             f"at target {current_target:.3g}",
-            latency,
+            met,
         )
     if room < settings.explore_room_fraction:
-        return hold(
-            f"{meets} (exploring needs {settings.explore_room_fraction:.0%}): holding", latency
-        )
+        return hold(f"{meets} (exploring needs {settings.explore_room_fraction:.0%}): holding", met)
     if obs.ready_replicas <= floor_replicas:
         return hold(
             f"{meets}; {obs.ready_replicas} replica(s) at the floor serve it all, a higher "
             "target would change nothing: holding",
-            latency,
+            met,
         )
     if spec.replicas_max > 0 and obs.ready_replicas >= spec.replicas_max:
-        return hold(f"{meets}; at max replicas {spec.replicas_max}: holding", latency)
+        return hold(f"{meets}; at max replicas {spec.replicas_max}: holding", met)
     if cc > 0 and current_target >= cc:
         return hold(
             f"{meets}; containerConcurrency {cc} caps the target (in force "
             f"{min(current_target, cc):.3g}): not exploring past it, holding",
-            latency,
+            met,
         )
     if c_now < EXPLORE_BINDING_SHARE * aim:
         return hold(
@@ -379,7 +426,7 @@ def decide_target(
             f"{aim:.3g}: the target does not bind ({obs.ready_replicas} replicas held by "
             "something else: containerConcurrency, a scale-down delay, panic mode, min-scale), "
             "holding",
-            latency,
+            met,
         )
     dest = aim * settings.explore_step_ratio
     if curve.safe is not None:
@@ -392,7 +439,7 @@ def decide_target(
             return hold(
                 f"{meets}; the knee at {min(k.concurrency for k in knees):.3g} is within reach: settled at "
                 f"{aim:.3g} conc/replica",
-                latency,
+                met,
             )
     return TargetDecision(
         dest / util,
@@ -401,6 +448,7 @@ def decide_target(
         conf,
         latency,
         f"{meets}: exploring up to {dest:.3g} conc/replica",
+        met,
     )
 
 

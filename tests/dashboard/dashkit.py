@@ -11,6 +11,7 @@ from typing import Any
 
 from autoscaler.dashboard import Recorder, World, feed_tick
 from autoscaler.kube.controller import TickReport
+from autoscaler.kube.model import objective_condition
 from autoscaler.kube.reconciler import ModelReport
 from autoscaler.kube.scaler_status import build_status
 from autoscaler.runtime.reconcile.names import ISVC_LABEL
@@ -139,7 +140,7 @@ class Scenario:
             previous=scaler_obj.get("status"),
             generation=1,
             mode=spec.update_mode,
-            conditions=[],
+            conditions=[objective_condition(rec, spec, paused=False)],
             now_wall_s=now_s,
             summary={"target": rec.target, "keepAlive": f"{round(rec.keep_alive_s)}s"},
             recommendation=recommendation_status(rec),

@@ -43,11 +43,15 @@ def test_rows_from_the_objects() -> None:
     s = tuned_source()
     got = status.rows(s.isvcs, s.scalers, s.revisions)
     target = f"{s.scalers[0]['status']['target']:g}"
-    assert [r[:8] for r in got] == [
-        ("default", "ghost", "-", "-", "-", "-", "-", "pending (no InferenceService)"),
-        ("default", "gpu", "gpu-predictor-00001", "100%", "2/2", target, "600s", "Auto"),
-        ("default", "iris", "iris-predictor-00001", "100%", "0/0", "-", "-", "untuned"),
-    ]
+    assert [r[:9] for r in got] == [
+        ("default", "ghost", "-", "-", "-", "-", "-", "pending (no InferenceService)", "-"),
+        ("default", "gpu", "gpu-predictor-00001", "100%", "2/2", target, "600s", "Auto",
+         "Missed"),
+        ("default", "iris", "iris-predictor-00001", "100%", "0/0", "-", "-", "untuned", "-"),
+    ]  # fmt: skip
+    (gpu,) = [r for r in view.overview(s.snapshot())["models"] if r["model"] == "gpu"]
+    assert gpu["objective"]["status"] == "False", "p95 over 200 ms at 3 per replica"
+    assert gpu["objective"]["message"].startswith("revision gpu-predictor-00001: p95 ")
 
 
 def canary_source(per_revision: bool) -> StaticSource:
@@ -72,6 +76,10 @@ def canary_source(per_revision: bool) -> StaticSource:
         "applied": {"revision": "gpu-predictor-00001", "time": "2026-12-01T03:34:26Z"},
     }
     if per_revision:
+        status["conditions"] = [
+            {"type": "ObjectiveMet", "status": "False", "reason": "Missed",
+             "message": "revision gpu-predictor-00002 (20% of traffic): p95 900 ms ... misses"},
+        ]  # fmt: skip
         status["revisions"] = [
             {"name": "gpu-predictor-00001", "percent": 80, "readyReplicas": 1, "target": 2.5,
              "keepAlive": "330s", "applied": {"time": "2026-12-01T03:34:26Z"}},
@@ -84,10 +92,12 @@ def canary_source(per_revision: bool) -> StaticSource:
 
 def test_a_canary_is_a_row_per_serving_revision_and_a_failed_one_is_not_counted() -> None:
     s = canary_source(per_revision=True)
+    # whether the objective is met is the model's (its condition names each revision): on the
+    # model's first row
     assert status.rows(s.isvcs, s.scalers, s.revisions) == [
-        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "2.5", "330s", "Auto",
+        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "2.5", "330s", "Auto", "Missed",
          "2026-12-01T03:34:26Z"),
-        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto",
+        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto", "",
          "2026-12-01T03:30:00Z"),
     ]  # fmt: skip
     (row,) = view.overview(s.snapshot())["models"]
@@ -102,9 +112,9 @@ def test_a_canary_from_an_older_status_shows_only_what_it_says() -> None:
     # The status describes the live revision (00002) and names 00001 as the last write.
     s = canary_source(per_revision=False)
     assert status.rows(s.isvcs, s.scalers, s.revisions) == [
-        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "-", "-", "Auto",
+        ("default", "gpu", "gpu-predictor-00001", "80%", "1/1", "-", "-", "Auto", "-",
          "2026-12-01T03:34:26Z"),
-        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto", "-"),
+        ("default", "gpu", "gpu-predictor-00002", "20%", "1/1", "1.43", "600s", "Auto", "", "-"),
     ]  # fmt: skip
 
 

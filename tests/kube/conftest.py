@@ -4,7 +4,8 @@ deploy it", and the topic's one stand-in, ``FakeMetricSource``.
 ``FakeMetricSource`` speaks the ``MetricSource`` protocol and closes the loop the way a real
 KPA would: each replica runs at the utilization share of the target in force, and the latency
 at that concurrency follows a curve with a knee (flat up to ``knee_concurrency``, quadratic
-above). Tests take it down (``down``), drop revisions from it (``missing``) or change the curve.
+above); ``offered_concurrency`` caps each replica's concurrency at the load offered (light
+traffic: the KPA's aim is not reached). Tests take it down (``down``), drop revisions from it (``missing``) or change the curve.
 
 ``relay`` and ``relayed``: a relay in front of the server that can go silent, and a client
 that connects through it (``tests/kube/relay.py``).
@@ -43,6 +44,7 @@ class FakeMetricSource:
     base_latency_ms: float = 50.0
     requests_per_tick: int = 400
     interval_s: float = TICK_S
+    offered_concurrency: float | None = None  # per replica; None: the KPA's aim is reached
     down: bool = False
     missing: set[str] = field(default_factory=set)
     calls: list[list[RevisionRef]] = field(default_factory=list)
@@ -70,6 +72,8 @@ class FakeMetricSource:
                 continue
             target = ref.applied_target or 100.0
             concurrency = target * ref.target_utilization_percentage / 100.0
+            if self.offered_concurrency is not None:
+                concurrency = min(concurrency, self.offered_concurrency)
             counts = [0.0] * N_LATENCY_COUNTS
             counts[bisect.bisect_left(LATENCY_BUCKETS_MS, self.latency_ms(concurrency))] = float(
                 self.requests_per_tick

@@ -154,13 +154,14 @@ async def test_status_table(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
         "NAMESPACE", "MODEL", "REVISION", "TRAFFIC", "REPLICAS", "TARGET", "KEEP-ALIVE", "MODE",
-        "LAST", "CHANGE",
+        "OBJECTIVE", "LAST", "CHANGE",
     ]  # fmt: skip
     m1 = next(line.split() for line in lines if " m1 " in line)
-    assert m1[:8] == ["default", "m1", rev, "100%", "2/2", "25", "600s", "Auto"]
-    assert m1[8].endswith("Z"), "the time of the last applied change"
+    # the last tick missed at 35 per replica (612 ms against 200) and backed off to 25
+    assert m1[:9] == ["default", "m1", rev, "100%", "2/2", "25", "600s", "Auto", "Missed"]
+    assert m1[9].endswith("Z"), "the time of the last applied change"
     m2 = next(line.split() for line in lines if " m2 " in line)
-    assert m2[1:8] == ["m2", "m2-predictor-00001", "100%", "2/2", "-", "-", "untuned"]
+    assert m2[1:9] == ["m2", "m2-predictor-00001", "100%", "2/2", "-", "-", "untuned", "-"]
 
 
 async def test_metrics_health_and_readiness(

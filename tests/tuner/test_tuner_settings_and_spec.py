@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from autoscaler.kube.scaler_status import CONDITION_TYPES
 from autoscaler.tuner import (
     SettingsError,
     SpecError,
@@ -185,7 +186,7 @@ def test_crd_names_scope_and_status_subresource() -> None:
     (version,) = crd["spec"]["versions"]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"].upper() for c in version["additionalPrinterColumns"]]
-    assert columns == ["TARGET", "KEEPALIVE", "REPLICAS", "MODE", "AGE"]
+    assert columns == ["TARGET", "KEEPALIVE", "REPLICAS", "MODE", "OBJECTIVE", "AGE"]
 
 
 def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
@@ -218,8 +219,10 @@ def test_crd_schema_is_structural_and_matches_the_parser() -> None:
         "MetricsAvailable",
         "RecommendationReady",
         "Applied",
+        "ObjectiveMet",
         "Invalid",
     ]
+    assert set(conditions["type"]["enum"]) == set(CONDITION_TYPES)
     assert {"status", "reason", "message", "lastTransitionTime", "observedGeneration"} <= set(
         conditions
     )
