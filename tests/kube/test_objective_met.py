@@ -134,7 +134,7 @@ CASES = {
         [(30, observed(30, 14, 1, 900, 20.0)), (40, observed(40, 7, 2, 400, 10.0))],
         None,
         "Settling",
-        ("before the last target change took effect", "previous target's", "target 10"),
+        ("a change taking effect (a new target", "is not the target's", "target 10"),
     ),
     "off": Case(
         [(30, observed(30, 3.5, 4, 40, 5.0))],
