@@ -131,6 +131,27 @@ def settling(obs: RevisionObservation, last_change_s: float | None, settle_s: fl
     return last_change_s is not None and obs.start_s < last_change_s + settle_s - 1e-6
 
 
+def _transitional(kind: str, after_s: float, settle_s: float) -> str:
+    """Why an interval that began ``after_s`` after a ``change`` of target, or a ``wake`` from
+    zero ready replicas, is not judged (negative: it began before)."""
+    if kind == "change":
+        if after_s < -1e-6:
+            return "the interval began before the last change: waiting for a full interval at the new target"
+        return (
+            f"the interval began {after_s:.0f} s after the last change, under the "
+            f"{settle_s:.0f} s it needs to take effect: waiting"
+        )
+    if after_s < -1e-6:
+        return (
+            "the revision came up from zero in this interval (the requests held at the "
+            "activator reached its first replica together): judged on the next"
+        )
+    return (
+        f"the interval began {after_s:.0f} s after the revision came up from zero, under the "
+        f"{settle_s:.0f} s the wake-up needs to settle: judged on the next"
+    )
+
+
 def _ms(v: float) -> str:
     return "beyond 100 s" if v == float("inf") else f"{v:.0f} ms"
 
@@ -244,33 +265,13 @@ def decide_target(
     def judged(outcome: Outcome) -> Judgement:
         return Judgement(outcome, current_target, latency, c, source)
 
-    if settling(obs, last_change_s, settings.settle_s):
-        # Neither a miss (no knee is learned, nothing backs off) nor room to explore: the
-        # interval shows the change still taking effect.
-        assert last_change_s is not None
-        after = obs.start_s - last_change_s
-        why = (
-            "the interval began before the last change: waiting for a full interval at the "
-            "new target"
-            if after < -1e-6
-            else f"the interval began {after:.0f} s after the last change, under the "
-            f"{settings.settle_s:.0f} s it needs to take effect: waiting"
-        )
-        return hold(f"{seen}; {why}, target {current_target:.3g} held", judged("settling"))
-    if settling(obs, woke_s, settings.settle_s):
-        assert woke_s is not None
-        after = obs.start_s - woke_s
-        why = (
-            "the revision came up from zero in this interval (the requests held at the "
-            "activator reached its first replica together)"
-            if after < -1e-6
-            else f"the interval began {after:.0f} s after the revision came up from zero, "
-            f"under the {settings.settle_s:.0f} s the wake-up needs to settle"
-        )
-        return hold(
-            f"{seen}; {why}: judged on the next, target {current_target:.3g} held",
-            judged("settling"),
-        )
+    # Neither a miss (no knee is learned, nothing backs off) nor room to explore: the interval
+    # shows a change still taking effect (a new target, or the revision up from zero).
+    for since, kind in ((last_change_s, "change"), (woke_s, "wake")):
+        if settling(obs, since, settings.settle_s):
+            assert since is not None
+            why = _transitional(kind, obs.start_s - since, settings.settle_s)
+            return hold(f"{seen}; {why}, target {current_target:.3g} held", judged("settling"))
 
     # Stage 2: a miss backs off now, to the learned safe level or in proportion to the miss.
     # Under min_shared_concurrency requests had a replica each: a lower target would only add

@@ -160,3 +160,14 @@ async def sees(ctl: Controller, kind: tuple[str, str, str], name: str, pred: Cal
         return obj is not None and pred(obj)
 
     await asyncio.to_thread(wait_for, ok, 10.0, f"{kind[2]}/{name} in the cache")
+
+
+async def ready_model(cluster: Cluster, ctl: Controller, **spec: Any) -> str:
+    """InferenceService m1 with a ready revision 1 and a ModelScaler (``spec`` added to its
+    spec), all in the controller's cache; the revision's name."""
+    rev = cluster.deploy("m1")
+    cluster.scaler("m1", **spec)
+    await sees(ctl, MSC, "m1")
+    await sees(ctl, REV, rev)
+    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    return rev

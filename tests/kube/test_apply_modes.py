@@ -18,6 +18,7 @@ from tests.kube.kit import (
     TARGET,
     TICK_S,
     Cluster,
+    ready_model,
     sees,
     wait_for,
 )
@@ -29,15 +30,6 @@ def annotations(obj: dict[str, Any]) -> dict[str, str]:
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in status["conditions"] if c["type"] == type_)
-
-
-async def ready_model(cluster: Cluster, ctl: Any, **spec: Any) -> str:
-    rev = cluster.deploy("m1")
-    cluster.scaler("m1", **spec)
-    await sees(ctl, MSC, "m1")
-    await sees(ctl, REV, rev)
-    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
-    return rev
 
 
 async def test_auto_writes_three_annotations_on_the_live_revision_only(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from autoscaler.apiserver.server import APIServer
-from tests.kube.kit import ISVC, MSC, REV, TARGET, TICK_S, Cluster, sees
+from tests.kube.kit import ISVC, MSC, REV, TARGET, TICK_S, Cluster, ready_model, sees
 
 
 def annotations(obj: dict[str, Any]) -> dict[str, str]:
@@ -16,20 +16,11 @@ def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in status["conditions"] if c["type"] == type_)
 
 
-async def ready(cluster: Cluster, ctl: Any) -> str:
-    rev = cluster.deploy("m1")
-    cluster.scaler("m1")
-    await sees(ctl, MSC, "m1")
-    await sees(ctl, REV, rev)
-    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
-    return rev
-
-
 async def test_metrics_down_holds_values_and_says_so(
     cluster: Cluster, make_controller: Any, clock: Any, source: Any
 ) -> None:
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     clock.advance(TICK_S)
     await ctl.tick()
     applied = annotations(cluster.get(REV, rev))
@@ -70,7 +61,7 @@ async def test_survives_an_api_server_restart(
     cluster: Cluster, make_controller: Any, clock: Any, tmp_path: Any
 ) -> None:
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     clock.advance(TICK_S)
     await ctl.tick()
     handle = cluster.server
@@ -109,7 +100,7 @@ async def test_one_models_tuner_failure_does_not_stop_the_others(
     from autoscaler.kube import reconciler
 
     ctl = make_controller()
-    bad = await ready(cluster, ctl)
+    bad = await ready_model(cluster, ctl)
     good = cluster.deploy("m2")
     cluster.scaler("m2")
     await sees(ctl, MSC, "m2")

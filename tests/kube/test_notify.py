@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from cloudevents.http import from_http
 
-from tests.kube.kit import ISVC, MSC, REV, TICK_S, Cluster, sees
+from tests.kube.kit import ISVC, MSC, REV, TICK_S, Cluster, ready_model, sees
 
 
 class RecordingSink:
@@ -39,15 +39,6 @@ async def sink() -> AsyncIterator[tuple[RecordingSink, str]]:
     await runner.cleanup()
 
 
-async def ready(cluster: Cluster, ctl: Any) -> str:
-    rev = cluster.deploy("m1")
-    cluster.scaler("m1")
-    await sees(ctl, MSC, "m1")
-    await sees(ctl, REV, rev)
-    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
-    return rev
-
-
 async def ticks(ctl: Any, clock: Any, n: int) -> None:
     """``n`` of the controller's ticks, the clock a tick further before each."""
     for _ in range(n):
@@ -59,7 +50,7 @@ async def test_an_event_per_applied_change(
     cluster: Cluster, make_controller: Any, clock: Any
 ) -> None:
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     clock.advance(TICK_S)
     await ctl.tick()  # target unset -> 50, retention unset -> 0s (min-scale already 0)
     clock.advance(TICK_S)
@@ -86,7 +77,7 @@ async def test_cloudevent_reaches_the_sink(
 ) -> None:
     recorder, url = sink
     ctl = make_controller(sink_url=url)
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     clock.advance(TICK_S)
     await ctl.tick()
     await ctl.notifier.drain()
@@ -113,7 +104,7 @@ async def test_an_unreachable_sink_is_counted_not_fatal(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ctl = make_controller(sink_url=f"http://127.0.0.1:{port}/", sink_timeout_s=0.5)
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     clock.advance(TICK_S)
     report = await ctl.tick()
     assert report.models[("default", "m1")].written[0].name == rev
@@ -128,7 +119,7 @@ async def test_a_busy_window_is_announced_with_its_own_reason_and_shown_in_statu
     known: the window is written with its event, and the status shows it and counts it in the
     keep-alive (15 s window + 585 s retention: 600 s)."""
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     await ticks(ctl, clock, 70)  # ten minutes of rate (decayed over an hour: some 11 of the clock)
     windows = [e for e in cluster.events() if e.reason == "StableWindowChanged"]
     assert len(windows) == 1, [e.reason for e in cluster.events()]
@@ -168,7 +159,7 @@ async def test_a_users_edit_of_the_tuners_window_on_the_revision_is_kept(
     cluster: Cluster, make_controller: Any, clock: Any
 ) -> None:
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     await ticks(ctl, clock, 70)  # busy: the tuner writes its 15 s window (test above)
     assert (
         cluster.get(REV, rev)["metadata"]["annotations"]["autoscaling.knative.dev/window"] == "15s"
@@ -202,7 +193,7 @@ async def test_a_users_removal_of_the_tuners_window_is_seen_and_written_again(
     again, and the tuner, which still wants its short window for a busy model, writes it again
     (before the mark, it went on believing its window was there)."""
     ctl = make_controller()
-    rev = await ready(cluster, ctl)
+    rev = await ready_model(cluster, ctl)
     await ticks(ctl, clock, 70)
     window = "autoscaling.knative.dev/window"
     assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
@@ -223,7 +214,7 @@ async def test_a_marked_window_is_learned_back_after_the_checkpoint_is_lost(
     tells it the window is its own, so it gives the window back to Knative's default once the
     quiet rate is known (before the mark, the 15 s window stayed until the next rollout)."""
     first = make_controller()
-    rev = await ready(cluster, first)
+    rev = await ready_model(cluster, first)
     await ticks(first, clock, 70)
     window = "autoscaling.knative.dev/window"
     assert cluster.get(REV, rev)["metadata"]["annotations"][window] == "15s"
@@ -250,7 +241,7 @@ async def test_a_canary_of_a_busy_model_inherits_its_share_of_the_rate(
     busy, so it keeps Knative's window while the old revision keeps its short one."""
     source.requests_per_tick = 1  # 0.1/s at a tick of 10 s
     ctl = make_controller()
-    rev1 = await ready(cluster, ctl)
+    rev1 = await ready_model(cluster, ctl)
     await ticks(ctl, clock, 70)
     window = "autoscaling.knative.dev/window"
     assert cluster.get(REV, rev1)["metadata"]["annotations"][window] == "15s"

@@ -31,7 +31,7 @@ from autoscaler.tuner import (
     recommend,
 )
 from tests.kube.conftest import FakeMetricSource
-from tests.kube.kit import ISVC, MODELSCALER_CRD, MSC, REV, TICK_S, Cluster, sees
+from tests.kube.kit import MODELSCALER_CRD, MSC, TICK_S, Cluster, ready_model, sees
 
 SPEC = ModelScalerSpec("m1", objective_latency_ms=200)
 CONFIG = TunerConfig()
@@ -278,15 +278,6 @@ def test_explain_has_a_line_for_the_objective() -> None:
 def condition(cluster: Cluster, type_: str = "ObjectiveMet") -> dict[str, Any]:
     status = cluster.get(MSC, "m1")["status"]
     return next(c for c in status["conditions"] if c["type"] == type_)
-
-
-async def ready_model(cluster: Cluster, ctl: Any, **spec: Any) -> str:
-    rev = cluster.deploy("m1")
-    cluster.scaler("m1", **spec)
-    await sees(ctl, MSC, "m1")
-    await sees(ctl, REV, rev)
-    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
-    return rev
 
 
 async def test_an_objective_below_the_models_own_latency_is_visible_to_kubectl(
