@@ -16,6 +16,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, cast
 
+from autoscaler.runtime.reconcile import names
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the InferenceService's name")
@@ -48,7 +50,7 @@ def render(
     lines = [f"model {namespace}/{model} (ModelScaler {name}, mode {status.get('mode', '?')})"]
     if isvc is None:
         lines.append(f"  the InferenceService {namespace}/{model} does not exist")
-    lines += _objective(scaler, status)
+    lines += _objective(scaler)
     tuned = [
         r
         for r in status.get("revisions") or []
@@ -70,11 +72,9 @@ def render(
 _VERDICT = {"True": "met", "False": "NOT MET", "Unknown": "not judged"}
 
 
-def _objective(scaler: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+def _objective(scaler: Mapping[str, Any]) -> list[str]:
     """One line: the objective, and whether the serving revisions meet it (ObjectiveMet)."""
-    cond = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "ObjectiveMet"), None
-    )
+    cond = names.get_condition(scaler, "ObjectiveMet")
     if cond is None:
         return []
     objective = (scaler.get("spec") or {}).get("objective") or {}

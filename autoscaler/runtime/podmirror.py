@@ -60,7 +60,7 @@ from autoscaler.kube.endpoints import revision_of
 from autoscaler.kube.informer import PODS, Informer, Resource
 from autoscaler.runtime.reconcile import names
 from autoscaler.runtime.replica import ReplicaState
-from autoscaler.runtime.restarts import Crashed, Termination
+from autoscaler.runtime.restarts import Crashed, Termination, pod_first_launch, run_number
 from autoscaler.runtime.spec import RevisionKey
 
 if TYPE_CHECKING:
@@ -142,13 +142,12 @@ class ReplicaView:
 
     @property
     def restart_count(self) -> int:
-        return 0 if self.restarted_from is None else self.restarted_from.restart_count + 1
+        return run_number(self.restarted_from)
 
     @property
     def pod_launched(self) -> float | None:
         """When the Pod's first process was up (its queue-proxy runs from then)."""
-        first = None if self.restarted_from is None else self.restarted_from.launched_at
-        return first if first is not None else self.launched
+        return pod_first_launch(self.restarted_from, self.launched)
 
     @property
     def live(self) -> bool:

@@ -33,7 +33,7 @@ from autoscaler.runtime.launcher import (
 )
 from autoscaler.runtime.qpmetrics import PodIdentity
 from autoscaler.runtime.queueproxy import QueueProxy, StatSink
-from autoscaler.runtime.restarts import Crashed, Termination
+from autoscaler.runtime.restarts import Crashed, Termination, pod_first_launch, run_number
 from autoscaler.runtime.spec import ReplicaSpec
 
 READY_POLL_S = 0.01
@@ -88,7 +88,7 @@ class Replica:
     @property
     def restart_count(self) -> int:
         """This run's restart count in its Pod (0: the Pod's first run)."""
-        return 0 if self.restarted_from is None else self.restarted_from.restart_count + 1
+        return run_number(self.restarted_from)
 
     @property
     def last_state(self) -> Termination | None:
@@ -103,8 +103,7 @@ class Replica:
     @property
     def pod_launched_at(self) -> float | None:
         """When the Pod's first process was up (its queue-proxy's start)."""
-        first = None if self.restarted_from is None else self.restarted_from.launched_at
-        return first if first is not None else self.launched_at
+        return pod_first_launch(self.restarted_from, self.launched_at)
 
     @property
     def exited(self) -> asyncio.Future[int] | None:

@@ -81,3 +81,16 @@ def run_log_name(pod: str, restart_count: int) -> str:
     """The log file of a Pod's run: ``<pod>.log`` for the first, ``<pod>.<n>.log`` for restart
     ``n``."""
     return f"{pod}.log" if restart_count == 0 else f"{pod}.{restart_count}.log"
+
+
+def run_number(restarted_from: Crashed | None) -> int:
+    """The restart count of the run that follows ``restarted_from`` in its Pod (0: none, the
+    Pod's first run)."""
+    return 0 if restarted_from is None else restarted_from.restart_count + 1
+
+
+def pod_first_launch(restarted_from: Crashed | None, launched_at: float | None) -> float | None:
+    """When the Pod's first process was up: its first run's, or this run's (``launched_at``)
+    when it is the first or the first never came up."""
+    first = None if restarted_from is None else restarted_from.launched_at
+    return first if first is not None else launched_at
