@@ -152,6 +152,8 @@ class ModelReconciler:
             user_window = m.user_window_on(rev, state, spec.apply_method, now, settle)
             if user_window != mode_spec.user_window_s:
                 mode_spec = replace(mode_spec, user_window_s=user_window)
+            if rev.memory_mb != mode_spec.replica_memory_mb:
+                mode_spec = replace(mode_spec, replica_memory_mb=rev.memory_mb)
             live[rev.name] = await self._live(spec.apply_method, spec.update_mode, plan, rev)
             resuming = rev.name in mem.resumed
             if resuming:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubernetes.utils import parse_quantity
+
 from autoscaler.runtime.reconcile import names
 from autoscaler.tuner.observation import (
     KNATIVE_DEFAULT_TARGET,
@@ -50,6 +52,7 @@ class ServingRevision:
     service: str = ""
     window_mark: str | None = None  # WINDOW_MARK_ANNOTATION's value (not in force: a record)
     uid: str = ""  # metadata.uid: another object under the same name has another
+    memory_mb: float | None = None  # one replica's memory (``replica_memory_mb``)
 
     @property
     def target(self) -> float | None:
@@ -157,6 +160,39 @@ def _duration_of(raw: str | None) -> float | None:
     return h * 3600 + mi * 60 + s
 
 
+MIB = 2**20
+
+
+def replica_memory_mb(rev: Mapping[str, Any]) -> float | None:
+    """One replica's memory in MB (2^20 bytes) as the Revision declares it: the sum over its
+    containers of each one's memory request, else its limit (Kubernetes takes the limit as the
+    request when only the limit is set). None when no container declares a valid one (a
+    quantity Kubernetes would not parse is not counted)."""
+    total = 0.0
+    known = False
+    for c in (rev.get("spec") or {}).get("containers") or []:
+        if not isinstance(c, Mapping):
+            continue
+        resources = c.get("resources") or {}
+        for kind in ("requests", "limits"):
+            raw = (
+                (resources.get(kind) or {}).get("memory")
+                if isinstance(resources, Mapping)
+                else None
+            )
+            if raw is None:
+                continue
+            try:
+                value = float(parse_quantity(raw))
+            except (ValueError, TypeError, ArithmeticError):
+                continue
+            if value > 0:
+                total += value / MIB
+                known = True
+                break
+    return total if known else None
+
+
 def is_paused(isvc: Mapping[str, Any]) -> bool:
     value = ((isvc.get("metadata") or {}).get("annotations") or {}).get(PAUSED_ANNOTATION)
     return str(value).strip().lower() == "true"
@@ -243,4 +279,5 @@ def _to_serving(ns: str, rev: Mapping[str, Any], percent: int | None) -> Serving
         configuration=str(labels.get(names.CONFIGURATION_LABEL, "")),
         service=str(labels.get(names.SERVICE_LABEL, "")),
         uid=str(meta.get("uid") or ""),
+        memory_mb=replica_memory_mb(rev),
     )

@@ -200,6 +200,7 @@ class TunerPolicy:
             target_min=TUNER_TARGET_MIN,
             keep_alive_policy="learned" if self.keep_alive_fixed_s is None else "fixed",
             keep_alive_fixed_s=self.keep_alive_fixed_s,
+            replica_memory_mb=model.memory_mb,
         )
         return TunerRevision(spec, config, model.name)
 

@@ -22,6 +22,11 @@ the gap do not show that none will end there, and each that does is a cold start
 added. With too few idle periods (and those not regular, as a timer's: ``regular``) it falls
 back to ``fallback_keep_alive_s``, never below Knative's default: no scale-to-zero for lack of
 data.
+
+Every price is quoted for a replica of ``reference_memory_mb``. Knowing the replica's memory
+(its containers' memory requests), the policy weighs its seconds by the ratio: a 4 GB replica's
+idle minute costs eight times a 512 MB one's, so at the same idle times the small model is kept
+warm longer and the large one shorter, and the thin-history fallback scales the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +48,19 @@ class LearnedKeepAlive:
     settings: KeepAliveSettings
     prewarm_enabled: bool = True
     tick_period_s: float = 30.0
+    # the replica's memory over ``reference_memory_mb``, the memory the prices are quoted
+    # for (1: not known, or memory not weighed): a replica of twice the memory costs twice as
+    # much to keep warm, so a cold start is worth half its seconds (a pre-warm start's cost is
+    # in the replica's own seconds: a start holds its memory however large)
+    memory_ratio: float = 1.0
+
+    @staticmethod
+    def ratio_for(settings: KeepAliveSettings, memory_mb: float | None) -> float:
+        """``memory_ratio`` for a replica of ``memory_mb`` (None or not positive: unknown)."""
+        ref = settings.reference_memory_mb
+        if ref <= 0 or memory_mb is None or not memory_mb > 0 or not math.isfinite(memory_mb):
+            return 1.0
+        return memory_mb / ref
 
     @property
     def floor_s(self) -> float:
@@ -53,14 +71,37 @@ class LearnedKeepAlive:
     def lead_s(self) -> float:
         return self.settings.cold_start_s + self.tick_period_s
 
+    @property
+    def fallback_s(self) -> float:
+        """Keep-alive while history is thin: ``fallback_keep_alive_s`` for a replica of the
+        reference memory, longer for a smaller one and shorter for a larger one, between
+        Knative's floor and its 1 h retention limit after the stable window."""
+        s = self.settings
+        cap = max(s.fallback_keep_alive_s, s.stable_window_s + MAX_RETENTION_S)
+        return max(self.floor_s, min(s.fallback_keep_alive_s / self.memory_ratio, cap))
+
+    def _memory_note(self) -> str:
+        if self.memory_ratio == 1.0:
+            return ""
+        mb = self.memory_ratio * self.settings.reference_memory_mb
+        return (
+            f" (a {mb:.0f} MB replica: its seconds weigh {self.memory_ratio:.2g} times the "
+            f"{self.settings.reference_memory_mb:.0f} MB the prices are quoted for)"
+        )
+
     def decide(self, hist: IdleHistogram, now_s: float) -> KeepAliveWindows:
         """The windows for the idle periods learned as of ``now_s``."""
+        windows = self._decide(hist, now_s)
+        note = self._memory_note()
+        return replace(windows, reason=windows.reason + note) if note else windows
+
+    def _decide(self, hist: IdleHistogram, now_s: float) -> KeepAliveWindows:
         s = self.settings
         decayed = not hist.probabilities()  # every weight decayed to nothing
         thin = hist.count < s.min_idle_samples
         regular = thin and self.regular(hist)
         if (thin and not regular) or decayed:
-            keep = max(self.floor_s, s.fallback_keep_alive_s)
+            keep = self.fallback_s
             seen = (
                 f"the {hist.count} idle period(s) seen have decayed to no weight (none for "
                 "the last thousand idle half-lives)"
@@ -140,10 +181,11 @@ class LearnedKeepAlive:
     def cold_start_price(self, hist: IdleHistogram) -> float:
         """A cold start's cost: the configured price, times the share of the model's requests
         it delays (those that come within a cold start of an idle period's end, of those an
-        idle period stands for) against one request in ``cold_start_share_requests``."""
+        idle period stands for) against one request in ``cold_start_share_requests``, in this
+        replica's seconds (the configured price is a reference replica's: ``memory_ratio``)."""
         s = self.settings
         share = hist.woken_per_idle() / hist.requests_per_idle()
-        return s.cold_start_cost_replica_s * s.cold_start_share_requests * share
+        return s.cold_start_cost_replica_s * s.cold_start_share_requests * share / self.memory_ratio
 
     def _best_keep_alive(
         self, p: np.ndarray, grid: _CandidateGrid, price: float

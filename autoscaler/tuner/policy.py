@@ -434,7 +434,8 @@ def _windows(
         fixed = spec.keep_alive_fixed_s or 0.0
         return KeepAliveWindows(0.0, fixed, "fixed", f"keepAlive fixed: {fixed:.0f} s"), -1, None
     prewarm = spec.prewarm_enabled and spec.replicas_min == 0
-    policy = LearnedKeepAlive(ks, prewarm, config.loop.tick_period_s)
+    ratio = LearnedKeepAlive.ratio_for(ks, spec.replica_memory_mb)
+    policy = LearnedKeepAlive(ks, prewarm, config.loop.tick_period_s, ratio)
     if (
         state.windows is not None
         and state.windows_samples == idle.count

@@ -99,7 +99,8 @@ class KeepAliveSettings:
     # the model called once. No setting makes the price flat: the share always counts.
     cold_start_cost_replica_s: float = field(default=1800.0, metadata=_range(0, 86400))
     cold_start_share_requests: float = field(default=5.0, metadata=_range(1, 10000))
-    # The cost of one pre-warm start (a replica started ahead of traffic), same unit.
+    # The cost of one pre-warm start (a replica started ahead of traffic), in seconds of the
+    # replica's own memory, whatever its size (reference_memory_mb does not weigh it).
     prewarm_overhead_replica_s: float = field(default=60.0, metadata=_range(0, 86400))
     # A pre-warm unloads the replica between Knative's floor and the load. No idle period
     # seen ending in that gap does not mean none will: with n idle periods seen (decayed), the
@@ -111,7 +112,14 @@ class KeepAliveSettings:
     cold_start_s: float = field(default=30.0, metadata=_range(0, 3600))
     # Added to learned windows (the baseline adds 10 % too).
     window_margin_fraction: float = field(default=0.1, metadata=_range(0, 1))
-    # Keep-alive (s after the last request) while history is thin: the common fixed 10 minutes.
+    # The memory of the replica the costs above (and the fallback below) are quoted for, MB
+    # (2^20 bytes). A replica whose memory is known (its container's memory request, else its
+    # limit) weighs its warm seconds by its memory over this: a cold start buys fewer seconds
+    # of a larger replica. 0: memory is not weighed.
+    reference_memory_mb: float = field(default=1536.0, metadata=_range(0, 1e7))
+    # Keep-alive (s after the last request) while history is thin: the common fixed 10
+    # minutes, for a replica of reference_memory_mb (a smaller one longer, up to Knative's 1 h
+    # retention after the stable window; a larger one shorter, down to Knative's floor).
     fallback_keep_alive_s: float = field(default=600.0, metadata=_range(0, 3660))
     # A busy revision's stable window: while its requests per second (decayed with
     # rate_half_life_s) reach busy_rps, the tuner sets autoscaling.knative.dev/window to this

@@ -62,6 +62,10 @@ class ModelScalerSpec:
     # (``autoscaling.knative.dev/window``, from the InferenceService). The tuner then leaves the
     # window alone and plans the retention on it (autoscaler.kube.model.user_window_on).
     user_window_s: float | None = None
+    # Not from the ModelScaler either: the memory of one replica, MB (the revision's container
+    # memory request, else its limit; None: not declared). It weighs the keep-alive's costs
+    # (``KeepAliveSettings.reference_memory_mb``).
+    replica_memory_mb: float | None = None
 
 
 def _get(d: Mapping[str, Any], path: str) -> Any:

@@ -71,7 +71,13 @@ class Cluster:
         body = {"metadata": {"name": "modelscale-tuner"}, "data": data}
         self.core.create_namespaced_config_map("default", body)
 
-    def deploy(self, model: str = "m1", *, annotations: dict[str, str] | None = None) -> str:
+    def deploy(
+        self,
+        model: str = "m1",
+        *,
+        annotations: dict[str, str] | None = None,
+        resources: dict[str, Any] | None = None,
+    ) -> str:
         """An InferenceService with a ready revision 1 and its PodAutoscaler."""
         isvc = {
             "apiVersion": "serving.kserve.io/v1beta1",
@@ -85,10 +91,18 @@ class Cluster:
             },
         }
         self.create(ISVC, isvc)
-        return self.roll_out(model, 1)
+        return self.roll_out(model, 1, resources=resources)
 
-    def roll_out(self, model: str, generation: int, *, min_scale: str = "0") -> str:
-        """Revision ``generation`` of ``model``, ready, with all traffic (as the runtime would)."""
+    def roll_out(
+        self,
+        model: str,
+        generation: int,
+        *,
+        min_scale: str = "0",
+        resources: dict[str, Any] | None = None,
+    ) -> str:
+        """Revision ``generation`` of ``model``, ready, with all traffic (as the runtime would);
+        ``resources`` is its container's."""
         config = f"{model}-predictor"
         name = f"{config}-{generation:05d}"
         annotations = {
@@ -106,7 +120,12 @@ class Cluster:
             "apiVersion": "serving.knative.dev/v1",
             "kind": "Revision",
             "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {"containerConcurrency": 0, "containers": [{"image": "kserve-sklearn"}]},
+            "spec": {
+                "containerConcurrency": 0,
+                "containers": [
+                    {"image": "kserve-sklearn", **({"resources": resources} if resources else {})}
+                ],
+            },
         }
         self.create(REV, rev)
         ready = {"type": "Ready", "status": "True"}

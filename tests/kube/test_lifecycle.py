@@ -131,3 +131,24 @@ async def test_a_rollback_goes_on_from_what_the_revision_learned_itself(
     assert entry.get("inheritedFrom") != rev2, entry
     # its own evidence, and one more tick of it, not revision 2's share of it
     assert learned_requests(status, rev1) > learned_before
+
+
+async def test_the_keep_alive_weighs_the_memory_the_revision_declares(
+    cluster: Cluster, make_controller: Any, clock: Any
+) -> None:
+    """The revision's container asks for 4 GiB: its warm seconds weigh 4096/1536 of the
+    reference replica's, so with history still thin it keeps 600 x 1536/4096 = 225 s, not 600."""
+    ctl = make_controller()
+    rev = cluster.deploy("m1", resources={"requests": {"memory": "4Gi", "cpu": "1"}})
+    cluster.scaler("m1")
+    await sees(ctl, MSC, "m1")
+    await sees(ctl, REV, rev)
+    await sees(ctl, ISVC, "m1", lambda o: bool((o.get("status") or {}).get("components")))
+    clock.advance(TICK_S)
+    report = await ctl.tick()
+    rec = report.models[("default", "m1")].recommendations[rev]
+    assert rec.windows is not None
+    assert (rec.windows.kind, rec.windows.warm_until_s) == ("fallback", 225.0)
+    assert "a 4096 MB replica: its seconds weigh 2.7 times the 1536 MB" in rec.windows.reason
+    status = cluster.get(MSC, "m1")["status"]
+    assert "4096 MB replica" in " ".join(status["recommendation"].get("reasons") or [])

@@ -13,7 +13,7 @@ from autoscaler.kube.apply import annotation_patch, isvc_patch, within_knative_r
 from autoscaler.kube.kubeconfig import default_kubeconfig
 from autoscaler.kube.scaler_status import same_status, status_patch
 from autoscaler.kube.settings import ControllerSettingsError, parse_bind, parse_sink
-from autoscaler.kube.world import parse_duration_s, serving_revisions
+from autoscaler.kube.world import parse_duration_s, replica_memory_mb, serving_revisions
 
 TARGET = "autoscaling.knative.dev/target"
 RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
@@ -97,6 +97,32 @@ def test_effective_target(case: str) -> None:
     r["spec"] = {"containerConcurrency": cc}
     (got,) = serving_revisions(isvc({"latestReadyRevision": "m-predictor-00001"}), [r])
     assert got.effective_target == expected
+
+
+MEMORY_CASES = {
+    "request": ([{"resources": {"requests": {"memory": "2Gi"}}}], 2048.0),
+    "request-over-limit": ([{"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "4Gi"}}}], 1024.0),
+    "limit-alone": ([{"resources": {"limits": {"memory": "512Mi"}}}], 512.0),
+    "decimal-units": ([{"resources": {"requests": {"memory": "1G"}}}], 1e9 / 2**20),
+    "containers-summed": ([{"resources": {"requests": {"memory": "1Gi"}}},
+                           {"resources": {"limits": {"memory": "256Mi"}}}], 1280.0),
+    "undeclared-container-adds-nothing": ([{"resources": {"requests": {"memory": "1Gi"}}}, {}], 1024.0),
+    "garbage-request-falls-to-limit": ([{"resources": {"requests": {"memory": "lots"}, "limits": {"memory": "1Gi"}}}], 1024.0),
+    "garbage-alone": ([{"resources": {"requests": {"memory": "lots"}}}], None),
+    "zero": ([{"resources": {"requests": {"memory": "0"}}}], None),
+    "cpu-only": ([{"resources": {"requests": {"cpu": "1"}}}], None),
+    "no-containers": ([], None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(MEMORY_CASES), ids=list(MEMORY_CASES))
+def test_a_replicas_memory_is_its_containers_requests(case: str) -> None:
+    containers, expected = MEMORY_CASES[case]
+    r = rev("m-predictor-00001", 1)
+    r["spec"] = {"containers": containers}
+    assert replica_memory_mb(r) == (pytest.approx(expected) if expected is not None else None)
+    (got,) = serving_revisions(isvc({"latestReadyRevision": "m-predictor-00001"}), [r])
+    assert got.memory_mb == replica_memory_mb(r)
 
 
 @pytest.mark.parametrize(

@@ -594,3 +594,59 @@ def test_no_window_ends_in_an_overflow_bin_whose_length_is_not_known() -> None:
         cold_start_share_requests=100.0,
     )
     assert w.warm_until_s < 14400.0 * 1.1, w
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "reference_mb", "ratio"),
+    [(3072.0, 1536.0, 2.0), (512.0, 1536.0, 1 / 3), (None, 1536.0, 1.0), (0.0, 1536.0, 1.0),
+     (float("nan"), 1536.0, 1.0), (3072.0, 0.0, 1.0)],
+    ids=["twice", "a-third", "unknown", "zero", "nan", "not-weighed"],
+)  # fmt: skip
+def test_a_replicas_memory_over_the_reference_is_its_weight(
+    memory_mb: float | None, reference_mb: float, ratio: float
+) -> None:
+    settings = KeepAliveSettings(reference_memory_mb=reference_mb)
+    assert LearnedKeepAlive.ratio_for(settings, memory_mb) == pytest.approx(ratio)
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "keep_s", "noted"),
+    [(1536.0, 600.0, False), (512.0, 1800.0, True), (100.0, 3660.0, True),
+     (4096.0, 225.0, True), (65536.0, 90.0, True)],
+    ids=["reference", "a-third", "capped-at-the-retention-limit", "larger", "floor"],
+)  # fmt: skip
+def test_the_thin_history_keep_alive_scales_with_the_replicas_memory(
+    memory_mb: float, keep_s: float, noted: bool
+) -> None:
+    # 600 s for a 1536 MB replica: a smaller one longer (up to the 60 s window + 1 h
+    # retention), a larger one shorter (down to Knative's floor, 90 s)
+    settings = KeepAliveSettings()
+    keeper = LearnedKeepAlive(settings, True, 30.0, LearnedKeepAlive.ratio_for(settings, memory_mb))
+    w = keeper.decide(IdleHistogram(), 0.0)
+    assert (w.kind, w.warm_until_s) == ("fallback", pytest.approx(keep_s))
+    assert ("MB replica: its seconds weigh" in w.reason) == noted
+
+
+def test_a_larger_replica_is_kept_warm_for_less_long_at_the_same_idle_times() -> None:
+    # 40-minute idle periods, one request each: a cold start is worth 9,000 s of a 1536 MB
+    # replica, more than the ~2,640 s of keeping one warm; of an 8 GB replica (16/3 of the
+    # reference) it is worth 1,688 of its seconds, less: that one goes at Knative's floor.
+    # The price the larger replica sees is the reference's over its weight.
+    settings = KeepAliveSettings()
+    hist = with_requests([2400.0] * 10, 1.0)
+    small = LearnedKeepAlive(settings, False, 30.0)
+    large = LearnedKeepAlive(settings, False, 30.0, LearnedKeepAlive.ratio_for(settings, 8192.0))
+    assert small.decide(hist, 10.0).is_warm(2400.0)
+    assert not large.decide(hist, 10.0).is_warm(2400.0)
+    assert large.cold_start_price(hist) == pytest.approx(small.cold_start_price(hist) * 1536 / 8192)
+
+
+def test_the_tuner_reads_the_replicas_memory_from_its_spec() -> None:
+    # the same thin history through recommend: the spec's replica memory sets the fallback
+    spec = ModelScalerSpec(target_ref_name="m", objective_latency_ms=200.0)
+    for memory_mb, keep_s in ((None, 600.0), (768.0, 1200.0)):
+        rec, _ = recommend(
+            obs_at(30.0, 5), replace(spec, replica_memory_mb=memory_mb), TunerConfig(),
+            new_state("m"), 30.0,
+        )  # fmt: skip
+        assert rec.windows is not None and rec.windows.warm_until_s == pytest.approx(keep_s)
