@@ -223,6 +223,10 @@ def run(args: argparse.Namespace) -> int:
         runs = run_policies(
             workload, policies, settings, jobs=args.jobs, progress=advance, on_pool=progress.start
         )
+    except KeyboardInterrupt:
+        progress.stop()
+        print(f"modelscale simulate: interrupted; nothing written to {out}", file=sys.stderr)
+        return 130
     finally:
         progress.stop()
     wall = time.perf_counter() - started
@@ -238,5 +242,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"modelscale simulate: {exc}", file=sys.stderr)
         return 1
-    console.print(f"wrote {out / 'report.md'} and {out / 'results.json'} ({wall:.1f} s)")
+    # a path is not markup, and stays one line whatever the terminal's width
+    console.print(
+        f"wrote {out / 'report.md'} and {out / 'results.json'} ({wall:.1f} s)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

@@ -157,7 +157,9 @@ def combine(
     workload: Workload, policy_name: str, outcomes: list[RevisionOutcome], settings: SimSettings
 ) -> PolicyRun:
     """A policy's figures from its revisions' outcomes, in the workload's model order."""
-    busiest = sorted(workload.traces, key=lambda t: -t.requests)[: settings.timeline_models]
+    # a model without requests in the slice never scales: not one of the busiest
+    busy = [t for t in workload.traces if t.requests]
+    busiest = sorted(busy, key=lambda t: -t.requests)[: settings.timeline_models]
     busiest_names = {t.model.name for t in busiest}
     timelines: dict[str, list[tuple[float, int]]] = {}
     engines: dict[str, str] = {}

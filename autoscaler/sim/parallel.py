@@ -9,13 +9,16 @@ as ``run_policy`` in one process.
 
 The workers are forked after the workload is read, so they inherit it (hundreds of MB of
 arrivals are never pickled); only a task's indices go out and its outcomes come back. With
-``jobs=1`` (or one task) everything runs in this process.
+``jobs=1`` (or one task) everything runs in this process. An interrupt (Ctrl-C reaches the
+whole process group) is this process's to handle: the workers ignore it and are terminated as
+``KeyboardInterrupt`` leaves ``run_policies``.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 
@@ -40,6 +43,11 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - platforms without affinity
         return max(1, os.cpu_count() or 1)
+
+
+def _ignore_interrupts() -> None:
+    """A worker's initializer: Ctrl-C is the parent's to handle (it terminates the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def plan_tasks(workload: Workload, n_policies: int) -> list[Task]:
@@ -114,7 +122,7 @@ def run_policies(
                 take(*_run_task(task))
         else:
             ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(min(jobs, len(tasks))) as pool:
+            with ctx.Pool(min(jobs, len(tasks)), initializer=_ignore_interrupts) as pool:
                 if on_pool is not None:
                     on_pool()
                 for result in pool.imap_unordered(_run_task, tasks):

@@ -38,6 +38,9 @@ def results_document(
     ``A:inf``) or one past the trace's end is the end of what was read, so every figure is finite.
     """
     figures = {r.policy: r.figures for r in runs}
+    # every model's, from --container-concurrency (None if the workload's models differ)
+    limits = {t.model.container_concurrency for t in workload.traces}
+    container_concurrency = limits.pop() if len(limits) == 1 else None
     minutes = None
     if slice_.minutes is not None:
         start = slice_.minutes[0]
@@ -63,6 +66,7 @@ def results_document(
         "settings": {
             "cold_start_median_s": settings.cold_start.median_s,
             "cold_start_sigma": settings.cold_start.sigma,
+            "container_concurrency": container_concurrency,
             "engine": settings.engine,
             "tuner_concurrency": settings.tuner_concurrency,
             "fluid_min_rps": settings.fluid_min_rps,
@@ -145,9 +149,41 @@ def plot_name(model: str) -> str:
 
 # Markers of the cold-starts plot, one a policy (with tab10's colours)
 POLICY_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+# Line styles of the latency and replica plots, one a policy: policies that decide alike draw
+# the same curve, and a later solid line would hide an earlier one of the same course
+POLICY_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3)))
 
 
-def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list[str]:
+def line_style(i: int) -> dict[str, Any]:
+    """The ``i``-th policy's curve: its colour and dash, the later ones narrower, so curves
+    drawn over each other stay apart."""
+    import matplotlib.pyplot as plt
+
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]  # tab10's
+    return {
+        "color": colours[i % len(colours)],
+        "linestyle": POLICY_LINES[i % len(POLICY_LINES)],
+        "linewidth": max(0.8, 2.2 - 0.2 * i),
+    }
+
+
+def replica_steps(
+    timeline: list[tuple[float, int]], start_min: float, duration_s: float
+) -> tuple[list[float], list[int]]:
+    """A revision's replica timeline (seconds from the slice's start) as a step plot's points:
+    minutes of the trace (the slice starts at ``start_min``), from the start to the end."""
+    ts = [start_min] + [start_min + t / 60.0 for t, _ in timeline]
+    ts.append(start_min + duration_s / 60.0)
+    ns = [0] + [n for _, n in timeline]
+    ns.append(ns[-1])
+    return ts, ns
+
+
+def write_plots(
+    out: Path, runs: Sequence[PolicyRun], duration_s: float, start_min: float = 0.0
+) -> list[str]:
+    """The plots into ``out``, their file names; replicas plots of an earlier run into the same
+    ``out`` are removed first (their models may not be this run's)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,9 +219,9 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     names.append("coldstarts_vs_memory.png")
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    for r in runs:
+    for i, r in enumerate(runs):
         q = r.latency_quantiles_s
-        ax.plot(q.clip(min=1e-4), LATENCY_CDF_PROBABILITIES, label=r.policy)
+        ax.plot(q.clip(min=1e-4), LATENCY_CDF_PROBABILITIES, label=r.policy, **line_style(i))
     ax.set_xscale("log")
     ax.set_xlabel("latency, s")
     ax.set_ylabel("share of requests")
@@ -197,16 +233,15 @@ def write_plots(out: Path, runs: Sequence[PolicyRun], duration_s: float) -> list
     plt.close(fig)
     names.append("latency_cdf.png")
 
+    for stale in out.glob("replicas_*.png"):
+        stale.unlink()
     models = sorted({m for r in runs for m in r.timelines})
     for model in models:
         fig, ax = plt.subplots(figsize=(7, 3.5))
-        for r in runs:
-            tl = r.timelines.get(model, [])
-            ts = [0.0] + [t / 60.0 for t, _ in tl] + [duration_s / 60.0]
-            ns = [0] + [n for _, n in tl]
-            ns.append(ns[-1])
-            ax.step(ts, ns, where="post", label=r.policy, linewidth=1)
-        ax.set_xlabel("minute")
+        for i, r in enumerate(runs):
+            ts, ns = replica_steps(r.timelines.get(model, []), start_min, duration_s)
+            ax.step(ts, ns, where="post", label=r.policy, **line_style(i))
+        ax.set_xlabel("minute of the trace")
         ax.set_ylabel("replicas")
         ax.set_title(f"Replicas over time: {model}", parse_math=False)
         ax.legend(fontsize=7)
@@ -244,6 +279,27 @@ def assumed_lines(assumed: dict[str, dict[str, Any]]) -> list[str]:
     return ["Not in the trace, the same for every model: " + "; ".join(parts) + ".", ""]
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 model``, ``2 models``, ``1,000 requests``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def span_text(seconds: float) -> str:
+    """A trace's duration for a sentence: seconds under two minutes, else minutes."""
+    if seconds < 120:
+        return counted(round(seconds), "second") if seconds >= 1 else f"{seconds:g} s"
+    return counted(round(seconds / 60), "minute")
+
+
+def _concurrency_sentence(settings: dict[str, Any]) -> str:
+    cc = settings.get("container_concurrency")
+    if cc is None:
+        return "containerConcurrency: per model."
+    if cc == 0:
+        return "containerConcurrency: 0 (no limit; `--container-concurrency` sets one)."
+    return f"containerConcurrency: {cc} (`--container-concurrency`)."
+
+
 def write_report(
     out: Path,
     document: dict[str, Any],
@@ -257,13 +313,14 @@ def write_report(
     text = json.dumps(document, indent=2, sort_keys=True, allow_nan=False)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(text + "\n")
-    plots = write_plots(out, runs, workload.duration_s)
+    minutes = document["trace"]["slice"]["minutes"]
+    plots = write_plots(out, runs, workload.duration_s, minutes[0] if minutes else 0.0)
     trace = document["trace"]
     lines = [
         "# modelscale simulation",
         "",
-        f"Trace: `{trace['source']}` ({trace['format']}), {trace['models']} models, "
-        f"{trace['requests']:,} requests over {trace['duration_s'] / 60:.0f} minutes; "
+        f"Trace: `{trace['source']}` ({trace['format']}), {counted(trace['models'], 'model')}, "
+        f"{counted(trace['requests'], 'request')} over {span_text(trace['duration_s'])}; "
         f"seed {document['seed']}; wall time {wall_s:.1f} s.",
         "",
         f"Arrivals: {trace['arrival_note']}.",
@@ -291,7 +348,7 @@ def write_report(
         "A request meets its objective when its latency is at most "
         f"max({settings['objective_slowdown']:g} × its service time, "
         f"{settings['objective_floor_s']:g} s). Cold starts: lognormal, median "
-        f"{settings['cold_start_median_s']:g} s. The KPA ticks every {settings['kpa_tick_s']:g} s; "
+        f"{settings['cold_start_median_s']:g} s. {_concurrency_sentence(settings)} The KPA ticks every {settings['kpa_tick_s']:g} s; "
         f"revisions at or above {settings['fluid_min_rps']:g} requests/s while active run on the "
         "fluid engine.",
         "",

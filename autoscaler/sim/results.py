@@ -8,7 +8,8 @@
       "trace": {"format", "source", "arrival_note", "citation", "duration_s", "models",
                 "requests", "assumed": {"<figure>": {"value", "source"}}, "notes": [...],
                 "slice": {"functions", "minutes"}},
-      "settings": {"cold_start_median_s", "cold_start_sigma", "engine", "tuner_concurrency",
+      "settings": {"cold_start_median_s", "cold_start_sigma", "container_concurrency",
+                   "engine", "tuner_concurrency",
                    "fluid_min_rps", "kpa_tick_s", "objective_slowdown", "objective_floor_s"},
       "policies": {
         "<policy name>": {

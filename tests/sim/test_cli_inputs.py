@@ -665,3 +665,214 @@ def test_the_cold_start_plot_tells_every_policy_apart_in_a_legend(
         (tuple(c.get_edgecolor()[0]), c.get_paths()[0].vertices.tobytes()) for c in ax.collections
     }
     assert len(styles) == len(names)
+
+
+def _read_any(tmp_path: Path, fmt: str, rows: list[str]) -> None:
+    """Read ``rows`` as the data lines (line 2 on) of a file of ``fmt``."""
+    if fmt == "csv":
+        read_csv_trace(_tiny(tmp_path, "timestamp,model\n" + "".join(rows)), seed=0)
+    elif fmt == "azure-llm":
+        read_azure_llm(_tiny(tmp_path, LLM + "".join(rows), "llm.csv"), seed=0)
+    else:
+        read_azure_functions(_functions(tmp_path, mem=MEM.splitlines(True)[0] + "".join(rows)),
+                             seed=0)  # fmt: skip
+
+
+# one good data row for each format's file, and one with a stray quote opening a field
+GOOD_ROW = {
+    "csv": "5,a\n",
+    "azure-llm": "2023-11-16 18:17:03,10,10\n",
+    "functions": "a1,o1,10,256\n",
+}
+STRAY = {
+    "csv": '"7,a\n',
+    "azure-llm": '"2023-11-16 18:17:04,10,10\n',
+    "functions": 'a2,"o1,10,128\n',
+}
+FILE = {"csv": r"log\.csv", "azure-llm": r"llm\.csv", "functions": r"functions_mem\.csv"}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "azure-llm", "functions"])
+@pytest.mark.parametrize(
+    ("after", "ends"),
+    [
+        ([], "the end of the file"),  # the quote is never closed: the file ends inside it
+        (['8,a"\n'], "line 4"),  # closed on a later line, a quoted field holding a newline
+        (['8"x,a\n', "9,a\n"], "line 4"),  # closed on a later line, then not a CSV field
+    ],
+    ids=["never-closed", "closed-later", "closed-then-text"],
+)  # fmt: skip
+def test_a_stray_quote_is_named_at_the_line_it_opens_on(
+    tmp_path: Path, fmt: str, after: list[str], ends: str
+) -> None:
+    """Read as CSV, a '"' opening a field takes the lines after it into that field: the rows
+    after it must not be swallowed (nor read as one request), whatever comes next."""
+    rows = [GOOD_ROW[fmt], STRAY[fmt], *after, *[GOOD_ROW[fmt]] * 3]
+    with pytest.raises(TraceError, match=rf"{FILE[fmt]}:3: a quoted field opened on this line "
+                                         rf"runs on to {ends}") as info:  # fmt: skip
+        _read_any(tmp_path, fmt, rows)
+    assert len(str(info.value)) < 300
+
+
+def test_quoted_fields_within_a_line_are_read(tmp_path: Path) -> None:
+    w = read_csv_trace(_tiny(tmp_path, 'timestamp,model\n"0","a,b"\n1,"a,b"\n'), seed=0)
+    assert [(t.model.name, t.requests) for t in w.traces] == [("a,b", 2)]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row", "message"),
+    [
+        ("csv", f"{'9' * 100_000},a\n", r"log\.csv:3: timestamp '9{40}'\.\.\. \(100,000 characters\) "),
+        ("csv", f"5,a\n6,a,{'x' * 100_000}\n", r"log\.csv:4: 3 fields"),
+        ("azure-llm", f"2023-11-16 18:17:04,{'1' * 100_000},5\n",
+         r"llm\.csv:3: token counts '1{40}'\.\.\. \(100,000 characters\), '5' must be"),
+        ("functions", f"a2,o1,10,{'7' * 100_000}\n",
+         r"functions_mem\.csv:3: AverageAllocatedMb '7{40}'\.\.\. \(100,000 characters\) must"),
+    ],
+    ids=["timestamp", "extra-field", "tokens", "memory"],
+)  # fmt: skip
+def test_a_long_value_is_cut_short_in_the_error(
+    tmp_path: Path, fmt: str, row: str, message: str
+) -> None:
+    with pytest.raises(TraceError, match=message) as info:
+        _read_any(tmp_path, fmt, [GOOD_ROW[fmt], row])
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row", "message"),
+    [
+        ("csv", "١٢٣,a\n", r"log\.csv:3: timestamp '١٢٣' is not a time"),
+        ("csv", "1_000,a\n", r"log\.csv:3: timestamp '1_000' is not a time"),
+        ("azure-llm", "2023-11-16 18:17:04,1_0,5\n", r"llm\.csv:3: token counts '1_0', '5' must"),
+        ("azure-llm", "2023-11-16 18:17:04,10,٥\n", r"llm\.csv:3: token counts '10', '٥' must"),
+        ("functions", "a2,o1,10,1_28\n", r"functions_mem\.csv:3: AverageAllocatedMb '1_28' is not"),
+    ],
+    ids=["arabic-digits", "underscore", "llm-underscore", "llm-arabic", "memory-underscore"],
+)  # fmt: skip
+def test_numbers_are_ascii_without_underscores(
+    tmp_path: Path, fmt: str, row: str, message: str
+) -> None:
+    """Python's float and int read other scripts' digits and 1_000; a log's numbers are not."""
+    with pytest.raises(TraceError, match=message):
+        _read_any(tmp_path, fmt, [GOOD_ROW[fmt], row])
+
+
+def test_csv_durations_are_ascii_without_underscores(tmp_path: Path) -> None:
+    with pytest.raises(TraceError, match=r"log\.csv:3: duration '2_0' is not a number"):
+        read_csv_trace(_tiny(tmp_path, "timestamp,duration_ms\n0,10\n1,2_0\n"), seed=0)
+
+
+def test_the_last_line_names_the_out_paths_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A path is not markup and is not wrapped at the terminal's width (80 when not a TTY)."""
+    out = tmp_path / "[red]runs" / ("x" * 90)
+    assert _simulate("--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(out)) == 0
+    err = capsys.readouterr().err
+    assert f"wrote {out / 'report.md'} and {out / 'results.json'} (" in err
+
+
+def test_an_interrupt_exits_130_in_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel, "run_policies", interrupted)
+    out = tmp_path / "out"
+    assert _simulate("--trace", str(_tiny(tmp_path)), "--format", "csv", "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"modelscale simulate: interrupted; nothing written to {out}"
+    assert not (out / "results.json").exists()
+
+
+def test_replicas_are_plotted_on_the_traces_minutes() -> None:
+    from autoscaler.sim.report import replica_steps
+
+    ts, ns = replica_steps([(30.0, 1), (90.0, 0)], start_min=30.0, duration_s=300.0)
+    assert ts == [30.0, 30.5, 31.5, 35.0] and ns == [0, 1, 0, 0]
+
+
+def test_every_policy_draws_its_own_line() -> None:
+    from autoscaler.sim.policies import POLICY_NAMES
+    from autoscaler.sim.report import line_style
+
+    styles = [line_style(i) for i in range(len(POLICY_NAMES))]
+    assert len({(s["color"], str(s["linestyle"])) for s in styles}) == len(POLICY_NAMES)
+    assert len({str(s["linestyle"]) for s in styles}) == len(POLICY_NAMES)
+
+
+def test_a_model_without_requests_in_the_slice_is_not_plotted_as_busiest(
+    tmp_path: Path,
+) -> None:
+    from autoscaler.sim.fleet import SimSettings, run_policy
+    from autoscaler.sim.policies import make_policies
+
+    # b's requests are all before the window
+    text = "timestamp,model\n0,b\n1,b\n2,b\n120,a\n130,a\n"
+    workload = read_csv_trace(_tiny(tmp_path, text), seed=0, slice_=TraceSlice(minutes=(1, 3)))
+    assert [(t.model.name, t.requests) for t in workload.traces] == [("b", 0), ("a", 2)]
+    (policy,) = make_policies(["knative-default"], 1.5)
+    run = run_policy(workload, policy, SimSettings())
+    assert list(run.timelines) == ["a"]
+
+
+def test_a_reused_out_keeps_only_this_runs_replica_plots(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = _tiny(tmp_path, "timestamp,model\n0,old\n1,old\n", "first.csv")
+    second = _tiny(tmp_path, "timestamp,model\n0,new\n1,new\n", "second.csv")
+    keep = out / "notes.txt"
+    for trace in (first, second):
+        assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+        keep.write_text("mine")
+    assert [p.name for p in out.glob("replicas_*.png")] == [plot_name("new")]
+    assert keep.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "minutes", "message"),
+    [
+        ("csv", "5:10", r"log\.csv: minute range 5:10 is past the trace's end \(0\.5 minutes\)$"),
+        ("csv", "2.5:", r"log\.csv: minute range 2\.5: is past the trace's end"),
+        ("functions", "9:12", r"functions_inv\.csv: minute range 9:12 is outside 0:5$"),
+    ],
+    ids=["csv", "open-end", "functions"],
+)  # fmt: skip
+def test_a_minute_range_past_the_end_is_named_as_given(
+    tmp_path: Path, fmt: str, minutes: str, message: str
+) -> None:
+    a, b = TraceSlice.parse_minutes(minutes)
+    slice_ = TraceSlice(minutes=(a, b))
+    with pytest.raises(TraceError, match=message):
+        if fmt == "csv":
+            read_csv_trace(_tiny(tmp_path), seed=0, slice_=slice_)
+        else:
+            read_azure_functions(_functions(tmp_path), seed=0, slice_=slice_)
+
+
+def test_the_report_counts_in_words(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    trace = _tiny(tmp_path, "timestamp,model\n0,a\n20,a\n")
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out)) == 0
+    report = (out / "report.md").read_text()
+    assert "(csv), 1 model, 2 requests over 21 seconds;" in report
+
+
+@pytest.mark.parametrize(
+    ("argv", "value", "sentence"),
+    [
+        ([], 0, "containerConcurrency: 0 (no limit; `--container-concurrency` sets one)."),
+        (["--container-concurrency", "3"], 3, "containerConcurrency: 3 (`--container-concurrency`)."),
+    ],
+    ids=["default", "given"],
+)  # fmt: skip
+def test_results_and_report_record_the_container_concurrency(
+    tmp_path: Path, argv: list[str], value: int, sentence: str
+) -> None:
+    out = tmp_path / "out"
+    trace = _tiny(tmp_path)
+    assert _simulate("--trace", str(trace), "--format", "csv", "--out", str(out), *argv) == 0
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    assert settings["container_concurrency"] == value
+    assert sentence in (out / "report.md").read_text()

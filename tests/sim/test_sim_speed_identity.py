@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +121,41 @@ def test_worker_processes_give_the_serial_results(workload: Workload) -> None:
         assert np.array_equal(run.latency_quantiles_s, serial.latency_quantiles_s)
         assert run.timelines == serial.timelines
         assert run.engines == serial.engines
+
+
+def _ignores_sigint(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT, from its ignored-signal mask in /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")]
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
+
+
+def test_an_interrupt_is_the_parents_and_ends_the_workers(workload: Workload) -> None:
+    """Ctrl-C reaches every process of the group: the workers ignore it (no traceback from
+    each), and the parent's KeyboardInterrupt leaves no worker behind."""
+    policies = make_policies(["knative-default", "oracle"], 1.5)
+    workers: list[multiprocessing.Process] = []
+
+    def interrupt(policy_index: int, n: int) -> None:
+        workers.extend(multiprocessing.active_children())
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_policies(workload, policies, SimSettings(), jobs=2, progress=interrupt)
+    assert len(workers) == 2
+    assert not multiprocessing.active_children()
+    assert not [w for w in workers if w.is_alive()]
+
+
+def test_workers_ignore_sigint(workload: Workload) -> None:
+    policies = make_policies(["knative-default", "oracle"], 1.5)
+    ignoring: list[bool] = []
+
+    def look(policy_index: int, n: int) -> None:
+        ignoring.extend(_ignores_sigint(w.pid) for w in multiprocessing.active_children() if w.pid)
+
+    run_policies(workload, policies, SimSettings(), jobs=2, progress=look)
+    assert ignoring and all(ignoring)
 
 
 def test_tasks_cover_every_model_of_every_policy_once(workload: Workload) -> None:

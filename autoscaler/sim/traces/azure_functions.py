@@ -33,13 +33,15 @@ from autoscaler.sim.model import (
 from autoscaler.sim.traces.workload import (
     ARRIVALS,
     SERVICE,
+    CsvRows,
     ModelTrace,
     TraceError,
     TraceSlice,
     Workload,
     assumed,
     model_rng,
-    not_csv,
+    plain_float,
+    shown,
     undecodable,
 )
 
@@ -72,13 +74,12 @@ CITATION = (
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """The file's rows with their line numbers (a row's last line)."""
-    reader = None
+    """The file's rows with their line numbers (see ``CsvRows``)."""
+    rows = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            for row in reader:
-                yield reader.line_num, row
+            rows = CsvRows(path, f)
+            yield from rows
     except FileNotFoundError:
         raise TraceError(path, None, "file not found") from None
     except OSError as exc:
@@ -86,7 +87,7 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     except UnicodeDecodeError as exc:
         raise undecodable(path, exc) from None
     except csv.Error as exc:
-        raise not_csv(path, exc, reader) from None
+        raise (rows.error(exc) if rows else TraceError(path, None, str(exc))) from None
 
 
 def _header(path: Path, rows: Iterator[tuple[int, list[str]]], first: list[str]) -> list[str]:
@@ -123,7 +124,7 @@ def _read_service(path: Path) -> dict[str, ServiceTime]:
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
         _first_time(path, number, "HashFunction", row[0], lines)
         try:
-            ms = np.array([float(row[i]) for i in idx])
+            ms = np.array([plain_float(row[i].strip()) for i in idx])
         except ValueError as exc:
             raise TraceError(
                 path, number, f"execution-time percentile is not a number: {exc}"
@@ -156,16 +157,16 @@ def _read_memory(path: Path) -> dict[str, float]:
             raise TraceError(path, number, f"{len(row)} fields, the header has {len(header)}")
         _first_time(path, number, "HashApp", row[0], lines)
         try:
-            mb = float(row[i])
+            mb = plain_float(row[i].strip())
         except ValueError:
             raise TraceError(
-                path, number, f"AverageAllocatedMb {row[i]!r} is not a number"
+                path, number, f"AverageAllocatedMb {shown(row[i])} is not a number"
             ) from None
         if not (math.isfinite(mb) and 0 <= mb <= MAX_MEMORY_MB):
             raise TraceError(
                 path,
                 number,
-                f"AverageAllocatedMb {row[i]!r} must be a number, 0 to {MAX_MEMORY_MB:,.0f} (1 TB)",
+                f"AverageAllocatedMb {shown(row[i])} must be a number, 0 to {MAX_MEMORY_MB:,.0f} (1 TB)",
             )
         out[row[0]] = mb
     return out
@@ -181,7 +182,7 @@ def _counts(path: Path, number: int, values: list[str]) -> np.ndarray:
     if counts is None:
         for v in values:
             if not _COUNT.fullmatch(v):
-                raise TraceError(path, number, f"invocation count {v!r} is not an integer")
+                raise TraceError(path, number, f"invocation count {shown(v)} is not an integer")
         # the row has a count too large for int64: clamp to one past the bounds, named below
         clamped = [max(-1, min(int(v), MAX_COUNT_PER_MINUTE + 1)) for v in values]
         counts = np.array(clamped, dtype=np.int64)
@@ -192,7 +193,7 @@ def _counts(path: Path, number: int, values: list[str]) -> np.ndarray:
         raise TraceError(
             path,
             number,
-            f"invocation count {values[over[0]].strip()!r} (minute {over[0] + 1}) is over "
+            f"invocation count {shown(values[over[0]].strip())} (minute {over[0] + 1}) is over "
             f"{MAX_COUNT_PER_MINUTE:,} a minute",
         )
     return counts
@@ -247,7 +248,9 @@ def read_azure_functions(
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, minutes * 60.0)
     if lo_s >= hi_s:
-        raise TraceError(inv_path, None, f"minute range {slice_.minutes} is outside 0:{minutes}")
+        raise TraceError(
+            inv_path, None, f"minute range {slice_.minutes_text()} is outside 0:{minutes}"
+        )
     # minutes before the window are drawn too, then dropped: a function's draws run through its
     # minutes in order, so a window's arrivals and service times are the whole trace's
     last_minute = int(np.ceil(hi_s / 60.0))

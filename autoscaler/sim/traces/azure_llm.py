@@ -22,12 +22,15 @@ import numpy as np
 from autoscaler.sim.model import ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import Span
 from autoscaler.sim.traces.workload import (
+    CsvRows,
     ModelTrace,
     TraceError,
     TraceSlice,
     Workload,
     assumed,
+    plain_int,
     short_columns,
+    shown,
     unreadable,
 )
 
@@ -77,44 +80,51 @@ def read_azure_llm(
     span = Span()
     ctx: list[int] = []
     gen: list[int] = []
-    reader = None
+    rows = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            rows = CsvRows(path, f)
+            lines = iter(rows)
             header: list[str] = []
-            for row in reader:  # blank lines before the header are skipped, as between rows
+            header_line = 0
+            for number, row in lines:  # blank lines before the header are skipped
                 if any(v.strip() for v in row):
                     header = row
+                    header_line = number
                     break
             if not header:
                 raise TraceError(path, None, f"empty file, expected a header {COLUMNS}")
             if [h.strip() for h in header] != COLUMNS:
                 raise TraceError(
                     path,
-                    reader.line_num,
+                    header_line,
                     f"header {short_columns(header)}, expected {COLUMNS}",
                 )
-            for row in reader:
-                number = reader.line_num
+            for number, row in lines:
                 if not row or all(not v.strip() for v in row):
                     continue
                 if len(row) != 3:
                     raise TraceError(path, number, f"{len(row)} fields, expected 3: {COLUMNS}")
                 stamps.append(span.read(path, number, "TIMESTAMP", row[0], "date-time"))
                 try:
-                    c, g = int(row[1]), int(row[2])
+                    c, g = plain_int(row[1].strip()), plain_int(row[2].strip())
                 except ValueError:
                     raise TraceError(
-                        path, number, f"token counts {row[1:]!r} must be integers"
+                        path,
+                        number,
+                        f"token counts {shown(row[1])}, {shown(row[2])} must be integers",
                     ) from None
                 if not (0 <= c <= MAX_TOKENS and 0 <= g <= MAX_TOKENS):
                     raise TraceError(
-                        path, number, f"token counts {row[1:]!r} must be 0 to {MAX_TOKENS:,}"
+                        path,
+                        number,
+                        f"token counts {shown(row[1])}, {shown(row[2])} must be 0 to "
+                        f"{MAX_TOKENS:,}",
                     )
                 ctx.append(c)
                 gen.append(g)
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise unreadable(path, exc, "azure-llm", reader) from None
+        raise unreadable(path, exc, "azure-llm", rows) from None
     if not stamps:
         raise TraceError(path, None, "no requests in the file")
 
@@ -128,7 +138,14 @@ def read_azure_llm(
     t, service = t[keep] - lo_s, service[keep]
     duration = min(hi_s, float(np.ceil(max(stamps) - min(stamps)) + 1.0)) - lo_s
     if duration <= 0:
-        raise TraceError(path, None, f"minute range {slice_.minutes} is past the trace's end")
+        raise TraceError(
+            path,
+            None,
+            (
+                f"minute range {slice_.minutes_text()} is past the trace's end "
+                f"({(max(stamps) - min(stamps)) / 60:,.1f} minutes)"
+            ),
+        )
     probs = np.linspace(0.0, 1.0, 21)
     quantiles = np.quantile(
         service if service.size else llm_service_s(np.zeros(1), np.zeros(1)), probs

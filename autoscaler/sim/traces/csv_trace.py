@@ -20,12 +20,15 @@ import numpy as np
 from autoscaler.sim.model import MAX_SERVICE_S, ModelSpec, ServiceTime
 from autoscaler.sim.traces.timestamps import Span
 from autoscaler.sim.traces.workload import (
+    CsvRows,
     ModelTrace,
     TraceError,
     TraceSlice,
     Workload,
     assumed,
+    plain_float,
     short_columns,
+    shown,
     unreadable,
 )
 
@@ -59,18 +62,20 @@ def read_csv_trace(
     per_model: dict[str, tuple[list[float], list[float]]] = {}
     span = Span()  # over every row, kept or not
     notes: list[str] = []
-    reader = None
+    rows = None
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+            rows = CsvRows(path, f)
+            lines = iter(rows)
             header: list[str] = []
-            for row in reader:  # blank lines before the header are skipped, as between rows
+            header_line = 0
+            for number, row in lines:  # blank lines before the header are skipped
                 if any(v.strip() for v in row):
                     header = [h.strip().lower() for h in row]
+                    header_line = number
                     break
             if not header:
                 raise TraceError(path, None, "empty file, expected a header with 'timestamp'")
-            header_line = reader.line_num
             if "timestamp" not in header:
                 hint = (
                     " (an Azure Functions trace is --format azure-functions)"
@@ -106,8 +111,7 @@ def read_csv_trace(
                 i_d = header.index("duration_s")
             elif "duration_ms" in header:
                 i_d, scale = header.index("duration_ms"), 0.001
-            for row in reader:
-                number = reader.line_num
+            for number, row in lines:
                 if not row or all(not v.strip() for v in row):
                     continue
                 if len(row) != len(header):
@@ -121,16 +125,16 @@ def read_csv_trace(
                 d = default_service_s
                 if i_d is not None:
                     try:
-                        d = float(row[i_d]) * scale
+                        d = plain_float(row[i_d].strip()) * scale
                     except ValueError:
                         raise TraceError(
-                            path, number, f"duration {row[i_d]!r} is not a number"
+                            path, number, f"duration {shown(row[i_d])} is not a number"
                         ) from None
                     if not (math.isfinite(d) and 0 < d <= MAX_SERVICE_S):
                         raise TraceError(
                             path,
                             number,
-                            f"duration {row[i_d]!r} must be a number > 0 and at most "
+                            f"duration {shown(row[i_d])} must be a number > 0 and at most "
                             f"{MAX_SERVICE_S:g} s (a day)",
                         )
                 if (
@@ -143,7 +147,7 @@ def read_csv_trace(
                 times.append(t)
                 durations.append(d)
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise unreadable(path, exc, "csv", reader) from None
+        raise unreadable(path, exc, "csv", rows) from None
     if not per_model:
         raise TraceError(path, None, "no requests in the file")
 
@@ -151,7 +155,14 @@ def read_csv_trace(
     lo_s, hi_s = slice_.window_s()
     hi_s = min(hi_s, float(np.floor(end - start)) + 1.0)
     if lo_s >= hi_s:
-        raise TraceError(path, None, f"minute range {slice_.minutes} is past the trace's end")
+        raise TraceError(
+            path,
+            None,
+            (
+                f"minute range {slice_.minutes_text()} is past the trace's end "
+                f"({(end - start) / 60:,.1f} minutes)"
+            ),
+        )
     traces: list[ModelTrace] = []
     probs = np.linspace(0.0, 1.0, 21)
     for name, (times, durations) in per_model.items():

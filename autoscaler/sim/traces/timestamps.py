@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autoscaler.sim.traces.workload import TraceError
+from autoscaler.sim.traces.workload import TraceError, plain_float, shown
 
 MAX_PLAIN_S = 1e11
 MAX_SPAN_DAYS = 3650
@@ -46,7 +46,7 @@ def parse_timestamp(text: str) -> float:
     """
     text = text.strip()
     try:
-        seconds = float(text)
+        seconds = plain_float(text)
     except ValueError:
         pass
     else:
@@ -101,10 +101,10 @@ class Span:
         try:
             seconds = parse_timestamp(text)
         except TimestampError as exc:
-            raise TraceError(path, line, f"{column} {text!r} {exc}") from None
+            raise TraceError(path, line, f"{column} {shown(text)} {exc}") from None
         except ValueError:
-            raise TraceError(path, line, f"{column} {text!r} is not a {kind}") from None
+            raise TraceError(path, line, f"{column} {shown(text)} is not a {kind}") from None
         problem = self.add(seconds, line)
         if problem is not None:
-            raise TraceError(path, line, f"{column} {text!r} is {problem}")
+            raise TraceError(path, line, f"{column} {shown(text)} is {problem}")
         return seconds

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,75 @@ class TraceError(ValueError):
         self.line = line
 
 
-def unreadable(path: Path | str, exc: Exception, fmt: str, reader: Any = None) -> TraceError:
+# a value from a file is quoted in a message up to this many characters
+SHOWN_CHARS = 40
+
+
+def shown(text: str) -> str:
+    """A value from a file for a one-line message: its repr, cut at ``SHOWN_CHARS``."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text):,} characters)"
+
+
+def plain_float(text: str) -> float:
+    """``text`` as a number written in ASCII, as ``float`` reads it; ``ValueError`` for
+    anything else, including other scripts' digits and ``1_000``, which ``float`` takes."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
+def plain_int(text: str) -> int:
+    """``text`` as an integer written in ASCII digits (see ``plain_float``)."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(f"not an integer: {text!r}")
+    return int(text)
+
+
+class CsvRows:
+    """A CSV file's rows, each with the line it is on.
+
+    A trace row is one line: a quoted field that runs on past the end of its line (a stray
+    ``"`` in a timestamp or a name) would take the lines after it into one field, so it is an
+    error naming the line the row starts on, as is a file that ends inside quotes.
+    """
+
+    def __init__(self, path: Path, f: Any) -> None:
+        self.path = path
+        self.reader = csv.reader(f, strict=True)
+        self.line = 1  # the line the next row starts on
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        for row in self.reader:
+            start, self.line = self.line, self.reader.line_num + 1
+            if self.reader.line_num > start:
+                raise self._runs_on(start, None)
+            yield start, row
+
+    def _runs_on(self, start: int, exc: csv.Error | None) -> TraceError:
+        at_end = exc is not None and "end of data" in str(exc)
+        end = "the end of the file" if at_end else f"line {self.reader.line_num}"
+        return TraceError(
+            self.path,
+            start,
+            f"a quoted field opened on this line runs on to {end} (a stray '\"'?); "
+            "a trace row is one line",
+        )
+
+    def error(self, exc: csv.Error) -> TraceError:
+        """The error for ``exc``, raised by the reader while reading the row at ``line``."""
+        if self.reader.line_num > self.line:
+            return self._runs_on(self.line, exc)
+        return TraceError(self.path, self.line, f"not a CSV file: {exc}")
+
+
+def unreadable(
+    path: Path | str, exc: Exception, fmt: str, rows: CsvRows | None = None
+) -> TraceError:
     """The error for a one-file trace (``--format fmt``) that could not be read: not found, a
-    directory, another system error, or not a CSV file (at the line ``reader``, the file's
-    ``csv.reader`` if one was made, had reached)."""
+    directory, another system error, or not a CSV file (at the row ``rows``, the file's
+    ``CsvRows`` if one was made, was reading)."""
     if isinstance(exc, FileNotFoundError):
         return TraceError(path, None, "file not found")
     if isinstance(exc, IsADirectoryError):
@@ -49,14 +115,10 @@ def unreadable(path: Path | str, exc: Exception, fmt: str, reader: Any = None) -
     if isinstance(exc, UnicodeDecodeError):
         return undecodable(path, exc)
     if isinstance(exc, csv.Error):
-        return not_csv(path, exc, reader)
+        if rows is not None:
+            return rows.error(exc)
+        return TraceError(path, None, f"not a CSV file: {exc}")
     raise exc
-
-
-def not_csv(path: Path | str, exc: csv.Error, reader: Any = None) -> TraceError:
-    """The error for a file the CSV reader gave up on, at the line it had reached."""
-    line = getattr(reader, "line_num", 0) or None
-    return TraceError(path, line, f"not a CSV file: {exc}")
 
 
 def undecodable(path: Path | str, exc: UnicodeDecodeError) -> TraceError:
@@ -126,6 +188,13 @@ class TraceSlice:
         if not (0 <= a < b):
             raise ValueError(f"--minutes {text!r}: need 0 <= A < B")
         return a, b
+
+    def minutes_text(self) -> str:
+        """The minute range as ``--minutes`` takes it (``5:10``, ``30:``)."""
+        if self.minutes is None:
+            return "0:"
+        a, b = self.minutes
+        return f"{a:g}:{b:g}" if math.isfinite(b) else f"{a:g}:"
 
     def window_s(self) -> tuple[float, float]:
         if self.minutes is None:
