@@ -5,9 +5,10 @@
 #
 #   scripts/cluster-up.sh [--overlay NAME] [--no-samples] [--name CLUSTER]
 #
-#   --overlay NAME   base (default), knative-legacy-pa or recommend-only. The prometheus
-#                    overlay is refused: it reads a Prometheus that this script does not
-#                    install (see "Pointing the tuner at Prometheus" in README.md)
+#   --overlay NAME   base (default) or recommend-only. The prometheus overlay is refused: it
+#                    reads a Prometheus that this script does not install (see "Pointing the
+#                    tuner at Prometheus" in README.md); so is knative-legacy-pa, which is for
+#                    Knative Serving older than the one installed here
 #   --no-samples     do not apply manifests/samples (sklearn InferenceService, eventing samples)
 #   --name CLUSTER   the kind cluster's name (default: modelscale)
 #
@@ -23,9 +24,9 @@ KNATIVE_SERVING_VERSION="knative-v1.21.2"
 KOURIER_VERSION="knative-v1.21.0"
 KNATIVE_EVENTING_VERSION="knative-v1.21.0"
 KSERVE_VERSION="v0.20.0"
-# The oldest kubectl the scripts are used with (README.md, "Prerequisites"): the kind node's
-# Kubernetes minor version.
-KUBECTL_MIN_VERSION="1.33"
+# The oldest kubectl the scripts are used with (README.md, "Prerequisites"): one minor version
+# below the kind node's Kubernetes, the skew kubectl supports.
+KUBECTL_MIN_VERSION="1.32"
 
 # --- images built here and loaded into kind ------------------------------------------------
 IMAGE_TAG="0.1.0"
@@ -59,8 +60,16 @@ done
 case "$overlay" in
   base) manifests="$root/manifests/base" ;;
   prometheus|knative-legacy-pa|recommend-only) manifests="$root/manifests/overlays/$overlay" ;;
-  *) die "unknown overlay '$overlay' (known: base, knative-legacy-pa, recommend-only)" ;;
+  *) die "unknown overlay '$overlay' (known: base, recommend-only)" ;;
 esac
+# knative-legacy-pa writes the PodAutoscaler, as Knative Serving before 1.21 needs; the Knative
+# installed below derives its PodAutoscalers' annotations from the Revision and would undo it.
+if [ "$overlay" = knative-legacy-pa ]; then
+  die "the knative-legacy-pa overlay is for Knative Serving older than 1.21, and cluster-up
+  installs ${KNATIVE_SERVING_VERSION}, where the base is right: run cluster-up without --overlay.
+  For a cluster of your own with an older Knative: kubectl apply --server-side -k manifests/overlays/knative-legacy-pa
+  (README.md, \"Overlays\")"
+fi
 # The prometheus overlay points the controller at a Prometheus, which this script does not
 # install: without one (and its scrape jobs) the controller rolls out and then finds no metrics
 # on every tick. Say what to provide instead of building a cluster that cannot tune.
@@ -94,7 +103,7 @@ else
   fi
 fi
 docker info >/dev/null 2>&1 || die "docker is installed but its engine does not answer: start Docker (or check your permissions on its socket)"
-kind_version="$(kind version 2>/dev/null | awk '{print $2}')"
+kind_version="$(kind version 2>/dev/null | awk '{print $2}')" || true
 if [ "$kind_version" != "$KIND_VERSION" ]; then
   say "warning: kind is ${kind_version:-unknown}; these scripts are tested with ${KIND_VERSION}"
 fi
@@ -131,6 +140,8 @@ apply_past_webhooks() {
 # --- 1. the cluster --------------------------------------------------------------------------
 if kind get clusters 2>/dev/null | grep -qx "$cluster"; then
   say "kind cluster '$cluster' exists: reusing it"
+  # Its context may be missing from this kubeconfig (another machine's, or deleted): write it.
+  kind export kubeconfig --name "$cluster"
 else
   say "creating kind cluster '$cluster' (${KIND_NODE_IMAGE%@*})"
   kind create cluster --name "$cluster" --image "$KIND_NODE_IMAGE" --wait 180s

@@ -8,13 +8,24 @@ first, the way a second ``kubectl apply`` finds them.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
-from tests.cluster.cluster_kit import BUILDS, MODELSCALER_CRD, kustomize, kustomize_text
+from tests.cluster.cluster_kit import (
+    BUILDS,
+    MODELSCALER_CRD,
+    REPO,
+    find,
+    kustomize,
+    kustomize_text,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,3 +59,57 @@ def test_dry_run_refuses_a_broken_manifest(server: RunningAPIServer) -> None:
     result = server.kubectl("apply", "--dry-run=server", "-f", "-", input=text, timeout=180)
     assert result.returncode != 0
     assert "minReplicas" in result.stderr
+
+
+def _modelscaler(name: str, **spec: object) -> dict[str, object]:
+    return {
+        "apiVersion": "modelscale.dev/v1alpha1",
+        "kind": "ModelScaler",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"targetRef": {"name": name}, "objective": {"latencyMs": 200}, **spec},
+    }
+
+
+def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscalers(
+    tmp_path: Path,
+) -> None:
+    """README.md, "Upgrade": ModelScalers defaulted to apply: podautoscaler under the legacy
+    overlay are patched to the Revision; one that named another method keeps it."""
+    readme = (REPO / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "podautoscaler" in b]
+    first, loop = block.split("\n", 1)
+    assert first == "kubectl apply --server-side -k manifests/base"
+    legacy_crd = find(kustomize("overlays/knative-legacy-pa"), "CustomResourceDefinition")
+    base_crd = find(kustomize("base"), "CustomResourceDefinition")
+    with running_apiserver(tmp_path) as api:
+        for docs in (
+            [legacy_crd],
+            [_modelscaler("old"), _modelscaler("isvc", apply="inferenceservice")],
+        ):
+            if docs[0]["kind"] == "ModelScaler":
+                waited = api.kubectl(
+                    "wait", "crd/modelscalers.modelscale.dev", "--for=condition=Established",
+                    "--timeout=30s",
+                )  # fmt: skip
+                assert waited.returncode == 0, waited.stderr
+            text = yaml.safe_dump_all(docs)
+            applied = api.kubectl("apply", "--server-side", "-f", "-", input=text)
+            assert applied.returncode == 0, applied.stderr
+        # The base's CRD in place of the overlay's (what the README's first line does to it).
+        applied = api.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(base_crd)
+        )
+        assert applied.returncode == 0, applied.stderr
+        env = {**os.environ, "KUBECONFIG": str(api.kubeconfig_path), "HOME": str(tmp_path)}
+        ran = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", loop], env=env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.count("patched") == 1, ran.stdout
+        got = api.kubectl(
+            "get", "modelscalers", "-n", "default", "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.spec.apply} {end}",
+        )  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert sorted(got.stdout.split()) == ["isvc=inferenceservice", "old=revision"]

@@ -4,14 +4,18 @@ says which schema governs which kind)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from autoscaler.apiserver.testing import KUBECTL
 from autoscaler.cli import build_parser
+from autoscaler.runtime.reconcile import admission
 from autoscaler.tuner import TunerConfig, parse_tuner_config
 from tests.cluster.cluster_kit import (
     BUILDS,
@@ -190,7 +194,9 @@ def test_recommend_only_overlay_defaults_to_recommend_and_cannot_write_serving()
     rules = _rules("overlays/recommend-only")
     for resource in ("inferenceservices", "revisions"):
         assert rules[resource] == {"list", "watch"}
-    assert "podautoscalers" not in rules
+    # A Recommend ModelScaler with apply: podautoscaler reads the values in force there
+    # (autoscaler/kube/reconciler.py) and never writes it.
+    assert rules["podautoscalers"] == {"get"}
     assert rules["modelscalers/status"] == {"patch"} and rules["events"] == {"create"}
 
 
@@ -214,6 +220,61 @@ def test_samples_scale_sklearn_to_zero_tuned_by_a_modelscaler_and_include_eventi
     built = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert {(d["kind"], d["metadata"]["name"]) for d in eventing} <= built
     assert {"Broker", "Trigger"} <= {k for k, _ in built}
+
+
+def test_samples_land_in_the_namespace_predict_on_event_reads_models_from() -> None:
+    docs = kustomize("samples")
+    assert {d["metadata"].get("namespace") for d in docs} == {"default"}
+    (ksvc,) = [d for d in docs if d["metadata"]["name"] == "predict-on-event"]
+    env = {
+        e["name"]: e.get("value") for e in ksvc["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MODEL_NAMESPACE"] == "default"
+
+
+def test_the_sample_model_names_knatives_deployment_mode_which_one_machine_admits() -> None:
+    isvc = find(kustomize("samples"), "InferenceService")
+    # KServe serves an InferenceService without the annotation in its configured default
+    # mode, Standard (a Deployment, no scale to zero) where none is configured.
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Knative"
+    assert admission.inference_service(isvc) == []
+
+
+def _readme_block(marker: str, lang: str) -> str:
+    """The README's fenced ``lang`` block that holds ``marker``."""
+    blocks = re.findall(rf"```{lang}\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return str(block)
+
+
+def test_the_readmes_overlay_for_old_knative_metric_names_builds(tmp_path: Path) -> None:
+    block = _readme_block("my-overlay/kustomization.yaml", "yaml")
+    legacy = MANIFESTS / "overlays" / "knative-legacy-pa"
+    mine = tmp_path / "my-overlay"
+    mine.mkdir()
+    text = block.replace(
+        "../modelscale/manifests/overlays/knative-legacy-pa", os.path.relpath(legacy, mine)
+    )
+    (mine / "kustomization.yaml").write_text(text)
+    result = subprocess.run(
+        [KUBECTL, "kustomize", str(mine)], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict)]
+    (c,) = find(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    args = build_parser().parse_args(_argv(c)[1:])
+    assert args.metric_names == "knative-opencensus"
+    assert _argv(c).count("--metric-names=knative-opencensus") == 1
+    assert not any("opentelemetry" in a for a in _argv(c))
+    crd = find(docs, "CustomResourceDefinition")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["apply"]["default"] == "podautoscaler"
+
+
+def test_the_legacy_overlay_names_knatives_metric_generations() -> None:
+    comment = (MANIFESTS / "overlays" / "knative-legacy-pa" / "kustomization.yaml").read_text()
+    assert "knative-opencensus" in comment and "knative-opentelemetry" in comment
 
 
 def test_kustomizations_list_files_that_exist() -> None:

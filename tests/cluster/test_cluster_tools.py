@@ -224,17 +224,37 @@ def test_cluster_scripts_refuse_an_unknown_overlay(bare_path: dict[str, str]) ->
 def test_cluster_up_lists_only_the_overlays_it_accepts(bare_path: dict[str, str]) -> None:
     result = _bash(CLUSTER_UP, bare_path, "--overlay", "nope")
     listed = result.stderr.split("(known: ", 1)[1].split(")", 1)[0].split(", ")
-    assert listed == ["base", "knative-legacy-pa", "recommend-only"]
-    assert "prometheus" not in result.stderr
+    assert listed == ["base", "recommend-only"]
+    assert "prometheus" not in result.stderr and "legacy" not in result.stderr
+
+
+def test_cluster_up_refuses_the_legacy_overlay_for_the_knative_it_installs(
+    bare_path: dict[str, str],
+) -> None:
+    # Knative >= 1.21 derives a PodAutoscaler's annotations from its Revision: the overlay's
+    # writes to the PodAutoscaler would be undone. Refused before any tool is needed.
+    result = _bash(CLUSTER_UP, bare_path, "--overlay", "knative-legacy-pa")
+    assert result.returncode != 0
+    err = result.stderr
+    assert "older than 1.21" in err and pins()["KNATIVE_SERVING_VERSION"] in err
+    assert "run cluster-up without --overlay" in err
+    assert "apply --server-side -k manifests/overlays/knative-legacy-pa" in err
+    assert "is not installed" not in err
+
+
+def test_cluster_up_installs_a_knative_the_legacy_overlay_is_not_for() -> None:
+    serving = pins()["KNATIVE_SERVING_VERSION"]  # knative-v1.21.2
+    major, minor = (int(n) for n in serving.removeprefix("knative-v").split(".")[:2])
+    assert (major, minor) >= (1, 21)
 
 
 @pytest.mark.parametrize(
     "printed",
     [
-        "Client Version: v1.30.2\nKustomize Version: v5.0.4",
+        "Client Version: v1.31.9\nKustomize Version: v5.4.2",
         'Client Version: version.Info{Major:"1", Minor:"27", GitVersion:"v1.27.4"}',
     ],
-    ids=["1.30", "1.27-format"],
+    ids=["1.31", "1.27-format"],
 )
 def test_cluster_up_stops_on_a_kubectl_older_than_the_readme_asks(
     bare_path: dict[str, str], printed: str
@@ -249,7 +269,7 @@ def test_cluster_up_stops_on_a_kubectl_older_than_the_readme_asks(
     assert f"install kubectl {minimum} or newer" in result.stderr
 
 
-@pytest.mark.parametrize("version", ["v1.33.1", "v1.34.0", "v2.0.0"])
+@pytest.mark.parametrize("version", ["v1.32.0", "v1.33.1", "v1.34.0", "v2.0.0"])
 def test_cluster_up_goes_on_with_a_recent_enough_kubectl(
     bare_path: dict[str, str], version: str
 ) -> None:
@@ -263,6 +283,40 @@ def test_cluster_up_goes_on_with_a_recent_enough_kubectl(
 def test_the_kubectl_minimum_is_the_readmes() -> None:
     readme = (REPO / "README.md").read_text()
     assert f"kubectl {pins()['KUBECTL_MIN_VERSION']} or newer" in readme
+
+
+def test_the_kubectl_minimum_is_one_minor_below_the_kind_node() -> None:
+    # kubectl supports one minor version of skew against the API server.
+    node = re.search(r"kindest/node:v(\d+)\.(\d+)", pins()["KIND_NODE_IMAGE"])
+    assert node is not None
+    major, minor = pins()["KUBECTL_MIN_VERSION"].split(".")
+    assert (int(major), int(minor)) == (int(node[1]), int(node[2]) - 1)
+
+
+def test_cluster_up_goes_on_when_kind_cannot_say_its_version(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    log = _stub_cluster_tools(bare_path, tmp_path, 0, "")
+    _stub(bare_path, "kind", f'echo "kind $*" >> {log}; [ "$1" != version ] || exit 3'
+                             '; [ "$1" != get ] || echo modelscale')  # fmt: skip
+    result = _run_cluster_up(bare_path)
+    assert result.returncode == 0, result.stderr
+    assert "warning: kind is unknown" in result.stderr
+    assert "rollout status deployment/modelscale-controller" in log.read_text()
+
+
+def test_cluster_up_writes_a_reused_clusters_context_into_the_kubeconfig(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    log = _stub_cluster_tools(bare_path, tmp_path, 0, "")
+    result = _run_cluster_up(bare_path)
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert "kind export kubeconfig --name modelscale" in calls
+    assert "kind create cluster" not in log.read_text()
+    # Before the first kubectl that uses the context.
+    first_context = next(i for i, c in enumerate(calls) if "--context kind-modelscale" in c)
+    assert calls.index("kind export kubeconfig --name modelscale") < first_context
 
 
 def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
@@ -322,7 +376,8 @@ def _stub_cluster_tools(
     log = tmp_path / "calls.log"
     count = tmp_path / "kserve-failures"
     _stub(env, "docker")
-    _stub(env, "kind", 'case "$1" in version) echo "kind v0.29.0 go1.24 linux/amd64";;'
+    _stub(env, "kind", f'echo "kind $*" >> {log}; case "$1" in'
+                       ' version) echo "kind v0.29.0 go1.24 linux/amd64";;'
                        ' get) echo modelscale;; esac')  # fmt: skip
     _stub(env, "sleep", f'echo "sleep $*" >> {log}')
     quoted = error.replace("'", "'\\''")
@@ -413,6 +468,38 @@ def test_cluster_down_uninstall_passes_the_context_only_when_given(
     # No empty argument where the context would be: "delete" comes first.
     assert calls[0] == f"{prefix}delete|-k|{REPO}/manifests/samples|--ignore-not-found|--wait=true|"
     assert calls[1] == f"{prefix}delete|-k|{REPO}/manifests/base|--ignore-not-found|--wait=true|"
+
+
+def test_cluster_down_uninstall_goes_on_when_the_samples_cannot_be_deleted(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    # Without Knative Eventing, kubectl knows no Broker or Trigger: it deletes the rest of the
+    # samples and exits 1. The controller, its RBAC and the CRD still go.
+    log = tmp_path / "calls.log"
+    refusal = (
+        'error: resource mapping not found for name: "default" namespace: "default" from '
+        '"manifests/samples": no matches for kind "Broker" in version "eventing.knative.dev/v1"'
+    )
+    _stub(
+        bare_path,
+        "kubectl",
+        f"""printf "%s|" "$@" >> {log}; echo >> {log}
+case "$*" in *manifests/samples*) echo '{refusal}' >&2; exit 1 ;; esac""",
+    )
+    result = _bash(SCRIPTS / "cluster-down.sh", bare_path, "--uninstall")
+    assert result.returncode == 0, result.stderr
+    assert 'no matches for kind "Broker"' in result.stderr
+    assert "warning: removing the samples failed" in result.stderr
+    calls = log.read_text().splitlines()
+    assert calls[1] == f"delete|-k|{REPO}/manifests/base|--ignore-not-found|--wait=true|"
+
+
+def test_cluster_down_uninstall_fails_when_modelscale_cannot_be_deleted(
+    bare_path: dict[str, str],
+) -> None:
+    _stub(bare_path, "kubectl", 'case "$*" in *manifests/base*) echo denied >&2; exit 1 ;; esac')
+    result = _bash(SCRIPTS / "cluster-down.sh", bare_path, "--uninstall")
+    assert result.returncode != 0 and "denied" in result.stderr
 
 
 def test_cluster_scripts_expand_possibly_empty_arrays_the_bash_3_way() -> None:
