@@ -42,8 +42,8 @@ if [ "$uninstall" -eq 1 ]; then
   # ${args[@]+"${args[@]}"}: bash before 4.4 (macOS's /bin/bash is 3.2) calls a plain
   # "${args[@]}" of an empty array an unbound variable under set -u.
   say "removing the samples"
-  # A cluster without Knative Eventing (or where the samples were never applied) does not know
-  # the Broker and Trigger kinds: kubectl deletes the rest and fails. Go on to the controller.
+  # A cluster without Knative Eventing does not know the Broker and Trigger kinds: kubectl
+  # deletes the rest of the samples and fails. Go on to the controller.
   kubectl ${args[@]+"${args[@]}"} delete -k "$root/manifests/samples" --ignore-not-found --wait=true ||
     say "warning: removing the samples failed (above); continuing with modelscale itself"
   # The values the tuner wrote stay on the revisions: Knative keeps scaling with them.

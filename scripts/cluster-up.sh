@@ -24,9 +24,11 @@ KNATIVE_SERVING_VERSION="knative-v1.21.2"
 KOURIER_VERSION="knative-v1.21.0"
 KNATIVE_EVENTING_VERSION="knative-v1.21.0"
 KSERVE_VERSION="v0.20.0"
-# The oldest kubectl the scripts are used with (README.md, "Prerequisites"): one minor version
-# below the kind node's Kubernetes, the skew kubectl supports.
+# The kubectl versions the scripts are used with (README.md, "Prerequisites"): one minor version
+# either side of the kind node's Kubernetes, the skew kubectl supports. Older stops the script,
+# newer is a warning.
 KUBECTL_MIN_VERSION="1.32"
+KUBECTL_MAX_VERSION="1.34"
 
 # --- images built here and loaded into kind ------------------------------------------------
 IMAGE_TAG="0.1.0"
@@ -88,18 +90,23 @@ need() {
 }
 need docker "install Docker Engine (https://docs.docker.com/engine/install/) and start it"
 need kind "install kind ${KIND_VERSION} (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)"
-need kubectl "install kubectl ${KUBECTL_MIN_VERSION} or newer (https://kubernetes.io/docs/tasks/tools/)"
+need kubectl "install kubectl ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION} (https://kubernetes.io/docs/tasks/tools/)"
 # kubectl prints "Client Version: v1.33.1" (or, before 1.28, a version.Info with GitVersion:"v1.27.4").
 kubectl_version="$(kubectl version --client 2>/dev/null |
   awk 'match($0, /v[0-9]+\.[0-9]+/) { print substr($0, RSTART + 1, RLENGTH - 1); exit }')" || true
 if [ -z "$kubectl_version" ]; then
-  say "warning: could not read kubectl's version; these scripts need ${KUBECTL_MIN_VERSION} or newer"
+  say "warning: could not read kubectl's version; these scripts need ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION}"
 else
   IFS=. read -r have_major have_minor <<<"$kubectl_version"
   IFS=. read -r min_major min_minor <<<"$KUBECTL_MIN_VERSION"
   if [ "$have_major" -lt "$min_major" ] ||
     { [ "$have_major" -eq "$min_major" ] && [ "$have_minor" -lt "$min_minor" ]; }; then
-    die "kubectl ${kubectl_version} is older than ${KUBECTL_MIN_VERSION}: install kubectl ${KUBECTL_MIN_VERSION} or newer (https://kubernetes.io/docs/tasks/tools/)"
+    die "kubectl ${kubectl_version} is older than ${KUBECTL_MIN_VERSION}: install kubectl ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION} (https://kubernetes.io/docs/tasks/tools/)"
+  fi
+  IFS=. read -r max_major max_minor <<<"$KUBECTL_MAX_VERSION"
+  if [ "$have_major" -gt "$max_major" ] ||
+    { [ "$have_major" -eq "$max_major" ] && [ "$have_minor" -gt "$max_minor" ]; }; then
+    say "warning: kubectl ${kubectl_version} is newer than ${KUBECTL_MAX_VERSION}, more than one minor version past the cluster's Kubernetes: install kubectl ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION} if a command fails"
   fi
 fi
 docker info >/dev/null 2>&1 || die "docker is installed but its engine does not answer: start Docker (or check your permissions on its socket)"
@@ -201,6 +208,10 @@ if ! grep -q '"disableIstioVirtualHost": *true' <<<"$ingress"; then
     --dry-run=client -o json |
     k patch configmap/inferenceservice-config -n kserve --type merge --patch-file /dev/stdin
 fi
+# Knative mode for an InferenceService that names no mode: KServe's own default, where its
+# config names none, is Standard (plain Deployments, no scale to zero).
+k patch configmap/inferenceservice-config -n kserve --type merge \
+  -p '{"data":{"deploy":"{\"defaultDeploymentMode\": \"Knative\"}"}}'
 
 # --- 6. modelscale's images ----------------------------------------------------------------------
 say "building ${CONTROLLER_IMAGE}"

@@ -61,11 +61,11 @@ def test_dry_run_refuses_a_broken_manifest(server: RunningAPIServer) -> None:
     assert "minReplicas" in result.stderr
 
 
-def _modelscaler(name: str, **spec: object) -> dict[str, object]:
+def _modelscaler(name: str, namespace: str = "default", **spec: object) -> dict[str, object]:
     return {
         "apiVersion": "modelscale.dev/v1alpha1",
         "kind": "ModelScaler",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {"targetRef": {"name": name}, "objective": {"latencyMs": 200}, **spec},
     }
 
@@ -73,19 +73,25 @@ def _modelscaler(name: str, **spec: object) -> dict[str, object]:
 def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscalers(
     tmp_path: Path,
 ) -> None:
-    """README.md, "Upgrade": ModelScalers defaulted to apply: podautoscaler under the legacy
-    overlay are patched to the Revision; one that named another method keeps it."""
+    """README.md, "Upgrade": ModelScalers with apply: podautoscaler (defaulted under the legacy
+    overlay, or named), in every namespace, are patched to the Revision; one that named another
+    method keeps it."""
     readme = (REPO / "README.md").read_text()
     (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "podautoscaler" in b]
     first, loop = block.split("\n", 1)
     assert first == "kubectl apply --server-side -k manifests/base"
     legacy_crd = find(kustomize("overlays/knative-legacy-pa"), "CustomResourceDefinition")
     base_crd = find(kustomize("base"), "CustomResourceDefinition")
+    scalers = [
+        _modelscaler("old"),
+        _modelscaler("isvc", apply="inferenceservice"),
+        _modelscaler("old", "team"),
+        _modelscaler("named", "team", apply="podautoscaler"),
+    ]
     with running_apiserver(tmp_path) as api:
-        for docs in (
-            [legacy_crd],
-            [_modelscaler("old"), _modelscaler("isvc", apply="inferenceservice")],
-        ):
+        created = api.kubectl("create", "namespace", "team")
+        assert created.returncode == 0, created.stderr
+        for docs in ([legacy_crd], scalers):
             if docs[0]["kind"] == "ModelScaler":
                 waited = api.kubectl(
                     "wait", "crd/modelscalers.modelscale.dev", "--for=condition=Established",
@@ -96,9 +102,7 @@ def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscaler
             applied = api.kubectl("apply", "--server-side", "-f", "-", input=text)
             assert applied.returncode == 0, applied.stderr
         # The base's CRD in place of the overlay's (what the README's first line does to it).
-        applied = api.kubectl(
-            "apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(base_crd)
-        )
+        applied = api.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(base_crd))
         assert applied.returncode == 0, applied.stderr
         env = {**os.environ, "KUBECONFIG": str(api.kubeconfig_path), "HOME": str(tmp_path)}
         ran = subprocess.run(
@@ -106,10 +110,13 @@ def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscaler
             timeout=120, check=False,
         )  # fmt: skip
         assert ran.returncode == 0, ran.stderr
-        assert ran.stdout.count("patched") == 1, ran.stdout
+        assert ran.stdout.count("patched") == 3, ran.stdout
         got = api.kubectl(
-            "get", "modelscalers", "-n", "default", "-o",
-            "jsonpath={range .items[*]}{.metadata.name}={.spec.apply} {end}",
+            "get", "modelscalers", "-A", "-o",
+            "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}={.spec.apply} {end}",
         )  # fmt: skip
         assert got.returncode == 0, got.stderr
-        assert sorted(got.stdout.split()) == ["isvc=inferenceservice", "old=revision"]
+        assert sorted(got.stdout.split()) == [
+            "default/isvc=inferenceservice", "default/old=revision", "team/named=revision",
+            "team/old=revision",
+        ]  # fmt: skip

@@ -266,31 +266,40 @@ def test_cluster_up_stops_on_a_kubectl_older_than_the_readme_asks(
     minimum = pins()["KUBECTL_MIN_VERSION"]
     assert result.returncode != 0
     assert "is older than " + minimum in result.stderr
-    assert f"install kubectl {minimum} or newer" in result.stderr
+    assert f"install kubectl {minimum} to {pins()['KUBECTL_MAX_VERSION']}" in result.stderr
 
 
-@pytest.mark.parametrize("version", ["v1.32.0", "v1.33.1", "v1.34.0", "v2.0.0"])
-def test_cluster_up_goes_on_with_a_recent_enough_kubectl(
-    bare_path: dict[str, str], version: str
+@pytest.mark.parametrize(
+    ("version", "newer"),
+    [("v1.32.0", False), ("v1.33.1", False), ("v1.34.9", False), ("v1.35.0", True),
+     ("v2.0.0", True)],
+)  # fmt: skip
+def test_cluster_up_goes_on_with_a_recent_enough_kubectl_and_warns_past_the_skew(
+    bare_path: dict[str, str], version: str, newer: bool
 ) -> None:
     _stub(bare_path, "docker", "exit 1")  # the next check stops the run
     _stub(bare_path, "kind")
     _stub(bare_path, "kubectl", f"echo 'Client Version: {version}'")
     result = _bash(CLUSTER_UP, bare_path)
     assert "older than" not in result.stderr and "engine does not answer" in result.stderr
+    warned = f"warning: kubectl {version[1:].rsplit('.', 1)[0]} is newer than 1.34"
+    assert (warned in result.stderr) is newer, result.stderr
 
 
-def test_the_kubectl_minimum_is_the_readmes() -> None:
-    readme = (REPO / "README.md").read_text()
-    assert f"kubectl {pins()['KUBECTL_MIN_VERSION']} or newer" in readme
+def test_the_kubectl_range_is_the_readmes() -> None:
+    readme = " ".join((REPO / "README.md").read_text().split())
+    p = pins()
+    assert f"kubectl {p['KUBECTL_MIN_VERSION']} to {p['KUBECTL_MAX_VERSION']}" in readme
 
 
-def test_the_kubectl_minimum_is_one_minor_below_the_kind_node() -> None:
+def test_the_kubectl_range_is_one_minor_either_side_of_the_kind_node() -> None:
     # kubectl supports one minor version of skew against the API server.
     node = re.search(r"kindest/node:v(\d+)\.(\d+)", pins()["KIND_NODE_IMAGE"])
     assert node is not None
-    major, minor = pins()["KUBECTL_MIN_VERSION"].split(".")
-    assert (int(major), int(minor)) == (int(node[1]), int(node[2]) - 1)
+    major, minor = int(node[1]), int(node[2])
+    for key, skew in (("KUBECTL_MIN_VERSION", -1), ("KUBECTL_MAX_VERSION", 1)):
+        have_major, have_minor = pins()[key].split(".")
+        assert (int(have_major), int(have_minor)) == (major, minor + skew), key
 
 
 def test_cluster_up_goes_on_when_kind_cannot_say_its_version(
@@ -303,6 +312,24 @@ def test_cluster_up_goes_on_when_kind_cannot_say_its_version(
     assert result.returncode == 0, result.stderr
     assert "warning: kind is unknown" in result.stderr
     assert "rollout status deployment/modelscale-controller" in log.read_text()
+
+
+def test_cluster_up_makes_knative_kserves_default_deployment_mode(
+    bare_path: dict[str, str], tmp_path: Path
+) -> None:
+    log = _stub_cluster_tools(bare_path, tmp_path, 0, "")
+    result = _run_cluster_up(bare_path)
+    assert result.returncode == 0, result.stderr
+    (call,) = [c for c in log.read_text().splitlines() if "defaultDeploymentMode" in c]
+    assert call.startswith(
+        "kubectl --context kind-modelscale patch configmap/inferenceservice-config -n kserve "
+        "--type merge -p "
+    )
+    patch = json.loads(call.split(" -p ", 1)[1])
+    assert json.loads(patch["data"]["deploy"]) == {"defaultDeploymentMode": "Knative"}
+    # After KServe's ConfigMap exists, before modelscale's images are built.
+    calls = log.read_text()
+    assert calls.index("kserve-cluster-resources.yaml") < calls.index("defaultDeploymentMode")
 
 
 def test_cluster_up_writes_a_reused_clusters_context_into_the_kubeconfig(
