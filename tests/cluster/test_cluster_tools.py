@@ -232,14 +232,20 @@ def test_cluster_up_refuses_the_legacy_overlay_for_the_knative_it_installs(
     bare_path: dict[str, str],
 ) -> None:
     # Knative >= 1.21 derives a PodAutoscaler's annotations from its Revision: the overlay's
-    # writes to the PodAutoscaler would be undone. Refused before any tool is needed.
-    result = _bash(CLUSTER_UP, bare_path, "--overlay", "knative-legacy-pa")
-    assert result.returncode != 0
-    err = result.stderr
+    # writes to the PodAutoscaler would be undone.
+    err = _refused_overlay(bare_path, "knative-legacy-pa")
     assert "older than 1.21" in err and pins()["KNATIVE_SERVING_VERSION"] in err
     assert "run cluster-up without --overlay" in err
-    assert "apply --server-side -k manifests/overlays/knative-legacy-pa" in err
-    assert "is not installed" not in err
+
+
+def _refused_overlay(env: dict[str, str], overlay: str) -> str:
+    """cluster-up's stderr refusing ``overlay``: before any tool is needed, naming the command
+    that applies the overlay to a cluster that suits it."""
+    result = _bash(CLUSTER_UP, env, "--overlay", overlay)
+    assert result.returncode != 0
+    assert "is not installed" not in result.stderr
+    assert f"apply --server-side -k manifests/overlays/{overlay}" in result.stderr
+    return result.stderr
 
 
 def test_cluster_up_installs_a_knative_the_legacy_overlay_is_not_for() -> None:
@@ -314,33 +320,37 @@ def test_cluster_up_goes_on_when_kind_cannot_say_its_version(
     assert "rollout status deployment/modelscale-controller" in log.read_text()
 
 
+def _calls_of_a_clean_run(env: dict[str, str], tmp_path: Path) -> list[str]:
+    """The tools' calls, one a line, of cluster-up run to the end with every tool stubbed (the
+    kind cluster exists)."""
+    log = _stub_cluster_tools(env, tmp_path, 0, "")
+    result = _run_cluster_up(env)
+    assert result.returncode == 0, result.stderr
+    return log.read_text().splitlines()
+
+
 def test_cluster_up_makes_knative_kserves_default_deployment_mode(
     bare_path: dict[str, str], tmp_path: Path
 ) -> None:
-    log = _stub_cluster_tools(bare_path, tmp_path, 0, "")
-    result = _run_cluster_up(bare_path)
-    assert result.returncode == 0, result.stderr
-    (call,) = [c for c in log.read_text().splitlines() if "defaultDeploymentMode" in c]
+    lines = _calls_of_a_clean_run(bare_path, tmp_path)
+    (call,) = [c for c in lines if "defaultDeploymentMode" in c]
     assert call.startswith(
         "kubectl --context kind-modelscale patch configmap/inferenceservice-config -n kserve "
         "--type merge -p "
     )
     patch = json.loads(call.split(" -p ", 1)[1])
     assert json.loads(patch["data"]["deploy"]) == {"defaultDeploymentMode": "Knative"}
-    # After KServe's ConfigMap exists, before modelscale's images are built.
-    calls = log.read_text()
+    # After KServe's ConfigMap exists.
+    calls = "\n".join(lines)
     assert calls.index("kserve-cluster-resources.yaml") < calls.index("defaultDeploymentMode")
 
 
 def test_cluster_up_writes_a_reused_clusters_context_into_the_kubeconfig(
     bare_path: dict[str, str], tmp_path: Path
 ) -> None:
-    log = _stub_cluster_tools(bare_path, tmp_path, 0, "")
-    result = _run_cluster_up(bare_path)
-    assert result.returncode == 0, result.stderr
-    calls = log.read_text().splitlines()
+    calls = _calls_of_a_clean_run(bare_path, tmp_path)
     assert "kind export kubeconfig --name modelscale" in calls
-    assert "kind create cluster" not in log.read_text()
+    assert not any(c.startswith("kind create cluster") for c in calls)
     # Before the first kubectl that uses the context.
     first_context = next(i for i, c in enumerate(calls) if "--context kind-modelscale" in c)
     assert calls.index("kind export kubeconfig --name modelscale") < first_context
@@ -354,15 +364,11 @@ def test_cluster_down_names_the_missing_tool(bare_path: dict[str, str]) -> None:
 def test_cluster_up_refuses_the_prometheus_overlay_and_names_what_to_provide(
     bare_path: dict[str, str],
 ) -> None:
-    # Refused before any tool is needed: nothing here installs the Prometheus it reads.
-    result = _bash(CLUSTER_UP, bare_path, "--overlay", "prometheus")
-    assert result.returncode != 0
-    err = result.stderr
+    # Nothing here installs the Prometheus it reads.
+    err = _refused_overlay(bare_path, "prometheus")
     assert "needs a Prometheus that you provide" in err
     assert "queue-proxy (port 9091)" in err and "autoscaler (port 9090" in err
     assert "manifests/overlays/prometheus/kustomization.yaml" in err
-    assert "apply --server-side -k manifests/overlays/prometheus" in err
-    assert "is not installed" not in err
 
 
 def test_cluster_up_help_is_the_whole_header() -> None:
