@@ -97,15 +97,17 @@ kubectl_version="$(kubectl version --client 2>/dev/null |
 if [ -z "$kubectl_version" ]; then
   say "warning: could not read kubectl's version; these scripts need ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION}"
 else
-  IFS=. read -r have_major have_minor <<<"$kubectl_version"
-  IFS=. read -r min_major min_minor <<<"$KUBECTL_MIN_VERSION"
-  if [ "$have_major" -lt "$min_major" ] ||
-    { [ "$have_major" -eq "$min_major" ] && [ "$have_minor" -lt "$min_minor" ]; }; then
+  # older A B: whether MAJOR.MINOR A comes before B.
+  older() {
+    local a_major a_minor b_major b_minor
+    IFS=. read -r a_major a_minor <<<"$1"
+    IFS=. read -r b_major b_minor <<<"$2"
+    [ "$a_major" -lt "$b_major" ] || { [ "$a_major" -eq "$b_major" ] && [ "$a_minor" -lt "$b_minor" ]; }
+  }
+  if older "$kubectl_version" "$KUBECTL_MIN_VERSION"; then
     die "kubectl ${kubectl_version} is older than ${KUBECTL_MIN_VERSION}: install kubectl ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION} (https://kubernetes.io/docs/tasks/tools/)"
   fi
-  IFS=. read -r max_major max_minor <<<"$KUBECTL_MAX_VERSION"
-  if [ "$have_major" -gt "$max_major" ] ||
-    { [ "$have_major" -eq "$max_major" ] && [ "$have_minor" -gt "$max_minor" ]; }; then
+  if older "$KUBECTL_MAX_VERSION" "$kubectl_version"; then
     say "warning: kubectl ${kubectl_version} is newer than ${KUBECTL_MAX_VERSION}, more than one minor version past the cluster's Kubernetes: install kubectl ${KUBECTL_MIN_VERSION} to ${KUBECTL_MAX_VERSION} if a command fails"
   fi
 fi

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,13 @@ def kustomize_text(build: str) -> str:
     )
     assert result.returncode == 0, f"kubectl kustomize manifests/{build} failed: {result.stderr}"
     return result.stdout
+
+
+def readme_block(marker: str, lang: str) -> str:
+    """README.md's fenced ``lang`` block that holds ``marker`` (exactly one must)."""
+    blocks = re.findall(rf"```{lang}\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (block,) = [b for b in blocks if marker in b]
+    return str(block)
 
 
 def manifest_files() -> list[Path]:

@@ -8,8 +8,6 @@ first, the way a second ``kubectl apply`` finds them.
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +19,10 @@ from autoscaler.apiserver.testing import RunningAPIServer, running_apiserver
 from tests.cluster.cluster_kit import (
     BUILDS,
     MODELSCALER_CRD,
-    REPO,
     find,
     kustomize,
     kustomize_text,
+    readme_block,
 )
 
 pytestmark = pytest.mark.slow
@@ -76,8 +74,7 @@ def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscaler
     """README.md, "Upgrade": ModelScalers with apply: podautoscaler (defaulted under the legacy
     overlay, or named), in every namespace, are patched to the Revision; one that named another
     method keeps it."""
-    readme = (REPO / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if "podautoscaler" in b]
+    block = readme_block("podautoscaler", "sh")
     first, loop = block.split("\n", 1)
     assert first == "kubectl apply --server-side -k manifests/base"
     legacy_crd = find(kustomize("overlays/knative-legacy-pa"), "CustomResourceDefinition")
@@ -91,20 +88,23 @@ def test_the_readmes_move_from_the_legacy_overlay_repoints_defaulted_modelscaler
     with running_apiserver(tmp_path) as api:
         created = api.kubectl("create", "namespace", "team")
         assert created.returncode == 0, created.stderr
-        for docs in ([legacy_crd], scalers):
-            if docs[0]["kind"] == "ModelScaler":
-                waited = api.kubectl(
-                    "wait", "crd/modelscalers.modelscale.dev", "--for=condition=Established",
-                    "--timeout=30s",
-                )  # fmt: skip
-                assert waited.returncode == 0, waited.stderr
-            text = yaml.safe_dump_all(docs)
-            applied = api.kubectl("apply", "--server-side", "-f", "-", input=text)
+
+        def apply(docs: list[dict[str, object]]) -> None:
+            applied = api.kubectl(
+                "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs)
+            )
             assert applied.returncode == 0, applied.stderr
+
+        apply([legacy_crd])
+        waited = api.kubectl(
+            "wait", "crd/modelscalers.modelscale.dev", "--for=condition=Established",
+            "--timeout=30s",
+        )  # fmt: skip
+        assert waited.returncode == 0, waited.stderr
+        apply(scalers)
         # The base's CRD in place of the overlay's (what the README's first line does to it).
-        applied = api.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(base_crd))
-        assert applied.returncode == 0, applied.stderr
-        env = {**os.environ, "KUBECONFIG": str(api.kubeconfig_path), "HOME": str(tmp_path)}
+        apply([base_crd])
+        _, env = api.kubectl_cmd()
         ran = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", loop], env=env, capture_output=True, text=True,
             timeout=120, check=False,

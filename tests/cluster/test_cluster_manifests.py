@@ -25,6 +25,7 @@ from tests.cluster.cluster_kit import (
     find,
     kustomize,
     manifest_files,
+    readme_block,
     schema_source,
     validate,
 )
@@ -240,15 +241,8 @@ def test_the_sample_model_names_knatives_deployment_mode_which_one_machine_admit
     assert admission.inference_service(isvc) == []
 
 
-def _readme_block(marker: str, lang: str) -> str:
-    """The README's fenced ``lang`` block that holds ``marker``."""
-    blocks = re.findall(rf"```{lang}\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-    (block,) = [b for b in blocks if marker in b]
-    return str(block)
-
-
 def test_the_readmes_overlay_for_old_knative_metric_names_builds(tmp_path: Path) -> None:
-    block = _readme_block("my-overlay/kustomization.yaml", "yaml")
+    block = readme_block("my-overlay/kustomization.yaml", "yaml")
     legacy = MANIFESTS / "overlays" / "knative-legacy-pa"
     mine = tmp_path / "my-overlay"
     mine.mkdir()
