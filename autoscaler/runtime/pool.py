@@ -7,8 +7,14 @@ busy ready ones), and restarts replicas that exit on their own, counting each as
 replica stopped while it starts (scaled down, or its Pod deleted, while its model loads) is not
 waited for: its start is cancelled and its process stopped at once (SIGTERM, SIGKILL after
 ``term_timeout_s``), as Kubernetes stops a container whatever its readiness; its slot comes back
-when the process is gone, and it is no restart. A replica that keeps failing to start backs off
-exponentially, as Kubernetes' CrashLoopBackOff does. Whenever the set of ready replicas
+when the process is gone, and it is no restart. Each Pod backs off its own crashes, as the
+kubelet's CrashLoopBackOff does (10 s doubling to 5 minutes there, ``backoff_initial_s`` doubling
+to ``backoff_max_s`` here): a replica that fails to start waits ``backoff_initial_s`` before its
+next run, doubled for each crash of its Pod before it in a row; one that crashes after it
+started is restarted at once the first time, as the kubelet restarts a container, and waits the
+back-off when crashes follow one another; a crash ``backoff_reset_s`` (the kubelet's 10 minutes)
+or more after the Pod's last one is a first again. A Pod backing off is not replaced by another.
+Whenever the set of ready replicas
 changes, ``on_change`` is called so the activator and the ingress route to exactly the ready
 ones; ``on_replicas`` is told of every other step too (a replica launched, up, ready, draining
 or gone, a new desired count), for observers that show the replicas (it must not block: it only
@@ -68,6 +74,8 @@ class PoolSettings:
     term_timeout_s: float = 10.0
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
+    # a crash this long after its Pod's last one is a first again (the kubelet's 10 minutes)
+    backoff_reset_s: float = 600.0
     revision_timeout_s: float = 300.0
     serve_queue_proxy_http: bool = True
     keep_logs: int = 20  # replica log files kept per revision (the newest; live ones always)
@@ -127,8 +135,9 @@ class RevisionPool:
         # Pod (shown as that Pod, its container waiting or terminated, saying why).
         self.crashed: list[Crashed] = []
         self.reason: str | None = None
-        self._failures = 0
-        self._retry_at: float | None = None
+        # since a crash that backs off, until a replica is ready with no other Pod backing off
+        self._backing_off = False
+        self._retry_at: float | None = None  # the first restart of a Pod backing off
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -229,6 +238,7 @@ class RevisionPool:
             self._notify()
 
     def _reconcile(self) -> None:
+        self._retry_at = None  # set again below while a Pod backs off
         live = [r for r in self.replicas if r.state in (ReplicaState.STARTING, ReplicaState.READY)]
         surplus = len(live) - self.desired
         self._give_up_crashed(-surplus)
@@ -238,23 +248,24 @@ class RevisionPool:
             return
         missing = -surplus
         if missing == 0:
-            self.reason = None if self._failures == 0 else self.reason
+            self.reason = self.reason if self._backing_off else None
             return
+        # Pods backing off stay, to be restarted when their back-off ends, and are not replaced
         now = self.clock.now()
-        if self._retry_at is not None and now < self._retry_at:
-            return  # backing off; reason says why
-        self._retry_at = None
+        held = [c.restart_at for c in self.crashed if c.restart_at > now]
+        self._retry_at = min(held, default=None)
+        to_start = missing - len(held)
         started = 0
-        for _ in range(missing):
+        for _ in range(to_start):
             if not self.budget.try_acquire():
                 break
-            self._launch()
+            self._launch(now)
             started += 1
-        if started < missing:
+        if started < to_start:
             self.reason = (
-                f"{self.budget.reason()}; {missing - started} of {self.desired} replicas waiting"
+                f"{self.budget.reason()}; {to_start - started} of {self.desired} replicas waiting"
             )
-        elif self._failures == 0:
+        elif not self._backing_off:
             self.reason = None
 
     def _scale_down(self, live: list[Replica], surplus: int) -> None:
@@ -283,9 +294,10 @@ class RevisionPool:
                 continue  # an earlier run's replica of that name: its log is not appended to
             return name
 
-    def _launch(self) -> None:
-        # the oldest crashed replica is restarted in its Pod; otherwise a new Pod
-        restarted_from = self.crashed.pop(0) if self.crashed else None
+    def _launch(self, now: float) -> None:
+        # the oldest crashed replica past its back-off is restarted in its Pod; else a new Pod
+        due = [i for i, c in enumerate(self.crashed) if c.restart_at <= now]
+        restarted_from = self.crashed.pop(due[0]) if due else None
         name = restarted_from.name if restarted_from is not None else self._next_name()
         pod = PodIdentity(
             namespace=self.key.namespace,
@@ -338,8 +350,10 @@ class RevisionPool:
             await replica.stop(0.0, self.settings.term_timeout_s)
             self._forget(replica)
             return
-        self._failures = 0
-        self.reason = None
+        # another Pod may still back off: its reason stays
+        self._backing_off = any(c.backoff_s is not None for c in self.crashed)
+        if not self._backing_off:
+            self.reason = None
         assert replica.exited is not None
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
         self._changed()
@@ -375,14 +389,7 @@ class RevisionPool:
         crashed = not (replica.stopping or self._closed)
         if crashed:  # noted before the replica goes, so its Pod stays throughout
             self.restarts += 1
-            self._failures += 1
-            backoff = min(
-                self.settings.backoff_max_s,
-                self.settings.backoff_initial_s * 2 ** (self._failures - 1),
-            )
-            self._retry_at = self.clock.now() + backoff
-            self.reason = f"CrashLoopBackOff: {error} (retry in {backoff:g}s)"
-            self._crashed(replica, error, backoff)
+            self._crashed(replica, error, started=False)
         replica.state = ReplicaState.GONE
         self._forget(replica)
         if not crashed:
@@ -390,18 +397,37 @@ class RevisionPool:
         log.warning("replica %s of %s failed to start: %s", replica.name, self.key, error)
         self.wake()
 
-    def _crashed(self, replica: Replica, why: str, backoff_s: float | None) -> None:
-        """Note ``replica``'s crash: it waits to be restarted in its Pod."""
-        started = replica.launched_at if replica.launched_at is not None else replica.started_at
+    def _crashed(self, replica: Replica, why: str, *, started: bool) -> None:
+        """Note ``replica``'s crash: it waits to be restarted in its Pod, after the Pod's
+        back-off. ``started``: it crashed after it started (a failed start backs off from the
+        first crash; a crash after a start restarts at once the first time)."""
+        now = self.clock.now()
+        before = replica.restarted_from  # the Pod's crash before this run
+        crashes = 1
+        if (
+            before is not None
+            and now - before.terminated.finished_at < self.settings.backoff_reset_s
+        ):
+            crashes = before.crashes + 1
+        doublings = crashes - 2 if started else crashes - 1
+        backoff = None
+        if doublings >= 0:
+            backoff = min(
+                self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**doublings
+            )
+            self._backing_off = True
+            self.reason = f"CrashLoopBackOff: {why} (retry in {backoff:g}s)"
+        run_start = replica.launched_at if replica.launched_at is not None else replica.started_at
         self.crashed.append(
             Crashed(
                 name=replica.name,
                 created_at=replica.pod_created_at,
                 launched_at=replica.pod_launched_at,
                 restart_count=replica.restart_count,
-                terminated=termination(_exit_code(replica), why, started, self.clock.now()),
+                terminated=termination(_exit_code(replica), why, run_start, now),
                 last_state=replica.last_state,
-                backoff_s=backoff_s,
+                backoff_s=backoff,
+                crashes=crashes,
             )
         )
         self._notify()
@@ -409,12 +435,12 @@ class RevisionPool:
     def _on_exit(self, replica: Replica) -> None:
         if replica.stopping or self._closed:
             return
-        # A crash: stop routing to it at once, count it, and let reconcile restart it (at once:
-        # the backoff is for replicas that keep failing to start).
+        # A crash: stop routing to it at once, count it, and let reconcile restart it in its
+        # Pod (at once, unless the Pod crashed just before: then after its back-off).
         log.warning("replica %s of %s exited unexpectedly", replica.name, self.key)
         replica.state = ReplicaState.GONE
         self.restarts += 1
-        self._crashed(replica, f"exited unexpectedly (code {_exit_code(replica)})", None)
+        self._crashed(replica, f"exited unexpectedly (code {_exit_code(replica)})", started=True)
         self._changed()
         self._notify()
         self._spawn(self._reap(replica))

@@ -57,7 +57,8 @@ class Crashed:
     """A replica that exited on its own or failed to start, its restart pending: its Pod stays
     (same name) until the next run takes it over, or it is given up (fewer replicas wanted, or
     its Pod deleted). ``restart_count`` is the crashed run's; the next run's is one more.
-    ``backoff_s``: the CrashLoopBackOff wait before the next run (None: restarted at once)."""
+    ``backoff_s``: the CrashLoopBackOff wait before the next run (None: restarted at once);
+    ``crashes``: the Pod's crashes in a row, this one included (the back-off's exponent)."""
 
     name: str
     created_at: float  # the Pod's (its first run's start)
@@ -66,6 +67,12 @@ class Crashed:
     terminated: Termination
     last_state: Termination | None  # how the run before it ended, if there was one
     backoff_s: float | None
+    crashes: int = 1
+
+    @property
+    def restart_at(self) -> float:
+        """When the next run may start: the crash, plus the back-off if there is one."""
+        return self.terminated.finished_at + (self.backoff_s or 0.0)
 
     def shifted(self, offset: float) -> Crashed:
         return dataclasses.replace(

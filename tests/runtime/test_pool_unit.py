@@ -264,3 +264,105 @@ async def test_a_replica_that_crashes_is_restarted_at_once_in_its_pod() -> None:
     finally:
         await asyncio.wait_for(pool.close(graceful=False), 10)
         await launcher.close()
+
+
+async def test_crashes_in_a_row_back_off_and_a_quiet_spell_starts_over() -> None:
+    """The kubelet's CrashLoopBackOff for a container that crashes after it started: the first
+    crash restarts at once, each next one in a row waits ``backoff_initial_s`` doubled (the Pod
+    says so), and ``backoff_reset_s`` with no crash makes the next one the first again."""
+    clock = ManualClock()
+    launcher = ServingLauncher()
+    await launcher.start()
+    settings = PoolSettings(backoff_initial_s=1.0, backoff_max_s=30.0, backoff_reset_s=600.0)
+    pool = RevisionPool(
+        capacity_spec("gpu-00001"), 0, launcher, clock, ReplicaBudget(1), settings=settings
+    )
+    pool.start()
+
+    async def crash() -> Replica:
+        (replica,) = [r for r in pool.replicas if r.state is ReplicaState.READY]
+        assert replica.process is not None
+        replica.process.send_signal(signal.SIGKILL)
+        await wait_until(lambda: replica not in pool.replicas, what="the crash noted")
+        return replica
+
+    async def ready_after(launches: int) -> None:
+        await wait_until(
+            lambda: launcher.launches == launches and pool.status().ready == 1,
+            what=f"launch {launches} ready",
+        )
+
+    try:
+        pool.set_desired(1)
+        await ready_after(1)
+        await crash()
+        await ready_after(2)  # the first crash: at once, the clock never moved
+        assert pool.status().reason is None
+
+        for launches, backoff in ((3, 1.0), (4, 2.0)):
+            crashed = await crash()
+            (waiting,) = pool.crashed
+            assert waiting.name == crashed.name and waiting.backoff_s == backoff
+            reason = pool.status().reason
+            assert reason is not None and reason.startswith("CrashLoopBackOff: exited")
+            assert f"retry in {backoff:g}s" in reason
+            await wait_until(lambda: clock.sleepers() == 1, what="backing off")
+            assert launcher.launches == launches - 1  # held
+            clock.advance(backoff - 0.01)
+            assert clock.sleepers() == 1  # the back-off's timer is not yet due
+            clock.advance(0.01)
+            await ready_after(launches)
+            assert pool.status().reason is None
+
+        clock.advance(600.0)  # ten quiet minutes since the last crash
+        await crash()
+        await ready_after(5)  # at once again
+        assert pool.status().restarts == 4
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 10)
+        await launcher.close()
+
+
+async def test_each_pod_backs_off_its_own_crashes() -> None:
+    """Two replicas die together (as when the process they were forked from dies): each is its
+    Pod's first crash, so both restart at once. Then one crashes again: it alone backs off, and
+    while it does it is not replaced by a new Pod."""
+    clock = ManualClock()
+    launcher = ServingLauncher()
+    await launcher.start()
+    pool = RevisionPool(
+        capacity_spec("gpu-00001"), 0, launcher, clock, ReplicaBudget(2), settings=SETTINGS
+    )
+    pool.start()
+    try:
+        pool.set_desired(2)
+        await wait_until(lambda: pool.status().ready == 2, what="two ready")
+        first = list(pool.replicas)
+        for replica in first:
+            assert replica.process is not None
+            replica.process.send_signal(signal.SIGKILL)
+        await wait_until(
+            lambda: launcher.launches == 4 and pool.status().ready == 2, what="both restarted"
+        )
+        assert sorted(r.name for r in pool.replicas) == sorted(r.name for r in first)
+        assert all(r.restarted_from is not None and r.restarted_from.backoff_s is None
+                   for r in pool.replicas)  # fmt: skip
+
+        again, other = pool.replicas
+        assert again.process is not None
+        again.process.send_signal(signal.SIGKILL)
+        await wait_until(lambda: again not in pool.replicas, what="the crash noted")
+        (waiting,) = pool.crashed
+        assert (waiting.name, waiting.crashes, waiting.backoff_s) == (again.name, 2, 1.0)
+        # the back-off's timer, beside the other replica's queue-proxy reporting each second
+        await wait_until(lambda: clock.sleepers() == 2, what="backing off")
+        assert launcher.launches == 4 and pool.replicas == [other]  # not replaced meanwhile
+        reason = pool.status().reason
+        assert reason is not None and reason.startswith("CrashLoopBackOff: exited unexpectedly")
+        clock.advance(1.0)
+        await wait_until(lambda: pool.status().ready == 2, what="restarted after its back-off")
+        assert launcher.launches == 5 and again.name in {r.name for r in pool.replicas}
+        assert pool.status().reason is None
+    finally:
+        await asyncio.wait_for(pool.close(graceful=False), 10)
+        await launcher.close()
