@@ -2,12 +2,15 @@
 the revision's Deployment come with a request that wakes it from zero and go when it scales back
 to zero (the revision's Deployment stays, at 0/0); kubectl logs reads a replica's log; kubectl
 delete pod replaces the replica; a replica that crashes restarts in its Pod (RESTARTS 1, and
-kubectl logs --previous reads the run that crashed)."""
+kubectl logs --previous reads the run that crashed), and one that crashes again backs off in
+CrashLoopBackOff first."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -128,3 +131,35 @@ def test_replicas_show_as_pods_and_deployment_through_kubectl(
     assert previous.returncode == 0 and "lily:predict" in previous.stdout, previous.stderr
     current = om.kubectl("logs", pod, "-c", "kserve-container")
     assert "Registering model: lily" in current.stdout and "lily:predict" not in current.stdout
+
+    # it crashes again at once: the second crash in a row, so the Pod backs off (1 s here) in
+    # CrashLoopBackOff, as a kubectl watch shows, before it runs again with RESTARTS 2
+    watch = subprocess.Popen(
+        ["kubectl", "get", "pod", pod, "-w", "--no-headers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(om.machine.kubeconfig_path), "HOME": str(om.home)},
+    )
+    try:
+        assert watch.stdout is not None
+        assert watch.stdout.readline().split()[:4] == [pod, "2/2", "Running", "1"]
+        (replica,) = om.machine.dataplane.pool(RevisionKey("default", REV)).replicas
+        assert replica.process is not None
+        replica.process.send_signal(signal.SIGKILL)
+        om.wait(
+            lambda: (
+                [row[:4] for row in rows(om, "pods", "-l", SELECTOR)]
+                == [[pod, "2/2", "Running", "2"]]
+            ),
+            30,
+            "the Pod running again",
+        )
+    finally:
+        watch.terminate()
+        seen, _ = watch.communicate(timeout=10)
+    assert [pod, "0/2", "CrashLoopBackOff", "1"] in [line.split()[:4] for line in seen.splitlines()]
+    user = json.loads(om.kubectl("get", "pod", pod, "-o", "json").stdout)["status"][
+        "containerStatuses"
+    ][0]
+    assert user["lastState"]["terminated"]["exitCode"] == 137
