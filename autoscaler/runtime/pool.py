@@ -135,8 +135,6 @@ class RevisionPool:
         # Pod (shown as that Pod, its container waiting or terminated, saying why).
         self.crashed: list[Crashed] = []
         self.reason: str | None = None
-        # since a crash that backs off, until a replica is ready with no other Pod backing off
-        self._backing_off = False
         self._retry_at: float | None = None  # the first restart of a Pod backing off
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -248,7 +246,7 @@ class RevisionPool:
             return
         missing = -surplus
         if missing == 0:
-            self.reason = self.reason if self._backing_off else None
+            self.reason = self.reason if self._backing_off() else None
             return
         # Pods backing off stay, to be restarted when their back-off ends, and are not replaced
         now = self.clock.now()
@@ -265,8 +263,18 @@ class RevisionPool:
             self.reason = (
                 f"{self.budget.reason()}; {to_start - started} of {self.desired} replicas waiting"
             )
-        elif not self._backing_off:
+        elif not self._backing_off():
             self.reason = None
+
+    def _backing_off(self) -> bool:
+        """Whether a Pod of the revision is in CrashLoopBackOff: waiting out its back-off, or
+        its run after one still starting (the reason says so until a replica is ready)."""
+        return any(c.backoff_s is not None for c in self.crashed) or any(
+            r.state is ReplicaState.STARTING
+            and r.restarted_from is not None
+            and r.restarted_from.backoff_s is not None
+            for r in self.replicas
+        )
 
     def _scale_down(self, live: list[Replica], surplus: int) -> None:
         starting = [r for r in live if r.state is ReplicaState.STARTING]
@@ -350,9 +358,7 @@ class RevisionPool:
             await replica.stop(0.0, self.settings.term_timeout_s)
             self._forget(replica)
             return
-        # another Pod may still back off: its reason stays
-        self._backing_off = any(c.backoff_s is not None for c in self.crashed)
-        if not self._backing_off:
+        if not self._backing_off():  # else another Pod still backs off: its reason stays
             self.reason = None
         assert replica.exited is not None
         replica.exited.add_done_callback(lambda _: self._on_exit(replica))
@@ -415,7 +421,6 @@ class RevisionPool:
             backoff = min(
                 self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**doublings
             )
-            self._backing_off = True
             self.reason = f"CrashLoopBackOff: {why} (retry in {backoff:g}s)"
         run_start = replica.launched_at if replica.launched_at is not None else replica.started_at
         self.crashed.append(

@@ -155,7 +155,8 @@ async def test_a_replica_stopped_while_starting_is_not_waited_for() -> None:
 async def test_a_replica_that_fails_to_start_is_restarted_in_its_pod(tmp_path: Path) -> None:
     """A failed start waits in ``crashed``, backing off, saying how it ended; the start after the
     backoff restarts it in its Pod (same name, one restart more, a log of its own). Its Pod
-    deleted, it is given up and the next start is a new Pod; none wanted, it is given up too."""
+    deleted, it is given up and the next start is a new Pod; none wanted, it is given up too,
+    and the revision's reason no longer says CrashLoopBackOff."""
     launcher = LoggingLauncher()
     clock = ManualClock()
     pool = RevisionPool(
@@ -191,6 +192,7 @@ async def test_a_replica_that_fails_to_start_is_restarted_in_its_pod(tmp_path: P
         assert third.name != first.name and third.restart_count == 0  # a new Pod
         pool.set_desired(0)
         await wait_until(lambda: not pool.crashed, what="none wanted")
+        assert pool.status().reason is None  # no Pod backs off any more
     finally:
         await asyncio.wait_for(pool.close(graceful=False), 5)
 
