@@ -11,7 +11,8 @@ seconds; each pre-warm start costs ``prewarm_overhead_replica_s``. Over the lear
 shares it evaluates
 
 - keep-alive to each bin edge K (from Knative's floor, stable window + grace, 90 s by
-  default, up to the 1 h retention limit plus the stable window), and
+  default, up to ``max_keep_alive_s``, a day: past Knative's 1 h retention limit plus the
+  stable window the plan holds min-scale 1 for the rest), and
 - pre-warm: unloaded after the floor, loaded ``lead`` seconds (cold start plus one tick)
   before each bin edge H and kept until each later edge T,
 
@@ -39,7 +40,6 @@ import numpy as np
 
 from autoscaler.tuner.idle import IdleHistogram, idle_edges_s
 from autoscaler.tuner.settings import KeepAliveSettings
-from autoscaler.tuner.spec import MAX_RETENTION_S
 from autoscaler.tuner.windows import KeepAliveWindows
 
 
@@ -75,10 +75,11 @@ class LearnedKeepAlive:
     def fallback_s(self) -> float:
         """Keep-alive while history is thin: ``fallback_keep_alive_s`` for a replica of the
         reference memory, longer for a smaller one and shorter for a larger one, between
-        Knative's floor and its 1 h retention limit after the stable window."""
+        Knative's floor and ``max_keep_alive_s``."""
         s = self.settings
-        cap = max(s.fallback_keep_alive_s, s.stable_window_s + MAX_RETENTION_S)
-        return max(self.floor_s, min(s.fallback_keep_alive_s / self.memory_ratio, cap))
+        return max(
+            self.floor_s, min(s.fallback_keep_alive_s / self.memory_ratio, s.max_keep_alive_s)
+        )
 
     def _memory_note(self) -> str:
         if self.memory_ratio == 1.0:
@@ -146,7 +147,7 @@ class LearnedKeepAlive:
             self.floor_s,
             s.window_margin_fraction,
             self.lead_s,
-            s.stable_window_s + MAX_RETENTION_S,
+            s.max_keep_alive_s,
         )
         best = self._best_keep_alive(p, grid, price)
         if self.prewarm_enabled:

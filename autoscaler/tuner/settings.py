@@ -121,6 +121,11 @@ class KeepAliveSettings:
     # minutes, for a replica of reference_memory_mb (a smaller one longer, up to Knative's 1 h
     # retention after the stable window; a larger one shorter, down to Knative's floor).
     fallback_keep_alive_s: float = field(default=600.0, metadata=_range(0, 3660))
+    # The longest a replica is kept warm after the last request, learned or fallback. Past
+    # Knative's 1 h retention (after the stable window) the tuner holds min-scale 1 for the
+    # rest (``keepalive_plan``): a rarely called small model is worth keeping for hours when
+    # its idle periods say so. Knative's 1 h: stable window + 3600.
+    max_keep_alive_s: float = field(default=86400.0, metadata=_range(60, 30 * 86400))
     # A busy revision's stable window: while its requests per second (decayed with
     # rate_half_life_s) reach busy_rps, the tuner sets autoscaling.knative.dev/window to this
     # (Knative's least is 6 s; shorter follows the load closer, with more scaling changes). A window that holds many requests is a steady read of the load,

@@ -305,19 +305,22 @@ def test_a_cold_start_weighs_the_share_of_requests_it_delays(per_idle: float, wa
 
 
 SPREAD_IDLE_S = [300.0, 550.0, 700.0, 1100.0, 1450.0, 1750.0, 2900.0, 3500.0, 4900.0, 5200.0]
+# keep-alive at most Knative's own 1 h retention after the window: the longest idle periods
+# above are left to pre-warm or a cold start, as the gap prior's choices below weigh
+RETENTION_CAP = {"max_keep_alive_s": 3660.0}
 
 
 def test_an_unloaded_gap_no_idle_period_has_ended_in_is_not_free() -> None:
     # Ten idle periods from 5 to 87 minutes, none shorter. The histogram alone unloads the
     # replica from 90 s to 270 s: every idle period that ends there is a cold start it adds.
-    alone = learned(SPREAD_IDLE_S, prewarm_gap_prior=0.0)
+    alone = learned(SPREAD_IDLE_S, prewarm_gap_prior=0.0, **RETENTION_CAP)
     assert alone.kind == "pre-warm" and not alone.is_warm(200.0), alone
     # With the prior, ten periods are too few to trust the gap: keep warm through it
-    priced = learned(SPREAD_IDLE_S)
+    priced = learned(SPREAD_IDLE_S, **RETENTION_CAP)
     assert priced.kind == "keep-alive" and priced.is_warm(200.0), priced
     assert "too few to trust its unloaded gap" in priced.reason
     # twenty of them, none in the gap, are enough
-    more = learned(SPREAD_IDLE_S * 2)
+    more = learned(SPREAD_IDLE_S * 2, **RETENTION_CAP)
     assert more.kind == "pre-warm" and not more.is_warm(200.0), more
 
 
@@ -325,7 +328,7 @@ def test_the_gap_prior_regains_weight_as_idle_periods_age() -> None:
     h = IdleHistogram()
     for i, x in enumerate(SPREAD_IDLE_S * 10):
         h = h.add(float(i), x, 86400.0)
-    keeper = LearnedKeepAlive(KeepAliveSettings(), True, 30.0)
+    keeper = LearnedKeepAlive(KeepAliveSettings(**RETENTION_CAP), True, 30.0)
     assert keeper.decide(h, 100.0).kind == "pre-warm"
     # three half-lives on, the hundred idle periods count as twelve: not enough any more
     assert keeper.decide(h, 100.0 + 3 * 86400.0).kind == "keep-alive"
@@ -611,15 +614,17 @@ def test_a_replicas_memory_over_the_reference_is_its_weight(
 
 @pytest.mark.parametrize(
     ("memory_mb", "keep_s", "noted"),
-    [(1536.0, 600.0, False), (512.0, 1800.0, True), (100.0, 3660.0, True),
-     (4096.0, 225.0, True), (65536.0, 90.0, True)],
-    ids=["reference", "a-third", "capped-at-the-retention-limit", "larger", "floor"],
+    [(1536.0, 600.0, False), (512.0, 1800.0, True), (100.0, 9216.0, True),
+     (10.0, 86400.0, True), (4096.0, 225.0, True), (65536.0, 90.0, True)],
+    ids=["reference", "a-third", "past-the-retention-limit", "capped-at-a-day", "larger",
+         "floor"],
 )  # fmt: skip
 def test_the_thin_history_keep_alive_scales_with_the_replicas_memory(
     memory_mb: float, keep_s: float, noted: bool
 ) -> None:
-    # 600 s for a 1536 MB replica: a smaller one longer (up to the 60 s window + 1 h
-    # retention), a larger one shorter (down to Knative's floor, 90 s)
+    # 600 s for a 1536 MB replica: a smaller one longer (up to max_keep_alive_s, a day: past
+    # the 60 s window + 1 h retention the plan holds min-scale 1), a larger one shorter (down
+    # to Knative's floor, 90 s)
     settings = KeepAliveSettings()
     keeper = LearnedKeepAlive(settings, True, 30.0, LearnedKeepAlive.ratio_for(settings, memory_mb))
     w = keeper.decide(IdleHistogram(), 0.0)
@@ -650,3 +655,30 @@ def test_the_tuner_reads_the_replicas_memory_from_its_spec() -> None:
             new_state("m"), 30.0,
         )  # fmt: skip
         assert rec.windows is not None and rec.windows.warm_until_s == pytest.approx(keep_s)
+
+
+def test_a_keep_alive_past_knatives_retention_is_learned_and_held_with_min_scale() -> None:
+    """Idle periods of about two hours, one request each, on a 512 MB replica: a cold start is
+    worth 27,000 of its seconds, more than keeping it warm through them, so the keep-alive
+    learned runs past Knative's 1 h retention (after the 60 s window). The plan writes the
+    longest retention and holds min-scale 1 for the rest, then lets it go. Capped at
+    Knative's own retention (``max_keep_alive_s`` 3660), the same history is let go at an hour."""
+    idle = [6900.0, 7000.0, 7100.0, 7200.0, 7300.0, 7400.0]
+    hist = with_requests(idle, 1.0)
+
+    def keeper(**kw: float) -> LearnedKeepAlive:
+        settings = KeepAliveSettings(**kw)  # type: ignore[arg-type]
+        return LearnedKeepAlive(settings, False, 30.0, LearnedKeepAlive.ratio_for(settings, 512))
+
+    w = keeper().decide(hist, 10.0)
+    assert w.kind == "keep-alive" and w.is_warm(7400.0) and w.warm_until_s > 3660.0, w
+    settings = KeepAliveSettings()
+    held = plan(w, 0.0, 4000.0, settings, 30.0)
+    assert (held.retention_s, held.min_scale) == (3600.0, 1), held
+    assert "min-scale 1 held" in held.note
+    # the hold ends a stable window and the retention before the window closes
+    after = plan(w, 0.0, w.warm_until_s - 3660.0 + 1.0, settings, 30.0)
+    assert (after.retention_s, after.min_scale) == (3600.0, 0), after
+
+    capped = keeper(max_keep_alive_s=3660.0).decide(hist, 10.0)
+    assert capped.warm_until_s <= 3660.0 and not capped.is_warm(6900.0), capped
