@@ -14,11 +14,10 @@ next run, doubled for each crash of its Pod before it in a row; one that crashes
 started is restarted at once the first time, as the kubelet restarts a container, and waits the
 back-off when crashes follow one another; a crash ``backoff_reset_s`` (the kubelet's 10 minutes)
 or more after the Pod's last one is a first again. A Pod backing off is not replaced by another.
-Whenever the set of ready replicas
-changes, ``on_change`` is called so the activator and the ingress route to exactly the ready
-ones; ``on_replicas`` is told of every other step too (a replica launched, up, ready, draining
-or gone, a new desired count), for observers that show the replicas (it must not block: it only
-notes that something changed).
+Whenever the set of ready replicas changes, ``on_change`` is called so the activator and the
+ingress route to exactly the ready ones; ``on_replicas`` is told of every other step too (a
+replica launched, up, ready, draining or gone, a new desired count), for observers that show the
+replicas (it must not block: it only notes that something changed).
 
 Replicas are named as a Deployment's Pods are, ``<revision>-deployment-<pod-template-hash>-<5
 random characters>``: the hash is the replica spec's, so every replica of a revision shares it.
@@ -304,8 +303,8 @@ class RevisionPool:
 
     def _launch(self, now: float) -> None:
         # the oldest crashed replica past its back-off is restarted in its Pod; else a new Pod
-        due = [i for i, c in enumerate(self.crashed) if c.restart_at <= now]
-        restarted_from = self.crashed.pop(due[0]) if due else None
+        due = next((i for i, c in enumerate(self.crashed) if c.restart_at <= now), None)
+        restarted_from = self.crashed.pop(due) if due is not None else None
         name = restarted_from.name if restarted_from is not None else self._next_name()
         pod = PodIdentity(
             namespace=self.key.namespace,

@@ -118,8 +118,8 @@ class KeepAliveSettings:
     # of a larger replica. 0: memory is not weighed.
     reference_memory_mb: float = field(default=1536.0, metadata=_range(0, 1e7))
     # Keep-alive (s after the last request) while history is thin: the common fixed 10
-    # minutes, for a replica of reference_memory_mb (a smaller one longer, up to Knative's 1 h
-    # retention after the stable window; a larger one shorter, down to Knative's floor).
+    # minutes, for a replica of reference_memory_mb (a smaller one longer, up to
+    # max_keep_alive_s; a larger one shorter, down to Knative's floor).
     fallback_keep_alive_s: float = field(default=600.0, metadata=_range(0, 3660))
     # The longest a replica is kept warm after the last request, learned or fallback. Past
     # Knative's 1 h retention (after the stable window) the tuner holds min-scale 1 for the
